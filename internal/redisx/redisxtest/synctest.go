@@ -1,0 +1,33 @@
+package redisxtest
+
+import (
+	"testing"
+	"testing/synctest"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
+)
+
+// Synctest runs fn inside a testing/synctest bubble against a miniredis
+// reached through in-memory pipes, with TTLs and the TIME command following
+// the bubble's fake clock. A time.Sleep(time.Hour) in fn returns at once and
+// expires a one-hour lease, so lease and TTL logic is tested without waits.
+func Synctest(t *testing.T, fn func(t *testing.T, b *Backend)) {
+	t.Helper()
+	synctest.Test(t, func(t *testing.T) {
+		m := miniredis.NewMiniRedis()
+		m.ClockTTL(true)
+		c, err := rueidis.NewClient(redisx.DialEmbedded(m))
+		if err != nil {
+			t.Fatalf("redisxtest: synctest client: %v", err)
+		}
+		b := &Backend{Name: BackendMini, Client: c, Mini: m, Prefix: NewPrefix()}
+		defer func() {
+			c.Close()
+			m.Close()
+		}()
+		fn(t, b)
+	})
+}

@@ -1,0 +1,209 @@
+package redisx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// ScriptError is an error reply from a script: one of our codes raised with
+// redis.error_reply, or an error Redis raised while running the script.
+// It unwraps to the sentinel the runner's table maps Code to, or, for codes
+// outside the table, to the underlying *rueidis.RedisError.
+type ScriptError struct {
+	Script  string // script name
+	Code    string // first word of the reply, e.g. NOT_HELD or WRONGTYPE
+	Message string // the rest of the reply
+	err     error
+}
+
+func (e *ScriptError) Error() string {
+	var sentinel *rueidis.RedisError
+	if errors.As(e.err, &sentinel) {
+		return fmt.Sprintf("redisallocator: script %s failed: %s %s", e.Script, e.Code, e.Message)
+	}
+	if e.Message == "" {
+		return fmt.Sprintf("%v (script %s)", e.err, e.Script)
+	}
+	return fmt.Sprintf("%v: %s (script %s)", e.err, e.Message, e.Script)
+}
+
+func (e *ScriptError) Unwrap() error { return e.err }
+
+// Runner runs scripts for one feature package: it checks the call against
+// the script's description and the cluster slot rule, wraps it in a span,
+// sends it with EVALSHA (EVAL on NOSCRIPT, EVALSHA_RO for read-only
+// scripts) and maps error codes to the package's sentinel errors.
+// It is safe for concurrent use.
+type Runner struct {
+	client rueidis.Client
+	prov   *otel.Providers
+	errs   map[script.Code]error
+
+	serverOnce sync.Once
+	server     otel.Server
+
+	// noReadOnly is set once the server refused a read-only script for
+	// calling TIME: miniredis does, real Redis does not. Read-only scripts
+	// then go out as ordinary EVALSHA on this runner.
+	noReadOnly atomic.Bool
+}
+
+// miniredisReadOnlyTime is miniredis's refusal of TIME (which it counts as
+// a write) inside EVAL_RO/EVALSHA_RO. Our scripts are checked to issue no
+// writes, so on real Redis this text never appears.
+const miniredisReadOnlyTime = "Write commands are not allowed in read-only scripts"
+
+
+// NewRunner returns a runner over client. errs maps the script error codes
+// the package raises to its sentinel errors; prov may be nil (global
+// providers).
+func NewRunner(client rueidis.Client, prov *otel.Providers, errs map[script.Code]error) *Runner {
+	return &Runner{client: client, prov: prov, errs: errs}
+}
+
+// Client returns the client the runner sends to.
+func (r *Runner) Client() rueidis.Client { return r.client }
+
+// Providers returns the OpenTelemetry providers the runner reports to.
+func (r *Runner) Providers() *otel.Providers { return r.prov }
+
+type luaKey struct {
+	s        *script.Script
+	readOnly bool
+}
+
+var luaCache sync.Map // luaKey -> *rueidis.Lua
+
+func luaFor(s *script.Script, readOnly bool) *rueidis.Lua {
+	k := luaKey{s, readOnly}
+	if l, ok := luaCache.Load(k); ok {
+		return l.(*rueidis.Lua)
+	}
+	var l *rueidis.Lua
+	if readOnly {
+		l = rueidis.NewLuaScriptReadOnly(s.Source)
+	} else {
+		// Not retryable: a write sent twice after a dropped connection
+		// could apply twice. Callers decide whether to repeat.
+		l = rueidis.NewLuaScript(s.Source)
+	}
+	actual, _ := luaCache.LoadOrStore(k, l)
+	return actual.(*rueidis.Lua)
+}
+
+// Run executes s with keys and args and returns its reply. A nil reply (a
+// script returning false or nil) is a message whose IsNil is true, not an
+// error. Errors:
+//   - ErrCrossSlot when the keys span slots (nothing is sent);
+//   - the mapped sentinel (inside a *ScriptError) for codes in the table;
+//   - a *ScriptError wrapping the *rueidis.RedisError for other replies;
+//   - transport errors and ctx errors wrapped with the script name.
+func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string) (rueidis.RedisMessage, error) {
+	if err := checkCall(s, keys, args); err != nil {
+		return rueidis.RedisMessage{}, err
+	}
+	if err := SameSlot(keys); err != nil {
+		return rueidis.RedisMessage{}, fmt.Errorf("script %s: %w", s.Name, err)
+	}
+	readOnly := s.ReadOnly && !r.noReadOnly.Load()
+	ctx, span := otel.StartScript(ctx, r.prov.Tracer(), s.Name, readOnly, r.serverInfo())
+	msg, err := luaFor(s, readOnly).Exec(ctx, r.client, keys, args).ToMessage()
+	if readOnly && err != nil && strings.Contains(err.Error(), miniredisReadOnlyTime) {
+		r.noReadOnly.Store(true)
+		msg, err = luaFor(s, false).Exec(ctx, r.client, keys, args).ToMessage()
+	}
+	if err != nil && rueidis.IsRedisNil(err) {
+		err = nil
+	}
+	var f otel.Failure
+	if err != nil {
+		err, f = r.mapError(s, err)
+	}
+	otel.EndScript(span, err, f)
+	return msg, err
+}
+
+func checkCall(s *script.Script, keys, args []string) error {
+	if s == nil {
+		return errors.New("bug: nil script")
+	}
+	if len(keys) != len(s.Keys) {
+		return fmt.Errorf("bug: script %s takes %d keys, got %d", s.Name, len(s.Keys), len(keys))
+	}
+	if len(args) < s.MinArgs() || (!s.Variadic() && len(args) != len(s.Args)) {
+		return fmt.Errorf("bug: script %s takes %d args, got %d", s.Name, len(s.Args), len(args))
+	}
+	return nil
+}
+
+// mapError turns a failed run into the error callers see and the span's
+// failure attributes. This is the one place where script error codes
+// become Go errors.
+func (r *Runner) mapError(s *script.Script, err error) (error, otel.Failure) {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("redisallocator: script %s: %w", s.Name, err), otel.Failure{ErrorType: "timeout"}
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("redisallocator: script %s: %w", s.Name, err), otel.Failure{ErrorType: "canceled"}
+	}
+	if re, ok := rueidis.IsRedisErr(err); ok {
+		code, msg := splitCode(re.Error())
+		se := &ScriptError{Script: s.Name, Code: code, Message: msg, err: re}
+		if sentinel, ok := r.errs[script.Code(code)]; ok {
+			se.err = sentinel
+		}
+		return se, otel.Failure{ErrorType: code, StatusCode: code}
+	}
+	f := otel.Failure{ErrorType: "_OTHER"}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		f.ErrorType = "timeout"
+	}
+	return fmt.Errorf("redisallocator: script %s: %w", s.Name, err), f
+}
+
+// miniredisWrapped finds the Redis error inside miniredis's Lua error text,
+// "Error compiling script (new function): :4: WRONGTYPE Operation ...".
+var miniredisWrapped = regexp.MustCompile(`^Error compiling script [^:]*: :\d+: ([A-Z][A-Z_]+) (.*)$`)
+
+// splitCode splits an error reply into its code (first word) and message.
+func splitCode(reply string) (code, msg string) {
+	if m := miniredisWrapped.FindStringSubmatch(reply); m != nil {
+		return m[1], m[2]
+	}
+	code, msg, _ = strings.Cut(reply, " ")
+	return code, msg
+}
+
+// serverInfo names the node for spans when the client has exactly one;
+// for a cluster the node of each call is not known to us.
+func (r *Runner) serverInfo() otel.Server {
+	r.serverOnce.Do(func() {
+		nodes := r.client.Nodes()
+		if len(nodes) != 1 {
+			return
+		}
+		for addr := range nodes {
+			host, port, err := net.SplitHostPort(addr)
+			if err != nil {
+				r.server = otel.Server{Address: addr}
+				return
+			}
+			p, _ := strconv.Atoi(port)
+			r.server = otel.Server{Address: host, Port: p}
+		}
+	})
+	return r.server
+}
