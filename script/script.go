@@ -7,8 +7,13 @@ import (
 	"strings"
 )
 
-//go:embed lua/*.lua
+//go:embed lua/*.lua lua/lib/*.lua
 var files embed.FS
+
+// includeMarker on a line of its own is replaced by the library file
+// lua/lib/<name>.lua, so that scripts of one feature share their helper
+// functions without Redis needing modules. The header stays first.
+const includeMarker = "-- @include "
 
 // Code is the first word of a script's error reply, for example "NOT_HELD"
 // in redis.error_reply('NOT_HELD lock held by another owner').
@@ -72,7 +77,7 @@ func register(s *Script) *Script {
 	if _, dup := registry[s.Name]; dup {
 		panic(fmt.Sprintf("bug: script %q registered twice", s.Name))
 	}
-	s.Source = string(src)
+	s.Source = expandIncludes(s.Name, string(src))
 	registry[s.Name] = s
 	return s
 }
@@ -106,4 +111,24 @@ func fileNames() []string {
 		}
 	}
 	return names
+}
+
+// expandIncludes replaces each include marker line with its library file.
+func expandIncludes(name, src string) string {
+	if !strings.Contains(src, includeMarker) {
+		return src
+	}
+	lines := strings.Split(src, "\n")
+	for i, line := range lines {
+		lib, ok := strings.CutPrefix(line, includeMarker)
+		if !ok {
+			continue
+		}
+		body, err := files.ReadFile("lua/lib/" + strings.TrimSpace(lib) + ".lua")
+		if err != nil {
+			panic(fmt.Sprintf("bug: script %q includes missing library %q", name, lib))
+		}
+		lines[i] = strings.TrimRight(string(body), "\n")
+	}
+	return strings.Join(lines, "\n")
 }

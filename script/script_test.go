@@ -157,14 +157,27 @@ func TestScriptsNeverBuildKeyNames(t *testing.T) {
 	t.Parallel()
 	// A key built in Lua escapes the hash tag check and breaks Redis Cluster:
 	// every redis.call key argument must be KEYS[n].
+	// Locals bound straight to KEYS entries ("local FREE, HOLDERS = KEYS[1],
+	// KEYS[2]") count as KEYS.
 	reCall := regexp.MustCompile(`redis\.p?call\(\s*'([A-Za-z]+)'\s*,\s*([^,)]+)`)
+	reBind := regexp.MustCompile(`(?m)^local ([A-Z_][A-Z0-9_]*(?:,\s*[A-Z_][A-Z0-9_]*)*)\s*=\s*((?:KEYS\[\d+\],?\s*)+)`)
 	noKey := map[string]bool{"TIME": true}
 	for _, s := range All() {
+		keyNames := map[string]bool{}
+		for _, m := range reBind.FindAllStringSubmatch(s.Source, -1) {
+			names := strings.Split(m[1], ",")
+			if n := strings.Count(m[2], "KEYS["); n != len(names) {
+				t.Errorf("%s: %d names bound to %d KEYS entries", s.Name, len(names), n)
+			}
+			for _, n := range names {
+				keyNames[strings.TrimSpace(n)] = true
+			}
+		}
 		for _, m := range reCall.FindAllStringSubmatch(s.Source, -1) {
 			if noKey[strings.ToUpper(m[1])] {
 				continue
 			}
-			if first := strings.TrimSpace(m[2]); !strings.HasPrefix(first, "KEYS[") {
+			if first := strings.TrimSpace(m[2]); !strings.HasPrefix(first, "KEYS[") && !keyNames[first] {
 				t.Errorf("%s: redis.call('%s', %s ...): first argument must be a KEYS entry", s.Name, m[1], first)
 			}
 		}
@@ -223,5 +236,29 @@ func TestLookup(t *testing.T) {
 	}
 	if _, ok := Lookup("nope"); ok {
 		t.Error("Lookup(nope) found something")
+	}
+}
+
+func TestIncludesExpanded(t *testing.T) {
+	t.Parallel()
+	used := map[string]bool{}
+	for _, s := range All() {
+		if strings.Contains(s.Source, includeMarker) {
+			t.Errorf("%s: include marker left after expansion", s.Name)
+		}
+	}
+	for _, n := range fileNames() {
+		src, _ := files.ReadFile("lua/" + n + ".lua")
+		for _, line := range strings.Split(string(src), "\n") {
+			if lib, ok := strings.CutPrefix(line, includeMarker); ok {
+				used[strings.TrimSpace(lib)] = true
+			}
+		}
+	}
+	libs, _ := files.ReadDir("lua/lib")
+	for _, l := range libs {
+		if n := strings.TrimSuffix(l.Name(), ".lua"); !used[n] {
+			t.Errorf("library lua/lib/%s is included by no script", l.Name())
+		}
 	}
 }

@@ -1,0 +1,287 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// Lease is one member held by one caller. Its token proves the holding to
+// every owner-checked operation; its fencing number is strictly greater than
+// that of every earlier allocation of the pool, so a resource that sees
+// fencing numbers can refuse a stale holder.
+//
+// A Lease is safe for concurrent use. In shared mode a lease holds nothing:
+// Token is empty, Fence 0, and Free, Refresh and ReportUnhealthy do nothing
+// but return nil.
+type Lease struct {
+	// Key is the member.
+	Key string
+	// Token identifies this holding; empty in shared mode.
+	Token string
+	// Fence is the allocation's fencing number; 0 in shared mode.
+	Fence int64
+
+	c  *core
+	mu sync.Mutex
+	// deadline is the server-clock end of the lease (zero: permanent).
+	deadline time.Time
+	// local is a local monotonic-clock bound that is never later than the
+	// server deadline: the request's start plus the TTL.
+	local   time.Time
+	ttl     time.Duration
+	ended   bool
+	cause   error // why the lease ended
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	timer   *time.Timer
+	stopKA  chan struct{}
+	doneKA  chan struct{}
+	endOnce sync.Once
+}
+
+func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Time, mc mallocConfig) *Lease {
+	l := &Lease{Key: key, Token: token, Fence: fence, c: c, ttl: mc.ttl}
+	if deadlineMS > 0 {
+		l.deadline = time.UnixMilli(deadlineMS)
+		l.local = start.Add(mc.ttl)
+	}
+	if mc.keepAlive > 0 && token != "" {
+		l.startKeepAlive(mc.keepAlive)
+	}
+	return l
+}
+
+// Deadline returns when the lease ends unless refreshed, by the Redis
+// server's clock; the zero time for permanent and shared leases.
+func (l *Lease) Deadline() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.deadline
+}
+
+// Context returns a context that is cancelled when the lease is known lost
+// or ended: at the lease deadline by the local clock (measured from before
+// the malloc was sent, so never later than the server's), when Free
+// succeeds, or when Refresh or the keep-alive learns the lease is gone.
+// context.Cause tells which; it matches ErrNotHeld for a lost lease. Work
+// bound to the resource should use it.
+func (l *Lease) Context() context.Context {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx != nil {
+		return l.ctx
+	}
+	l.ctx, l.cancel = context.WithCancelCause(context.Background())
+	switch {
+	case l.ended:
+		l.cancel(l.cause)
+	case !l.local.IsZero():
+		l.timer = time.AfterFunc(time.Until(l.local), func() {
+			l.cancel(fmt.Errorf("%w: lease of %q lapsed", ErrNotHeld, l.Key))
+		})
+	}
+	return l.ctx
+}
+
+var errLeaseEnded = fmt.Errorf("%w: lease freed", ErrNotHeld)
+
+// end marks the lease over and cancels its context with cause.
+func (l *Lease) end(cause error) {
+	l.endOnce.Do(func() {
+		l.mu.Lock()
+		l.ended, l.cause = true, cause
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+		if l.cancel != nil {
+			l.cancel(cause)
+		}
+		stop := l.stopKA
+		l.stopKA = nil
+		l.mu.Unlock()
+		if stop != nil {
+			close(stop)
+		}
+	})
+}
+
+// Free ends the lease and returns the member to the pool (to quarantine if
+// ReportUnhealthy was called, or out of the pool if it expired meanwhile).
+// A second Free, or a Free after the lease lapsed and the member went to
+// someone else, returns ErrNotHeld and changes nothing. A nil Lease returns
+// ErrNotHeld.
+func (l *Lease) Free(ctx context.Context) error {
+	if l == nil {
+		return ErrNotHeld
+	}
+	if l.Token == "" {
+		return nil
+	}
+	return l.c.free(ctx, []*Lease{l})
+}
+
+// free releases leases in one script and ends each one released or found
+// lost. The error joins one error per lease not released.
+func (c *core) free(ctx context.Context, leases []*Lease) error {
+	if len(leases) > MaxBatch {
+		return fmt.Errorf("%w: %d leases in one call, at most %d", ErrInvalidCount, len(leases), MaxBatch)
+	}
+	args := make([]string, 0, 2*len(leases))
+	var held []*Lease
+	for _, l := range leases {
+		if l == nil || l.Token == "" {
+			continue
+		}
+		args = append(args, l.Key, l.Token)
+		held = append(held, l)
+	}
+	if len(held) == 0 {
+		return nil
+	}
+	msg, err := c.runScript(ctx, script.PoolFree, args)
+	if err != nil {
+		return err
+	}
+	codes, err := msg.AsIntSlice()
+	if err != nil || len(codes) != len(held) {
+		return fmt.Errorf("pool %s: free: unexpected reply: %w", c.name, err)
+	}
+	var errs []error
+	for i, l := range held {
+		if codes[i] == 1 {
+			l.end(errLeaseEnded)
+			continue
+		}
+		lost := fmt.Errorf("pool %s: free %q: %w", c.name, l.Key, ErrNotHeld)
+		l.end(lost)
+		errs = append(errs, lost)
+	}
+	for _, l := range held {
+		l.waitKeepAlive()
+	}
+	return errors.Join(errs...)
+}
+
+// Refresh extends the lease to ttl from now (0 keeps the TTL it was made
+// with). It returns ErrNotHeld, and cancels Context, when the lease already
+// ended or went to another holder.
+func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
+	if l == nil {
+		return ErrNotHeld
+	}
+	if l.Token == "" {
+		return nil
+	}
+	if ttl == 0 {
+		ttl = l.ttl
+	}
+	if ttl < time.Millisecond || ttl > MaxTTL {
+		return fmt.Errorf("%w: lease TTL %v", ErrInvalidDuration, ttl)
+	}
+	start := time.Now()
+	msg, err := l.c.runScript(ctx, script.PoolRefresh, []string{l.Key, l.Token, ms(ttl)})
+	if errors.Is(err, ErrNotHeld) {
+		l.end(err)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	d, err := msg.AsInt64()
+	if err != nil {
+		return fmt.Errorf("pool %s: refresh: unexpected reply: %w", l.c.name, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return fmt.Errorf("pool %s: refresh %q: %w", l.c.name, l.Key, ErrNotHeld)
+	}
+	l.deadline, l.local, l.ttl = time.UnixMilli(d), start.Add(ttl), ttl
+	if l.timer != nil {
+		l.timer.Reset(time.Until(l.local))
+	}
+	return nil
+}
+
+// ReportUnhealthy tells the pool the member misbehaved while held: when the
+// lease ends (Free or lapse) the member goes to quarantine for d instead of
+// back to the free set. Owner-checked: ErrNotHeld if the lease is gone.
+func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
+	if l == nil {
+		return ErrNotHeld
+	}
+	if d < time.Millisecond || d > MaxTTL {
+		return fmt.Errorf("%w: quarantine %v", ErrInvalidDuration, d)
+	}
+	if l.Token == "" {
+		return nil
+	}
+	_, err := l.c.runScript(ctx, script.PoolMark, []string{l.Key, l.Token, "u", ms(d)})
+	if errors.Is(err, ErrNotHeld) {
+		l.end(err)
+	}
+	return err
+}
+
+// startKeepAlive refreshes the lease every interval until it ends. A
+// refresh that fails for any reason but ErrNotHeld is retried on the next
+// tick; the context's local deadline still cancels it in time, since a
+// lease that could not be refreshed is not known to be held.
+func (l *Lease) startKeepAlive(every time.Duration) {
+	stop, done := make(chan struct{}), make(chan struct{})
+	l.stopKA, l.doneKA = stop, done
+	go func() {
+		defer close(done)
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				ctx, cancel := context.WithTimeout(context.Background(), every)
+				err := l.Refresh(ctx, 0)
+				cancel()
+				if errors.Is(err, ErrNotHeld) {
+					return
+				}
+			}
+		}
+	}()
+}
+
+// waitKeepAlive waits for an ended lease's keep-alive goroutine to exit.
+func (l *Lease) waitKeepAlive() {
+	l.mu.Lock()
+	done := l.doneKA
+	l.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// StopKeepAlive stops the background refreshing (if any) without freeing
+// the lease, and waits for it to stop.
+func (l *Lease) StopKeepAlive() {
+	l.mu.Lock()
+	stop, done := l.stopKA, l.doneKA
+	l.stopKA = nil
+	l.mu.Unlock()
+	if stop != nil {
+		close(stop)
+	}
+	if done != nil {
+		<-done
+	}
+}
+
+// String describes the lease for logs, without the token.
+func (l *Lease) String() string {
+	return "lease(" + strconv.Quote(l.Key) + " fence " + strconv.FormatInt(l.Fence, 10) + ")"
+}

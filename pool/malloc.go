@@ -1,0 +1,255 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// Allocation is a member handed out by Malloc: its key, its decoded value
+// and the lease that holds it. Lease methods (Free, Refresh, Context,
+// ReportUnhealthy) are promoted.
+type Allocation[T any] struct {
+	*Lease
+	// Value is the member's value, the zero T when HasValue is false.
+	Value T
+	// HasValue reports whether the member had a value.
+	HasValue bool
+}
+
+// Malloc hands out one member: in exclusive mode (the default) the free
+// member with the highest priority, least recently freed first, held under
+// a new lease until Free or the lease TTL; in shared mode the next member
+// round-robin. Key, value, holder token, fencing number and deadline come
+// back in one script round trip.
+//
+// With no member free it returns ErrEmpty, or, with the Wait option, blocks
+// until a member is freed or ctx ends (then the error matches ErrEmpty and
+// ctx.Err()). If the member's value cannot be decoded the member is freed
+// again and the error names it (matching codec.ErrDecode).
+func (p *Pool[T]) Malloc(ctx context.Context, opts ...MallocOption) (*Allocation[T], error) {
+	leases, values, err := p.c.malloc(ctx, 1, opts)
+	if err != nil {
+		return nil, err
+	}
+	a, err := p.allocation(ctx, leases[0], values[0])
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// MallocKey is Malloc without decoding the value: it returns the lease
+// alone, for pools whose members carry no value or callers that do not need
+// it.
+func (p *Pool[T]) MallocKey(ctx context.Context, opts ...MallocOption) (*Lease, error) {
+	leases, _, err := p.c.malloc(ctx, 1, opts)
+	if err != nil {
+		return nil, err
+	}
+	return leases[0], nil
+}
+
+// MallocN hands out n members in one atomic step, all or none: with fewer
+// than n free it returns ErrEmpty (or waits, with Wait) and takes nothing.
+// n is 1 to MaxBatch; Bind applies to the first member.
+func (p *Pool[T]) MallocN(ctx context.Context, n int, opts ...MallocOption) ([]*Allocation[T], error) {
+	if n < 1 || n > MaxBatch {
+		return nil, fmt.Errorf("%w: MallocN(%d): want 1 to %d", ErrInvalidCount, n, MaxBatch)
+	}
+	leases, values, err := p.c.malloc(ctx, n, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Allocation[T], len(leases))
+	for i, l := range leases {
+		a, err := p.allocation(ctx, l, values[i])
+		if err != nil {
+			// Give back everything not yet handed to the caller.
+			_ = p.c.free(context.WithoutCancel(ctx), leases[i:])
+			return nil, err
+		}
+		out[i] = a
+	}
+	return out, nil
+}
+
+func (p *Pool[T]) allocation(ctx context.Context, l *Lease, raw []byte) (*Allocation[T], error) {
+	a := &Allocation[T]{Lease: l}
+	if raw == nil {
+		return a, nil
+	}
+	v, err := p.decode(l.Key, raw)
+	if err != nil {
+		_ = l.Free(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	a.Value, a.HasValue = v, true
+	return a, nil
+}
+
+func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
+	m := mallocConfig{ttl: c.cfg.leaseTTL}
+	for _, o := range opts {
+		if o == nil {
+			return m, fmt.Errorf("%w: nil MallocOption", ErrInvalidOption)
+		}
+		o(&m)
+	}
+	switch {
+	case m.ttl < time.Millisecond || m.ttl > MaxTTL:
+		return m, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v (use PermanentLease for no TTL)", ErrInvalidDuration, m.ttl, MaxTTL)
+	case m.bindTTL < 0 || m.bindTTL > MaxTTL || (m.bindTTL > 0 && m.bindTTL < time.Millisecond):
+		return m, fmt.Errorf("%w: binding TTL %v", ErrInvalidDuration, m.bindTTL)
+	case m.session != "" && !sessionRE.MatchString(m.session):
+		return m, fmt.Errorf("%w: session id %q", ErrInvalidKey, m.session)
+	case m.permanent && m.keepAlive != 0:
+		return m, fmt.Errorf("%w: KeepAlive with PermanentLease", ErrInvalidOption)
+	case c.cfg.shared && (m.permanent || m.keepAlive != 0 || m.session != ""):
+		return m, fmt.Errorf("%w: leases options on a shared pool, which holds nothing", ErrInvalidOption)
+	}
+	if m.bindName != "" {
+		if err := redisx.ValidateMember("binding name", m.bindName); err != nil {
+			return m, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		}
+	}
+	if m.keepAlive < 0 {
+		m.keepAlive = m.ttl / 3
+	}
+	if m.keepAlive != 0 && (m.keepAlive < time.Millisecond || m.keepAlive >= m.ttl) {
+		return m, fmt.Errorf("%w: keep-alive interval %v must be shorter than the lease %v", ErrInvalidDuration, m.keepAlive, m.ttl)
+	}
+	return m, nil
+}
+
+// malloc runs pool_malloc until it gets n members, waiting between tries
+// when asked to.
+func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
+	mc, err := newMallocConfig(c, opts)
+	if err != nil {
+		return nil, nil, err
+	}
+	mode, ttl := "x", ms(mc.ttl)
+	if c.cfg.shared {
+		mode = "s"
+	}
+	if mc.permanent {
+		ttl = "0"
+	}
+	session := mc.session
+	if session == "" {
+		session = "-"
+	}
+	token := ""
+	if !c.cfg.shared {
+		token = c.newToken()
+	}
+	flags := 0
+	if mc.wait {
+		flags = 1
+	}
+	args := []string{mode, strconv.Itoa(n), ttl, token, session, mc.bindName, ms(mc.bindTTL), strconv.Itoa(c.cfg.budget), ""}
+	for {
+		args[8] = strconv.Itoa(flags)
+		start := time.Now()
+		msg, err := c.runScript(ctx, script.PoolMalloc, args)
+		if err != nil {
+			if flags&2 != 0 {
+				c.unwait(ctx)
+				if ctx.Err() != nil {
+					// The wait ran out while we asked again.
+					return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), ctx.Err())
+				}
+			}
+			return nil, nil, err
+		}
+		leases, values, hint, err := c.parseMalloc(msg, token, start, mc)
+		if err != nil || leases != nil {
+			return leases, values, err
+		}
+		if !mc.wait {
+			return nil, nil, fmt.Errorf("pool %s: %w", c.name, ErrEmpty)
+		}
+		flags = 1 | 2 // registered as a waiter by the script
+		if err := c.waitForFree(ctx, hint); err != nil {
+			c.unwait(ctx)
+			return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), err)
+		}
+	}
+}
+
+func (c *core) parseMalloc(msg rueidis.RedisMessage, token string, start time.Time, mc mallocConfig) ([]*Lease, [][]byte, time.Duration, error) {
+	arr, err := msg.ToArray()
+	if err != nil || len(arr) < 2 {
+		return nil, nil, 0, fmt.Errorf("pool %s: malloc: unexpected reply: %w", c.name, err)
+	}
+	got, _ := arr[0].AsInt64()
+	if got == 0 {
+		hint, _ := arr[1].AsInt64()
+		return nil, nil, time.Duration(hint) * time.Millisecond, nil
+	}
+	if len(arr) != 2+4*int(got) {
+		return nil, nil, 0, fmt.Errorf("pool %s: malloc: reply of %d entries for %d members", c.name, len(arr), got)
+	}
+	leases := make([]*Lease, got)
+	values := make([][]byte, got)
+	for i := range leases {
+		e := arr[2+4*i:]
+		key, err1 := e[0].ToString()
+		fence, err2 := e[1].AsInt64()
+		deadline, err3 := e[2].AsInt64()
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, nil, 0, fmt.Errorf("pool %s: malloc: bad reply: %w", c.name, err)
+		}
+		if !e[3].IsNil() {
+			b, err := e[3].AsBytes()
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("pool %s: malloc: bad value: %w", c.name, err)
+			}
+			values[i] = b
+		}
+		leases[i] = newLease(c, key, token, fence, deadline, start, mc)
+	}
+	return leases, values, 0, nil
+}
+
+// waitForFree blocks on the pool's wake-up list until a free wakes it, the
+// next timer is due (hint, when positive) or the poll bound passes.
+func (c *core) waitForFree(ctx context.Context, hint time.Duration) error {
+	d := c.cfg.waitPoll
+	if hint > 0 && hint < d {
+		d = hint
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		// Keep the server-side timeout inside ctx, so the blocking call ends
+		// on its own instead of being aborted (which closes its connection).
+		if left := time.Until(dl) - 5*time.Millisecond; left < d {
+			d = left
+		}
+	}
+	if d < 10*time.Millisecond {
+		d = 10 * time.Millisecond
+	}
+	err := c.client.Do(ctx, c.client.B().Blpop().Key(c.keys[9]).Timeout(d.Seconds()).Build()).Error()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	return ctx.Err()
+}
+
+// unwait takes a waiter that gives up off the count, best effort.
+func (c *core) unwait(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_, _ = c.runScript(ctx, script.PoolUnwait, nil)
+}

@@ -1,0 +1,412 @@
+package pool
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// Key suffixes of a pool's namespace, in the order of script.PoolKeys.
+var keySuffixes = []string{
+	"free", "holders", "unhealthy", "timers", "prio", "values",
+	"fence", "bind", "bindidx", "notify", "waiting",
+}
+
+// core is the untyped part of a pool, shared by Pool[T] and its leases.
+type core struct {
+	name   string
+	ns     redisx.Namespace
+	keys   []string // the pool scripts' KEYS
+	run    *redisx.Runner
+	client rueidis.Client
+	cfg    config
+
+	tokenPrefix string // random per Pool value: tokens are unique across processes
+	tokenSeq    atomic.Uint64
+}
+
+// Pool is a distributed pool of named resources (members) with values of
+// type T, shared by every process that opens it with the same prefix and
+// name. Members are handed out exclusively (or round-robin in shared mode)
+// by priority, then least recently freed; every exclusive allocation gets a
+// holder token and a fencing number, and everything done to an allocation
+// is checked against its token, so a holder whose lease lapsed cannot free
+// or extend the next holder's lease.
+//
+// All keys of a pool share one hash tag, so the pool lives in one Redis
+// Cluster slot; every state change is one Lua script. A Pool is safe for
+// concurrent use; it holds no connection of its own and starts no goroutine
+// except for KeepAlive leases and Maintain.
+type Pool[T any] struct {
+	c *core
+}
+
+// New opens the pool prefix/name on client. It writes nothing to Redis. The
+// caller keeps ownership of client. Errors match ErrInvalidKey (bad prefix
+// or name), ErrInvalidOption or ErrInvalidDuration.
+func New[T any](client rueidis.Client, prefix, name string, opts ...Option) (*Pool[T], error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+	}
+	ns, err := redisx.NewNamespace(prefix, "pool", name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+	}
+	cfg, err := newConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(keySuffixes))
+	for i, s := range keySuffixes {
+		keys[i] = ns.Key(s)
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	c := &core{
+		name:        name,
+		ns:          ns,
+		keys:        keys,
+		client:      client,
+		cfg:         cfg,
+		run:         redisx.NewRunner(client, otel.NewProviders(cfg.tp, cfg.mp), scriptErrors),
+		tokenPrefix: hex.EncodeToString(r[:]) + "-",
+	}
+	return &Pool[T]{c: c}, nil
+}
+
+// Name returns the pool's name.
+func (p *Pool[T]) Name() string { return p.c.name }
+
+// Shared reports whether the pool hands members out round-robin.
+func (p *Pool[T]) Shared() bool { return p.c.cfg.shared }
+
+// Codec returns the codec of member values.
+func (p *Pool[T]) Codec() codec.Codec { return p.c.cfg.codec }
+
+func (c *core) runScript(ctx context.Context, s *script.Script, args []string) (rueidis.RedisMessage, error) {
+	msg, err := c.run.Run(ctx, s, c.keys, args)
+	if err != nil {
+		return msg, fmt.Errorf("pool %s: %w", c.name, err)
+	}
+	return msg, nil
+}
+
+func (c *core) newToken() string {
+	return c.tokenPrefix + strconv.FormatUint(c.tokenSeq.Add(1), 36)
+}
+
+func checkKey(key string) error {
+	if err := redisx.ValidateMember("member", key); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+	}
+	return nil
+}
+
+func checkKeys(keys []string) error {
+	if len(keys) > MaxBatch {
+		return fmt.Errorf("%w: %d members in one call, at most %d", ErrInvalidCount, len(keys), MaxBatch)
+	}
+	for _, k := range keys {
+		if err := checkKey(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// memberArgs builds the 5-entry member records of pool_extend/pool_assign.
+func memberArgs(keys []string, values [][]byte, mc memberConfig) []string {
+	prio, exp := "", ""
+	if mc.prio != nil {
+		prio = strconv.Itoa(*mc.prio)
+	}
+	if mc.setExpiry {
+		exp = ms(*mc.expiry)
+	}
+	args := make([]string, 0, 5*len(keys))
+	for i, k := range keys {
+		if values != nil {
+			args = append(args, k, prio, exp, "1", string(values[i]))
+		} else {
+			args = append(args, k, prio, exp, "0", "")
+		}
+	}
+	return args
+}
+
+// Extend adds keys to the pool as free members, or, for keys already in it,
+// updates the priority and expiry the options give. A member that is held
+// stays held by its holder. It returns how many keys were new. One bad key
+// rejects the whole call before anything is written.
+func (p *Pool[T]) Extend(ctx context.Context, keys []string, opts ...MemberOption) (int, error) {
+	return p.c.extend(ctx, "add", keys, nil, opts)
+}
+
+// Put adds or updates members with values (encoded with the pool's codec);
+// otherwise like Extend. A value the codec cannot encode rejects the call
+// (ErrInvalid and codec.ErrEncode) before anything is written.
+func (p *Pool[T]) Put(ctx context.Context, members map[string]T, opts ...MemberOption) (int, error) {
+	keys, values, err := p.encodeMembers(members)
+	if err != nil {
+		return 0, err
+	}
+	return p.c.extend(ctx, "add", keys, values, opts)
+}
+
+func (p *Pool[T]) encodeMembers(members map[string]T) ([]string, [][]byte, error) {
+	keys := make([]string, 0, len(members))
+	for k := range members {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // deterministic order of insertion
+	values := make([][]byte, len(keys))
+	for i, k := range keys {
+		b, err := p.c.cfg.codec.Marshal(members[k])
+		if err != nil {
+			return nil, nil, fmt.Errorf("%w: pool %s: value of %q: %w", ErrInvalid, p.c.name, k, err)
+		}
+		values[i] = b
+	}
+	return keys, values, nil
+}
+
+// SetPriority changes the priority of existing members (ErrNotMember
+// otherwise); a free member moves to its new place at once.
+func (p *Pool[T]) SetPriority(ctx context.Context, priority int, keys ...string) error {
+	_, err := p.c.extend(ctx, "existing", keys, nil, []MemberOption{WithPriority(priority)})
+	return err
+}
+
+// SetExpiry makes existing members leave the pool d from now (0 removes the
+// expiry); ErrNotMember for a key not in the pool.
+func (p *Pool[T]) SetExpiry(ctx context.Context, d time.Duration, keys ...string) error {
+	opt := WithExpiry(d)
+	if d == 0 {
+		opt = WithoutExpiry()
+	}
+	_, err := p.c.extend(ctx, "existing", keys, nil, []MemberOption{opt})
+	return err
+}
+
+func (c *core) extend(ctx context.Context, mode string, keys []string, values [][]byte, opts []MemberOption) (int, error) {
+	mc, err := newMemberConfig(opts)
+	if err != nil {
+		return 0, err
+	}
+	if err := checkKeys(keys); err != nil {
+		return 0, err
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	msg, err := c.runScript(ctx, script.PoolExtend, append([]string{mode}, memberArgs(keys, values, mc)...))
+	if err != nil {
+		return 0, err
+	}
+	n, err := msg.AsInt64()
+	return int(n), err
+}
+
+// Assign makes keys the whole membership in one atomic step: members not in
+// keys leave (a removed held member's lease ends; its holder's Free then
+// returns ErrNotHeld), members in both keep their state, lease and value,
+// and new keys join as free members. Options apply to every key given.
+// It returns how many members were added and removed.
+func (p *Pool[T]) Assign(ctx context.Context, keys []string, opts ...MemberOption) (added, removed int, err error) {
+	return p.c.assign(ctx, keys, nil, opts)
+}
+
+// AssignValues is Assign with values, as Put is Extend with values.
+func (p *Pool[T]) AssignValues(ctx context.Context, members map[string]T, opts ...MemberOption) (added, removed int, err error) {
+	keys, values, err := p.encodeMembers(members)
+	if err != nil {
+		return 0, 0, err
+	}
+	return p.c.assign(ctx, keys, values, opts)
+}
+
+func (c *core) assign(ctx context.Context, keys []string, values [][]byte, opts []MemberOption) (int, int, error) {
+	mc, err := newMemberConfig(opts)
+	if err != nil {
+		return 0, 0, err
+	}
+	if err := checkKeys(keys); err != nil {
+		return 0, 0, err
+	}
+	if len(keys) == 0 {
+		n, err := c.clear(ctx)
+		return 0, n, err
+	}
+	msg, err := c.runScript(ctx, script.PoolAssign, memberArgs(keys, values, mc))
+	if err != nil {
+		return 0, 0, err
+	}
+	r, err := msg.AsIntSlice()
+	if err != nil || len(r) != 2 {
+		return 0, 0, fmt.Errorf("pool %s: assign: unexpected reply: %w", c.name, err)
+	}
+	return int(r[0]), int(r[1]), nil
+}
+
+// Shrink removes members; keys not in the pool are ignored. A removed held
+// member's lease ends with it. It returns how many members were removed.
+func (p *Pool[T]) Shrink(ctx context.Context, keys ...string) (int, error) {
+	if err := checkKeys(keys); err != nil {
+		return 0, err
+	}
+	if len(keys) == 0 {
+		return 0, nil
+	}
+	msg, err := p.c.runScript(ctx, script.PoolShrink, keys)
+	if err != nil {
+		return 0, err
+	}
+	n, err := msg.AsInt64()
+	return int(n), err
+}
+
+// Clear removes every member, lease and binding. Fencing numbers keep
+// rising across a Clear. It returns how many members were removed.
+func (p *Pool[T]) Clear(ctx context.Context) (int, error) { return p.c.clear(ctx) }
+
+func (c *core) clear(ctx context.Context) (int, error) {
+	msg, err := c.runScript(ctx, script.PoolClear, nil)
+	if err != nil {
+		return 0, err
+	}
+	n, err := msg.AsInt64()
+	return int(n), err
+}
+
+// Counts are the members of a pool by state.
+type Counts struct {
+	Free      int // can be handed out
+	Held      int // leased to a holder
+	Unhealthy int // quarantined until their mark ends
+}
+
+// Total is the number of members.
+func (c Counts) Total() int { return c.Free + c.Held + c.Unhealthy }
+
+// Counts returns the members by state, read atomically.
+func (p *Pool[T]) Counts(ctx context.Context) (Counts, error) {
+	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"len", ""})
+	if err != nil {
+		return Counts{}, err
+	}
+	r, err := msg.AsIntSlice()
+	if err != nil || len(r) != 3 {
+		return Counts{}, fmt.Errorf("pool %s: counts: unexpected reply: %w", p.c.name, err)
+	}
+	return Counts{Free: int(r[0]), Held: int(r[1]), Unhealthy: int(r[2])}, nil
+}
+
+// Len returns the number of members.
+func (p *Pool[T]) Len(ctx context.Context) (int, error) {
+	c, err := p.Counts(ctx)
+	return c.Total(), err
+}
+
+// State of a member.
+type State string
+
+// Member states.
+const (
+	StateFree      State = "free"
+	StateHeld      State = "held"
+	StateUnhealthy State = "unhealthy"
+)
+
+// State returns the member's state, or ErrNotMember.
+func (p *Pool[T]) State(ctx context.Context, key string) (State, error) {
+	if err := checkKey(key); err != nil {
+		return "", err
+	}
+	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"state", key})
+	if err != nil {
+		return "", err
+	}
+	if msg.IsNil() {
+		return "", fmt.Errorf("pool %s: %q: %w", p.c.name, key, ErrNotMember)
+	}
+	s, err := msg.ToString()
+	return State(s), err
+}
+
+// Contains reports whether key is a member.
+func (p *Pool[T]) Contains(ctx context.Context, key string) (bool, error) {
+	_, err := p.State(ctx, key)
+	if errors.Is(err, ErrNotMember) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Keys returns every member, sorted.
+func (p *Pool[T]) Keys(ctx context.Context) ([]string, error) {
+	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"keys", ""})
+	if err != nil {
+		return nil, err
+	}
+	parts, err := msg.ToArray()
+	if err != nil || len(parts) != 3 {
+		return nil, fmt.Errorf("pool %s: keys: unexpected reply: %w", p.c.name, err)
+	}
+	var keys []string
+	for _, part := range parts {
+		ss, err := part.AsStrSlice()
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, ss...)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// Get returns the value of a member. The read goes through rueidis
+// client-side caching when the client has it, so it may trail a concurrent
+// Put by a few milliseconds; allocation decisions never rely on it.
+// Errors: ErrNotMember when the member has no value (or is not a member);
+// a value the codec cannot decode gives an error matching codec.ErrDecode
+// that names the member.
+func (p *Pool[T]) Get(ctx context.Context, key string) (T, error) {
+	var zero T
+	if err := checkKey(key); err != nil {
+		return zero, err
+	}
+	b, err := p.c.client.DoCache(ctx, p.c.client.B().Hget().Key(p.c.keys[5]).Field(key).Cache(), time.Minute).AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return zero, fmt.Errorf("pool %s: %q has no value: %w", p.c.name, key, ErrNotMember)
+	}
+	if err != nil {
+		return zero, fmt.Errorf("pool %s: get %q: %w", p.c.name, key, err)
+	}
+	return p.decode(key, b)
+}
+
+func (p *Pool[T]) decode(key string, b []byte) (T, error) {
+	var v T
+	if err := p.c.cfg.codec.Unmarshal(b, &v); err != nil {
+		return v, fmt.Errorf("pool %s: value of member %q: %w", p.c.name, key, err)
+	}
+	return v, nil
+}
+
+var sessionRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)

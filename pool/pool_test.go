@@ -1,0 +1,845 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/pool"
+)
+
+type proxy struct {
+	Addr    string    `json:"addr" msgpack:"addr" cbor:"addr"`
+	Latency int       `json:"latency" msgpack:"latency" cbor:"latency"`
+	Since   time.Time `json:"since" msgpack:"since" cbor:"since"`
+}
+
+type bundle struct {
+	b   *redisxtest.Backend
+	p   *pool.Pool[proxy]
+	ctx context.Context
+}
+
+func setup(t *testing.T, b *redisxtest.Backend, opts ...pool.Option) *bundle {
+	t.Helper()
+	p, err := pool.New[proxy](b.Client, b.Prefix, "proxies", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return &bundle{b: b, p: p, ctx: ctx}
+}
+
+// healthy fails the test when the pool's snapshot shows a violation.
+func (tb *bundle) healthy(t *testing.T) *pool.Snapshot {
+	t.Helper()
+	s, err := tb.p.Snapshot(tb.ctx)
+	if err != nil {
+		t.Fatalf("Snapshot: %v", err)
+	}
+	if len(s.Violations) > 0 {
+		t.Fatalf("invariant violations: %q", s.Violations)
+	}
+	return s
+}
+
+func (tb *bundle) extend(t *testing.T, keys ...string) {
+	t.Helper()
+	if _, err := tb.p.Extend(tb.ctx, keys); err != nil {
+		t.Fatalf("Extend: %v", err)
+	}
+}
+
+func (tb *bundle) malloc(t *testing.T, opts ...pool.MallocOption) *pool.Allocation[proxy] {
+	t.Helper()
+	a, err := tb.p.Malloc(tb.ctx, opts...)
+	if err != nil {
+		t.Fatalf("Malloc: %v", err)
+	}
+	return a
+}
+
+func (tb *bundle) state(t *testing.T, key string) pool.State {
+	t.Helper()
+	st, err := tb.p.State(tb.ctx, key)
+	if err != nil {
+		t.Fatalf("State(%q): %v", key, err)
+	}
+	return st
+}
+
+func TestMallocAndFree(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b", "c")
+		before := time.Now()
+		a := tb.malloc(t, pool.LeaseTTL(time.Minute))
+		if a.Key != "a" || a.Token == "" || a.Fence != 1 || a.HasValue {
+			t.Fatalf("allocation %+v", a)
+		}
+		if d := a.Deadline().Sub(before); d < 59*time.Second || d > 61*time.Second {
+			t.Errorf("deadline %v from now, want about a minute", d)
+		}
+		if st := tb.state(t, "a"); st != pool.StateHeld {
+			t.Errorf("state %s, want held", st)
+		}
+		s := tb.healthy(t)
+		if s.Counts != (pool.Counts{Free: 2, Held: 1}) || s.Fence != 1 {
+			t.Errorf("snapshot counts %+v fence %d", s.Counts, s.Fence)
+		}
+		if err := a.Free(tb.ctx); err != nil {
+			t.Fatalf("Free: %v", err)
+		}
+		if err := a.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Errorf("second Free = %v, want ErrNotHeld", err)
+		}
+		if st := tb.state(t, "a"); st != pool.StateFree {
+			t.Errorf("state after free %s", st)
+		}
+		// The freed member goes behind the others (least recently used).
+		s = tb.healthy(t)
+		if !slices.Equal(s.FreeOrder, []string{"b", "c", "a"}) {
+			t.Errorf("free order %q", s.FreeOrder)
+		}
+		a2 := tb.malloc(t)
+		if a2.Fence != 2 {
+			t.Errorf("second fence %d, want 2", a2.Fence)
+		}
+		if err := a2.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestEmptyPool(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		if _, err := tb.p.Malloc(tb.ctx); !errors.Is(err, pool.ErrEmpty) {
+			t.Fatalf("Malloc on an empty pool = %v, want ErrEmpty", err)
+		}
+		if ks := b.Keys(t); len(ks) != 0 {
+			t.Errorf("a failed malloc wrote %q", ks)
+		}
+		tb.extend(t, "only")
+		a := tb.malloc(t)
+		if _, err := tb.p.MallocKey(tb.ctx); !errors.Is(err, pool.ErrEmpty) {
+			t.Fatalf("Malloc with all members held = %v, want ErrEmpty", err)
+		}
+		_ = a.Free(tb.ctx)
+	})
+}
+
+func TestPriorityThenLeastRecentlyUsed(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		if _, err := tb.p.Extend(tb.ctx, []string{"slow1", "slow2"}, pool.WithPriority(-5)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.p.Extend(tb.ctx, []string{"fast"}, pool.WithPriority(100)); err != nil {
+			t.Fatal(err)
+		}
+		tb.extend(t, "mid")
+		var got []string
+		for range 4 {
+			got = append(got, tb.malloc(t).Key)
+		}
+		if want := []string{"fast", "mid", "slow1", "slow2"}; !slices.Equal(got, want) {
+			t.Fatalf("order %q, want %q", got, want)
+		}
+		// Freed members of one priority come back least recently used first.
+		for _, k := range []string{"slow2", "slow1"} {
+			if _, err := tb.p.FreeKeys(tb.ctx, k); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * time.Millisecond) // distinct free times (ms resolution)
+		}
+		if k := tb.malloc(t).Key; k != "slow2" {
+			t.Errorf("got %q, want slow2 (freed first)", k)
+		}
+		// SetPriority moves a free member at once.
+		if err := tb.p.SetPriority(tb.ctx, 2000, "slow1"); err != nil {
+			t.Fatal(err)
+		}
+		s := tb.healthy(t)
+		if s.FreeOrder[0] != "slow1" {
+			t.Errorf("free order %q after raising slow1", s.FreeOrder)
+		}
+		if err := tb.p.SetPriority(tb.ctx, 1, "nope"); !errors.Is(err, pool.ErrNotMember) {
+			t.Errorf("SetPriority of a non-member = %v", err)
+		}
+	})
+}
+
+// TestStaleFreeCannotReleaseNewHolder is the reference's stale-free bug:
+// a holder whose lease lapsed must not free the next holder's lease.
+func TestStaleFreeCannotReleaseNewHolder(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "m")
+		old := tb.malloc(t, pool.LeaseTTL(40*time.Millisecond))
+		time.Sleep(80 * time.Millisecond)
+		cur := tb.malloc(t) // reclaims the lapsed lease first
+		if cur.Key != "m" || cur.Fence <= old.Fence {
+			t.Fatalf("new allocation %v after %v", cur, old)
+		}
+		if err := old.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("stale Free = %v, want ErrNotHeld", err)
+		}
+		if err := old.Refresh(tb.ctx, time.Minute); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("stale Refresh = %v, want ErrNotHeld", err)
+		}
+		if err := old.ReportUnhealthy(tb.ctx, time.Minute); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("stale ReportUnhealthy = %v, want ErrNotHeld", err)
+		}
+		if st := tb.state(t, "m"); st != pool.StateHeld {
+			t.Fatalf("new holder lost the member: %s", st)
+		}
+		if err := cur.Free(tb.ctx); err != nil {
+			t.Fatalf("new holder's Free: %v", err)
+		}
+		tb.healthy(t)
+	})
+}
+
+// TestReAddWhileHeldKeepsHolder: the reference made a re-added held member
+// free again, breaking exclusivity.
+func TestReAddWhileHeldKeepsHolder(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a")
+		a := tb.malloc(t)
+		if n, err := tb.p.Extend(tb.ctx, []string{"a", "b"}, pool.WithPriority(3)); err != nil || n != 1 {
+			t.Fatalf("Extend = %d, %v; want 1 new", n, err)
+		}
+		if _, _, err := tb.p.Assign(tb.ctx, []string{"a", "b"}); err != nil {
+			t.Fatal(err)
+		}
+		if st := tb.state(t, "a"); st != pool.StateHeld {
+			t.Fatalf("re-added held member is %s", st)
+		}
+		if k := tb.malloc(t).Key; k != "b" {
+			t.Fatalf("malloc handed out %q while a is held", k)
+		}
+		if err := a.Free(tb.ctx); err != nil {
+			t.Fatalf("holder's Free after re-add: %v", err)
+		}
+		s := tb.healthy(t)
+		if s.Members[0].Priority != 3 {
+			t.Errorf("priority given while held was lost: %+v", s.Members[0])
+		}
+	})
+}
+
+// TestEvictedMemberFreedDoesNotReturn: after Assign removes a held member,
+// its holder's Free must not bring it back (the reference's zombie fix).
+func TestEvictedMemberFreedDoesNotReturn(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b")
+		a := tb.malloc(t)
+		added, removed, err := tb.p.Assign(tb.ctx, []string{"x", "y"})
+		if err != nil || added != 2 || removed != 2 {
+			t.Fatalf("Assign = %d, %d, %v", added, removed, err)
+		}
+		if err := a.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("Free of an evicted member = %v, want ErrNotHeld", err)
+		}
+		keys, err := tb.p.Keys(tb.ctx)
+		if err != nil || !slices.Equal(keys, []string{"x", "y"}) {
+			t.Fatalf("Keys = %q, %v; want exactly x, y", keys, err)
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestLeaseTTLs(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b", "c")
+		// Sub-second leases stay sub-second, never permanent.
+		a := tb.malloc(t, pool.LeaseTTL(500*time.Millisecond))
+		if d := time.Until(a.Deadline()); d <= 0 || d > time.Second {
+			t.Errorf("500ms lease ends in %v", d)
+		}
+		p := tb.malloc(t, pool.PermanentLease())
+		if !p.Deadline().IsZero() {
+			t.Errorf("permanent lease has deadline %v", p.Deadline())
+		}
+		for _, bad := range []time.Duration{0, -time.Second, time.Microsecond, pool.MaxTTL + time.Hour} {
+			if _, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(bad)); !errors.Is(err, pool.ErrInvalidDuration) {
+				t.Errorf("LeaseTTL(%v) = %v, want ErrInvalidDuration", bad, err)
+			}
+		}
+		s := tb.healthy(t)
+		if s.Counts.Held != 2 {
+			t.Errorf("held %d", s.Counts.Held)
+		}
+		for _, m := range s.Members {
+			if m.Key == p.Key && !m.Lease.Deadline.IsZero() {
+				t.Errorf("permanent lease shows deadline %v", m.Lease.Deadline)
+			}
+		}
+		if err := tb.p.Free(tb.ctx, a, p); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestSoftBinding(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b", "c")
+		w1 := tb.malloc(t, pool.Bind("worker-1", time.Hour))
+		if err := w1.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		// "a" is now last in the free order, but the binding brings it back.
+		if again := tb.malloc(t, pool.Bind("worker-1", time.Hour)); again.Key != w1.Key {
+			t.Fatalf("bound malloc got %q, want %q", again.Key, w1.Key)
+		} else {
+			// Held by worker-1: worker-2 bound to the same member gets another.
+			if err := tb.p.UpdateSoftBind(tb.ctx, "worker-2", w1.Key, 0); err != nil {
+				t.Fatal(err)
+			}
+			other := tb.malloc(t, pool.Bind("worker-2", time.Hour))
+			if other.Key == w1.Key {
+				t.Fatal("bound malloc handed out a held member")
+			}
+			if k, ok, err := tb.p.SoftBind(tb.ctx, "worker-2"); err != nil || !ok || k != other.Key {
+				t.Fatalf("worker-2 was not rebound: %q %v %v", k, ok, err)
+			}
+			_ = tb.p.Free(tb.ctx, again, other)
+		}
+		names, err := tb.p.Bindings(tb.ctx, w1.Key)
+		if err != nil || !slices.Equal(names, []string{"worker-1"}) {
+			t.Fatalf("Bindings(%s) = %q, %v", w1.Key, names, err)
+		}
+		// A binding to a removed member is dropped; malloc falls back.
+		if _, err := tb.p.Shrink(tb.ctx, w1.Key); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, _ := tb.p.SoftBind(tb.ctx, "worker-1"); ok {
+			t.Error("binding to a removed member survived")
+		}
+		if a := tb.malloc(t, pool.Bind("worker-1", time.Hour)); a.Key == w1.Key {
+			t.Error("malloc handed out a removed member")
+		}
+		if ok, err := tb.p.UnbindSoftBind(tb.ctx, "worker-1"); err != nil || !ok {
+			t.Errorf("Unbind = %v, %v", ok, err)
+		}
+		if ok, _ := tb.p.UnbindSoftBind(tb.ctx, "worker-1"); ok {
+			t.Error("second Unbind found a binding")
+		}
+		if err := tb.p.UpdateSoftBind(tb.ctx, "w", "nope", 0); !errors.Is(err, pool.ErrNotMember) {
+			t.Errorf("binding to a non-member = %v", err)
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestBindingExpires(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b")
+		if err := tb.p.UpdateSoftBind(tb.ctx, "w", "b", 30*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(60 * time.Millisecond)
+		if _, ok, _ := tb.p.SoftBind(tb.ctx, "w"); ok {
+			t.Error("expired binding still answered")
+		}
+		if a := tb.malloc(t, pool.Bind("w", 0)); a.Key != "a" {
+			t.Errorf("expired binding still steered malloc to %q", a.Key)
+		}
+		s := tb.healthy(t)
+		if len(s.Bindings) != 1 || s.Bindings[0].Key != "a" || !s.Bindings[0].Expiry.IsZero() {
+			t.Errorf("bindings %+v, want w -> a forever", s.Bindings)
+		}
+	})
+}
+
+func TestSharedMode(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithShared())
+		tb.extend(t, "a", "b", "c")
+		var got []string
+		for range 6 {
+			a := tb.malloc(t)
+			if a.Token != "" || a.Fence != 0 {
+				t.Fatalf("shared allocation holds something: %+v", a.Lease)
+			}
+			if err := a.Free(tb.ctx); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, a.Key)
+			time.Sleep(2 * time.Millisecond)
+		}
+		if want := []string{"a", "b", "c", "a", "b", "c"}; !slices.Equal(got, want) {
+			t.Errorf("round robin %q, want %q", got, want)
+		}
+		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease()); !errors.Is(err, pool.ErrInvalidOption) {
+			t.Errorf("PermanentLease on a shared pool = %v", err)
+		}
+		// An unhealthy mark takes a shared member out of rotation.
+		if err := tb.p.SetUnhealthy(tb.ctx, "a", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			if a := tb.malloc(t); a.Key == "a" {
+				t.Fatal("quarantined member handed out")
+			}
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestQuarantine(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b")
+		if err := tb.p.SetUnhealthy(tb.ctx, "a", 300*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if st := tb.state(t, "a"); st != pool.StateUnhealthy {
+			t.Fatalf("state %s", st)
+		}
+		held := tb.malloc(t)
+		if held.Key != "b" {
+			t.Fatalf("got %q while a is quarantined", held.Key)
+		}
+		// A holder reports its member: quarantined when the lease ends.
+		if err := held.ReportUnhealthy(tb.ctx, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if st := tb.state(t, "b"); st != pool.StateHeld {
+			t.Fatalf("reported member taken from its holder: %s", st)
+		}
+		if err := held.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if st := tb.state(t, "b"); st != pool.StateUnhealthy {
+			t.Fatalf("reported member went back as %s", st)
+		}
+		time.Sleep(350 * time.Millisecond)
+		r, err := tb.p.GC(tb.ctx, 10)
+		if err != nil || r.MembersRecovered != 1 {
+			t.Fatalf("GC = %+v, %v; want a recovered", r, err)
+		}
+		if st := tb.state(t, "a"); st != pool.StateFree {
+			t.Fatalf("a after quarantine: %s", st)
+		}
+		if err := tb.p.SetHealthy(tb.ctx, "b"); err != nil {
+			t.Fatal(err)
+		}
+		if st := tb.state(t, "b"); st != pool.StateFree {
+			t.Fatalf("b after SetHealthy: %s", st)
+		}
+		if err := tb.p.SetUnhealthy(tb.ctx, "zz", time.Hour); !errors.Is(err, pool.ErrNotMember) {
+			t.Errorf("SetUnhealthy of a non-member = %v", err)
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestLapsedLeasesAreReclaimed(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithTimerBudget(0)) // only GC reclaims here
+		tb.extend(t, "a", "b")
+		for range 2 {
+			tb.malloc(t, pool.LeaseTTL(30*time.Millisecond)) // a crashed holder never frees
+		}
+		time.Sleep(60 * time.Millisecond)
+		s := tb.healthy(t)
+		if s.LapsedLeases != 2 {
+			t.Errorf("snapshot sees %d lapsed leases, want 2", s.LapsedLeases)
+		}
+		r, err := tb.p.GC(tb.ctx, 1)
+		if err != nil || r.LeasesReclaimed != 1 || r.Pending != 1 {
+			t.Fatalf("GC(1) = %+v, %v", r, err)
+		}
+		r, err = tb.p.GC(tb.ctx, 10)
+		if err != nil || r.LeasesReclaimed != 1 || r.Pending != 0 {
+			t.Fatalf("GC(10) = %+v, %v", r, err)
+		}
+		if c, _ := tb.p.Counts(tb.ctx); c.Free != 2 {
+			t.Fatalf("counts %+v after GC", c)
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestMemberExpiry(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		if _, err := tb.p.Extend(tb.ctx, []string{"a", "b"}, pool.WithExpiry(200*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		held := tb.malloc(t, pool.LeaseTTL(time.Minute))
+		time.Sleep(250 * time.Millisecond)
+		// The free member expired: gone. The held one expired too: it stays
+		// with its holder and leaves when freed.
+		if _, err := tb.p.Malloc(tb.ctx); !errors.Is(err, pool.ErrEmpty) {
+			t.Fatalf("Malloc = %v, want ErrEmpty", err)
+		}
+		if st := tb.state(t, held.Key); st != pool.StateHeld {
+			t.Fatalf("expired member taken from its holder: %s", st)
+		}
+		tb.healthy(t)
+		if err := held.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if n, _ := tb.p.Len(tb.ctx); n != 0 {
+			t.Fatalf("Len = %d after the expired member was freed", n)
+		}
+		if ks := b.Keys(t); !slices.ContainsFunc(ks, func(k string) bool { return len(k) > 6 && k[len(k)-6:] == ":fence" }) || len(ks) != 1 {
+			t.Errorf("keys left behind: %q (want only the fence)", ks)
+		}
+	})
+}
+
+func TestMallocN(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b", "c")
+		as, err := tb.p.MallocN(tb.ctx, 2)
+		if err != nil || len(as) != 2 || as[0].Fence >= as[1].Fence {
+			t.Fatalf("MallocN(2) = %v, %v", as, err)
+		}
+		if _, err := tb.p.MallocN(tb.ctx, 2); !errors.Is(err, pool.ErrEmpty) {
+			t.Fatalf("MallocN(2) with one free = %v, want ErrEmpty", err)
+		}
+		if c, _ := tb.p.Counts(tb.ctx); c.Free != 1 {
+			t.Fatalf("a failed MallocN took members: %+v", c)
+		}
+		for _, n := range []int{0, -1, pool.MaxBatch + 1} {
+			if _, err := tb.p.MallocN(tb.ctx, n); !errors.Is(err, pool.ErrInvalidCount) {
+				t.Errorf("MallocN(%d) = %v", n, err)
+			}
+		}
+		if err := tb.p.Free(tb.ctx, as...); err != nil {
+			t.Fatal(err)
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestWaitingMalloc(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		// A long poll bound proves the waiter is woken by the free itself.
+		tb := setup(t, b, pool.WithWaitPoll(20*time.Second))
+		tb.extend(t, "only")
+		held := tb.malloc(t)
+		got := make(chan *pool.Allocation[proxy], 1)
+		errc := make(chan error, 1)
+		go func() {
+			a, err := tb.p.Malloc(tb.ctx, pool.Wait())
+			errc <- err
+			got <- a
+		}()
+		// Let the waiter register, then free.
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			s := tb.healthy(t)
+			if s.Waiters == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("waiter never registered")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		freed := time.Now()
+		if err := held.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-errc; err != nil {
+			t.Fatalf("waiting Malloc: %v", err)
+		}
+		a := <-got
+		if wake := time.Since(freed); wake > 2*time.Second {
+			t.Errorf("waiter woke %v after the free", wake)
+		}
+		if a.Key != "only" {
+			t.Fatalf("waiter got %q", a.Key)
+		}
+		// A waiter whose ctx ends gets ErrEmpty and the ctx error, and
+		// leaves the waiter count.
+		ctx, cancel := context.WithTimeout(tb.ctx, 100*time.Millisecond)
+		defer cancel()
+		if _, err := tb.p.Malloc(ctx, pool.Wait()); !errors.Is(err, pool.ErrEmpty) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("timed-out wait = %v", err)
+		}
+		if s := tb.healthy(t); s.Waiters != 0 {
+			t.Errorf("waiters %d after the wait ended", s.Waiters)
+		}
+		_ = a.Free(tb.ctx)
+	})
+}
+
+func TestValues(t *testing.T) {
+	t.Parallel()
+	for _, c := range []codec.Codec{codec.JSON, codec.MsgPack, codec.CBOR} {
+		t.Run(c.Name(), func(t *testing.T) {
+			t.Parallel()
+			redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+				tb := setup(t, b, pool.WithCodec(c))
+				since := time.Date(2026, 1, 2, 3, 4, 5, 6789, time.UTC)
+				want := proxy{Addr: "10.0.0.1:3128", Latency: 42, Since: since}
+				if n, err := tb.p.Put(tb.ctx, map[string]proxy{"p1": want}); err != nil || n != 1 {
+					t.Fatalf("Put = %d, %v", n, err)
+				}
+				a := tb.malloc(t)
+				if !a.HasValue || a.Value.Addr != want.Addr || a.Value.Latency != 42 || !a.Value.Since.Equal(since) {
+					t.Fatalf("value %+v", a.Value)
+				}
+				v, err := tb.p.Get(tb.ctx, "p1")
+				if err != nil || v.Addr != want.Addr {
+					t.Fatalf("Get = %+v, %v", v, err)
+				}
+				if _, err := tb.p.Get(tb.ctx, "nope"); !errors.Is(err, pool.ErrNotMember) {
+					t.Errorf("Get of a member without value = %v", err)
+				}
+				_ = a.Free(tb.ctx)
+			})
+		})
+	}
+}
+
+func TestUndecodableValue(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithCodec(codec.JSON))
+		tb.extend(t, "broken")
+		ns, _ := redisx.NewNamespace(b.Prefix, "pool", "proxies")
+		if err := b.Client.Do(tb.ctx, b.Client.B().Hset().Key(ns.Key("values")).FieldValue().FieldValue("broken", "{not json").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		_, err := tb.p.Malloc(tb.ctx)
+		if !errors.Is(err, codec.ErrDecode) {
+			t.Fatalf("Malloc of an undecodable member = %v, want codec.ErrDecode", err)
+		}
+		if !contains(err.Error(), `"broken"`) {
+			t.Errorf("error %q does not name the member", err)
+		}
+		// The member went back; the pool keeps working.
+		if st := tb.state(t, "broken"); st != pool.StateFree {
+			t.Errorf("undecodable member left %s", st)
+		}
+		l, err := tb.p.MallocKey(tb.ctx)
+		if err != nil || l.Key != "broken" {
+			t.Fatalf("MallocKey = %v, %v", l, err)
+		}
+		_ = l.Free(tb.ctx)
+	})
+}
+
+func contains(s, sub string) bool { return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0) }
+
+func indexOf(s, sub string) int {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return i
+		}
+	}
+	return -1
+}
+
+func TestBadInputWritesNothing(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		long := make([]byte, 2000)
+		for i := range long {
+			long[i] = 'k'
+		}
+		badKeys := [][]string{{""}, {"ok", ""}, {"a\x00b"}, {string(long)}, {"\xff"}}
+		for _, keys := range badKeys {
+			if _, err := tb.p.Extend(tb.ctx, keys); !errors.Is(err, pool.ErrInvalidKey) || !errors.Is(err, redisx.ErrInvalidName) {
+				t.Errorf("Extend(%q) = %v", keys, err)
+			}
+		}
+		if _, err := tb.p.Extend(tb.ctx, []string{"a"}, pool.WithPriority(5000)); !errors.Is(err, pool.ErrInvalidPriority) {
+			t.Errorf("priority 5000: %v", err)
+		}
+		if _, err := tb.p.Extend(tb.ctx, []string{"a"}, pool.WithExpiry(-time.Second)); !errors.Is(err, pool.ErrInvalidDuration) {
+			t.Errorf("negative expiry: %v", err)
+		}
+		if _, err := tb.p.Extend(tb.ctx, []string{"a"}, nil); !errors.Is(err, pool.ErrInvalidOption) {
+			t.Errorf("nil option: %v", err)
+		}
+		if _, err := tb.p.Put(tb.ctx, map[string]proxy{"": {}}); !errors.Is(err, pool.ErrInvalidKey) {
+			t.Errorf("Put with empty key: %v", err)
+		}
+		if _, err := tb.p.Malloc(tb.ctx, pool.Bind("", time.Hour)); err != nil && !errors.Is(err, pool.ErrEmpty) {
+			t.Errorf("empty bind name means no binding: %v", err)
+		}
+		if _, err := tb.p.Malloc(tb.ctx, pool.Session("has space")); !errors.Is(err, pool.ErrInvalidKey) {
+			t.Errorf("bad session: %v", err)
+		}
+		if _, err := tb.p.GC(tb.ctx, 0); !errors.Is(err, pool.ErrInvalidCount) {
+			t.Errorf("GC(0): %v", err)
+		}
+		if err := tb.p.SetUnhealthy(tb.ctx, "a", 0); !errors.Is(err, pool.ErrInvalidDuration) {
+			t.Errorf("SetUnhealthy(0): %v", err)
+		}
+		if ks := b.Keys(t); len(ks) != 0 {
+			t.Fatalf("bad input wrote %q", ks)
+		}
+		var nilLease *pool.Lease
+		if err := nilLease.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Errorf("nil lease Free: %v", err)
+		}
+	})
+}
+
+func TestNewRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	cases := map[string]func() error{
+		"NilClient":   func() error { _, err := pool.New[int](nil, "p", "n"); return err },
+		"EmptyName":   func() error { _, err := pool.New[int](b.Client, "p", ""); return err },
+		"BraceName":   func() error { _, err := pool.New[int](b.Client, "p", "a{b"); return err },
+		"EmptyPrefix": func() error { _, err := pool.New[int](b.Client, "", "n"); return err },
+		"NilCodec":    func() error { _, err := pool.New[int](b.Client, "p", "n", pool.WithCodec(nil)); return err },
+		"ZeroTTL":     func() error { _, err := pool.New[int](b.Client, "p", "n", pool.WithLeaseTTL(0)); return err },
+		"NilOption":   func() error { _, err := pool.New[int](b.Client, "p", "n", nil); return err },
+	}
+	for name, f := range cases {
+		if err := f(); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+}
+
+func TestClearKeepsFencesRising(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a")
+		a := tb.malloc(t)
+		if n, err := tb.p.Clear(tb.ctx); err != nil || n != 1 {
+			t.Fatalf("Clear = %d, %v", n, err)
+		}
+		if err := a.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Errorf("Free after Clear = %v", err)
+		}
+		tb.extend(t, "a")
+		if b2 := tb.malloc(t); b2.Fence <= a.Fence {
+			t.Errorf("fence %d after Clear, earlier %d", b2.Fence, a.Fence)
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestLeaseContextAndRefresh(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b")
+		a := tb.malloc(t, pool.LeaseTTL(300*time.Millisecond))
+		ctx := a.Context()
+		if err := a.Refresh(tb.ctx, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if ctx.Err() != nil {
+			t.Fatal("refreshed lease's context was cancelled at the old deadline")
+		}
+		// An administrator frees it: the holder learns on its next Refresh.
+		if n, err := tb.p.FreeKeys(tb.ctx, a.Key); err != nil || n != 1 {
+			t.Fatalf("FreeKeys = %d, %v", n, err)
+		}
+		if err := a.Refresh(tb.ctx, 0); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("Refresh after FreeKeys = %v", err)
+		}
+		if !errors.Is(context.Cause(ctx), pool.ErrNotHeld) {
+			t.Fatalf("context cause %v", context.Cause(ctx))
+		}
+		// Without refreshes the context ends by the lease deadline.
+		l := tb.malloc(t, pool.LeaseTTL(50*time.Millisecond))
+		select {
+		case <-l.Context().Done():
+		case <-time.After(2 * time.Second):
+			t.Fatal("context outlived the lease")
+		}
+		if _, err := tb.p.FreeKeys(tb.ctx, "nope"); !errors.Is(err, pool.ErrNotMember) {
+			t.Errorf("FreeKeys of a non-member = %v", err)
+		}
+	})
+}
+
+func TestKeepAlive(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a")
+		// Generous margins: the race detector and parallel tests on two
+		// cores can delay a tick by a hundred milliseconds.
+		a := tb.malloc(t, pool.LeaseTTL(400*time.Millisecond), pool.KeepAlive(50*time.Millisecond))
+		time.Sleep(1500 * time.Millisecond) // more than three TTLs
+		if a.Context().Err() != nil {
+			t.Fatalf("kept-alive lease lost: %v", context.Cause(a.Context()))
+		}
+		if st := tb.state(t, "a"); st != pool.StateHeld {
+			t.Fatalf("state %s", st)
+		}
+		if err := a.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease(), pool.KeepAlive(0)); !errors.Is(err, pool.ErrInvalidOption) {
+			t.Errorf("KeepAlive with PermanentLease = %v", err)
+		}
+	})
+}
+
+func TestRefreshFromSource(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		var mu sync.Mutex
+		calls := 0
+		inventory := []pool.Member{{Key: "p1", Priority: 5}, {Key: "p2"}}
+		src := func(context.Context) ([]pool.Member, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			return slices.Clone(inventory), nil
+		}
+		tb := setup(t, b, pool.WithSource(src, time.Hour, true))
+		other := setup(t, b, pool.WithSource(src, time.Hour, true))
+		if ok, err := tb.p.RefreshFromSource(tb.ctx); err != nil || !ok {
+			t.Fatalf("first refresh = %v, %v", ok, err)
+		}
+		if ok, err := other.p.RefreshFromSource(tb.ctx); err != nil || ok {
+			t.Fatalf("second refresh within the interval = %v, %v", ok, err)
+		}
+		if calls != 1 {
+			t.Fatalf("source called %d times", calls)
+		}
+		s := tb.healthy(t)
+		if len(s.Members) != 2 || s.Members[0].Priority != 5 || s.FreeOrder[0] != "p1" {
+			t.Fatalf("members %+v order %q", s.Members, s.FreeOrder)
+		}
+	})
+}

@@ -1,0 +1,65 @@
+-- Shared read helpers of the pool_* scripts, expanded where a script includes "pool".
+-- Key roles, the same in every pool script:
+--   KEYS[1] free       zset  member -> score (priority band, then least recently freed first)
+--   KEYS[2] holders    hash  member -> lease record "token fence deadline session mark expired"
+--   KEYS[3] unhealthy  hash  member -> quarantined until (ms)
+--   KEYS[4] timers     zset  "l:member" lease end, "e:member" member expiry,
+--                            "u:member" quarantine end, "b:name" binding expiry -> ms
+--   KEYS[5] prio       hash  member -> priority (only when not 0)
+--   KEYS[6] values     hash  member -> encoded value
+--   KEYS[7] fence      string, the fencing counter (never deleted)
+--   KEYS[8] bind       hash  name -> "expiry member" (expiry 0 = never)
+--   KEYS[9] bindidx    zset  "member\0name" at score 0, the reverse index of bind
+--   KEYS[10] notify    list  wake-up tokens for waiting mallocs
+--   KEYS[11] waiting   string, how many mallocs wait for a member
+local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTIFY, WAITING =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+
+-- A free score is (2047 - priority) * 2^41 + (ms since 2024): lowest first
+-- means highest priority first, then the member freed longest ago. It stays
+-- an exact integer in a double until 2093.
+local SPAN = 2199023255552
+local EPOCH = 1704067200000
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Numbers go to redis.call as integer strings: Redis and miniredis format
+-- Lua floats differently.
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+local function prio_of(m)
+  local p = redis.call('HGET', PRIO, m)
+  if p then return tonumber(p) end
+  return 0
+end
+
+local function free_score(prio, now)
+  return fmt((2047 - prio) * SPAN + (now - EPOCH))
+end
+
+local function parse_lease(rec)
+  local tok, fence, dl, sess, mark, exp = string.match(rec, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
+  return {token = tok, fence = fence, deadline = tonumber(dl), session = sess, mark = tonumber(mark), expired = exp}
+end
+
+local function lease_record(l)
+  return l.token .. ' ' .. l.fence .. ' ' .. fmt(l.deadline) .. ' ' .. l.session .. ' ' .. fmt(l.mark) .. ' ' .. l.expired
+end
+
+-- state returns 'free', 'held', 'unhealthy' or nil for a non-member.
+local function state(m)
+  if redis.call('ZSCORE', FREE, m) then return 'free' end
+  if redis.call('HEXISTS', HOLDERS, m) == 1 then return 'held' end
+  if redis.call('HEXISTS', UNHEALTHY, m) == 1 then return 'unhealthy' end
+  return nil
+end
+
+local function member_expired(m, now)
+  local e = redis.call('ZSCORE', TIMERS, 'e:' .. m)
+  return e and tonumber(e) <= now
+end

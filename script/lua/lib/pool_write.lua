@@ -1,0 +1,113 @@
+-- Mutating helpers of the pool_* scripts, included after "pool".
+
+-- wake tells one waiting malloc that a member may be free.
+local function wake()
+  local w = tonumber(redis.call('GET', WAITING) or '0')
+  if w > 0 and redis.call('LLEN', NOTIFY) < w then
+    redis.call('RPUSH', NOTIFY, '1')
+    redis.call('PEXPIRE', NOTIFY, 60000)
+  end
+end
+
+local function push_free(m, now)
+  redis.call('ZADD', FREE, free_score(prio_of(m), now), m)
+  wake()
+end
+
+local function quarantine(m, untilms)
+  redis.call('HSET', UNHEALTHY, m, fmt(untilms))
+  redis.call('ZADD', TIMERS, fmt(untilms), 'u:' .. m)
+end
+
+-- unbind_member drops every binding that points at m.
+local function unbind_member(m)
+  local idx = redis.call('ZRANGEBYLEX', BINDIDX, '[' .. m .. '\0', '[' .. m .. '\1')
+  for _, e in ipairs(idx) do
+    local name = string.sub(e, #m + 2)
+    redis.call('HDEL', BIND, name)
+    redis.call('ZREM', TIMERS, 'b:' .. name)
+    redis.call('ZREM', BINDIDX, e)
+  end
+end
+
+-- forget removes m from every structure of the pool.
+local function forget(m)
+  redis.call('ZREM', FREE, m)
+  redis.call('HDEL', HOLDERS, m)
+  redis.call('HDEL', UNHEALTHY, m)
+  redis.call('ZREM', TIMERS, 'l:' .. m, 'e:' .. m, 'u:' .. m)
+  redis.call('HDEL', PRIO, m)
+  redis.call('HDEL', VALUES, m)
+  unbind_member(m)
+end
+
+-- release ends the lease l on m: the member returns to the free set, to
+-- quarantine when its holder reported it unhealthy, or leaves the pool when
+-- it expired while held. Returns what happened.
+local function release(m, l, now)
+  redis.call('HDEL', HOLDERS, m)
+  redis.call('ZREM', TIMERS, 'l:' .. m)
+  if l.expired == '1' or member_expired(m, now) then
+    forget(m)
+    return 'removed'
+  end
+  if l.mark > 0 then
+    quarantine(m, now + l.mark)
+    return 'quarantined'
+  end
+  push_free(m, now)
+  return 'freed'
+end
+
+local function unbind(name)
+  local b = redis.call('HGET', BIND, name)
+  if not b then return end
+  local _, m = string.match(b, '^(%S+) (.*)$')
+  redis.call('HDEL', BIND, name)
+  redis.call('ZREM', TIMERS, 'b:' .. name)
+  redis.call('ZREM', BINDIDX, m .. '\0' .. name)
+end
+
+-- fire_timers handles up to budget due timers and returns the counts
+-- {leases reclaimed, members expired, members recovered, bindings expired}.
+local function fire_timers(now, budget)
+  local c = {0, 0, 0, 0}
+  if budget <= 0 then return c end
+  local due = redis.call('ZRANGEBYSCORE', TIMERS, '-inf', fmt(now), 'LIMIT', 0, budget)
+  for _, e in ipairs(due) do
+    local kind, m = string.sub(e, 1, 1), string.sub(e, 3)
+    redis.call('ZREM', TIMERS, e)
+    if kind == 'l' then
+      local rec = redis.call('HGET', HOLDERS, m)
+      if rec then
+        local l = parse_lease(rec)
+        if l.deadline > 0 and l.deadline <= now then
+          release(m, l, now)
+          c[1] = c[1] + 1
+        end
+      end
+    elseif kind == 'e' then
+      local rec = redis.call('HGET', HOLDERS, m)
+      if rec then
+        -- Held members leave when their lease ends, never under the holder.
+        local l = parse_lease(rec)
+        l.expired = '1'
+        redis.call('HSET', HOLDERS, m, lease_record(l))
+      elseif state(m) then
+        forget(m)
+        c[2] = c[2] + 1
+      end
+    elseif kind == 'u' then
+      local u = redis.call('HGET', UNHEALTHY, m)
+      if u and tonumber(u) <= now then
+        redis.call('HDEL', UNHEALTHY, m)
+        push_free(m, now)
+        c[3] = c[3] + 1
+      end
+    elseif kind == 'b' then
+      unbind(m)
+      c[4] = c[4] + 1
+    end
+  end
+  return c
+end

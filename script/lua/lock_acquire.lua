@@ -1,0 +1,14 @@
+-- lock_acquire: take the lock for a new lease if it is free, numbering the lease from the lock's fencing counter.
+-- KEYS[1] lock key
+-- KEYS[2] fencing counter of the lock (never expires; one per lock, not per lease)
+-- ARGV[1] lease token
+-- ARGV[2] ttl in milliseconds
+-- Returns {1, fencing token} when acquired, else {0, the holder's remaining ttl in milliseconds (-1: no expiry)}.
+-- Errors: INVALID
+if not string.match(ARGV[2], '^[1-9]%d*$') then
+  return redis.error_reply('INVALID ttl must be a positive number of milliseconds')
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {1, redis.call('INCR', KEYS[2])}
+end
+return {0, redis.call('PTTL', KEYS[1])}

@@ -1,0 +1,51 @@
+-- lock_compare_delete: delete the key when it is absent or the caller's number compares as asked with the stored one.
+-- KEYS[1] lock key
+-- KEYS[2] hold count of the lock
+-- ARGV[1] operator: gt, lt, ge, le, eq or ne (the caller's number is the left operand)
+-- ARGV[2] the caller's number
+-- ARGV[3] epsilon for ge, le, eq and ne
+-- Returns 1 when the key is gone (deleted now, or absent already), 0 when the comparison failed and nothing changed.
+-- Errors: INVALID, NOT_NUMBER
+
+-- Same number rules as lock_compare_set.
+local function decimal(s)
+  if not (string.match(s, '^[+%-]?%d+%.?%d*$') or string.match(s, '^[+%-]?%d*%.%d+$')
+      or string.match(s, '^[+%-]?%d+%.?%d*[eE][+%-]?%d+$') or string.match(s, '^[+%-]?%d*%.%d+[eE][+%-]?%d+$')) then
+    return nil
+  end
+  local n = tonumber(s)
+  if n == nil or n ~= n or n == math.huge or n == -math.huge then
+    return nil
+  end
+  return n
+end
+
+local function holds(op, v, cur, eps)
+  if op == 'gt' then return v > cur end
+  if op == 'lt' then return v < cur end
+  if op == 'ge' then return v >= cur - eps end
+  if op == 'le' then return v <= cur + eps end
+  if op == 'eq' then return math.abs(v - cur) < eps end
+  return math.abs(v - cur) > eps
+end
+
+local op = ARGV[1]
+if op ~= 'gt' and op ~= 'lt' and op ~= 'ge' and op ~= 'le' and op ~= 'eq' and op ~= 'ne' then
+  return redis.error_reply('INVALID unknown operator')
+end
+local v, eps = decimal(ARGV[2]), decimal(ARGV[3])
+if v == nil or eps == nil or eps < 0 then
+  return redis.error_reply('INVALID operand and epsilon must be finite decimal numbers')
+end
+local stored = redis.call('GET', KEYS[1])
+if stored then
+  local cur = decimal(stored)
+  if cur == nil then
+    return redis.error_reply('NOT_NUMBER the stored value is not a number')
+  end
+  if not holds(op, v, cur, eps) then
+    return 0
+  end
+  redis.call('DEL', KEYS[1], KEYS[2])
+end
+return 1

@@ -1,0 +1,22 @@
+-- lock_lock: take the lock if it is free; an existing lock is neither overwritten nor refreshed.
+-- KEYS[1] lock key
+-- KEYS[2] hold count of the lock
+-- ARGV[1] owner
+-- ARGV[2] ttl in milliseconds, or 0 for a lock without expiry
+-- Returns 1 when this call created the lock, 0 when the key already existed.
+-- Errors: INVALID
+if not string.match(ARGV[2], '^%d+$') then
+  return redis.error_reply('INVALID ttl must be a whole number of milliseconds')
+end
+local created
+if ARGV[2] == '0' then
+  created = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+else
+  created = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+end
+if not created then
+  return 0
+end
+-- A fresh lock has one hold; a count left by an earlier holder must not leak into it.
+redis.call('DEL', KEYS[2])
+return 1

@@ -1,0 +1,10 @@
+-- pool_claim: claim the right to refresh a pool from its source for one interval, across all processes.
+-- KEYS[1] claim key in the pool's namespace
+-- ARGV[1] claimant token
+-- ARGV[2] interval in ms, at least 1
+-- Returns 1 when claimed, 0 when another claim is still running.
+-- Errors: INVALID
+local ttl = tonumber(ARGV[2])
+if not ttl or ttl < 1 then return redis.error_reply('INVALID interval must be at least 1 ms') end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0

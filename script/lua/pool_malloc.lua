@@ -1,0 +1,152 @@
+-- pool_malloc: hand out n members (all or none), highest priority first, then least recently freed.
+-- KEYS[1] free set
+-- KEYS[2] holders
+-- KEYS[3] unhealthy
+-- KEYS[4] timers
+-- KEYS[5] priorities
+-- KEYS[6] values
+-- KEYS[7] fence counter
+-- KEYS[8] bindings
+-- KEYS[9] binding index
+-- KEYS[10] wake-up list
+-- KEYS[11] waiter count
+-- ARGV[1] mode: x exclusive, s shared
+-- ARGV[2] count n, at least 1
+-- ARGV[3] lease ttl in ms, 0 for a permanent lease
+-- ARGV[4] holder token
+-- ARGV[5] session id or -
+-- ARGV[6] soft-binding name or empty
+-- ARGV[7] binding ttl in ms, 0 for never
+-- ARGV[8] timer budget: due timers handled first
+-- ARGV[9] wait flags: 1 register as a waiter when empty, 2 this caller was waiting
+-- Returns {got, hint, member1, fence1, deadline1, value1, ...}: got members, or 0 with hint = ms until the next timer (-1 none).
+-- Errors: INVALID
+-- @include pool
+-- @include pool_write
+local mode, n, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local token, session, bname, bttl = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+local budget, flags = tonumber(ARGV[8]), tonumber(ARGV[9])
+if (mode ~= 'x' and mode ~= 's') or not n or n < 1 or not ttl or ttl < 0 or not bttl or bttl < 0 or not budget or not flags then
+  return redis.error_reply('INVALID malformed malloc arguments')
+end
+local now = now_ms()
+if flags >= 2 then
+  local w = redis.call('DECR', WAITING)
+  if w <= 0 then redis.call('DEL', WAITING) end
+  flags = flags - 2
+end
+fire_timers(now, budget)
+
+local picked = {}
+-- The bound member comes first when it is free; in shared mode it is
+-- handed out without rotating it.
+if bname ~= '' then
+  local b = redis.call('HGET', BIND, bname)
+  if b then
+    local bexp, bm = string.match(b, '^(%S+) (.*)$')
+    bexp = tonumber(bexp)
+    if (bexp == 0 or bexp > now) and redis.call('ZSCORE', FREE, bm) and not member_expired(bm, now) then
+      if mode == 'x' then redis.call('ZREM', FREE, bm) end
+      picked[1] = bm
+    end
+  end
+end
+
+-- rotate moves m behind every member of its priority band (shared mode).
+-- Time alone cannot order rotations within one millisecond, so the score
+-- steps past the band's last one; when a band runs out of room (after some
+-- 2^41 rotations) it is renumbered from 0.
+local function rotate(m)
+  local base = (2047 - prio_of(m)) * SPAN
+  local t = now - EPOCH
+  local last = redis.call('ZREVRANGEBYSCORE', FREE, fmt(base + SPAN - 1), fmt(base), 'WITHSCORES', 'LIMIT', 0, 1)
+  if last[2] and tonumber(last[2]) - base >= t then t = tonumber(last[2]) - base + 1 end
+  if t >= SPAN then
+    local band = redis.call('ZRANGEBYSCORE', FREE, fmt(base), fmt(base + SPAN - 1))
+    for i, b in ipairs(band) do redis.call('ZADD', FREE, fmt(base + i - 1), b) end
+    t = #band
+  end
+  redis.call('ZADD', FREE, fmt(base + t), m)
+end
+
+local function take_one()
+  while true do
+    local m
+    if mode == 'x' then
+      local r = redis.call('ZPOPMIN', FREE)
+      m = r[1]
+    else
+      local r = redis.call('ZRANGE', FREE, 0, 0)
+      m = r[1]
+    end
+    if not m then return nil end
+    if not member_expired(m, now) then
+      if mode == 's' then rotate(m) end
+      return m
+    end
+    forget(m)
+  end
+end
+
+if mode == 'x' and redis.call('ZCARD', FREE) < n - #picked then
+  if #picked > 0 then redis.call('ZADD', FREE, free_score(prio_of(picked[1]), now), picked[1]) end
+  picked = {}
+else
+  while #picked < n do
+    local m = take_one()
+    if not m then break end
+    picked[#picked + 1] = m
+  end
+  if mode == 'x' and #picked < n then
+    -- Expired members were hiding among the free ones: give back what we took.
+    for _, m in ipairs(picked) do redis.call('ZADD', FREE, free_score(prio_of(m), now), m) end
+    picked = {}
+  end
+end
+
+if #picked == 0 then
+  if flags == 1 then
+    redis.call('INCR', WAITING)
+    redis.call('PEXPIRE', WAITING, 60000)
+  end
+  local nxt = redis.call('ZRANGE', TIMERS, 0, 0, 'WITHSCORES')
+  local hint = -1
+  if nxt[2] then hint = math.max(0, tonumber(nxt[2]) - now) end
+  return {0, hint}
+end
+
+local out = {#picked, 0}
+for _, m in ipairs(picked) do
+  local fence, deadline = 0, 0
+  if mode == 'x' then
+    fence = redis.call('INCR', FENCE)
+    if ttl > 0 then
+      deadline = now + ttl
+      redis.call('ZADD', TIMERS, fmt(deadline), 'l:' .. m)
+    end
+    redis.call('HSET', HOLDERS, m, token .. ' ' .. fmt(fence) .. ' ' .. fmt(deadline) .. ' ' .. session .. ' 0 0')
+  end
+  out[#out + 1] = m
+  out[#out + 1] = fence
+  out[#out + 1] = deadline
+  out[#out + 1] = redis.call('HGET', VALUES, m)
+end
+
+if bname ~= '' then
+  local m = picked[1]
+  local old = redis.call('HGET', BIND, bname)
+  if old then
+    local _, om = string.match(old, '^(%S+) (.*)$')
+    if om ~= m then redis.call('ZREM', BINDIDX, om .. '\0' .. bname) end
+  end
+  local bexp = 0
+  if bttl > 0 then bexp = now + bttl end
+  redis.call('HSET', BIND, bname, fmt(bexp) .. ' ' .. m)
+  redis.call('ZADD', BINDIDX, 0, m .. '\0' .. bname)
+  if bexp > 0 then
+    redis.call('ZADD', TIMERS, fmt(bexp), 'b:' .. bname)
+  else
+    redis.call('ZREM', TIMERS, 'b:' .. bname)
+  end
+end
+return out

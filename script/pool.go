@@ -1,0 +1,133 @@
+package script
+
+// Pool error codes.
+const (
+	// CodeNotHeld: the caller's lease ended or belongs to another holder.
+	CodeNotHeld Code = "NOT_HELD"
+	// CodeNotMember: the member is not in the pool.
+	CodeNotMember Code = "NOT_MEMBER"
+)
+
+// poolKeys are the keys of every pool script, in this order; the pool
+// library (lua/lib/pool.lua) names them.
+var poolKeys = []string{
+	"free set", "holders", "unhealthy", "timers", "priorities", "values",
+	"fence counter", "bindings", "binding index", "wake-up list", "waiter count",
+}
+
+// memberArgs describe one member entry of pool_extend and pool_assign.
+var memberArgs = []string{
+	"member",
+	"priority from -2048 to 2047, or empty to keep (new members get 0)",
+	"expiry ttl in ms, 0 for none, or empty to keep",
+	"1 when a value follows, else 0",
+	"encoded value",
+}
+
+// Pool scripts. Each runs over the eleven keys of one pool (all sharing the
+// pool's hash tag); see the .lua headers for ARGV and replies.
+var (
+	PoolMalloc = register(&Script{
+		Name: "pool_malloc",
+		Keys: poolKeys,
+		Args: []string{
+			"mode: x exclusive, s shared",
+			"count n, at least 1",
+			"lease ttl in ms, 0 for a permanent lease",
+			"holder token",
+			"session id or -",
+			"soft-binding name or empty",
+			"binding ttl in ms, 0 for never",
+			"timer budget: due timers handled first",
+			"wait flags: 1 register as a waiter when empty, 2 this caller was waiting",
+		},
+		Errors: []Code{CodeInvalid},
+	})
+	PoolFree = register(&Script{
+		Name: "pool_free",
+		Keys: poolKeys,
+		Args: []string{"member", "holder token, or empty to free whoever holds it (administrators)", "..."},
+	})
+	PoolRefresh = register(&Script{
+		Name:   "pool_refresh",
+		Keys:   poolKeys,
+		Args:   []string{"member", "holder token", "new lease ttl in ms from now, 0 for a permanent lease"},
+		Errors: []Code{CodeNotHeld, CodeInvalid},
+	})
+	PoolMark = register(&Script{
+		Name: "pool_mark",
+		Keys: poolKeys,
+		Args: []string{
+			"member",
+			"holder token, or empty for an administrator",
+			"op: u unhealthy, h healthy",
+			"quarantine duration in ms (unhealthy only), at least 1",
+		},
+		Errors: []Code{CodeNotHeld, CodeNotMember, CodeInvalid},
+	})
+	PoolExtend = register(&Script{
+		Name:   "pool_extend",
+		Keys:   poolKeys,
+		Args:   append([]string{"mode: add (new members join the free set) or existing (every member must exist)"}, append(memberArgs, "...")...),
+		Errors: []Code{CodeInvalid, CodeNotMember},
+	})
+	PoolAssign = register(&Script{
+		Name:   "pool_assign",
+		Keys:   poolKeys,
+		Args:   append(append([]string{}, memberArgs...), "..."),
+		Errors: []Code{CodeInvalid},
+	})
+	PoolShrink = register(&Script{
+		Name: "pool_shrink",
+		Keys: poolKeys,
+		Args: []string{"member", "..."},
+	})
+	PoolClear = register(&Script{
+		Name: "pool_clear",
+		Keys: poolKeys,
+	})
+	PoolGC = register(&Script{
+		Name:   "pool_gc",
+		Keys:   poolKeys,
+		Args:   []string{"budget: how many due timers to handle, at least 1"},
+		Errors: []Code{CodeInvalid},
+	})
+	PoolBind = register(&Script{
+		Name: "pool_bind",
+		Keys: poolKeys,
+		Args: []string{
+			"op: set or del",
+			"binding name",
+			"member (set only)",
+			"binding ttl in ms, 0 for never (set only)",
+		},
+		Errors: []Code{CodeNotMember, CodeInvalid},
+	})
+	PoolUnwait = register(&Script{
+		Name: "pool_unwait",
+		Keys: poolKeys,
+	})
+	PoolInspect = register(&Script{
+		Name: "pool_inspect",
+		Keys: poolKeys,
+		Args: []string{
+			"op: len, state, keys, binding or bindings",
+			"argument: the member (state, bindings) or binding name (binding); ignored otherwise",
+		},
+		Errors:   []Code{CodeInvalid},
+		ReadOnly: true,
+	})
+	PoolSnapshot = register(&Script{
+		Name:     "pool_snapshot",
+		Keys:     poolKeys,
+		ReadOnly: true,
+	})
+)
+
+// PoolClaim lets one process at a time refresh a pool from its source.
+var PoolClaim = register(&Script{
+	Name:   "pool_claim",
+	Keys:   []string{"claim key in the pool's namespace"},
+	Args:   []string{"claimant token", "interval in ms, at least 1"},
+	Errors: []Code{CodeInvalid},
+})
