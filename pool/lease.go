@@ -82,9 +82,12 @@ func (l *Lease) Context() context.Context {
 	case l.ended:
 		l.cancel(l.cause)
 	case !l.local.IsZero():
-		l.timer = time.AfterFunc(time.Until(l.local), func() {
-			l.cancel(fmt.Errorf("%w: lease of %q lapsed", ErrNotHeld, l.Key))
-		})
+		lapsed := fmt.Errorf("%w: lease of %q lapsed", ErrNotHeld, l.Key)
+		if time.Until(l.local) <= 0 {
+			l.cancel(lapsed) // at once: a timer would fire a moment later
+			break
+		}
+		l.timer = time.AfterFunc(time.Until(l.local), func() { l.cancel(lapsed) })
 	}
 	return l.ctx
 }
@@ -245,7 +248,14 @@ func (l *Lease) startKeepAlive(every time.Duration) {
 			case <-stop:
 				return
 			case <-t.C:
-				ctx, cancel := context.WithTimeout(context.Background(), every)
+				// Keep trying until the lease would lapse anyway.
+				l.mu.Lock()
+				until := l.local
+				l.mu.Unlock()
+				if d := time.Until(until); d < every {
+					until = time.Now().Add(every)
+				}
+				ctx, cancel := context.WithDeadline(context.Background(), until)
 				err := l.Refresh(ctx, 0)
 				cancel()
 				if errors.Is(err, ErrNotHeld) {

@@ -95,6 +95,7 @@ func TestMallocAndFree(t *testing.T) {
 		if s.Counts != (pool.Counts{Free: 2, Held: 1}) || s.Fence != 1 {
 			t.Errorf("snapshot counts %+v fence %d", s.Counts, s.Fence)
 		}
+		time.Sleep(3 * time.Millisecond) // least recently used is kept at ms resolution
 		if err := a.Free(tb.ctx); err != nil {
 			t.Fatalf("Free: %v", err)
 		}
@@ -797,7 +798,7 @@ func TestKeepAlive(t *testing.T) {
 		tb.extend(t, "a")
 		// Generous margins: the race detector and parallel tests on two
 		// cores can delay a tick by a hundred milliseconds.
-		a := tb.malloc(t, pool.LeaseTTL(400*time.Millisecond), pool.KeepAlive(50*time.Millisecond))
+		a := tb.malloc(t, pool.LeaseTTL(500*time.Millisecond), pool.KeepAlive(100*time.Millisecond))
 		time.Sleep(1500 * time.Millisecond) // more than three TTLs
 		if a.Context().Err() != nil {
 			t.Fatalf("kept-alive lease lost: %v", context.Cause(a.Context()))
