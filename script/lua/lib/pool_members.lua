@@ -26,7 +26,10 @@ local function apply_member(m, p, e, hv, v, now, add)
   if p ~= '' then
     if tonumber(p) == 0 then redis.call('HDEL', PRIO, m) else redis.call('HSET', PRIO, m, p) end
     if st == 'free' then
-      redis.call('ZADD', FREE, free_score(tonumber(p), now), m)
+      -- Keep its place in the least-recently-used order; move its band.
+      local old = tonumber(redis.call('ZSCORE', FREE, m))
+      local t = old - math.floor(old / SPAN) * SPAN
+      redis.call('ZADD', FREE, fmt((2047 - tonumber(p)) * SPAN + t), m)
     end
   end
   if e ~= '' then
