@@ -296,3 +296,19 @@ func TestRunnerFollowsGlobalProvider(t *testing.T) {
 		t.Fatalf("after replacing the global provider: old %d, new %d spans; want 1, 1", len(sr1.Ended()), len(sr2.Ended()))
 	}
 }
+
+// TestAllScriptsCompile loads every registered script on every node, so a
+// Lua syntax error fails here rather than at first use.
+func TestAllScriptsCompile(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx := context.Background()
+		for _, s := range script.All() {
+			for addr, n := range b.Client.Nodes() {
+				if err := n.Do(ctx, n.B().ScriptLoad().Script(s.Source).Build()).Error(); err != nil {
+					t.Errorf("%s on %s: %v", s.Name, addr, err)
+				}
+			}
+		}
+	})
+}

@@ -13,6 +13,17 @@ local function decimal(s)
       or string.match(s, '^[+%-]?%d+%.?%d*[eE][+%-]?%d+$') or string.match(s, '^[+%-]?%d*%.%d+[eE][+%-]?%d+$')) then
     return nil
   end
+  -- miniredis's tonumber reads only strings with a dot as floats (and
+  -- refuses "1e6" and integers beyond 64 bits); with a dot both servers
+  -- parse the same, correctly rounded.
+  if not string.find(s, '.', 1, true) then
+    local e = string.find(s, '[eE]')
+    if e then
+      s = string.sub(s, 1, e - 1) .. '.' .. string.sub(s, e)
+    else
+      s = s .. '.'
+    end
+  end
   local n = tonumber(s)
   if n == nil or n ~= n or n == math.huge or n == -math.huge then
     return nil

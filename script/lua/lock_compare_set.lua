@@ -10,12 +10,22 @@
 -- Errors: INVALID, NOT_NUMBER
 
 -- A stored value is a number only in plain decimal notation (optional sign,
--- digits, fraction, exponent) and finite; Redis's Lua and miniredis's then
--- parse it the same way.
+-- digits, fraction, exponent) and finite: no hex, no inf or nan, no spaces.
 local function decimal(s)
   if not (string.match(s, '^[+%-]?%d+%.?%d*$') or string.match(s, '^[+%-]?%d*%.%d+$')
       or string.match(s, '^[+%-]?%d+%.?%d*[eE][+%-]?%d+$') or string.match(s, '^[+%-]?%d*%.%d+[eE][+%-]?%d+$')) then
     return nil
+  end
+  -- miniredis's tonumber reads only strings with a dot as floats (and
+  -- refuses "1e6" and integers beyond 64 bits); with a dot both servers
+  -- parse the same, correctly rounded.
+  if not string.find(s, '.', 1, true) then
+    local e = string.find(s, '[eE]')
+    if e then
+      s = string.sub(s, 1, e - 1) .. '.' .. string.sub(s, e)
+    else
+      s = s .. '.'
+    end
   end
   local n = tonumber(s)
   if n == nil or n ~= n or n == math.huge or n == -math.huge then
