@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -641,7 +642,7 @@ func TestUndecodableValue(t *testing.T) {
 		if !errors.Is(err, codec.ErrDecode) {
 			t.Fatalf("Malloc of an undecodable member = %v, want codec.ErrDecode", err)
 		}
-		if !contains(err.Error(), `"broken"`) {
+		if !strings.Contains(err.Error(), `"broken"`) {
 			t.Errorf("error %q does not name the member", err)
 		}
 		// The member went back; the pool keeps working.
@@ -654,19 +655,6 @@ func TestUndecodableValue(t *testing.T) {
 		}
 		_ = l.Free(tb.ctx)
 	})
-}
-
-func contains(s, sub string) bool {
-	return len(s) >= len(sub) && (s == sub || len(sub) == 0 || indexOf(s, sub) >= 0)
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }
 
 func TestBadInputWritesNothing(t *testing.T) {
