@@ -1,0 +1,67 @@
+// Package pool is a distributed allocator of named resources: many processes
+// check members out of a Pool[T], use them and give them back, with Redis as
+// the only shared state. It is the Go form of the Python RedisAllocator,
+// without its corruption bugs and with Redis Cluster support.
+//
+// Typical members are proxies, accounts, GPU slots or workers:
+//
+//	p, err := pool.New[Proxy](client, "myapp", "proxies", pool.WithCodec(codec.MsgPack))
+//	_, err = p.Put(ctx, map[string]Proxy{"10.0.0.1:3128": {...}}, pool.WithPriority(10))
+//	a, err := p.Malloc(ctx, pool.Bind("worker-7", time.Hour), pool.KeepAlive(0))
+//	if errors.Is(err, pool.ErrEmpty) { ... }
+//	defer a.Free(ctx)
+//	use(a.Lease.Context(), a.Key, a.Value, a.Fence)
+//
+// # Behaviour
+//
+//   - Malloc hands out the free member with the highest priority, least
+//     recently freed first (at millisecond resolution), under a lease with a
+//     holder token and a fencing number that rises with every allocation of
+//     the pool. Free, Refresh and ReportUnhealthy check the token: a holder
+//     whose lease lapsed cannot touch the next holder's lease.
+//   - In shared mode (WithShared) members are handed out round-robin within
+//     each priority and nobody holds them.
+//   - Leases lapse after their TTL (DefaultLeaseTTL, or LeaseTTL); a TTL is
+//     never zero by accident: PermanentLease is explicit. A crashed holder's
+//     member comes back when its lease lapses: each Malloc handles a few due
+//     timers first, and GC or Maintain handle the rest.
+//   - Soft binding (Bind) gives a caller the member it had last time when it
+//     is free; Bindings answers which names are bound to a member.
+//   - Quarantine: SetUnhealthy takes a member out of rotation for a while;
+//     ReportUnhealthy on a lease does so when the lease ends, never under its
+//     holder.
+//   - Membership: Extend, Put, Assign, Shrink, Clear. Re-adding a held member
+//     keeps it held; removing one ends its lease (its holder's Free then
+//     returns ErrNotHeld). Members may expire (WithExpiry); a held member
+//     leaves when its lease ends.
+//   - Snapshot reads everything atomically and lists invariant violations,
+//     for diagnostics and tests.
+//
+// # Data model
+//
+// A pool is eleven keys sharing the hash tag {pool:<name>}, so it lives in
+// one cluster slot: a sorted set of free members scored by priority band and
+// free time, a hash of lease records, a hash of quarantined members, one
+// sorted set of all timers (lease ends, member expiry, quarantine ends,
+// binding expiry), hashes of priorities, values and bindings, a reverse
+// binding index, the fencing counter and two small keys for waking waiting
+// mallocs. An idle member with the default priority and no value costs one
+// sorted-set entry. Every operation is one Lua script and costs O(log n) in
+// the pool size (batches O(k log n)); only Keys, Assign and Snapshot read
+// the whole pool.
+//
+// # Errors
+//
+// ErrEmpty, ErrNotHeld and ErrNotMember report the pool's state;
+// ErrInvalid (and its refinements ErrInvalidKey, ErrInvalidDuration,
+// ErrInvalidCount, ErrInvalidPriority, ErrInvalidOption) reports bad input,
+// which never writes anything. Values the codec cannot decode give errors
+// matching codec.ErrDecode that name the member. Calls that end because ctx
+// ended return errors matching ctx.Err().
+//
+// # Concurrency
+//
+// A Pool and its leases are safe for concurrent use. A Pool starts no
+// goroutine; a lease with KeepAlive runs one until it is freed or lost, and
+// Maintain runs in the caller's goroutine.
+package pool

@@ -1,0 +1,179 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/pool"
+)
+
+// Proxy is what the example pools hold.
+type Proxy struct {
+	Addr   string `json:"addr" msgpack:"addr" cbor:"addr"`
+	Region string `json:"region" msgpack:"region" cbor:"region"`
+}
+
+// embedded starts an in-process Redis so the examples run anywhere; in
+// production use redisallocator.Connect.
+func embedded() *redisallocator.EmbeddedRedis {
+	r, err := redisallocator.Embedded()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// Check a proxy out, use it, give it back.
+func Example() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, err := pool.New[Proxy](r.Client(), "myapp", "proxies")
+	if err != nil {
+		panic(err)
+	}
+	_, err = p.Put(ctx, map[string]Proxy{
+		"p1": {Addr: "10.0.0.1:3128", Region: "eu"},
+		"p2": {Addr: "10.0.0.2:3128", Region: "us"},
+	})
+	if err != nil {
+		panic(err)
+	}
+
+	a, err := p.Malloc(ctx, pool.LeaseTTL(30*time.Second))
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(a.Key, a.Value.Addr, a.Fence)
+	if err := a.Free(ctx); err != nil {
+		panic(err)
+	}
+	fmt.Println(errors.Is(a.Free(ctx), pool.ErrNotHeld)) // a second Free
+	// Output:
+	// p1 10.0.0.1:3128 1
+	// true
+}
+
+// Each pool picks its codec; every process sharing the pool must use the
+// same one.
+func ExampleWithCodec() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	for _, c := range []codec.Codec{codec.JSON, codec.MsgPack, codec.CBOR} {
+		p, err := pool.New[Proxy](r.Client(), "myapp", "proxies-"+c.Name(), pool.WithCodec(c))
+		if err != nil {
+			panic(err)
+		}
+		if _, err := p.Put(ctx, map[string]Proxy{"p1": {Addr: "10.0.0.1:3128", Region: "eu"}}); err != nil {
+			panic(err)
+		}
+		v, err := p.Get(ctx, "p1")
+		fmt.Println(c.Name(), v.Region, err)
+	}
+	// Output:
+	// json eu <nil>
+	// msgpack eu <nil>
+	// cbor eu <nil>
+}
+
+// Higher priorities go first; equal ones least recently freed first.
+func ExampleWithPriority() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "ranked")
+	_, _ = p.Extend(ctx, []string{"slow"}, pool.WithPriority(-10))
+	_, _ = p.Extend(ctx, []string{"fast"}, pool.WithPriority(100))
+	_, _ = p.Extend(ctx, []string{"normal"})
+
+	for range 3 {
+		l, err := p.MallocKey(ctx)
+		if err != nil {
+			panic(err)
+		}
+		fmt.Println(l.Key)
+	}
+	// Output:
+	// fast
+	// normal
+	// slow
+}
+
+// A worker gets "its" member again when it is free.
+func ExampleBind() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "sticky")
+	_, _ = p.Extend(ctx, []string{"a", "b", "c"})
+
+	// worker-7 used "c" before; the binding brings it back although "a"
+	// is first in the free order.
+	if err := p.UpdateSoftBind(ctx, "worker-7", "c", time.Hour); err != nil {
+		panic(err)
+	}
+	l, _ := p.MallocKey(ctx, pool.Bind("worker-7", time.Hour))
+	other, _ := p.MallocKey(ctx, pool.Bind("worker-8", time.Hour))
+	fmt.Println(l.Key, other.Key)
+	names, _ := p.Bindings(ctx, "c")
+	fmt.Println(names)
+	// Output:
+	// c a
+	// [worker-7]
+}
+
+// With Wait, an empty pool blocks Malloc until a member is freed.
+func ExampleWait() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "scarce")
+	_, _ = p.Extend(ctx, []string{"only"})
+	held, _ := p.MallocKey(ctx)
+
+	_, err := p.MallocKey(ctx)
+	fmt.Println(errors.Is(err, pool.ErrEmpty))
+
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = held.Free(ctx)
+	}()
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	l, err := p.MallocKey(wctx, pool.Wait())
+	fmt.Println(l.Key, err)
+	// Output:
+	// true
+	// only <nil>
+}
+
+// A holder that crashes never frees; its lease lapses and GC (or the next
+// Malloc) returns the member.
+func ExamplePool_GC() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "gc", pool.WithTimerBudget(0))
+	_, _ = p.Extend(ctx, []string{"a"})
+	_, _ = p.MallocKey(ctx, pool.LeaseTTL(20*time.Millisecond)) // never freed
+	time.Sleep(50 * time.Millisecond)
+
+	res, err := p.GC(ctx, 100)
+	fmt.Println(res.LeasesReclaimed, err)
+	c, _ := p.Counts(ctx)
+	fmt.Println(c.Free, c.Held)
+	// Output:
+	// 1 <nil>
+	// 1 0
+}
