@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -69,6 +70,89 @@ func TestNoDoubleHolding(t *testing.T) {
 		s := tb.healthy(t)
 		if allocs != workers*rounds || s.Fence != int64(allocs) || s.Counts.Free != 5 || s.Waiters != 0 {
 			t.Fatalf("allocs %d fence %d counts %+v waiters %d", allocs, s.Fence, s.Counts, s.Waiters)
+		}
+	})
+}
+
+// TestCancelledMallocLeaksNothing: a Malloc whose ctx ends while its script
+// is in flight must not leave a member held by nobody until its lease lapses.
+func TestCancelledMallocLeaksNothing(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "m")
+		for i := range 200 {
+			ctx, cancel := context.WithTimeout(tb.ctx, time.Duration(i%7)*50*time.Microsecond)
+			a, err := tb.p.Malloc(ctx, pool.LeaseTTL(time.Hour))
+			cancel()
+			if err == nil {
+				if err := a.Free(tb.ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			c, err := tb.p.Counts(tb.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Free == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("member still held by an abandoned malloc: %+v", c)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		tb.healthy(t)
+	})
+}
+
+// TestWaiterGivingUpDoesNotStarveOthers: a waiter that gives up must not
+// take another waiter's wake-up with it.
+func TestWaiterGivingUpDoesNotStarveOthers(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithWaitPoll(30*time.Second))
+		tb.extend(t, "only")
+		held := tb.malloc(t)
+		result := make(chan error, 1)
+		go func() {
+			a, err := tb.p.Malloc(tb.ctx, pool.Wait())
+			if err == nil {
+				err = a.Free(tb.ctx)
+			}
+			result <- err
+		}()
+		for i := range 3 { // waiters that give up, some while the other waits
+			ctx, cancel := context.WithTimeout(tb.ctx, time.Duration(20+10*i)*time.Millisecond)
+			if _, err := tb.p.Malloc(ctx, pool.Wait()); !errors.Is(err, pool.ErrEmpty) {
+				t.Errorf("impatient waiter: %v", err)
+			}
+			cancel()
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for tb.healthy(t).Waiters != 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiters %d, want the patient one", tb.healthy(t).Waiters)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		freed := time.Now()
+		if err := held.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-result:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(freed); d > 3*time.Second {
+				t.Fatalf("patient waiter woke %v after the free", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("patient waiter never woke")
 		}
 	})
 }

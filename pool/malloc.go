@@ -147,9 +147,12 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 	if session == "" {
 		session = "-"
 	}
-	token := ""
-	if !c.cfg.shared {
-		token = c.newToken()
+	// The token is the lease's proof of holding in exclusive mode and the
+	// waiter's id in both modes.
+	token := c.newToken()
+	leaseToken := token
+	if c.cfg.shared {
+		leaseToken = ""
 	}
 	flags := 0
 	if mc.wait {
@@ -158,30 +161,84 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 	args := []string{mode, strconv.Itoa(n), ttl, token, session, mc.bindName, ms(mc.bindTTL), strconv.Itoa(c.cfg.budget), ""}
 	for {
 		args[8] = strconv.Itoa(flags)
-		start := time.Now()
-		msg, err := c.runScript(ctx, script.PoolMalloc, args)
+		leases, values, hint, err := c.mallocOnce(ctx, args, leaseToken, mc)
 		if err != nil {
-			if flags&2 != 0 {
-				c.unwait(ctx)
-				if ctx.Err() != nil {
-					// The wait ran out while we asked again.
-					return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), ctx.Err())
-				}
+			if flags&2 != 0 || ctx.Err() != nil {
+				c.unwait(ctx, token)
+			}
+			if mc.wait && ctx.Err() != nil {
+				// The wait ran out while we asked again.
+				return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), ctx.Err())
 			}
 			return nil, nil, err
 		}
-		leases, values, hint, err := c.parseMalloc(msg, token, start, mc)
-		if err != nil || leases != nil {
-			return leases, values, err
+		if leases != nil {
+			return leases, values, nil
 		}
 		if !mc.wait {
 			return nil, nil, fmt.Errorf("pool %s: %w", c.name, ErrEmpty)
 		}
 		flags = 1 | 2 // registered as a waiter by the script
 		if err := c.waitForFree(ctx, hint); err != nil {
-			c.unwait(ctx)
+			c.unwait(ctx, token)
 			return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), err)
 		}
+	}
+}
+
+// mallocTimeout bounds a malloc script that runs on after its caller's ctx
+// ended (see mallocOnce).
+const mallocTimeout = 10 * time.Second
+
+type mallocReply struct {
+	leases []*Lease
+	values [][]byte
+	hint   time.Duration
+	err    error
+}
+
+// mallocOnce runs pool_malloc once. The script runs detached from ctx: had
+// ctx cut it short, Redis might still have granted members that nobody
+// knows of, lost until their leases lapse. When ctx ends first the caller
+// gets ctx's error at once, and whatever the script granted is freed as
+// soon as its reply arrives.
+func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string, mc mallocConfig) ([]*Lease, [][]byte, time.Duration, error) {
+	if ctx.Done() == nil {
+		// ctx can never end: no need to detach.
+		start := time.Now()
+		msg, err := c.runScript(ctx, script.PoolMalloc, args)
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		return c.parseMalloc(msg, leaseToken, start, mc)
+	}
+	done := make(chan mallocReply, 1)
+	go func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mallocTimeout)
+		defer cancel()
+		start := time.Now()
+		msg, err := c.runScript(rctx, script.PoolMalloc, args)
+		var r mallocReply
+		if err != nil {
+			r.err = err
+		} else {
+			r.leases, r.values, r.hint, r.err = c.parseMalloc(msg, leaseToken, start, mc)
+		}
+		done <- r
+	}()
+	select {
+	case r := <-done:
+		return r.leases, r.values, r.hint, r.err
+	case <-ctx.Done():
+		go func() {
+			r := <-done
+			if r.leases != nil {
+				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mallocTimeout)
+				_ = c.free(fctx, r.leases)
+				cancel()
+			}
+		}()
+		return nil, nil, 0, fmt.Errorf("pool %s: malloc: %w", c.name, ctx.Err())
 	}
 }
 
@@ -247,9 +304,10 @@ func (c *core) waitForFree(ctx context.Context, hint time.Duration) error {
 	return ctx.Err()
 }
 
-// unwait takes a waiter that gives up off the count, best effort.
-func (c *core) unwait(ctx context.Context) {
+// unwait takes a waiter that gives up off the waiter set, best effort.
+// Removing a token twice is harmless.
+func (c *core) unwait(ctx context.Context, token string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 	defer cancel()
-	_, _ = c.runScript(ctx, script.PoolUnwait, nil)
+	_, _ = c.runScript(ctx, script.PoolUnwait, []string{token})
 }

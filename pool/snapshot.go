@@ -153,8 +153,7 @@ func buildSnapshot(arr []rueidis.RedisMessage) (*Snapshot, error) {
 	r.bind = get(8)
 	r.bindidx, err = arr[9].AsStrSlice()
 	errs = append(errs, err)
-	ws, _ := arr[10].ToString()
-	r.waiters, err = strconv.ParseInt(ws, 10, 64)
+	r.waiters, err = arr[10].AsInt64()
 	errs = append(errs, err)
 	for _, e := range errs {
 		if e != nil {

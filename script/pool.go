@@ -34,7 +34,7 @@ var (
 			"mode: x exclusive, s shared",
 			"count n, at least 1",
 			"lease ttl in ms, 0 for a permanent lease",
-			"holder token",
+			"holder token (also the waiter's id)",
 			"session id or -",
 			"soft-binding name or empty",
 			"binding ttl in ms, 0 for never",
@@ -106,6 +106,7 @@ var (
 	PoolUnwait = register(&Script{
 		Name: "pool_unwait",
 		Keys: poolKeys,
+		Args: []string{"the waiter's holder token"},
 	})
 	PoolInspect = register(&Script{
 		Name: "pool_inspect",

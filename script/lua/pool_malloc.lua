@@ -13,7 +13,7 @@
 -- ARGV[1] mode: x exclusive, s shared
 -- ARGV[2] count n, at least 1
 -- ARGV[3] lease ttl in ms, 0 for a permanent lease
--- ARGV[4] holder token
+-- ARGV[4] holder token (also the waiter's id)
 -- ARGV[5] session id or -
 -- ARGV[6] soft-binding name or empty
 -- ARGV[7] binding ttl in ms, 0 for never
@@ -31,8 +31,7 @@ if (mode ~= 'x' and mode ~= 's') or not n or n < 1 or not ttl or ttl < 0 or not 
 end
 local now = now_ms()
 if flags >= 2 then
-  local w = redis.call('DECR', WAITING)
-  if w <= 0 then redis.call('DEL', WAITING) end
+  redis.call('ZREM', WAITING, token)
   flags = flags - 2
 end
 fire_timers(now, budget)
@@ -106,8 +105,7 @@ end
 
 if #picked == 0 then
   if flags == 1 then
-    redis.call('INCR', WAITING)
-    redis.call('PEXPIRE', WAITING, 60000)
+    redis.call('ZADD', WAITING, fmt(now), token)
   end
   local nxt = redis.call('ZRANGE', TIMERS, 0, 0, 'WITHSCORES')
   local hint = -1

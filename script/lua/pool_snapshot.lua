@@ -24,5 +24,5 @@ return {
   redis.call('HKEYS', VALUES),
   redis.call('HGETALL', BIND),
   redis.call('ZRANGE', BINDIDX, 0, -1),
-  redis.call('GET', WAITING) or '0',
+  redis.call('ZCARD', WAITING),
 }

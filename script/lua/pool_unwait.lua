@@ -10,12 +10,9 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
--- Returns the waiters left.
+-- ARGV[1] the waiter's holder token
+-- Returns the number of waiters left.
 -- @include pool
 -- @include pool_write
-local w = redis.call('DECR', WAITING)
-if w <= 0 then
-  redis.call('DEL', WAITING)
-  return 0
-end
-return w
+redis.call('ZREM', WAITING, ARGV[1])
+return redis.call('ZCARD', WAITING)

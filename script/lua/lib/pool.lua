@@ -11,7 +11,7 @@
 --   KEYS[8] bind       hash  name -> "expiry member" (expiry 0 = never)
 --   KEYS[9] bindidx    zset  "member\0name" at score 0, the reverse index of bind
 --   KEYS[10] notify    list  wake-up tokens for waiting mallocs
---   KEYS[11] waiting   string, how many mallocs wait for a member
+--   KEYS[11] waiting   zset  holder token of each waiting malloc -> when it (re)registered (ms)
 local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTIFY, WAITING =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
 

@@ -1,8 +1,14 @@
 -- Mutating helpers of the pool_* scripts, included after "pool".
 
 -- wake tells one waiting malloc that a member may be free.
-local function wake()
-  local w = tonumber(redis.call('GET', WAITING) or '0')
+-- Waiters re-register on every wait, so one silent for a minute is gone
+-- (its process died) and is dropped rather than owed wake-ups.
+local WAITER_STALE = 60000
+
+local function wake(now)
+  if redis.call('EXISTS', WAITING) == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', WAITING, '-inf', fmt(now - WAITER_STALE))
+  local w = redis.call('ZCARD', WAITING)
   if w > 0 and redis.call('LLEN', NOTIFY) < w then
     redis.call('RPUSH', NOTIFY, '1')
     redis.call('PEXPIRE', NOTIFY, 60000)
@@ -11,7 +17,7 @@ end
 
 local function push_free(m, now)
   redis.call('ZADD', FREE, free_score(prio_of(m), now), m)
-  wake()
+  wake(now)
 end
 
 local function quarantine(m, untilms)

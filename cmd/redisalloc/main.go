@@ -1,0 +1,188 @@
+// Command redisalloc works with redisallocator pools from the shell.
+//
+// Usage:
+//
+//	redisalloc <command> [flags]
+//	redisalloc help [command]
+//
+// Commands:
+//
+//	demo    simulate a pool of proxies with concurrent workers, a crashing
+//	        worker and a bad proxy, checking the pool's invariants live
+//
+// With no flags, demo runs on an embedded in-process Redis, so
+// `go run ./cmd/redisalloc demo` works on a fresh clone; --redis URL points
+// it at a real server or cluster.
+//
+// Exit status: 0 on success, 1 when a command ran and found a problem
+// (an invariant violation, a failed worker), 2 for bad arguments or a
+// Redis that cannot be reached.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+)
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// env is what a command may touch of the process: its output streams and
+// whether stdout is a terminal (for live redraws).
+type env struct {
+	stdout, stderr io.Writer
+	tty            bool
+}
+
+// command is one subcommand. A new one (inspect, diagnose, dashboard) is a
+// function with this signature and an entry in commands.
+type command struct {
+	name    string
+	summary string // one line for the command list
+	// usage writes the full help of the command (synopsis and flags).
+	usage func(w io.Writer)
+	// run parses args (the arguments after the command name) and runs the
+	// command until it finishes or ctx ends; it returns the exit status.
+	run func(ctx context.Context, e env, args []string) int
+}
+
+// commands lists the subcommands in the order help shows them.
+var commands = []command{
+	{name: "demo", summary: "simulate a pool of proxies and check its invariants live", usage: demoUsage, run: demoCommand},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// After the first signal asked for a clean stop, restore the default
+		// handling so a second one kills at once.
+		<-ctx.Done()
+		stop()
+	}()
+	code := run(ctx, env{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)}, os.Args[1:])
+	stop()
+	os.Exit(code)
+}
+
+// run dispatches args (without the program name) to a command.
+func run(ctx context.Context, e env, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, "redisalloc: missing command")
+		usage(e.stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		return help(e, args[1:])
+	}
+	c, ok := lookup(args[0])
+	if !ok {
+		fmt.Fprintf(e.stderr, "redisalloc: unknown command %q\n", args[0])
+		usage(e.stderr)
+		return exitUsage
+	}
+	return c.run(ctx, e, args[1:])
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// help prints the command list, or one command's help.
+func help(e env, args []string) int {
+	switch len(args) {
+	case 0:
+		usage(e.stdout)
+		return exitOK
+	case 1:
+		if c, ok := lookup(args[0]); ok {
+			c.usage(e.stdout)
+			return exitOK
+		}
+		fmt.Fprintf(e.stderr, "redisalloc help: unknown command %q\n", args[0])
+	default:
+		fmt.Fprintln(e.stderr, "redisalloc help: at most one command name")
+	}
+	usage(e.stderr)
+	return exitUsage
+}
+
+func usage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString("usage: redisalloc <command> [flags]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
+	}
+	b.WriteString("  help       show this list, or a command's flags: redisalloc help <command>\n")
+	b.WriteString("\nexit status: 0 ok, 1 a problem found (violation, failed worker), 2 bad usage or no Redis\n")
+	_, _ = io.WriteString(w, b.String())
+}
+
+// parseFlags parses a command's flags. When the command must not run, ok
+// is false and code is the exit status: 0 after -h (help on stdout), 2 for
+// a bad flag or a stray argument (the error and help on stderr).
+func parseFlags(fs *flag.FlagSet, e env, args []string) (code int, ok bool) {
+	fs.SetOutput(io.Discard) // errors are printed below, once
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.SetOutput(e.stdout)
+		fs.Usage()
+		return exitOK, false
+	}
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err != nil {
+		fmt.Fprintf(e.stderr, "redisalloc %s: %v\n", fs.Name(), err)
+		fs.SetOutput(e.stderr)
+		fs.Usage()
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// exitError is an error that calls for a given exit status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// exitCode maps a command's error to its exit status: nil is success, an
+// exitError says, anything else is a failure.
+func exitCode(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	default:
+		return exitFail
+	}
+}
+
+// isTerminal reports whether f is a character device (a terminal), without
+// depending on golang.org/x/term.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
