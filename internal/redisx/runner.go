@@ -65,7 +65,6 @@ type Runner struct {
 // writes, so on real Redis this text never appears.
 const miniredisReadOnlyTime = "Write commands are not allowed in read-only scripts"
 
-
 // NewRunner returns a runner over client. errs maps the script error codes
 // the package raises to its sentinel errors; prov may be nil (global
 // providers).
