@@ -84,7 +84,7 @@ func (m *model) fire() {
 		if mm.lease != nil && mm.lease.deadline > 0 && mm.lease.deadline <= m.now {
 			evs = append(evs, ev{mm.lease.deadline, 'l', k})
 		}
-		if mm.expiry > 0 && mm.expiry <= m.now && !(mm.lease != nil && mm.lease.expired) {
+		if mm.expiry > 0 && mm.expiry <= m.now && (mm.lease == nil || !mm.lease.expired) {
 			evs = append(evs, ev{mm.expiry, 'e', k})
 		}
 		if mm.state == pool.StateUnhealthy && mm.unhealthy <= m.now {
@@ -478,7 +478,7 @@ func (s *machine) Check(t *rapid.T) {
 	if len(snap.Violations) > 0 {
 		t.Fatalf("violations: %q", snap.Violations)
 	}
-	if got, want := snap.FreeOrder, s.m.freeOrder(); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+	if got, want := snap.FreeOrder, s.m.freeOrder(); !slices.Equal(got, want) && (len(got) != 0 || len(want) != 0) {
 		t.Fatalf("free order %q, model %q", got, want)
 	}
 	if snap.Fence != s.m.fence {
@@ -527,8 +527,10 @@ func TestStateMachine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		s := &machine{t: t, ctx: context.Background(), b: b, p: p, base: base,
-			m: &model{members: map[string]*mMember{}, bindings: map[string]mBinding{}}}
+		s := &machine{
+			t: t, ctx: context.Background(), b: b, p: p, base: base,
+			m: &model{members: map[string]*mMember{}, bindings: map[string]mBinding{}},
+		}
 		s.setClock()
 		t.Repeat(rapid.StateMachineActions(s))
 	})

@@ -122,7 +122,7 @@ type rawSnapshot struct {
 func pairs(m rueidis.RedisMessage) ([][2]string, error) {
 	ss, err := m.AsStrSlice()
 	if err != nil || len(ss)%2 != 0 {
-		return nil, fmt.Errorf("bad pair list: %v", err)
+		return nil, fmt.Errorf("bad pair list: %w", err)
 	}
 	out := make([][2]string, 0, len(ss)/2)
 	for i := 0; i < len(ss); i += 2 {

@@ -201,8 +201,10 @@ func TestConnectRealServers(t *testing.T) {
 // FuzzParseURL checks that no input makes URL parsing panic and that every
 // failure is an ErrInvalidURL without the password in it.
 func FuzzParseURL(f *testing.F) {
-	for _, s := range []string{"redis://h:1", "unix://", "unix:///s?db=1", "redis://a:1,b:2", "rediss://u:p@h/0?skip_verify=1",
-		"redis://[::1]:1", "redis://:@", "redis://h:1?addr=", "redis://,", "redis://h:1/%zz"} {
+	for _, s := range []string{
+		"redis://h:1", "unix://", "unix:///s?db=1", "redis://a:1,b:2", "rediss://u:p@h/0?skip_verify=1",
+		"redis://[::1]:1", "redis://:@", "redis://h:1?addr=", "redis://,", "redis://h:1/%zz",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {

@@ -128,7 +128,7 @@ func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string)
 	}
 	var f otel.Failure
 	if err != nil {
-		err, f = r.mapError(s, err)
+		f, err = r.mapError(s, err)
 	}
 	otel.EndScript(span, err, f)
 	return msg, err
@@ -150,12 +150,12 @@ func checkCall(s *script.Script, keys, args []string) error {
 // mapError turns a failed run into the error callers see and the span's
 // failure attributes. This is the one place where script error codes
 // become Go errors.
-func (r *Runner) mapError(s *script.Script, err error) (error, otel.Failure) {
+func (r *Runner) mapError(s *script.Script, err error) (otel.Failure, error) {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("redisallocator: script %s: %w", s.Name, err), otel.Failure{ErrorType: "timeout"}
+		return otel.Failure{ErrorType: "timeout"}, fmt.Errorf("redisallocator: script %s: %w", s.Name, err)
 	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("redisallocator: script %s: %w", s.Name, err), otel.Failure{ErrorType: "canceled"}
+		return otel.Failure{ErrorType: "canceled"}, fmt.Errorf("redisallocator: script %s: %w", s.Name, err)
 	}
 	if re, ok := rueidis.IsRedisErr(err); ok {
 		code, msg := splitCode(re.Error())
@@ -163,14 +163,14 @@ func (r *Runner) mapError(s *script.Script, err error) (error, otel.Failure) {
 		if sentinel, ok := r.errs[script.Code(code)]; ok {
 			se.err = sentinel
 		}
-		return se, otel.Failure{ErrorType: code, StatusCode: code}
+		return otel.Failure{ErrorType: code, StatusCode: code}, se
 	}
 	f := otel.Failure{ErrorType: "_OTHER"}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
 		f.ErrorType = "timeout"
 	}
-	return fmt.Errorf("redisallocator: script %s: %w", s.Name, err), f
+	return f, fmt.Errorf("redisallocator: script %s: %w", s.Name, err)
 }
 
 // miniredisWrapped finds the Redis error inside miniredis's Lua error text,

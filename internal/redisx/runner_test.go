@@ -149,8 +149,10 @@ func TestRunnerChecksCallShape(t *testing.T) {
 // sends nothing, where rueidis alone would panic on a cluster client.
 func TestRunnerCrossSlot(t *testing.T) {
 	t.Parallel()
-	twoKeys := &script.Script{Name: "test_two_keys", Keys: []string{"a", "b"},
-		Source: "redis.call('SET', KEYS[1], '1'); redis.call('SET', KEYS[2], '1'); return 1"}
+	twoKeys := &script.Script{
+		Name: "test_two_keys", Keys: []string{"a", "b"},
+		Source: "redis.call('SET', KEYS[1], '1'); redis.call('SET', KEYS[2], '1'); return 1",
+	}
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		r := redisx.NewRunner(b.Client, nil, nil)
 		keys := []string{b.Prefix + ":{a}:x", b.Prefix + ":{b}:y"}
