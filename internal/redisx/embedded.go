@@ -60,8 +60,13 @@ func EmbeddedClientOption(addr string) rueidis.ClientOption {
 // DialEmbedded returns client options that reach m through in-memory pipes
 // instead of TCP, so the client works inside a testing/synctest bubble
 // (where the clock is fake and real network waits would never end).
+//
+// The client is a standalone one: a cluster client refreshes its topology
+// in goroutines that may outlive Close, which a bubble reports as a
+// deadlock.
 func DialEmbedded(m *miniredis.Miniredis) rueidis.ClientOption {
 	opt := EmbeddedClientOption("miniredis:0")
+	opt.ForceSingleClient = true
 	opt.DialCtxFn = func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error) {
 		return m.Dial()
 	}

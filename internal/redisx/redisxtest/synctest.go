@@ -3,6 +3,7 @@ package redisxtest
 import (
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
@@ -27,6 +28,9 @@ func Synctest(t *testing.T, fn func(t *testing.T, b *Backend)) {
 		defer func() {
 			c.Close()
 			m.Close()
+			// Let goroutines that rueidis ends after a delay finish inside
+			// the bubble (fake time: this returns at once).
+			time.Sleep(time.Minute)
 		}()
 		fn(t, b)
 	})
