@@ -52,7 +52,7 @@ type config struct {
 type Option func(*config)
 
 // WithCodec sets how member values are encoded; the default is
-// codec.MsgPack. Every process sharing a pool must use the same codec.
+// codec.CBOR (the fastest of the three here, and deterministic). Every process sharing a pool must use the same codec.
 func WithCodec(c codec.Codec) Option { return func(o *config) { o.codec = c } }
 
 // WithShared makes the pool shared: Malloc hands members out round-robin
@@ -100,7 +100,7 @@ func WithSource(src SourceFunc, interval time.Duration, replace bool) Option {
 }
 
 func newConfig(opts []Option) (config, error) {
-	c := config{codec: codec.MsgPack, leaseTTL: DefaultLeaseTTL, budget: DefaultTimerBudget, waitPoll: DefaultWaitPoll}
+	c := config{codec: codec.CBOR, leaseTTL: DefaultLeaseTTL, budget: DefaultTimerBudget, waitPoll: DefaultWaitPoll}
 	for _, o := range opts {
 		if o == nil {
 			return c, fmt.Errorf("%w: nil Option", ErrInvalidOption)

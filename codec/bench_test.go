@@ -1,0 +1,34 @@
+package codec_test
+
+import (
+	"testing"
+
+	"github.com/redisallocator/redisallocator/codec"
+)
+
+// BenchmarkCodec measures one encode plus one decode per op and reports the
+// encoded size as B/value.
+//
+//	go test -run '^$' -bench Codec -benchtime 1s -count 3 ./codec
+func BenchmarkCodec(b *testing.B) {
+	for _, c := range codecs {
+		b.Run(c.codec.Name()+"/small", func(b *testing.B) { benchRoundTrip(b, c.codec, smallValue()) })
+		b.Run(c.codec.Name()+"/large", func(b *testing.B) { benchRoundTrip(b, c.codec, largeValue()) })
+	}
+}
+
+func benchRoundTrip[T any](b *testing.B, c codec.Codec, v T) {
+	b.ReportAllocs()
+	var size int
+	for b.Loop() {
+		data, err := codec.Encode(c, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := codec.Decode[T](c, data); err != nil {
+			b.Fatal(err)
+		}
+		size = len(data)
+	}
+	b.ReportMetric(float64(size), "B/value")
+}

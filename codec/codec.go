@@ -1,0 +1,166 @@
+package codec
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+// Codec turns values into bytes and back. Implementations must be safe for
+// concurrent use.
+type Codec interface {
+	// Name identifies the wire format ("json", "msgpack", "cbor"). It is stored
+	// and logged next to encoded data, so it never changes for a format.
+	Name() string
+	// Marshal encodes v. Failures wrap [ErrEncode] and name the codec.
+	Marshal(v any) ([]byte, error)
+	// Unmarshal decodes data into v, which must be a non-nil pointer.
+	// Failures wrap [ErrDecode] and name the codec; v may then be partly written.
+	Unmarshal(data []byte, v any) error
+}
+
+// ErrEncode is wrapped by every error returned while encoding.
+var ErrEncode = errors.New("codec: encode failed")
+
+// ErrDecode is wrapped by every error returned while decoding, including
+// errors for a nil or non-pointer target.
+var ErrDecode = errors.New("codec: decode failed")
+
+// ErrLimitExceeded is wrapped, next to [ErrEncode] or [ErrDecode], when the
+// data breaks one of the codec's [Limits]. It lets callers tell oversized or
+// hostile payloads apart from merely malformed ones.
+var ErrLimitExceeded = errors.New("codec: limit exceeded")
+
+// ErrUnknownCodec is wrapped by [ByName] when no built-in codec has the name.
+var ErrUnknownCodec = errors.New("codec: unknown codec")
+
+// ErrInvalidLimits is wrapped by the constructors when a [Limits] field is out
+// of range; the message names the field.
+var ErrInvalidLimits = errors.New("codec: invalid limits")
+
+// The ready codecs. They use [DefaultLimits]; build others with [NewJSON],
+// [NewMsgPack] or [NewCBOR].
+var (
+	// JSON is encoding/json with limits and UTC times. See the package doc.
+	JSON = mustBuild(NewJSON(Limits{}))
+	// MsgPack is MessagePack with json tag fallback, sorted maps and UTC times.
+	MsgPack = mustBuild(NewMsgPack(Limits{}))
+	// CBOR is core deterministic CBOR with nanosecond RFC 3339 times.
+	CBOR = mustBuild(NewCBOR(Limits{}))
+)
+
+// mustBuild is only for the package-level values, whose limits are constant.
+func mustBuild(c Codec, err error) Codec {
+	if err != nil {
+		panic("bug: default codec: " + err.Error())
+	}
+	return c
+}
+
+// ByName returns the built-in codec called name ("json", "msgpack" or
+// "cbor"), as reported by [Codec.Name]. Other names return an error wrapping
+// [ErrUnknownCodec]. Matching is exact because names are stored.
+func ByName(name string) (Codec, error) {
+	switch name {
+	case "json":
+		return JSON, nil
+	case "msgpack":
+		return MsgPack, nil
+	case "cbor":
+		return CBOR, nil
+	}
+	return nil, fmt.Errorf("%w: %q (want json, msgpack or cbor)", ErrUnknownCodec, name)
+}
+
+// Encode encodes v with c. It exists so typed callers such as Pool[T] read
+// the same as [Decode]; a nil c returns an error wrapping [ErrEncode].
+func Encode[T any](c Codec, v T) ([]byte, error) {
+	if c == nil {
+		return nil, encodeError("<nil>", errNilCodec)
+	}
+	return c.Marshal(v)
+}
+
+// Decode decodes data with c into a new T. On error it returns the zero T and
+// an error wrapping [ErrDecode]; a nil c is such an error, not a panic.
+func Decode[T any](c Codec, data []byte) (T, error) {
+	var v T
+	if c == nil {
+		return v, decodeError("<nil>", errNilCodec)
+	}
+	if err := c.Unmarshal(data, &v); err != nil {
+		var zero T
+		return zero, err
+	}
+	return v, nil
+}
+
+var errNilCodec = errors.New("nil Codec")
+
+// codecError makes messages read "codec: msgpack: decode failed: <cause>"
+// while errors.Is still matches the sentinel and the cause. It stays
+// unexported because callers need nothing beyond errors.Is.
+type codecError struct {
+	codec string
+	op    error // ErrEncode or ErrDecode
+	err   error // the cause; never nil
+}
+
+func (e *codecError) Error() string {
+	return "codec: " + e.codec + ": " + strings.TrimPrefix(e.op.Error(), "codec: ") + ": " + e.err.Error()
+}
+
+func (e *codecError) Unwrap() []error { return []error{e.op, e.err} }
+
+func encodeError(name string, err error) error {
+	return &codecError{codec: name, op: ErrEncode, err: err}
+}
+
+func decodeError(name string, err error) error {
+	return &codecError{codec: name, op: ErrDecode, err: err}
+}
+
+// limitError is a cause that also matches ErrLimitExceeded; it carries its
+// own text so the final message does not say "codec:" twice.
+type limitError struct {
+	msg   string
+	cause error // the library's own error, if it found the breach
+}
+
+func (e *limitError) Error() string        { return e.msg }
+func (e *limitError) Is(target error) bool { return target == ErrLimitExceeded }
+func (e *limitError) Unwrap() error        { return e.cause }
+
+func sizeLimit(n, limit int) error {
+	return &limitError{msg: fmt.Sprintf("size %d bytes exceeds limit %d", n, limit)}
+}
+
+func depthLimit(limit int) error {
+	return &limitError{msg: fmt.Sprintf("nesting depth exceeds limit %d", limit)}
+}
+
+func elementsLimit(n, limit int) error {
+	return &limitError{msg: fmt.Sprintf("%d elements in one array or map exceed limit %d", n, limit)}
+}
+
+// recoverAs turns a panic inside a third-party encoder or decoder (or a
+// user's MarshalJSON) into an error, so one poisoned payload cannot take down
+// a worker. It must be deferred directly.
+func recoverAs(errp *error, name string, op error) {
+	if r := recover(); r != nil {
+		*errp = &codecError{codec: name, op: op, err: fmt.Errorf("recovered panic: %v", r)}
+	}
+}
+
+// checkTarget rejects what the libraries would panic on or silently ignore.
+func checkTarget(name string, v any) error {
+	if v == nil {
+		return decodeError(name, errors.New("target is nil, want a non-nil pointer"))
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return decodeError(name, fmt.Errorf("target is %T, want a non-nil pointer", v))
+	}
+	return nil
+}
