@@ -51,8 +51,9 @@ type config struct {
 // Option configures a Pool in New.
 type Option func(*config)
 
-// WithCodec sets how member values are encoded; the default is
-// codec.CBOR (the fastest of the three here, and deterministic). Every process sharing a pool must use the same codec.
+// WithCodec sets how member values are encoded; the default is codec.CBOR
+// (the fastest of the three on this project's machines, and deterministic).
+// Every process sharing a pool must use the same codec.
 func WithCodec(c codec.Codec) Option { return func(o *config) { o.codec = c } }
 
 // WithShared makes the pool shared: Malloc hands members out round-robin
