@@ -38,12 +38,6 @@ import (
 	"github.com/redisallocator/redisallocator/script"
 )
 
-// poolKeySuffixes name every key a pool may create (pool.go's keySuffixes).
-var poolKeySuffixes = []string{
-	"free", "holders", "unhealthy", "timers", "prio", "values",
-	"fence", "bind", "bindidx", "notify", "waiting",
-}
-
 // fillBatch is the number of members per Extend call of fill: at most
 // pool.MaxBatch, and small enough that one call blocks a shared server for
 // only a few milliseconds.
@@ -125,19 +119,37 @@ func benchPoolNS(b *testing.B, c rueidis.Client, name string) (*pool.Pool[struct
 		if _, err := p.Clear(ctx); err != nil {
 			b.Errorf("cleanup: Clear: %v", err)
 		}
-		kept := []string{ns.Key("fence"), ns.Key("notify"), ns.Key("waiting")}
-		if err := c.Do(ctx, c.B().Del().Key(kept...).Build()).Error(); err != nil {
-			b.Errorf("cleanup: del: %v", err)
+		// What Clear keeps (the fencing counter, wake-up keys).
+		left := scanKeys(ctx, b, c, ns)
+		if len(left) > 0 {
+			if err := c.Do(ctx, c.B().Del().Key(left...).Build()).Error(); err != nil {
+				b.Errorf("cleanup: del: %v", err)
+			}
 		}
-		all := make([]string, 0, len(poolKeySuffixes))
-		for _, s := range poolKeySuffixes {
-			all = append(all, ns.Key(s))
-		}
-		if n, err := c.Do(ctx, c.B().Exists().Key(all...).Build()).AsInt64(); err != nil || n != 0 {
-			b.Errorf("cleanup: %d keys of %s left (err %v)", n, ns.Prefix(), err)
+		if left := scanKeys(ctx, b, c, ns); len(left) > 0 {
+			b.Errorf("cleanup: keys left: %q", left)
 		}
 	})
 	return p, ns
+}
+
+// scanKeys lists the keys of namespace ns. Prefixes from benchPrefix have
+// no glob characters, so the pattern matches exactly the namespace.
+func scanKeys(ctx context.Context, b *testing.B, c rueidis.Client, ns redisx.Namespace) []string {
+	b.Helper()
+	var keys []string
+	var cursor uint64
+	for {
+		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(ns.Prefix()+"*").Count(1000).Build()).AsScanEntry()
+		if err != nil {
+			b.Errorf("SCAN %s*: %v", ns.Prefix(), err)
+			return keys
+		}
+		keys = append(keys, e.Elements...)
+		if cursor = e.Cursor; cursor == 0 {
+			return keys
+		}
+	}
 }
 
 // memberKey is the short key of member i.
@@ -387,13 +399,10 @@ func keysUsage(b *testing.B, c rueidis.Client, ns redisx.Namespace) int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var sum int64
-	for _, s := range poolKeySuffixes {
-		n, err := c.Do(ctx, c.B().MemoryUsage().Key(ns.Key(s)).Samples(0).Build()).AsInt64()
-		if rueidis.IsRedisNil(err) {
-			continue
-		}
-		if err != nil {
-			b.Fatalf("MEMORY USAGE %s: %v", ns.Key(s), err)
+	for _, k := range scanKeys(ctx, b, c, ns) {
+		n, err := c.Do(ctx, c.B().MemoryUsage().Key(k).Samples(0).Build()).AsInt64()
+		if err != nil && !rueidis.IsRedisNil(err) {
+			b.Fatalf("MEMORY USAGE %s: %v", k, err)
 		}
 		sum += n
 	}

@@ -16,6 +16,9 @@ var (
 	ErrNotHeld = errors.New("pool: lease not held")
 	// ErrNotMember: the key is not a member of the pool.
 	ErrNotMember = errors.New("pool: not a member")
+	// ErrNotFree: MallocMember asked for a member that is held or
+	// quarantined.
+	ErrNotFree = errors.New("pool: member not free")
 	// ErrInvalid is matched by every invalid-argument error below.
 	ErrInvalid = errors.New("pool: invalid argument")
 	// ErrInvalidKey: an empty, too long or malformed member key or name. It
@@ -36,5 +39,6 @@ var (
 var scriptErrors = map[script.Code]error{
 	script.CodeNotHeld:   ErrNotHeld,
 	script.CodeNotMember: ErrNotMember,
+	script.CodeNotFree:   ErrNotFree,
 	script.CodeInvalid:   ErrInvalid,
 }

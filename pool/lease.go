@@ -41,6 +41,8 @@ type Lease struct {
 	cancel  context.CancelCauseFunc
 	timer   *time.Timer
 	stopKA  chan struct{}
+	// stopSession unhooks the lease from its session's context.
+	stopSession func() bool
 	doneKA  chan struct{}
 	endOnce sync.Once
 }
@@ -53,6 +55,13 @@ func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Ti
 	}
 	if mc.keepAlive > 0 && token != "" {
 		l.startKeepAlive(mc.keepAlive)
+	}
+	if mc.session != nil && token != "" {
+		sctx := mc.session.Context()
+		// The session vouches for the lease: when it ends, so does the lease.
+		l.stopSession = context.AfterFunc(sctx, func() {
+			l.end(fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, mc.session.ID(), context.Cause(sctx)))
+		})
 	}
 	return l
 }
@@ -107,7 +116,11 @@ func (l *Lease) end(cause error) {
 		}
 		stop := l.stopKA
 		l.stopKA = nil
+		unhook := l.stopSession
 		l.mu.Unlock()
+		if unhook != nil {
+			unhook()
+		}
 		if stop != nil {
 			close(stop)
 		}

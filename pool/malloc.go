@@ -108,11 +108,13 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		return m, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v (use PermanentLease for no TTL)", ErrInvalidDuration, m.ttl, MaxTTL)
 	case m.bindTTL < 0 || m.bindTTL > MaxTTL || (m.bindTTL > 0 && m.bindTTL < time.Millisecond):
 		return m, fmt.Errorf("%w: binding TTL %v", ErrInvalidDuration, m.bindTTL)
-	case m.session != "" && !sessionRE.MatchString(m.session):
-		return m, fmt.Errorf("%w: session id %q", ErrInvalidKey, m.session)
+	case m.session != nil && !sessionRE.MatchString(m.session.ID()):
+		return m, fmt.Errorf("%w: session id %q", ErrInvalidKey, m.session.ID())
+	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > MaxTTL):
+		return m, fmt.Errorf("%w: session timeout %v", ErrInvalidDuration, m.session.Timeout())
 	case m.permanent && m.keepAlive != 0:
 		return m, fmt.Errorf("%w: KeepAlive with PermanentLease", ErrInvalidOption)
-	case c.cfg.shared && (m.permanent || m.keepAlive != 0 || m.session != ""):
+	case c.cfg.shared && (m.permanent || m.keepAlive != 0 || m.session != nil):
 		return m, fmt.Errorf("%w: leases options on a shared pool, which holds nothing", ErrInvalidOption)
 	}
 	if m.bindName != "" {
@@ -143,9 +145,9 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 	if mc.permanent {
 		ttl = "0"
 	}
-	session := mc.session
-	if session == "" {
-		session = "-"
+	session, sessionTTL := "-", "0"
+	if mc.session != nil {
+		session, sessionTTL = mc.session.ID(), ms(mc.session.Timeout())
 	}
 	// The token is the lease's proof of holding in exclusive mode and the
 	// waiter's id in both modes.
@@ -158,7 +160,7 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 	if mc.wait {
 		flags = 1
 	}
-	args := []string{mode, strconv.Itoa(n), ttl, token, session, mc.bindName, ms(mc.bindTTL), strconv.Itoa(c.cfg.budget), ""}
+	args := []string{mode, strconv.Itoa(n), ttl, token, session, mc.bindName, ms(mc.bindTTL), strconv.Itoa(c.cfg.budget), "", sessionTTL, mc.member}
 	for {
 		args[8] = strconv.Itoa(flags)
 		leases, values, hint, err := c.mallocOnce(ctx, args, leaseToken, mc)
@@ -173,6 +175,9 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 			return nil, nil, err
 		}
 		if leases != nil {
+			if mc.session != nil {
+				c.track(mc.session)
+			}
 			return leases, values, nil
 		}
 		if !mc.wait {
@@ -302,6 +307,36 @@ func (c *core) waitForFree(ctx context.Context, hint time.Duration) error {
 		return err
 	}
 	return ctx.Err()
+}
+
+// track has the session's heartbeat keep its leases in this pool alive.
+func (c *core) track(s Session) {
+	id, ttl := s.ID(), ms(s.Timeout())
+	s.Track(c.ns.Prefix(), func(ctx context.Context) error {
+		msg, err := c.runScript(ctx, script.PoolSessionBeat, []string{id, ttl})
+		if err != nil {
+			return err
+		}
+		if n, _ := msg.AsInt64(); n != 1 {
+			return fmt.Errorf("pool %s: session %s was declared dead here: %w", c.name, id, ErrNotHeld)
+		}
+		return nil
+	})
+}
+
+// MallocMember takes one specific member if it is free: ErrNotFree when it
+// is held or quarantined, ErrNotMember when it is not in the pool. Health
+// checking uses it to hold a member while probing it.
+func (p *Pool[T]) MallocMember(ctx context.Context, key string, opts ...MallocOption) (*Allocation[T], error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	opts = append(opts[:len(opts):len(opts)], func(m *mallocConfig) { m.member, m.wait, m.bindName = key, false, "" })
+	leases, values, err := p.c.malloc(ctx, 1, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.allocation(ctx, leases[0], values[0])
 }
 
 // unwait takes a waiter that gives up off the waiter set, best effort.

@@ -171,8 +171,9 @@ type mallocConfig struct {
 	bindName  string
 	bindTTL   time.Duration
 	wait      bool
-	session   string
+	session   Session
 	keepAlive time.Duration
+	member    string // MallocMember's member
 }
 
 // MallocOption adjusts one Malloc, MallocKey or MallocN call.
@@ -197,10 +198,24 @@ func Bind(name string, ttl time.Duration) MallocOption {
 // ends, instead of returning ErrEmpty. Frees wake waiters at once.
 func Wait() MallocOption { return func(m *mallocConfig) { m.wait = true } }
 
-// Session records a worker session id with the lease, so health checking
-// can reclaim what a dead worker held before its leases lapse. The id is
-// 1 to 64 letters, digits, '-', '_', '.' or ':'.
-func Session(id string) MallocOption { return func(m *mallocConfig) { m.session = id } }
+// Session is a worker session whose heartbeat keeps its leases alive (a
+// health.Session is one). A lease taken InSession is reclaimed as soon as the
+// pool sees the session dead — its heartbeat stopped for Timeout — instead of
+// when the lease lapses, and the lease's Context ends with the session's.
+type Session interface {
+	// ID names the session: 1 to 64 letters, digits, '-', '_', '.' or ':'.
+	ID() string
+	// Timeout is how long the session counts as alive after a heartbeat.
+	Timeout() time.Duration
+	// Context ends when the session can no longer vouch for its leases.
+	Context() context.Context
+	// Track asks the session to call beat on each heartbeat until it ends,
+	// once per key; a beat that fails counts as a missed heartbeat.
+	Track(key string, beat func(ctx context.Context) error)
+}
+
+// InSession takes the lease under a worker session (see Session).
+func InSession(s Session) MallocOption { return func(m *mallocConfig) { m.session = s } }
 
 // KeepAlive refreshes the lease every interval in the background until it
 // is freed or lost (then Lease.Context is cancelled). Zero means a third of

@@ -23,7 +23,7 @@ import (
 // Key suffixes of a pool's namespace, in the order of script.PoolKeys.
 var keySuffixes = []string{
 	"free", "holders", "unhealthy", "timers", "prio", "values",
-	"fence", "bind", "bindidx", "notify", "waiting",
+	"fence", "bind", "bindidx", "notify", "waiting", "sesidx",
 }
 
 // core is the untyped part of a pool, shared by Pool[T] and its leases.

@@ -686,7 +686,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 		if _, err := tb.p.Malloc(tb.ctx, pool.Bind("", time.Hour)); err != nil && !errors.Is(err, pool.ErrEmpty) {
 			t.Errorf("empty bind name means no binding: %v", err)
 		}
-		if _, err := tb.p.Malloc(tb.ctx, pool.Session("has space")); !errors.Is(err, pool.ErrInvalidKey) {
+		if _, err := tb.p.Malloc(tb.ctx, pool.InSession(newFakeSession("has space", time.Second))); !errors.Is(err, pool.ErrInvalidKey) {
 			t.Errorf("bad session: %v", err)
 		}
 		if _, err := tb.p.GC(tb.ctx, 0); !errors.Is(err, pool.ErrInvalidCount) {

@@ -40,6 +40,9 @@ type Snapshot struct {
 	DueTimers int
 	// Waiters is how many mallocs wait for a free member.
 	Waiters int
+	// Sessions maps each worker session with leases here to when the pool
+	// declares it dead unless its heartbeat moves that on.
+	Sessions map[string]time.Time
 	// Violations lists every broken invariant; empty for a healthy pool.
 	Violations []string
 }
@@ -98,7 +101,7 @@ func (p *Pool[T]) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) != 11 {
+	if err != nil || len(arr) != 12 {
 		return nil, fmt.Errorf("pool %s: snapshot: unexpected reply: %w", p.c.name, err)
 	}
 	return buildSnapshot(arr)
@@ -117,6 +120,7 @@ type rawSnapshot struct {
 	bind      [][2]string
 	bindidx   []string
 	waiters   int64
+	sesidx    []string
 }
 
 func pairs(m rueidis.RedisMessage) ([][2]string, error) {
@@ -155,6 +159,8 @@ func buildSnapshot(arr []rueidis.RedisMessage) (*Snapshot, error) {
 	errs = append(errs, err)
 	r.waiters, err = arr[10].AsInt64()
 	errs = append(errs, err)
+	r.sesidx, err = arr[11].AsStrSlice()
+	errs = append(errs, err)
 	for _, e := range errs {
 		if e != nil {
 			return nil, fmt.Errorf("pool: snapshot: %w", e)
@@ -178,7 +184,8 @@ func msTime(v float64) time.Time {
 //   - a quarantine has a matching "u:" timer (and vice versa);
 //   - expiry timers, priorities and values belong to members;
 //   - a free member's score lies in the band of its priority;
-//   - bindings and the binding index agree, with "b:" timers matching.
+//   - bindings and the binding index agree, with "b:" timers matching;
+//   - the session index lists exactly the leases taken under a session.
 func (r *rawSnapshot) check() *Snapshot {
 	s := &Snapshot{Time: time.UnixMilli(r.now), Fence: r.fence, Waiters: int(r.waiters)}
 	bad := func(format string, args ...any) { s.Violations = append(s.Violations, fmt.Sprintf(format, args...)) }
@@ -338,11 +345,28 @@ func (r *rawSnapshot) check() *Snapshot {
 			if _, ok := bindings[key]; !ok {
 				bad("binding timer for missing binding %q", key)
 			}
+		case kind == "s":
+			if s.Sessions == nil {
+				s.Sessions = map[string]time.Time{}
+			}
+			s.Sessions[key] = msTime(v)
 		default:
 			bad("timer %q of unknown kind", t)
 		}
 	}
+	indexed := map[string]bool{}
+	for _, e := range r.sesidx {
+		sess, key, ok := strings.Cut(e, "\x00")
+		m := members[key]
+		if !ok || m == nil || m.Lease == nil || m.Lease.Session != sess {
+			bad("session index entry %q matches no lease", e)
+		}
+		indexed[key] = true
+	}
 	for _, m := range members {
+		if m.Lease != nil && m.Lease.Session != "" && !indexed[m.Key] {
+			bad("lease of %q under session %s is missing from the session index", m.Key, m.Lease.Session)
+		}
 		// A held member whose expiry timer fired carries the flag instead.
 		if m.Lease != nil && m.Lease.Expired && !m.Expiry.IsZero() {
 			bad("held member %q is flagged expired and still has an expiry timer", m.Key)

@@ -6,13 +6,15 @@ const (
 	CodeNotHeld Code = "NOT_HELD"
 	// CodeNotMember: the member is not in the pool.
 	CodeNotMember Code = "NOT_MEMBER"
+	// CodeNotFree: the member asked for is held or quarantined.
+	CodeNotFree Code = "NOT_FREE"
 )
 
 // poolKeys are the keys of every pool script, in this order; the pool
 // library (lua/lib/pool.lua) names them.
 var poolKeys = []string{
 	"free set", "holders", "unhealthy", "timers", "priorities", "values",
-	"fence counter", "bindings", "binding index", "wake-up list", "waiter count",
+	"fence counter", "bindings", "binding index", "wake-up list", "waiter count", "session index",
 }
 
 // memberArgs describe one member entry of pool_extend and pool_assign.
@@ -40,8 +42,10 @@ var (
 			"binding ttl in ms, 0 for never",
 			"timer budget: due timers handled first",
 			"wait flags: 1 register as a waiter when empty, 2 this caller was waiting",
+			"session timeout in ms (with a session id): the session is dead that long after now unless its heartbeat moves it on",
+			"a specific member to take, or empty for the best free one",
 		},
-		Errors: []Code{CodeInvalid},
+		Errors: []Code{CodeInvalid, CodeNotMember, CodeNotFree},
 	})
 	PoolFree = register(&Script{
 		Name: "pool_free",
@@ -102,6 +106,12 @@ var (
 			"binding ttl in ms, 0 for never (set only)",
 		},
 		Errors: []Code{CodeNotMember, CodeInvalid},
+	})
+	PoolSessionBeat = register(&Script{
+		Name:   "pool_session_beat",
+		Keys:   poolKeys,
+		Args:   []string{"session id", "session timeout in ms, at least 1"},
+		Errors: []Code{CodeInvalid},
 	})
 	PoolUnwait = register(&Script{
 		Name: "pool_unwait",

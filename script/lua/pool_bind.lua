@@ -10,6 +10,7 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
+-- KEYS[12] session index
 -- ARGV[1] op: set or del
 -- ARGV[2] binding name
 -- ARGV[3] member (set only)

@@ -10,6 +10,7 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
+-- KEYS[12] session index
 -- ARGV[1] budget: how many due timers to handle, at least 1
 -- Returns {leases reclaimed, members expired, members recovered, bindings expired, due timers left}.
 -- Errors: INVALID

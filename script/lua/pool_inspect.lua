@@ -10,6 +10,7 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
+-- KEYS[12] session index
 -- ARGV[1] op: len, state, keys, binding or bindings
 -- ARGV[2] argument: the member (state, bindings) or binding name (binding); ignored otherwise
 -- Returns len: {free, held, unhealthy}; state: free, held, unhealthy or nil; keys: {free list, held list, unhealthy list}; binding: the bound member or nil; bindings: the names bound to the member.

@@ -10,6 +10,7 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
+-- KEYS[12] session index
 -- ARGV[1] mode: x exclusive, s shared
 -- ARGV[2] count n, at least 1
 -- ARGV[3] lease ttl in ms, 0 for a permanent lease
@@ -19,14 +20,18 @@
 -- ARGV[7] binding ttl in ms, 0 for never
 -- ARGV[8] timer budget: due timers handled first
 -- ARGV[9] wait flags: 1 register as a waiter when empty, 2 this caller was waiting
+-- ARGV[10] session timeout in ms (with a session id): the session is dead that long after now unless its heartbeat moves it on
+-- ARGV[11] a specific member to take, or empty for the best free one
 -- Returns {got, hint, member1, fence1, deadline1, value1, ...}: got members, or 0 with hint = ms until the next timer (-1 none).
--- Errors: INVALID
+-- Errors: INVALID, NOT_MEMBER, NOT_FREE
 -- @include pool
 -- @include pool_write
 local mode, n, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local token, session, bname, bttl = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 local budget, flags = tonumber(ARGV[8]), tonumber(ARGV[9])
-if (mode ~= 'x' and mode ~= 's') or not n or n < 1 or not ttl or ttl < 0 or not bttl or bttl < 0 or not budget or not flags then
+local sttl, want = tonumber(ARGV[10]), ARGV[11]
+if (mode ~= 'x' and mode ~= 's') or not n or n < 1 or not ttl or ttl < 0 or not bttl or bttl < 0 or not budget or not flags
+  or not sttl or sttl < 0 or (session ~= '-' and sttl < 1) or (want ~= '' and (n ~= 1 or bname ~= '')) then
   return redis.error_reply('INVALID malformed malloc arguments')
 end
 local now = now_ms()
@@ -37,6 +42,16 @@ end
 fire_timers(now, budget)
 
 local picked = {}
+if want ~= '' then
+  if redis.call('ZSCORE', FREE, want) and not member_expired(want, now) then
+    if mode == 'x' then redis.call('ZREM', FREE, want) end
+    picked[1] = want
+  elseif state(want) then
+    return redis.error_reply('NOT_FREE ' .. want)
+  else
+    return redis.error_reply('NOT_MEMBER ' .. want)
+  end
+end
 -- The bound member comes first when it is free; in shared mode it is
 -- handed out without rotating it.
 if bname ~= '' then
@@ -87,7 +102,9 @@ local function take_one()
   end
 end
 
-if mode == 'x' and redis.call('ZCARD', FREE) < n - #picked then
+if want ~= '' then
+  -- taken above
+elseif mode == 'x' and redis.call('ZCARD', FREE) < n - #picked then
   if #picked > 0 then redis.call('ZADD', FREE, free_score(prio_of(picked[1]), now), picked[1]) end
   picked = {}
 else
@@ -113,6 +130,10 @@ if #picked == 0 then
   return {0, hint}
 end
 
+if session ~= '-' and mode == 'x' then
+  -- This call is a sign of life: the session is alive until now + its timeout.
+  redis.call('ZADD', TIMERS, fmt(now + sttl), 's:' .. session)
+end
 local out = {#picked, 0}
 for _, m in ipairs(picked) do
   local fence, deadline = 0, 0
@@ -123,6 +144,7 @@ for _, m in ipairs(picked) do
       redis.call('ZADD', TIMERS, fmt(deadline), 'l:' .. m)
     end
     redis.call('HSET', HOLDERS, m, token .. ' ' .. fmt(fence) .. ' ' .. fmt(deadline) .. ' ' .. session .. ' 0 0')
+    if session ~= '-' then redis.call('ZADD', SESIDX, 0, session .. '\0' .. m) end
   end
   out[#out + 1] = m
   out[#out + 1] = fence

@@ -10,6 +10,7 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
+-- KEYS[12] session index
 -- ARGV[1] member
 -- ARGV[2] holder token, or empty for an administrator
 -- ARGV[3] op: u unhealthy, h healthy

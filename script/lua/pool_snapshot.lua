@@ -10,7 +10,8 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
--- Returns {now ms, fence, free (member, score)..., holders (member, record)..., unhealthy (member, until)..., timers (entry, ms)..., priorities (member, priority)..., members with values, bindings (name, record)..., binding index entries, waiters}.
+-- KEYS[12] session index
+-- Returns {now ms, fence, free (member, score)..., holders (member, record)..., unhealthy (member, until)..., timers (entry, ms)..., priorities (member, priority)..., members with values, bindings (name, record)..., binding index entries, waiters, session index entries}.
 -- Read-only.
 -- @include pool
 return {
@@ -25,4 +26,5 @@ return {
   redis.call('HGETALL', BIND),
   redis.call('ZRANGE', BINDIDX, 0, -1),
   redis.call('ZCARD', WAITING),
+  redis.call('ZRANGE', SESIDX, 0, -1),
 }

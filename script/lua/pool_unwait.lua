@@ -10,6 +10,7 @@
 -- KEYS[9] binding index
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
+-- KEYS[12] session index
 -- ARGV[1] the waiter's holder token
 -- Returns the number of waiters left.
 -- @include pool

@@ -12,8 +12,11 @@
 --   KEYS[9] bindidx    zset  "member\0name" at score 0, the reverse index of bind
 --   KEYS[10] notify    list  wake-up tokens for waiting mallocs
 --   KEYS[11] waiting   zset  holder token of each waiting malloc -> when it (re)registered (ms)
-local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTIFY, WAITING =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+--   KEYS[12] sesidx    zset  "session\0member" at score 0: the leases of each worker session
+-- Timers also hold "s:session", the moment a worker session is dead unless its
+-- heartbeat pushes it on; when it fires, the session's leases are reclaimed.
+local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTIFY, WAITING, SESIDX =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
 -- A free score is (2047 - priority) * 2^41 + (ms since 2024): lowest first
 -- means highest priority first, then the member freed longest ago. It stays

@@ -38,6 +38,11 @@ end
 
 -- forget removes m from every structure of the pool.
 local function forget(m)
+  local rec = redis.call('HGET', HOLDERS, m)
+  if rec then
+    local l = parse_lease(rec)
+    if l.session ~= '-' then redis.call('ZREM', SESIDX, l.session .. '\0' .. m) end
+  end
   redis.call('ZREM', FREE, m)
   redis.call('HDEL', HOLDERS, m)
   redis.call('HDEL', UNHEALTHY, m)
@@ -53,6 +58,7 @@ end
 local function release(m, l, now)
   redis.call('HDEL', HOLDERS, m)
   redis.call('ZREM', TIMERS, 'l:' .. m)
+  if l.session ~= '-' then redis.call('ZREM', SESIDX, l.session .. '\0' .. m) end
   if l.expired == '1' or member_expired(m, now) then
     forget(m)
     return 'removed'
@@ -74,8 +80,28 @@ local function unbind(name)
   redis.call('ZREM', BINDIDX, m .. '\0' .. name)
 end
 
+-- reclaim_session releases every lease held under a dead session and
+-- returns how many there were.
+local function reclaim_session(s, now)
+  local n = 0
+  for _, e in ipairs(redis.call('ZRANGEBYLEX', SESIDX, '[' .. s .. '\0', '[' .. s .. '\1')) do
+    local m = string.sub(e, #s + 2)
+    local rec = redis.call('HGET', HOLDERS, m)
+    redis.call('ZREM', SESIDX, e)
+    if rec then
+      local l = parse_lease(rec)
+      if l.session == s then
+        release(m, l, now)
+        n = n + 1
+      end
+    end
+  end
+  return n
+end
+
 -- fire_timers handles up to budget due timers and returns the counts
 -- {leases reclaimed, members expired, members recovered, bindings expired}.
+-- Leases of dead sessions count as reclaimed.
 local function fire_timers(now, budget)
   local c = {0, 0, 0, 0}
   if budget <= 0 then return c end
@@ -113,6 +139,8 @@ local function fire_timers(now, budget)
     elseif kind == 'b' then
       unbind(m)
       c[4] = c[4] + 1
+    elseif kind == 's' then
+      c[1] = c[1] + reclaim_session(m, now)
     end
   end
   return c

@@ -1,0 +1,124 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/pool"
+)
+
+// fakeSession is a worker session whose heartbeat the test drives by hand.
+type fakeSession struct {
+	id      string
+	timeout time.Duration
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	mu      sync.Mutex
+	beats   map[string]func(context.Context) error
+}
+
+func newFakeSession(id string, timeout time.Duration) *fakeSession {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	return &fakeSession{id: id, timeout: timeout, ctx: ctx, cancel: cancel, beats: map[string]func(context.Context) error{}}
+}
+
+func (s *fakeSession) ID() string               { return s.id }
+func (s *fakeSession) Timeout() time.Duration   { return s.timeout }
+func (s *fakeSession) Context() context.Context { return s.ctx }
+func (s *fakeSession) Track(key string, beat func(context.Context) error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.beats[key] = beat
+}
+
+func (s *fakeSession) beat(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var errs []error
+	for _, b := range s.beats {
+		errs = append(errs, b(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+// TestSessionDeathReclaimsLeases: leases taken under a session come back
+// when the session stops heartbeating, long before the leases would lapse.
+func TestSessionDeathReclaimsLeases(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b", "c")
+		alive := newFakeSession("alive-1", 300*time.Millisecond)
+		dead := newFakeSession("dead-1", 300*time.Millisecond)
+		defer alive.cancel(nil)
+		defer dead.cancel(nil)
+		la := tb.malloc(t, pool.InSession(alive), pool.LeaseTTL(time.Hour))
+		ld := tb.malloc(t, pool.InSession(dead), pool.LeaseTTL(time.Hour))
+		// The live session beats; the dead one has stopped.
+		stop := time.Now().Add(900 * time.Millisecond)
+		for time.Now().Before(stop) {
+			if err := alive.beat(tb.ctx); err != nil {
+				t.Fatalf("beat: %v", err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		r, err := tb.p.GC(tb.ctx, 100)
+		if err != nil || r.LeasesReclaimed != 1 {
+			t.Fatalf("GC = %+v, %v; want the dead session's lease reclaimed", r, err)
+		}
+		if st := tb.state(t, ld.Key); st != pool.StateFree {
+			t.Fatalf("dead session's member is %s", st)
+		}
+		if st := tb.state(t, la.Key); st != pool.StateHeld {
+			t.Fatalf("live session's member is %s", st)
+		}
+		if err := ld.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Errorf("Free by the dead session = %v", err)
+		}
+		// A session declared dead cannot revive its old leases.
+		if err := dead.beat(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Errorf("beat of a dead session = %v, want ErrNotHeld", err)
+		}
+		// Ending the session ends its leases' contexts.
+		alive.cancel(errors.New("worker stopping"))
+		select {
+		case <-la.Context().Done():
+		case <-time.After(2 * time.Second):
+			t.Fatal("lease context outlived its session")
+		}
+		if err := la.Free(tb.ctx); err != nil {
+			t.Fatalf("Free after the session ended locally: %v", err)
+		}
+		tb.healthy(t)
+	})
+}
+
+func TestMallocMember(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b")
+		a, err := tb.p.MallocMember(tb.ctx, "b")
+		if err != nil || a.Key != "b" {
+			t.Fatalf("MallocMember(b) = %v, %v", a, err)
+		}
+		if _, err := tb.p.MallocMember(tb.ctx, "b"); !errors.Is(err, pool.ErrNotFree) {
+			t.Errorf("MallocMember of a held member = %v", err)
+		}
+		if _, err := tb.p.MallocMember(tb.ctx, "zz"); !errors.Is(err, pool.ErrNotMember) {
+			t.Errorf("MallocMember of a non-member = %v", err)
+		}
+		if err := tb.p.SetUnhealthy(tb.ctx, "a", time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.p.MallocMember(tb.ctx, "a"); !errors.Is(err, pool.ErrNotFree) {
+			t.Errorf("MallocMember of a quarantined member = %v", err)
+		}
+		_ = a.Free(tb.ctx)
+		tb.healthy(t)
+	})
+}
