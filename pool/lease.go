@@ -33,18 +33,18 @@ type Lease struct {
 	deadline time.Time
 	// local is a local monotonic-clock bound that is never later than the
 	// server deadline: the request's start plus the TTL.
-	local   time.Time
-	ttl     time.Duration
-	ended   bool
-	cause   error // why the lease ended
-	ctx     context.Context
-	cancel  context.CancelCauseFunc
-	timer   *time.Timer
-	stopKA  chan struct{}
+	local  time.Time
+	ttl    time.Duration
+	ended  bool
+	cause  error // why the lease ended
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	stopKA chan struct{}
 	// stopSession unhooks the lease from its session's context.
 	stopSession func() bool
-	doneKA  chan struct{}
-	endOnce sync.Once
+	doneKA      chan struct{}
+	endOnce     sync.Once
 }
 
 func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Time, mc mallocConfig) *Lease {

@@ -140,6 +140,27 @@ func itoa(n uint64) string {
 	}
 }
 
+// NewClient returns a second client to the same backend, closed after the
+// test: a stand-in for another process.
+func (b *Backend) NewClient(t testing.TB) rueidis.Client {
+	t.Helper()
+	var c rueidis.Client
+	var err error
+	switch b.Name {
+	case BackendMini:
+		c, err = rueidis.NewClient(redisx.EmbeddedClientOption(b.Mini.Addr()))
+	case BackendStandalone:
+		c, err = redisx.Connect(context.Background(), os.Getenv(EnvRedisURL))
+	default:
+		c, err = redisx.Connect(context.Background(), "redis://"+os.Getenv(EnvClusterAddrs))
+	}
+	if err != nil {
+		t.Fatalf("redisxtest: second client: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
 // Keys lists every key under the backend's prefix, on every node.
 func (b *Backend) Keys(t testing.TB) []string {
 	t.Helper()
