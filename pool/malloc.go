@@ -163,7 +163,7 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 	args := []string{mode, strconv.Itoa(n), ttl, token, session, mc.bindName, ms(mc.bindTTL), strconv.Itoa(c.cfg.budget), "", sessionTTL, mc.member}
 	for {
 		args[8] = strconv.Itoa(flags)
-		leases, values, hint, err := c.mallocOnce(ctx, args, leaseToken, mc)
+		leases, values, hint, err := c.mallocOnce(ctx, args, leaseToken, mc, token)
 		if err != nil {
 			if flags&2 != 0 || ctx.Err() != nil {
 				c.unwait(ctx, token)
@@ -207,7 +207,7 @@ type mallocReply struct {
 // knows of, lost until their leases lapse. When ctx ends first the caller
 // gets ctx's error at once, and whatever the script granted is freed as
 // soon as its reply arrives.
-func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string, mc mallocConfig) ([]*Lease, [][]byte, time.Duration, error) {
+func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string, mc mallocConfig, waiter string) ([]*Lease, [][]byte, time.Duration, error) {
 	if ctx.Done() == nil {
 		// ctx can never end: no need to detach.
 		start := time.Now()
@@ -237,10 +237,14 @@ func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string,
 	case <-ctx.Done():
 		go func() {
 			r := <-done
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mallocTimeout)
+			defer cancel()
 			if r.leases != nil {
-				fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mallocTimeout)
 				_ = c.free(fctx, r.leases)
-				cancel()
+			} else if r.err == nil && args[8] != "0" {
+				// The script may have registered the caller as a waiter after
+				// the caller's own clean-up ran.
+				c.unwait(fctx, waiter)
 			}
 		}()
 		return nil, nil, 0, fmt.Errorf("pool %s: malloc: %w", c.name, ctx.Err())
