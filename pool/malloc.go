@@ -300,11 +300,7 @@ func (c *core) waitForFree(ctx context.Context, hint time.Duration) error {
 			d = left
 		}
 	}
-	if d < 10*time.Millisecond {
-		d = 10 * time.Millisecond
-	}
-	err := c.client.Do(ctx, c.client.B().Blpop().Key(c.keys[9]).Timeout(d.Seconds()).Build()).Error()
-	if err != nil && !rueidis.IsRedisNil(err) {
+	if _, err := redisx.WaitList(ctx, c.client, c.keys[9], d); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

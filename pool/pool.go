@@ -391,12 +391,12 @@ func (p *Pool[T]) Get(ctx context.Context, key string) (T, error) {
 	if err := checkKey(key); err != nil {
 		return zero, err
 	}
-	b, err := p.c.client.DoCache(ctx, p.c.client.B().Hget().Key(p.c.keys[5]).Field(key).Cache(), time.Minute).AsBytes()
-	if rueidis.IsRedisNil(err) {
-		return zero, fmt.Errorf("pool %s: %q has no value: %w", p.c.name, key, ErrNotMember)
-	}
+	b, found, err := redisx.HGetCached(ctx, p.c.client, p.c.keys[5], key, time.Minute)
 	if err != nil {
 		return zero, fmt.Errorf("pool %s: get %q: %w", p.c.name, key, err)
+	}
+	if !found {
+		return zero, fmt.Errorf("pool %s: %q has no value: %w", p.c.name, key, ErrNotMember)
 	}
 	return p.decode(key, b)
 }

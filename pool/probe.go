@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redis/rueidis"
-
+	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/script"
 )
 
@@ -85,12 +84,12 @@ func (p *Pool[T]) ProbeHold(ctx context.Context, key string, ttl time.Duration) 
 // zero T when it has none.
 func (p *Pool[T]) rawValue(ctx context.Context, key string) (T, error) {
 	var zero T
-	b, err := p.c.client.Do(ctx, p.c.client.B().Hget().Key(p.c.keys[5]).Field(key).Build()).AsBytes()
-	if rueidis.IsRedisNil(err) {
-		return zero, nil
-	}
+	b, found, err := redisx.HGet(ctx, p.c.client, p.c.keys[5], key)
 	if err != nil {
 		return zero, fmt.Errorf("pool %s: value of %q: %w", p.c.name, key, err)
+	}
+	if !found {
+		return zero, nil
 	}
 	return p.decode(key, b)
 }
