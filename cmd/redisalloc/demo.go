@@ -18,6 +18,7 @@ import (
 
 	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/pool"
 )
 
@@ -68,9 +69,9 @@ type demoOptions struct {
 	gcEvery    time.Duration // interval of the GC loop
 
 	// The bad proxy is down for outageFor every outageEvery, from
-	// outageAt after the start. Uses of it fail then, and the prober,
-	// every probeEvery, marks it unhealthy for quarantine (so it stays out
-	// until about quarantine after the outage ends).
+	// outageAt after the start. Uses of it fail then, and the health checker,
+	// probing every probeEvery, quarantines it for quarantine, doubling for
+	// each failure in a row, until a probe passes again.
 	outageAt, outageFor, outageEvery time.Duration
 	probeEvery, quarantine           time.Duration
 
@@ -139,7 +140,7 @@ func demoFlags(o *demoOptions, plain *bool) *flag.FlagSet {
 
 Simulates a pool of proxies: workers malloc with soft binding, use and free;
 a crashing worker never frees (GC reclaims its leases); a bad proxy has
-outages, during which a prober marks it unhealthy and workers that hit it
+outages, during which the health checker quarantines it and workers that hit it
 report it, so it leaves rotation until it works again. Shows a live
 summary and checks the pool's invariants and fencing numbers throughout.
 Ends on Ctrl-C or after --duration; exits 0 when nothing was violated and
@@ -263,7 +264,7 @@ type demo struct {
 	allocs    atomic.Int64
 	abandoned atomic.Int64 // leases the crashing worker left behind
 	reports   atomic.Int64 // times a worker reported the bad proxy unhealthy
-	marks     atomic.Int64 // outages the prober noticed and marked
+	marks     atomic.Int64 // failed probes that quarantined it
 	back      atomic.Int64 // times the bad proxy came back into rotation
 	reported  atomic.Bool  // reported or marked since it was last handed out
 	lost      atomic.Int64 // workers' leases that lapsed before their Free
@@ -408,40 +409,38 @@ func (d *demo) down(key string, t time.Time) bool {
 	return key == d.bad && e >= 0 && e%d.o.outageEvery < d.o.outageFor
 }
 
-// probeLoop stands in for the health/ package's checker until it exists:
-// it probes the proxies (only the bad one can fail) and marks one that is
-// down unhealthy. It marks again on every probe during an outage, so the
-// quarantine ends about d.o.quarantine after the proxy recovers.
+// probeLoop runs a health checker over the pool: its probe "dials" each
+// proxy (only the bad one ever fails, during its outages); a failing proxy
+// is quarantined and comes back when a later probe passes.
 func (d *demo) probeLoop(ctx context.Context) {
-	t := time.NewTicker(d.o.probeEvery)
-	defer t.Stop()
-	wasDown := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+	probe := func(_ context.Context, key string, _ proxy) error {
+		if d.down(key, time.Now()) {
+			return errDown
 		}
-		isDown := d.down(d.bad, time.Now())
-		switch {
-		case isDown:
-			if err := d.pool.SetUnhealthy(ctx, d.bad, d.o.quarantine); err != nil {
-				if ctx.Err() == nil {
-					d.errs.Add(1)
-					d.event("prober: mark %s: %v", d.bad, err)
-				}
-				continue
-			}
-			if !wasDown {
-				d.marks.Add(1)
-				d.reported.Store(true)
-				d.event("prober: %s is down; marked unhealthy", d.bad)
-			}
-		case wasDown:
-			d.event("prober: %s answers again; back after its quarantine ends", d.bad)
-		}
-		wasDown = isDown
+		return nil
 	}
+	events := func(e health.Event) {
+		switch e.Kind {
+		case health.MemberQuarantined:
+			d.marks.Add(1)
+			d.reported.Store(true)
+			d.event("checker: %s failed its probe (%v); quarantined for %v", e.Key, e.Err, e.Cooldown)
+		case health.MemberRecovered:
+			d.event("checker: %s passed its probe; back in rotation", e.Key)
+		}
+	}
+	ck, err := health.NewChecker(d.client, d.prefix, d.pool, probe,
+		health.WithInterval(d.o.probeEvery), health.WithProbeTimeout(time.Second),
+		health.WithCooldown(d.o.quarantine, 4*d.o.quarantine), health.WithEvents(events))
+	if err != nil {
+		d.errs.Add(1)
+		d.event("checker: %v", err)
+		return
+	}
+	_ = ck.Run(ctx, func(err error) {
+		d.errs.Add(1)
+		d.event("checker: %v", err)
+	})
 }
 
 // cycle is one malloc, use and free (or, for the crasher, one malloc, use

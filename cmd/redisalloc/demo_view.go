@@ -56,7 +56,7 @@ func (v *view) header(d *demo) {
 	fmt.Fprintf(v.out, "redisalloc demo: pool %q (prefix %s)\non %s, running %s\n", demoPoolName, d.prefix, d.where, run)
 	fmt.Fprintf(v.out, "%d proxies, fastest first; %d workers with soft binding; 1 crashing worker whose\n", d.o.proxies, d.o.workers)
 	fmt.Fprintf(v.out, "leases (%v) are never freed, reclaimed by GC every %v or by mallocs;\n", d.o.crashTTL, d.o.gcEvery)
-	fmt.Fprintf(v.out, "bad proxy %s is down %v of every %v from %v: a prober marks it unhealthy.\n\n",
+	fmt.Fprintf(v.out, "bad proxy %s is down %v of every %v from %v: the health checker quarantines it.\n\n",
 		d.bad, d.o.outageFor, d.o.outageEvery, d.o.outageAt)
 	v.lastTick = d.start
 }
@@ -288,7 +288,7 @@ func (v *view) summary(d *demo) {
 	row("binding hits", "%d of %d (%s)", f.hits, f.tries, percent(f.hits, f.tries))
 	row("reclaims", "%d of %d crashed leases (%d by the GC loop, the rest by malloc; %d not due at exit)",
 		f.tr.reclaimed, f.abandoned, min(f.gc.LeasesReclaimed, f.tr.reclaimed), f.tr.pendingCrashed)
-	row("quarantines", "%s down and marked by the prober %s, reported by workers %s, back in rotation %s",
+	row("quarantines", "%s quarantined by the checker %s, reported by workers %s, back in rotation %s",
 		d.bad, times(f.marks), times(f.reports), times(f.back))
 	row("gc", "%s: %s reclaimed, %s ended, %s expired", plural(f.gcPasses, "pass"),
 		plural(f.gc.LeasesReclaimed, "lease"), plural(f.gc.MembersRecovered, "quarantine"), plural(f.gc.BindingsExpired, "binding"))
