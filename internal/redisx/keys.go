@@ -128,10 +128,8 @@ func (n Namespace) Slot() uint16 { return KeySlot(n.base) }
 // hash tag if the key has a non-empty one, else of the whole key, modulo
 // 16384.
 func KeySlot(key string) uint16 {
-	if s := strings.IndexByte(key, '{'); s >= 0 {
-		if e := strings.IndexByte(key[s+1:], '}'); e > 0 {
-			key = key[s+1 : s+1+e]
-		}
+	if tag := hashTag(key); tag != "" {
+		key = tag
 	}
 	var crc uint16
 	for i := 0; i < len(key); i++ {
@@ -147,12 +145,38 @@ func KeySlot(key string) uint16 {
 	return crc & 16383
 }
 
+// hashTag returns the part of key that Redis Cluster hashes when it is a
+// non-empty {tag}, else "".
+func hashTag(key string) string {
+	if s := strings.IndexByte(key, '{'); s >= 0 {
+		if e := strings.IndexByte(key[s+1:], '}'); e > 0 {
+			return key[s+1 : s+1+e]
+		}
+	}
+	return ""
+}
+
 // SameSlot returns an error wrapping ErrCrossSlot unless every key maps to
 // one cluster slot. rueidis panics on cross-slot commands in cluster mode,
 // so every multi-key call checks first.
 func SameSlot(keys []string) error {
 	if len(keys) < 2 {
 		return nil
+	}
+	// Keys with the same hash tag share a slot: comparing the tags is much
+	// cheaper than CRC16 of each key, and namespace keys always match.
+	tag := hashTag(keys[0])
+	if tag != "" {
+		same := true
+		for _, k := range keys[1:] {
+			if hashTag(k) != tag {
+				same = false
+				break
+			}
+		}
+		if same {
+			return nil
+		}
 	}
 	first := KeySlot(keys[0])
 	for _, k := range keys[1:] {
