@@ -1,0 +1,89 @@
+-- task_claim: hand up to n due tasks to a worker under a lease, after housekeeping.
+-- KEYS[1] ready set
+-- KEYS[2] delayed set
+-- KEYS[3] running set
+-- KEYS[4] dead-letter set
+-- KEYS[5] expiry set
+-- KEYS[6] task data
+-- KEYS[7] waiters
+-- KEYS[8] owned index
+-- KEYS[9] workers
+-- KEYS[10] idle workers
+-- KEYS[11] wake-up list
+-- ARGV[1] worker id
+-- ARGV[2] count n, at least 1
+-- ARGV[3] lease ttl in ms, at least 1
+-- ARGV[4] housekeeping budget: expired records, due delayed tasks and lapsed leases handled first
+-- ARGV[5] fetcher token to register as idle when fewer than n tasks are due, or empty
+-- ARGV[6] idle registration ttl in ms
+-- ARGV[7] 1 when the fetcher registered as idle at its last claim, else 0
+-- Returns {got, hint, ended, [id, attempt, max, ms to deadline, priority, trace, params] x got, [id, waiters] x ended}; hint = -2 when the fetcher did not register as idle, else ms until the next delayed task or lease end (-1 none); ended lists tasks housekeeping ended.
+-- Errors: INVALID
+-- @include task
+-- @include task_queue
+-- @include task_reap
+local worker, n, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local budget, token, idle_ttl, was_idle = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
+if worker == '' or not n or n < 1 or not lease or lease < 1 or not budget or budget < 0 or not idle_ttl or idle_ttl < 1
+  or (was_idle ~= '0' and was_idle ~= '1') then
+  return redis.error_reply('INVALID malformed claim arguments')
+end
+local now = now_ms()
+if was_idle == '1' then redis.call('ZREM', IDLE, token) end
+purge(now, budget)
+promote(now, budget)
+local ended = {}
+reap(now, budget, ended)
+
+local out = {0, -2, 0}
+local got, tries = 0, 0
+local lease_end = fmt(now + lease)
+while got < n and tries <= budget do
+  local popped = redis.call('ZPOPMIN', READY, fmt(n - got))
+  if #popped == 0 then break end
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local f = redis.call('HMGET', DATA, 'm:' .. id, 't:' .. id, 'p:' .. id)
+    local m = f[1] and parse_meta(f[1])
+    if m and m[F_STATUS] == 'p' then
+      if num(m, F_DEADLINE) <= now then
+        tries = tries + 1
+        finalize(id, m, 'f', now, 'e:' .. id, 'timeout\ndeadline passed before a worker took the task')
+        ended[#ended + 1] = id
+        ended[#ended + 1] = take_waiters(id)
+      else
+        local attempt = num(m, F_ATTEMPT) + 1
+        m[F_STATUS], m[F_ATTEMPT], m[F_WORKER], m[F_STARTED] = 'r', fmt(attempt), worker, fmt(now)
+        put_meta(id, m)
+        redis.call('ZADD', RUNNING, lease_end, id)
+        redis.call('ZADD', OWNED, '0', worker .. '\0' .. id)
+        got = got + 1
+        local k = #out
+        out[k + 1], out[k + 2], out[k + 3], out[k + 4] = id, attempt, num(m, F_MAX), num(m, F_DEADLINE) - now
+        out[k + 5], out[k + 6], out[k + 7] = num(m, F_PRIO), f[2] or '', f[3] or ''
+      end
+    else
+      tries = tries + 1
+    end
+  end
+end
+out[1] = got
+for i = 1, #ended do out[#out + 1] = ended[i] end
+out[3] = #ended / 2
+
+-- Fewer than n: the queue is empty (or housekeeping ran out of budget), so
+-- the fetcher registers as idle now instead of asking again.
+if got < n and token ~= '' then
+  redis.call('ZADD', IDLE, fmt(now + idle_ttl), token)
+  local hint = -1
+  if tries > budget then hint = 0 end
+  local d = redis.call('ZRANGE', DELAYED, '0', '0', 'WITHSCORES')
+  if d[2] then hint = tonumber(d[2]) - now end
+  local r = redis.call('ZRANGE', RUNNING, '0', '0', 'WITHSCORES')
+  if r[2] and (hint < 0 or tonumber(r[2]) - now < hint) then hint = tonumber(r[2]) - now end
+  if hint ~= -1 and hint < 0 then hint = 0 end
+  out[2] = hint
+else
+  out[2] = -2
+end
+return out

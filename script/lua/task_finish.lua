@@ -1,0 +1,67 @@
+-- task_finish: record what became of a claimed task and wake the callers waiting on it.
+-- KEYS[1] ready set
+-- KEYS[2] delayed set
+-- KEYS[3] running set
+-- KEYS[4] dead-letter set
+-- KEYS[5] expiry set
+-- KEYS[6] task data
+-- KEYS[7] waiters
+-- KEYS[8] owned index
+-- KEYS[9] workers
+-- KEYS[10] idle workers
+-- KEYS[11] wake-up list
+-- KEYS[12] the task's notify list
+-- ARGV[1] task id
+-- ARGV[2] worker id
+-- ARGV[3] the attempt the worker ran
+-- ARGV[4] outcome: ok, err (retried while attempts and time remain), fatal (never retried), release (queued again, attempt not counted)
+-- ARGV[5] the encoded result (ok) or "kind\nmessage" (err, fatal)
+-- ARGV[6] backoff in ms before the next attempt (err only)
+-- Returns the task's new status: s succeeded, p queued again, f failed, c canceled.
+-- Errors: NOT_HELD, INVALID
+-- @include task
+-- @include task_queue
+-- @include task_notify
+local id, worker, attempt, outcome, payload, backoff = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+if not backoff or backoff < 0 or (outcome ~= 'ok' and outcome ~= 'err' and outcome ~= 'fatal' and outcome ~= 'release') then
+  return redis.error_reply('INVALID malformed finish arguments')
+end
+local m = get_meta(id)
+if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or m[F_ATTEMPT] ~= attempt then
+  return redis.error_reply('NOT_HELD the task is no longer claimed by this worker')
+end
+local now = now_ms()
+
+local status
+if outcome == 'ok' then
+  -- An earlier attempt's error goes with the success.
+  if attempt ~= '1' then redis.call('HDEL', DATA, 'e:' .. id) end
+  finalize(id, m, 's', now, 'r:' .. id, payload)
+  status = 's'
+elseif m[F_CANCEL] == '1' then
+  if outcome == 'release' then payload = 'canceled\ncanceled while its worker shut down' end
+  finalize(id, m, 'c', now, 'e:' .. id, payload)
+  status = 'c'
+elseif outcome == 'release' then
+  unlink(id, m)
+  m[F_STATUS], m[F_WORKER], m[F_ATTEMPT] = 'p', '-', fmt(tonumber(attempt) - 1)
+  put_meta(id, m)
+  make_ready(id, m, now)
+  return 'p'
+elseif outcome == 'fatal' or tonumber(attempt) >= num(m, F_MAX) or now + backoff >= num(m, F_DEADLINE) then
+  finalize(id, m, 'f', now, 'e:' .. id, payload)
+  status = 'f'
+else
+  unlink(id, m)
+  m[F_STATUS], m[F_WORKER] = 'p', '-'
+  put_meta(id, m, 'e:' .. id, payload)
+  if backoff > 0 then
+    redis.call('ZADD', DELAYED, fmt(now + backoff), id)
+    wake_worker(now) -- an idle worker then sleeps until the retry is due
+  else
+    make_ready(id, m, now)
+  end
+  return 'p'
+end
+notify(id)
+return status

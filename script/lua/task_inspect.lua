@@ -1,0 +1,42 @@
+-- task_inspect: a queue's counts or a page of its dead-letter set.
+-- KEYS[1] ready set
+-- KEYS[2] delayed set
+-- KEYS[3] running set
+-- KEYS[4] dead-letter set
+-- KEYS[5] expiry set
+-- KEYS[6] task data
+-- KEYS[7] waiters
+-- KEYS[8] owned index
+-- KEYS[9] workers
+-- KEYS[10] idle workers
+-- KEYS[11] wake-up list
+-- ARGV[1] op: stats or dead
+-- ARGV[2] offset into the dead-letter set, oldest first (dead only)
+-- ARGV[3] page size, at least 1 (dead only)
+-- Returns for stats {ready, delayed, running, dead, live workers, records}; for dead {id, failed at, meta, error} per task.
+-- Errors: INVALID
+-- Read-only.
+local READY, DELAYED, RUNNING, DEAD, EXPIRY, DATA, WORKERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9]
+local op = ARGV[1]
+if op == 'stats' then
+  local t = redis.call('TIME')
+  local now = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  return {
+    redis.call('ZCARD', READY), redis.call('ZCARD', DELAYED), redis.call('ZCARD', RUNNING), redis.call('ZCARD', DEAD),
+    redis.call('ZCOUNT', WORKERS, '(' .. now, '+inf'), redis.call('ZCARD', EXPIRY),
+  }
+end
+local offset, count = tonumber(ARGV[2]), tonumber(ARGV[3])
+if op ~= 'dead' or not offset or offset < 0 or not count or count < 1 then
+  return redis.error_reply('INVALID malformed inspect arguments')
+end
+local page = redis.call('ZRANGE', DEAD, string.format('%.0f', offset), string.format('%.0f', offset + count - 1), 'WITHSCORES')
+local out = {}
+for i = 1, #page, 2 do
+  local id = page[i]
+  out[#out + 1] = id
+  out[#out + 1] = page[i + 1]
+  out[#out + 1] = redis.call('HGET', DATA, 'm:' .. id) or ''
+  out[#out + 1] = redis.call('HGET', DATA, 'e:' .. id) or ''
+end
+return out

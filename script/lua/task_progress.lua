@@ -1,0 +1,38 @@
+-- task_progress: record the progress of a running task and wake the callers waiting on it.
+-- KEYS[1] ready set
+-- KEYS[2] delayed set
+-- KEYS[3] running set
+-- KEYS[4] dead-letter set
+-- KEYS[5] expiry set
+-- KEYS[6] task data
+-- KEYS[7] waiters
+-- KEYS[8] owned index
+-- KEYS[9] workers
+-- KEYS[10] idle workers
+-- KEYS[11] wake-up list
+-- KEYS[12] the task's notify list
+-- ARGV[1] task id
+-- ARGV[2] worker id
+-- ARGV[3] the attempt the worker runs
+-- ARGV[4] current progress, a number
+-- ARGV[5] total, a number
+-- Returns {code, seq}: code 1 still held, 2 held and cancellation requested; seq numbers the update.
+-- Errors: NOT_HELD, INVALID
+-- @include task
+-- @include task_queue
+-- @include task_notify
+local id, worker, attempt, cur, total = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+if not tonumber(cur) or not tonumber(total) or string.find(cur, ' ') or string.find(total, ' ') then
+  return redis.error_reply('INVALID malformed progress arguments')
+end
+local f = redis.call('HMGET', DATA, 'm:' .. id, 'g:' .. id)
+local m = f[1] and parse_meta(f[1])
+if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or m[F_ATTEMPT] ~= attempt then
+  return redis.error_reply('NOT_HELD the task is no longer claimed by this worker')
+end
+local seq = 1
+if f[2] then seq = tonumber(string.match(f[2], '^(%d+)')) + 1 end
+redis.call('HSET', DATA, 'g:' .. id, fmt(seq) .. ' ' .. cur .. ' ' .. total .. ' ' .. fmt(now_ms()))
+notify(id)
+if m[F_CANCEL] == '1' then return {2, seq} end
+return {1, seq}

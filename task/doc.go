@@ -1,0 +1,134 @@
+// Package task is a typed distributed task queue on Redis: a caller submits
+// a task by id, name and params of type P and waits for a result of type R,
+// computed in its own process or by a worker anywhere that listens for the
+// name. It is the Go form of the Python RedisTaskQueue, with its execution
+// policies and without its defects (lost results after progress updates, a
+// nil result that never completes, tasks lost with their worker, a broken
+// LocalFirst fallback, RemoteFirst running tasks twice, a stale Auto flag).
+//
+//	q, err := task.New[Resize, Thumb](client, "myapp", task.WithHandlerFunc(resize))
+//	// a caller: run it wherever a worker is, else here
+//	th, err := q.Query(ctx, "img-42", "thumbs", Resize{URL: u}, task.Timeout(time.Minute))
+//	var he *task.HandlerError
+//	if errors.As(err, &he) { log.Print(he.Kind, he.Message) }
+//	// a worker process
+//	err = q.Listen(ctx, []string{"thumbs"}, task.Workers(32))
+//
+// # Policies
+//
+// Query runs a task by the policy given with Via (Auto by default):
+//
+//   - Local runs the handler in the calling goroutine; Redis is not used.
+//   - Remote queues the task and waits for a worker.
+//   - LocalFirst runs locally; on failure or timeout it queues a clean task
+//     once and waits for the remote outcome.
+//   - RemoteFirst queues the task; it runs locally only after the remote run
+//     failed for good, or when the wait timed out and the task, still
+//     pending, was withdrawn from the queue. A task running remotely when
+//     the wait times out is never run locally too.
+//   - Auto runs remotely while a live worker (fresh heartbeat) listens for
+//     the name, else locally. The check and the enqueue are one script.
+//
+// Submit queues a task and returns a [Handle] to Wait for the outcome, read
+// or wait for progress, or Cancel. Queue.Handle attaches to a task submitted
+// elsewhere.
+//
+// # Delivery and reliability
+//
+//   - At least once: a worker claims a task under a lease that its
+//     heartbeat renews every Heartbeat while the handler runs. A task whose
+//     lease lapses, or whose worker misses five heartbeats, goes back to the
+//     queue; after MaxAttempts attempts (handler errors and lost workers
+//     both count) it fails with kind KindLost. Callers see one outcome per
+//     task: a late worker's result is refused once another holds the task.
+//   - Retries: a handler error is retried after the queue's backoff while
+//     attempts remain and the retry would start before the deadline, unless
+//     it wraps ErrSkipRetry. Failed tasks go to the dead-letter set
+//     (Queue.DeadLetters) and come back with Queue.Requeue.
+//   - Scheduling: Delay or At make a task due later; Priority orders due
+//     tasks (higher first, then submission order).
+//   - Deduplication: submitting an id that is pending or running joins that
+//     task (Handle.Joined); a finished id is run again.
+//   - Deadlines: Timeout counts from when the task is due. It is the
+//     handler's ctx deadline, the caller's wait and the point after which no
+//     worker starts the task (it then fails as a timeout).
+//   - Cancellation: Handle.Cancel ends a pending task at once and cancels a
+//     running handler's ctx (cause ErrCanceled) at the worker's next
+//     heartbeat, or at its next Task.Update.
+//   - Retention: a finished record stays readable for WithRetention, and
+//     never less than until the task's deadline; an unfinished one lives
+//     until its deadline plus the retention; failed ones stay in the
+//     dead-letter set for WithFailedRetention. Once deletes a record when
+//     its outcome is read.
+//   - Wake-ups: the script that finishes a task or records progress pushes
+//     a token to every waiting caller's list; an enqueue wakes an idle
+//     worker the same way. Blocking waits are bounded by WithWaitPoll only
+//     as a safety net.
+//   - Tracing: the submitter's span context travels in the task (W3C
+//     traceparent); the worker's task.claim and task.run spans are children
+//     of the task.submit span, so one trace shows submit, claim, run and the
+//     script that stores the result.
+//   - Graceful shutdown: when Listen's ctx ends it stops claiming, waits up
+//     to Grace for running handlers, then cancels them (cause ErrShutdown);
+//     a task whose handler returns an error then goes back to the queue
+//     without using up an attempt.
+//
+// # Data model
+//
+// Each task name has its own queue: eleven keys sharing the hash tag
+// {queue:<name>}, so a queue lives in one Redis Cluster slot and every state
+// change is one Lua script (task_enqueue, task_claim, task_heartbeat,
+// task_progress, task_finish, task_read, task_cancel, task_requeue and the
+// read-only task_inspect):
+//
+//	<prefix>:{queue:<name>}:ready    zset  due tasks: (2047 - priority) * 2^41 + submission sequence
+//	<prefix>:{queue:<name>}:delayed  zset  delayed tasks and retries in backoff, by due time
+//	<prefix>:{queue:<name>}:running  zset  claimed tasks, by lease deadline
+//	<prefix>:{queue:<name>}:dead     zset  the dead-letter set, by failure time
+//	<prefix>:{queue:<name>}:expiry   zset  every record, by when it is deleted
+//	<prefix>:{queue:<name>}:data     hash  per task: meta record, params, result, error, progress, trace
+//	<prefix>:{queue:<name>}:waiters  zset  "<id>\0<token>": callers blocked on a task
+//	<prefix>:{queue:<name>}:owned    zset  "<worker>\0<id>": running tasks by worker
+//	<prefix>:{queue:<name>}:workers  zset  the live-worker registry: worker id -> heartbeat deadline
+//	<prefix>:{queue:<name>}:idle     zset  idle workers waiting for a wake-up
+//	<prefix>:{queue:<name>}:wake     list  wake-up tokens for idle workers
+//	<prefix>:{queue:<name>}:n:<id>   list  wake-up tokens for the callers of one task (short-lived)
+//
+// Times are the Redis server's clock; payloads are opaque to the scripts, so
+// any codec works (WithCodec, default codec.CBOR). Enqueue and claim handle a
+// few expired records, due delayed tasks and lost workers first
+// (WithHousekeeping), so no background janitor is needed.
+//
+// Worker liveness: the workers set holds one entry per Listen call and name,
+// scored by its heartbeat deadline, refreshed by a ticker independent of the
+// handlers. A future health package can take this over: a worker whose entry
+// is removed or lapses counts as dead at once, and its tasks go back to the
+// queue at the next claim; WorkerID lets Listen register under a session id.
+//
+// # Options
+//
+// New takes Options (codec, handler, providers, default timeout, retention,
+// attempts, backoff), Query and Submit take QueryOptions (Via, Timeout,
+// Once, Priority, Delay or At, MaxAttempts), Listen takes ListenOptions
+// (Workers, Grace, LeaseTTL, Heartbeat, WorkerID, OnError). A zero duration
+// or count means the default (the Default constants), except Grace(0),
+// which cancels running handlers at once; negative or out-of-range values
+// are refused with an ErrInvalid error.
+//
+// # Errors
+//
+// Outcomes: a *HandlerError (matching ErrHandler) carries the handler's
+// message and kind for failed tasks; ErrTimeout, ErrCanceled and ErrQueue
+// (Redis failed: the outcome is unknown) tell the other endings apart; every
+// outcome error matches exactly one of the four. ErrNotFound, ErrFinished,
+// ErrLost and ErrShutdown describe tasks and claims. Bad input (empty ids or
+// names, params the codec cannot encode, options out of range, a missing
+// handler) returns errors matching ErrInvalid and writes nothing. A call
+// that gives up because its ctx ended returns an error matching ctx.Err().
+//
+// # Concurrency
+//
+// A Queue and its handles are safe for concurrent use. Listen runs its
+// workers, heartbeat and fetchers in goroutines it stops before returning;
+// Query and Wait block only the calling goroutine.
+package task

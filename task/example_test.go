@@ -1,0 +1,275 @@
+package task_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/task"
+)
+
+// Resize is what the example tasks get; Thumb what they return.
+type Resize struct {
+	Image string `json:"image" msgpack:"image" cbor:"image"`
+	Width int    `json:"width" msgpack:"width" cbor:"width"`
+}
+
+type Thumb struct {
+	Name string `json:"name" msgpack:"name" cbor:"name"`
+	By   string `json:"by" msgpack:"by" cbor:"by"`
+}
+
+// resizer returns the handler of a process called by: it reports progress
+// and refuses images named "bad".
+func resizer(by string) task.Option {
+	return task.WithHandlerFunc(func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
+		if strings.HasPrefix(t.Params.Image, "bad") {
+			return Thumb{}, task.WithKind(fmt.Errorf("cannot read %s", t.Params.Image), "format")
+		}
+		for step := 1; step <= 2; step++ {
+			if err := t.Update(ctx, float64(step), 2); err != nil {
+				return Thumb{}, err
+			}
+		}
+		return Thumb{Name: fmt.Sprintf("%s@%d", t.Params.Image, t.Params.Width), By: by}, nil
+	})
+}
+
+// A caller queries, a worker in another process (here: a goroutine with its
+// own Queue value) runs the task.
+func Example() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
+	stop := startWorker(worker, "thumbs")
+	defer stop()
+
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
+	th, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "cat.png", Width: 64}, task.Via(task.Remote))
+	fmt.Println(th.Name, th.By, err)
+
+	_, err = caller.Query(ctx, "img-2", "thumbs", Resize{Image: "bad.png"}, task.Via(task.Remote), task.MaxAttempts(1))
+	var he *task.HandlerError
+	if errors.As(err, &he) {
+		fmt.Println(he.Kind, he.Message, errors.Is(err, task.ErrHandler))
+	}
+	// Output:
+	// cat.png@64 worker <nil>
+	// format cannot read bad.png true
+}
+
+// Local runs the handler in the caller's goroutine; Redis is not used.
+func ExampleQueue_Query_local() {
+	r := embedded()
+	defer r.Close()
+	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("caller"))
+
+	th, err := q.Query(context.Background(), "img-1", "thumbs", Resize{Image: "cat.png", Width: 32}, task.Via(task.Local))
+	fmt.Println(th.Name, th.By, err)
+
+	// A handler that does not finish in time: ErrTimeout, not ErrHandler.
+	slow, _ := task.New[Resize, Thumb](r.Client(), "myapp", task.WithHandlerFunc(
+		func(ctx context.Context, _ *task.Task[Resize]) (Thumb, error) {
+			<-ctx.Done()
+			return Thumb{}, ctx.Err()
+		}))
+	_, err = slow.Query(context.Background(), "img-2", "thumbs", Resize{}, task.Via(task.Local), task.Timeout(10*time.Millisecond))
+	fmt.Println(errors.Is(err, task.ErrTimeout), errors.Is(err, task.ErrHandler))
+	// Output:
+	// cat.png@32 caller <nil>
+	// true false
+}
+
+// Remote queues the task and waits for a worker's result; a task nobody
+// takes in time times out.
+func ExampleQueue_Query_remote() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
+	stop := startWorker(worker, "thumbs")
+	defer stop()
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
+
+	th, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "dog.png", Width: 16}, task.Via(task.Remote))
+	fmt.Println(th.Name, th.By, err)
+
+	_, err = caller.Query(ctx, "img-2", "nobody-listens", Resize{}, task.Via(task.Remote), task.Timeout(50*time.Millisecond))
+	fmt.Println(errors.Is(err, task.ErrTimeout))
+	// Output:
+	// dog.png@16 worker <nil>
+	// true
+}
+
+// LocalFirst runs locally and, if that fails, queues a clean task once.
+func ExampleQueue_Query_localFirst() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
+	stop := startWorker(worker, "thumbs")
+	defer stop()
+	// This caller cannot handle large images itself.
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", task.WithHandlerFunc(
+		func(_ context.Context, t *task.Task[Resize]) (Thumb, error) {
+			if t.Params.Width > 100 {
+				return Thumb{}, errors.New("too large for this machine")
+			}
+			return Thumb{Name: t.Params.Image, By: "caller"}, nil
+		}))
+
+	small, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "a.png", Width: 10}, task.Via(task.LocalFirst))
+	fmt.Println(small.By, err)
+	large, err := caller.Query(ctx, "img-2", "thumbs", Resize{Image: "b.png", Width: 1000}, task.Via(task.LocalFirst))
+	fmt.Println(large.By, err)
+	// Output:
+	// caller <nil>
+	// worker <nil>
+}
+
+// RemoteFirst queues the task; a task nobody took in time is withdrawn and
+// run locally, so it never runs twice.
+func ExampleQueue_Query_remoteFirst() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("caller"))
+
+	th, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "c.png", Width: 8},
+		task.Via(task.RemoteFirst), task.Timeout(50*time.Millisecond))
+	fmt.Println(th.By, err)
+	info, _ := caller.Info(ctx, "thumbs", "img-1")
+	fmt.Println(info.Status) // the queued copy
+	// Output:
+	// caller <nil>
+	// canceled
+}
+
+// Auto runs remotely while a worker for the name is alive, else locally.
+func ExampleQueue_Query_auto() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("caller"))
+
+	th, _ := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "d.png"})
+	fmt.Println(th.By)
+
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
+	stop := startWorker(worker, "thumbs")
+	th, _ = caller.Query(ctx, "img-2", "thumbs", Resize{Image: "e.png"})
+	fmt.Println(th.By)
+	stop()
+	th, _ = caller.Query(ctx, "img-3", "thumbs", Resize{Image: "f.png"})
+	fmt.Println(th.By)
+	// Output:
+	// caller
+	// worker
+	// caller
+}
+
+// Submit returns a handle: follow the progress, then take the result.
+// WaitProgress returns the latest progress; here the handler moves on only
+// when told, so every step shows.
+func ExampleQueue_Submit() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	next := make(chan struct{})
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", task.WithHandlerFunc(
+		func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
+			for step := 1; step <= 4; step++ {
+				<-next
+				if err := t.Update(ctx, float64(step), 4); err != nil {
+					return Thumb{}, err
+				}
+			}
+			return Thumb{Name: t.Params.Image + " resized"}, nil
+		}))
+	stop := startWorker(worker, "thumbs")
+	defer stop()
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
+
+	h, err := caller.Submit(ctx, "img-1", "thumbs", Resize{Image: "big.png", Width: 256}, task.Timeout(time.Minute))
+	if err != nil {
+		panic(err)
+	}
+	var seen int64
+	var steps []string
+	for range 4 {
+		next <- struct{}{}
+		p, err := h.WaitProgress(ctx, seen)
+		if err != nil {
+			panic(err)
+		}
+		steps = append(steps, fmt.Sprintf("%.0f%%", 100*p.Fraction()))
+		seen = p.Seq
+	}
+	th, err := h.Wait(ctx)
+	fmt.Println(strings.Join(steps, " "))
+	fmt.Println(th.Name, err)
+	// Output:
+	// 25% 50% 75% 100%
+	// big.png resized <nil>
+}
+
+// A worker process: Listen runs until its ctx ends, then finishes the
+// running tasks and leaves.
+func ExampleQueue_Listen() {
+	r := embedded()
+	defer r.Close()
+	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- q.Listen(ctx, []string{"thumbs", "avatars"}, task.Workers(8), task.Grace(10*time.Second))
+	}()
+
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
+	h, _ := caller.Submit(context.Background(), "img-1", "avatars", Resize{Image: "me.png", Width: 48})
+	th, err := h.Wait(context.Background())
+	fmt.Println(th.Name, err)
+
+	cancel() // e.g. on SIGTERM
+	fmt.Println(<-done)
+	// Output:
+	// me.png@48 <nil>
+	// <nil>
+}
+
+// embedded starts an in-process Redis so the examples run anywhere; in
+// production use redisallocator.Connect.
+func embedded() *redisallocator.EmbeddedRedis {
+	r, err := redisallocator.Embedded()
+	if err != nil {
+		panic(err)
+	}
+	return r
+}
+
+// startWorker listens for names in the background until stop is called,
+// and returns once the worker is registered (what Auto looks for).
+func startWorker(q *task.Queue[Resize, Thumb], names ...string) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Listen(ctx, names, task.Grace(time.Second)) }()
+	for {
+		st, err := q.Stats(context.Background(), names[0])
+		if err == nil && st.Workers > 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return func() {
+		cancel()
+		if err := <-done; err != nil {
+			panic(err)
+		}
+	}
+}

@@ -1,0 +1,247 @@
+package task_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/task"
+)
+
+// The tests in this file turn the reference's failure table (§5.7) into
+// the fixed behaviour.
+
+// Reference: a task that calls update() never has its result saved, so the
+// remote caller times out. Here progress is readable while the task runs,
+// wakes waiters, and the result follows.
+func TestProgressThenResult(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		wh := newHandler("worker")
+		wh.gate = make(chan struct{})
+		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh))
+		if err != nil {
+			t.Fatal(err)
+		}
+		listen(t, q, []string{"work"})
+		h, err := tb.q.Submit(tb.ctx, "p1", "work", job{N: 7, Mode: modeProgress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := h.Progress(tb.ctx)
+		if err != nil || p.Seq != 0 {
+			t.Fatalf("progress before any update: %+v, %v", p, err)
+		}
+		var seen int64
+		for i := 1; i <= 3; i++ {
+			wh.gate <- struct{}{}
+			p, err := h.WaitProgress(tb.ctx, seen)
+			if err != nil {
+				t.Fatalf("WaitProgress(%d): %v", seen, err)
+			}
+			// The update was recorded before the gate could open again.
+			// After the last update the task may have finished already.
+			running := p.Status == task.StatusRunning || (i == 3 && p.Status == task.StatusSucceeded)
+			if p.Seq != int64(i) || p.Current != float64(i) || p.Total != 3 || !running {
+				t.Fatalf("progress %d: %+v", i, p)
+			}
+			if p.Fraction() != float64(i)/3 || p.Updated.IsZero() {
+				t.Errorf("fraction %v updated %v", p.Fraction(), p.Updated)
+			}
+			seen = p.Seq
+		}
+		r, err := h.Wait(tb.ctx)
+		if err != nil || r == nil || r.N != 14 {
+			t.Fatalf("Wait after progress: %+v, %v", r, err)
+		}
+		p, err = h.WaitProgress(tb.ctx, seen)
+		if err != nil || p.Status != task.StatusSucceeded || p.Seq != 3 {
+			t.Errorf("progress after the end: %+v, %v", p, err)
+		}
+	})
+}
+
+// Reference: a task returning none is never seen as complete. Here the
+// status marks completion, whatever the result.
+func TestNilResultCompletes(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.worker(t, "worker", []string{"work"})
+		start := time.Now()
+		h, err := tb.q.Submit(tb.ctx, "nil", "work", job{Mode: modeNil}, task.Timeout(20*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := h.Wait(tb.ctx)
+		if err != nil || r != nil {
+			t.Fatalf("Wait: %+v, %v", r, err)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("a nil result took %v", d)
+		}
+		in, err := h.Info(tb.ctx)
+		if err != nil || in.Status != task.StatusSucceeded || in.Attempt != 1 || in.Finished.IsZero() {
+			t.Errorf("info %+v, %v", in, err)
+		}
+	})
+}
+
+// Reference: a worker that dies after popping a task loses it and the
+// caller times out. Here the lease lapses (or the worker's heartbeat is
+// missed) and another worker completes the task, once.
+func TestWorkerKilledAfterClaim(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		// Worker A claims the task and stalls; then its process "dies": its
+		// client closes, so it can neither renew nor finish.
+		aClient := secondClient(t, b)
+		ah := newHandler("A")
+		ah.start = make(chan string, 1)
+		aq, err := task.New[job, *res](aClient, b.Prefix, task.WithHandler[job, *res](ah))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopA := listen(t, aq, []string{"work"}, task.Grace(50*time.Millisecond))
+		h, err := tb.q.Submit(tb.ctx, "k1", "work", job{N: 5, StallOn: "A"}, task.MaxAttempts(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-ah.start:
+		case <-tb.ctx.Done():
+			t.Fatal("worker A never started the task")
+		}
+		aClient.Close()
+		stopA()
+		if in, err := h.Info(tb.ctx); err != nil || in.Status != task.StatusRunning || in.Attempt != 1 {
+			t.Fatalf("after the crash: %+v, %v", in, err)
+		}
+		// Worker B takes over once A's heartbeat is missed.
+		bh, _ := tb.worker(t, "B", []string{"work"})
+		r, err := h.Wait(tb.ctx)
+		if err != nil || r == nil || r.Worker != "B" || r.N != 10 {
+			t.Fatalf("Wait: %+v, %v", r, err)
+		}
+		if n := bh.count("k1"); n != 1 {
+			t.Errorf("worker B ran the task %d times", n)
+		}
+		in, err := h.Info(tb.ctx)
+		if err != nil || in.Status != task.StatusSucceeded || in.Attempt != 2 {
+			t.Errorf("info %+v, %v", in, err)
+		}
+	})
+}
+
+// A worker that crashes on the last attempt leaves the task failed with
+// kind KindLost, in the dead-letter set; its caller is woken.
+func TestWorkerLostOnLastAttempt(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		aClient := secondClient(t, b)
+		ah := newHandler("A")
+		ah.start = make(chan string, 1)
+		aq, err := task.New[job, *res](aClient, b.Prefix, task.WithHandler[job, *res](ah))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stopA := listen(t, aq, []string{"work"}, task.Grace(50*time.Millisecond))
+		h, err := tb.q.Submit(tb.ctx, "k1", "work", job{StallOn: "A"}, task.MaxAttempts(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-ah.start
+		aClient.Close()
+		stopA()
+		tb.worker(t, "B", []string{"work"}) // its claims do the housekeeping
+		_, err = h.Wait(tb.ctx)
+		var he *task.HandlerError
+		if !errors.As(err, &he) || he.Kind != task.KindLost {
+			t.Fatalf("Wait: %v, want kind %s", err, task.KindLost)
+		}
+		dead, err := tb.q.DeadLetters(tb.ctx, "work", 0, 10)
+		if err != nil || len(dead) != 1 || dead[0].ID != "k1" || dead[0].ErrorKind != task.KindLost {
+			t.Errorf("dead letters %+v, %v", dead, err)
+		}
+	})
+}
+
+// Reference: the record's TTL is the queue timeout, so a longer per-call
+// timeout outlives it and the worker finds nothing. Here an unfinished
+// record lives until its deadline plus the retention, a finished one at
+// least until the deadline, and expired ones are gone.
+func TestRecordExpiry(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, task.WithRetention(100*time.Millisecond))
+		// Pending for longer than the retention: still there, then run.
+		h, err := tb.q.Submit(tb.ctx, "slow-pickup", "work", job{N: 1}, task.Timeout(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if in, err := h.Info(tb.ctx); err != nil || in.Status != task.StatusPending {
+			t.Fatalf("pending task after the retention: %+v, %v", in, err)
+		}
+		tb.worker(t, "worker", []string{"work"})
+		if r, err := h.Wait(tb.ctx); err != nil || r.N != 2 {
+			t.Fatalf("Wait: %+v, %v", r, err)
+		}
+		// Finished well before its deadline: kept until the deadline, so a
+		// caller that comes back in time still finds the result.
+		time.Sleep(300 * time.Millisecond)
+		if r, err := h.Wait(tb.ctx); err != nil || r.N != 2 {
+			t.Fatalf("Wait after the retention but before the deadline: %+v, %v", r, err)
+		}
+		// A short task: gone once its deadline and retention passed.
+		h2, err := tb.q.Submit(tb.ctx, "short", "work", job{N: 2}, task.Timeout(200*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h2.Wait(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(400 * time.Millisecond)
+		if _, err := h2.Wait(tb.ctx); !errors.Is(err, task.ErrNotFound) {
+			t.Fatalf("Wait after expiry: %v, want ErrNotFound", err)
+		}
+		if _, err := tb.q.Info(tb.ctx, "work", "short"); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("Info after expiry: %v", err)
+		}
+	})
+}
+
+// Once deletes the record when the outcome is read; without it the record
+// stays.
+func TestOnce(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.worker(t, "worker", []string{"work"})
+		if _, err := tb.q.Query(tb.ctx, "once", "work", job{N: 1}, task.Via(task.Remote), task.Once()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.q.Info(tb.ctx, "work", "once"); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("after a Once read: %v, want ErrNotFound", err)
+		}
+		_, err := tb.q.Query(tb.ctx, "once-failed", "work", job{Mode: modeFail}, task.Via(task.Remote), task.Once(), task.MaxAttempts(1))
+		checkOutcome(t, err, task.ErrHandler)
+		if _, err := tb.q.Info(tb.ctx, "work", "once-failed"); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("after a Once read of a failure: %v, want ErrNotFound", err)
+		}
+		if _, err := tb.q.Query(tb.ctx, "kept", "work", job{N: 1}, task.Via(task.Remote)); err != nil {
+			t.Fatal(err)
+		}
+		if in, err := tb.q.Info(tb.ctx, "work", "kept"); err != nil || in.Status != task.StatusSucceeded {
+			t.Errorf("without Once: %+v, %v", in, err)
+		}
+		st, err := tb.q.Stats(tb.ctx, "work")
+		if err != nil || st.Records != 1 || st.Dead != 0 {
+			t.Errorf("stats %+v, %v", st, err)
+		}
+	})
+}

@@ -1,0 +1,25 @@
+package task_test
+
+import (
+	"flag"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if raceEnabled {
+		set := false
+		flag.Visit(func(f *flag.Flag) { set = set || f.Name == "rapid.checks" })
+		if !set {
+			// CI runs everything under -race on two cores; 25 random
+			// sequences still cover every action many times.
+			_ = flag.Set("rapid.checks", "25")
+		}
+	}
+	goleak.VerifyTestMain(m,
+		// rueidis closes connections replaced by a cluster topology refresh
+		// five seconds later, in a goroutine of its own.
+		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+}

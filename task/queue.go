@@ -1,0 +1,521 @@
+package task
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// Key suffixes of a queue's namespace, in the order of the task scripts'
+// KEYS (script.TaskEnqueue and the others).
+var keySuffixes = []string{
+	"ready", "delayed", "running", "dead", "expiry", "data", "waiters", "owned", "workers", "idle", "wake",
+}
+
+// Suffix prefixes of per-task and per-waiter lists: a task's notify list,
+// and the private list a cancelled wait is woken through.
+const (
+	notifyPrefix = "n:"
+	abortPrefix  = "x:"
+)
+
+// queueKeys are the keys of one task name's queue.
+type queueKeys struct {
+	name string
+	ns   redisx.Namespace
+	keys []string
+}
+
+func (k *queueKeys) notify(id string) string { return k.ns.Key(notifyPrefix + id) }
+
+// withNotify returns the queue's keys plus the notify list of id.
+func (k *queueKeys) withNotify(id string) []string {
+	out := make([]string, len(k.keys)+1)
+	copy(out, k.keys)
+	out[len(k.keys)] = k.notify(id)
+	return out
+}
+
+// core is the untyped part of a queue, shared with handles and workers.
+type core struct {
+	prefix string
+	client rueidis.Client
+	cfg    config
+	run    *redisx.Runner
+	prov   *otel.Providers
+	inst   *instruments
+	names  sync.Map // task name -> *queueKeys
+
+	tokenPrefix string // random per Queue value
+	tokenSeq    atomic.Uint64
+}
+
+// Queue is a typed distributed task queue: tasks with params P produce
+// results R, run by the caller (locally) or by workers in any process that
+// listens for the task's name (remotely), with at-least-once delivery,
+// retries, delays, priorities, deduplication by id, cancellation, progress
+// and a dead-letter set.
+//
+// Each task name has its own queue: a dozen keys sharing the hash tag
+// {queue:<name>}, so one name lives in one Redis Cluster slot and every
+// state change is one Lua script. A Queue is safe for concurrent use; it
+// holds no connection of its own and starts goroutines only in Listen and
+// while a call waits.
+type Queue[P, R any] struct {
+	c       *core
+	handler Handler[P, R]
+}
+
+// New returns a queue under prefix on client. It writes nothing to Redis;
+// the caller keeps ownership of client. The handler (WithHandler) is needed
+// for local runs and Listen. Errors match ErrInvalidName (bad prefix) or
+// ErrInvalidOption and ErrInvalidDuration.
+func New[P, R any](client rueidis.Client, prefix string, opts ...Option) (*Queue[P, R], error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+	}
+	if err := redisx.ValidateName("prefix", prefix); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	cfg, h, err := newConfig[P, R](opts)
+	if err != nil {
+		return nil, err
+	}
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	prov := otel.NewProviders(cfg.tp, cfg.mp)
+	c := &core{
+		prefix:      prefix,
+		client:      client,
+		cfg:         cfg,
+		prov:        prov,
+		run:         redisx.NewRunner(client, prov, scriptErrors),
+		inst:        newInstruments(prov),
+		tokenPrefix: hex.EncodeToString(r[:]) + "-",
+	}
+	return &Queue[P, R]{c: c, handler: h}, nil
+}
+
+// Codec returns the codec of params and results.
+func (q *Queue[P, R]) Codec() codec.Codec { return q.c.cfg.codec }
+
+// keysFor returns the keys of name's queue, validating name.
+func (c *core) keysFor(name string) (*queueKeys, error) {
+	if k, ok := c.names.Load(name); ok {
+		return k.(*queueKeys), nil
+	}
+	ns, err := redisx.NewNamespace(c.prefix, "queue", name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	k := &queueKeys{name: name, ns: ns, keys: make([]string, len(keySuffixes))}
+	for i, s := range keySuffixes {
+		k.keys[i] = ns.Key(s)
+	}
+	actual, _ := c.names.LoadOrStore(name, k)
+	return actual.(*queueKeys), nil
+}
+
+func checkID(id string) error {
+	if err := redisx.ValidateMember("task id", id); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
+	}
+	return nil
+}
+
+func (c *core) newToken() string {
+	return c.tokenPrefix + strconv.FormatUint(c.tokenSeq.Add(1), 36)
+}
+
+// runScript runs s on name's queue; failures to reach Redis match ErrQueue.
+func (c *core) runScript(ctx context.Context, s *script.Script, keys, args []string) (rueidis.RedisMessage, error) {
+	msg, err := c.run.Run(ctx, s, keys, args)
+	if err != nil {
+		return msg, classify(ctx, err)
+	}
+	return msg, nil
+}
+
+// classify makes a failed Redis call's error match exactly one outcome
+// sentinel: ErrTimeout or ErrCanceled (with the ctx error) when ctx ended,
+// which rueidis may report a moment before ctx.Err() does, else ErrQueue.
+// Script errors mapped to ErrLost or ErrInvalid stay as they are.
+func classify(ctx context.Context, err error) error {
+	switch {
+	case errors.Is(err, ErrLost), errors.Is(err, ErrInvalid):
+		return err
+	case errors.Is(err, context.DeadlineExceeded):
+		return errors.Join(ErrTimeout, err)
+	case errors.Is(err, context.Canceled):
+		return errors.Join(ErrCanceled, err)
+	case ctx.Err() != nil:
+		return errors.Join(ctxErr(ctx), err)
+	}
+	return fmt.Errorf("%w: %w", ErrQueue, err)
+}
+
+// badReply reports a reply of an unexpected shape (a bug or a foreign
+// writer); err may be nil.
+func badReply(op string, err error) error {
+	if err == nil {
+		return fmt.Errorf("%w: %s: unexpected reply", ErrQueue, op)
+	}
+	return fmt.Errorf("%w: %s: unexpected reply: %w", ErrQueue, op, err)
+}
+
+func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+
+// roundMS rounds a positive duration up to whole milliseconds, so that a
+// sub-millisecond duration never becomes 0.
+func roundMS(d time.Duration) string {
+	n := int64((d + time.Millisecond - 1) / time.Millisecond)
+	return strconv.FormatInt(n, 10)
+}
+
+// submission is one validated remote submission.
+type submission struct {
+	keys    *queueKeys
+	id      string
+	payload []byte
+	qc      queryConfig
+	waiter  string // token registered with the enqueue, or empty
+	auto    bool   // queue only while a worker is live
+	start   time.Time
+}
+
+// enqueue outcomes.
+const (
+	enqueueNoWorker = 0
+	enqueueNew      = 1
+	enqueueJoined   = 2
+)
+
+// enqueue runs task_enqueue and returns a handle (nil with enqueueNoWorker).
+func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error) {
+	ctx, span := c.prov.Tracer().Start(ctx, "task.submit", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attrName.String(s.keys.name), attrID.String(s.id)))
+	defer span.End()
+	auto := "0"
+	if s.auto {
+		auto = "1"
+	}
+	args := []string{
+		s.id, string(s.payload), strconv.Itoa(s.qc.priority), roundMSZero(s.qc.delay), roundMS(s.qc.timeout),
+		strconv.Itoa(s.qc.maxAttempts), roundMS(c.cfg.retention), roundMS(c.cfg.keep), injectTrace(ctx), s.waiter, auto,
+		strconv.Itoa(c.cfg.budget),
+	}
+	msg, err := c.runScript(ctx, script.TaskEnqueue, s.keys.keys, args)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+		return nil, 0, fmt.Errorf("task %s/%s: submit: %w", s.keys.name, s.id, err)
+	}
+	arr, err := msg.ToArray()
+	if err != nil || len(arr) != 3 {
+		return nil, 0, badReply("task "+s.keys.name+"/"+s.id+": submit", err)
+	}
+	outcome, _ := arr[0].AsInt64()
+	if outcome == enqueueNoWorker {
+		span.SetAttributes(attribute.Bool("task.no_worker", true))
+		return nil, enqueueNoWorker, nil
+	}
+	rec, _ := arr[1].ToString()
+	m, err := parseMeta(rec)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%w: task %s/%s: submit: %w", ErrQueue, s.keys.name, s.id, err)
+	}
+	span.SetAttributes(attribute.Bool("task.joined", outcome == enqueueJoined))
+	if outcome == enqueueNew {
+		c.inst.submitted(ctx)
+	}
+	h := &handle{c: c, keys: s.keys, id: s.id, once: s.qc.once, waiter: s.waiter, registered: s.waiter != ""}
+	// Wait until the sooner of our own deadline and the task's (when we
+	// joined an earlier submission, its deadline counts from that one). The
+	// task's is on the server clock, whose now is about our start.
+	now, _ := arr[2].AsInt64()
+	own := s.start.Add(s.qc.delay + s.qc.timeout)
+	theirs := s.start.Add(time.Duration(m.deadline-now) * time.Millisecond)
+	h.deadline = own
+	if outcome == enqueueJoined && theirs.Before(own) {
+		h.deadline = theirs
+	}
+	return h, int(outcome), nil
+}
+
+func roundMSZero(d time.Duration) string {
+	if d <= 0 {
+		return "0"
+	}
+	return roundMS(d)
+}
+
+// submission validates a remote submission for Query and Submit and
+// encodes its params.
+func (q *Queue[P, R]) submission(id, name string, params P, qc queryConfig) (*submission, error) {
+	keys, err := q.c.keysFor(name)
+	if err != nil {
+		return nil, err
+	}
+	payload, err := q.c.cfg.codec.Marshal(params)
+	if err != nil {
+		return nil, fmt.Errorf("%w: task %s/%s: %w", ErrInvalidParams, name, id, err)
+	}
+	return &submission{keys: keys, id: id, payload: payload, qc: qc, start: time.Now()}, nil
+}
+
+// Submit queues a task for a worker and returns a handle to wait for it,
+// follow its progress or cancel it. If a task with the same id is pending
+// or running, Submit joins it (Handle.Joined) and params are ignored; a
+// finished task with that id is replaced. Options: Timeout, Priority,
+// Delay or At, MaxAttempts, Once (applies to the handle's Wait).
+//
+// Bad input (an empty id or name, params the codec cannot encode, options
+// out of range) returns an ErrInvalid error and writes nothing. Redis
+// failures match ErrQueue: the task may or may not have been queued.
+func (q *Queue[P, R]) Submit(ctx context.Context, id, name string, params P, opts ...QueryOption) (*Handle[R], error) {
+	qc, err := q.check(id, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	if qc.policySet && qc.policy != Remote {
+		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalidOption, qc.policy)
+	}
+	s, err := q.submission(id, name, params, qc)
+	if err != nil {
+		return nil, err
+	}
+	h, outcome, err := q.c.enqueue(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return &Handle[R]{h: h, joined: outcome == enqueueJoined}, nil
+}
+
+func (q *Queue[P, R]) check(id, name string, opts []QueryOption) (queryConfig, error) {
+	if err := checkID(id); err != nil {
+		return queryConfig{}, err
+	}
+	if _, err := q.c.keysFor(name); err != nil {
+		return queryConfig{}, err
+	}
+	return q.c.newQueryConfig(opts)
+}
+
+// Handle returns a handle on the task id of name, submitted by anyone, to
+// wait for it, follow its progress or cancel it. It checks the names only;
+// Wait on a task that does not exist returns ErrNotFound.
+func (q *Queue[P, R]) Handle(name, id string) (*Handle[R], error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	keys, err := q.c.keysFor(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Handle[R]{h: &handle{c: q.c, keys: keys, id: id}}, nil
+}
+
+// Query runs a task and returns its result, by the policy given with Via
+// (default Auto): locally in the calling goroutine, or remotely by a worker
+// that listens for name, or one and then the other (see Policy). Options:
+// Via, Timeout (per run), Once, and for remote runs Priority, Delay or At,
+// MaxAttempts.
+//
+// Errors tell outcomes apart: a *HandlerError (ErrHandler) when the task
+// failed, ErrTimeout when its time ran out, ErrCanceled when it was canceled
+// or ctx was cancelled, ErrQueue when Redis failed. A remote task keeps
+// running when ctx ends; its record (and result) stays for the retention
+// period unless Once was given and the result was read. Bad input returns
+// an ErrInvalid error and writes nothing.
+func (q *Queue[P, R]) Query(ctx context.Context, id, name string, params P, opts ...QueryOption) (R, error) {
+	var zero R
+	qc, err := q.check(id, name, opts)
+	if err != nil {
+		return zero, err
+	}
+	needLocal := qc.policy == Local || qc.policy == LocalFirst || qc.policy == RemoteFirst
+	if needLocal && q.handler == nil {
+		return zero, fmt.Errorf("task %s/%s: policy %s: %w", name, id, qc.policy, ErrNoHandler)
+	}
+	ctx, span := q.c.prov.Tracer().Start(ctx, "task.query", trace.WithAttributes(
+		attrName.String(name), attrID.String(id), attribute.String("task.policy", qc.policy.String())))
+	defer span.End()
+	r, err := q.query(ctx, id, name, params, qc)
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	return r, err
+}
+
+func (q *Queue[P, R]) query(ctx context.Context, id, name string, params P, qc queryConfig) (R, error) {
+	var zero R
+	switch qc.policy {
+	case Local:
+		return q.runLocal(ctx, id, name, params, qc)
+	case LocalFirst:
+		r, err := q.runLocal(ctx, id, name, params, qc)
+		if err == nil || ctx.Err() != nil {
+			return r, err
+		}
+		r2, err2 := q.remote(ctx, id, name, params, qc, false)
+		if err2 != nil {
+			// Only the remote outcome is wrapped, so the error matches exactly
+			// one outcome sentinel.
+			return zero, fmt.Errorf("%w (after the local run failed: %s)", err2, err.Error())
+		}
+		return r2, nil
+	case RemoteFirst:
+		return q.remoteFirst(ctx, id, name, params, qc)
+	case Remote:
+		return q.remote(ctx, id, name, params, qc, false)
+	default: // Auto
+		return q.remote(ctx, id, name, params, qc, true)
+	}
+}
+
+// remote queues the task and waits for it. With auto and no live worker it
+// runs the task locally instead.
+func (q *Queue[P, R]) remote(ctx context.Context, id, name string, params P, qc queryConfig, auto bool) (R, error) {
+	var zero R
+	s, err := q.submission(id, name, params, qc)
+	if err != nil {
+		return zero, err
+	}
+	s.auto = auto
+	s.waiter = q.c.newToken()
+	h, outcome, err := q.c.enqueue(ctx, s)
+	if err != nil {
+		return zero, err
+	}
+	if outcome == enqueueNoWorker {
+		if q.handler == nil {
+			return zero, fmt.Errorf("task %s/%s: policy auto found no live worker: %w", name, id, ErrNoHandler)
+		}
+		return q.runLocal(ctx, id, name, params, qc)
+	}
+	return (&Handle[R]{h: h}).Wait(ctx)
+}
+
+// remoteFirst queues the task and falls back to a local run only once the
+// queued task is known not to run again: it failed, or it was still pending
+// and got withdrawn.
+func (q *Queue[P, R]) remoteFirst(ctx context.Context, id, name string, params P, qc queryConfig) (R, error) {
+	var zero R
+	s, err := q.submission(id, name, params, qc)
+	if err != nil {
+		return zero, err
+	}
+	s.waiter = q.c.newToken()
+	h, _, err := q.c.enqueue(ctx, s)
+	if err != nil {
+		if ctx.Err() != nil {
+			return zero, err
+		}
+		// The enqueue may or may not have happened: withdraw to be sure.
+		h = &handle{c: q.c, keys: s.keys, id: id}
+		if was, werr := h.withdraw(ctx); werr != nil || (was != "" && was != "p") {
+			return zero, err
+		}
+		return q.fallback(ctx, id, name, params, qc, err)
+	}
+	hd := &Handle[R]{h: h}
+	r, err := hd.Wait(ctx)
+	switch {
+	case err == nil, ctx.Err() != nil, errors.Is(err, ErrCanceled), errors.Is(err, ErrInvalid):
+		return r, err
+	case errors.Is(err, ErrHandler):
+		// It ran and failed for good: it will not run again remotely.
+		return q.fallback(ctx, id, name, params, qc, err)
+	case errors.Is(err, ErrTimeout):
+		was, werr := h.withdraw(ctx)
+		if werr != nil || was != "p" {
+			// It ran or runs remotely (or we cannot tell): never run it
+			// here as well. It may have just finished, though.
+			if r, err2 := hd.result(ctx); err2 == nil {
+				return r, nil
+			}
+			return zero, err
+		}
+		return q.fallback(ctx, id, name, params, qc, err)
+	}
+	return r, err // ErrQueue: the outcome is unknown
+}
+
+func (q *Queue[P, R]) fallback(ctx context.Context, id, name string, params P, qc queryConfig, remoteErr error) (R, error) {
+	r, err := q.runLocal(ctx, id, name, params, qc)
+	if err != nil {
+		return r, fmt.Errorf("%w (after the remote run failed: %s)", err, remoteErr.Error())
+	}
+	return r, nil
+}
+
+// runLocal runs the handler in the calling goroutine.
+func (q *Queue[P, R]) runLocal(ctx context.Context, id, name string, params P, qc queryConfig) (R, error) {
+	var zero R
+	if q.handler == nil {
+		return zero, fmt.Errorf("task %s/%s: local run: %w", name, id, ErrNoHandler)
+	}
+	deadline := time.Now().Add(qc.timeout)
+	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("task %s/%s: %w", name, id, ErrTimeout))
+	defer cancel()
+	rctx, span := q.c.prov.Tracer().Start(rctx, "task.run", trace.WithAttributes(
+		attrName.String(name), attrID.String(id), attrAttempt.Int(1), attribute.Bool("task.local", true)))
+	defer span.End()
+	t := &Task[P]{ID: id, Name: name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline}
+	start := time.Now()
+	r, err := safeHandle(rctx, q.handler, t)
+	q.c.inst.ran(ctx, "local", time.Since(start), err)
+	if err == nil {
+		return r, nil
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+	switch {
+	case ctx.Err() != nil:
+		return zero, errors.Join(ctxErr(ctx), err)
+	case rctx.Err() != nil && !errors.Is(err, ErrSkipRetry):
+		return zero, fmt.Errorf("task %s/%s: local run: %w: %w", name, id, ErrTimeout, err)
+	}
+	return zero, &HandlerError{ID: id, Name: name, Kind: kindOf(err), Message: err.Error(), Attempt: 1, Err: err}
+}
+
+// ctxErr names what ended the caller's ctx as an outcome sentinel.
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return errors.Join(ErrTimeout, ctx.Err())
+	}
+	return errors.Join(ErrCanceled, ctx.Err())
+}
+
+// panicError is what a panicking handler returns.
+type panicError struct{ v any }
+
+func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }
+func (p *panicError) Kind() string  { return KindPanic }
+
+func safeHandle[P, R any](ctx context.Context, h Handler[P, R], t *Task[P]) (r R, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			var zero R
+			r, err = zero, &panicError{v: v}
+		}
+	}()
+	return h.Handle(ctx, t)
+}

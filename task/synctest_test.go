@@ -1,0 +1,83 @@
+package task_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/task"
+)
+
+// With the default timings, in fake time: a crashed worker's task is taken
+// over once its heartbeat registration lapses (five heartbeats), well
+// before its 30-second lease would; results stay for the default retention
+// and are gone after it.
+func TestDefaultTimingsInFakeTime(t *testing.T) {
+	t.Parallel()
+	redisxtest.Synctest(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx := context.Background()
+		caller, err := task.New[job, *res](b.Client, b.Prefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Worker A, with its own connection, takes the task and dies.
+		aClient, err := rueidis.NewClient(redisx.DialEmbedded(b.Mini))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ah := newHandler("A")
+		ah.start = make(chan string, 1)
+		aq, _ := task.New[job, *res](aClient, b.Prefix, task.WithHandler[job, *res](ah))
+		actx, stopA := context.WithCancel(ctx)
+		aDone := make(chan error, 1)
+		go func() { aDone <- aq.Listen(actx, []string{"work"}, task.Grace(time.Second)) }()
+
+		h, err := caller.Submit(ctx, "t1", "work", job{N: 1, StallOn: "A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-ah.start
+		aClient.Close()
+		stopA()
+		if err := <-aDone; err != nil {
+			t.Fatalf("Listen A: %v", err)
+		}
+		crashed := time.Now()
+
+		bh := newHandler("B")
+		bq, _ := task.New[job, *res](b.Client, b.Prefix, task.WithHandler[job, *res](bh))
+		bctx, stopB := context.WithCancel(ctx)
+		bDone := make(chan error, 1)
+		go func() { bDone <- bq.Listen(bctx, []string{"work"}) }()
+
+		r, err := h.Wait(ctx)
+		if err != nil || r.Worker != "B" {
+			t.Fatalf("Wait: %+v, %v", r, err)
+		}
+		took := time.Since(crashed)
+		if took > task.DefaultLeaseTTL/2 {
+			t.Errorf("takeover %v after the crash; the heartbeat registration (%v) should beat the lease (%v)",
+				took, task.DefaultHeartbeat*task.HeartbeatMisses, task.DefaultLeaseTTL)
+		}
+		stopB()
+		if err := <-bDone; err != nil {
+			t.Fatalf("Listen B: %v", err)
+		}
+
+		// The result stays for the default retention (longer than the
+		// default timeout, so the deadline does not extend it).
+		time.Sleep(task.DefaultRetention - time.Minute)
+		if _, err := h.Wait(ctx); err != nil {
+			t.Fatalf("Wait within the retention: %v", err)
+		}
+		time.Sleep(2 * time.Minute)
+		if _, err := h.Wait(ctx); !errors.Is(err, task.ErrNotFound) {
+			t.Fatalf("Wait after the retention: %v, want ErrNotFound", err)
+		}
+	})
+}

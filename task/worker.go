@@ -1,0 +1,551 @@
+package task
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// Indexes into queueKeys.keys.
+const idxWake = 10
+
+// claimTimeout bounds a claim or finish script, which runs detached from
+// Listen's ctx: had the ctx cut it short, Redis might have handed over
+// tasks nobody knows of, stuck until their leases lapse.
+const claimTimeout = 10 * time.Second
+
+var workerIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// WorkerID sets the id under which the worker registers (default: random).
+// It is 1 to 64 letters, digits, '.', '_', ':' or '-', and must be unique
+// among live workers: a health-checking session id fits. Two Listen calls
+// with one id would renew each other's registration and leases.
+func WorkerID(id string) ListenOption { return func(l *listenConfig) { l.workerID = id } }
+
+// Listen runs workers for the tasks of names until ctx ends, with up to
+// Workers handlers at once across the names. It registers the worker as
+// live for each name (what policy Auto looks for) and renews that
+// registration and the leases of its running tasks every Heartbeat, also
+// while every handler is busy.
+//
+// Each handler's ctx ends at the task's deadline, when the task is
+// canceled (cause ErrCanceled), when the worker lost the task (ErrLost) or
+// at the end of the grace period (ErrShutdown). Tasks whose params do not
+// decode fail at once (kind KindDecode, in the dead-letter set); the worker
+// goes on.
+//
+// When ctx ends Listen stops taking tasks, waits up to Grace for running
+// handlers, then cancels the rest and waits for them; a task whose handler
+// returns an error after that goes back to the queue without using up an
+// attempt. It then leaves the registry and returns nil. Handlers that
+// ignore their ctx keep Listen from returning. Redis failures while
+// listening go to OnError and are retried. Errors before the start
+// (no handler, bad names or options, Redis unreachable) are returned.
+func (q *Queue[P, R]) Listen(ctx context.Context, names []string, opts ...ListenOption) error {
+	if q.handler == nil {
+		return fmt.Errorf("task: listen: %w", ErrNoHandler)
+	}
+	lc, err := newListenConfig(opts)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return fmt.Errorf("%w: listen: no task names", ErrInvalidName)
+	}
+	var queues []*queueKeys
+	seen := map[string]bool{}
+	for _, n := range names {
+		k, err := q.c.keysFor(n)
+		if err != nil {
+			return err
+		}
+		if !seen[n] {
+			seen[n] = true
+			queues = append(queues, k)
+		}
+	}
+	if lc.workerID == "" {
+		var r [8]byte
+		_, _ = rand.Read(r[:])
+		lc.workerID = "w-" + hex.EncodeToString(r[:])
+	} else if !workerIDRE.MatchString(lc.workerID) {
+		return fmt.Errorf("%w: worker id %q", ErrInvalidOption, lc.workerID)
+	}
+	w := &worker[P, R]{
+		q: q, c: q.c, lc: lc, id: lc.workerID, queues: queues, running: map[runKey]*run{},
+		slots: make(chan struct{}, lc.workers),
+	}
+	// Register before taking tasks, so Auto callers see the worker.
+	for _, k := range queues {
+		if _, err := w.beat(ctx, k, "beat", nil); err != nil {
+			if ctx.Err() != nil {
+				w.leave(ctx)
+				return nil // stopped before it started
+			}
+			return fmt.Errorf("task: listen %s: %w", k.name, err)
+		}
+	}
+	return w.serve(ctx)
+}
+
+type runKey struct{ name, id string }
+
+// run is one task a worker runs.
+type run struct {
+	attempt int
+	cancel  context.CancelCauseFunc
+}
+
+type worker[P, R any] struct {
+	q      *Queue[P, R]
+	c      *core
+	lc     listenConfig
+	id     string
+	queues []*queueKeys
+	slots  chan struct{} // a token per running handler
+
+	mu      sync.Mutex
+	running map[runKey]*run
+
+	handlers sync.WaitGroup
+	hardCtx  context.Context // handlers' base; cancelled at the end of the grace period
+}
+
+func (w *worker[P, R]) serve(ctx context.Context) error {
+	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer hardCancel(nil)
+	w.hardCtx = hard
+
+	hbStop, hbDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		w.heartbeats(hbStop)
+	}()
+	var fetchers sync.WaitGroup
+	for _, k := range w.queues {
+		fetchers.Go(func() { w.fetch(ctx, k) })
+	}
+	<-ctx.Done()
+	fetchers.Wait()
+
+	done := make(chan struct{})
+	go func() {
+		w.handlers.Wait()
+		close(done)
+	}()
+	if w.lc.grace > 0 {
+		t := time.NewTimer(w.lc.grace)
+		select {
+		case <-done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	select {
+	case <-done:
+	default:
+		hardCancel(ErrShutdown)
+		<-done
+	}
+	close(hbStop)
+	<-hbDone
+	w.leave(ctx)
+	return nil
+}
+
+// leave takes the worker out of the registry of every queue.
+func (w *worker[P, R]) leave(ctx context.Context) {
+	for _, k := range w.queues {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		if _, err := w.beat(sctx, k, "stop", nil); err != nil {
+			w.report(fmt.Errorf("task: leave %s: %w", k.name, err))
+		}
+		cancel()
+	}
+}
+
+func (w *worker[P, R]) report(err error) {
+	if w.lc.onError != nil {
+		w.lc.onError(err)
+	}
+}
+
+// beat runs task_heartbeat for the given runs of queue k and returns their
+// codes.
+func (w *worker[P, R]) beat(ctx context.Context, k *queueKeys, op string, runs []runRef) ([]int64, error) {
+	list := make([]string, 0, 2*len(runs))
+	for _, r := range runs {
+		list = append(list, r.id, strconv.Itoa(r.attempt))
+	}
+	args := []string{w.id, op, ms(heartbeatMisses * w.lc.heartbeat), ms(w.lc.leaseTTL), strings.Join(list, "\x00")}
+	msg, err := w.c.runScript(ctx, script.TaskHeartbeat, k.keys, args)
+	if err != nil {
+		return nil, err
+	}
+	codes, err := msg.AsIntSlice()
+	if err != nil || len(codes) != len(runs) {
+		return nil, badReply("heartbeat", err)
+	}
+	return codes, nil
+}
+
+type runRef struct {
+	id      string
+	attempt int
+	r       *run
+}
+
+// heartbeats renews the registration and the leases every heartbeat until
+// stop is closed, and passes cancellations and lost claims to handlers.
+func (w *worker[P, R]) heartbeats(stop <-chan struct{}) {
+	t := time.NewTicker(w.lc.heartbeat)
+	defer t.Stop()
+	lastOK := make([]time.Time, len(w.queues))
+	for i := range lastOK {
+		lastOK[i] = time.Now()
+	}
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		for qi, k := range w.queues {
+			var runs []runRef
+			w.mu.Lock()
+			for key, r := range w.running {
+				if key.name == k.name {
+					runs = append(runs, runRef{id: key.id, attempt: r.attempt, r: r})
+				}
+			}
+			w.mu.Unlock()
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), w.lc.heartbeat*heartbeatMisses)
+			codes, err := w.beat(ctx, k, "beat", runs)
+			cancel()
+			if err != nil {
+				w.report(fmt.Errorf("task: heartbeat %s: %w", k.name, err))
+				// Leases not renewed for a lease TTL may have lapsed: the
+				// tasks may run elsewhere by now, so stop their handlers.
+				if time.Since(lastOK[qi]) >= w.lc.leaseTTL {
+					for _, r := range runs {
+						r.r.cancel(fmt.Errorf("task %s/%s: %w: no heartbeat for %v", k.name, r.id, ErrLost, w.lc.leaseTTL))
+					}
+				}
+				continue
+			}
+			lastOK[qi] = start
+			for i, code := range codes {
+				switch code {
+				case 0:
+					runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrLost))
+				case 2:
+					runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrCanceled))
+				}
+			}
+		}
+	}
+}
+
+// claimed is one task handed over by task_claim.
+type claimed struct {
+	id       string
+	attempt  int
+	max      int
+	left     time.Duration // until the deadline
+	priority int
+	trace    string
+	params   []byte
+}
+
+// fetch claims tasks of queue k while slots are free, and waits on the
+// queue's wake-up list when there is nothing to do.
+func (w *worker[P, R]) fetch(ctx context.Context, k *queueKeys) {
+	token := w.c.newToken()
+	idle := false // registered as idle by the last claim
+	failures := 0
+	for ctx.Err() == nil {
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < maxClaimBatch {
+			select {
+			case w.slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		start := time.Now()
+		tasks, hint, err := w.claim(ctx, k, n, token, idle)
+		end := time.Now()
+		for range n - len(tasks) {
+			<-w.slots
+		}
+		if err != nil {
+			w.report(fmt.Errorf("task: claim %s: %w", k.name, err))
+			failures++
+			sleep(ctx, min(time.Duration(failures)*100*time.Millisecond, 2*time.Second))
+			continue
+		}
+		failures = 0
+		idle = hint != claimMore
+		for _, t := range tasks {
+			w.handlers.Add(1)
+			go w.runTask(k, t, start, end)
+		}
+		if !idle {
+			continue
+		}
+		d := w.c.cfg.waitPoll
+		if hint >= 0 && hint < d {
+			d = hint
+		}
+		if err := w.c.block(ctx, k, k.keys[idxWake], d); err != nil && ctx.Err() == nil {
+			w.report(fmt.Errorf("task: wait %s: %w", k.name, err))
+			sleep(ctx, 100*time.Millisecond)
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}
+
+// claimMore is the hint of a claim that filled every slot it asked for:
+// the fetcher did not register as idle and should claim again.
+const claimMore = -2
+
+// claim runs task_claim, detached from ctx's cancellation. The hint is
+// claimMore, or, when the fetcher registered as idle, how long until the
+// next delayed task or lease end (-1: none).
+func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token string, idle bool) ([]claimed, time.Duration, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+	defer cancel()
+	idleTTL := w.c.cfg.waitPoll + time.Second
+	args := []string{w.id, strconv.Itoa(n), ms(w.lc.leaseTTL), strconv.Itoa(w.c.cfg.budget), token, ms(idleTTL), flag(idle)}
+	msg, err := w.c.runScript(cctx, script.TaskClaim, k.keys, args)
+	if err != nil {
+		return nil, 0, err
+	}
+	arr, err := msg.ToArray()
+	if err != nil || len(arr) < 3 {
+		return nil, 0, badReply("claim", err)
+	}
+	got, _ := arr[0].AsInt64()
+	hintMS, _ := arr[1].AsInt64()
+	ended, _ := arr[2].AsInt64()
+	if len(arr) != 3+7*int(got)+2*int(ended) {
+		return nil, 0, fmt.Errorf("%w: claim: reply of %d entries for %d tasks", ErrQueue, len(arr), got)
+	}
+	out := make([]claimed, got)
+	for i := range out {
+		e := arr[3+7*i:]
+		var errs [7]error
+		var c claimed
+		var attempt, maxA, left, prio int64
+		c.id, errs[0] = e[0].ToString()
+		attempt, errs[1] = e[1].AsInt64()
+		maxA, errs[2] = e[2].AsInt64()
+		left, errs[3] = e[3].AsInt64()
+		prio, errs[4] = e[4].AsInt64()
+		c.trace, errs[5] = e[5].ToString()
+		c.params, errs[6] = e[6].AsBytes()
+		if err := errors.Join(errs[:]...); err != nil {
+			return nil, 0, fmt.Errorf("%w: claim: bad reply: %w", ErrQueue, err)
+		}
+		c.attempt, c.max, c.left, c.priority = int(attempt), int(maxA), time.Duration(left)*time.Millisecond, int(prio)
+		out[i] = c
+	}
+	// Wake the callers of tasks housekeeping ended (deadline passed, worker
+	// lost for the last time): the script could not reach their lists.
+	for i := 0; i < int(ended); i++ {
+		e := arr[3+7*int(got)+2*i:]
+		id, _ := e[0].ToString()
+		waiters, _ := e[1].AsInt64()
+		if waiters > 0 {
+			w.c.wake(cctx, k, id, int(waiters))
+		}
+	}
+	hint := time.Duration(hintMS)
+	if hintMS >= 0 {
+		hint *= time.Millisecond
+	}
+	return out, hint, nil
+}
+
+// wake pushes n wake-up tokens to the notify list of task id.
+func (c *core) wake(ctx context.Context, k *queueKeys, id string, n int) {
+	key := k.notify(id)
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = "1"
+	}
+	_ = c.client.DoMulti(ctx,
+		c.client.B().Lpush().Key(key).Element(tokens...).Build(),
+		c.client.B().Pexpire().Key(key).Milliseconds(60000).Build())
+}
+
+// finish outcomes, as task_finish names them.
+const (
+	outcomeOK      = "ok"
+	outcomeErr     = "err"
+	outcomeFatal   = "fatal"
+	outcomeRelease = "release"
+)
+
+// runTask runs one claimed task and records its outcome.
+func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd time.Time) {
+	defer w.handlers.Done()
+	defer func() { <-w.slots }()
+
+	base := extractTrace(w.hardCtx, c.trace)
+	tracer := w.c.prov.Tracer()
+	attrs := trace.WithAttributes(attrName.String(k.name), attrID.String(c.id), attrAttempt.Int(c.attempt))
+	_, claimSpan := tracer.Start(base, "task.claim", trace.WithSpanKind(trace.SpanKindConsumer), attrs,
+		trace.WithTimestamp(claimStart))
+	claimSpan.End(trace.WithTimestamp(claimEnd))
+
+	deadline := claimStart.Add(c.left)
+	rctx, cancel := context.WithCancelCause(base)
+	defer cancel(nil)
+	rctx, cancelDL := context.WithDeadlineCause(rctx, deadline, fmt.Errorf("task %s/%s: %w", k.name, c.id, ErrTimeout))
+	defer cancelDL()
+	rctx, span := tracer.Start(rctx, "task.run", trace.WithSpanKind(trace.SpanKindConsumer), attrs)
+	defer span.End()
+
+	key := runKey{k.name, c.id}
+	r := &run{attempt: c.attempt, cancel: cancel}
+	w.mu.Lock()
+	w.running[key] = r
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		if w.running[key] == r {
+			delete(w.running, key)
+		}
+		w.mu.Unlock()
+	}()
+
+	outcome, payload, backoff := w.execute(rctx, k, c, deadline, cancel)
+	if outcome == "" {
+		span.SetStatus(codes.Error, "claim lost")
+		return // lost: someone else owns the task now
+	}
+	if outcome != outcomeOK {
+		kind, msg := splitError(payload)
+		span.SetStatus(codes.Error, kind+": "+msg)
+	}
+	w.finish(rctx, k, c, outcome, payload, backoff)
+}
+
+// execute decodes and runs the task and returns what to record: outcome,
+// payload (result or "kind\nmessage") and backoff; "" when the claim was
+// lost.
+func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, c claimed, deadline time.Time,
+	cancel context.CancelCauseFunc,
+) (outcome, payload string, backoff time.Duration) {
+	var params P
+	if err := w.c.cfg.codec.Unmarshal(c.params, &params); err != nil {
+		return outcomeFatal, KindDecode + "\n" + err.Error(), 0
+	}
+	t := &Task[P]{
+		ID: c.id, Name: k.name, Params: params, Attempt: c.attempt, MaxAttempts: c.max, Priority: c.priority,
+		Deadline: deadline, Remote: true,
+	}
+	t.update = func(uctx context.Context, current, total float64) error {
+		return w.progress(uctx, k, c, current, total, cancel)
+	}
+	start := time.Now()
+	res, err := safeHandle(ctx, w.q.handler, t)
+	w.c.inst.ran(ctx, "remote", time.Since(start), err)
+	if err == nil {
+		b, err := w.c.cfg.codec.Marshal(res)
+		if err != nil {
+			return outcomeFatal, KindEncode + "\n" + err.Error(), 0
+		}
+		return outcomeOK, string(b), 0
+	}
+	cause := context.Cause(ctx)
+	text := kindOf(err) + "\n" + err.Error()
+	switch {
+	case ctx.Err() != nil && errors.Is(cause, ErrLost):
+		return "", "", 0
+	case ctx.Err() != nil && errors.Is(cause, ErrShutdown):
+		return outcomeRelease, text, 0
+	case ctx.Err() != nil && errors.Is(cause, ErrTimeout):
+		return outcomeFatal, kindTimeout + "\ndeadline passed while running: " + err.Error(), 0
+	case errors.Is(err, ErrSkipRetry):
+		return outcomeFatal, text, 0
+	}
+	return outcomeErr, text, max(w.c.cfg.backoff(c.attempt, err), 0)
+}
+
+// progress runs task_progress for a running task.
+func (w *worker[P, R]) progress(ctx context.Context, k *queueKeys, c claimed, current, total float64,
+	cancel context.CancelCauseFunc,
+) error {
+	args := []string{
+		c.id, w.id, strconv.Itoa(c.attempt),
+		strconv.FormatFloat(current, 'g', -1, 64), strconv.FormatFloat(total, 'g', -1, 64),
+	}
+	msg, err := w.c.runScript(ctx, script.TaskProgress, k.withNotify(c.id), args)
+	if errors.Is(err, ErrLost) {
+		cancel(fmt.Errorf("task %s/%s: %w", k.name, c.id, ErrLost))
+		return fmt.Errorf("task %s/%s: progress: %w", k.name, c.id, ErrLost)
+	}
+	if err != nil {
+		return fmt.Errorf("task %s/%s: progress: %w", k.name, c.id, err)
+	}
+	arr, err := msg.AsIntSlice()
+	if err != nil || len(arr) != 2 {
+		return badReply("task "+k.name+"/"+c.id+": progress", err)
+	}
+	if arr[0] == 2 {
+		cerr := fmt.Errorf("task %s/%s: %w", k.name, c.id, ErrCanceled)
+		cancel(cerr)
+		return cerr
+	}
+	return nil
+}
+
+// finish records the outcome, retrying transport failures a few times: a
+// lost outcome would make the task run again after its lease lapses.
+func (w *worker[P, R]) finish(ctx context.Context, k *queueKeys, c claimed, outcome, payload string, backoff time.Duration) {
+	args := []string{c.id, w.id, strconv.Itoa(c.attempt), outcome, payload, ms(backoff)}
+	delay := 50 * time.Millisecond
+	for try := 1; ; try++ {
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
+		_, err := w.c.runScript(fctx, script.TaskFinish, k.withNotify(c.id), args)
+		cancel()
+		if err == nil || errors.Is(err, ErrLost) || errors.Is(err, ErrInvalid) || try == 3 {
+			if err != nil && !errors.Is(err, ErrLost) {
+				w.report(fmt.Errorf("task %s/%s: record outcome: %w", k.name, c.id, err))
+			}
+			return
+		}
+		time.Sleep(delay)
+		delay *= 4
+	}
+}
