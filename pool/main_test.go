@@ -4,11 +4,10 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// rueidis closes connections replaced by a cluster topology refresh
-		// five seconds later, in a goroutine of its own.
-		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+	goleak.VerifyTestMain(m, redisxtest.LeakOptions()...)
 }

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 )
 
 func TestMain(m *testing.M) {
@@ -18,8 +20,5 @@ func TestMain(m *testing.M) {
 			_ = flag.Set("rapid.checks", "25")
 		}
 	}
-	goleak.VerifyTestMain(m,
-		// rueidis closes connections replaced by a cluster topology refresh
-		// five seconds later, in a goroutine of its own.
-		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+	goleak.VerifyTestMain(m, redisxtest.LeakOptions()...)
 }

@@ -269,6 +269,7 @@ type demo struct {
 	reported  atomic.Bool  // reported or marked since it was last handed out
 	lost      atomic.Int64 // workers' leases that lapsed before their Free
 	errs      atomic.Int64
+	queue     queueStats
 
 	mu         sync.Mutex // guards the fields below
 	gc         pool.GCResult
@@ -357,6 +358,7 @@ func (d *demo) run(ctx context.Context) {
 		workers.Go(func() { w.err = d.worker(runCtx, w) })
 	}
 	workers.Go(func() { d.probeLoop(runCtx) })
+	workers.Go(func() { d.queueLoop(runCtx) })
 	if d.o.chaos != nil {
 		workers.Go(func() { d.o.chaos(runCtx, d.pool, d.keys) })
 	}
@@ -666,6 +668,9 @@ func (d *demo) finish(ctx context.Context) error {
 	}
 	if d.cleanupErr != nil {
 		problems = append(problems, d.cleanupErr)
+	}
+	if n := d.queue.failed.Load(); n > 0 {
+		problems = append(problems, fmt.Errorf("%d queue tasks failed", n))
 	}
 	return errors.Join(problems...)
 }

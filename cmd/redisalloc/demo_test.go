@@ -17,10 +17,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// rueidis closes connections replaced by a cluster topology refresh
-		// five seconds later, in a goroutine of its own.
-		goleak.IgnoreAnyFunction("github.com/redis/rueidis.(*clusterClient)._refresh.func2"))
+	goleak.VerifyTestMain(m, redisxtest.LeakOptions()...)
 }
 
 // summaryInt returns the first number of the summary line "  name: N ...".

@@ -296,6 +296,7 @@ func (v *view) summary(d *demo) {
 	for _, h := range d.heldAtExit {
 		fmt.Fprintf(&b, "    held %s\n", h)
 	}
+	row("queue", "%d fetch tasks done by queue workers on pooled proxies, %d failed", d.queue.done.Load(), d.queue.failed.Load())
 	row("lost leases", "%d", f.lost)
 	row("errors", "%d", f.err)
 	row("checks", "%s, %s (%s recorded too late to check)",

@@ -1,0 +1,108 @@
+// Package lock provides distributed locks on Redis: the lock family of the
+// Python reference (RedisLock, RedisLockPool) made owner-safe, a blocking
+// [Mutex] with leases, watchdog and fencing tokens, and a [Quorum] lock
+// over several independent Redis servers.
+//
+// # Key types
+//
+//   - [Locker] ([New]): named locks with owners and millisecond TTLs, in
+//     the reference's vocabulary: Lock (take if free), RLock (reentrant,
+//     counting holds), Update (owner-checked TTL change), Unlock
+//     (owner-checked, one hold at a time), the explicitly dangerous
+//     ForceSet and ForceUnlock, Info/IsLocked/Value/TTL, Status with the
+//     reference's four states (FREE, UNAVAILABLE, LOCKED, ERROR), and the
+//     conditional family CompareAndSet/CompareAndDelete (setgt, delle, ...).
+//   - [Pool] ([NewPool]): the reference's lock pool, a named member set
+//     with Extend/Shrink/Assign/Clear/Members/Contains, the status of every
+//     member in one call, and a health check.
+//   - [Mutex] ([Locker.Mutex], [Quorum.Mutex]): Acquire waits, TryAcquire
+//     does not; both return a [Lease] with a fencing token and a context
+//     that ends when the lock is lost.
+//   - [Quorum] ([NewQuorum]): the Redlock scheme over N independent
+//     servers, with the same Mutex surface.
+//
+// A short example:
+//
+//	l, err := lock.New(client, "billing")
+//	m, err := l.Mutex("invoice:42", lock.WithTTL(10*time.Second), lock.WithWatchdog(true))
+//	lease, err := m.Acquire(ctx)
+//	if err != nil {
+//		return err // ctx ended (errors.Is(err, lock.ErrNotAcquired)) or Redis failed
+//	}
+//	defer lease.Release(context.WithoutCancel(ctx))
+//	return charge(lease.Context(), invoice, lease.FencingToken())
+//
+// # Differences from the reference
+//
+// TTLs are time.Duration with millisecond precision, rounded up: a TTL
+// the reference truncated to zero (and so made permanent) is a short TTL
+// here, and permanence must be asked for with [Permanent]. RLock counts
+// holds, so N RLocks need N Unlocks, and re-entering sets the TTL. Update
+// and Unlock check the owner ([ErrNotHeld]); the unconditional writes are
+// ForceSet and ForceUnlock. The conditional operations refuse to overwrite
+// a value that is not a number ([ErrNotNumber]) and can keep a key's TTL
+// ([KeepTTL]). All operations check their arguments before sending
+// anything, so bad input writes nothing.
+//
+// # Keys
+//
+// Every lock has its own hash tag, so different locks spread over a Redis
+// Cluster while the keys of one lock share a slot:
+//
+//	<prefix>:{lock:<name>}:lock    the owner, or a lease's token, with the TTL
+//	<prefix>:{lock:<name>}:holds   RLock's hold count, only while above one
+//	<prefix>:{lock:<name>}:fence   the Mutex's fencing counter (no TTL)
+//
+// A Pool keeps its member set and its members' locks under one tag,
+// "{lockpool:<pool>}". Every operation is one Lua script (see package
+// script, files lock_*.lua) that receives all its keys through KEYS, so
+// the package runs unchanged on a single Redis, Redis Cluster and the
+// embedded miniredis.
+//
+// # Waiting, leases and fencing
+//
+// A waiting Acquire is woken by Redis client-side-caching invalidations:
+// the package borrows a dedicated connection from the client, turns CLIENT
+// TRACKING on for it alone and reads the lock key there, so Redis tells it
+// when the key is deleted, overwritten or expires, within about a
+// millisecond. Servers without tracking (miniredis, some managed services)
+// are detected and polled with backoff and jitter instead. The same
+// mechanism lets a [Lease] notice at once that its lock was deleted or
+// taken over.
+//
+// A lease is valid for its TTL less a clock-drift margin (1% + 2ms),
+// counted from the monotonic time at which the acquisition or the last
+// successful renewal was sent. Its context ([Lease.Context]) is cancelled
+// when that time passes without a renewal, so work bound to it stops
+// before the lock can be handed to anyone else, even when Redis is
+// unreachable. The optional watchdog ([WithWatchdog]) renews every third of
+// the TTL. The fencing token ([Lease.FencingToken]) comes from one counter
+// per lock in the lock's slot and is strictly greater than that of every
+// earlier lease of the lock; pass it to the protected resource so that it
+// can turn away a holder that stalled past its lease.
+//
+// # Errors
+//
+// Errors are matched with errors.Is: [ErrNotHeld], [ErrNotAcquired],
+// [ErrNotLocked], [ErrNotNumber], [ErrNoQuorum], and for bad input
+// [ErrNilClient], [ErrInvalidKey], [ErrInvalidOwner], [ErrInvalidTTL],
+// [ErrInvalidArgument] and [ErrInvalidOption]. The cause of a lease's
+// context ([context.Cause]) matches [ErrLost] or [ErrReleased]. Redis and
+// network errors are returned wrapped with the operation and lock name.
+//
+// # Concurrency and contexts
+//
+// Locker, Pool, Quorum, Mutex and Lease are safe for concurrent use. Every
+// call that talks to Redis takes a context first; cancelling it abandons
+// the call (a script Redis already received may still run), and a waiting
+// Acquire that gives up returns an error matching both [ErrNotAcquired]
+// and ctx.Err(). The only goroutines the package starts belong to leases
+// whose context was asked for or that have a watchdog; Release stops them
+// and waits for them, and a lost lease's goroutine ends by itself. The
+// caller owns the rueidis clients and must not close them while locks are
+// in use.
+//
+// Telemetry: every script run is a span (see package otel); the meter
+// records the time Acquire waited (redisallocator.lock.wait) and the
+// leases lost (redisallocator.lock.lost).
+package lock

@@ -1,0 +1,78 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// Errors of the package. Compare with errors.Is: most are wrapped with the
+// operation and the offending value.
+var (
+	// ErrNotHeld reports an owner-checked call (Update, Unlock, Release,
+	// Refresh) on a lock the caller does not hold: it is free, expired or
+	// held by another owner. A second Release of a lease returns it too.
+	ErrNotHeld = errors.New("lock: not held")
+	// ErrNotAcquired reports that a lock is held by someone else:
+	// TryAcquire returns it at once, Acquire joined with ctx.Err() when its
+	// context ends first.
+	ErrNotAcquired = errors.New("lock: not acquired")
+	// ErrNotLocked reports a read (Value, TTL) of a lock that does not exist.
+	ErrNotLocked = errors.New("lock: not locked")
+	// ErrLost is the cause (context.Cause) of a lease context cancelled
+	// because the lock was lost: deleted, taken over, expired, or not
+	// renewed within its TTL because Redis could not be reached.
+	ErrLost = errors.New("lock: lease lost")
+	// ErrReleased is the cause of a lease context cancelled by Release.
+	ErrReleased = errors.New("lock: lease released")
+	// ErrNoQuorum reports that fewer than a majority of a quorum lock's
+	// servers answered; it is joined with their errors.
+	ErrNoQuorum = errors.New("lock: no quorum of servers answered")
+	// ErrNotNumber reports a conditional operation on a key whose value is
+	// not a decimal number. Nothing is written.
+	ErrNotNumber = errors.New("lock: stored value is not a number")
+
+	// ErrNilClient reports a nil rueidis client given to a constructor.
+	ErrNilClient = errors.New("lock: nil client")
+	// ErrInvalidKey reports an empty or malformed prefix, lock name, pool
+	// name or member. It also matches the module's ErrInvalidName.
+	ErrInvalidKey = errors.New("lock: invalid key")
+	// ErrInvalidOwner reports an empty owner or one longer than 1024 bytes.
+	ErrInvalidOwner = errors.New("lock: invalid owner")
+	// ErrInvalidTTL reports a TTL <= 0 (use [Permanent] for a lock without
+	// expiry), or a TTL the operation does not accept.
+	ErrInvalidTTL = errors.New("lock: invalid ttl")
+	// ErrInvalidArgument reports another bad argument: an unknown
+	// comparison operator or a number that is NaN or infinite.
+	ErrInvalidArgument = errors.New("lock: invalid argument")
+	// ErrInvalidOption reports a bad option, or one the call does not take.
+	ErrInvalidOption = errors.New("lock: invalid option")
+)
+
+// scriptErrors is the one table that turns the error codes of the lock
+// scripts into this package's errors.
+var scriptErrors = map[script.Code]error{
+	script.CodeInvalid:   ErrInvalidArgument,
+	script.CodeNotHeld:   ErrNotHeld,
+	script.CodeNotNumber: ErrNotNumber,
+}
+
+// keyError wraps a redisx name error so that it matches ErrInvalidKey and
+// redisx.ErrInvalidName.
+func keyError(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+}
+
+func validateOwner(owner string) error {
+	if err := redisx.ValidateMember("owner", owner); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidOwner, err)
+	}
+	return nil
+}
+
+func isNotLocked(err error) bool { return errors.Is(err, ErrNotLocked) }

@@ -1,0 +1,102 @@
+package lock
+
+import (
+	"context"
+	"sync"
+)
+
+// Faults make a Mutex's storage fail on demand, in the manner of
+// redislock's flakyScripter.
+type Faults struct {
+	mu sync.Mutex
+	// Refresh, when set, runs before every renewal; a non-nil error is
+	// returned instead of renewing.
+	Refresh func(ctx context.Context) error
+	// Release, when set, runs before every release; a non-nil error is
+	// returned instead of releasing.
+	Release func(ctx context.Context) error
+}
+
+func (f *Faults) refreshFault(ctx context.Context) error {
+	f.mu.Lock()
+	fn := f.Refresh
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(ctx)
+}
+
+func (f *Faults) releaseFault(ctx context.Context) error {
+	f.mu.Lock()
+	fn := f.Release
+	f.mu.Unlock()
+	if fn == nil {
+		return nil
+	}
+	return fn(ctx)
+}
+
+// SetRelease replaces the Release fault.
+func (f *Faults) SetRelease(fn func(ctx context.Context) error) {
+	f.mu.Lock()
+	f.Release = fn
+	f.mu.Unlock()
+}
+
+// SetRefresh replaces the Refresh fault.
+func (f *Faults) SetRefresh(fn func(ctx context.Context) error) {
+	f.mu.Lock()
+	f.Refresh = fn
+	f.mu.Unlock()
+}
+
+type faulty struct {
+	backend
+	f *Faults
+}
+
+func (b faulty) refresh(ctx context.Context, token string) error {
+	if err := b.f.refreshFault(ctx); err != nil {
+		return err
+	}
+	return b.backend.refresh(ctx, token)
+}
+
+func (b faulty) release(ctx context.Context, token string) error {
+	if err := b.f.releaseFault(ctx); err != nil {
+		return err
+	}
+	return b.backend.release(ctx, token)
+}
+
+// InjectFaults wraps m's storage with f. Call it before using m.
+func InjectFaults(m *Mutex, f *Faults) { m.be = faulty{backend: m.be, f: f} }
+
+// TrackingConns returns how many dedicated tracking connections l holds.
+func TrackingConns(l *Locker) int {
+	l.track.mu.Lock()
+	defer l.track.mu.Unlock()
+	return len(l.track.conns)
+}
+
+// TrackingOff reports whether l found that its server cannot track keys.
+func TrackingOff(l *Locker) bool {
+	l.track.mu.Lock()
+	defer l.track.mu.Unlock()
+	return l.track.off
+}
+
+// KillTracking marks l's tracking connections broken, as a dropped
+// connection would, waking everyone watching through them.
+func KillTracking(l *Locker) {
+	l.track.mu.Lock()
+	conns := make([]*trackConn, 0, len(l.track.conns))
+	for _, c := range l.track.conns {
+		conns = append(conns, c)
+	}
+	l.track.mu.Unlock()
+	for _, c := range conns {
+		c.kill()
+	}
+}

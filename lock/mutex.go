@@ -1,0 +1,604 @@
+package lock
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// drift is the margin a lease keeps against clock drift between this
+// process and Redis and against timer lateness: 1% of the TTL plus 2ms,
+// the figures of the Redlock description. A lease is considered lost
+// drift before its TTL could lapse on the server.
+func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
+
+// trackedRecheck bounds how long a waiter relies on an invalidation alone:
+// it retries at least this often, and at the holder's expiry.
+const trackedRecheck = time.Second
+
+// Loss causes. Both match ErrLost.
+var (
+	errLostExpired = fmt.Errorf("%w: not renewed within its ttl", ErrLost)
+	errLostTaken   = fmt.Errorf("%w: the lock was deleted, expired or taken over", ErrLost)
+)
+
+// attempt is the outcome of one acquisition attempt.
+type attempt struct {
+	ok         bool
+	fence      int64
+	validUntil time.Time     // when ok: local deadline of the new lease
+	wait       time.Duration // when not ok: the holder's remaining TTL, < 0 if unknown
+}
+
+// watchState is what a backend's watch found.
+type watchState struct {
+	end     func() // ends the registrations; may be nil
+	tracked bool   // every server is watched
+	free    int    // servers where the lock key is absent
+	ours    int    // servers where it holds our token
+	unknown int    // servers that could not be watched
+}
+
+// stop ends the registrations of a watch; the zero watchState has none.
+func (ws watchState) stop() {
+	if ws.end != nil {
+		ws.end()
+	}
+}
+
+// backend is the storage of a Mutex: one Redis (single) or a majority of
+// several (quorum). All methods are safe for concurrent use.
+type backend interface {
+	// try makes one acquisition attempt for token.
+	try(ctx context.Context, token string) (attempt, error)
+	// refresh extends the lease of token to a full TTL; ErrNotHeld when
+	// the lock is not (or no longer, on a majority) held by token.
+	refresh(ctx context.Context, token string) error
+	// release deletes the lock where it holds token; ErrNotHeld when it
+	// held it nowhere.
+	release(ctx context.Context, token string) error
+	// check reports whether token still holds the lock.
+	check(ctx context.Context, token string) (bool, error)
+	// watch arranges one send on notify when the lock key changes on any
+	// server, and reads the key.
+	watch(ctx context.Context, token string, notify chan<- struct{}) watchState
+	// need is the number of servers a lease must hold.
+	need() int
+}
+
+// Mutex is a distributed mutual-exclusion lock with leases: [Mutex.Acquire]
+// waits for the lock, [Mutex.TryAcquire] does not, and each returns a
+// [Lease] with a fencing token and a context that ends when the lock is
+// lost. Get one from [Locker.Mutex] (one Redis) or [Quorum.Mutex] (a
+// majority of independent Redis servers). A Mutex holds no Redis state of
+// its own and is safe for concurrent use; every acquisition is a separate
+// lease, and the lock is not reentrant.
+type Mutex struct {
+	key  string
+	o    options
+	be   backend
+	inst *instruments
+}
+
+func newMutex(key string, o options, be backend, inst *instruments) *Mutex {
+	return &Mutex{key: key, o: o, be: be, inst: inst}
+}
+
+// Key returns the lock's name.
+func (m *Mutex) Key() string { return m.key }
+
+// newToken returns a random lease token: 120 bits, base64url.
+func newToken() string {
+	var b [15]byte
+	_, _ = crand.Read(b[:]) // crypto/rand.Read never fails (Go >= 1.24)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// TryAcquire takes the lock if it is free and returns ErrNotAcquired at
+// once otherwise. ctx bounds the attempt (an error then matches both
+// ErrNotAcquired and ctx.Err(), and nothing is left behind); the lease's
+// context keeps ctx's values but not its cancellation.
+func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
+	token := newToken()
+	a, err := m.be.try(ctx, token)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, ctx.Err()))
+		}
+		return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, err)
+	}
+	if !a.ok {
+		return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, ErrNotAcquired)
+	}
+	m.inst.waited(0)
+	return m.newLease(ctx, token, a), nil
+}
+
+// Acquire takes the lock, waiting as long as it is held elsewhere.
+// Waiters are woken by Redis invalidations within about a millisecond of a
+// release, or poll with backoff and jitter (see [WithTracking] and
+// [WithPollInterval]); they also retry when the holder's TTL runs out.
+// There is no queue: when several wait, any one of them gets the lock.
+//
+// When ctx ends first, Acquire stops waiting, leaves nothing behind and
+// returns an error matching both ErrNotAcquired and ctx.Err(). Redis errors
+// end the wait too, except that a quorum lock keeps waiting while a
+// majority of its servers answers. The lease's context keeps ctx's values
+// but not its cancellation: it ends only when the lease is released or
+// lost.
+func (m *Mutex) Acquire(ctx context.Context) (*Lease, error) {
+	token := newToken()
+	began := time.Now()
+	w := waiter{delay: m.o.pollMin}
+	defer func() { w.ws.stop() }()
+	for {
+		// The previous round's watch is ended while the attempt runs:
+		// giving the tracking connection back costs a round trip, which
+		// would otherwise delay a waiter that has just been woken.
+		var ending sync.WaitGroup
+		if w.ws.end != nil {
+			ending.Go(w.ws.stop)
+			w.ws = watchState{}
+		}
+		a, err := m.be.try(ctx, token)
+		ending.Wait()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, ctx.Err()))
+			}
+			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, err)
+		}
+		if a.ok {
+			m.inst.waited(time.Since(began))
+			return m.newLease(ctx, token, a), nil
+		}
+		if err := m.wait(ctx, token, a.wait, &w); err != nil {
+			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, err))
+		}
+	}
+}
+
+// waiter is the state of one waiting Acquire.
+type waiter struct {
+	delay  time.Duration // next polling delay
+	notify chan struct{}
+	ws     watchState // the current watch, if any
+}
+
+// wait blocks until the lock may have become free: an invalidation, the
+// holder's expiry, or the next poll. It returns ctx.Err() when ctx ends.
+func (m *Mutex) wait(ctx context.Context, token string, holderTTL time.Duration, w *waiter) error {
+	if w.notify == nil {
+		w.notify = make(chan struct{}, 1)
+	}
+	select {
+	case <-w.notify: // a wake-up from the previous round
+	default:
+	}
+	var timeout time.Duration
+	if !m.o.noTracking {
+		w.ws = m.be.watch(ctx, token, w.notify)
+		if w.ws.free >= m.be.need() {
+			return nil // freed since our attempt: try again now
+		}
+		if w.ws.tracked {
+			timeout = trackedRecheck
+			if holderTTL >= 0 {
+				timeout = min(timeout, holderTTL+time.Millisecond)
+			}
+		}
+	}
+	if timeout == 0 {
+		timeout = jitter(w.delay)
+		w.delay = min(2*w.delay, m.o.pollMax)
+		if holderTTL >= 0 {
+			timeout = min(timeout, holderTTL+time.Millisecond)
+		}
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-w.notify:
+	case <-t.C:
+	}
+	return nil
+}
+
+// jitter returns a random duration in [d/2, d].
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+type leaseState int
+
+const (
+	held leaseState = iota
+	lost
+	released
+)
+
+// Lease is one acquisition of a [Mutex]. It is safe for concurrent use,
+// and its methods accept a nil *Lease (which holds nothing).
+//
+// A lease is valid until its TTL runs out, less a margin for clock drift
+// ([Lease.Valid]); [Lease.Refresh] or the watchdog ([WithWatchdog]) extend
+// it. Deadlines are computed from the monotonic time at which the last
+// successful acquisition or renewal was sent, so a process that stalls
+// (a long GC pause, a suspended VM) finds its lease expired when it
+// resumes, before the lock can have been handed to someone else.
+type Lease struct {
+	m      *Mutex
+	token  string
+	fence  int64
+	values context.Context // the acquiring ctx without its cancellation
+
+	mu         sync.Mutex
+	state      leaseState
+	cause      error
+	validUntil time.Time // local deadline, monotonic
+	renewed    time.Time // when the last successful acquisition or renewal was sent
+	ctx        context.Context
+	cancel     context.CancelCauseFunc
+	mon        *monitor
+}
+
+func (m *Mutex) newLease(ctx context.Context, token string, a attempt) *Lease {
+	l := &Lease{
+		m:          m,
+		token:      token,
+		fence:      a.fence,
+		values:     context.WithoutCancel(ctx),
+		validUntil: a.validUntil,
+		renewed:    a.validUntil.Add(-(m.o.ttl - drift(m.o.ttl))),
+	}
+	if m.o.watchdog {
+		l.mu.Lock()
+		l.ctx, l.cancel = context.WithCancelCause(l.values)
+		l.startMonitorLocked()
+		l.mu.Unlock()
+	}
+	return l
+}
+
+// FencingToken returns the lease's fencing token: a number strictly
+// greater than that of every earlier lease of the same lock. Pass it to
+// the resource the lock protects, and have the resource refuse requests
+// with a token lower than one it has seen: a holder that stalled past its
+// TTL is then turned away. The counter lives next to the lock key, in the
+// same slot, one per lock; it is never reset, so do not delete it.
+func (l *Lease) FencingToken() int64 {
+	if l == nil {
+		return 0
+	}
+	return l.fence
+}
+
+// Owner returns the random token stored in the lock key while the lease
+// holds it (the value [Locker.Value] reads).
+func (l *Lease) Owner() string {
+	if l == nil {
+		return ""
+	}
+	return l.token
+}
+
+// Context returns a context that is cancelled when the lease ends: on
+// Release (cause ErrReleased) or when the lock is lost (cause matching
+// ErrLost): deleted or taken over by someone else, expired, or not renewed
+// within its TTL, for example because Redis could not be reached. Bind the
+// work the lock protects to it. context.Cause tells why it ended.
+//
+// The first call starts watching the lock (one goroutine, and an
+// invalidation subscription where the server supports it, else a check
+// every quarter TTL, at most every second); leases whose context is never
+// asked for cost nothing in the background. With a watchdog the watching
+// starts at acquisition.
+func (l *Lease) Context() context.Context {
+	if l == nil {
+		ctx, cancel := context.WithCancelCause(context.Background())
+		cancel(ErrNotHeld)
+		return ctx
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ctx == nil {
+		l.ctx, l.cancel = context.WithCancelCause(l.values)
+		switch l.state {
+		case held:
+			l.startMonitorLocked()
+		default:
+			l.cancel(l.cause)
+		}
+	}
+	return l.ctx
+}
+
+// Valid reports whether the lease still holds the lock as far as this
+// process can know: not released, not lost, and its local deadline not
+// passed. It reads the monotonic clock now, so it is right even in the
+// moment after a stall, before the lease's timers have run.
+func (l *Lease) Valid() bool {
+	if l == nil {
+		return false
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state == held && now.Before(l.validUntil)
+}
+
+// Refresh extends the lease to a full TTL from now (the watchdog does this
+// by itself). It returns ErrNotHeld when the lease was released or the
+// lock was lost; the lease's context is then cancelled. A Refresh that
+// cannot be confirmed before the lease's deadline counts as failed.
+func (l *Lease) Refresh(ctx context.Context) error {
+	if l == nil {
+		return fmt.Errorf("lock.Lease.Refresh: %w", ErrNotHeld)
+	}
+	if err := l.renew(ctx); err != nil {
+		return fmt.Errorf("lock.Lease.Refresh %q: %w", l.m.key, err)
+	}
+	l.mu.Lock()
+	if l.mon != nil {
+		signal(l.mon.kick)
+	}
+	l.mu.Unlock()
+	return nil
+}
+
+// renew extends the lease once, bounded by its current deadline.
+func (l *Lease) renew(ctx context.Context) error {
+	l.mu.Lock()
+	if l.state != held {
+		cause := l.cause
+		l.mu.Unlock()
+		return errors.Join(ErrNotHeld, cause)
+	}
+	deadline := l.validUntil
+	l.mu.Unlock()
+	start := time.Now()
+	if !start.Before(deadline) {
+		l.lose(errLostExpired)
+		return errors.Join(ErrNotHeld, errLostExpired)
+	}
+	rctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	err := l.m.be.refresh(rctx, l.token)
+	if errors.Is(err, ErrNotHeld) {
+		l.lose(errLostTaken)
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	ttl := l.m.o.ttl
+	validUntil := start.Add(ttl - drift(ttl))
+	if !time.Now().Before(validUntil) {
+		return fmt.Errorf("renewal confirmed too late to count: %w", context.DeadlineExceeded)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.state != held {
+		return errors.Join(ErrNotHeld, l.cause)
+	}
+	if validUntil.After(l.validUntil) {
+		l.validUntil, l.renewed = validUntil, start
+	}
+	return nil
+}
+
+// lose marks the lease lost and cancels its context. It reports whether
+// the lease was held until now (not already lost or released).
+func (l *Lease) lose(cause error) bool {
+	l.mu.Lock()
+	if l.state != held {
+		l.mu.Unlock()
+		return false
+	}
+	l.state, l.cause = lost, cause
+	if l.cancel != nil {
+		l.cancel(cause)
+	}
+	l.mu.Unlock()
+	l.m.inst.lostLease()
+	return true
+}
+
+// Release ends the lease: it cancels the lease's context (cause
+// ErrReleased), stops its background watching, and deletes the lock if it
+// still holds this lease's token. It returns ErrNotHeld when the lock no
+// longer held the token (the lease had been lost) and on every call after
+// the first. ctx bounds the Redis call only; the lease is ended locally
+// whatever happens, and a lock that could not be deleted expires with its
+// TTL.
+func (l *Lease) Release(ctx context.Context) error {
+	if l == nil {
+		return fmt.Errorf("lock.Lease.Release: %w", ErrNotHeld)
+	}
+	l.mu.Lock()
+	if l.state == released {
+		l.mu.Unlock()
+		return fmt.Errorf("lock.Lease.Release %q: already released: %w", l.m.key, ErrNotHeld)
+	}
+	l.state = released
+	if l.cause == nil {
+		l.cause = ErrReleased
+	}
+	if l.cancel != nil {
+		l.cancel(ErrReleased)
+	}
+	mon := l.mon
+	l.mon = nil
+	l.mu.Unlock()
+	// The monitor stops while the lock is deleted: the lease is already
+	// marked released, so nothing the monitor still sees can act on it,
+	// and giving its tracking connection back costs a round trip.
+	var halting sync.WaitGroup
+	if mon != nil {
+		halting.Go(mon.halt)
+	}
+	err := l.m.be.release(ctx, l.token)
+	halting.Wait()
+	if err != nil {
+		return fmt.Errorf("lock.Lease.Release %q: %w", l.m.key, err)
+	}
+	return nil
+}
+
+// monitor is the background watcher of one lease.
+type monitor struct {
+	stop   chan struct{}
+	kick   chan struct{} // the deadline moved (Refresh)
+	done   chan struct{}
+	ctx    context.Context // for Redis calls; ends at halt
+	cancel context.CancelFunc
+}
+
+func (l *Lease) startMonitorLocked() {
+	if l.mon != nil || l.state != held {
+		return
+	}
+	ctx, cancel := context.WithCancel(l.values)
+	mon := &monitor{
+		stop:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+		done:   make(chan struct{}),
+		ctx:    ctx,
+		cancel: cancel,
+	}
+	l.mon = mon
+	go l.run(mon)
+}
+
+// halt stops the monitor and waits for it.
+func (mon *monitor) halt() {
+	close(mon.stop)
+	mon.cancel()
+	<-mon.done
+}
+
+// run watches one lease until it is released or lost: it cancels the
+// context at the lease's local deadline, renews it when the watchdog is
+// on, and notices deletion and takeover through invalidations or, where
+// there are none, by checking the lock periodically.
+func (l *Lease) run(mon *monitor) {
+	defer close(mon.done)
+	o := l.m.o
+	renewEvery := o.ttl / 3
+	checkEvery := min(max(o.ttl/4, o.pollMin), time.Second)
+	retryEvery := min(max(o.ttl/10, o.pollMin), 100*time.Millisecond)
+
+	notify := make(chan struct{}, 1)
+	var ws watchState
+	defer func() { ws.stop() }()
+	// rewatch re-arms the invalidation subscription and reports whether
+	// the lock is still ours as far as the watched servers can tell.
+	rewatch := func() bool {
+		ctx, cancel := l.boundedCtx(mon.ctx)
+		defer cancel()
+		old := ws
+		ws = l.m.be.watch(ctx, l.token, notify)
+		old.stop()
+		return ws.ours+ws.unknown >= l.m.be.need()
+	}
+	if !o.noTracking && !rewatch() {
+		l.lose(errLostTaken)
+		return
+	}
+
+	l.mu.Lock()
+	nextRenew := l.renewed.Add(renewEvery)
+	l.mu.Unlock()
+	nextCheck := time.Now().Add(checkEvery)
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		l.mu.Lock()
+		state, deadline := l.state, l.validUntil
+		l.mu.Unlock()
+		if state != held {
+			return
+		}
+		now := time.Now()
+		if !now.Before(deadline) {
+			if l.lose(errLostExpired) {
+				l.releaseAfterLoss(mon)
+			}
+			return
+		}
+		wake := deadline
+		if o.watchdog && nextRenew.Before(wake) {
+			wake = nextRenew
+		}
+		if !ws.tracked && nextCheck.Before(wake) {
+			wake = nextCheck
+		}
+		timer.Reset(wake.Sub(now))
+		select {
+		case <-mon.stop:
+			return
+		case <-mon.kick:
+			l.mu.Lock()
+			nextRenew = l.renewed.Add(renewEvery)
+			l.mu.Unlock()
+		case <-notify:
+			if !rewatch() {
+				l.lose(errLostTaken)
+				return
+			}
+		case <-timer.C:
+			now = time.Now()
+			if o.watchdog && !now.Before(nextRenew) {
+				err := l.renew(mon.ctx)
+				switch {
+				case err == nil:
+					l.mu.Lock()
+					nextRenew = l.renewed.Add(renewEvery)
+					l.mu.Unlock()
+				case errors.Is(err, ErrNotHeld):
+					return // renew marked the lease lost
+				default:
+					nextRenew = time.Now().Add(retryEvery)
+				}
+			}
+			if !ws.tracked && !now.Before(nextCheck) {
+				ctx, cancel := l.boundedCtx(mon.ctx)
+				ok, err := l.m.be.check(ctx, l.token)
+				cancel()
+				if err == nil && !ok {
+					l.lose(errLostTaken)
+					return
+				}
+				nextCheck = time.Now().Add(checkEvery)
+			}
+		}
+	}
+}
+
+// boundedCtx bounds a background Redis call by the lease's deadline: the
+// monitor must be free to end the lease on time however long Redis takes.
+func (l *Lease) boundedCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	l.mu.Lock()
+	deadline := l.validUntil
+	l.mu.Unlock()
+	return context.WithDeadline(ctx, deadline)
+}
+
+// releaseAfterLoss deletes a lock whose lease ran out locally, if it still
+// holds our token: the work it protected has been told to stop, so others
+// need not wait for the server-side TTL.
+func (l *Lease) releaseAfterLoss(mon *monitor) {
+	ctx, cancel := context.WithTimeout(mon.ctx, max(l.m.o.quorumTimeout, time.Second))
+	defer cancel()
+	_ = l.m.be.release(ctx, l.token) // best effort: the TTL ends it anyway
+}

@@ -1,0 +1,211 @@
+package lock
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Defaults used when an option is not given or given its zero value.
+const (
+	// DefaultTTL is the lease TTL of a [Mutex].
+	DefaultTTL = 30 * time.Second
+	// DefaultEpsilon is the tolerance of the conditional operations
+	// (ge, le, eq, ne), as in the reference.
+	DefaultEpsilon = 1e-6
+	// DefaultPollMin is the first delay between attempts of a waiting
+	// Acquire when it cannot be woken by invalidations; it doubles, with
+	// jitter, up to DefaultPollMax.
+	DefaultPollMin = 2 * time.Millisecond
+	// DefaultPollMax bounds the delay between attempts of a waiting Acquire.
+	DefaultPollMax = 100 * time.Millisecond
+	// DefaultQuorumTimeout bounds each server's answer during a quorum
+	// acquisition (at most a third of the TTL is used when that is less).
+	DefaultQuorumTimeout = 500 * time.Millisecond
+	// MinLeaseTTL is the shortest lease TTL a Mutex accepts: shorter leases
+	// would be eaten by the clock-drift margin.
+	MinLeaseTTL = 10 * time.Millisecond
+)
+
+// Special TTL values. They are far from any real duration, so a computed
+// TTL that came out zero or negative is refused rather than mistaken for
+// one of them.
+const (
+	// Permanent, passed as a TTL, stores a lock or value without expiry.
+	// The reference made every sub-second TTL permanent by truncation; here
+	// permanence has to be asked for by name.
+	Permanent time.Duration = math.MaxInt64
+	// KeepTTL, passed to [Locker.CompareAndSet], keeps the TTL the key
+	// already has (none for a key that did not exist).
+	KeepTTL time.Duration = math.MaxInt64 - 1
+)
+
+// Option configures [New], [NewPool], [NewQuorum] and, for the options
+// that concern leases, [Locker.Mutex] and [Quorum.Mutex]. A zero argument
+// means the default.
+type Option func(*options)
+
+type options struct {
+	ttl           time.Duration
+	watchdog      bool
+	noTracking    bool
+	pollMin       time.Duration
+	pollMax       time.Duration
+	quorumTimeout time.Duration
+	eps           float64
+	tp            trace.TracerProvider
+	mp            metric.MeterProvider
+
+	lockerOnly []string // locker-wide options that were given
+	errs       []error
+}
+
+func (o *options) fail(format string, args ...any) {
+	o.errs = append(o.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...))
+}
+
+// WithTTL sets the lease TTL of mutexes (default [DefaultTTL], at least
+// [MinLeaseTTL]). It does not apply to [Locker.Lock] and friends, which take
+// the TTL as an argument.
+func WithTTL(ttl time.Duration) Option {
+	return func(o *options) {
+		switch {
+		case ttl < 0:
+			o.fail("WithTTL(%v): negative", ttl)
+		case ttl == Permanent || ttl == KeepTTL:
+			o.fail("WithTTL: a lease must expire")
+		case ttl > 0 && ttl < MinLeaseTTL:
+			o.fail("WithTTL(%v): below MinLeaseTTL %v", ttl, MinLeaseTTL)
+		default:
+			o.ttl = ttl
+		}
+	}
+}
+
+// WithWatchdog turns on automatic renewal of leases (default off). A
+// lease then renews itself every third of its TTL until it is released or
+// lost; without it a lease expires after one TTL unless [Lease.Refresh] is
+// called.
+func WithWatchdog(on bool) Option {
+	return func(o *options) { o.watchdog = on }
+}
+
+// WithTracking chooses how waiting acquisitions learn that a lock was
+// freed. On (the default), the lock key is tracked with Redis client-side
+// caching invalidations on a dedicated connection, so waiters wake within
+// a millisecond of a release and holders learn at once that their lock was
+// deleted. The client's own cache setting does not matter. Servers without
+// CLIENT TRACKING (miniredis, some managed services) are detected and
+// polled instead. Off always polls, with [WithPollInterval].
+func WithTracking(on bool) Option {
+	return func(o *options) { o.noTracking = !on }
+}
+
+// WithPollInterval sets the delays between attempts when polling: the
+// first is minDelay, then it doubles up to maxDelay, each with random
+// jitter between half and all of it (defaults [DefaultPollMin],
+// [DefaultPollMax]). A delay never runs past the holder's expiry. With
+// tracking working, waiters do not poll; they still retry at the holder's
+// expiry and at least once a second, in case an invalidation is lost.
+func WithPollInterval(minDelay, maxDelay time.Duration) Option {
+	return func(o *options) {
+		if minDelay < 0 || maxDelay < 0 || (minDelay > 0 && maxDelay > 0 && minDelay > maxDelay) {
+			o.fail("WithPollInterval(%v, %v): want 0 <= min <= max", minDelay, maxDelay)
+			return
+		}
+		o.pollMin, o.pollMax = minDelay, maxDelay
+	}
+}
+
+// WithQuorumTimeout bounds how long a quorum lock waits for each server
+// during one acquisition (default [DefaultQuorumTimeout], capped at a third
+// of the TTL).
+func WithQuorumTimeout(d time.Duration) Option {
+	return func(o *options) {
+		if d < 0 {
+			o.fail("WithQuorumTimeout(%v): negative", d)
+			return
+		}
+		o.quorumTimeout = d
+	}
+}
+
+// WithEpsilon sets the tolerance of the conditional operations (default
+// [DefaultEpsilon]). Only for New and NewPool.
+func WithEpsilon(eps float64) Option {
+	return func(o *options) {
+		o.lockerOnly = append(o.lockerOnly, "WithEpsilon")
+		if eps < 0 || math.IsNaN(eps) || math.IsInf(eps, 0) {
+			o.fail("WithEpsilon(%v): want a finite number >= 0", eps)
+			return
+		}
+		o.eps = eps
+	}
+}
+
+// WithTracerProvider sets the OpenTelemetry tracer provider; nil (the
+// default) follows the global one. Only for New, NewPool and NewQuorum.
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return func(o *options) {
+		o.lockerOnly = append(o.lockerOnly, "WithTracerProvider")
+		o.tp = tp
+	}
+}
+
+// WithMeterProvider sets the OpenTelemetry meter provider; nil (the
+// default) follows the global one. Only for New, NewPool and NewQuorum.
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return func(o *options) {
+		o.lockerOnly = append(o.lockerOnly, "WithMeterProvider")
+		o.mp = mp
+	}
+}
+
+// buildOptions applies opts over base and fills in defaults.
+func buildOptions(base options, opts []Option) (options, error) {
+	o := base
+	o.lockerOnly, o.errs = nil, nil
+	for _, opt := range opts {
+		if opt == nil {
+			o.fail("nil option")
+			continue
+		}
+		opt(&o)
+	}
+	if o.ttl == 0 {
+		o.ttl = DefaultTTL
+	}
+	if o.eps == 0 {
+		o.eps = DefaultEpsilon
+	}
+	if o.pollMin == 0 {
+		o.pollMin = DefaultPollMin
+	}
+	if o.pollMax == 0 {
+		o.pollMax = max(DefaultPollMax, o.pollMin)
+	}
+	if o.pollMin > o.pollMax {
+		o.fail("poll interval: min %v above max %v", o.pollMin, o.pollMax)
+	}
+	if o.quorumTimeout == 0 {
+		o.quorumTimeout = DefaultQuorumTimeout
+	}
+	return o, errors.Join(o.errs...)
+}
+
+// leaseOptions applies per-mutex options, refusing those that only make
+// sense for the whole Locker.
+func leaseOptions(base options, opts []Option) (options, error) {
+	o, err := buildOptions(base, opts)
+	if err != nil {
+		return o, err
+	}
+	if len(o.lockerOnly) > 0 {
+		return o, fmt.Errorf("%w: %s applies to the Locker, not to one Mutex", ErrInvalidOption, o.lockerOnly[0])
+	}
+	return o, nil
+}

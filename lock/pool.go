@@ -1,0 +1,238 @@
+package lock
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/script"
+)
+
+// Pool is the reference's RedisLockPool: a named set of lockable members
+// plus the locks on them. Membership and locks are independent, as in the
+// reference: a member may be locked or not, a lock may be taken on a name
+// that is not (or no longer) a member, and no membership call touches a
+// lock. Everything of one pool lives in one cluster slot; different pools
+// spread over the cluster.
+//
+// Lock the members through [Pool.Locker], which has the whole [Locker]
+// surface (Lock, RLock, Unlock, Status, Mutex, ...) over member names. A
+// Pool is safe for concurrent use.
+type Pool struct {
+	name    string
+	members []string // the member-set key, as script keys
+	l       *Locker
+}
+
+// NewPool returns the lock pool name under prefix. The caller keeps
+// ownership of client. Errors: ErrNilClient, ErrInvalidKey,
+// ErrInvalidOption. It sends nothing to Redis.
+func NewPool(client rueidis.Client, prefix, name string, opts ...Option) (*Pool, error) {
+	if client == nil {
+		return nil, ErrNilClient
+	}
+	ns, err := redisx.NewNamespace(prefix, kindPool, name)
+	if err != nil {
+		return nil, fmt.Errorf("lock.NewPool: %w", keyError(err))
+	}
+	o, err := buildOptions(options{}, opts)
+	if err != nil {
+		return nil, fmt.Errorf("lock.NewPool: %w", err)
+	}
+	return &Pool{
+		name:    name,
+		members: []string{ns.Key("members")},
+		l:       newLocker(client, space{prefix: prefix, pool: &ns}, o),
+	}, nil
+}
+
+// Name returns the pool's name.
+func (p *Pool) Name() string { return p.name }
+
+// Locker returns the locks of the pool's members: a [Locker] whose keys are
+// member names, stored in the pool's slot.
+func (p *Pool) Locker() *Locker { return p.l }
+
+func (p *Pool) checkMembers(op string, members []string) error {
+	for _, m := range members {
+		if err := redisx.ValidateMember("member", m); err != nil {
+			return fmt.Errorf("lock.Pool.%s %q: %w", op, p.name, keyError(err))
+		}
+	}
+	return nil
+}
+
+func (p *Pool) run(ctx context.Context, op string, s *script.Script, args []string) (rueidis.RedisMessage, error) {
+	msg, err := p.l.r.Run(ctx, s, p.members, args)
+	if err != nil {
+		return msg, fmt.Errorf("lock.Pool.%s %q: %w", op, p.name, err)
+	}
+	return msg, nil
+}
+
+func (p *Pool) count(ctx context.Context, op string, s *script.Script, members []string) (int, error) {
+	if err := p.checkMembers(op, members); err != nil {
+		return 0, err
+	}
+	if len(members) == 0 {
+		return 0, nil
+	}
+	msg, err := p.run(ctx, op, s, members)
+	if err != nil {
+		return 0, err
+	}
+	n, err := msg.AsInt64()
+	return int(n), err
+}
+
+// Extend adds members and returns how many were new. No members is a
+// no-op. Errors: ErrInvalidKey for an empty or malformed member (nothing is
+// written), Redis and ctx errors.
+func (p *Pool) Extend(ctx context.Context, members ...string) (int, error) {
+	return p.count(ctx, "Extend", script.LockPoolExtend, members)
+}
+
+// Shrink removes members and returns how many were removed; names that are
+// not members are ignored. Their locks stay. No members is a no-op.
+func (p *Pool) Shrink(ctx context.Context, members ...string) (int, error) {
+	return p.count(ctx, "Shrink", script.LockPoolShrink, members)
+}
+
+// Assign atomically replaces the membership with exactly members
+// (duplicates collapse). No members is the same as [Pool.Clear].
+func (p *Pool) Assign(ctx context.Context, members ...string) error {
+	if err := p.checkMembers("Assign", members); err != nil {
+		return err
+	}
+	if len(members) == 0 {
+		return p.Clear(ctx)
+	}
+	_, err := p.run(ctx, "Assign", script.LockPoolAssign, members)
+	return err
+}
+
+// Clear removes every member. Locks on members stay.
+func (p *Pool) Clear(ctx context.Context) error {
+	_, err := p.run(ctx, "Clear", script.LockPoolClear, nil)
+	return err
+}
+
+// Members returns the members, sorted.
+func (p *Pool) Members(ctx context.Context) ([]string, error) {
+	msg, err := p.run(ctx, "Members", script.LockPoolMembers, nil)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := msg.AsStrSlice()
+	if err != nil {
+		return nil, fmt.Errorf("lock.Pool.Members %q: %w", p.name, err)
+	}
+	slices.Sort(ms)
+	return ms, nil
+}
+
+// Contains reports whether member belongs to the pool.
+func (p *Pool) Contains(ctx context.Context, member string) (bool, error) {
+	if err := p.checkMembers("Contains", []string{member}); err != nil {
+		return false, err
+	}
+	msg, err := p.run(ctx, "Contains", script.LockPoolContains, []string{member})
+	if err != nil {
+		return false, err
+	}
+	n, err := msg.AsInt64()
+	return n == 1, err
+}
+
+// statusFanOut bounds the lock reads Statuses has in flight; rueidis
+// pipelines them.
+const statusFanOut = 32
+
+// Statuses returns the lock status of every member, classified against
+// normalTTL as by [Locker.Status] (the reference's values_lock_status, with
+// the four states instead of a bool). Membership is read first, then every
+// member's lock, each in one atomic read; a lock that changes while the
+// call runs is seen before or after the change.
+func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[string]Status, error) {
+	if normalTTL <= 0 || normalTTL == KeepTTL {
+		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w: normal ttl %s", p.name, ErrInvalidTTL, ttlString(normalTTL))
+	}
+	members, err := p.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Status, len(members))
+	var (
+		mu    sync.Mutex
+		first error
+		wg    sync.WaitGroup
+		slots = make(chan struct{}, statusFanOut)
+	)
+	for _, m := range members {
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			st, err := p.l.Status(ctx, m, normalTTL)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if first == nil {
+					first = err
+				}
+				return
+			}
+			out[m] = st
+		})
+	}
+	wg.Wait()
+	if first != nil {
+		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w", p.name, first)
+	}
+	return out, nil
+}
+
+// Health lists the members by the state of their lock; see [Pool.Health].
+type Health struct {
+	// Free members have no lock.
+	Free []string
+	// Locked members are locked within the normal TTL.
+	Locked []string
+	// Unavailable members are locked for longer than the normal TTL
+	// (typically marked unhealthy on purpose).
+	Unavailable []string
+	// Error members are locked without expiry.
+	Error []string
+}
+
+// Health is the reference's health_check: it sorts the members into free,
+// locked, unavailable and error lists (each sorted). The reference's
+// (locked, free) counts are len(Locked)+len(Unavailable)+len(Error) and
+// len(Free). An empty pool gives empty lists.
+func (p *Pool) Health(ctx context.Context, normalTTL time.Duration) (Health, error) {
+	st, err := p.Statuses(ctx, normalTTL)
+	if err != nil {
+		return Health{}, err
+	}
+	var h Health
+	for m, s := range st {
+		switch s {
+		case StatusFree:
+			h.Free = append(h.Free, m)
+		case StatusLocked:
+			h.Locked = append(h.Locked, m)
+		case StatusUnavailable:
+			h.Unavailable = append(h.Unavailable, m)
+		default:
+			h.Error = append(h.Error, m)
+		}
+	}
+	for _, l := range [][]string{h.Free, h.Locked, h.Unavailable, h.Error} {
+		slices.Sort(l)
+	}
+	return h, nil
+}

@@ -1,0 +1,179 @@
+package lock_test
+
+import (
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+)
+
+// server is one independent Redis for the quorum tests: a miniredis, or a
+// redis-server process this test started.
+type redisServer struct {
+	client rueidis.Client
+	stop   func() // makes the server unreachable
+	start  func() // brings it back with its data (miniredis only)
+}
+
+// serverKinds are the kinds of independent servers the quorum tests run
+// on: miniredis always, real redis-server processes when the binary is
+// there (required under CI).
+var serverKinds = []string{"miniredis", "process"}
+
+// startServers starts n independent servers of kind; everything started
+// is stopped in t.Cleanup.
+func startServers(t *testing.T, kind string, n int) []*redisServer {
+	t.Helper()
+	out := make([]*redisServer, n)
+	for i := range n {
+		switch kind {
+		case "miniredis":
+			out[i] = startMini(t)
+		case "process":
+			out[i] = startProcess(t)
+		default:
+			t.Fatalf("unknown server kind %q", kind)
+		}
+	}
+	return out
+}
+
+func startMini(t *testing.T) *redisServer {
+	t.Helper()
+	m := miniredis.RunT(t)
+	m.ClockTTL(true)
+	c, err := rueidis.NewClient(redisx.EmbeddedClientOption(m.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &redisServer{
+		client: c,
+		stop:   m.Close,
+		start: func() {
+			if err := m.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+}
+
+// redisServerBin finds redis-server, skipping the test when it is missing
+// except under CI, where a missing binary fails.
+func redisServerBin(t *testing.T) string {
+	t.Helper()
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv(redisxtest.EnvCI) != "" {
+			t.Fatalf("redis-server not on PATH, and CI is set: %v", err)
+		}
+		t.Skipf("redis-server not on PATH: %v", err)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ln.Close() }()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// startProcess starts redis-server on a free loopback port, without
+// persistence, and kills exactly that process at cleanup.
+func startProcess(t *testing.T) *redisServer {
+	t.Helper()
+	bin := redisServerBin(t)
+	var (
+		cmd  *exec.Cmd
+		addr string
+	)
+	for attempt := 0; ; attempt++ {
+		port := freePort(t)
+		addr = "127.0.0.1:" + strconv.Itoa(port)
+		cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("start redis-server: %v", err)
+		}
+		if waitPing(addr, 5*time.Second) {
+			break
+		}
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if attempt == 3 { // the port was taken between freePort and the start
+			t.Fatalf("redis-server on %s did not answer", addr)
+		}
+	}
+	stopped := false
+	stop := func() {
+		if !stopped {
+			stopped = true
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+	t.Cleanup(stop)
+	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return &redisServer{client: c, stop: stop}
+}
+
+func waitPing(addr string, limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			_ = conn.SetDeadline(time.Now().Add(time.Second))
+			_, _ = conn.Write([]byte("PING\r\n"))
+			buf := make([]byte, 7)
+			n, _ := conn.Read(buf)
+			_ = conn.Close()
+			if string(buf[:n]) == "+PONG\r\n" {
+				return true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func clientsOf(ss []*redisServer) []rueidis.Client {
+	out := make([]rueidis.Client, len(ss))
+	for i, s := range ss {
+		out[i] = s.client
+	}
+	return out
+}
+
+// getOn reads key on one server; errors (a stopped server) read as absent.
+func getOn(s *redisServer, key string) (string, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	v, err := s.client.Do(ctx, s.client.B().Get().Key(key).Build()).ToString()
+	if err != nil {
+		return "", false
+	}
+	return v, true
+}
+
+func noErr(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
