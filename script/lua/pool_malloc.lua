@@ -39,11 +39,16 @@ if flags >= 2 then
   redis.call('ZREM', WAITING, token)
   flags = flags - 2
 end
-fire_timers(now, budget)
+local _, clean = fire_timers(now, budget)
+-- With every due timer handled, no free member is past its expiry: skip
+-- the per-member check.
+local function expired(m)
+  return not clean and member_expired(m, now)
+end
 
 local picked = {}
 if want ~= '' then
-  if redis.call('ZSCORE', FREE, want) and not member_expired(want, now) then
+  if redis.call('ZSCORE', FREE, want) and not expired(want) then
     if mode == 'x' then redis.call('ZREM', FREE, want) end
     picked[1] = want
   elseif state(want) then
@@ -59,7 +64,7 @@ if bname ~= '' then
   if b then
     local bexp, bm = string.match(b, '^(%S+) (.*)$')
     bexp = tonumber(bexp)
-    if (bexp == 0 or bexp > now) and redis.call('ZSCORE', FREE, bm) and not member_expired(bm, now) then
+    if (bexp == 0 or bexp > now) and redis.call('ZSCORE', FREE, bm) and not expired(bm) then
       if mode == 'x' then redis.call('ZREM', FREE, bm) end
       picked[1] = bm
     end
@@ -94,7 +99,7 @@ local function take_one()
       m = r[1]
     end
     if not m then return nil end
-    if not member_expired(m, now) then
+    if not expired(m) then
       if mode == 's' then rotate(m) end
       return m
     end
@@ -104,7 +109,7 @@ end
 
 if want ~= '' then
   -- taken above
-elseif mode == 'x' and redis.call('ZCARD', FREE) < n - #picked then
+elseif mode == 'x' and n - #picked > 1 and redis.call('ZCARD', FREE) < n - #picked then
   if #picked > 0 then redis.call('ZADD', FREE, free_score(prio_of(picked[1]), now), picked[1]) end
   picked = {}
 else

@@ -100,13 +100,16 @@ local function reclaim_session(s, now)
 end
 
 -- fire_timers handles up to budget due timers and returns the counts
--- {leases reclaimed, members expired, members recovered, bindings expired}.
--- Leases of dead sessions count as reclaimed.
+-- {leases reclaimed, members expired, members recovered, bindings expired}
+-- (leases of dead sessions count as reclaimed) and whether no due timer is
+-- left, in which case no free member is past its expiry either.
 local function fire_timers(now, budget)
   local c = {0, 0, 0, 0}
+  if budget <= 0 then return c, false end
   -- ZCOUNT is about three times cheaper than an empty ZRANGEBYSCORE, and
   -- most calls find nothing due.
-  if budget <= 0 or redis.call('ZCOUNT', TIMERS, '-inf', fmt(now)) == 0 then return c end
+  local pending = redis.call('ZCOUNT', TIMERS, '-inf', fmt(now))
+  if pending == 0 then return c, true end
   local due = redis.call('ZRANGEBYSCORE', TIMERS, '-inf', fmt(now), 'LIMIT', 0, budget)
   for _, e in ipairs(due) do
     local kind, m = string.sub(e, 1, 1), string.sub(e, 3)
@@ -145,5 +148,5 @@ local function fire_timers(now, budget)
       c[1] = c[1] + reclaim_session(m, now)
     end
   end
-  return c
+  return c, pending <= budget
 end
