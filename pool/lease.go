@@ -160,13 +160,22 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 	if len(held) == 0 {
 		return nil
 	}
-	msg, err := c.runScript(ctx, script.PoolFree, args)
-	if err != nil {
-		return err
-	}
-	codes, err := msg.AsIntSlice()
-	if err != nil || len(codes) != len(held) {
-		return fmt.Errorf("pool %s: free: unexpected reply: %w", c.name, err)
+	var codes []int64
+	if len(held) == 1 {
+		code, err := c.frees.do(ctx, [2]string{held[0].Key, held[0].Token})
+		if err != nil {
+			return err
+		}
+		codes = []int64{code}
+	} else {
+		msg, err := c.runScript(ctx, script.PoolFree, args)
+		if err != nil {
+			return err
+		}
+		codes, err = msg.AsIntSlice()
+		if err != nil || len(codes) != len(held) {
+			return fmt.Errorf("pool %s: free: unexpected reply: %w", c.name, err)
+		}
 	}
 	var errs []error
 	for i, l := range held {

@@ -138,6 +138,22 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 	if err != nil {
 		return nil, nil, err
 	}
+	if c.simpleMalloc(n, mc) {
+		ttl := ms(mc.ttl)
+		if mc.permanent {
+			ttl = "0"
+		}
+		r, err := c.mallocs.do(ctx, mallocReq{token: c.newToken(), ttl: ttl, start: time.Now(), mc: mc})
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil, nil, fmt.Errorf("pool %s: malloc: %w", c.name, err)
+		case err != nil:
+			return nil, nil, err
+		case r.lease == nil:
+			return nil, nil, fmt.Errorf("pool %s: %w", c.name, ErrEmpty)
+		}
+		return []*Lease{r.lease}, [][]byte{r.value}, nil
+	}
 	mode, ttl := "x", ms(mc.ttl)
 	if c.cfg.shared {
 		mode = "s"

@@ -37,6 +37,10 @@ type core struct {
 
 	tokenPrefix string // random per Pool value: tokens are unique across processes
 	tokenSeq    atomic.Uint64
+
+	// Concurrent simple mallocs and single frees share script runs.
+	mallocs *batcher[mallocReq, mallocRes]
+	frees   *batcher[[2]string, int64]
 }
 
 // Pool is a distributed pool of named resources (members) with values of
@@ -85,6 +89,14 @@ func New[T any](client rueidis.Client, prefix, name string, opts ...Option) (*Po
 		run:         redisx.NewRunner(client, otel.NewProviders(cfg.tp, cfg.mp), scriptErrors),
 		tokenPrefix: hex.EncodeToString(r[:]) + "-",
 	}
+	c.mallocs = &batcher[mallocReq, mallocRes]{max: batchMax, run: c.mallocMany, abandon: func(r mallocRes) {
+		if r.lease != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+			defer cancel()
+			_ = c.free(ctx, []*Lease{r.lease})
+		}
+	}}
+	c.frees = &batcher[[2]string, int64]{max: batchMax, run: c.freeMany}
 	return &Pool[T]{c: c}, nil
 }
 

@@ -47,6 +47,17 @@ var (
 		},
 		Errors: []Code{CodeInvalid, CodeNotMember, CodeNotFree},
 	})
+	PoolMallocMany = register(&Script{
+		Name: "pool_malloc_many",
+		Keys: poolKeys,
+		Args: []string{
+			"timer budget: due timers handled first",
+			"holder token of one malloc",
+			"its lease ttl in ms, 0 for a permanent lease",
+			"...",
+		},
+		Errors: []Code{CodeInvalid},
+	})
 	PoolFree = register(&Script{
 		Name: "pool_free",
 		Keys: poolKeys,

@@ -1,0 +1,97 @@
+package pool
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// batcher merges concurrent calls into one script run, the way rueidis
+// pipelines concurrent commands: a call that finds no run in flight starts
+// one; calls that arrive meanwhile wait and go together in the next run.
+// One goroutine runs the batches, detached from the callers' contexts: a
+// caller whose ctx ends gets ctx's error at once, and abandon undoes what
+// the run did for it (a malloc's lease is freed).
+type batcher[Req, Res any] struct {
+	max     int
+	run     func(ctx context.Context, reqs []Req) ([]Res, error)
+	abandon func(Res)
+
+	mu      sync.Mutex
+	pending []*batchCall[Req, Res]
+	busy    bool
+}
+
+type batchCall[Req, Res any] struct {
+	req   Req
+	res   Res
+	err   error
+	done  chan struct{}
+	state atomic.Int32 // callWaiting, callDone or callAbandoned
+}
+
+const (
+	callWaiting int32 = iota
+	callDone
+	callAbandoned
+)
+
+// batchTimeout bounds one detached batch run.
+const batchTimeout = 10 * time.Second
+
+func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
+	c := &batchCall[Req, Res]{req: req, done: make(chan struct{})}
+	b.mu.Lock()
+	b.pending = append(b.pending, c)
+	lead := !b.busy
+	b.busy = true
+	b.mu.Unlock()
+	if lead {
+		go b.loop()
+	}
+	select {
+	case <-c.done:
+		return c.res, c.err
+	case <-ctx.Done():
+		if c.state.CompareAndSwap(callWaiting, callAbandoned) {
+			var zero Res
+			return zero, ctx.Err()
+		}
+		<-c.done // delivered just now
+		return c.res, c.err
+	}
+}
+
+func (b *batcher[Req, Res]) loop() {
+	for {
+		b.mu.Lock()
+		n := min(len(b.pending), b.max)
+		if n == 0 {
+			b.busy = false
+			b.mu.Unlock()
+			return
+		}
+		calls := b.pending[:n:n]
+		b.pending = append([]*batchCall[Req, Res](nil), b.pending[n:]...)
+		b.mu.Unlock()
+		reqs := make([]Req, n)
+		for i, c := range calls {
+			reqs[i] = c.req
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		res, err := b.run(ctx, reqs)
+		cancel()
+		for i, c := range calls {
+			if err == nil {
+				c.res = res[i]
+			}
+			c.err = err
+			if c.state.CompareAndSwap(callWaiting, callDone) {
+				close(c.done)
+			} else if err == nil && b.abandon != nil {
+				b.abandon(c.res)
+			}
+		}
+	}
+}
