@@ -16,6 +16,17 @@ import (
 // that fencing numbers only rise, per member and across the pool.
 func TestNoDoubleHolding(t *testing.T) {
 	t.Parallel()
+	// Waiting mallocs run one script each; the others share batched runs
+	// (pool_malloc_many), which must be just as exclusive.
+	for _, wait := range []bool{true, false} {
+		t.Run(map[bool]string{true: "Waiting", false: "Batched"}[wait], func(t *testing.T) {
+			t.Parallel()
+			noDoubleHolding(t, wait)
+		})
+	}
+}
+
+func noDoubleHolding(t *testing.T, wait bool) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.extend(t, "m1", "m2", "m3", "m4", "m5")
@@ -33,8 +44,17 @@ func TestNoDoubleHolding(t *testing.T) {
 			wg.Go(func() {
 				for r := 0; r < rounds; r++ {
 					ctx, cancel := context.WithTimeout(tb.ctx, 10*time.Second)
-					a, err := tb.p.Malloc(ctx, pool.Wait(), pool.LeaseTTL(time.Minute))
+					opts := []pool.MallocOption{pool.LeaseTTL(time.Minute)}
+					if wait {
+						opts = append(opts, pool.Wait())
+					}
+					a, err := tb.p.Malloc(ctx, opts...)
 					cancel()
+					if !wait && errors.Is(err, pool.ErrEmpty) {
+						r-- // all held: try again
+						time.Sleep(time.Millisecond)
+						continue
+					}
 					if err != nil {
 						errc <- err
 						return
