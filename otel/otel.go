@@ -2,6 +2,7 @@ package otel
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 
 	gotel "go.opentelemetry.io/otel"
@@ -111,8 +112,34 @@ const (
 // StartScript starts the span of one script run as a child of the span in
 // ctx. End it with [EndScript].
 func StartScript(ctx context.Context, t trace.Tracer, scriptName string, readOnly bool, srv Server) (context.Context, trace.Span) {
+	k := spanKey{scriptName, readOnly, srv}
+	v, ok := spanCache.Load(k)
+	if !ok {
+		v, _ = spanCache.LoadOrStore(k, newSpanStart(k))
+	}
+	s := v.(*spanStart)
+	return t.Start(ctx, s.name, s.opts...)
+}
+
+// Span names and attributes depend only on the script and the server, so
+// they are built once: every script run starts a span, recorded or not.
+type spanKey struct {
+	script   string
+	readOnly bool
+	srv      Server
+}
+
+type spanStart struct {
+	name string
+	opts []trace.SpanStartOption
+}
+
+var spanCache sync.Map // spanKey -> *spanStart
+
+func newSpanStart(k spanKey) *spanStart {
+	scriptName, srv := k.script, k.srv
 	op := OpEvalSHA
-	if readOnly {
+	if k.readOnly {
 		op = OpEvalSHARO
 	}
 	attrs := make([]attribute.KeyValue, 0, 5)
@@ -128,7 +155,10 @@ func StartScript(ctx context.Context, t trace.Tracer, scriptName string, readOnl
 			attrs = append(attrs, semconv.ServerPort(srv.Port))
 		}
 	}
-	return t.Start(ctx, op+" "+scriptName, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	return &spanStart{
+		name: op + " " + scriptName,
+		opts: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...)},
+	}
 }
 
 // Failure describes why a script run failed, for [EndScript].
