@@ -177,3 +177,36 @@ func ExamplePool_GC() {
 	// 1 <nil>
 	// 1 0
 }
+
+// A scaler buys proxies when the free ones run low and retires idle
+// surplus, one scaler at a time across all processes.
+func ExampleNewScaler() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "elastic")
+	bought := 0
+	sc, err := pool.NewScaler(p, pool.ScalerConfig[Proxy]{
+		Provision: func(_ context.Context, n int) ([]pool.Provisioned[Proxy], error) {
+			var out []pool.Provisioned[Proxy]
+			for range n {
+				bought++
+				key := fmt.Sprintf("p%d", bought)
+				out = append(out, pool.Provisioned[Proxy]{Member: pool.Member{Key: key}, Value: Proxy{Addr: key + ":3128"}, HasValue: true})
+			}
+			return out, nil
+		},
+		LowWater: 2, HighWater: 4, Max: 10,
+	})
+	if err != nil {
+		panic(err)
+	}
+	ev, err := sc.Step(ctx) // empty pool: below the low-water mark
+	fmt.Println(ev.Action, ev.Keys, err)
+	c, _ := p.Counts(ctx)
+	fmt.Println(c.Free)
+	// Output:
+	// provision [p1 p2] <nil>
+	// 2
+}

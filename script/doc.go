@@ -12,6 +12,9 @@
 //	-- Returns the fencing number when acquired.
 //	-- Errors: LOCKED
 //
+// A script taking a variable number of arguments ends its ARGV lines with
+// one starting "-- ARGV... " that says what follows.
+//
 // The matching [Script] value repeats the KEYS and ARGV descriptions, the
 // error codes and the read-only flag; a test checks that header and value
 // agree, that every file is registered exactly once, and that read-only

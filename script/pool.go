@@ -133,7 +133,7 @@ var (
 		Name: "pool_inspect",
 		Keys: poolKeys,
 		Args: []string{
-			"op: len, state, keys, binding or bindings",
+			"op: len, load, state, keys, binding or bindings",
 			"argument: the member (state, bindings) or binding name (binding); ignored otherwise",
 		},
 		Errors:   []Code{CodeInvalid},
@@ -152,4 +152,21 @@ var PoolClaim = register(&Script{
 	Keys:   []string{"claim key in the pool's namespace"},
 	Args:   []string{"claimant token", "interval in ms, at least 1"},
 	Errors: []Code{CodeInvalid},
+})
+
+// PoolScale runs the pool scaler's steps under its claim.
+var PoolScale = register(&Script{
+	Name: "pool_scale",
+	Keys: append(append([]string{}, poolKeys...), `scaler claim: "token fence" while a scaler holds it`, "scaler fence counter"),
+	Args: []string{
+		"op: claim, add, retire or release",
+		"scaler token",
+		"claim: ttl in ms; add, retire: the fence the claim returned; release: ignored",
+		"retire: at most this many members",
+		"retire: only members free at least this long, in ms",
+		"retire: keep at least this many members in the pool",
+		"retire: scan at most this many free members, least valuable first",
+		"...",
+	},
+	Errors: []Code{CodeNotHeld, CodeInvalid},
 })

@@ -67,7 +67,7 @@ func parseHeader(src string) (header, error) {
 				return h, fmt.Errorf("ARGV[%s] out of order, want ARGV[%d]", m[1], len(h.args)+1)
 			}
 			h.args = append(h.args, m[2])
-		case text == "ARGV... repeats the entries above":
+		case strings.HasPrefix(text, "ARGV... "): // variadic: what follows says how
 			h.args = append(h.args, "...")
 		case strings.HasPrefix(text, "Returns"):
 			h.returns = true

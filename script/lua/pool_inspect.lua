@@ -11,15 +11,17 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
--- ARGV[1] op: len, state, keys, binding or bindings
+-- ARGV[1] op: len, load, state, keys, binding or bindings
 -- ARGV[2] argument: the member (state, bindings) or binding name (binding); ignored otherwise
--- Returns len: {free, held, unhealthy}; state: free, held, unhealthy or nil; keys: {free list, held list, unhealthy list}; binding: the bound member or nil; bindings: the names bound to the member.
+-- Returns len: {free, held, unhealthy}; load: {free, held, unhealthy, waiting mallocs}; state: free, held, unhealthy or nil; keys: {free list, held list, unhealthy list}; binding: the bound member or nil; bindings: the names bound to the member.
 -- Errors: INVALID
 -- Read-only.
 -- @include pool
 local op, arg = ARGV[1], ARGV[2]
 if op == 'len' then
   return {redis.call('ZCARD', FREE), redis.call('HLEN', HOLDERS), redis.call('HLEN', UNHEALTHY)}
+elseif op == 'load' then
+  return {redis.call('ZCARD', FREE), redis.call('HLEN', HOLDERS), redis.call('HLEN', UNHEALTHY), redis.call('ZCARD', WAITING)}
 elseif op == 'state' then
   return state(arg)
 elseif op == 'keys' then
