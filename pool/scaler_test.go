@@ -125,8 +125,10 @@ func TestScalerRetiresIdleSurplusNeverHeld(t *testing.T) {
 		tb.extend(t, keys...)
 		held := []*pool.Allocation[proxy]{tb.malloc(t), tb.malloc(t)}
 		pr := &provider{}
-		sc, _ := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{Provision: pr.provision, Retire: pr.retire,
-			HighWater: 3, Min: 5, IdleAfter: 100 * time.Millisecond, Cooldown: time.Millisecond})
+		sc, _ := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{
+			Provision: pr.provision, Retire: pr.retire,
+			HighWater: 3, Min: 5, IdleAfter: 100 * time.Millisecond, Cooldown: time.Millisecond,
+		})
 		// Not idle long enough yet: nothing goes.
 		if ev, err := sc.Step(tb.ctx); err != nil || ev != nil {
 			t.Fatalf("Step before IdleAfter = %+v, %v", ev, err)
