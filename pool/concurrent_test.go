@@ -176,3 +176,41 @@ func TestWaiterGivingUpDoesNotStarveOthers(t *testing.T) {
 		}
 	})
 }
+
+// TestWaitEndsAtCancel: a waiting malloc whose ctx (without a deadline) is
+// cancelled returns at once, not at the next poll.
+func TestWaitEndsAtCancel(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithWaitPoll(30*time.Second))
+		ctx, cancel := context.WithCancel(tb.ctx)
+		done := make(chan error, 1)
+		go func() {
+			_, err := tb.p.Malloc(ctx, pool.Wait())
+			done <- err
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for tb.healthy(t).Waiters != 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("waiter never registered")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancelled := time.Now()
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) || !errors.Is(err, pool.ErrEmpty) {
+				t.Fatalf("cancelled wait = %v", err)
+			}
+			if d := time.Since(cancelled); d > 3*time.Second {
+				t.Fatalf("cancelled wait returned after %v", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("cancelled wait did not return")
+		}
+		if w := tb.healthy(t).Waiters; w != 0 {
+			t.Errorf("waiters %d after the cancel", w)
+		}
+	})
+}

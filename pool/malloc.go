@@ -200,7 +200,7 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 			return nil, nil, fmt.Errorf("pool %s: %w", c.name, ErrEmpty)
 		}
 		flags = 1 | 2 // registered as a waiter by the script
-		if err := c.waitForFree(ctx, hint); err != nil {
+		if err := c.waitForFree(ctx, token, hint); err != nil {
 			c.unwait(ctx, token)
 			return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), err)
 		}
@@ -303,23 +303,14 @@ func (c *core) parseMalloc(msg rueidis.RedisMessage, token string, start time.Ti
 }
 
 // waitForFree blocks on the pool's wake-up list until a free wakes it, the
-// next timer is due (hint, when positive) or the poll bound passes.
-func (c *core) waitForFree(ctx context.Context, hint time.Duration) error {
+// next timer is due (hint, when positive), the poll bound passes or ctx
+// ends (then it returns ctx's error at once).
+func (c *core) waitForFree(ctx context.Context, token string, hint time.Duration) error {
 	d := c.cfg.waitPoll
 	if hint > 0 && hint < d {
 		d = hint
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		// Keep the server-side timeout inside ctx, so the blocking call ends
-		// on its own instead of being aborted (which closes its connection).
-		if left := time.Until(dl) - 5*time.Millisecond; left < d {
-			d = left
-		}
-	}
-	if _, err := redisx.WaitList(ctx, c.client, c.keys[9], d); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
+	if _, err := redisx.WaitList(ctx, c.client, c.keys[9], c.ns.Key("abort:"+token), d); err != nil {
 		return err
 	}
 	return ctx.Err()

@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/rueidis"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/script"
 )
 
@@ -337,34 +337,12 @@ func (hd *handle) withdraw(ctx context.Context) (string, error) {
 // deadline is cancelled, so cancellation pushes a token to a private list
 // the call also waits on.
 func (c *core) block(ctx context.Context, k *queueKeys, key string, d time.Duration) error {
-	if dl, ok := ctx.Deadline(); ok {
-		if left := time.Until(dl) - 5*time.Millisecond; left < d {
-			d = left
-		}
-	}
-	d = max(d, 10*time.Millisecond)
-	cmd := c.client.B().Blpop().Key(key)
-	if ctx.Done() != nil {
-		if ctx.Err() != nil {
-			return ctxErr(ctx)
-		}
-		private := k.ns.Key(abortPrefix + c.newToken())
-		cmd = cmd.Key(private)
-		stop := context.AfterFunc(ctx, func() {
-			actx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			c.client.DoMulti(actx,
-				c.client.B().Lpush().Key(private).Element("1").Build(),
-				c.client.B().Pexpire().Key(private).Milliseconds(1000).Build())
-		})
-		defer stop()
-	}
-	err := c.client.Do(ctx, cmd.Timeout(d.Seconds()).Build()).Error()
-	if err != nil && !rueidis.IsRedisNil(err) {
-		return classify(ctx, err)
-	}
+	_, err := redisx.WaitList(ctx, c.client, key, k.ns.Key(abortPrefix+c.newToken()), d)
 	if ctx.Err() != nil {
 		return ctxErr(ctx)
+	}
+	if err != nil {
+		return classify(ctx, err)
 	}
 	return nil
 }

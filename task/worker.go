@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/script"
 )
 
@@ -397,14 +398,7 @@ func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token str
 
 // wake pushes n wake-up tokens to the notify list of task id.
 func (c *core) wake(ctx context.Context, k *queueKeys, id string, n int) {
-	key := k.notify(id)
-	tokens := make([]string, n)
-	for i := range tokens {
-		tokens[i] = "1"
-	}
-	_ = c.client.DoMulti(ctx,
-		c.client.B().Lpush().Key(key).Element(tokens...).Build(),
-		c.client.B().Pexpire().Key(key).Milliseconds(60000).Build())
+	_ = redisx.PushTokens(ctx, c.client, k.notify(id), n, time.Minute)
 }
 
 // finish outcomes, as task_finish names them.

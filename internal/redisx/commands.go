@@ -34,14 +34,62 @@ func bytesReply(r rueidis.RedisResult) ([]byte, bool, error) {
 }
 
 // WaitList blocks until an element can be popped from the list at key or
-// timeout passes (server side; at least 10ms). It reports whether it
-// popped one. Keep timeout inside ctx's deadline: a blocking call aborted by
-// ctx closes its pooled connection.
-func WaitList(ctx context.Context, c rueidis.Client, key string, timeout time.Duration) (bool, error) {
+// timeout passes (server side; at least 10ms), and reports whether it
+// popped one. The server-side timeout is kept inside ctx's deadline, so the
+// call ends on its own instead of being aborted (which closes its pooled
+// connection). rueidis does not abort a blocking call when a ctx without a
+// deadline is cancelled, so when ctx can be cancelled the call also waits
+// on abortKey — a key unique to this call, in key's slot — and a
+// cancellation pushes a token there. It returns ctx.Err() once ctx ended.
+func WaitList(ctx context.Context, c rueidis.Client, key, abortKey string, timeout time.Duration) (bool, error) {
+	if dl, ok := ctx.Deadline(); ok {
+		if left := time.Until(dl) - 5*time.Millisecond; left < timeout {
+			timeout = left
+		}
+	}
 	timeout = max(timeout, 10*time.Millisecond)
-	err := c.Do(ctx, c.B().Blpop().Key(key).Timeout(timeout.Seconds()).Build()).Error()
+	cmd := c.B().Blpop().Key(key)
+	if ctx.Done() != nil {
+		if err := ctx.Err(); err != nil {
+			return false, err
+		}
+		if err := SameSlot([]string{key, abortKey}); err != nil {
+			return false, err
+		}
+		cmd = cmd.Key(abortKey)
+		stop := context.AfterFunc(ctx, func() {
+			actx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			_ = PushTokens(actx, c, abortKey, 1, time.Second)
+		})
+		defer stop()
+	}
+	err := c.Do(ctx, cmd.Timeout(timeout.Seconds()).Build()).Error()
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
 	if rueidis.IsRedisNil(err) {
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// PushTokens pushes n wake-up tokens to the list at key, which expires ttl
+// after the last push (tokens nobody took must not pile up).
+func PushTokens(ctx context.Context, c rueidis.Client, key string, n int, ttl time.Duration) error {
+	if n < 1 {
+		return nil
+	}
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = "1"
+	}
+	for _, r := range c.DoMulti(ctx,
+		c.B().Lpush().Key(key).Element(tokens...).Build(),
+		c.B().Pexpire().Key(key).Milliseconds(ttl.Milliseconds()).Build()) {
+		if err := r.Error(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
