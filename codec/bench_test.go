@@ -32,3 +32,19 @@ func benchRoundTrip[T any](b *testing.B, c codec.Codec, v T) {
 	}
 	b.ReportMetric(float64(size), "B/value")
 }
+
+// BenchmarkCompressed is BenchmarkCodec through [codec.Compressed] with the
+// default threshold: the small value stays plain, the large one is
+// compressed. Compare B/value with BenchmarkCodec for the saving.
+//
+//	go test -run '^$' -bench 'Codec|Compressed' -benchtime 1s -count 3 ./codec
+func BenchmarkCompressed(b *testing.B) {
+	for _, c := range codecs {
+		z, err := codec.Compressed(c.codec)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(c.codec.Name()+"/small", func(b *testing.B) { benchRoundTrip(b, z, smallValue()) })
+		b.Run(c.codec.Name()+"/large", func(b *testing.B) { benchRoundTrip(b, z, largeValue()) })
+	}
+}

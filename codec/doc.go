@@ -28,7 +28,37 @@
 //
 // Each is also available with other [Limits] through [NewJSON],
 // [NewMsgPack] and [NewCBOR]. Any type with Name, Marshal and Unmarshal
-// methods can stand in for them (compression, encryption, protobuf).
+// methods can stand in for them (encryption, protobuf), and [Compressed]
+// wraps any of them.
+//
+// # Compression
+//
+// [Compressed] wraps any codec, built-in or not, so that values whose
+// encoding reaches a threshold ([WithThreshold], default 1 KiB) are stored
+// zstd-compressed (github.com/klauspost/compress) behind a two-byte marker,
+// 0xc1 0x1c, that no JSON, MsgPack or CBOR value can start with. Smaller
+// values, and values zstd cannot shrink, stay as the inner codec wrote
+// them. Its name is "zstd+" plus the inner name, as in "zstd+cbor".
+//
+//	zc, err := codec.Compressed(codec.CBOR)
+//	p, err := pool.New[Config](client, "myapp", "configs", pool.WithCodec(zc))
+//
+// Unmarshal reads both forms, so turning compression on for an existing
+// pool or queue keeps its stored values readable; turning it off again
+// needs every compressed value rewritten first. The inflated size is
+// bounded ([WithMaxDecompressedSize], default 8 MiB): a zip bomb fails
+// with [ErrDecode] and [ErrLimitExceeded], at once when its frame header
+// declares the size or a large window, otherwise once inflating passes
+// the bound, never allocating more than a few times it. The encoder
+// settings are fixed, so equal values compress to equal bytes (the
+// golden files pin them), and one wrapper is safe for concurrent use.
+//
+// On a busy 2-core VM (BenchmarkCompressed), a 10-15 KB value of 100
+// similar records shrank 11-15 times, to under 1 KB, while its encode
+// plus decode took up to 60% longer (at most about 110 µs more; within
+// the noise in some runs) and allocated about 20 KB more; a value under
+// the threshold costs only a length check. Worth it for sizeable,
+// repetitive values; not for small ones.
 //
 // # Struct tags
 //
@@ -117,8 +147,8 @@
 // "codec: msgpack: decode failed: nesting depth exceeds limit 64". A broken
 // limit also matches [ErrLimitExceeded]. A nil Codec, or a nil or
 // non-pointer target, is an error, not a panic. The constructors return
-// [ErrInvalidLimits] and [ByName] returns [ErrUnknownCodec]. Compare with
-// errors.Is.
+// [ErrInvalidLimits], [Compressed] returns [ErrInvalidOption] and [ByName]
+// returns [ErrUnknownCodec]. Compare with errors.Is.
 //
 // # Concurrency
 //

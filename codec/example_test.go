@@ -139,3 +139,55 @@ func Example_customCodec() {
 	// json+gzip 10.0.0.8:3128 us-east
 	// true
 }
+
+// Settings is a sizeable value, such as a configuration bundle kept per
+// pool member.
+type Settings struct {
+	Name  string   `json:"name"`
+	Hosts []string `json:"hosts"`
+}
+
+func ExampleCompressed() {
+	// Values whose CBOR encoding reaches 1 KiB are compressed with zstd;
+	// smaller ones are stored as plain CBOR. Use it as any codec, e.g.
+	// pool.WithCodec(zc).
+	zc, err := codec.Compressed(codec.CBOR)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	in := Settings{Name: "eu-west"}
+	for i := range 200 {
+		in.Hosts = append(in.Hosts, fmt.Sprintf("proxy-%03d.eu-west.example.com:3128", i))
+	}
+	plain, _ := codec.CBOR.Marshal(in)
+	data, err := codec.Encode(zc, in)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	out, err := codec.Decode[Settings](zc, data)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(zc.Name(), len(out.Hosts), out.Hosts[199])
+	fmt.Println("smaller:", len(data) < len(plain)/4)
+
+	// Values stored before compression was turned on still decode.
+	old, _ := codec.CBOR.Marshal(Settings{Name: "old"})
+	fmt.Println(codec.Decode[Settings](zc, old))
+
+	// Eleven bytes claiming to inflate to 256 MiB fail at once: the
+	// compression marker, then a zstd frame header declaring that size.
+	bomb := []byte{0xc1, 0x1c, 0x28, 0xb5, 0x2f, 0xfd, 0xa4, 0x00, 0x00, 0x00, 0x10}
+	_, err = codec.Decode[Settings](zc, bomb)
+	fmt.Println(errors.Is(err, codec.ErrDecode), errors.Is(err, codec.ErrLimitExceeded))
+	fmt.Println(err)
+	// Output:
+	// zstd+cbor 200 proxy-199.eu-west.example.com:3128
+	// smaller: true
+	// {old []} <nil>
+	// true true
+	// codec: zstd+cbor: decode failed: decompressed size exceeds limit 8388608
+}
