@@ -156,7 +156,10 @@ func TestWorkerLostOnLastAttempt(t *testing.T) {
 		}
 		<-ah.start
 		aClient.Close()
-		stopA()
+		// Stop A only at the end: a graceful stop would release the task
+		// (if its client still got the release through), which is not what
+		// a crash does.
+		defer stopA()
 		tb.worker(t, "B", []string{"work"}) // its claims do the housekeeping
 		_, err = h.Wait(tb.ctx)
 		var he *task.HandlerError
