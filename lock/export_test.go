@@ -74,29 +74,11 @@ func (b faulty) release(ctx context.Context, token string) error {
 func InjectFaults(m *Mutex, f *Faults) { m.be = faulty{backend: m.be, f: f} }
 
 // TrackingConns returns how many dedicated tracking connections l holds.
-func TrackingConns(l *Locker) int {
-	l.track.mu.Lock()
-	defer l.track.mu.Unlock()
-	return len(l.track.conns)
-}
+func TrackingConns(l *Locker) int { return l.track.Conns() }
 
 // TrackingOff reports whether l found that its server cannot track keys.
-func TrackingOff(l *Locker) bool {
-	l.track.mu.Lock()
-	defer l.track.mu.Unlock()
-	return l.track.off
-}
+func TrackingOff(l *Locker) bool { return l.track.Off() }
 
 // KillTracking marks l's tracking connections broken, as a dropped
 // connection would, waking everyone watching through them.
-func KillTracking(l *Locker) {
-	l.track.mu.Lock()
-	conns := make([]*trackConn, 0, len(l.track.conns))
-	for _, c := range l.track.conns {
-		conns = append(conns, c)
-	}
-	l.track.mu.Unlock()
-	for _, c := range conns {
-		c.kill()
-	}
-}
+func KillTracking(l *Locker) { l.track.Kill() }

@@ -22,7 +22,7 @@ type Locker struct {
 	r     *redisx.Runner
 	space space
 	opts  options
-	track *tracker
+	track *redisx.Tracker
 	inst  *instruments
 }
 
@@ -50,7 +50,7 @@ func newLocker(client rueidis.Client, sp space, o options) *Locker {
 		r:     redisx.NewRunner(client, prov, scriptErrors),
 		space: sp,
 		opts:  o,
-		track: newTracker(client),
+		track: redisx.NewTracker(client),
 		inst:  newInstruments(prov),
 	}
 }

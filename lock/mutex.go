@@ -602,3 +602,11 @@ func (l *Lease) releaseAfterLoss(mon *monitor) {
 	defer cancel()
 	_ = l.m.be.release(ctx, l.token) // best effort: the TTL ends it anyway
 }
+
+// signal makes a non-blocking send: one pending wake-up is enough.
+func signal(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}

@@ -41,7 +41,7 @@ type Quorum struct {
 
 type quorumServer struct {
 	r     *redisx.Runner
-	track *tracker
+	track *redisx.Tracker
 }
 
 // NewQuorum returns a quorum lock over clients, one per independent Redis
@@ -77,7 +77,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	prov := otel.NewProviders(o.tp, o.mp)
 	q := &Quorum{prefix: prefix, opts: o, inst: newInstruments(prov)}
 	for _, c := range clients {
-		q.servers = append(q.servers, quorumServer{r: redisx.NewRunner(c, prov, scriptErrors), track: newTracker(c)})
+		q.servers = append(q.servers, quorumServer{r: redisx.NewRunner(c, prov, scriptErrors), track: redisx.NewTracker(c)})
 	}
 	return q, nil
 }

@@ -17,14 +17,14 @@ import (
 // sentinel: one lock key in one slot).
 type single struct {
 	r       *redisx.Runner
-	track   *tracker
+	track   *redisx.Tracker
 	k       lockKeys
 	ttl     time.Duration
 	ttlMs   string
 	cleanup time.Duration // bound of the clean-up after a failed attempt
 }
 
-func newSingle(r *redisx.Runner, track *tracker, k lockKeys, o options) *single {
+func newSingle(r *redisx.Runner, track *redisx.Tracker, k lockKeys, o options) *single {
 	ms := (o.ttl + time.Millisecond - 1) / time.Millisecond
 	return &single{r: r, track: track, k: k, ttl: o.ttl, ttlMs: strconv.FormatInt(int64(ms), 10), cleanup: o.quorumTimeout}
 }
@@ -105,11 +105,11 @@ func (s *single) check(ctx context.Context, token string) (bool, error) {
 }
 
 func (s *single) watch(ctx context.Context, token string, notify chan<- struct{}) watchState {
-	w, val, present, err := s.track.watch(ctx, s.k.lock, notify)
+	w, val, present, err := s.track.Watch(ctx, s.k.lock, notify)
 	if err != nil {
 		return watchState{unknown: 1}
 	}
-	ws := watchState{end: w.stop, tracked: true}
+	ws := watchState{end: w.Stop, tracked: true}
 	switch {
 	case !present:
 		ws.free = 1

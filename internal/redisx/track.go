@@ -1,4 +1,4 @@
-package lock
+package redisx
 
 import (
 	"context"
@@ -7,11 +7,17 @@ import (
 	"sync"
 
 	"github.com/redis/rueidis"
-
-	"github.com/redisallocator/redisallocator/internal/redisx"
 )
 
-// The tracker turns Redis client-side caching invalidations into wake-ups.
+// ErrNoTracking means the caller must poll: the server cannot track, or
+// too many connections are tracking already.
+var ErrNoTracking = errors.New("redisallocator: key tracking unavailable")
+
+// maxTrackConns bounds the dedicated connections one tracker holds; more
+// distinct cluster slots than this with waiters at the same time poll.
+const maxTrackConns = 64
+
+// Tracker turns Redis client-side caching invalidations into wake-ups.
 //
 // rueidislock reads the lock key inside its acquire script on a client
 // whose own tracking is switched to OPTOUT, and listens with the client's
@@ -30,21 +36,9 @@ import (
 //
 // Servers without CLIENT TRACKING (miniredis, managed services that deny
 // it) and RESP2 connections are detected at the first watch; the tracker
-// then reports errNoTracking for good and callers poll.
-//
-// This file builds rueidis commands itself (CLIENT TRACKING, GET on a
-// dedicated connection) because internal/redisx has no dedicated-connection
-// API yet; it is the one place in the package that does.
-
-// errNoTracking means the caller must poll: the server cannot track, or
-// too many connections are tracking already.
-var errNoTracking = errors.New("lock: key tracking unavailable")
-
-// maxTrackConns bounds the dedicated connections one tracker holds; more
-// distinct cluster slots than this with waiters at the same time poll.
-const maxTrackConns = 64
-
-type tracker struct {
+// then reports ErrNoTracking for good and callers poll.
+// A Tracker is safe for concurrent use.
+type Tracker struct {
 	client  rueidis.Client
 	cluster bool
 
@@ -53,8 +47,9 @@ type tracker struct {
 	conns map[uint16]*trackConn
 }
 
-func newTracker(client rueidis.Client) *tracker {
-	return &tracker{
+// NewTracker returns a tracker borrowing its connections from client.
+func NewTracker(client rueidis.Client) *Tracker {
+	return &Tracker{
 		client:  client,
 		cluster: client.Mode() == rueidis.ClientModeCluster,
 		conns:   map[uint16]*trackConn{},
@@ -63,7 +58,7 @@ func newTracker(client rueidis.Client) *tracker {
 
 // trackConn is one dedicated connection with tracking on.
 type trackConn struct {
-	t    *tracker
+	t    *Tracker
 	slot uint16
 	refs int // guarded by t.mu
 
@@ -75,39 +70,39 @@ type trackConn struct {
 
 	mu   sync.Mutex
 	dead bool
-	subs map[string]map[*watch]struct{}
+	subs map[string]map[*Watch]struct{}
 }
 
-// watch is one registration for one key: its notify channel gets one
+// Watch is one registration for one key: its notify channel gets one
 // non-blocking send when the key changes (or the connection fails), after
 // which the registration is spent.
-type watch struct {
+type Watch struct {
 	c       *trackConn
 	key     string
 	notify  chan<- struct{}
 	stopped bool // guarded by c.mu
 }
 
-// watch registers notify for changes of key and reads the key on the
+// Watch registers notify for changes of key and reads the key on the
 // tracking connection, which makes the server track it. It returns the
 // key's value (present false when the key does not exist). Every
-// successful watch must be stopped. Errors: errNoTracking (poll instead),
+// successful watch must be stopped. Errors: ErrNoTracking (poll instead),
 // or the read's error.
-func (t *tracker) watch(ctx context.Context, key string, notify chan<- struct{}) (w *watch, val string, present bool, err error) {
+func (t *Tracker) Watch(ctx context.Context, key string, notify chan<- struct{}) (w *Watch, val string, present bool, err error) {
 	c, err := t.conn(key)
 	if err != nil {
 		return nil, "", false, err
 	}
-	w = &watch{c: c, key: key, notify: notify}
+	w = &Watch{c: c, key: key, notify: notify}
 	c.mu.Lock()
 	if c.dead {
 		c.mu.Unlock()
 		t.unref(c)
-		return nil, "", false, errNoTracking
+		return nil, "", false, ErrNoTracking
 	}
 	set := c.subs[key]
 	if set == nil {
-		set = map[*watch]struct{}{}
+		set = map[*Watch]struct{}{}
 		c.subs[key] = set
 	}
 	set[w] = struct{}{}
@@ -115,15 +110,15 @@ func (t *tracker) watch(ctx context.Context, key string, notify chan<- struct{})
 
 	val, present, err = c.get(ctx, key)
 	if err != nil {
-		w.stop()
+		w.Stop()
 		return nil, "", false, err
 	}
 	return w, val, present, nil
 }
 
-// stop ends the registration and gives the connection back when it was
+// Stop ends the registration and gives the connection back when it was
 // the last user. It is safe to call more than once.
-func (w *watch) stop() {
+func (w *Watch) Stop() {
 	if w == nil {
 		return
 	}
@@ -145,24 +140,24 @@ func (w *watch) stop() {
 }
 
 // conn returns the tracking connection for key's slot, creating it.
-func (t *tracker) conn(key string) (*trackConn, error) {
+func (t *Tracker) conn(key string) (*trackConn, error) {
 	var slot uint16
 	if t.cluster {
-		slot = redisx.KeySlot(key)
+		slot = KeySlot(key)
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.off {
-		return nil, errNoTracking
+		return nil, ErrNoTracking
 	}
 	c := t.conns[slot]
 	if c == nil {
 		if len(t.conns) >= maxTrackConns {
-			return nil, errNoTracking
+			return nil, ErrNoTracking
 		}
 		// The connection itself is borrowed at the first read, outside
 		// t.mu: borrowing may dial.
-		c = &trackConn{t: t, slot: slot, subs: map[string]map[*watch]struct{}{}}
+		c = &trackConn{t: t, slot: slot, subs: map[string]map[*Watch]struct{}{}}
 		t.conns[slot] = c
 	}
 	c.refs++
@@ -170,7 +165,7 @@ func (t *tracker) conn(key string) (*trackConn, error) {
 }
 
 // unref drops one user of c and closes it after the last.
-func (t *tracker) unref(c *trackConn) {
+func (t *Tracker) unref(c *trackConn) {
 	t.mu.Lock()
 	c.refs--
 	last := c.refs == 0
@@ -198,14 +193,14 @@ func (c *trackConn) close() {
 }
 
 // disable turns tracking off for good: the server cannot do it.
-func (t *tracker) disable() {
+func (t *Tracker) disable() {
 	t.mu.Lock()
 	t.off = true
 	t.mu.Unlock()
 }
 
 // forget removes c from the tracker so that the next watch dials afresh.
-func (t *tracker) forget(c *trackConn) {
+func (t *Tracker) forget(c *trackConn) {
 	t.mu.Lock()
 	if t.conns[c.slot] == c {
 		delete(t.conns, c.slot)
@@ -281,7 +276,7 @@ func (c *trackConn) get(ctx context.Context, key string) (string, bool, error) {
 	dead := c.dead
 	c.mu.Unlock()
 	if dead {
-		return "", false, errNoTracking
+		return "", false, ErrNoTracking
 	}
 	c.setupMu.Lock()
 	if !c.ready {
@@ -311,7 +306,7 @@ func (c *trackConn) setup(ctx context.Context, key string) (string, bool, error)
 				// The server refuses tracking: unknown command, ACL, ...
 				c.t.disable()
 				c.kill()
-				return "", false, errNoTracking
+				return "", false, ErrNoTracking
 			}
 			c.kill()
 			return "", false, err
@@ -323,7 +318,7 @@ func (c *trackConn) setup(ctx context.Context, key string) (string, bool, error)
 	if info, err := res[2].ToString(); err == nil && strings.Contains(info, " resp=2") {
 		c.t.disable()
 		c.kill()
-		return "", false, errNoTracking
+		return "", false, ErrNoTracking
 	}
 	c.ready = true
 	return c.read(res[3])
@@ -351,4 +346,32 @@ func (c *trackConn) read(r rueidis.RedisResult) (string, bool, error) {
 	// reuse the connection.
 	c.kill()
 	return "", false, err
+}
+
+// Conns returns how many dedicated tracking connections t holds.
+func (t *Tracker) Conns() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+// Off reports whether t found that its server cannot track keys.
+func (t *Tracker) Off() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.off
+}
+
+// Kill marks t's tracking connections broken, as a dropped connection
+// would, waking everyone watching through them. For tests.
+func (t *Tracker) Kill() {
+	t.mu.Lock()
+	conns := make([]*trackConn, 0, len(t.conns))
+	for _, c := range t.conns {
+		conns = append(conns, c)
+	}
+	t.mu.Unlock()
+	for _, c := range conns {
+		c.kill()
+	}
 }
