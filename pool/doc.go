@@ -39,13 +39,14 @@
 //
 // # Data model
 //
-// A pool is eleven keys sharing the hash tag {pool:<name>}, so it lives in
-// one cluster slot: a sorted set of free members scored by priority band and
-// free time, a hash of lease records, a hash of quarantined members, one
-// sorted set of all timers (lease ends, member expiry, quarantine ends,
-// binding expiry), hashes of priorities, values and bindings, a reverse
-// binding index, the fencing counter and two small keys for waking waiting
-// mallocs. An idle member with the default priority and no value costs one
+// A pool is twelve keys (two more while a Scaler runs) sharing the hash tag
+// {pool:<name>}, so it lives in one cluster slot: a sorted set of free
+// members scored by priority band and free time, a hash of lease records, a
+// hash of quarantined members, one sorted set of all timers (lease ends,
+// member expiry, quarantine ends, binding expiry, worker-session deaths),
+// hashes of priorities, values and bindings, a reverse binding index, an
+// index of the leases of each worker session, the fencing counter and two
+// small keys for waking waiting mallocs. An idle member with the default priority and no value costs one
 // sorted-set entry. Every operation is one Lua script and costs O(log n) in
 // the pool size (batches O(k log n)); only Keys, Assign and Snapshot read
 // the whole pool.
