@@ -36,6 +36,11 @@
 //     leaves when its lease ends.
 //   - Snapshot reads everything atomically and lists invariant violations,
 //     for diagnostics and tests.
+//   - Worker sessions (InSession, with health.Session) get their leases
+//     reclaimed as soon as their heartbeat stops; Scaler provisions and
+//     retires members, one scaler per pool at a time under a fenced claim.
+//   - Concurrent simple mallocs (no binding, wait or session) and single
+//     frees share one script run, the way rueidis pipelines commands.
 //
 // # Data model
 //
