@@ -523,8 +523,10 @@ func (p *extPoint) UnmarshalMsgpack(b []byte) error {
 }
 
 func TestMsgPackOnlyTimestampExtension(t *testing.T) {
-	t.Parallel()
-	// Global registration affects only this test binary.
+	// Not parallel: RegisterExt writes msgpack's global extension table,
+	// which parallel tests read while decoding (a data race). Tests that do
+	// not call t.Parallel never overlap the ones that do. The registration
+	// affects only this test binary.
 	msgpack.RegisterExt(42, (*extPoint)(nil))
 	if _, err := codec.MsgPack.Marshal(&extPoint{X: 1}); !errors.Is(err, codec.ErrEncode) {
 		t.Fatalf("Marshal(extension) error = %v, want ErrEncode", err)
