@@ -25,6 +25,25 @@ func goldenPath(c codec.Codec) string {
 	return filepath.Join("testdata", "sample."+c.Name())
 }
 
+// checkGolden rewrites path with got under -update, then fails the test
+// unless got equals the file's bytes, which it returns for decoding.
+func checkGolden(t *testing.T, path string, got []byte) []byte {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("Marshal output differs from %s:\n got % x\nwant % x", path, got, want)
+	}
+	return want
+}
+
 // TestGolden pins each codec's wire bytes for Sample and checks that the
 // pinned bytes still decode to the same value.
 func TestGolden(t *testing.T) {
@@ -32,20 +51,8 @@ func TestGolden(t *testing.T) {
 	for _, c := range codecs {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			got := mustMarshal(t, c.codec, sampleValue())
 			path := goldenPath(c.codec)
-			if *update {
-				if err := os.WriteFile(path, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if !bytes.Equal(got, want) {
-				t.Errorf("Marshal output differs from %s:\n got % x\nwant % x", path, got, want)
-			}
+			want := checkGolden(t, path, mustMarshal(t, c.codec, sampleValue()))
 			decoded, err := codec.Decode[Sample](c.codec, want)
 			if err != nil {
 				t.Fatal(err)
