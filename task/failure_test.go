@@ -116,7 +116,9 @@ func TestWorkerKilledAfterClaim(t *testing.T) {
 			t.Fatal("worker A never started the task")
 		}
 		aClient.Close()
-		stopA()
+		// Stop A only at the end, as in TestWorkerLostOnLastAttempt: a
+		// graceful stop could still release the task, which a crash does not.
+		defer stopA()
 		if in, err := h.Info(tb.ctx); err != nil || in.Status != task.StatusRunning || in.Attempt != 1 {
 			t.Fatalf("after the crash: %+v, %v", in, err)
 		}
