@@ -1,0 +1,737 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"embed"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redisallocator/redisallocator/internal/inspect"
+)
+
+// The dashboard: one collection loop per server reads a report every
+// interval and broadcasts it, numbered, to every viewer over server-sent
+// events; the last reports stay in a ring so /api/snapshot?seq=N returns
+// exactly what broadcast N carried. The page is embedded in the binary.
+
+// Dashboard defaults and limits.
+const (
+	defaultDashboardAddr     = "127.0.0.1:8765"
+	defaultDashboardInterval = time.Second
+	// dashboardTokenEnv supplies the token when --token is not given, so it
+	// need not show in the process list.
+	dashboardTokenEnv   = "REDISALLOC_DASHBOARD_TOKEN"
+	minDashboardToken   = 16
+	dashboardRingSize   = 300 // reports kept for /api/snapshot?seq=N
+	dashboardRatePoints = 120 // points per rate series
+	dashboardCookie     = "redisalloc_dashboard"
+	dashboardHeartbeat  = 15 * time.Second
+	// A viewer that cannot take one event within this long is dropped; its
+	// EventSource reconnects.
+	dashboardWriteTimeout = 30 * time.Second
+	// A request for a snapshot before the first collection waits this long.
+	dashboardFirstWait = 10 * time.Second
+)
+
+// dashboardCSP allows only the page's own files: no inline script or
+// style, no framing, no forms.
+const dashboardCSP = "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
+
+// Errors of the dashboard's configuration.
+var (
+	errDashboardAddr  = errors.New("dashboard: bad listen address")
+	errDashboardToken = errors.New("dashboard: token required")
+)
+
+//go:embed web
+var dashboardWeb embed.FS
+
+// reportSource reads one report; the dashboard calls it once per interval.
+type reportSource func(ctx context.Context) (*inspect.Report, error)
+
+// dashboardConfig configures startDashboard.
+type dashboardConfig struct {
+	addr     string // host:port; port 0 picks a free one
+	token    string // empty: none required (loopback only)
+	interval time.Duration
+	source   reportSource
+}
+
+// checkDashboardListen validates a listen address and token: a
+// non-loopback address needs a token, and a token must be long enough to
+// resist guessing and safe in a header. It returns whether addr is
+// loopback.
+func checkDashboardListen(addr, token string) (loopback bool, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, fmt.Errorf("%w %q: %w", errDashboardAddr, addr, err)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return false, fmt.Errorf("%w %q: port must be a number from 0 to 65535", errDashboardAddr, addr)
+	}
+	loopback = loopbackHost(host)
+	if token != "" {
+		if len(token) < minDashboardToken {
+			return loopback, fmt.Errorf("%w: the token must be at least %d characters", errDashboardToken, minDashboardToken)
+		}
+		for _, c := range []byte(token) {
+			if c <= ' ' || c > '~' {
+				return loopback, fmt.Errorf("%w: the token must be printable ASCII without spaces", errDashboardToken)
+			}
+		}
+	}
+	if !loopback && token == "" {
+		return false, fmt.Errorf("%w: %q is not a loopback address, so --token (or %s) must be set", errDashboardToken, addr, dashboardTokenEnv)
+	}
+	return loopback, nil
+}
+
+// loopbackHost reports whether host (no port) names this machine only:
+// localhost or a loopback IP. An empty host means every interface.
+func loopbackHost(host string) bool {
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// dashboard is a running dashboard server.
+type dashboard struct {
+	URL  string // http://host:port/
+	srv  *http.Server
+	stop context.CancelFunc
+	done chan struct{}
+}
+
+// startDashboard listens on cfg.addr and serves the dashboard, collecting
+// from cfg.source, until ctx ends or Stop is called.
+func startDashboard(ctx context.Context, cfg dashboardConfig) (*dashboard, error) {
+	if cfg.source == nil {
+		return nil, errors.New("dashboard: no report source")
+	}
+	if cfg.interval <= 0 {
+		cfg.interval = defaultDashboardInterval
+	}
+	loopback, err := checkDashboardListen(cfg.addr, cfg.token)
+	if err != nil {
+		return nil, err
+	}
+	s := newDashServer(cfg, loopback)
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errDashboardAddr, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d := &dashboard{
+		URL:  "http://" + ln.Addr().String() + "/",
+		stop: cancel,
+		done: make(chan struct{}),
+		srv: &http.Server{
+			Handler:           s,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       time.Minute,
+			MaxHeaderBytes:    64 << 10,
+			// Request contexts end with the server, which ends the event
+			// streams that Shutdown would otherwise wait for.
+			BaseContext: func(net.Listener) context.Context { return ctx },
+		},
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { s.run(ctx) })
+	wg.Go(func() { _ = d.srv.Serve(ln) })
+	wg.Go(func() {
+		<-ctx.Done()
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		_ = d.srv.Shutdown(sctx)
+	})
+	go func() {
+		wg.Wait()
+		close(d.done)
+	}()
+	return d, nil
+}
+
+// Stop stops the server and its collection loop and waits for them.
+func (d *dashboard) Stop() {
+	d.stop()
+	<-d.done
+}
+
+// dashFrame is one broadcast: its number and the JSON it carried.
+type dashFrame struct {
+	seq  uint64
+	body []byte
+}
+
+// dashPayload is what a broadcast carries: the report (its fields at the
+// top level, as inspect --json prints them) plus the dashboard's own part.
+type dashPayload struct {
+	*inspect.Report
+	Dashboard dashMeta `json:"dashboard"`
+}
+
+// dashMeta is the dashboard's part of a broadcast.
+type dashMeta struct {
+	IntervalMillis int64 `json:"interval_ms"`
+	// Error is set when this collection failed; the report is then the
+	// last good one (or empty), shown as stale.
+	Error string `json:"error,omitempty"`
+	// Rates are allocations per second per pool, from fence deltas between
+	// collections, oldest point first.
+	Rates []rateSeries `json:"rates"`
+}
+
+type rateSeries struct {
+	Pool   string      `json:"pool"`
+	Points []ratePoint `json:"points"`
+}
+
+type ratePoint struct {
+	Time   time.Time `json:"t"`
+	PerSec float64   `json:"v"`
+}
+
+// dashServer is the dashboard's HTTP handler and collection loop. It is
+// safe for concurrent use.
+type dashServer struct {
+	source    reportSource
+	interval  time.Duration
+	token     string
+	loopback  bool
+	heartbeat time.Duration
+	routes    map[string]http.HandlerFunc
+
+	mu    sync.Mutex // guards the fields below
+	seq   uint64
+	ring  []*dashFrame // oldest first
+	subs  map[chan *dashFrame]struct{}
+	rates rateTracker
+	last  *inspect.Report // last good report
+	ready chan struct{}   // closed by the first broadcast
+}
+
+func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
+	s := &dashServer{
+		source:    cfg.source,
+		interval:  cfg.interval,
+		token:     cfg.token,
+		loopback:  loopback,
+		heartbeat: dashboardHeartbeat,
+		subs:      map[chan *dashFrame]struct{}{},
+		ready:     make(chan struct{}),
+		rates:     rateTracker{prev: map[string]fenceAt{}, series: map[string][]ratePoint{}},
+	}
+	s.routes = map[string]http.HandlerFunc{
+		"/":             s.static("index.html", "text/html; charset=utf-8"),
+		"/app.js":       s.static("app.js", "text/javascript; charset=utf-8"),
+		"/style.css":    s.static("style.css", "text/css; charset=utf-8"),
+		"/favicon.svg":  s.static("favicon.svg", "image/svg+xml"),
+		"/api/snapshot": s.snapshot,
+		"/api/events":   s.events,
+		"/api/healthz":  s.healthz,
+	}
+	return s
+}
+
+// run collects every interval until ctx ends.
+func (s *dashServer) run(ctx context.Context) {
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		s.collect(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// collect reads one report and broadcasts it. A collection may take up to
+// a few intervals on a slow Redis; ticks missed meanwhile are dropped.
+func (s *dashServer) collect(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(ctx, max(5*s.interval, 10*time.Second))
+	rep, err := s.source(cctx)
+	cancel()
+	if ctx.Err() != nil {
+		return // stopping: not a Redis failure
+	}
+	if err == nil && rep == nil {
+		err = errors.New("no report")
+	}
+	s.publish(rep, err, time.Now())
+}
+
+// publish numbers a report (or a failure), keeps it in the ring and sends
+// it to every viewer without waiting for any.
+func (s *dashServer) publish(rep *inspect.Report, err error, now time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.seq++
+	meta := dashMeta{IntervalMillis: s.interval.Milliseconds()}
+	if err != nil {
+		meta.Error = err.Error()
+		rep = s.last
+		if rep == nil {
+			rep = &inspect.Report{Version: inspect.SchemaVersion, Time: now, Health: "unknown"}
+		}
+	} else {
+		s.last = rep
+		s.rates.add(rep)
+	}
+	meta.Rates = s.rates.snapshot()
+	r := *rep // shallow: only Seq differs, the slices are never changed
+	r.Seq = s.seq
+	body, merr := json.Marshal(dashPayload{Report: &r, Dashboard: meta})
+	if merr != nil {
+		// Not expected for these types; still a numbered frame, so viewers
+		// see it.
+		body, _ = json.Marshal(map[string]any{
+			"version": inspect.SchemaVersion, "seq": s.seq,
+			"dashboard": dashMeta{IntervalMillis: meta.IntervalMillis, Error: "encoding the report: " + merr.Error()},
+		})
+	}
+	f := &dashFrame{seq: s.seq, body: body}
+	s.ring = append(s.ring, f)
+	if len(s.ring) > dashboardRingSize {
+		s.ring = slices.Delete(s.ring, 0, len(s.ring)-dashboardRingSize)
+	}
+	if s.seq == 1 {
+		close(s.ready)
+	}
+	for ch := range s.subs {
+		// A viewer that has not taken the previous frame gets this one
+		// instead: slow viewers skip to the latest, the loop never waits.
+		select {
+		case ch <- f:
+		default:
+			select {
+			case <-ch:
+			default:
+			}
+			ch <- f // the only sender holds s.mu, so there is room now
+		}
+	}
+}
+
+// latest returns the newest frame, nil before the first.
+func (s *dashServer) latest() *dashFrame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ring) == 0 {
+		return nil
+	}
+	return s.ring[len(s.ring)-1]
+}
+
+// frame returns broadcast seq, or the range kept when it is gone.
+func (s *dashServer) frame(seq uint64) (f *dashFrame, first, last uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.ring) == 0 {
+		return nil, 0, 0
+	}
+	first, last = s.ring[0].seq, s.ring[len(s.ring)-1].seq
+	if seq < first || seq > last {
+		return nil, first, last
+	}
+	return s.ring[seq-first], first, last // seqs in the ring are consecutive
+}
+
+func (s *dashServer) subscribe() (chan *dashFrame, *dashFrame) {
+	ch := make(chan *dashFrame, 1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.subs[ch] = struct{}{}
+	var f *dashFrame
+	if len(s.ring) > 0 {
+		f = s.ring[len(s.ring)-1]
+	}
+	return ch, f
+}
+
+func (s *dashServer) unsubscribe(ch chan *dashFrame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.subs, ch)
+}
+
+// fenceAt is a pool's fence at a report's time.
+type fenceAt struct {
+	fence int64
+	t     time.Time
+}
+
+// rateTracker turns successive reports into allocation-rate series. It is
+// guarded by dashServer.mu.
+type rateTracker struct {
+	prev   map[string]fenceAt
+	series map[string][]ratePoint
+}
+
+func (rt *rateTracker) add(rep *inspect.Report) {
+	seen := map[string]bool{}
+	for _, p := range rep.Pools {
+		seen[p.Name] = true
+		prev, ok := rt.prev[p.Name]
+		rt.prev[p.Name] = fenceAt{p.Fence, rep.Time}
+		dt := rep.Time.Sub(prev.t).Seconds()
+		// A fence that went back means the pool was recreated: no rate.
+		if !ok || dt <= 0 || p.Fence < prev.fence {
+			if _, ok := rt.series[p.Name]; !ok {
+				rt.series[p.Name] = []ratePoint{}
+			}
+			continue
+		}
+		pts := append(rt.series[p.Name], ratePoint{Time: rep.Time, PerSec: float64(p.Fence-prev.fence) / dt})
+		if len(pts) > dashboardRatePoints {
+			pts = slices.Delete(pts, 0, len(pts)-dashboardRatePoints)
+		}
+		rt.series[p.Name] = pts
+	}
+	// Pools gone from the report leave the chart.
+	for name := range rt.prev {
+		if !seen[name] {
+			delete(rt.prev, name)
+			delete(rt.series, name)
+		}
+	}
+}
+
+// snapshot copies the series, sorted by pool name.
+func (rt *rateTracker) snapshot() []rateSeries {
+	out := make([]rateSeries, 0, len(rt.series))
+	for name, pts := range rt.series {
+		out = append(out, rateSeries{Pool: name, Points: slices.Clone(pts)})
+	}
+	slices.SortFunc(out, func(a, b rateSeries) int { return strings.Compare(a.Pool, b.Pool) })
+	return out
+}
+
+// ServeHTTP checks the Host (on loopback), the token, the path (exactly)
+// and the method, in that order, then serves the route. Every response is
+// uncacheable and carries a strict CSP.
+func (s *dashServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", dashboardCSP)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if s.loopback && !loopbackHost(hostOnly(r.Host)) {
+		// A page elsewhere could point its own name at 127.0.0.1 (DNS
+		// rebinding) and read the dashboard; a loopback server answers to
+		// loopback names only.
+		http.Error(w, "forbidden: this dashboard answers to localhost names only", http.StatusForbidden)
+		return
+	}
+	if !s.authorized(w, r) {
+		h.Set("WWW-Authenticate", `Bearer realm="redisalloc dashboard"`)
+		http.Error(w, "unauthorized: send Authorization: Bearer <token>, or open /?token=<token> once", http.StatusUnauthorized)
+		return
+	}
+	route, ok := s.routes[r.URL.Path]
+	if !ok {
+		http.Error(w, "not found", http.StatusNotFound)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		h.Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if s.token != "" && r.URL.Query().Has("token") {
+		// The token came in the URL: the cookie is set now, so take it out
+		// of the address bar (and history) at once.
+		q := r.URL.Query()
+		q.Del("token")
+		u := url.URL{Path: r.URL.Path, RawQuery: q.Encode()}
+		http.Redirect(w, r, u.String(), http.StatusSeeOther)
+		return
+	}
+	route(w, r)
+}
+
+// hostOnly strips the port from a Host header.
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}
+
+// authorized checks the token (when one is set) from the Authorization
+// header, the cookie, or ?token=, which also sets the cookie so that
+// EventSource, which cannot send headers, works.
+func (s *dashServer) authorized(w http.ResponseWriter, r *http.Request) bool {
+	if s.token == "" {
+		return true
+	}
+	want := sha256.Sum256([]byte(s.token))
+	match := func(v string) bool {
+		got := sha256.Sum256([]byte(v))
+		return subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	}
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		v, ok := strings.CutPrefix(auth, "Bearer ")
+		return ok && match(v)
+	}
+	// The cookie holds a hash of the token, not the token.
+	ch := sha256.Sum256([]byte("redisalloc-dashboard-cookie:" + s.token))
+	cookieValue := hex.EncodeToString(ch[:])
+	if c, err := r.Cookie(dashboardCookie); err == nil &&
+		subtle.ConstantTimeCompare([]byte(c.Value), []byte(cookieValue)) == 1 {
+		return true
+	}
+	if r.URL.Query().Has("token") && match(r.URL.Query().Get("token")) {
+		http.SetCookie(w, &http.Cookie{
+			Name: dashboardCookie, Value: cookieValue, Path: "/",
+			HttpOnly: true, SameSite: http.SameSiteStrictMode,
+		})
+		return true
+	}
+	return false
+}
+
+func (s *dashServer) static(name, contentType string) http.HandlerFunc {
+	body, err := dashboardWeb.ReadFile("web/" + name)
+	if err != nil {
+		panic("bug: embedded file missing: " + name)
+	}
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", contentType)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		_, _ = w.Write(body)
+	}
+}
+
+// snapshot serves the latest broadcast, or broadcast ?seq=N while it is in
+// the ring.
+func (s *dashServer) snapshot(w http.ResponseWriter, r *http.Request) {
+	var f *dashFrame
+	if v := r.URL.Query().Get("seq"); v != "" {
+		seq, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || seq == 0 {
+			http.Error(w, "bad seq: want a positive integer", http.StatusBadRequest)
+			return
+		}
+		var first, last uint64
+		if f, first, last = s.frame(seq); f == nil {
+			http.Error(w, fmt.Sprintf("seq %d is not kept (kept: %d to %d)", seq, first, last), http.StatusNotFound)
+			return
+		}
+	} else {
+		t := time.NewTimer(dashboardFirstWait)
+		defer t.Stop()
+		select {
+		case <-s.ready:
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+			w.Header().Set("Retry-After", "1")
+			http.Error(w, "no data yet", http.StatusServiceUnavailable)
+			return
+		}
+		f = s.latest()
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Content-Length", strconv.Itoa(len(f.body)))
+	_, _ = w.Write(f.body)
+}
+
+// healthz says whether the last collection worked, for probes.
+func (s *dashServer) healthz(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	n := len(s.ring)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if n == 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = io.WriteString(w, "starting\n")
+		return
+	}
+	_, _ = io.WriteString(w, "ok\n")
+}
+
+// events streams broadcasts as server-sent events: the latest at once,
+// then each new one (a slow viewer skips to the newest), with heartbeat
+// comments, until the viewer goes or the server stops.
+func (s *dashServer) events(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("X-Accel-Buffering", "no")
+	if r.Method == http.MethodHead {
+		return
+	}
+	rc := http.NewResponseController(w)
+	ch, f := s.subscribe()
+	defer s.unsubscribe(ch)
+	var sent uint64
+	send := func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(dashboardWriteTimeout))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	frame := func(f *dashFrame) bool {
+		if f == nil || f.seq <= sent {
+			return true
+		}
+		sent = f.seq
+		msg := make([]byte, 0, len(f.body)+32)
+		msg = fmt.Appendf(msg, "id: %d\ndata: ", f.seq)
+		msg = append(msg, f.body...) // compact JSON: one line
+		msg = append(msg, "\n\n"...)
+		return send(msg)
+	}
+	w.WriteHeader(http.StatusOK)
+	if !send([]byte("retry: 2000\n\n")) || !frame(f) {
+		return
+	}
+	hb := time.NewTicker(s.heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case f := <-ch:
+			if !frame(f) {
+				return
+			}
+		case <-hb.C:
+			if !send([]byte(": heartbeat\n\n")) {
+				return
+			}
+		}
+	}
+}
+
+// dashboardOptions are the dashboard command's flags.
+type dashboardOptions struct {
+	redisURL string
+	prefix   string
+	listen   string
+	token    string
+	interval time.Duration
+}
+
+func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
+	fs.StringVar(&o.redisURL, "redis", o.redisURL,
+		"Redis `URL`: redis://, rediss://, unix://, or comma-separated cluster seeds (required)")
+	fs.StringVar(&o.prefix, "prefix", o.prefix, "key `prefix` of the pools, queues and workers to show (required)")
+	fs.StringVar(&o.listen, "listen", o.listen,
+		"`address` to serve on; port 0 picks a free one. A non-loopback address needs a token")
+	fs.StringVar(&o.token, "token", o.token,
+		"require this `token` on every request (at least 16 characters); default $"+dashboardTokenEnv)
+	fs.DurationVar(&o.interval, "interval", o.interval, "how often to read Redis and update the viewers")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, `usage: redisalloc dashboard --redis URL --prefix P [flags]
+
+Serves a read-only live web page of everything under a prefix: pools (free,
+held, unhealthy, members, leases with session and fence, bindings), the
+allocation rate, task queues and their recent failures, workers and
+invariant findings. One collection every --interval is shared by all
+viewers, who get it over server-sent events. The page is built into the
+binary and loads nothing from elsewhere.
+
+It listens on 127.0.0.1 unless told otherwise; any other address needs a
+token, which every request must then carry (Authorization: Bearer, or
+open /?token=... once to get a cookie). Prints "dashboard: URL" once
+listening; runs until interrupted. Exit status 2 for bad flags or an
+unreachable Redis.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func defaultDashboardOptions() dashboardOptions {
+	return dashboardOptions{listen: defaultDashboardAddr, interval: defaultDashboardInterval}
+}
+
+func dashboardUsage(w io.Writer) {
+	o := defaultDashboardOptions()
+	fs := dashboardFlags(&o)
+	fs.SetOutput(w)
+	fs.Usage()
+}
+
+// dashboardCommand is the dashboard subcommand.
+func dashboardCommand(ctx context.Context, e env, args []string) int {
+	o := defaultDashboardOptions()
+	if code, ok := parseFlags(dashboardFlags(&o), e, args); !ok {
+		return code
+	}
+	if o.token == "" {
+		o.token = os.Getenv(dashboardTokenEnv)
+	}
+	usageErr := func(err error) int {
+		fmt.Fprintf(e.stderr, "redisalloc dashboard: %v\n(see: redisalloc help dashboard)\n", err)
+		return exitUsage
+	}
+	switch {
+	case o.redisURL == "":
+		return usageErr(errors.New("--redis is required"))
+	case o.prefix == "":
+		return usageErr(errors.New("--prefix is required"))
+	case o.interval < minInterval:
+		return usageErr(fmt.Errorf("--interval must be at least %v, got %v", minInterval, o.interval))
+	}
+	if _, err := checkDashboardListen(o.listen, o.token); err != nil {
+		return usageErr(err)
+	}
+	client, where, closeClient, err := openRedis(ctx, o.redisURL)
+	if err != nil {
+		return usageErr(err)
+	}
+	defer closeClient()
+	// One collection now, so a bad prefix or an unusable Redis is a usage
+	// error rather than an error shown on a page.
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	_, err = inspect.Collect(cctx, client, o.prefix, inspect.Options{})
+	cancel()
+	if err != nil {
+		return usageErr(err)
+	}
+	d, err := startDashboard(ctx, dashboardConfig{
+		addr: o.listen, token: o.token, interval: o.interval,
+		source: func(ctx context.Context) (*inspect.Report, error) {
+			return inspect.Collect(ctx, client, o.prefix, inspect.Options{})
+		},
+	})
+	if err != nil {
+		return usageErr(err)
+	}
+	fmt.Fprintf(e.stdout, "dashboard: %s\n", d.URL)
+	fmt.Fprintf(e.stdout, "showing prefix %q on %s every %v; Ctrl-C stops\n", o.prefix, where, o.interval)
+	if o.token != "" {
+		fmt.Fprintln(e.stdout, "a token is required: open the URL with ?token=<token> once, or send Authorization: Bearer <token>")
+	}
+	<-ctx.Done()
+	d.Stop()
+	return exitOK
+}

@@ -1,0 +1,429 @@
+// redisalloc dashboard: renders each report the server pushes.
+//
+// Every report is rendered in one synchronous pass that replaces the
+// children of #data and sets its data-seq, so the seq and the numbers on
+// the page always come from the same report. Numbers carry stable data-*
+// attributes (data-pool, data-queue, data-field, ...) for tests and
+// scripts. No framework, no external resources: the page's CSP allows
+// only its own files.
+"use strict";
+
+(function () {
+  const SVG = "http://www.w3.org/2000/svg"; // a namespace name, not fetched
+  const root = document.getElementById("data");
+  const healthBadge = document.getElementById("health");
+  const conn = document.getElementById("conn");
+  const stamp = document.getElementById("stamp");
+  const prefixEl = document.getElementById("prefix");
+  const errorBox = document.getElementById("error");
+
+  let intervalMs = 1000;
+  let lastSeq = 0;
+  let receivedAt = 0; // performance.now() when the shown report arrived
+  let pollTimer = null;
+
+  // el builds an element: el("td", {class: "n", "data-field": "free"}, 3).
+  function el(tag, attrs, ...children) {
+    const e = document.createElement(tag);
+    setAttrs(e, attrs);
+    append(e, children);
+    return e;
+  }
+
+  function svg(tag, attrs, ...children) {
+    const e = document.createElementNS(SVG, tag);
+    setAttrs(e, attrs);
+    append(e, children);
+    return e;
+  }
+
+  function setAttrs(e, attrs) {
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v !== undefined && v !== null && v !== false) e.setAttribute(k, String(v));
+    }
+  }
+
+  function append(e, children) {
+    for (const c of children.flat()) {
+      if (c === undefined || c === null || c === false) continue;
+      e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+  }
+
+  function num(field, value, extra) {
+    return el("span", Object.assign({ class: "num", "data-field": field }, extra), value);
+  }
+
+  function stat(label, field, value, cls) {
+    return el("div", { class: "stat " + (cls || "") },
+      num(field, value), el("span", { class: "label" }, label));
+  }
+
+  function fmtMs(ms) {
+    if (ms < 0) return "expired";
+    if (ms < 10000) return (ms / 1000).toFixed(1) + "s";
+    const s = Math.round(ms / 1000);
+    if (s < 120) return s + "s";
+    const m = Math.floor(s / 60);
+    if (m < 120) return m + "m" + String(s % 60).padStart(2, "0") + "s";
+    return Math.floor(m / 60) + "h" + String(m % 60).padStart(2, "0") + "m";
+  }
+
+  function fmtTime(iso) {
+    if (!iso) return "–";
+    const d = new Date(iso);
+    return isNaN(d) ? "–" : d.toLocaleTimeString([], { hour12: false });
+  }
+
+  function fmtBytes(n) {
+    if (!n) return "0";
+    const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+    return n.toFixed(i ? 1 : 0) + " " + u[i];
+  }
+
+  function short(s, n) {
+    return s.length > n ? s.slice(0, n - 1) + "…" : s;
+  }
+
+  function card(title, attrs, ...body) {
+    return el("section", Object.assign({ class: "card" }, attrs),
+      el("h2", null, title), body);
+  }
+
+  function table(head, rows, attrs) {
+    return el("table", attrs,
+      el("thead", null, el("tr", null, head.map((h) => el("th", null, h)))),
+      el("tbody", null, rows));
+  }
+
+  // ---- sections ---------------------------------------------------------
+
+  function summary(r) {
+    const pools = r.pools || [];
+    const sum = (f) => pools.reduce((a, p) => a + (p[f] || 0), 0);
+    const queues = r.queues || [];
+    const qsum = (f) => queues.reduce((a, q) => a + (q[f] || 0), 0);
+    const workers = r.workers || [];
+    const alive = workers.filter((w) => w.alive).length;
+    return el("section", { class: "summary", "data-summary": "" },
+      el("div", { class: "stat health" },
+        el("span", { class: "num badge health-" + r.health, "data-field": "health" }, r.health || "unknown"),
+        el("span", { class: "label" }, "health")),
+      stat("pools", "pools", pools.length),
+      stat("free", "free", sum("free"), "free"),
+      stat("held", "held", sum("held"), "held"),
+      stat("unhealthy", "unhealthy", sum("unhealthy"), "unhealthy"),
+      stat("tasks ready", "ready", qsum("ready")),
+      stat("tasks running", "running", qsum("running")),
+      stat("dead letters", "dead", qsum("dead"), qsum("dead") ? "bad" : ""),
+      stat("workers alive", "workers-alive", alive, "free"),
+      stat("workers dead", "workers-dead", workers.length - alive, workers.length - alive ? "bad" : ""),
+      stat("findings", "findings", (r.findings || []).length, (r.findings || []).length ? "warn" : ""));
+  }
+
+  function chart(rates, interval) {
+    const W = 860, H = 220, L = 46, R = 12, T = 12, B = 26;
+    const series = rates || [];
+    let n = 0, maxV = 0, minT = Infinity, maxT = -Infinity;
+    for (const s of series) {
+      for (const p of s.points) {
+        const t = Date.parse(p.t);
+        n++;
+        maxV = Math.max(maxV, p.v);
+        minT = Math.min(minT, t);
+        maxT = Math.max(maxT, t);
+      }
+    }
+    // A fixed window of the points kept, so the chart scrolls steadily.
+    const span = Math.max(maxT - minT, 30 * interval, 1);
+    minT = maxT - span;
+    const top = niceMax(maxV);
+    const x = (t) => L + ((t - minT) / span) * (W - L - R);
+    const y = (v) => H - B - (v / top) * (H - T - B);
+    const g = svg("svg", {
+      viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
+      "aria-label": "allocations per second per pool", "data-chart-points": n,
+    });
+    for (let i = 0; i <= 4; i++) {
+      const v = (top * i) / 4;
+      g.append(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }),
+        svg("text", { x: L - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" }, fmtRate(v)));
+    }
+    if (n === 0) {
+      g.append(svg("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" },
+        "collecting: the rate needs two reports"));
+    } else {
+      for (const frac of [0, 0.5, 1]) {
+        const t = minT + frac * span;
+        g.append(svg("text", { x: x(t), y: H - 6, class: "axis", "text-anchor": frac === 0 ? "start" : frac === 1 ? "end" : "middle" },
+          fmtTime(new Date(t).toISOString())));
+      }
+    }
+    series.forEach((s, i) => {
+      if (!s.points.length) return;
+      const pts = s.points.map((p) => `${x(Date.parse(p.t)).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
+      g.append(svg("polyline", { points: pts, class: "line s" + (i % 6), "data-series": s.pool }));
+      const last = s.points[s.points.length - 1];
+      g.append(svg("circle", { cx: x(Date.parse(last.t)), cy: y(last.v), r: 3, class: "dot s" + (i % 6) }));
+    });
+    const legend = el("ul", { class: "legend" }, series.map((s, i) => {
+      const last = s.points.length ? s.points[s.points.length - 1].v : null;
+      return el("li", { "data-series": s.pool },
+        el("span", { class: "swatch s" + (i % 6) }), s.pool, " ",
+        el("b", { "data-field": "rate" }, last === null ? "–" : fmtRate(last) + "/s"));
+    }));
+    return card("Allocations per second", { class: "card chart-card", "data-chart": "" }, g, legend);
+  }
+
+  function niceMax(v) {
+    if (v <= 0) return 1;
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (v <= m * p) return m * p;
+    return 10 * p;
+  }
+
+  function fmtRate(v) {
+    return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2).replace(/\.?0+$/, "") || "0";
+  }
+
+  function pool(p) {
+    const violations = p.violations || [];
+    const ok = violations.length === 0;
+    const bound = new Map(); // member key -> binding names
+    for (const b of p.bindings || []) {
+      if (!bound.has(b.key)) bound.set(b.key, []);
+      bound.get(b.key).push(b.name + (b.stale ? " (stale)" : ""));
+    }
+    const rows = (p.members || []).map((m) => {
+      const lease = m.lease;
+      const attrs = { "data-member": m.key, "data-state": m.state };
+      if (lease) attrs["data-lease"] = "";
+      let left = "";
+      if (lease) {
+        left = lease.ttl_ms < 0
+          ? el("span", { class: "muted" }, "permanent")
+          : el("span", { class: "ttl" + (lease.expired ? " bad" : ""), "data-ttl-ms": lease.ttl_ms }, fmtMs(lease.ttl_ms));
+      } else if (m.state === "unhealthy" && m.unhealthy_until) {
+        left = el("span", { class: "muted" }, "until " + fmtTime(m.unhealthy_until));
+      }
+      return el("tr", attrs,
+        el("td", { class: "key" }, m.key),
+        el("td", null, el("span", { class: "pill " + m.state, "data-field": "state" }, m.state)),
+        el("td", { class: "n" }, m.priority),
+        el("td", { class: "n", "data-field": "fence" }, lease ? lease.fence : ""),
+        el("td", { class: "mono", "data-field": "session", title: lease && lease.session ? lease.session : null },
+          lease ? (lease.session ? short(lease.session, 18) : el("span", { class: "muted" }, "none")) : ""),
+        el("td", { class: "n" }, left),
+        el("td", { class: "muted" }, (bound.get(m.key) || []).join(", ")));
+    });
+    const members = p.members && p.members.length
+      ? el("div", { class: "scroll" }, table(["member", "state", "prio", "fence", "session", "time left", "bound to"], rows, { class: "members" }))
+      : el("p", { class: "muted" }, p.total ? "members omitted" : "no members");
+    const extra = [];
+    if (!ok) {
+      extra.push(el("ul", { class: "violations" }, violations.map((v) => el("li", null, v))));
+    }
+    const strays = (p.bindings || []).filter((b) => !(p.members || []).some((m) => m.key === b.key));
+    if (strays.length) {
+      extra.push(el("p", { class: "muted" }, "bindings to missing members: ",
+        strays.map((b) => b.name + " → " + b.key).join(", ")));
+    }
+    return el("section", { class: "card pool", "data-pool": p.name },
+      el("h2", null, "Pool ", el("span", { class: "name" }, p.name),
+        el("span", {
+          class: "badge " + (ok ? "health-healthy" : "health-corrupt"),
+          "data-field": "invariants", "data-status": ok ? "ok" : "violated",
+        }, ok ? "invariants ok" : violations.length + " violations")),
+      el("div", { class: "stats" },
+        stat("free", "free", p.free, "free"),
+        stat("held", "held", p.held, "held"),
+        stat("unhealthy", "unhealthy", p.unhealthy, "unhealthy"),
+        stat("total", "total", p.total),
+        stat("last fence", "fence", p.fence),
+        stat("waiters", "waiters", p.waiters),
+        stat("bindings", "bindings", (p.bindings || []).length),
+        stat("sessions", "sessions", (p.sessions || []).length),
+        stat("lapsed leases", "lapsed", p.lapsed_leases, p.lapsed_leases ? "warn" : "")),
+      el("div", { class: "bar", "aria-hidden": "true" },
+        ["free", "held", "unhealthy"].map((f) => {
+          const b = el("span", { class: "seg " + f });
+          // CSSOM, not a style attribute: allowed by the CSP.
+          b.style.flexGrow = String(p[f] || 0);
+          return b;
+        })),
+      members, extra);
+  }
+
+  function queues(list) {
+    if (!list.length) return card("Task queues", { "data-queues": "" }, el("p", { class: "muted" }, "no queues"));
+    const rows = list.map((q) => el("tr", { "data-queue": q.name },
+      el("td", { class: "key" }, q.name),
+      el("td", { class: "n", "data-field": "ready" }, q.ready),
+      el("td", { class: "n", "data-field": "running" }, q.running),
+      el("td", { class: "n", "data-field": "delayed" }, q.delayed),
+      el("td", { class: "n" + (q.dead ? " bad" : ""), "data-field": "dead" }, q.dead),
+      el("td", { class: "n", "data-field": "workers" }, q.workers),
+      el("td", { class: "n", "data-field": "records" }, q.records)));
+    const failures = [];
+    for (const q of list) {
+      for (const f of q.recent_failures || []) {
+        failures.push(el("li", { "data-failure": f.id },
+          el("span", { class: "mono" }, fmtTime(f.finished)), " ",
+          el("b", null, q.name + "/" + f.id), " attempt " + f.attempt + ": ",
+          (f.error_kind ? f.error_kind + ": " : "") + (f.error_message || "")));
+      }
+    }
+    return card("Task queues", { "data-queues": "" },
+      table(["queue", "ready", "running", "delayed", "dead letters", "workers", "records"], rows),
+      el("h3", null, "Recent failures"),
+      failures.length ? el("ul", { class: "failures" }, failures) : el("p", { class: "muted" }, "none"));
+  }
+
+  function workers(list) {
+    const alive = list.filter((w) => w.alive).length;
+    const rows = list.map((w) => el("tr", { "data-worker": w.id, "data-alive": String(w.alive) },
+      el("td", null, el("span", { class: "pill " + (w.alive ? "free" : "unhealthy") }, w.alive ? "alive" : "dead")),
+      el("td", { class: "mono", title: w.id }, short(w.id, 22)),
+      el("td", null, w.group),
+      el("td", null, w.host + (w.pid ? ":" + w.pid : "")),
+      el("td", null, fmtTime(w.started)),
+      el("td", null, fmtTime(w.deadline))));
+    return card("Workers", { "data-workers": "" },
+      el("div", { class: "stats" },
+        stat("alive", "workers-alive", alive, "free"),
+        stat("dead", "workers-dead", list.length - alive, list.length - alive ? "bad" : "")),
+      list.length ? table(["state", "id", "group", "host", "started", "deadline"], rows) : el("p", { class: "muted" }, "no workers"));
+  }
+
+  function locks(r) {
+    const ls = r.locks || [], lps = r.lock_pools || [];
+    if (!ls.length && !lps.length) return null;
+    return card("Locks", { "data-locks": "" },
+      ls.length ? table(["lock", "held", "time left", "holds", "fence"], ls.map((l) => el("tr", { "data-lock": l.name },
+        el("td", { class: "key" }, l.name),
+        el("td", null, el("span", { class: "pill " + (l.held ? "held" : "free") }, l.held ? "held" : "free")),
+        el("td", { class: "n" }, l.ttl_ms === -1 ? "permanent" : l.ttl_ms >= 0 ? el("span", { class: "ttl", "data-ttl-ms": l.ttl_ms }, fmtMs(l.ttl_ms)) : ""),
+        el("td", { class: "n" }, l.holds),
+        el("td", { class: "n" }, l.fence)))) : null,
+      lps.length ? table(["lock pool", "members", "locked"], lps.map((p) => el("tr", { "data-lock-pool": p.name },
+        el("td", { class: "key" }, p.name), el("td", { class: "n" }, p.members), el("td", { class: "n" }, p.locked)))) : null);
+  }
+
+  function findings(list) {
+    return card("Findings", { "data-findings": "" },
+      list.length
+        ? el("ul", { class: "findings" }, list.map((f) => el("li", { class: "sev-" + f.severity, "data-code": f.code },
+          el("span", { class: "badge sev-" + f.severity }, f.severity), " ",
+          el("b", null, f.code), " ", el("span", { class: "muted" }, f.subject), " ", f.message,
+          f.repair ? el("span", { class: "mono" }, "  repair: redisalloc " + f.repair) : null)))
+        : el("p", { class: "muted", "data-field": "no-findings" }, "No findings: every invariant holds."));
+  }
+
+  function redisNodes(redis) {
+    if (!redis || !redis.nodes || !redis.nodes.length) return null;
+    return card("Redis", { "data-redis": "" },
+      table(["node", "memory", "maxmemory", "clients", "slow log"], redis.nodes.map((n) => el("tr", null,
+        el("td", { class: "mono" }, n.addr),
+        el("td", { class: "n" }, fmtBytes(n.used_memory)),
+        el("td", { class: "n" }, n.maxmemory ? fmtBytes(n.maxmemory) : "none"),
+        el("td", { class: "n" }, n.connected_clients),
+        el("td", { class: "n" }, (n.slowlog || []).length)))));
+  }
+
+  // ---- rendering ----------------------------------------------------------
+
+  function render(r) {
+    const d = r.dashboard || {};
+    intervalMs = d.interval_ms || intervalMs;
+    lastSeq = r.seq;
+    receivedAt = performance.now();
+    const stale = !!d.error;
+    const parts = [
+      summary(r),
+      chart(d.rates, intervalMs),
+      (r.pools || []).map(pool),
+      el("div", { class: "cols" }, queues(r.queues || []), workers(r.workers || [])),
+      findings(r.findings || []),
+      locks(r),
+      redisNodes(r.redis),
+    ];
+    root.replaceChildren(...parts.flat().filter(Boolean));
+    root.dataset.seq = String(r.seq);
+    root.dataset.time = r.time || "";
+    root.classList.toggle("stale", stale);
+    prefixEl.textContent = r.prefix ? "prefix " + r.prefix : "";
+    healthBadge.textContent = stale ? "stale" : r.health || "unknown";
+    healthBadge.className = "badge health-" + (stale ? "stale" : r.health);
+    stamp.textContent = "seq " + r.seq + " · " + fmtTime(r.time);
+    stamp.dataset.seq = String(r.seq);
+    errorBox.hidden = !stale;
+    errorBox.textContent = stale ? "Collection failed, showing the last good report: " + d.error : "";
+    document.title = (stale ? "stale" : r.health || "") + " · redisalloc dashboard";
+  }
+
+  // The time-left cells count down between reports, from the TTL the
+  // server measured and the local time since the report arrived (no
+  // reliance on the browser's clock agreeing with Redis).
+  function tick() {
+    const elapsed = performance.now() - receivedAt;
+    for (const c of root.querySelectorAll("[data-ttl-ms]")) {
+      const left = Number(c.dataset.ttlMs) - elapsed;
+      c.textContent = fmtMs(left);
+      c.classList.toggle("bad", left < 0);
+    }
+    if (lastSeq && elapsed > 3 * intervalMs + 2000) {
+      setConn("stale", "no update for " + Math.round(elapsed / 1000) + "s");
+    }
+  }
+
+  function setConn(state, text) {
+    conn.className = "conn conn-" + state;
+    conn.textContent = text;
+  }
+
+  function onReport(text) {
+    let r;
+    try {
+      r = JSON.parse(text);
+    } catch (e) {
+      setConn("error", "bad data");
+      return;
+    }
+    if (typeof r.seq !== "number" || r.seq < lastSeq) return; // old news
+    render(r);
+    setConn("live", "live");
+  }
+
+  function poll() {
+    fetch("/api/snapshot", { cache: "no-store", credentials: "same-origin" })
+      .then((res) => (res.ok ? res.text() : Promise.reject(new Error("HTTP " + res.status))))
+      .then(onReport)
+      .catch((e) => setConn("error", "polling: " + e.message))
+      .finally(() => { pollTimer = setTimeout(poll, intervalMs); });
+  }
+
+  function connect() {
+    if (!window.EventSource) {
+      poll();
+      return;
+    }
+    const es = new EventSource("/api/events");
+    es.onmessage = (ev) => onReport(ev.data);
+    es.onopen = () => setConn("live", "live");
+    es.onerror = () => {
+      if (es.readyState === EventSource.CLOSED) {
+        // The stream was refused (e.g. 401 or the server went away for
+        // good): poll instead, at the server's interval.
+        setConn("error", "stream closed; polling");
+        if (!pollTimer) poll();
+      } else {
+        setConn("wait", "reconnecting…");
+      }
+    };
+  }
+
+  setInterval(tick, 250);
+  connect();
+})();
