@@ -102,7 +102,10 @@
 // caller owns the rueidis clients and must not close them while locks are
 // in use.
 //
-// Telemetry: every script run is a span (see package otel); the meter
-// records the time Acquire waited (redisallocator.lock.wait) and the
-// leases lost (redisallocator.lock.lost).
+// Telemetry: every script run is a span (see package otel). The meter
+// provider (WithMeterProvider) gets redisallocator.lock.acquire.duration
+// (Acquire, TryAcquire, Lock and RLock, by operation and outcome),
+// redisallocator.lock.contention (attempts that found the lock held) and
+// redisallocator.lock.lost; lock names are never attributes. docs/metrics.md
+// in the repository lists every metric of the module.
 package lock

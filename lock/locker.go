@@ -113,11 +113,17 @@ func (l *Locker) Lock(ctx context.Context, key, owner string, ttl time.Duration)
 	if err != nil {
 		return false, err
 	}
+	start := time.Now()
 	msg, err := l.run(ctx, "Lock", key, script.LockLock, k.pair, []string{owner, ms})
 	if err != nil {
+		l.inst.acquired(ctx, opLock, start, false, err)
 		return false, err
 	}
 	n, err := msg.AsInt64()
+	l.inst.acquired(ctx, opLock, start, n == 1, err)
+	if err == nil && n != 1 {
+		l.inst.contended(ctx, opLock)
+	}
 	return n == 1, err
 }
 
@@ -136,11 +142,17 @@ func (l *Locker) RLock(ctx context.Context, key, owner string, ttl time.Duration
 	if err != nil {
 		return 0, err
 	}
+	start := time.Now()
 	msg, err := l.run(ctx, "RLock", key, script.LockRLock, k.pair, []string{owner, ms})
 	if err != nil {
+		l.inst.acquired(ctx, opRLock, start, false, err)
 		return 0, err
 	}
 	n, err := msg.AsInt64()
+	l.inst.acquired(ctx, opRLock, start, n > 0, err)
+	if err == nil && n == 0 {
+		l.inst.contended(ctx, opRLock)
+	}
 	return int(n), err
 }
 

@@ -105,7 +105,9 @@ func newToken() string {
 // context keeps ctx's values but not its cancellation.
 func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
 	token := newToken()
+	start := time.Now()
 	a, err := m.be.try(ctx, token)
+	m.inst.acquired(ctx, opTryAcquire, start, a.ok, err)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, ctx.Err()))
@@ -113,9 +115,9 @@ func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
 		return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, err)
 	}
 	if !a.ok {
+		m.inst.contended(ctx, opTryAcquire)
 		return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, ErrNotAcquired)
 	}
-	m.inst.waited(0)
 	return m.newLease(ctx, token, a), nil
 }
 
@@ -148,16 +150,19 @@ func (m *Mutex) Acquire(ctx context.Context) (*Lease, error) {
 		a, err := m.be.try(ctx, token)
 		ending.Wait()
 		if err != nil {
+			m.inst.acquired(ctx, opAcquire, began, false, err)
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, ctx.Err()))
 			}
 			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, err)
 		}
 		if a.ok {
-			m.inst.waited(time.Since(began))
+			m.inst.acquired(ctx, opAcquire, began, true, nil)
 			return m.newLease(ctx, token, a), nil
 		}
+		m.inst.contended(ctx, opAcquire)
 		if err := m.wait(ctx, token, a.wait, &w); err != nil {
+			m.inst.acquired(ctx, opAcquire, began, false, err)
 			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, err))
 		}
 	}

@@ -17,6 +17,12 @@
 //
 // Keys and arguments are never recorded: they may carry user data.
 //
+// For metrics the package holds what the packages share: the attribute keys
+// (AttrPoolName, AttrQueueName, AttrOutcome), the histogram bucket
+// boundaries (DurationBuckets, TaskDurationBuckets) and helpers that build
+// instruments and reusable attribute options. docs/metrics.md in the
+// repository lists every metric.
+//
 // A nil provider means the global one, and it is looked up again whenever
 // the global changes, so a component built before the application calls
 // go.opentelemetry.io/otel.SetTracerProvider still reports to it. The

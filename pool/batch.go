@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // batcher merges concurrent calls into one script run, the way rueidis
@@ -28,7 +30,8 @@ type batchCall[Req, Res any] struct {
 	res   Res
 	err   error
 	done  chan struct{}
-	state atomic.Int32 // callWaiting, callDone or callAbandoned
+	state atomic.Int32      // callWaiting, callDone or callAbandoned
+	span  trace.SpanContext // the caller's span, parent of the run's span
 }
 
 const (
@@ -41,7 +44,7 @@ const (
 const batchTimeout = 10 * time.Second
 
 func (b *batcher[Req, Res]) do(ctx context.Context, req Req) (Res, error) {
-	c := &batchCall[Req, Res]{req: req, done: make(chan struct{})}
+	c := &batchCall[Req, Res]{req: req, done: make(chan struct{}), span: trace.SpanContextFromContext(ctx)}
 	b.mu.Lock()
 	b.pending = append(b.pending, c)
 	lead := !b.busy
@@ -79,7 +82,10 @@ func (b *batcher[Req, Res]) loop() {
 		for i, c := range calls {
 			reqs[i] = c.req
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
+		// The run's span joins the first caller's trace, so a lone call
+		// (the usual case) traces as if it ran the script itself.
+		ctx := trace.ContextWithSpanContext(context.Background(), calls[0].span)
+		ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 		res, err := b.run(ctx, reqs)
 		cancel()
 		for i, c := range calls {

@@ -65,6 +65,15 @@
 // matching codec.ErrDecode that name the member. Calls that end because ctx
 // ended return errors matching ctx.Err().
 //
+// # Metrics
+//
+// With WithMeterProvider (or the global provider) a pool records malloc and
+// free durations by outcome, mallocs that found it empty or waited, and what
+// GC reclaimed, all with the attribute redisallocator.pool.name. Its members
+// by state and its waiting mallocs are read from Redis at collection time
+// once RegisterMetrics is called, in one process; Unregister stops that.
+// docs/metrics.md in the repository lists every metric of the module.
+//
 // # Concurrency
 //
 // A Pool and its leases are safe for concurrent use. A Pool starts no

@@ -36,7 +36,9 @@ func (p *Pool[T]) GC(ctx context.Context, budget int) (GCResult, error) {
 	if err != nil || len(r) != 5 {
 		return GCResult{}, fmt.Errorf("pool %s: gc: unexpected reply: %w", p.c.name, err)
 	}
-	return GCResult{int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])}, nil
+	res := GCResult{int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])}
+	p.c.met.gc(ctx, res)
+	return res, nil
 }
 
 // FreeKeys frees members whoever holds them (an administrator's tool: the
@@ -79,12 +81,19 @@ func (p *Pool[T]) FreeKeys(ctx context.Context, keys ...string) (int, error) {
 // ErrNotHeld per allocation that was no longer held.
 func (p *Pool[T]) Free(ctx context.Context, allocs ...*Allocation[T]) error {
 	leases := make([]*Lease, 0, len(allocs))
+	held := false // something to send
 	for _, a := range allocs {
 		if a != nil {
 			leases = append(leases, a.Lease)
+			held = held || (a.Lease != nil && a.Token != "")
 		}
 	}
-	return p.c.free(ctx, leases)
+	start := time.Now()
+	err := p.c.free(ctx, leases)
+	if held {
+		p.c.met.freed(ctx, start, err)
+	}
+	return err
 }
 
 // SetUnhealthy takes a member out of rotation for d: a free member goes to

@@ -139,7 +139,10 @@ func (l *Lease) Free(ctx context.Context) error {
 	if l.Token == "" {
 		return nil
 	}
-	return l.c.free(ctx, []*Lease{l})
+	start := time.Now()
+	err := l.c.free(ctx, []*Lease{l})
+	l.c.met.freed(ctx, start, err)
+	return err
 }
 
 // free releases leases in one script and ends each one released or found

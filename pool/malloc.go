@@ -132,8 +132,15 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 }
 
 // malloc runs pool_malloc until it gets n members, waiting between tries
-// when asked to.
+// when asked to, and records the call's metrics.
 func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
+	start := time.Now()
+	leases, values, err := c.mallocWait(ctx, n, opts)
+	c.met.malloced(ctx, start, err)
+	return leases, values, err
+}
+
+func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
 	mc, err := newMallocConfig(c, opts)
 	if err != nil {
 		return nil, nil, err
@@ -150,6 +157,7 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 		case err != nil:
 			return nil, nil, err
 		case r.lease == nil:
+			c.met.foundEmpty(ctx, false)
 			return nil, nil, fmt.Errorf("pool %s: %w", c.name, ErrEmpty)
 		}
 		return []*Lease{r.lease}, [][]byte{r.value}, nil
@@ -195,6 +203,9 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 				c.track(mc.session)
 			}
 			return leases, values, nil
+		}
+		if flags&2 == 0 {
+			c.met.foundEmpty(ctx, mc.wait)
 		}
 		if !mc.wait {
 			return nil, nil, fmt.Errorf("pool %s: %w", c.name, ErrEmpty)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/internal/redisx"
@@ -41,6 +42,8 @@ type core struct {
 	// Concurrent simple mallocs and single frees share script runs.
 	mallocs *batcher[mallocReq, mallocRes]
 	frees   *batcher[[2]string, int64]
+
+	met *metrics
 }
 
 // Pool is a distributed pool of named resources (members) with values of
@@ -89,6 +92,9 @@ func New[T any](client rueidis.Client, prefix, name string, opts ...Option) (*Po
 		run:         redisx.NewRunner(client, otel.NewProviders(cfg.tp, cfg.mp), scriptErrors),
 		tokenPrefix: hex.EncodeToString(r[:]) + "-",
 	}
+	c.met = newMetrics(c.run.Providers(), name)
+	// Every script span names the pool, so traces can be filtered by it.
+	c.run.SetSpanAttributes(attribute.String("redisallocator.pool.name", name))
 	c.mallocs = &batcher[mallocReq, mallocRes]{max: batchMax, run: c.mallocMany, abandon: func(r mallocRes) {
 		if r.lease != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/redisallocator/redisallocator/otel"
 	"github.com/redisallocator/redisallocator/script"
 )
 
@@ -187,7 +188,8 @@ func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 		return nil, nil
 	}
 	s.last = time.Now()
-	s.count.Add(ctx, 1, metric.WithAttributes(attribute.String("pool", s.p.c.name), attribute.String("action", ev.Action)))
+	s.count.Add(ctx, 1, metric.WithAttributes(otel.AttrPoolName.String(s.p.c.name),
+		attribute.String("redisallocator.pool.scaler.action", ev.Action)))
 	if s.cfg.OnEvent != nil {
 		s.cfg.OnEvent(*ev)
 	}

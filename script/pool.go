@@ -170,3 +170,11 @@ var PoolScale = register(&Script{
 	},
 	Errors: []Code{CodeNotHeld, CodeInvalid},
 })
+
+// PoolExport reads every member with its priority, expiry and value at
+// one instant (the administrators' export).
+var PoolExport = register(&Script{
+	Name:     "pool_export",
+	Keys:     poolKeys,
+	ReadOnly: true,
+})

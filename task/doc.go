@@ -68,6 +68,12 @@
 //     traceparent); the worker's task.claim and task.run spans are children
 //     of the task.submit span, so one trace shows submit, claim, run and the
 //     script that stores the result.
+//   - Metrics (WithMeterProvider): tasks submitted, runs and their
+//     durations by where and outcome (succeeded, retried, dead, ...), the
+//     time tasks waited in the queue, and tasks housekeeping ended, each with
+//     the task name as redisallocator.queue.name; queue depth by state and
+//     live workers after RegisterMetrics. docs/metrics.md in the repository
+//     lists every metric of the module.
 //   - Graceful shutdown: when Listen's ctx ends it stops claiming, waits up
 //     to Grace for running handlers, then cancels them (cause ErrShutdown);
 //     a task whose handler returns an error then goes back to the queue
@@ -86,7 +92,7 @@
 //	<prefix>:{queue:<name>}:running  zset  claimed tasks, by lease deadline
 //	<prefix>:{queue:<name>}:dead     zset  the dead-letter set, by failure time
 //	<prefix>:{queue:<name>}:expiry   zset  every record, by when it is deleted
-//	<prefix>:{queue:<name>}:data     hash  per task: meta record, params, result, error, progress, trace
+//	<prefix>:{queue:<name>}:data     hash  per task: meta record, params, result, error, progress, trace context and timeout
 //	<prefix>:{queue:<name>}:waiters  zset  "<id>\0<token>": callers blocked on a task
 //	<prefix>:{queue:<name>}:owned    zset  "<worker>\0<id>": running tasks by worker
 //	<prefix>:{queue:<name>}:workers  zset  the live-worker registry: worker id -> heartbeat deadline

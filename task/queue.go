@@ -217,7 +217,7 @@ func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error)
 	}
 	args := []string{
 		s.id, string(s.payload), strconv.Itoa(s.qc.priority), roundMSZero(s.qc.delay), roundMS(s.qc.timeout),
-		strconv.Itoa(s.qc.maxAttempts), roundMS(c.cfg.retention), roundMS(c.cfg.keep), injectTrace(ctx), s.waiter, auto,
+		strconv.Itoa(s.qc.maxAttempts), roundMS(c.cfg.retention), roundMS(c.cfg.keep), injectTrace(ctx, roundMS(s.qc.timeout)), s.waiter, auto,
 		strconv.Itoa(c.cfg.budget),
 	}
 	msg, err := c.runScript(ctx, script.TaskEnqueue, s.keys.keys, args)
@@ -242,7 +242,7 @@ func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error)
 	}
 	span.SetAttributes(attribute.Bool("task.joined", outcome == enqueueJoined))
 	if outcome == enqueueNew {
-		c.inst.submitted(ctx)
+		c.inst.submitted(ctx, s.keys.name)
 	}
 	h := &handle{c: c, keys: s.keys, id: s.id, once: s.qc.once, waiter: s.waiter, registered: s.waiter != ""}
 	// Wait until the sooner of our own deadline and the task's (when we
@@ -481,7 +481,7 @@ func (q *Queue[P, R]) runLocal(ctx context.Context, id, name string, params P, q
 	t := &Task[P]{ID: id, Name: name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline}
 	start := time.Now()
 	r, err := safeHandle(rctx, q.handler, t)
-	q.c.inst.ran(ctx, "local", time.Since(start), err)
+	q.c.inst.ranLocal(ctx, name, time.Since(start), err)
 	if err == nil {
 		return r, nil
 	}

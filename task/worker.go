@@ -381,6 +381,7 @@ func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token str
 	}
 	// Wake the callers of tasks housekeeping ended (deadline passed, worker
 	// lost for the last time): the script could not reach their lists.
+	w.c.inst.reaped(cctx, k.name, int(ended))
 	for i := 0; i < int(ended); i++ {
 		e := arr[3+7*int(got)+2*i:]
 		id, _ := e[0].ToString()
@@ -414,7 +415,8 @@ func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd tim
 	defer w.handlers.Done()
 	defer func() { <-w.slots }()
 
-	base := extractTrace(w.hardCtx, c.trace)
+	base, timeout := extractTrace(w.hardCtx, c.trace)
+	w.c.inst.waited(base, k.name, c.attempt, timeout, c.left)
 	tracer := w.c.prov.Tracer()
 	attrs := trace.WithAttributes(attrName.String(k.name), attrID.String(c.id), attrAttempt.Int(c.attempt))
 	_, claimSpan := tracer.Start(base, "task.claim", trace.WithSpanKind(trace.SpanKindConsumer), attrs,
@@ -442,8 +444,11 @@ func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd tim
 		w.mu.Unlock()
 	}()
 
+	start := time.Now()
 	outcome, payload, backoff := w.execute(rctx, k, c, deadline, cancel)
+	d := time.Since(start)
 	if outcome == "" {
+		w.c.inst.ran(rctx, k.name, whereRemote, d, runLost)
 		span.SetStatus(codes.Error, "claim lost")
 		return // lost: someone else owns the task now
 	}
@@ -451,7 +456,8 @@ func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd tim
 		kind, msg := splitError(payload)
 		span.SetStatus(codes.Error, kind+": "+msg)
 	}
-	w.finish(rctx, k, c, outcome, payload, backoff)
+	status, err := w.finish(rctx, k, c, outcome, payload, backoff)
+	w.c.inst.ran(rctx, k.name, whereRemote, d, finished(outcome, status, err))
 }
 
 // execute decodes and runs the task and returns what to record: outcome,
@@ -471,9 +477,7 @@ func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, c claimed, dea
 	t.update = func(uctx context.Context, current, total float64) error {
 		return w.progress(uctx, k, c, current, total, cancel)
 	}
-	start := time.Now()
 	res, err := safeHandle(ctx, w.q.handler, t)
-	w.c.inst.ran(ctx, "remote", time.Since(start), err)
 	if err == nil {
 		b, err := w.c.cfg.codec.Marshal(res)
 		if err != nil {
@@ -525,19 +529,21 @@ func (w *worker[P, R]) progress(ctx context.Context, k *queueKeys, c claimed, cu
 }
 
 // finish records the outcome, retrying transport failures a few times: a
-// lost outcome would make the task run again after its lease lapses.
-func (w *worker[P, R]) finish(ctx context.Context, k *queueKeys, c claimed, outcome, payload string, backoff time.Duration) {
+// lost outcome would make the task run again after its lease lapses. It
+// returns task_finish's answer: the task's status after it.
+func (w *worker[P, R]) finish(ctx context.Context, k *queueKeys, c claimed, outcome, payload string, backoff time.Duration) (string, error) {
 	args := []string{c.id, w.id, strconv.Itoa(c.attempt), outcome, payload, ms(backoff)}
 	delay := 50 * time.Millisecond
 	for try := 1; ; try++ {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
-		_, err := w.c.runScript(fctx, script.TaskFinish, k.withNotify(c.id), args)
+		msg, err := w.c.runScript(fctx, script.TaskFinish, k.withNotify(c.id), args)
 		cancel()
 		if err == nil || errors.Is(err, ErrLost) || errors.Is(err, ErrInvalid) || try == 3 {
 			if err != nil && !errors.Is(err, ErrLost) {
 				w.report(fmt.Errorf("task %s/%s: record outcome: %w", k.name, c.id, err))
 			}
-			return
+			status, _ := msg.ToString()
+			return status, err
 		}
 		time.Sleep(delay)
 		delay *= 4

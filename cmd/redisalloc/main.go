@@ -9,6 +9,9 @@
 //
 //	demo    simulate a pool of proxies with concurrent workers, a crashing
 //	        worker and a bad proxy, checking the pool's invariants live
+//	inspect, diagnose   read what lives under a prefix; find problems
+//	pool gc|free|import|export, queue requeue   repair and move data
+//	        (docs/cli.md)
 //
 // With no flags, demo runs on an embedded in-process Redis, so
 // `go run ./cmd/redisalloc demo` works on a fresh clone; --redis URL points
@@ -43,6 +46,12 @@ const (
 type env struct {
 	stdout, stderr io.Writer
 	tty            bool
+	// stdin feeds `pool import -` and confirmations; stdinTTY says it is a
+	// terminal (only then do repairs ask), stderrTTY allows progress bars.
+	// getenv reads the environment (REDIS_URL); nil means os.Getenv.
+	stdin               io.Reader
+	stdinTTY, stderrTTY bool
+	getenv              func(string) string
 }
 
 // command is one subcommand. A new one (inspect, diagnose, dashboard) is a
@@ -60,6 +69,11 @@ type command struct {
 // commands lists the subcommands in the order help shows them.
 var commands = []command{
 	{name: "demo", summary: "simulate a pool of proxies and check its invariants live", usage: demoUsage, run: demoCommand},
+	{name: "dashboard", summary: "serve a live read-only web dashboard of a prefix", usage: dashboardUsage, run: dashboardCommand},
+	{name: "inspect", summary: "show the pools, queues, locks and workers under a prefix", usage: inspectUsage, run: inspectCommand},
+	{name: "diagnose", summary: "find problems under a prefix and say how to repair them", usage: diagnoseUsage, run: diagnoseCommand},
+	{name: "pool", summary: "repair, import or export a pool: gc, free, import, export", usage: poolUsage, run: poolCommand},
+	{name: "queue", summary: "repair a task queue: requeue dead letters", usage: queueUsage, run: queueCommand},
 }
 
 func main() {
@@ -70,7 +84,10 @@ func main() {
 		<-ctx.Done()
 		stop()
 	}()
-	code := run(ctx, env{stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout)}, os.Args[1:])
+	code := run(ctx, env{
+		stdout: os.Stdout, stderr: os.Stderr, tty: isTerminal(os.Stdout),
+		stdin: os.Stdin, stdinTTY: isInteractive(os.Stdin), stderrTTY: isTerminal(os.Stderr), getenv: os.Getenv,
+	}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/redis/rueidis"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/redisallocator/redisallocator/otel"
 	"github.com/redisallocator/redisallocator/script"
@@ -54,6 +55,8 @@ type Runner struct {
 	serverOnce sync.Once
 	server     otel.Server
 
+	attrs []attribute.KeyValue // added to every script span, see SetSpanAttributes
+
 	// noReadOnly is set once the server refused a read-only script for
 	// calling TIME: miniredis does, real Redis does not. Read-only scripts
 	// then go out as ordinary EVALSHA on this runner.
@@ -71,6 +74,11 @@ const miniredisReadOnlyTime = "Write commands are not allowed in read-only scrip
 func NewRunner(client rueidis.Client, prov *otel.Providers, errs map[script.Code]error) *Runner {
 	return &Runner{client: client, prov: prov, errs: errs}
 }
+
+// SetSpanAttributes makes every script span of r also carry attrs (such as
+// the pool's name), so a trace shows which pool a script ran for. Call it
+// before r is used; it is not safe to call concurrently with Run.
+func (r *Runner) SetSpanAttributes(attrs ...attribute.KeyValue) { r.attrs = attrs }
 
 // Client returns the client the runner sends to.
 func (r *Runner) Client() rueidis.Client { return r.client }
@@ -118,6 +126,9 @@ func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string)
 	}
 	readOnly := s.ReadOnly && !r.noReadOnly.Load()
 	ctx, span := otel.StartScript(ctx, r.prov.Tracer(), s.Name, readOnly, r.serverInfo())
+	if len(r.attrs) > 0 && span.IsRecording() {
+		span.SetAttributes(r.attrs...)
+	}
 	msg, err := luaFor(s, readOnly).Exec(ctx, r.client, keys, args).ToMessage()
 	if readOnly && err != nil && strings.Contains(err.Error(), miniredisReadOnlyTime) {
 		r.noReadOnly.Store(true)

@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/redisallocator/redisallocator/internal/inspect"
+)
+
+func diagnoseFlags(o *inspectOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
+	o.flags(fs)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, `usage: redisalloc diagnose --prefix P [flags]
+
+Reads everything under a prefix (like inspect) plus Redis memory and slow-log
+and reports findings: invariant violations, lapsed leases, expired members,
+stale bindings, dead workers and sessions, dead letters, queues without
+workers, low free capacity, waiting mallocs, memory pressure and eviction
+policy, slow commands, a truncated scan. Each finding has a severity
+(critical, warning, info) and, where one applies, the repair command to run.
+diagnose never writes; repairs are separate commands that ask first.
+
+Exit status: 0 healthy (or info findings only), 1 a warning or critical
+finding, 2 bad flags or a Redis that cannot be reached.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func diagnoseUsage(w io.Writer) {
+	var o inspectOptions
+	fs := diagnoseFlags(&o)
+	fs.SetOutput(w)
+	fs.Usage()
+}
+
+func diagnoseCommand(ctx context.Context, e env, args []string) int {
+	var o inspectOptions
+	if _, code, ok := parseArgs(diagnoseFlags(&o), e, args, 0); !ok {
+		return code
+	}
+	return report(e, "diagnose", runDiagnose(ctx, e, o))
+}
+
+func runDiagnose(ctx context.Context, e env, o inspectOptions) error {
+	if err := o.check(e); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	client, err := o.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{
+		ScanLimit: o.scanLimit, SampleLimit: o.sampleLimit, OmitMembers: !o.json,
+	})
+	if err != nil {
+		return redisFailure(err)
+	}
+	if o.json {
+		if err := writeJSON(e.stdout, r); err != nil {
+			return err
+		}
+	} else {
+		writeDiagnosis(e.stdout, r)
+	}
+	if n := serious(r.Findings); n > 0 {
+		return &exitError{exitFail, fmt.Errorf("%d finding(s) of severity warning or critical", n)}
+	}
+	return nil
+}
+
+// serious counts findings of severity warning or critical.
+func serious(fs []inspect.Finding) int {
+	n := 0
+	for _, f := range fs {
+		if f.Severity != inspect.SeverityInfo {
+			n++
+		}
+	}
+	return n
+}
+
+func writeDiagnosis(w io.Writer, r *inspect.Report) {
+	workers := 0
+	for _, x := range r.Workers {
+		if x.Alive {
+			workers++
+		}
+	}
+	fmt.Fprintf(w, "prefix %s · health %s\n%d pools, %d queues, %d locks, %d lock pools, %d/%d workers alive\n",
+		r.Prefix, strings.ToUpper(r.Health), len(r.Pools), len(r.Queues), len(r.Locks), len(r.LockPools), workers, len(r.Workers))
+	if r.Redis != nil {
+		for _, n := range r.Redis.Nodes {
+			mem := bytesText(n.UsedMemory)
+			if n.MaxMemory > 0 {
+				mem += " of " + bytesText(n.MaxMemory) + " (" + n.MaxMemoryPolicy + ")"
+			}
+			fmt.Fprintf(w, "redis %s: memory %s, %d clients, %d slow-log entries\n", n.Addr, mem, n.ConnectedClients, len(n.SlowLog))
+		}
+	}
+	if len(r.Findings) == 0 {
+		fmt.Fprintln(w, "\nno findings")
+		return
+	}
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SEVERITY\tCODE\tSUBJECT\tFINDING")
+	for _, f := range r.Findings {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.Severity, f.Code, f.Subject, f.Message)
+		if f.Repair != "" {
+			fmt.Fprintf(tw, "\t\t\trepair: %s\n", f.Repair)
+		}
+	}
+	_ = tw.Flush()
+}
+
+// bytesText formats a byte count for people.
+func bytesText(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}

@@ -1,0 +1,533 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redisallocator/redisallocator/internal/inspect"
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/task"
+)
+
+// Bounds of the repair commands.
+const (
+	defaultGCBudget = 1000
+	maxGCBudget     = 100000
+	// maxGCPasses bounds the GC passes of one pool: timers keep falling due
+	// on a busy pool, and the command must end.
+	maxGCPasses = 1000
+	// maxArgs bounds the keys or ids given on one command line.
+	maxArgs = 10000
+	// requeueChunk is the ids sent per Requeue call and read per
+	// DeadLetters page.
+	requeueChunk = 1000
+)
+
+// subcommand is one verb of a command group (pool gc, queue requeue).
+type subcommand struct {
+	name, summary string
+	usage         func(w io.Writer)
+	run           func(ctx context.Context, e env, args []string) int
+}
+
+// runGroup dispatches "redisalloc <group> <verb> ...".
+func runGroup(ctx context.Context, e env, group string, subs []subcommand, args []string) int {
+	if len(args) == 0 {
+		fmt.Fprintf(e.stderr, "redisalloc %s: missing subcommand\n", group)
+		groupUsage(e.stderr, group, subs)
+		return exitUsage
+	}
+	switch args[0] {
+	case "help", "-h", "-help", "--help":
+		if len(args) > 1 {
+			for _, s := range subs {
+				if s.name == args[1] {
+					s.usage(e.stdout)
+					return exitOK
+				}
+			}
+		}
+		groupUsage(e.stdout, group, subs)
+		return exitOK
+	}
+	for _, s := range subs {
+		if s.name == args[0] {
+			return s.run(ctx, e, args[1:])
+		}
+	}
+	fmt.Fprintf(e.stderr, "redisalloc %s: unknown subcommand %q\n", group, args[0])
+	groupUsage(e.stderr, group, subs)
+	return exitUsage
+}
+
+func groupUsage(w io.Writer, group string, subs []subcommand) {
+	fmt.Fprintf(w, "usage: redisalloc %s <subcommand> [flags]\n\nsubcommands:\n", group)
+	for _, s := range subs {
+		fmt.Fprintf(w, "  %-9s %s\n", s.name, s.summary)
+	}
+	fmt.Fprintf(w, "\nredisalloc %s <subcommand> -h shows its flags.\n", group)
+}
+
+func poolSubcommands() []subcommand {
+	return []subcommand{
+		{"gc", "reclaim lapsed leases, drop expired members and bindings now (asks first)", poolGCUsage, poolGCCommand},
+		{"free", "free members whoever holds them (asks first)", poolFreeUsage, poolFreeCommand},
+		{"import", "add or update members from JSON Lines or CSV", poolImportUsage, poolImportCommand},
+		{"export", "write members with values to JSON Lines or CSV", poolExportUsage, poolExportCommand},
+	}
+}
+
+func queueSubcommands() []subcommand {
+	return []subcommand{
+		{"requeue", "move dead-lettered tasks back to the queue (asks first)", queueRequeueUsage, queueRequeueCommand},
+	}
+}
+
+func poolUsage(w io.Writer)  { groupUsage(w, "pool", poolSubcommands()) }
+func queueUsage(w io.Writer) { groupUsage(w, "queue", queueSubcommands()) }
+
+func poolCommand(ctx context.Context, e env, args []string) int {
+	return runGroup(ctx, e, "pool", poolSubcommands(), args)
+}
+
+func queueCommand(ctx context.Context, e env, args []string) int {
+	return runGroup(ctx, e, "queue", queueSubcommands(), args)
+}
+
+// errAborted is returned when the operator answers no.
+var errAborted = errors.New("aborted: nothing was changed")
+
+// confirm asks question on the terminal unless yes is set. Without a
+// terminal on stdin it refuses (exit status 2): a script must say --yes.
+func confirm(e env, yes bool, question string) error {
+	if yes {
+		return nil
+	}
+	if !e.stdinTTY || e.stdin == nil {
+		return usageErr("refusing to change Redis without --yes: stdin is not a terminal to ask on")
+	}
+	fmt.Fprintf(e.stderr, "%s [y/N] ", question)
+	line, err := bufio.NewReader(e.stdin).ReadString('\n')
+	if err != nil && line == "" {
+		return errAborted
+	}
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes":
+		return nil
+	}
+	return errAborted
+}
+
+// isInteractive reports whether f is a terminal a person can answer on:
+// a character device other than /dev/null (which isTerminal would accept,
+// so `cmd </dev/null` would be asked and read "no" instead of refused).
+func isInteractive(f *os.File) bool {
+	if !isTerminal(f) {
+		return false
+	}
+	fi, err1 := f.Stat()
+	null, err2 := os.Stat(os.DevNull)
+	return err1 != nil || err2 != nil || !os.SameFile(fi, null)
+}
+
+// poolName validates --pool.
+func poolName(name string) error {
+	if name == "" {
+		return usageErr("--pool is required")
+	}
+	if err := redisx.ValidateName("pool name", name); err != nil {
+		return usageErr("--pool: %w", err)
+	}
+	return nil
+}
+
+func msDur(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// --- pool gc ---
+
+type gcOptions struct {
+	cliTarget
+	pool   string
+	all    bool
+	budget int
+	yes    bool
+}
+
+func poolGCFlags(o *gcOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("pool gc", flag.ContinueOnError)
+	o.flags(fs)
+	fs.StringVar(&o.pool, "pool", "", "the pool's `name`")
+	fs.BoolVar(&o.all, "all", false, "every pool under the prefix instead of --pool")
+	fs.IntVar(&o.budget, "budget", defaultGCBudget, "due timers handled per atomic pass")
+	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, `usage: redisalloc pool gc (--pool NAME | --all) --prefix P [flags]
+
+Runs the pool's GC now: lapsed leases go back to the free set, expired
+members leave, quarantines that ended return, expired bindings go. Pools do
+this lazily on every malloc; this is for idle pools and after an incident.
+Shows what is due and asks before changing anything.
+
+Exit status: 0 done (or nothing to do), 1 aborted or failed, 2 bad flags, no
+terminal to ask on without --yes, or a Redis that cannot be reached.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func poolGCUsage(w io.Writer) {
+	var o gcOptions
+	fs := poolGCFlags(&o)
+	fs.SetOutput(w)
+	fs.Usage()
+}
+
+func poolGCCommand(ctx context.Context, e env, args []string) int {
+	o := gcOptions{}
+	if _, code, ok := parseArgs(poolGCFlags(&o), e, args, 0); !ok {
+		return code
+	}
+	return report(e, "pool gc", runPoolGC(ctx, e, o))
+}
+
+func runPoolGC(ctx context.Context, e env, o gcOptions) error {
+	if err := o.check(e); err != nil {
+		return err
+	}
+	switch {
+	case o.all && o.pool != "":
+		return usageErr("--pool and --all exclude each other")
+	case !o.all:
+		if err := poolName(o.pool); err != nil {
+			return err
+		}
+	}
+	if o.budget < 1 || o.budget > maxGCBudget {
+		return usageErr("--budget must be between 1 and %d, got %d", maxGCBudget, o.budget)
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	client, err := o.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+
+	names := []string{o.pool}
+	if o.all {
+		n, err := inspect.Discover(ctx, client, o.prefix)
+		if err != nil {
+			return redisFailure(err)
+		}
+		names = n.Pools
+	}
+	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: names}, SkipRedis: true, OmitMembers: true})
+	if err != nil {
+		return redisFailure(err)
+	}
+	var due []string
+	for _, p := range r.Pools {
+		fmt.Fprintf(e.stdout, "pool %s: %d due timer(s): %d lapsed lease(s), %d expired member(s), %d stale binding(s)\n",
+			p.Name, p.DueTimers, p.LapsedLeases, p.ExpiredMembers, p.StaleBindings)
+		if p.DueTimers > 0 {
+			due = append(due, p.Name)
+		}
+	}
+	if len(due) == 0 {
+		fmt.Fprintln(e.stdout, "nothing is due: nothing to do")
+		return nil
+	}
+	if err := confirm(e, o.yes, fmt.Sprintf("run GC on %d pool(s) under prefix %s?", len(due), o.prefix)); err != nil {
+		return err
+	}
+	for _, name := range due {
+		p, err := pool.New[any](client, o.prefix, name)
+		if err != nil {
+			return err
+		}
+		var sum pool.GCResult
+		for range maxGCPasses {
+			res, err := p.GC(ctx, o.budget)
+			if err != nil {
+				return redisFailure(fmt.Errorf("pool %s: %w", name, err))
+			}
+			sum.LeasesReclaimed += res.LeasesReclaimed
+			sum.MembersExpired += res.MembersExpired
+			sum.MembersRecovered += res.MembersRecovered
+			sum.BindingsExpired += res.BindingsExpired
+			sum.Pending = res.Pending
+			if res.Pending == 0 {
+				break
+			}
+		}
+		fmt.Fprintf(e.stdout, "pool %s: reclaimed %d lease(s), removed %d expired member(s), ended %d quarantine(s), dropped %d binding(s); %d timer(s) still due\n",
+			name, sum.LeasesReclaimed, sum.MembersExpired, sum.MembersRecovered, sum.BindingsExpired, sum.Pending)
+	}
+	return nil
+}
+
+// --- pool free ---
+
+type freeOptions struct {
+	cliTarget
+	pool string
+	yes  bool
+}
+
+func poolFreeFlags(o *freeOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("pool free", flag.ContinueOnError)
+	o.flags(fs)
+	fs.StringVar(&o.pool, "pool", "", "the pool's `name` (required)")
+	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, `usage: redisalloc pool free KEY... --pool NAME --prefix P [flags]
+
+Frees held members whoever holds them: an administrator's tool for leases
+whose holder is gone (a permanent lease of a crashed process). The holders
+are not told; their own Free then fails with "not held". Shows each lease
+and asks first. Members that are not held are left alone.
+
+Exit status: 0 done (or nothing held), 1 aborted, failed or a KEY is not a
+member (then nothing is freed), 2 bad flags, no terminal to ask on without
+--yes, or a Redis that cannot be reached.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func poolFreeUsage(w io.Writer) {
+	var o freeOptions
+	fs := poolFreeFlags(&o)
+	fs.SetOutput(w)
+	fs.Usage()
+}
+
+func poolFreeCommand(ctx context.Context, e env, args []string) int {
+	var o freeOptions
+	keys, code, ok := parseArgs(poolFreeFlags(&o), e, args, maxArgs)
+	if !ok {
+		return code
+	}
+	return report(e, "pool free", runPoolFree(ctx, e, o, keys))
+}
+
+func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error {
+	if err := o.check(e); err != nil {
+		return err
+	}
+	if err := poolName(o.pool); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return usageErr("name at least one member KEY to free")
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	client, err := o.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: []string{o.pool}}, SkipRedis: true})
+	if err != nil {
+		return redisFailure(err)
+	}
+	if len(r.Pools) != 1 {
+		return &exitError{exitFail, fmt.Errorf("pool %s could not be read (see: redisalloc diagnose)", o.pool)}
+	}
+	members := map[string]inspect.Member{}
+	for _, m := range r.Pools[0].Members {
+		members[m.Key] = m
+	}
+	var held, missing []string
+	for _, k := range keys {
+		m, ok := members[k]
+		switch {
+		case !ok:
+			missing = append(missing, k)
+		case m.Lease == nil:
+			fmt.Fprintf(e.stdout, "%s: %s, not held: left alone\n", k, m.State)
+		default:
+			l := m.Lease
+			desc := fmt.Sprintf("held, fence %d", l.Fence)
+			switch {
+			case l.Deadline == nil:
+				desc += ", permanent lease"
+			case l.Expired:
+				desc += ", lease lapsed"
+			default:
+				desc += fmt.Sprintf(", %s left", roundDur(msDur(l.TTLMillis)))
+			}
+			if l.Session != "" {
+				desc += ", session " + l.Session
+			}
+			fmt.Fprintf(e.stdout, "%s: %s\n", k, desc)
+			if !slices.Contains(held, k) {
+				held = append(held, k)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		return &exitError{exitFail, fmt.Errorf("not members of pool %s: %s; nothing was freed", o.pool, strings.Join(missing, ", "))}
+	}
+	if len(held) == 0 {
+		fmt.Fprintln(e.stdout, "nothing is held: nothing to do")
+		return nil
+	}
+	if err := confirm(e, o.yes, fmt.Sprintf("free %d member(s) of pool %s, whoever holds them?", len(held), o.pool)); err != nil {
+		return err
+	}
+	p, err := pool.New[any](client, o.prefix, o.pool)
+	if err != nil {
+		return err
+	}
+	n, err := p.FreeKeys(ctx, held...)
+	if err != nil && !errors.Is(err, pool.ErrNotMember) {
+		return redisFailure(err)
+	}
+	fmt.Fprintf(e.stdout, "freed %d member(s)", n)
+	if n < len(held) {
+		fmt.Fprintf(e.stdout, " (%d were freed or removed meanwhile)", len(held)-n)
+	}
+	fmt.Fprintln(e.stdout)
+	return nil
+}
+
+// --- queue requeue ---
+
+type requeueOptions struct {
+	cliTarget
+	queue string
+	all   bool
+	yes   bool
+}
+
+func queueRequeueFlags(o *requeueOptions) *flag.FlagSet {
+	fs := flag.NewFlagSet("queue requeue", flag.ContinueOnError)
+	o.flags(fs)
+	fs.StringVar(&o.queue, "queue", "", "the task `name` whose queue to repair (required)")
+	fs.BoolVar(&o.all, "all", false, "every dead-lettered task of the queue instead of the IDs given")
+	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprint(w, `usage: redisalloc queue requeue (ID... | --all) --queue NAME --prefix P [flags]
+
+Moves failed tasks from the queue's dead-letter set back to the queue, with
+fresh attempts and deadline, for workers to run again. Shows how many and
+asks first. IDs no longer in the set are skipped.
+
+Exit status: 0 done (or nothing to requeue), 1 aborted or failed, 2 bad
+flags, no terminal to ask on without --yes, or a Redis that cannot be
+reached.
+
+flags:
+`)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func queueRequeueUsage(w io.Writer) {
+	var o requeueOptions
+	fs := queueRequeueFlags(&o)
+	fs.SetOutput(w)
+	fs.Usage()
+}
+
+func queueRequeueCommand(ctx context.Context, e env, args []string) int {
+	var o requeueOptions
+	ids, code, ok := parseArgs(queueRequeueFlags(&o), e, args, maxArgs)
+	if !ok {
+		return code
+	}
+	return report(e, "queue requeue", runRequeue(ctx, e, o, ids))
+}
+
+func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) error {
+	if err := o.check(e); err != nil {
+		return err
+	}
+	if o.queue == "" {
+		return usageErr("--queue is required")
+	}
+	switch {
+	case o.all && len(ids) > 0:
+		return usageErr("give task IDs or --all, not both")
+	case !o.all && len(ids) == 0:
+		return usageErr("give the task IDs to requeue, or --all")
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	client, err := o.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	q, err := task.New[any, any](client, o.prefix)
+	if err != nil {
+		return usageErr("%w", err)
+	}
+	st, err := q.Stats(ctx, o.queue)
+	if errors.Is(err, task.ErrInvalid) {
+		return usageErr("--queue: %w", err)
+	}
+	if err != nil {
+		return redisFailure(err)
+	}
+	if o.all {
+		for off := 0; off < st.Dead; off += requeueChunk {
+			page, err := q.DeadLetters(ctx, o.queue, off, requeueChunk)
+			if err != nil {
+				return redisFailure(err)
+			}
+			for _, in := range page {
+				ids = append(ids, in.ID)
+			}
+			if len(page) < requeueChunk {
+				break
+			}
+		}
+	}
+	fmt.Fprintf(e.stdout, "queue %s: %d task(s) dead-lettered, %d ready, %d live worker(s)\n", o.queue, st.Dead, st.Ready, st.Workers)
+	if len(ids) == 0 {
+		fmt.Fprintln(e.stdout, "nothing to requeue")
+		return nil
+	}
+	if err := confirm(e, o.yes, fmt.Sprintf("requeue %d task(s) of queue %s?", len(ids), o.queue)); err != nil {
+		return err
+	}
+	moved := 0
+	for chunk := range slices.Chunk(ids, requeueChunk) {
+		n, err := q.Requeue(ctx, o.queue, chunk...)
+		if errors.Is(err, task.ErrInvalid) {
+			return usageErr("%w (requeued %d before)", err, moved)
+		}
+		if err != nil {
+			return redisFailure(fmt.Errorf("%w (requeued %d before)", err, moved))
+		}
+		moved += n
+	}
+	fmt.Fprintf(e.stdout, "requeued %d task(s)", moved)
+	if moved < len(ids) {
+		fmt.Fprintf(e.stdout, "; %d were not dead-lettered", len(ids)-moved)
+	}
+	fmt.Fprintln(e.stdout)
+	return nil
+}

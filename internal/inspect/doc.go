@@ -1,0 +1,25 @@
+// Package inspect observes everything the module keeps under one key
+// prefix, for `redisalloc inspect`, `redisalloc diagnose` and the
+// dashboard. It only reads: no call here writes to Redis, and a test
+// compares the keyspace before and after on miniredis, a standalone server
+// and a cluster.
+//
+//   - Discover finds the pools, queues, locks, lock pools and health groups
+//     under a prefix with one bounded SCAN per master node
+//     (MATCH "<prefix>:{*", the glob characters of the prefix escaped).
+//   - Collect reads them into a Report: each pool by its atomic snapshot
+//     script, each queue's counts and newest dead letters, locks with their
+//     fencing counters, lock pools, workers per health group, and INFO and
+//     SLOWLOG of every node. The report as a whole is not atomic.
+//   - Diagnose turns a Report into Findings (severity, code, subject,
+//     message and, when one applies, the repair command) and a Health.
+//
+// Report is the shared JSON shape, versioned by SchemaVersion: fields are
+// only ever added within a version.
+//
+// Errors match ErrInvalid (bad prefix or limits, nil client) or ErrRedis
+// (connection or ctx failures; ctx's error is joined). A part that Redis
+// refuses to read, such as a foreign key of the wrong type inside a pool's
+// namespace, does not fail the collection: it becomes an "unreadable"
+// finding.
+package inspect

@@ -1,0 +1,85 @@
+package inspect
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/redis/rueidis"
+)
+
+// Defaults of Options.
+const (
+	// DefaultScanLimit bounds the keys one Discover examines per node, like
+	// the reference's scan_limit.
+	DefaultScanLimit = 10000
+	// DefaultSampleLimit caps the slow-log entries per node and the recent
+	// failures per queue.
+	DefaultSampleLimit = 20
+	// DefaultTimeout bounds a whole Collect when ctx has no deadline.
+	DefaultTimeout = 30 * time.Second
+)
+
+// Errors.
+var (
+	// ErrInvalid reports bad input: a bad prefix or a negative limit.
+	ErrInvalid = errors.New("inspect: invalid argument")
+	// ErrRedis reports a Redis failure while collecting.
+	ErrRedis = errors.New("inspect: redis failed")
+)
+
+// Names are the namespaces found under a prefix, each list sorted.
+type Names struct {
+	Pools     []string `json:"pools"`
+	Queues    []string `json:"queues"`
+	Locks     []string `json:"locks"`
+	LockPools []string `json:"lock_pools"`
+	// HealthGroups are the health.Session groups (workers).
+	HealthGroups []string `json:"health_groups"`
+	// Scanned counts the keys examined (all nodes together).
+	Scanned int `json:"scanned"`
+	// Truncated reports that the scan stopped at its limit on some node
+	// before the end: names may be missing.
+	Truncated bool `json:"truncated"`
+}
+
+// Options tune Collect. The zero value means every default.
+type Options struct {
+	// ScanLimit bounds the keys examined per node by Discover
+	// (DefaultScanLimit); negative is an error.
+	ScanLimit int
+	// SampleLimit caps slow-log entries per node and recent failures per
+	// queue (DefaultSampleLimit); negative is an error.
+	SampleLimit int
+	// Names, when set, skips the discovery and collects exactly these.
+	Names *Names
+	// SkipRedis leaves Report.Redis nil (no INFO or SLOWLOG).
+	SkipRedis bool
+	// OmitMembers leaves out pool members, bindings and sessions, to keep
+	// reports of huge pools small; the counts stay.
+	OmitMembers bool
+}
+
+// Discover finds the pools, queues, locks, lock pools and health groups
+// under prefix by SCAN on every master (every master of a cluster),
+// examining at most DefaultScanLimit keys per node. It never writes.
+// Errors match ErrInvalid (bad prefix) or ErrRedis.
+func Discover(ctx context.Context, client rueidis.Client, prefix string) (Names, error) {
+	return discover(ctx, client, prefix, DefaultScanLimit)
+}
+
+// DiscoverLimit is Discover examining at most limit keys per node (0:
+// DefaultScanLimit; negative is ErrInvalid).
+func DiscoverLimit(ctx context.Context, client rueidis.Client, prefix string, limit int) (Names, error) {
+	return discover(ctx, client, prefix, limit)
+}
+
+// Collect reads everything under prefix into a Report and diagnoses it
+// (Diagnose): every pool by one atomic snapshot script, every queue's
+// counts and recent dead letters, locks, lock pools, workers per health
+// group and, unless opts.SkipRedis, INFO and SLOWLOG of every node. It
+// never writes. When ctx has no deadline, DefaultTimeout bounds it. Errors
+// match ErrInvalid or ErrRedis; a report is returned only without error.
+func Collect(ctx context.Context, client rueidis.Client, prefix string, opts Options) (*Report, error) {
+	return collect(ctx, client, prefix, opts)
+}

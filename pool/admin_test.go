@@ -1,0 +1,100 @@
+package pool_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/pool"
+)
+
+func TestExportImportRecords(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		s := setup(t, b)
+		since := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+		if _, err := s.p.Put(s.ctx, map[string]proxy{"a": {Addr: "a:1", Since: since}}, pool.WithPriority(5)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.p.Put(s.ctx, map[string]proxy{"b": {Addr: "b:1"}}, pool.WithExpiry(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.p.Extend(s.ctx, []string{"c"}); err != nil {
+			t.Fatal(err)
+		}
+		held, err := s.p.MallocMember(s.ctx, "c", pool.LeaseTTL(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.p.ExportRecords(s.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 3 || recs[0].Key != "a" || recs[0].Priority != 5 || !recs[0].HasValue ||
+			recs[1].Key != "b" || recs[1].Expiry.IsZero() || recs[1].TTL <= 0 || recs[1].TTL > time.Hour ||
+			recs[2].Key != "c" || recs[2].HasValue || !recs[2].Expiry.IsZero() {
+			t.Fatalf("records: %+v", recs)
+		}
+
+		dst, err := pool.New[proxy](b.Client, b.Prefix, "copy")
+		if err != nil {
+			t.Fatal(err)
+		}
+		added, err := dst.ImportRecords(s.ctx, recs)
+		if err != nil || added != 3 {
+			t.Fatalf("import: %d, %v", added, err)
+		}
+		got, err := dst.ExportRecords(s.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opt := cmpopts.IgnoreFields(pool.Record{}, "TTL", "Expiry")
+		if d := cmp.Diff(recs, got, opt); d != "" {
+			t.Errorf("copy differs (-src +dst):\n%s", d)
+		}
+		if v, err := dst.Get(s.ctx, "a"); err != nil || !v.Since.Equal(since) || v.Addr != "a:1" {
+			t.Errorf("value of a: %+v, %v", v, err)
+		}
+
+		// Importing over the source keeps c held by its holder.
+		if _, err := s.p.ImportRecords(s.ctx, []pool.Record{{Key: "c", Priority: 1}}); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := s.p.State(s.ctx, "c"); err != nil || st != pool.StateHeld {
+			t.Errorf("c: %v, %v", st, err)
+		}
+		if err := held.Free(s.ctx); err != nil {
+			t.Errorf("holder's Free after import: %v", err)
+		}
+	})
+}
+
+func TestImportRecordsRejectsWhole(t *testing.T) {
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	s := setup(t, b)
+	for name, tc := range map[string]struct {
+		rec  pool.Record
+		want error
+	}{
+		"EmptyKey":    {pool.Record{Key: ""}, pool.ErrInvalidKey},
+		"Priority":    {pool.Record{Key: "x", Priority: pool.MaxPriority + 1}, pool.ErrInvalidPriority},
+		"NegativeTTL": {pool.Record{Key: "x", TTL: -time.Second}, pool.ErrInvalidDuration},
+		"TinyTTL":     {pool.Record{Key: "x", TTL: time.Microsecond}, pool.ErrInvalidDuration},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := s.p.ImportRecords(s.ctx, []pool.Record{{Key: "ok"}, tc.rec})
+			if !errors.Is(err, tc.want) || !errors.Is(err, pool.ErrInvalid) {
+				t.Errorf("error %v, want %v", err, tc.want)
+			}
+			if n, err := s.p.Len(s.ctx); err != nil || n != 0 {
+				t.Errorf("a rejected import left %d members (%v)", n, err)
+			}
+		})
+	}
+	if _, err := s.p.ImportRecords(s.ctx, make([]pool.Record, pool.MaxImportBatch+1)); !errors.Is(err, pool.ErrInvalidCount) {
+		t.Errorf("too many: %v", err)
+	}
+}

@@ -1,0 +1,25 @@
+-- pool_export: read every member with its priority, expiry and encoded value at one instant, for export.
+-- KEYS[1] free set
+-- KEYS[2] holders
+-- KEYS[3] unhealthy
+-- KEYS[4] timers
+-- KEYS[5] priorities
+-- KEYS[6] values
+-- KEYS[7] fence counter
+-- KEYS[8] bindings
+-- KEYS[9] binding index
+-- KEYS[10] wake-up list
+-- KEYS[11] waiter count
+-- KEYS[12] session index
+-- Returns {now ms, free members, held members, quarantined members, priorities (member, priority)..., timers (entry, ms)..., values (member, value)...}.
+-- Read-only.
+-- @include pool
+return {
+  now_ms(),
+  redis.call('ZRANGE', FREE, 0, -1),
+  redis.call('HKEYS', HOLDERS),
+  redis.call('HKEYS', UNHEALTHY),
+  redis.call('HGETALL', PRIO),
+  redis.call('ZRANGE', TIMERS, 0, -1, 'WITHSCORES'),
+  redis.call('HGETALL', VALUES),
+}
