@@ -160,12 +160,17 @@ func classify(ctx context.Context, err error) error {
 	switch {
 	case errors.Is(err, ErrLost), errors.Is(err, ErrInvalid):
 		return err
+	case ctx.Err() != nil:
+		return errors.Join(ctxErr(ctx), err)
+	case redisx.ForeignContextError(ctx, err):
+		// Another call's deadline broke the shared connection: the
+		// outcome is unknown, not timed out (found by the torture run).
+		// The context error is not wrapped: it is not the caller's.
+		return fmt.Errorf("%w: connection failed under another call: %v", ErrQueue, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return errors.Join(ErrTimeout, err)
 	case errors.Is(err, context.Canceled):
 		return errors.Join(ErrCanceled, err)
-	case ctx.Err() != nil:
-		return errors.Join(ctxErr(ctx), err)
 	}
 	return fmt.Errorf("%w: %w", ErrQueue, err)
 }

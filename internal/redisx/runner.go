@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/redis/rueidis"
 	"go.opentelemetry.io/otel/attribute"
@@ -139,11 +140,36 @@ func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string)
 	}
 	var f otel.Failure
 	if err != nil {
-		f, err = r.mapError(s, err)
+		f, err = r.mapError(ctx, s, err)
 	}
 	otel.EndScript(span, err, f)
 	return msg, err
 }
+
+// ForeignContextError reports whether err carries a context error that is
+// not ctx's own. rueidis stores one caller's context.DeadlineExceeded or
+// Canceled as the error of the pipelined connection it was using
+// (pipe.failSync), and every other call in flight there fails with it;
+// such a call's ctx is still live. rueidis may notice a deadline a moment
+// before ctx.Err() does, so a deadline within deadlineSlack counts as
+// ctx's own.
+func ForeignContextError(ctx context.Context, err error) bool {
+	if err == nil || ctx.Err() != nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) {
+		return true
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > deadlineSlack
+}
+
+// deadlineSlack: how far ahead of ctx's deadline a DeadlineExceeded from
+// rueidis still counts as ctx's own.
+const deadlineSlack = 5 * time.Millisecond
 
 func checkCall(s *script.Script, keys, args []string) error {
 	if s == nil {
@@ -161,8 +187,13 @@ func checkCall(s *script.Script, keys, args []string) error {
 // mapError turns a failed run into the error callers see and the span's
 // failure attributes. This is the one place where script error codes
 // become Go errors.
-func (r *Runner) mapError(s *script.Script, err error) (otel.Failure, error) {
+func (r *Runner) mapError(ctx context.Context, s *script.Script, err error) (otel.Failure, error) {
 	switch {
+	case ForeignContextError(ctx, err):
+		// Not this caller's deadline or cancellation: the shared
+		// connection failed. Reported without the context error, so that
+		// callers do not mistake it for their own timeout.
+		return otel.Failure{ErrorType: "_OTHER"}, fmt.Errorf("redisallocator: script %s: connection failed under another call (%v)", s.Name, err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return otel.Failure{ErrorType: "timeout"}, fmt.Errorf("redisallocator: script %s: %w", s.Name, err)
 	case errors.Is(err, context.Canceled):

@@ -1,0 +1,974 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/task"
+)
+
+// config of a run (the command-line flags).
+type config struct {
+	Duration       time.Duration
+	Workers        int
+	Holders        int
+	Core, Churn    int
+	Seed           uint64
+	KillEvery      time.Duration
+	RestartEvery   time.Duration
+	FaultEvery     time.Duration
+	SessionTimeout time.Duration
+	Drain          time.Duration
+	Dir            string
+	Keep           bool
+	RedisBin       string
+	JSON           string
+	Log            io.Writer
+}
+
+const (
+	prefix     = "torture"
+	poolName   = "p"
+	queueName  = "t"
+	maxLease   = 4 * time.Second // workers pick lease TTLs in [1.5s, 4s)
+	gcEvery    = 250 * time.Millisecond
+	snapEvery  = 150 * time.Millisecond
+	opTimeout  = 2 * time.Second
+	settleTime = 300 * time.Millisecond
+)
+
+type workerProc struct {
+	id     string
+	slot   int
+	cmd    *exec.Cmd
+	done   chan struct{}
+	err    error
+	killed bool // by the controller: SIGKILL, or SIGTERM at the end
+	log    string
+}
+
+type reclaimWatch struct {
+	worker   string
+	kill     time.Time
+	fences   map[int64]bool
+	sessions map[string]bool
+	resolved bool
+	at       time.Time
+}
+
+type controller struct {
+	cfg    config
+	dir    string
+	redis  *redisServer
+	px     *proxy
+	client rueidis.Client
+	pool   *pool.Pool[string]
+	queue  *task.Queue[Params, int64]
+	core   []string
+	churn  []string
+
+	quiet   sync.RWMutex // the restart holds it: no controller writes meanwhile
+	faultMu sync.Mutex   // one fault or restart at a time
+
+	mu         sync.Mutex
+	rng        *rand.Rand
+	sum        Summary
+	workers    map[int]*workerProc
+	gen        int
+	stopping   bool
+	tails      map[string]*ledgerTail
+	records    []Record
+	watches    []*reclaimWatch
+	downtimes  [][2]time.Time
+	lastFence  int64
+	snapViol   map[string]int
+	reclaimLat []time.Duration
+	failures   []string
+}
+
+func (c *controller) fail(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failLocked(format, args...)
+}
+
+func (c *controller) failLocked(format string, args ...any) {
+	c.sum.Violations++
+	if len(c.failures) < 100 {
+		c.failures = append(c.failures, fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *controller) logf(format string, args ...any) {
+	if c.cfg.Log != nil {
+		_, _ = fmt.Fprintf(c.cfg.Log, "%s torture: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	}
+}
+
+func (c *controller) randN(n int) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.rng.IntN(n)
+}
+
+// jitter returns d ± 50%.
+func (c *controller) jitter(d time.Duration) time.Duration {
+	return d/2 + time.Duration(c.randN(int(d)+1))
+}
+
+// run performs a whole torture run and returns its summary.
+func run(ctx context.Context, cfg config) (*Summary, error) {
+	dir := cfg.Dir
+	if dir == "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "torture-"); err != nil {
+			return nil, err
+		}
+	}
+	for _, d := range []string{"ledgers", "logs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	c := &controller{
+		cfg: cfg, dir: dir, rng: rand.New(rand.NewPCG(cfg.Seed, 42)),
+		workers: map[int]*workerProc{}, tails: map[string]*ledgerTail{}, snapViol: map[string]int{},
+	}
+	for i := range cfg.Core {
+		c.core = append(c.core, fmt.Sprintf("m%02d", i))
+	}
+	for i := range cfg.Churn {
+		c.churn = append(c.churn, fmt.Sprintf("c%02d", i))
+	}
+	c.sum = Summary{
+		Duration: cfg.Duration.String(), Seed: cfg.Seed, Workers: cfg.Workers, Members: cfg.Core + cfg.Churn,
+		RedisVersion: redisVersion(cfg.RedisBin), RestartKind: restartKind,
+		LeaseTTL: maxLease.String(), SessionTimeout: cfg.SessionTimeout.String(),
+		Ops: map[string]OpCount{}, Faults: map[string]int{},
+	}
+	err := c.run(ctx)
+	c.cleanup()
+	if err != nil {
+		return nil, fmt.Errorf("%w (files in %s)", err, dir)
+	}
+	if !cfg.Keep && c.sum.Pass {
+		_ = os.RemoveAll(dir)
+	} else {
+		c.sum.Failures = append(c.sum.Failures, "run files kept in "+dir)
+	}
+	return &c.sum, nil
+}
+
+func (c *controller) cleanup() {
+	c.mu.Lock()
+	c.stopping = true
+	procs := make([]*workerProc, 0, len(c.workers))
+	for _, w := range c.workers {
+		procs = append(procs, w)
+	}
+	c.mu.Unlock()
+	for _, w := range procs {
+		_ = w.cmd.Process.Kill()
+		<-w.done
+	}
+	if c.client != nil {
+		c.client.Close()
+	}
+	if c.px != nil {
+		c.px.disable()
+	}
+	if c.redis != nil {
+		_ = c.redis.stop()
+	}
+}
+
+func (c *controller) run(ctx context.Context) error {
+	var err error
+	if c.redis, err = startRedis(c.cfg.RedisBin, filepath.Join(c.dir, "redis")); err != nil {
+		return err
+	}
+	if c.px, err = newProxy(c.redis.addr()); err != nil {
+		return err
+	}
+	c.client, err = rueidis.NewClient(rueidis.ClientOption{
+		InitAddress: []string{c.redis.addr()}, DisableCache: true, ForceSingleClient: true,
+	})
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	if c.pool, err = pool.New[string](c.client, prefix, poolName); err != nil {
+		return err
+	}
+	if c.queue, err = task.New[Params, int64](c.client, prefix); err != nil {
+		return err
+	}
+	if _, err = c.pool.Extend(ctx, append(slices.Clone(c.core), c.churn...)); err != nil {
+		return fmt.Errorf("extend: %w", err)
+	}
+	c.logf("redis %s (dir %s), proxy %s, %d workers", c.redis.addr(), c.dir, c.px.addr(), c.cfg.Workers)
+
+	for slot := range c.cfg.Workers {
+		if err := c.spawn(slot); err != nil {
+			return err
+		}
+	}
+
+	// Observers run until the very end; disturbers only for the duration.
+	obsCtx, stopObs := context.WithCancel(context.WithoutCancel(ctx))
+	var obs sync.WaitGroup
+	obs.Go(func() { c.snapshotLoop(obsCtx) })
+	obs.Go(func() { c.gcLoop(obsCtx) })
+	obs.Go(func() { c.tailLoop(obsCtx) })
+	defer func() { stopObs(); obs.Wait() }()
+
+	runCtx, cancel := context.WithTimeout(ctx, c.cfg.Duration)
+	defer cancel()
+	var dist sync.WaitGroup
+	dist.Go(func() { c.killLoop(runCtx) })
+	dist.Go(func() { c.faultLoop(runCtx) })
+	dist.Go(func() { c.restartLoop(runCtx) })
+	dist.Wait()
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	c.logf("disturbances over; draining")
+
+	drainStart := time.Now()
+	c.drain(ctx)
+	c.stopWorkers()
+	c.sum.DrainSeconds = time.Since(drainStart).Seconds()
+	c.waitReclaims(ctx)
+	c.checkLeaks(ctx)
+	stopObs()
+	obs.Wait()
+	c.finish(ctx)
+	return nil
+}
+
+// ---- workers ----
+
+func (c *controller) spawn(slot int) error {
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		return nil
+	}
+	c.gen++
+	id := fmt.Sprintf("w%d-%d", slot, c.gen)
+	seed := c.rng.Uint64()
+	c.mu.Unlock()
+	ledger := filepath.Join(c.dir, "ledgers", id+".jsonl")
+	wc := workerConfig{
+		ID: id, Addr: c.px.addr(), Ledger: ledger, DrainFile: c.drainFile(), Seed: seed, Prefix: prefix, Pool: poolName, Queue: queueName,
+		Core: c.core, Churn: c.churn, LeaseTTL: 3 * time.Second, SessionTimeout: c.cfg.SessionTimeout,
+		Holders: c.cfg.Holders, TaskTimeout: c.cfg.Duration + c.cfg.Drain + 5*time.Minute,
+		Retention: c.cfg.Duration + c.cfg.Drain + time.Hour, OpTimeout: opTimeout,
+	}
+	arg, err := json.Marshal(wc)
+	if err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	logPath := filepath.Join(c.dir, "logs", id+".log")
+	logf, err := os.Create(logPath)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(exe, "-worker", string(arg))
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		_ = logf.Close()
+		return fmt.Errorf("start worker: %w", err)
+	}
+	w := &workerProc{id: id, slot: slot, cmd: cmd, done: make(chan struct{}), log: logPath}
+	c.mu.Lock()
+	c.workers[slot] = w
+	c.tails[id] = &ledgerTail{path: ledger}
+	c.mu.Unlock()
+	go func() {
+		w.err = cmd.Wait()
+		_ = logf.Close()
+		c.mu.Lock()
+		unexpected := !w.killed && !c.stopping
+		c.mu.Unlock()
+		if unexpected {
+			c.mu.Lock()
+			c.sum.WorkerCrashes++
+			c.mu.Unlock()
+			c.fail("worker %s exited on its own (%v): %s", id, w.err, tail(logPath))
+		}
+		close(w.done)
+	}()
+	return nil
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 600 {
+		b = b[len(b)-600:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+func (c *controller) killLoop(ctx context.Context) {
+	for {
+		sleep(ctx, c.jitter(c.cfg.KillEvery))
+		if ctx.Err() != nil {
+			return
+		}
+		slot := c.randN(c.cfg.Workers)
+		c.mu.Lock()
+		w := c.workers[slot]
+		if w != nil {
+			w.killed = true
+		}
+		c.mu.Unlock()
+		if w == nil {
+			continue
+		}
+		kill := time.Now()
+		_ = w.cmd.Process.Signal(syscall.SIGKILL)
+		<-w.done
+		c.watchReclaim(w.id, kill)
+		c.mu.Lock()
+		c.sum.Kills++
+		delete(c.workers, slot)
+		c.mu.Unlock()
+		c.logf("killed %s", w.id)
+		sleep(ctx, time.Duration(100+c.randN(400))*time.Millisecond)
+		if err := c.spawn(slot); err != nil {
+			c.fail("replacement worker: %v", err)
+			continue
+		}
+		c.mu.Lock()
+		c.sum.Replacements++
+		c.mu.Unlock()
+	}
+}
+
+// watchReclaim starts watching for the leases of a killed worker to leave
+// the pool: every lease it acquired and did not free (by fence), and every
+// lease under one of its sessions (also those whose malloc reply it never
+// read).
+func (c *controller) watchReclaim(worker string, kill time.Time) {
+	c.readLedgers()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	w := &reclaimWatch{worker: worker, kill: kill, fences: map[int64]bool{}, sessions: map[string]bool{}}
+	for _, r := range c.records {
+		if r.W != worker {
+			continue
+		}
+		switch r.K {
+		case kAcq:
+			w.fences[r.F] = true
+		case kFreed:
+			if r.OK {
+				delete(w.fences, r.F)
+			}
+		case kSess:
+			w.sessions[r.Sess] = true
+		}
+	}
+	c.watches = append(c.watches, w)
+}
+
+// reclaimBound is how long reclaiming may take: the longest lease or
+// session timeout, plus a request delayed in the proxy (it may refresh a
+// lease after the kill), plus GC and snapshot periods, plus slack for a
+// loaded machine. Redis downtime overlapping the wait is added per case.
+func (c *controller) reclaimBound() time.Duration {
+	return max(maxLease, c.cfg.SessionTimeout) + maxInjectedDelay + gcEvery + snapEvery + 2500*time.Millisecond
+}
+
+func (c *controller) downtimeIn(from, to time.Time) time.Duration {
+	var d time.Duration
+	for _, w := range c.downtimes {
+		s, e := max64t(w[0], from), min64t(w[1], to)
+		if e.After(s) {
+			d += e.Sub(s)
+		}
+	}
+	return d
+}
+
+func max64t(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+func min64t(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+func (c *controller) signalAll(sig os.Signal) []*workerProc {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*workerProc
+	for _, w := range c.workers {
+		_ = w.cmd.Process.Signal(sig)
+		out = append(out, w)
+	}
+	return out
+}
+
+// drain lets the workers finish: no new tasks and no new leases, while
+// handlers and waits go on, until every submitted task is finished or the
+// drain time is over.
+func (c *controller) drain(ctx context.Context) {
+	if err := os.WriteFile(c.drainFile(), nil, 0o644); err != nil {
+		c.fail("drain: %v", err)
+	}
+	deadline := time.Now().Add(c.cfg.Drain)
+	final := map[string]bool{}
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		c.readLedgers()
+		c.mu.Lock()
+		var open []string
+		for _, r := range c.records {
+			if r.K == kSubmitted && !final[r.ID] {
+				open = append(open, r.ID)
+			}
+		}
+		c.mu.Unlock()
+		for id, info := range c.readInfos(ctx, open) {
+			if info.found && info.Status.Final() {
+				final[id] = true
+			}
+		}
+		left := 0
+		for _, id := range open {
+			if !final[id] {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		c.logf("drain: %d tasks unfinished", left)
+		sleep(ctx, time.Second)
+	}
+}
+
+func (c *controller) drainFile() string { return filepath.Join(c.dir, "drain") }
+
+func (c *controller) stopWorkers() {
+	c.mu.Lock()
+	for _, w := range c.workers {
+		w.killed = true
+	}
+	c.mu.Unlock()
+	for _, w := range c.signalAll(syscall.SIGTERM) {
+		select {
+		case <-w.done:
+		case <-time.After(20 * time.Second):
+			c.fail("worker %s did not stop within 20s of SIGTERM", w.id)
+			_ = w.cmd.Process.Kill()
+			<-w.done
+		}
+	}
+	c.mu.Lock()
+	c.stopping = true
+	c.workers = map[int]*workerProc{}
+	c.mu.Unlock()
+}
+
+// ---- observers ----
+
+func (c *controller) tailLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.readLedgers()
+		sleep(ctx, time.Second)
+	}
+}
+
+func (c *controller) readLedgers() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range sortedKeys(c.tails) {
+		recs, err := c.tails[id].read()
+		if err != nil {
+			c.failLocked("read ledger of %s: %v", id, err)
+			continue
+		}
+		c.records = append(c.records, recs...)
+	}
+}
+
+func (c *controller) gcLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		c.quiet.RLock()
+		gctx, cancel := context.WithTimeout(ctx, opTimeout)
+		_, _ = c.pool.GC(gctx, 1000)
+		cancel()
+		c.quiet.RUnlock()
+		sleep(ctx, gcEvery)
+	}
+}
+
+func (c *controller) snapshotLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		sctx, cancel := context.WithTimeout(ctx, opTimeout)
+		s, err := c.pool.Snapshot(sctx)
+		cancel()
+		at := time.Now()
+		if err != nil {
+			if ctx.Err() == nil {
+				c.mu.Lock()
+				c.sum.SnapshotErrors++
+				c.mu.Unlock()
+			}
+			sleep(ctx, snapEvery)
+			continue
+		}
+		c.observe(s, at)
+		sleep(ctx, snapEvery)
+	}
+}
+
+// observe checks one snapshot: its invariants, the fencing counter, and
+// the reclaim of killed workers' leases.
+func (c *controller) observe(s *pool.Snapshot, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sum.Snapshots++
+	for _, v := range s.Violations {
+		c.sum.SnapshotViol++
+		if c.snapViol[v] == 0 {
+			c.failLocked("snapshot invariant: %s", v)
+		} else {
+			c.sum.Violations++
+		}
+		c.snapViol[v]++
+	}
+	if s.Fence < c.lastFence {
+		c.failLocked("the fencing counter went back from %d to %d", c.lastFence, s.Fence)
+	}
+	c.lastFence = max(c.lastFence, s.Fence)
+	for _, w := range c.watches {
+		if w.resolved {
+			continue
+		}
+		held := false
+		for _, m := range s.Members {
+			if m.Lease != nil && (w.fences[m.Lease.Fence] || w.sessions[m.Lease.Session]) {
+				held = true
+				break
+			}
+		}
+		if held {
+			continue
+		}
+		w.resolved, w.at = true, at
+		lat := at.Sub(w.kill)
+		c.reclaimLat = append(c.reclaimLat, lat)
+		if bound := c.reclaimBound() + c.downtimeIn(w.kill, at); lat > bound {
+			c.sum.Reclaim.TooSlow++
+			c.failLocked("leases of killed worker %s reclaimed after %v, bound %v", w.worker, lat.Round(time.Millisecond), bound)
+		}
+	}
+}
+
+func (c *controller) waitReclaims(ctx context.Context) {
+	deadline := time.Now().Add(c.reclaimBound() + 10*time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		c.mu.Lock()
+		left := 0
+		for _, w := range c.watches {
+			if !w.resolved {
+				left++
+			}
+		}
+		c.mu.Unlock()
+		if left == 0 {
+			return
+		}
+		sleep(ctx, snapEvery)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, w := range c.watches {
+		if !w.resolved {
+			c.sum.Reclaim.TooSlow++
+			c.failLocked("leases of killed worker %s never reclaimed (killed at %s)", w.worker, w.kill.Format("15:04:05.000"))
+		}
+	}
+}
+
+// checkLeaks waits until every lease the stopped workers dropped must have
+// lapsed, then requires a pool with nothing held.
+func (c *controller) checkLeaks(ctx context.Context) {
+	sleep(ctx, max(maxLease, c.cfg.SessionTimeout)+maxInjectedDelay+500*time.Millisecond)
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := c.pool.GC(gctx, 10000); err != nil {
+		c.fail("final GC: %v", err)
+		return
+	}
+	s, err := c.pool.Snapshot(gctx)
+	if err != nil {
+		c.fail("final snapshot: %v", err)
+		return
+	}
+	c.observe(s, time.Now())
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sum.LeakedLeases = s.Counts.Held
+	if s.Counts.Held > 0 {
+		c.failLocked("%d leases still held after every worker stopped and every lease lapsed", s.Counts.Held)
+	}
+}
+
+// ---- faults and restarts ----
+
+func (c *controller) faultLoop(ctx context.Context) {
+	for {
+		sleep(ctx, c.jitter(c.cfg.FaultEvery))
+		if ctx.Err() != nil {
+			return
+		}
+		c.faultMu.Lock()
+		f := faultKinds[c.randN(len(faultKinds))]
+		c.mu.Lock()
+		rng := rand.New(rand.NewPCG(c.rng.Uint64(), 7))
+		c.mu.Unlock()
+		end, err := f.apply(c.px, rng)
+		if err != nil {
+			c.faultMu.Unlock()
+			c.fail("fault %s: %v", f.kind, err)
+			continue
+		}
+		c.mu.Lock()
+		c.sum.Faults[f.kind]++
+		c.sum.FaultsTotal++
+		c.mu.Unlock()
+		d := time.Duration(300+c.randN(2700)) * time.Millisecond
+		c.logf("fault %s for %v", f.kind, d)
+		sleep(ctx, d)
+		end()
+		c.faultMu.Unlock()
+	}
+}
+
+func (c *controller) restartLoop(ctx context.Context) {
+	for {
+		sleep(ctx, c.jitter(c.cfg.RestartEvery))
+		if ctx.Err() != nil {
+			return
+		}
+		c.faultMu.Lock()
+		c.quiet.Lock()
+		err := c.restart(ctx)
+		c.quiet.Unlock()
+		c.faultMu.Unlock()
+		if err != nil {
+			c.fail("redis restart: %v", err)
+			return
+		}
+	}
+}
+
+type taskInfo struct {
+	task.Info
+	found bool
+}
+
+// restart restarts Redis gracefully with the workers cut off, and checks
+// that the pool and every task record read the same before and after.
+func (c *controller) restart(ctx context.Context) error {
+	start := time.Now()
+	c.px.disable()
+	defer func() {
+		_ = c.px.enable()
+		c.mu.Lock()
+		c.downtimes = append(c.downtimes, [2]time.Time{start, time.Now()})
+		c.mu.Unlock()
+	}()
+	sleep(ctx, settleTime) // requests already inside Redis finish
+	c.readLedgers()
+	ids := c.intentIDs()
+	before, err := c.state(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("before: %w", err)
+	}
+	if err := c.redis.restart(); err != nil {
+		return err
+	}
+	var after *persisted
+	for try := 0; ; try++ {
+		after, err = c.state(ctx, ids)
+		if err == nil || try == 50 || ctx.Err() != nil {
+			break
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("after: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sum.Restarts++
+	c.sum.Restart.Members += len(before.members)
+	c.sum.Restart.Tasks += len(before.tasks)
+	for _, d := range before.diff(after) {
+		c.sum.Restart.Mismatches++
+		c.failLocked("restart %d lost or changed data: %s", c.sum.Restarts, d)
+	}
+	c.logf("redis restarted in %v; %d members, %d task records unchanged", time.Since(start).Round(time.Millisecond), len(before.members), len(before.tasks))
+	return nil
+}
+
+func (c *controller) intentIDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var ids []string
+	for _, r := range c.records {
+		if r.K == kIntent {
+			ids = append(ids, r.ID)
+		}
+	}
+	return ids
+}
+
+// persisted is what a graceful restart must keep exactly.
+type persisted struct {
+	fence   int64
+	members map[string]string
+	other   string
+	stats   task.Stats
+	tasks   map[string]taskInfo
+}
+
+func (c *controller) state(ctx context.Context, ids []string) (*persisted, error) {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	s, err := c.pool.Snapshot(sctx)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.queue.Stats(sctx, queueName)
+	if err != nil {
+		return nil, err
+	}
+	// Workers counts workers with a fresh heartbeat now: it changes with
+	// time alone, not with what Redis stores.
+	st.Workers = 0
+	p := &persisted{fence: s.Fence, members: map[string]string{}, stats: st}
+	for _, m := range s.Members {
+		l := ""
+		if m.Lease != nil {
+			l = fmt.Sprintf("%+v", *m.Lease)
+		}
+		p.members[m.Key] = fmt.Sprintf("%s prio=%d exp=%d value=%v lease=%s until=%d", m.State, m.Priority, m.Expiry.UnixMilli(), m.HasValue, l, m.UnhealthyUntil.UnixMilli())
+	}
+	var b strings.Builder
+	for _, bi := range s.Bindings {
+		fmt.Fprintf(&b, "bind %s=%s exp=%d; ", bi.Name, bi.Key, bi.Expiry.UnixMilli())
+	}
+	for _, k := range sortedKeys(s.Sessions) {
+		fmt.Fprintf(&b, "session %s=%d; ", k, s.Sessions[k].UnixMilli())
+	}
+	fmt.Fprintf(&b, "waiters=%d", s.Waiters)
+	p.other = b.String()
+	p.tasks = c.readInfos(ctx, ids)
+	if len(p.tasks) != len(ids) {
+		return nil, fmt.Errorf("read %d of %d task records", len(p.tasks), len(ids))
+	}
+	return p, nil
+}
+
+func (p *persisted) diff(q *persisted) []string {
+	var out []string
+	if p.fence != q.fence {
+		out = append(out, fmt.Sprintf("fence counter %d, then %d", p.fence, q.fence))
+	}
+	for k, v := range p.members {
+		if q.members[k] != v {
+			out = append(out, fmt.Sprintf("member %s was %q, then %q", k, v, q.members[k]))
+		}
+	}
+	for k := range q.members {
+		if _, ok := p.members[k]; !ok {
+			out = append(out, "member "+k+" appeared")
+		}
+	}
+	if p.other != q.other {
+		out = append(out, fmt.Sprintf("bindings/sessions were %q, then %q", p.other, q.other))
+	}
+	if p.stats != q.stats {
+		out = append(out, fmt.Sprintf("queue stats were %+v, then %+v", p.stats, q.stats))
+	}
+	for id, a := range p.tasks {
+		if b := q.tasks[id]; !reflect.DeepEqual(a, b) {
+			out = append(out, fmt.Sprintf("task %s was %+v, then %+v", id, a, b))
+		}
+	}
+	return out
+}
+
+// readInfos reads the records of tasks concurrently; ids whose read failed
+// are missing from the result.
+func (c *controller) readInfos(ctx context.Context, ids []string) map[string]taskInfo {
+	out := make(map[string]taskInfo, len(ids))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, id := range ids {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			rctx, cancel := context.WithTimeout(ctx, opTimeout)
+			defer cancel()
+			info, err := c.queue.Info(rctx, queueName, id)
+			ti := taskInfo{Info: info, found: err == nil}
+			if err != nil && !errors.Is(err, task.ErrNotFound) {
+				return
+			}
+			mu.Lock()
+			out[id] = ti
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// ---- the end ----
+
+func (c *controller) finish(ctx context.Context) {
+	c.readLedgers()
+	c.mu.Lock()
+	torn := 0
+	for _, t := range c.tails {
+		t.finish()
+		torn += t.torn
+	}
+	records := c.records
+	c.mu.Unlock()
+
+	tasks := c.taskStates(ctx, records)
+	res := Check(CheckInput{Records: records, Tasks: tasks, RemovalWindow: opTimeout + maxInjectedDelay + 500*time.Millisecond})
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.sum
+	s.TornLines = torn
+	s.LedgerRecords = len(records)
+	s.Ledger = res
+	for _, r := range records {
+		if r.K != kOp {
+			continue
+		}
+		oc := s.Ops[r.Op]
+		if r.OK {
+			oc.OK++
+		} else {
+			oc.Err++
+			if oc.Errors == nil {
+				oc.Errors = map[string]int{}
+			}
+			oc.Errors[r.Err]++
+		}
+		s.Ops[r.Op] = oc
+		s.OpsTotal++
+	}
+	s.Reclaim = reclaimStats(c.reclaimLat, c.reclaimBound(), s.Reclaim.TooSlow)
+	if res.MaxFence > c.lastFence {
+		c.failLocked("a worker holds fence %d but the counter is only %d", res.MaxFence, c.lastFence)
+	}
+	s.Violations += res.Overlaps + res.DuplicateFences + res.FenceOrder + res.GuardViolations + res.WrongResults + res.ConflictResults
+	s.LostTasks = res.TasksLost
+	s.Failures = append(c.failures, res.Violations...)
+	if s.Kills == 0 || s.Restarts == 0 || s.FaultsTotal == 0 {
+		s.Failures = append(s.Failures, fmt.Sprintf("too few disturbances: %d kills, %d restarts, %d faults", s.Kills, s.Restarts, s.FaultsTotal))
+	}
+	s.Pass = s.Violations == 0 && s.LostTasks == 0 && s.Kills > 0 && s.Restarts > 0 && s.FaultsTotal > 0
+}
+
+// taskStates reads the final record of every task an intent names.
+func (c *controller) taskStates(ctx context.Context, records []Record) map[string]TaskState {
+	var ids []string
+	for _, r := range records {
+		if r.K == kIntent {
+			ids = append(ids, r.ID)
+		}
+	}
+	dead := map[string]bool{}
+	for off := 0; ; {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		page, err := c.queue.DeadLetters(dctx, queueName, off, 1000)
+		cancel()
+		if err != nil {
+			c.fail("dead letters: %v", err)
+			break
+		}
+		for _, in := range page {
+			dead[in.ID] = true
+		}
+		if len(page) < 1000 {
+			break
+		}
+		off += len(page)
+	}
+	infos := c.readInfos(ctx, ids)
+	out := make(map[string]TaskState, len(ids))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 32)
+	for _, id := range ids {
+		info, ok := infos[id]
+		if !ok {
+			c.fail("task %s: record unreadable", id)
+			continue
+		}
+		st := TaskState{Found: info.found, Status: string(info.Status), Dead: dead[id]}
+		if st.Status != string(task.StatusSucceeded) {
+			mu.Lock()
+			out[id] = st
+			mu.Unlock()
+			continue
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			h, err := c.queue.Handle(queueName, id)
+			if err == nil {
+				rctx, cancel := context.WithTimeout(ctx, opTimeout)
+				var r int64
+				r, err = h.Wait(rctx)
+				cancel()
+				st.Result, st.HasResult = r, err == nil
+			}
+			mu.Lock()
+			out[id] = st
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out
+}

@@ -1,0 +1,161 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// redisServer is the redis-server the controller runs: AOF on with
+// appendfsync everysec, in its own directory, on a free port.
+type redisServer struct {
+	bin  string
+	dir  string
+	port int
+	cmd  *exec.Cmd
+	done chan struct{} // closed when the server process exited
+	exit error         // its exit status, once done is closed
+}
+
+// restartKind says how restarts stop the server, for the summary.
+const restartKind = "graceful: SIGTERM (redis-server fsyncs the AOF and exits), then a new redis-server on the same port and dir"
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = l.Close() }()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func startRedis(bin, dir string) (*redisServer, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	var lastErr error
+	for range 5 {
+		port, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		r := &redisServer{bin: bin, dir: dir, port: port}
+		if lastErr = r.start(); lastErr == nil {
+			return r, nil
+		}
+	}
+	return nil, lastErr
+}
+
+func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port) }
+
+func (r *redisServer) start() error {
+	args := []string{
+		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
+		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"),
+		"--protected-mode", "no", "--maxclients", "2000",
+	}
+	cmd := exec.Command(r.bin, args...)
+	cmd.SysProcAttr = childAttr()
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server: %w", err)
+	}
+	r.cmd = cmd
+	done := make(chan struct{})
+	r.done = done
+	go func() { r.exit = cmd.Wait(); close(done) }()
+	deadline := time.Now().Add(30 * time.Second) // a long AOF takes a while to load
+	for time.Now().Before(deadline) {
+		select {
+		case <-r.done:
+			return fmt.Errorf("redis-server exited at start (%w); see %s", r.exit, filepath.Join(r.dir, "redis.log"))
+		default:
+		}
+		if ping(r.addr()) == nil {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = cmd.Process.Kill()
+	<-r.done
+	return errors.New("redis-server did not answer PING within 30s")
+}
+
+// ping sends an inline PING and expects +PONG (LOADING errors mean not yet).
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "+PONG") {
+		return fmt.Errorf("ping: %q", strings.TrimSpace(line))
+	}
+	return nil
+}
+
+// stop shuts the server down gracefully (SIGTERM: the AOF is fsynced), or
+// kills it after 30 s.
+func (r *redisServer) stop() error {
+	if r.cmd == nil {
+		return nil
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-r.done:
+	case <-time.After(30 * time.Second):
+		_ = r.cmd.Process.Kill()
+		<-r.done
+		r.cmd = nil
+		return errors.New("redis-server ignored SIGTERM for 30s; killed")
+	}
+	r.cmd = nil
+	return nil
+}
+
+// restart stops the server gracefully and starts a new one on the same
+// port and directory, which loads the AOF.
+func (r *redisServer) restart() error {
+	if err := r.stop(); err != nil {
+		return err
+	}
+	var err error
+	for range 50 { // the port may linger a moment
+		if err = r.start(); err == nil {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return err
+}
+
+// version asks redis-server --version.
+func redisVersion(bin string) string {
+	out, err := exec.Command(bin, "--version").Output()
+	if err != nil {
+		return "unknown"
+	}
+	for _, f := range strings.Fields(string(out)) {
+		if v, ok := strings.CutPrefix(f, "v="); ok {
+			return v
+		}
+	}
+	return strings.TrimSpace(string(out))
+}

@@ -1,0 +1,305 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMain(m *testing.M) {
+	// The controller re-executes the test binary as its workers.
+	if len(os.Args) > 2 && os.Args[1] == "-worker" {
+		os.Exit(workerMain(os.Args[2]))
+	}
+	os.Exit(m.Run())
+}
+
+// TestTortureShort runs a short torture: every check must pass, and the
+// run must really have killed workers, restarted Redis and injected faults.
+func TestTortureShort(t *testing.T) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redis-server is required with CI=true: %v", err)
+		}
+		t.Skip("redis-server not on PATH")
+	}
+	cfg := config{
+		Duration: 14 * time.Second, Workers: 3, Holders: 2, Core: 6, Churn: 3, Seed: uint64(time.Now().UnixNano()),
+		KillEvery: 2 * time.Second, RestartEvery: 5 * time.Second, FaultEvery: 1500 * time.Millisecond,
+		// No Dir: run makes one and removes it when the run passes, so a
+		// failing run leaves its ledgers and logs behind.
+		SessionTimeout: 2 * time.Second, Drain: 60 * time.Second, RedisBin: bin,
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	sum, err := run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	sum.print(&out)
+	t.Log("\n" + out.String())
+	if err := sum.writeJSON(filepath.Join(t.TempDir(), "summary.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Pass || sum.Violations != 0 || sum.LostTasks != 0 {
+		t.Fatalf("torture failed: %d violations, %d lost tasks", sum.Violations, sum.LostTasks)
+	}
+	if sum.Kills == 0 || sum.Restarts == 0 || sum.FaultsTotal == 0 {
+		t.Fatalf("not tortured enough: %d kills, %d restarts, %d faults", sum.Kills, sum.Restarts, sum.FaultsTotal)
+	}
+	if sum.Reclaim.Count == 0 || sum.Ledger.Holdings == 0 || sum.Ledger.GuardWrites == 0 || sum.Ledger.TasksSucceeded == 0 {
+		t.Fatalf("too little checked: %d reclaims, %d holdings, %d guarded writes, %d tasks succeeded",
+			sum.Reclaim.Count, sum.Ledger.Holdings, sum.Ledger.GuardWrites, sum.Ledger.TasksSucceeded)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	good := config{
+		Duration: time.Second, Workers: 1, Holders: 1, Core: 1, Churn: 1, KillEvery: 1, RestartEvery: 1,
+		FaultEvery: 1, SessionTimeout: time.Second, Drain: time.Second,
+	}
+	if err := good.validate(); err != nil {
+		t.Fatal(err)
+	}
+	for name, mut := range map[string]func(*config){
+		"ZeroDuration":   func(c *config) { c.Duration = 0 },
+		"NoWorkers":      func(c *config) { c.Workers = 0 },
+		"NoHolders":      func(c *config) { c.Holders = 0 },
+		"NoChurn":        func(c *config) { c.Churn = 0 },
+		"NegativeKill":   func(c *config) { c.KillEvery = -1 },
+		"ShortSession":   func(c *config) { c.SessionTimeout = time.Millisecond },
+		"ZeroDrain":      func(c *config) { c.Drain = 0 },
+		"TooManyWorkers": func(c *config) { c.Workers = 1000 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := good
+			mut(&c)
+			if err := c.validate(); !errors.Is(err, errFlags) {
+				t.Fatalf("validate = %v, want errFlags", err)
+			}
+		})
+	}
+	if code := cliMain([]string{"-workers", "0"}); code != 2 {
+		t.Fatalf("cliMain with -workers 0 = %d, want 2", code)
+	}
+}
+
+// ---- the checker must be able to fail ----
+
+const msec = int64(time.Millisecond)
+
+func acq(w, m string, fence, send, reply, ttlMS int64, sess string) Record {
+	return Record{K: kAcq, W: w, M: m, F: fence, Send: send * msec, T: reply * msec, TTL: ttlMS, Sess: sess}
+}
+
+func TestCheckExclusive(t *testing.T) {
+	tests := []struct {
+		name    string
+		recs    []Record
+		overlap int
+		dup     int
+		order   int
+		guard   int
+	}{
+		{name: "SecondHolderWhileFirstValid", overlap: 1, recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 3000, ""),
+			acq("w2", "m1", 2, 20, 30, 3000, ""),
+		}},
+		{name: "AfterFree", recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 3000, ""),
+			{K: kFree, W: "w1", M: "m1", F: 1, T: 15 * msec},
+			acq("w2", "m1", 2, 20, 30, 3000, ""),
+		}},
+		{name: "AfterLapse", recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 1000, ""),
+			acq("w2", "m1", 2, 1000, 1010, 3000, ""),
+		}},
+		{name: "RefreshExtends", overlap: 1, recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 1000, ""),
+			{K: kRefresh, W: "w1", M: "m1", F: 1, Send: 900 * msec, T: 950 * msec, OK: true, TTL: 1000},
+			acq("w2", "m1", 2, 1000, 1050, 3000, ""),
+		}},
+		{name: "LateRefreshDoesNotExtend", recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 1000, ""),
+			{K: kRefresh, W: "w1", M: "m1", F: 1, Send: 900 * msec, T: 1100 * msec, OK: true, TTL: 1000},
+			acq("w2", "m1", 2, 1000, 1050, 3000, ""),
+		}},
+		{name: "SessionEndsFirst", recs: []Record{
+			{K: kSess, W: "w1", Sess: "s1", TTL: 2000},
+			acq("w1", "m1", 1, 0, 10, 10000, "s1"),
+			acq("w2", "m1", 2, 2400, 2500, 3000, ""),
+		}},
+		{name: "SessionBeatKeepsLeaseValid", overlap: 1, recs: []Record{
+			{K: kSess, W: "w1", Sess: "s1", TTL: 2000},
+			acq("w1", "m1", 1, 0, 10, 10000, "s1"),
+			{K: kBeat, W: "w1", Sess: "s1", Send: 1500 * msec, T: 1600 * msec, OK: true},
+			acq("w2", "m1", 2, 2400, 2500, 3000, ""),
+		}},
+		{name: "RemovedMember", recs: []Record{
+			acq("w1", "c1", 1, 0, 10, 3000, ""),
+			{K: kRemove, W: "w3", Op: "shrink", Keys: []string{"c1"}, Send: 500 * msec, T: 510 * msec, OK: true},
+			acq("w2", "c1", 2, 600, 610, 3000, ""),
+		}},
+		{name: "RefusedRemovalNeverRan", overlap: 1, recs: []Record{
+			acq("w1", "c1", 1, 0, 10, 3000, ""),
+			{K: kRemove, W: "w3", Op: "assign", Keys: []string{"c1"}, Send: 500 * msec, T: 510 * msec, Err: errRefused},
+			acq("w2", "c1", 2, 600, 610, 3000, ""),
+		}},
+		{name: "FailedRemovalMayHaveRun", recs: []Record{
+			acq("w1", "c1", 1, 0, 10, 3000, ""),
+			{K: kRemove, W: "w3", Op: "assign", Keys: []string{"c1"}, Send: 500 * msec, T: 2510 * msec, Err: "conn_eof"},
+			acq("w2", "c1", 2, 600, 610, 3000, ""),
+		}},
+		{name: "OtherMember", recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 3000, ""),
+			acq("w2", "m2", 2, 20, 30, 3000, ""),
+		}},
+		{name: "DuplicateFence", dup: 1, recs: []Record{
+			acq("w1", "m1", 7, 0, 10, 3000, ""),
+			acq("w2", "m2", 7, 20, 30, 3000, ""),
+		}},
+		{name: "FenceOutOfOrder", order: 1, recs: []Record{
+			acq("w1", "m1", 5, 0, 100, 3000, ""),
+			acq("w2", "m2", 3, 200, 210, 3000, ""),
+		}},
+		{name: "GuardRefusedWhileValid", guard: 1, recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 3000, ""),
+			{K: kGuard, W: "w1", M: "m1", F: 1, Send: 100 * msec, T: 110 * msec, OK: false, Cur: 2},
+		}},
+		{name: "GuardRefusedAfterLapse", recs: []Record{
+			acq("w1", "m1", 1, 0, 10, 1000, ""),
+			{K: kGuard, W: "w1", M: "m1", F: 1, Send: 1500 * msec, T: 1510 * msec, OK: false, Cur: 2},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Check(CheckInput{Records: tt.recs, RemovalWindow: 3 * time.Second})
+			if res.Overlaps != tt.overlap || res.DuplicateFences != tt.dup || res.FenceOrder != tt.order || res.GuardViolations != tt.guard {
+				t.Fatalf("overlaps %d, duplicate fences %d, fence order %d, guard %d; want %d, %d, %d, %d\n%v",
+					res.Overlaps, res.DuplicateFences, res.FenceOrder, res.GuardViolations, tt.overlap, tt.dup, tt.order, tt.guard, res.Violations)
+			}
+			want := tt.overlap + tt.dup + tt.order + tt.guard
+			if len(res.Violations) != want {
+				t.Fatalf("%d violation texts, want %d: %v", len(res.Violations), want, res.Violations)
+			}
+		})
+	}
+}
+
+func TestCheckTasks(t *testing.T) {
+	r := func(v int64) *int64 { return &v }
+	intent := func(id string, x int64, fail bool) Record {
+		return Record{K: kIntent, W: "w1", ID: id, X: x, Fail: fail}
+	}
+	sub := func(id string) Record { return Record{K: kSubmitted, W: "w1", ID: id} }
+	ok := func(x int64) TaskState {
+		return TaskState{Found: true, Status: "succeeded", HasResult: true, Result: expected(x)}
+	}
+	tests := []struct {
+		name                    string
+		recs                    []Record
+		tasks                   map[string]TaskState
+		lost, wrong, conflicted int
+	}{
+		{
+			name: "Succeeded", recs: []Record{intent("a", 3, false), sub("a"), {K: kResult, ID: "a", R: r(expected(3))}},
+			tasks: map[string]TaskState{"a": ok(3)},
+		},
+		{name: "Lost", lost: 1, recs: []Record{intent("a", 3, false), sub("a")}, tasks: map[string]TaskState{}},
+		{
+			name: "StillPending", lost: 1, recs: []Record{intent("a", 3, false), sub("a")},
+			tasks: map[string]TaskState{"a": {Found: true, Status: "pending"}},
+		},
+		{
+			name: "FailedNotDeadLettered", lost: 1, recs: []Record{intent("a", 3, false), sub("a")},
+			tasks: map[string]TaskState{"a": {Found: true, Status: "failed"}},
+		},
+		{
+			name: "DeadLettered", recs: []Record{intent("a", 3, true), sub("a"), {K: kResult, ID: "a", Err: "*errors.errorString"}},
+			tasks: map[string]TaskState{"a": {Found: true, Status: "failed", Dead: true}},
+		},
+		{name: "IntentOnlyAbsent", recs: []Record{intent("a", 3, false)}, tasks: map[string]TaskState{}},
+		{
+			name: "IntentOnlyUnfinished", lost: 1, recs: []Record{intent("a", 3, false)},
+			tasks: map[string]TaskState{"a": {Found: true, Status: "running"}},
+		},
+		{
+			name: "WrongStoredResult", wrong: 1, recs: []Record{intent("a", 3, false), sub("a")},
+			tasks: map[string]TaskState{"a": {Found: true, Status: "succeeded", HasResult: true, Result: 1}},
+		},
+		{
+			name: "PoisonSucceeded", wrong: 1, recs: []Record{intent("a", 3, true), sub("a")},
+			tasks: map[string]TaskState{"a": ok(3)},
+		},
+		{
+			name: "WrongReceivedResult", wrong: 1, recs: []Record{intent("a", 3, false), sub("a"), {K: kResult, ID: "a", R: r(5)}},
+			tasks: map[string]TaskState{"a": ok(3)},
+		},
+		{name: "TwoDifferentOutcomes", conflicted: 2, recs: []Record{
+			intent("a", 3, false), sub("a"), {K: kResult, ID: "a", R: r(expected(3))}, {K: kResult, ID: "a", Err: "lost"},
+		}, tasks: map[string]TaskState{"a": ok(3)}},
+		{name: "DuplicateRunsAreInfo", recs: []Record{
+			intent("a", 3, false), sub("a"),
+			{K: kHandled, ID: "a", OK: true, R: r(expected(3))},
+			{K: kHandled, ID: "a", OK: true, R: r(expected(3))},
+		}, tasks: map[string]TaskState{"a": ok(3)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Check(CheckInput{Records: tt.recs, Tasks: tt.tasks})
+			if res.TasksLost != tt.lost || res.WrongResults != tt.wrong || res.ConflictResults != tt.conflicted {
+				t.Fatalf("lost %d, wrong %d, conflicting %d; want %d, %d, %d\n%v",
+					res.TasksLost, res.WrongResults, res.ConflictResults, tt.lost, tt.wrong, tt.conflicted, res.Violations)
+			}
+			if want := tt.lost + tt.wrong + tt.conflicted; len(res.Violations) != want {
+				t.Fatalf("%d violation texts, want %d: %v", len(res.Violations), want, res.Violations)
+			}
+		})
+	}
+	res := Check(CheckInput{Records: []Record{
+		intent("a", 3, false), sub("a"),
+		{K: kHandled, ID: "a", OK: true},
+		{K: kHandled, ID: "a", OK: true},
+	}, Tasks: map[string]TaskState{"a": ok(3)}})
+	if res.DuplicateRuns != 1 {
+		t.Fatalf("duplicate runs %d, want 1", res.DuplicateRuns)
+	}
+}
+
+func TestLedgerSurvivesTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "l.jsonl")
+	l, err := openLedger(path, "w1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.put(Record{K: kAcq, M: "m1", F: 1})
+	l.put(Record{K: kFree, M: "m1", F: 1})
+	if err := l.close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.WriteString(`{"k":"acq","w":"w1","m":"m2"`) // a write cut short
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	recs, torn, err := readLedgerFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || torn != 1 || recs[0].W != "w1" || recs[1].K != kFree || recs[0].T == 0 {
+		t.Fatalf("records %+v, torn %d", recs, torn)
+	}
+}
