@@ -270,7 +270,7 @@ func TestImportStdinBatches(t *testing.T) {
 			fmt.Fprintf(&in, `{"key":"k%d","priority":%d,"value":{"n":%d}}`+"\n", i, i%5, i)
 		}
 		r := runCLI(t, cliEnv{stdin: in.String()}, "pool", "import", "-", "--batch", "10",
-			"--redis", backendURL(b), "--prefix", b.Prefix, "--pool", "dst")
+			"--redis", backendURL(b), "--prefix", b.Prefix, "--pool", "dst", "--codec", "json")
 		if r.code != exitOK || !strings.Contains(r.stdout, "imported 25 member(s) into pool dst (24 new, 1 updated) in 3 batch(es)") {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
