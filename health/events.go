@@ -55,6 +55,9 @@ type counters struct {
 	probes metric.Int64Counter
 }
 
+// attrEventKind names an event's Kind on redisallocator.health.events.
+const attrEventKind = attribute.Key("redisallocator.health.event.kind")
+
 func newCounters(p *otel.Providers) *counters {
 	m := p.Meter()
 	c := &counters{}
@@ -69,9 +72,9 @@ func newCounters(p *otel.Providers) *counters {
 }
 
 func (c *counters) event(ctx context.Context, e Event, f EventFunc) {
-	attrs := []attribute.KeyValue{attribute.String("kind", string(e.Kind))}
+	attrs := []attribute.KeyValue{attrEventKind.String(string(e.Kind))}
 	if e.Pool != "" {
-		attrs = append(attrs, attribute.String("pool", e.Pool))
+		attrs = append(attrs, otel.AttrPoolName.String(e.Pool))
 	}
 	c.events.Add(ctx, 1, metric.WithAttributes(attrs...))
 	if f != nil {
@@ -84,5 +87,5 @@ func (c *counters) probe(ctx context.Context, pool string, ok bool) {
 	if ok {
 		outcome = "ok"
 	}
-	c.probes.Add(ctx, 1, metric.WithAttributes(attribute.String("pool", pool), attribute.String("outcome", outcome)))
+	c.probes.Add(ctx, 1, metric.WithAttributes(otel.AttrPoolName.String(pool), otel.AttrOutcome.String(outcome)))
 }
