@@ -166,7 +166,7 @@ func classify(ctx context.Context, err error) error {
 		// Another call's deadline broke the shared connection: the
 		// outcome is unknown, not timed out (found by the torture run).
 		// The context error is not wrapped: it is not the caller's.
-		return fmt.Errorf("%w: connection failed under another call: %v", ErrQueue, err)
+		return fmt.Errorf("%w: connection failed under another call: %s", ErrQueue, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return errors.Join(ErrTimeout, err)
 	case errors.Is(err, context.Canceled):

@@ -193,7 +193,7 @@ func (r *Runner) mapError(ctx context.Context, s *script.Script, err error) (ote
 		// Not this caller's deadline or cancellation: the shared
 		// connection failed. Reported without the context error, so that
 		// callers do not mistake it for their own timeout.
-		return otel.Failure{ErrorType: "_OTHER"}, fmt.Errorf("redisallocator: script %s: connection failed under another call (%v)", s.Name, err)
+		return otel.Failure{ErrorType: "_OTHER"}, fmt.Errorf("redisallocator: script %s: connection failed under another call (%s)", s.Name, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return otel.Failure{ErrorType: "timeout"}, fmt.Errorf("redisallocator: script %s: %w", s.Name, err)
 	case errors.Is(err, context.Canceled):
