@@ -62,6 +62,15 @@ type demoOptions struct {
 	interval time.Duration // how often the summary refreshes
 	live     bool          // redraw a live view (stdout is a terminal) instead of printing lines
 
+	// dashboard, when set, is the address the web dashboard serves on
+	// during the run (see dashboard_demo.go).
+	dashboard string
+
+	// otlp, when set, is the OTLP/HTTP endpoint traces and metrics go to
+	// (see otlp.go); tel is its exporter, set by demoCommand.
+	otlp string
+	tel  *otlpTelemetry
+
 	leaseTTL   time.Duration // the workers' leases; they free long before
 	crashTTL   time.Duration // the crashing worker's leases, which GC reclaims
 	crashEvery time.Duration // mean pause between two crashes
@@ -118,6 +127,11 @@ func (o demoOptions) validate() error {
 			return fmt.Errorf("demo timings must be at least 1ms, got %v", d)
 		}
 	}
+	if o.otlp != "" {
+		if _, err := parseOTLPEndpoint(o.otlp); err != nil {
+			return err
+		}
+	}
 	if o.outageAt < 0 || o.outageFor >= o.outageEvery {
 		return fmt.Errorf("bad outage schedule: at %v, for %v every %v", o.outageAt, o.outageFor, o.outageEvery)
 	}
@@ -134,6 +148,10 @@ func demoFlags(o *demoOptions, plain *bool) *flag.FlagSet {
 	fs.DurationVar(&o.duration, "duration", o.duration, "stop after this long, e.g. 10s (0: run until interrupted)")
 	fs.DurationVar(&o.interval, "interval", o.interval, "how often the summary refreshes")
 	fs.BoolVar(plain, "plain", false, "print plain lines even when stdout is a terminal")
+	fs.StringVar(&o.otlp, "otlp", o.otlp,
+		"export traces and metrics over OTLP/HTTP to this `endpoint` (host:port or http(s)://host:port[/base]),\ne.g. a Jaeger all-in-one at 127.0.0.1:4318; service name "+otlpService)
+	fs.StringVar(&o.dashboard, "dashboard", o.dashboard,
+		"serve the live web dashboard on this `address` during the run, e.g. 127.0.0.1:8765\n(port 0: a free one; a non-loopback address needs $"+dashboardTokenEnv+")")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprint(w, `usage: redisalloc demo [flags]
@@ -175,6 +193,15 @@ func demoCommand(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "redisalloc demo: %v\n(see: redisalloc help demo)\n", err)
 		return exitUsage
 	}
+	if o.otlp != "" {
+		tel, err := startOTLP(ctx, o.otlp)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "redisalloc demo: %v\n", err)
+			return exitUsage
+		}
+		defer tel.stop(ctx, e.stderr) // flushes what the run left
+		o.tel = tel
+	}
 	err := runDemo(ctx, e.stdout, o)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "redisalloc demo: %v\n", err)
@@ -206,7 +233,13 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 		d.cleanup(ctx)
 		return &exitError{exitUsage, fmt.Errorf("filling the pool on %s: %w", where, err)}
 	}
+	stopDashboard, err := d.startDashboard(ctx)
+	if err != nil {
+		d.cleanup(ctx)
+		return &exitError{exitUsage, err}
+	}
 	d.run(ctx)
+	stopDashboard()
 	return d.finish(ctx)
 }
 
@@ -295,7 +328,8 @@ func newDemo(client rueidis.Client, out io.Writer, o demoOptions) (*demo, error)
 	var r [4]byte
 	_, _ = rand.Read(r[:])
 	prefix := "redisalloc-demo-" + hex.EncodeToString(r[:])
-	p, err := pool.New[proxy](client, prefix, demoPoolName, pool.WithCodec(codec.JSON), pool.WithLeaseTTL(o.leaseTTL))
+	p, err := pool.New[proxy](client, prefix, demoPoolName, pool.WithCodec(codec.JSON), pool.WithLeaseTTL(o.leaseTTL),
+		pool.WithTracerProvider(o.tel.traces()), pool.WithMeterProvider(o.tel.metrics()))
 	if err != nil {
 		return nil, err
 	}
@@ -433,7 +467,8 @@ func (d *demo) probeLoop(ctx context.Context) {
 	}
 	ck, err := health.NewChecker(d.client, d.prefix, d.pool, probe,
 		health.WithInterval(d.o.probeEvery), health.WithProbeTimeout(time.Second),
-		health.WithCooldown(d.o.quarantine, 4*d.o.quarantine), health.WithEvents(events))
+		health.WithCooldown(d.o.quarantine, 4*d.o.quarantine), health.WithEvents(events),
+		health.WithTracerProvider(d.o.tel.traces()), health.WithMeterProvider(d.o.tel.metrics()))
 	if err != nil {
 		d.errs.Add(1)
 		d.event("checker: %v", err)
@@ -448,6 +483,8 @@ func (d *demo) probeLoop(ctx context.Context) {
 // cycle is one malloc, use and free (or, for the crasher, one malloc, use
 // and crash). It returns the proxy it got, if any.
 func (d *demo) cycle(ctx context.Context, w *workerStats, last string) (string, error) {
+	ctx, span := d.o.tel.startCycle(ctx, w.name) // one trace per cycle with --otlp
+	defer span.End()
 	ttl := d.o.leaseTTL
 	opts := []pool.MallocOption{pool.LeaseTTL(ttl), pool.Bind(w.name, d.o.bindTTL)}
 	if w.crasher {

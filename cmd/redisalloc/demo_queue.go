@@ -49,13 +49,15 @@ func (d *demo) queueLoop(ctx context.Context) {
 		}
 		return fetchResult{Proxy: a.Key, Fence: a.Fence}, nil
 	}
-	worker, err := task.New[fetchJob, fetchResult](d.client, d.prefix, task.WithCodec(codec.JSON), task.WithHandlerFunc(handler))
+	worker, err := task.New[fetchJob, fetchResult](d.client, d.prefix, task.WithCodec(codec.JSON), task.WithHandlerFunc(handler),
+		task.WithTracerProvider(d.o.tel.traces()), task.WithMeterProvider(d.o.tel.metrics()))
 	if err != nil {
 		d.errs.Add(1)
 		d.event("queue: %v", err)
 		return
 	}
-	caller, err := task.New[fetchJob, fetchResult](d.client, d.prefix, task.WithCodec(codec.JSON))
+	caller, err := task.New[fetchJob, fetchResult](d.client, d.prefix, task.WithCodec(codec.JSON),
+		task.WithTracerProvider(d.o.tel.traces()), task.WithMeterProvider(d.o.tel.metrics()))
 	if err != nil {
 		d.errs.Add(1)
 		d.event("queue: %v", err)
