@@ -318,6 +318,7 @@ type demo struct {
 type workerStats struct {
 	name      string
 	crasher   bool
+	session   *health.Session // nil for the crasher
 	allocs    atomic.Int64
 	bindTries atomic.Int64 // allocations after the first, when a binding existed
 	bindHits  atomic.Int64 // ... that returned the same proxy as last time
@@ -407,6 +408,24 @@ func (d *demo) run(ctx context.Context) {
 
 // worker runs one worker until ctx ends; an error means it gave up.
 func (d *demo) worker(ctx context.Context, w *workerStats) error {
+	if !w.crasher {
+		// A worker process registers a health session and takes its leases
+		// under it, so a dead worker's leases come back once the session
+		// times out, and the dashboard lists it. The crasher simulates a
+		// process that dies without one: its leases lapse on their TTL.
+		sess, err := health.NewSession(ctx, d.client, d.prefix, health.WithGroup("demo"), health.WithID(w.name),
+			health.WithLabels(map[string]string{"role": "demo-worker"}),
+			health.WithTracerProvider(d.o.tel.traces()), health.WithMeterProvider(d.o.tel.metrics()))
+		if err != nil {
+			return fmt.Errorf("%s: health session: %w", w.name, err)
+		}
+		w.session = sess
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
+			defer cancel()
+			_ = sess.Close(cctx)
+		}()
+	}
 	inARow := 0
 	last := "" // the proxy of the previous allocation, for the binding hit rate
 	for ctx.Err() == nil {
@@ -487,6 +506,9 @@ func (d *demo) cycle(ctx context.Context, w *workerStats, last string) (string, 
 	defer span.End()
 	ttl := d.o.leaseTTL
 	opts := []pool.MallocOption{pool.LeaseTTL(ttl), pool.Bind(w.name, d.o.bindTTL)}
+	if w.session != nil {
+		opts = append(opts, pool.InSession(w.session))
+	}
 	if w.crasher {
 		// A crashed process comes back under a new identity: no binding.
 		ttl = d.o.crashTTL
