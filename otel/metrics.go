@@ -1,6 +1,8 @@
 package otel
 
 import (
+	"sync"
+
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/metric/noop"
@@ -87,4 +89,26 @@ func RecordOpts(attrs ...attribute.KeyValue) []metric.RecordOption {
 // ObserveOpts is AddOpts for observations in a callback.
 func ObserveOpts(attrs ...attribute.KeyValue) []metric.ObserveOption {
 	return []metric.ObserveOption{metric.WithAttributeSet(attribute.NewSet(attrs...))}
+}
+
+// OnceRegistration wraps reg so that Unregister stops the callback once,
+// then calls done (which lets the owner accept a new registration);
+// calling Unregister again does nothing.
+func OnceRegistration(reg metric.Registration, done func()) metric.Registration {
+	return &onceRegistration{Registration: reg, done: done}
+}
+
+type onceRegistration struct {
+	metric.Registration
+	once sync.Once
+	done func()
+}
+
+func (r *onceRegistration) Unregister() error {
+	var err error
+	r.once.Do(func() {
+		err = r.Registration.Unregister()
+		r.done()
+	})
+	return err
 }

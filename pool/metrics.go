@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -189,24 +188,7 @@ func (p *Pool[T]) RegisterMetrics() (metric.Registration, error) {
 		m.registered.Store(false)
 		return nil, fmt.Errorf("pool %s: register metrics: %w", p.c.name, err)
 	}
-	return &registration{Registration: reg, done: func() { m.registered.Store(false) }}, nil
-}
-
-// registration lets RegisterMetrics be called again once unregistered.
-type registration struct {
-	metric.Registration
-	once sync.Once
-	done func()
-}
-
-// Unregister stops the callback; calling it again does nothing.
-func (r *registration) Unregister() error {
-	var err error
-	r.once.Do(func() {
-		err = r.Registration.Unregister()
-		r.done()
-	})
-	return err
+	return otel.OnceRegistration(reg, func() { m.registered.Store(false) }), nil
 }
 
 // load reads the counts by state and the number of waiting mallocs in one

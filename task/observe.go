@@ -323,22 +323,5 @@ func (q *Queue[P, R]) RegisterMetrics(names ...string) (metric.Registration, err
 		in.registered.Store(false)
 		return nil, fmt.Errorf("task: register metrics: %w", err)
 	}
-	return &registration{Registration: reg, done: func() { in.registered.Store(false) }}, nil
-}
-
-// registration lets RegisterMetrics be called again once unregistered.
-type registration struct {
-	metric.Registration
-	once sync.Once
-	done func()
-}
-
-// Unregister stops the callback; calling it again does nothing.
-func (r *registration) Unregister() error {
-	var err error
-	r.once.Do(func() {
-		err = r.Registration.Unregister()
-		r.done()
-	})
-	return err
+	return otel.OnceRegistration(reg, func() { in.registered.Store(false) }), nil
 }

@@ -36,12 +36,7 @@ flags:
 	return fs
 }
 
-func diagnoseUsage(w io.Writer) {
-	var o inspectOptions
-	fs := diagnoseFlags(&o)
-	fs.SetOutput(w)
-	fs.Usage()
-}
+var diagnoseUsage = flagUsage(diagnoseFlags)
 
 func diagnoseCommand(ctx context.Context, e env, args []string) int {
 	var o inspectOptions

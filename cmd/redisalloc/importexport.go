@@ -145,12 +145,7 @@ flags:
 	return fs
 }
 
-func poolImportUsage(w io.Writer) {
-	var o importOptions
-	fs := poolImportFlags(&o)
-	fs.SetOutput(w)
-	fs.Usage()
-}
+var poolImportUsage = flagUsage(poolImportFlags)
 
 func poolImportCommand(ctx context.Context, e env, args []string) int {
 	var o importOptions
@@ -629,12 +624,7 @@ flags:
 	return fs
 }
 
-func poolExportUsage(w io.Writer) {
-	var o exportOptions
-	fs := poolExportFlags(&o)
-	fs.SetOutput(w)
-	fs.Usage()
-}
+var poolExportUsage = flagUsage(poolExportFlags)
 
 func poolExportCommand(ctx context.Context, e env, args []string) int {
 	var o exportOptions

@@ -192,12 +192,7 @@ flags:
 	return fs
 }
 
-func inspectUsage(w io.Writer) {
-	var o inspectOptions
-	fs := inspectFlags(&o)
-	fs.SetOutput(w)
-	fs.Usage()
-}
+var inspectUsage = flagUsage(inspectFlags)
 
 func inspectCommand(ctx context.Context, e env, args []string) int {
 	var o inspectOptions

@@ -112,6 +112,17 @@ func run(ctx context.Context, e env, args []string) int {
 	return c.run(ctx, e, args[1:])
 }
 
+// flagUsage returns a command's usage function: the help of the flag set
+// that flags builds over a zero options value.
+func flagUsage[T any](flags func(*T) *flag.FlagSet) func(io.Writer) {
+	return func(w io.Writer) {
+		var o T
+		fs := flags(&o)
+		fs.SetOutput(w)
+		fs.Usage()
+	}
+}
+
 func lookup(name string) (command, bool) {
 	for _, c := range commands {
 		if c.name == name {

@@ -188,12 +188,7 @@ flags:
 	return fs
 }
 
-func poolGCUsage(w io.Writer) {
-	var o gcOptions
-	fs := poolGCFlags(&o)
-	fs.SetOutput(w)
-	fs.Usage()
-}
+var poolGCUsage = flagUsage(poolGCFlags)
 
 func poolGCCommand(ctx context.Context, e env, args []string) int {
 	o := gcOptions{}
@@ -312,12 +307,7 @@ flags:
 	return fs
 }
 
-func poolFreeUsage(w io.Writer) {
-	var o freeOptions
-	fs := poolFreeFlags(&o)
-	fs.SetOutput(w)
-	fs.Usage()
-}
+var poolFreeUsage = flagUsage(poolFreeFlags)
 
 func poolFreeCommand(ctx context.Context, e env, args []string) int {
 	var o freeOptions
@@ -444,12 +434,7 @@ flags:
 	return fs
 }
 
-func queueRequeueUsage(w io.Writer) {
-	var o requeueOptions
-	fs := queueRequeueFlags(&o)
-	fs.SetOutput(w)
-	fs.Usage()
-}
+var queueRequeueUsage = flagUsage(queueRequeueFlags)
 
 func queueRequeueCommand(ctx context.Context, e env, args []string) int {
 	var o requeueOptions
