@@ -127,14 +127,24 @@ func TestScalerRetiresIdleSurplusNeverHeld(t *testing.T) {
 		pr := &provider{}
 		sc, _ := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{
 			Provision: pr.provision, Retire: pr.retire,
-			HighWater: 3, Min: 5, IdleAfter: 100 * time.Millisecond, Cooldown: time.Millisecond,
+			// IdleAfter leaves a loaded -race run ample time for setup before
+			// the first Step; 100ms was exceeded in CI-like runs.
+			HighWater: 3, Min: 5, IdleAfter: 2 * time.Second, Cooldown: time.Millisecond,
 		})
 		// Not idle long enough yet: nothing goes.
 		if ev, err := sc.Step(tb.ctx); err != nil || ev != nil {
 			t.Fatalf("Step before IdleAfter = %+v, %v", ev, err)
 		}
-		time.Sleep(150 * time.Millisecond)
-		ev, err := sc.Step(tb.ctx)
+		// Poll rather than sleep a fixed time: the first non-nil Step must retire.
+		var ev *pool.ScaleEvent
+		var err error
+		for deadline := time.Now().Add(10 * time.Second); ev == nil && err == nil; {
+			if time.Now().After(deadline) {
+				t.Fatal("idle members never retired")
+			}
+			time.Sleep(50 * time.Millisecond)
+			ev, err = sc.Step(tb.ctx)
+		}
 		if err != nil || ev == nil || ev.Action != "retire" || len(ev.Keys) != 5 {
 			t.Fatalf("Step = %+v, %v; want 5 retired (8 free - high water 3, 10 total - min 5)", ev, err)
 		}
