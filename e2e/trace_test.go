@@ -243,7 +243,7 @@ func testDemoTraces(t *testing.T, j *jaegerServer, dir string) {
 		t.Logf("built redisalloc in %v", d.Round(time.Millisecond))
 	}
 	// The URL form of the endpoint; the workload uses host:port.
-	args := []string{"demo", "--otlp", "http://" + j.otlpAddr, "--duration", "3s", "--plain", "--interval", "1s"}
+	args := []string{"demo", "--otlp", "http://" + j.otlpAddr, "--duration", "7s", "--plain", "--interval", "1s"}
 	if u := os.Getenv("REDIS_URL"); u != "" {
 		args = append(args, "--redis", u)
 	}
@@ -292,10 +292,22 @@ func testDemoTraces(t *testing.T, j *jaegerServer, dir string) {
 	// The metrics pipeline's debug exporter logs every resource it gets.
 	err = poll(ctx, jaegerWait, func(context.Context) (bool, error) {
 		b, err := os.ReadFile(j.logPath)
-		return err == nil && strings.Contains(string(b), "service.name: Str("+service+")"), err
+		if err != nil || !strings.Contains(string(b), "service.name: Str("+service+")") {
+			return false, err
+		}
+		// The state read from Redis (RegisterMetrics) is exported too; the
+		// run outlasts one 5 s collection interval.
+		// Data points, not just instrument names: an instrument without a
+		// callback has none.
+		for _, name := range []string{"redisallocator.pool.member.state: Str(free)", "redisallocator.task.state: Str(ready)", "redisallocator.pool.malloc.duration"} {
+			if !strings.Contains(string(b), name) {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 	if err != nil {
-		t.Errorf("no metrics of %s reached the collector: %v", service, err)
+		t.Errorf("the metrics of %s (members by state, queue depth, malloc latency) did not all reach the collector: %v", service, err)
 	}
 }
 

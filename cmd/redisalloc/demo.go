@@ -387,6 +387,15 @@ func (d *demo) run(ctx context.Context) {
 	// The loops outlive the workers a little, so they see the last frees.
 	loopCtx, stopLoops := context.WithCancel(context.WithoutCancel(ctx))
 	var loops, workers sync.WaitGroup
+	if d.o.tel != nil {
+		// With --otlp, also export the pool's members by state and its
+		// waiters, read from Redis at each collection.
+		if reg, err := d.pool.RegisterMetrics(); err == nil {
+			defer func() { _ = reg.Unregister() }()
+		} else {
+			d.event("metrics: %v", err)
+		}
+	}
 	loops.Go(func() { d.gcLoop(loopCtx) })
 	loops.Go(func() { d.reportLoop(loopCtx) })
 	for _, w := range d.workers {

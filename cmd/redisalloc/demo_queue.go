@@ -63,6 +63,14 @@ func (d *demo) queueLoop(ctx context.Context) {
 		d.event("queue: %v", err)
 		return
 	}
+	if d.o.tel != nil {
+		// With --otlp, also export the queue's depth by state.
+		if reg, err := caller.RegisterMetrics("fetch"); err == nil {
+			defer func() { _ = reg.Unregister() }()
+		} else {
+			d.event("metrics: %v", err)
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := worker.Listen(ctx, []string{"fetch"}, task.Workers(2), task.Grace(5*time.Second)); err != nil && ctx.Err() == nil {
