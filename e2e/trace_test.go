@@ -39,7 +39,12 @@ func TestTracesInJaeger(t *testing.T) {
 	j := startJaeger(t, jaegerBinary(t, dir))
 	t.Run("Workload", func(t *testing.T) {
 		t.Parallel()
-		testWorkloadTrace(t, j)
+		for _, target := range traceTargets(t) {
+			t.Run(target.name, func(t *testing.T) {
+				t.Parallel()
+				testWorkloadTrace(t, j, target.url)
+			})
+		}
 	})
 	t.Run("Demo", func(t *testing.T) {
 		t.Parallel()
@@ -63,9 +68,9 @@ type (
 // root span, task.submit, the worker's task.claim and task.run, the
 // handler's malloc and free scripts, the script that records the result
 // (EVALSHA task_finish) and the caller's task.wait.
-func testWorkloadTrace(t *testing.T, j *jaegerServer) {
+func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 	ctx := t.Context()
-	client := redisClient(t)
+	client := redisClientFor(t, url)
 	prefix := "e2e-trace-" + randHex(4)
 	t.Cleanup(func() { deleteKeys(t, client, prefix) })
 
@@ -325,11 +330,33 @@ func wantTags(t *testing.T, s jaegerSpan, want map[string]string) {
 	}
 }
 
-// redisClient connects to $REDIS_URL, or to an embedded Redis when it is
-// unset. It is closed in t.Cleanup.
-func redisClient(t *testing.T) rueidis.Client {
+// traceTarget is a Redis the workload trace test runs on.
+type traceTarget struct{ name, url string }
+
+// traceTargets: the standalone server (REDIS_URL) and the cluster
+// (REDIS_CLUSTER_ADDRS, as comma-separated seeds); with CI=true both are
+// mandatory; outside CI, an embedded Redis when neither is set.
+func traceTargets(t *testing.T) []traceTarget {
 	t.Helper()
-	u := os.Getenv("REDIS_URL")
+	var out []traceTarget
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		out = append(out, traceTarget{"standalone", u})
+	}
+	if a := os.Getenv("REDIS_CLUSTER_ADDRS"); a != "" {
+		out = append(out, traceTarget{"cluster", "redis://" + a})
+	}
+	if os.Getenv("CI") == "true" && len(out) != 2 {
+		t.Fatal("CI=true: REDIS_URL and REDIS_CLUSTER_ADDRS are both required")
+	}
+	if len(out) == 0 {
+		out = append(out, traceTarget{"embedded", ""})
+	}
+	return out
+}
+
+// redisClientFor connects to url, or to an embedded Redis when url is "".
+func redisClientFor(t *testing.T, u string) rueidis.Client {
+	t.Helper()
 	if u == "" {
 		r, err := redisallocator.Embedded()
 		if err != nil {
