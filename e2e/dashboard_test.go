@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -24,12 +25,16 @@ import (
 
 // TestDashboardInChromium loads the dashboard of a running demo in a real
 // headless Chromium and checks that the page shows exactly the report the
-// server broadcast: it reads data-seq and every number in one evaluation,
-// then fetches /api/snapshot?seq=N and compares. It also checks that the
-// page updates live, draws the rate chart, and logs no error (CSP
-// violations included), and saves a full-page screenshot.
+// server broadcast: it reads data-seq and every number, member row and
+// time left in one evaluation, then fetches /api/snapshot?seq=N and
+// compares. It also checks that the page updates live, draws the rate
+// chart, and logs no error (CSP violations included), and saves a
+// full-page screenshot. It runs on the standalone Redis (REDIS_URL) and
+// the cluster (REDIS_CLUSTER_ADDRS); with neither set outside CI, on the
+// demo's embedded Redis. Under CI=true a missing one fails.
 //
-// UPDATE_SCREENSHOT=1 also writes docs/dashboard.png.
+// UPDATE_SCREENSHOT=1 also writes docs/dashboard.png (from the first
+// backend).
 func TestDashboardInChromium(t *testing.T) {
 	chromiumPath(t) // skip (or, under CI, fail) early without a browser
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
@@ -45,7 +50,33 @@ func TestDashboardInChromium(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/redisalloc: %v\n%s", err, out)
 	}
-	base := startDemoDashboard(t, bin)
+	standalone := strings.TrimSpace(os.Getenv("REDIS_URL"))
+	cluster := strings.TrimSpace(os.Getenv("REDIS_CLUSTER_ADDRS"))
+	if os.Getenv("CI") == "true" && (standalone == "" || cluster == "") {
+		t.Fatal("CI=true needs REDIS_URL and REDIS_CLUSTER_ADDRS (see .ci/redis-up)")
+	}
+	backends := []struct{ name, url string }{}
+	if standalone != "" {
+		backends = append(backends, struct{ name, url string }{"standalone", standalone})
+	}
+	if cluster != "" {
+		backends = append(backends, struct{ name, url string }{"cluster", "redis://" + cluster})
+	}
+	if len(backends) == 0 {
+		backends = append(backends, struct{ name, url string }{"embedded", ""})
+	}
+	update := os.Getenv("UPDATE_SCREENSHOT") == "1"
+	for i, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			dashboardInChromium(t, ctx, bin, b.url, root, update && i == 0)
+		})
+	}
+}
+
+// dashboardInChromium is TestDashboardInChromium on one Redis (url; empty
+// for the demo's embedded one).
+func dashboardInChromium(t *testing.T, ctx context.Context, bin, url, root string, update bool) {
+	base := startDemoDashboard(t, bin, url)
 	t.Logf("dashboard of the demo at %s", base)
 
 	bctx := newBrowser(t, ctx)
@@ -74,22 +105,31 @@ func TestDashboardInChromium(t *testing.T) {
 
 	// Compare a few moments, to catch a page that mixes reports. Each read
 	// is one synchronous evaluation, so it sees one rendered report.
+	leases := 0
 	for range 3 {
 		page := readPage(t, bctx)
 		snap := fetchSnapshot(t, base, page.Seq)
 		if diff := comparePage(page, snap); diff != "" {
 			t.Errorf("page at seq %d differs from /api/snapshot?seq=%d:\n%s", page.Seq, page.Seq, diff)
 		}
+		for _, e := range compareTimeLeft(page, snap) {
+			t.Errorf("seq %d: %s", page.Seq, e)
+		}
 		if len(page.Pools) == 0 {
 			t.Errorf("seq %d: no pool on the page", page.Seq)
 		}
+		for _, p := range page.Pools {
+			leases += len(p.Leases)
+		}
 		time.Sleep(700 * time.Millisecond)
+	}
+	if leases == 0 {
+		t.Errorf("no lease on the page in three reads: the time-left check checked nothing")
 	}
 	if p := console.problems(); len(p) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(p, "\n"))
 	}
 
-	update := os.Getenv("UPDATE_SCREENSHOT") == "1"
 	if update {
 		// The picture for the docs: a longer chart, and the demo's bad
 		// proxy quarantined if it gets there soon (it is down 3s of every 8s).
@@ -121,13 +161,13 @@ func TestDashboardInChromium(t *testing.T) {
 }
 
 // startDemoDashboard starts `redisalloc demo --dashboard 127.0.0.1:0` (on
-// REDIS_URL when set, else its embedded Redis) and returns the dashboard's
-// URL. The demo is interrupted at the end of the test and must exit 0.
-func startDemoDashboard(t *testing.T, bin string) string {
+// url when set, else its embedded Redis) and returns the dashboard's URL.
+// The demo is interrupted at the end of the test and must exit 0.
+func startDemoDashboard(t *testing.T, bin, url string) string {
 	t.Helper()
 	args := []string{"demo", "--dashboard", "127.0.0.1:0", "--duration", "10m", "--plain"}
-	if u := os.Getenv("REDIS_URL"); u != "" {
-		args = append(args, "--redis", u)
+	if url != "" {
+		args = append(args, "--redis", url)
 	}
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
@@ -188,7 +228,9 @@ func startDemoDashboard(t *testing.T, bin string) string {
 
 // pageView is what the page shows, read by readPageJS.
 type pageView struct {
-	Seq     uint64      `json:"seq"`
+	Seq uint64 `json:"seq"`
+	// Elapsed is how long ago (ms, page clock) the shown report arrived.
+	Elapsed float64     `json:"elapsed"`
 	Health  string      `json:"health"`
 	Pools   []poolView  `json:"pools"`
 	Queues  []queueView `json:"queues"`
@@ -210,6 +252,19 @@ type poolView struct {
 	Invariants string `json:"invariants"`
 	// Leases are "member fence" of the rows with a lease.
 	Leases []string `json:"leases"`
+	// Rows are the member rows: key, state, session, bound to.
+	Rows []memberRow `json:"rows"`
+	// Left is the time-left cell of each row with a lease, by member key.
+	Left map[string]string `json:"left"`
+}
+
+// memberRow is one member row as shown (the session in full, from the
+// cell's title when the text is shortened).
+type memberRow struct {
+	Key     string `json:"key"`
+	State   string `json:"state"`
+	Session string `json:"session"`
+	Bound   string `json:"bound"`
 }
 
 type queueView struct {
@@ -228,8 +283,13 @@ const readPageJS = `(() => {
 		const e = scope.querySelector('[data-field="' + field + '"]');
 		return e ? Number(e.textContent) : -1;
 	};
+	const text = (scope, field) => {
+		const e = scope.querySelector('[data-field="' + field + '"]');
+		return e ? e.textContent : "";
+	};
 	return {
 		seq: Number(root.dataset.seq),
+		elapsed: performance.now() - Number(root.dataset.receivedAt),
 		health: (root.querySelector('[data-summary] [data-field="health"]') || {}).textContent || "",
 		pools: [...root.querySelectorAll("section[data-pool]")].map((s) => ({
 			name: s.dataset.pool,
@@ -239,6 +299,15 @@ const readPageJS = `(() => {
 			invariants: s.querySelector('[data-field="invariants"]').dataset.status,
 			leases: [...s.querySelectorAll("tr[data-lease]")].map((r) =>
 				r.dataset.member + " " + r.querySelector('[data-field="fence"]').textContent),
+			rows: [...s.querySelectorAll("tr[data-member]")].map((r) => {
+				const sess = r.querySelector('[data-field="session"]');
+				return {
+					key: r.dataset.member, state: text(r, "state"),
+					session: sess.title || sess.textContent, bound: text(r, "bound"),
+				};
+			}),
+			left: Object.fromEntries([...s.querySelectorAll("tr[data-lease]")].map((r) =>
+				[r.dataset.member, r.querySelector("td:nth-child(6)").textContent])),
 		})),
 		queues: [...root.querySelectorAll("tr[data-queue]")].map((r) => ({
 			name: r.dataset.queue,
@@ -301,14 +370,29 @@ func comparePage(p pageView, r *inspect.Report) string {
 		v := poolView{
 			Name: pl.Name, Free: pl.Free, Held: pl.Held, Unhealthy: pl.Unhealthy, Total: pl.Total,
 			Fence: pl.Fence, Members: len(pl.Members), Invariants: "ok", Leases: []string{},
+			Rows: []memberRow{},
+		}
+		bound := map[string][]string{}
+		for _, b := range pl.Bindings {
+			n := b.Name
+			if b.Stale {
+				n += " (stale)"
+			}
+			bound[b.Key] = append(bound[b.Key], n)
 		}
 		if len(pl.Violations) > 0 {
 			v.Invariants = "violated"
 		}
 		for _, m := range pl.Members {
+			row := memberRow{Key: m.Key, State: m.State, Bound: strings.Join(bound[m.Key], ", ")}
 			if m.Lease != nil {
 				v.Leases = append(v.Leases, fmt.Sprintf("%s %d", m.Key, m.Lease.Fence))
+				row.Session = m.Lease.Session
+				if row.Session == "" {
+					row.Session = "none"
+				}
 			}
+			v.Rows = append(v.Rows, row)
 		}
 		want.Pools = append(want.Pools, v)
 	}
@@ -327,11 +411,17 @@ func comparePage(p pageView, r *inspect.Report) string {
 	if want.Queues == nil {
 		want.Queues = []queueView{}
 	}
+	p.Pools = slices.Clone(p.Pools) // the caller's view stays whole
 	for i := range p.Pools {
 		if p.Pools[i].Leases == nil {
 			p.Pools[i].Leases = []string{}
 		}
+		if p.Pools[i].Rows == nil {
+			p.Pools[i].Rows = []memberRow{}
+		}
+		p.Pools[i].Left = nil // compared by compareTimeLeft
 	}
+	p.Elapsed = 0
 	got, _ := json.MarshalIndent(p, "", "  ")
 	exp, _ := json.MarshalIndent(want, "", "  ")
 	if bytes.Equal(got, exp) {
@@ -364,4 +454,83 @@ func tailLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// compareTimeLeft checks each lease's time-left cell against the TTL the
+// server measured in the same report. The page counts down from ttl_ms by
+// the time since the report arrived, updating every 250 ms, so the shown
+// value lies between ttl_ms − elapsed and ttl_ms; the slack covers the
+// display's rounding and scheduling.
+func compareTimeLeft(p pageView, r *inspect.Report) []string {
+	const slack = 1500 * time.Millisecond
+	var errs []string
+	for _, pl := range r.Pools {
+		var shown map[string]string
+		for _, pv := range p.Pools {
+			if pv.Name == pl.Name {
+				shown = pv.Left
+			}
+		}
+		for _, m := range pl.Members {
+			if m.Lease == nil {
+				continue
+			}
+			cell, ok := shown[m.Key]
+			if !ok {
+				errs = append(errs, fmt.Sprintf("pool %s member %s: no time-left cell", pl.Name, m.Key))
+				continue
+			}
+			if m.Lease.TTLMillis < 0 {
+				if cell != "permanent" {
+					errs = append(errs, fmt.Sprintf("pool %s member %s: time left %q, want permanent", pl.Name, m.Key, cell))
+				}
+				continue
+			}
+			left, grain, err := parseTimeLeft(cell)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("pool %s member %s: %v", pl.Name, m.Key, err))
+				continue
+			}
+			ttl := time.Duration(m.Lease.TTLMillis) * time.Millisecond
+			elapsed := time.Duration(p.Elapsed * float64(time.Millisecond))
+			lo, hi := ttl-elapsed-slack-grain, ttl+slack+grain
+			if left < lo || left > hi {
+				errs = append(errs, fmt.Sprintf("pool %s member %s: time left %q (%v), want within [%v, %v] (ttl_ms %d, received %v ago)",
+					pl.Name, m.Key, cell, left, lo, hi, m.Lease.TTLMillis, elapsed.Round(time.Millisecond)))
+			}
+		}
+	}
+	return errs
+}
+
+// parseTimeLeft reads what app.js's fmtMs writes ("expired", "4.2s",
+// "37s", "3m07s", "2h05m") and the precision it was rounded to.
+func parseTimeLeft(s string) (d, grain time.Duration, err error) {
+	var a, b int
+	switch {
+	case s == "expired":
+		return -time.Millisecond, 0, nil
+	case strings.Contains(s, "h"):
+		if _, err := fmt.Sscanf(s, "%dh%dm", &a, &b); err != nil {
+			return 0, 0, fmt.Errorf("time left %q: %w", s, err)
+		}
+		return time.Duration(a)*time.Hour + time.Duration(b)*time.Minute, time.Minute, nil
+	case strings.Contains(s, "m"):
+		if _, err := fmt.Sscanf(s, "%dm%ds", &a, &b); err != nil {
+			return 0, 0, fmt.Errorf("time left %q: %w", s, err)
+		}
+		return time.Duration(a)*time.Minute + time.Duration(b)*time.Second, time.Second, nil
+	case strings.Contains(s, "."):
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, 0, fmt.Errorf("time left %q: %w", s, err)
+		}
+		return d, 100 * time.Millisecond, nil
+	default:
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, 0, fmt.Errorf("time left %q: %w", s, err)
+		}
+		return d, time.Second, nil
+	}
 }

@@ -25,9 +25,11 @@ import (
 )
 
 // The dashboard: one collection loop per server reads a report every
-// interval and broadcasts it, numbered, to every viewer over server-sent
-// events; the last reports stay in a ring so /api/snapshot?seq=N returns
-// exactly what broadcast N carried. The page is embedded in the binary.
+// interval (stretched when collections are slow, to bound the load on
+// Redis) and broadcasts it, numbered, to every viewer over server-sent
+// events; the last reports stay in a ring, bounded by count and by bytes,
+// so /api/snapshot?seq=N returns exactly what broadcast N carried. The
+// page is embedded in the binary.
 
 // Dashboard defaults and limits.
 const (
@@ -35,9 +37,18 @@ const (
 	defaultDashboardInterval = time.Second
 	// dashboardTokenEnv supplies the token when --token is not given, so it
 	// need not show in the process list.
-	dashboardTokenEnv   = "REDISALLOC_DASHBOARD_TOKEN"
-	minDashboardToken   = 16
-	dashboardRingSize   = 300 // reports kept for /api/snapshot?seq=N
+	dashboardTokenEnv = "REDISALLOC_DASHBOARD_TOKEN"
+	minDashboardToken = 16
+	dashboardRingSize = 300 // reports kept for /api/snapshot?seq=N
+	// dashboardRingBytes bounds the encoded size of the reports kept: one
+	// report of a 100k-member pool is about 6 MB, so 300 of them would be
+	// gigabytes. The latest dashboardRingMin are kept whatever their size.
+	dashboardRingBytes = 32 << 20
+	dashboardRingMin   = 3
+	// dashboardLoadFactor stretches the interval to this many times the
+	// last collection's duration, so the dashboard takes at most 1/5 of
+	// Redis's time however large the prefix grows.
+	dashboardLoadFactor = 5
 	dashboardRatePoints = 120 // points per rate series
 	dashboardCookie     = "redisalloc_dashboard"
 	dashboardHeartbeat  = 15 * time.Second
@@ -190,7 +201,14 @@ type dashPayload struct {
 
 // dashMeta is the dashboard's part of a broadcast.
 type dashMeta struct {
+	// IntervalMillis is the configured interval.
 	IntervalMillis int64 `json:"interval_ms"`
+	// EffectiveMillis is the time from the start of this collection to the
+	// start of the next: the interval, or dashboardLoadFactor times this
+	// collection's duration when that is longer.
+	EffectiveMillis int64 `json:"effective_interval_ms"`
+	// CollectMillis is how long this collection took.
+	CollectMillis int64 `json:"collect_ms"`
 	// Error is set when this collection failed; the report is then the
 	// last good one (or empty), shown as stale.
 	Error string `json:"error,omitempty"`
@@ -218,14 +236,17 @@ type dashServer struct {
 	loopback  bool
 	heartbeat time.Duration
 	routes    map[string]http.HandlerFunc
+	// ringBytes bounds the total body size of the ring (tests lower it).
+	ringBytes int
 
-	mu    sync.Mutex // guards the fields below
-	seq   uint64
-	ring  []*dashFrame // oldest first
-	subs  map[chan *dashFrame]struct{}
-	rates rateTracker
-	last  *inspect.Report // last good report
-	ready chan struct{}   // closed by the first broadcast
+	mu        sync.Mutex // guards the fields below
+	seq       uint64
+	ring      []*dashFrame // oldest first
+	ringTotal int          // sum of len(body) over ring
+	subs      map[chan *dashFrame]struct{}
+	rates     rateTracker
+	last      *inspect.Report // last good report
+	ready     chan struct{}   // closed by the first broadcast
 }
 
 func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
@@ -235,6 +256,7 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 		token:     cfg.token,
 		loopback:  loopback,
 		heartbeat: dashboardHeartbeat,
+		ringBytes: dashboardRingBytes,
 		subs:      map[chan *dashFrame]struct{}{},
 		ready:     make(chan struct{}),
 		rates:     rateTracker{prev: map[string]fenceAt{}, series: map[string][]ratePoint{}},
@@ -251,12 +273,15 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 	return s
 }
 
-// run collects every interval until ctx ends.
+// run collects until ctx ends. Each collection starts the effective
+// interval after the previous one started (see effectiveInterval).
 func (s *dashServer) run(ctx context.Context) {
-	t := time.NewTicker(s.interval)
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
-		s.collect(ctx)
+		start := time.Now()
+		next := s.collect(ctx)
+		t.Reset(time.Until(start.Add(next)))
 		select {
 		case <-ctx.Done():
 			return
@@ -265,28 +290,42 @@ func (s *dashServer) run(ctx context.Context) {
 	}
 }
 
-// collect reads one report and broadcasts it. A collection may take up to
-// a few intervals on a slow Redis; ticks missed meanwhile are dropped.
-func (s *dashServer) collect(ctx context.Context) {
+// effectiveInterval is the time from the start of a collection that took
+// took to the start of the next: a full Collect of a large prefix is heavy
+// on Redis, so it runs at most 1/dashboardLoadFactor of the time.
+func (s *dashServer) effectiveInterval(took time.Duration) time.Duration {
+	return max(s.interval, dashboardLoadFactor*took)
+}
+
+// collect reads one report, broadcasts it and returns the effective
+// interval until the next.
+func (s *dashServer) collect(ctx context.Context) time.Duration {
 	cctx, cancel := context.WithTimeout(ctx, max(5*s.interval, 10*time.Second))
+	start := time.Now()
 	rep, err := s.source(cctx)
+	took := time.Since(start)
 	cancel()
 	if ctx.Err() != nil {
-		return // stopping: not a Redis failure
+		return s.interval // stopping: not a Redis failure
 	}
 	if err == nil && rep == nil {
 		err = errors.New("no report")
 	}
-	s.publish(rep, err, time.Now())
+	s.publish(rep, err, took, time.Now())
+	return s.effectiveInterval(took)
 }
 
-// publish numbers a report (or a failure), keeps it in the ring and sends
-// it to every viewer without waiting for any.
-func (s *dashServer) publish(rep *inspect.Report, err error, now time.Time) {
+// publish numbers a report (or a failure) that took took to collect, keeps
+// it in the ring and sends it to every viewer without waiting for any.
+func (s *dashServer) publish(rep *inspect.Report, err error, took time.Duration, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seq++
-	meta := dashMeta{IntervalMillis: s.interval.Milliseconds()}
+	meta := dashMeta{
+		IntervalMillis:  s.interval.Milliseconds(),
+		EffectiveMillis: s.effectiveInterval(took).Milliseconds(),
+		CollectMillis:   took.Milliseconds(),
+	}
 	if err != nil {
 		meta.Error = err.Error()
 		rep = s.last
@@ -306,13 +345,25 @@ func (s *dashServer) publish(rep *inspect.Report, err error, now time.Time) {
 		// see it.
 		body, _ = json.Marshal(map[string]any{
 			"version": inspect.SchemaVersion, "seq": s.seq,
-			"dashboard": dashMeta{IntervalMillis: meta.IntervalMillis, Error: "encoding the report: " + merr.Error()},
+			"dashboard": dashMeta{
+				IntervalMillis: meta.IntervalMillis, EffectiveMillis: meta.EffectiveMillis,
+				CollectMillis: meta.CollectMillis, Error: "encoding the report: " + merr.Error(),
+			},
 		})
 	}
 	f := &dashFrame{seq: s.seq, body: body}
 	s.ring = append(s.ring, f)
-	if len(s.ring) > dashboardRingSize {
-		s.ring = slices.Delete(s.ring, 0, len(s.ring)-dashboardRingSize)
+	s.ringTotal += len(body)
+	// Oldest first, keeping the count and the bytes within bounds, but
+	// never fewer than the latest few.
+	drop := 0
+	for n := len(s.ring) - drop; n > dashboardRingSize || (n > dashboardRingMin && s.ringTotal > s.ringBytes); n-- {
+		s.ringTotal -= len(s.ring[drop].body)
+		drop++
+	}
+	if drop > 0 {
+		// A fresh array, so the dropped bodies are not pinned by the old one.
+		s.ring = slices.Clone(s.ring[drop:])
 	}
 	if s.seq == 1 {
 		close(s.ready)
@@ -628,8 +679,10 @@ func (s *dashServer) events(w http.ResponseWriter, r *http.Request) {
 
 // dashboardOptions are the dashboard command's flags.
 type dashboardOptions struct {
-	redisURL string
-	prefix   string
+	// target's Redis URL and prefix are resolved as for inspect ($REDIS_URL
+	// when --redis is absent); its timeout bounds the connection and the
+	// first collection.
+	target   cliTarget
 	listen   string
 	token    string
 	interval time.Duration
@@ -637,9 +690,9 @@ type dashboardOptions struct {
 
 func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
-	fs.StringVar(&o.redisURL, "redis", o.redisURL,
-		"Redis `URL`: redis://, rediss://, unix://, or comma-separated cluster seeds (required)")
-	fs.StringVar(&o.prefix, "prefix", o.prefix, "key `prefix` of the pools, queues and workers to show (required)")
+	fs.StringVar(&o.target.redisURL, "redis", o.target.redisURL,
+		"Redis `URL`: redis://, rediss://, unix://, or comma-separated cluster seeds\n(redis://h1:p1,h2:p2); default: $REDIS_URL")
+	fs.StringVar(&o.target.prefix, "prefix", o.target.prefix, "key `prefix` of the pools, queues and workers to show (required)")
 	fs.StringVar(&o.listen, "listen", o.listen,
 		"`address` to serve on; port 0 picks a free one. A non-loopback address needs a token")
 	fs.StringVar(&o.token, "token", o.token,
@@ -647,13 +700,15 @@ func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 	fs.DurationVar(&o.interval, "interval", o.interval, "how often to read Redis and update the viewers")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc dashboard --redis URL --prefix P [flags]
+		fmt.Fprint(w, `usage: redisalloc dashboard [--redis URL] --prefix P [flags]
 
 Serves a read-only live web page of everything under a prefix: pools (free,
 held, unhealthy, members, leases with session and fence, bindings), the
 allocation rate, task queues and their recent failures, workers and
 invariant findings. One collection every --interval is shared by all
-viewers, who get it over server-sent events. The page is built into the
+viewers, who get it over server-sent events; when a collection takes
+long, the next waits 5 times as long, so Redis spends at most a fifth of
+its time on the dashboard. The page is built into the
 binary and loads nothing from elsewhere.
 
 It listens on 127.0.0.1 unless told otherwise; any other address needs a
@@ -670,7 +725,10 @@ flags:
 }
 
 func defaultDashboardOptions() dashboardOptions {
-	return dashboardOptions{listen: defaultDashboardAddr, interval: defaultDashboardInterval}
+	return dashboardOptions{
+		target: cliTarget{timeout: connectTimeout},
+		listen: defaultDashboardAddr, interval: defaultDashboardInterval,
+	}
 }
 
 func dashboardUsage(w io.Writer) {
@@ -693,26 +751,26 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 		fmt.Fprintf(e.stderr, "redisalloc dashboard: %v\n(see: redisalloc help dashboard)\n", err)
 		return exitUsage
 	}
-	switch {
-	case o.redisURL == "":
-		return usageErr(errors.New("--redis is required"))
-	case o.prefix == "":
-		return usageErr(errors.New("--prefix is required"))
-	case o.interval < minInterval:
+	// The same rules as inspect and diagnose: --redis, else $REDIS_URL.
+	if err := o.target.check(e); err != nil {
+		return usageErr(err)
+	}
+	if o.interval < minInterval {
 		return usageErr(fmt.Errorf("--interval must be at least %v, got %v", minInterval, o.interval))
 	}
 	if _, err := checkDashboardListen(o.listen, o.token); err != nil {
 		return usageErr(err)
 	}
-	client, where, closeClient, err := openRedis(ctx, o.redisURL)
+	client, err := o.target.connect(ctx)
 	if err != nil {
 		return usageErr(err)
 	}
-	defer closeClient()
+	defer client.Close()
+	prefix, where := o.target.prefix, redactURL(o.target.redisURL)
 	// One collection now, so a bad prefix or an unusable Redis is a usage
 	// error rather than an error shown on a page.
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	_, err = inspect.Collect(cctx, client, o.prefix, inspect.Options{})
+	_, err = inspect.Collect(cctx, client, prefix, inspect.Options{})
 	cancel()
 	if err != nil {
 		return usageErr(err)
@@ -720,14 +778,14 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	d, err := startDashboard(ctx, dashboardConfig{
 		addr: o.listen, token: o.token, interval: o.interval,
 		source: func(ctx context.Context) (*inspect.Report, error) {
-			return inspect.Collect(ctx, client, o.prefix, inspect.Options{})
+			return inspect.Collect(ctx, client, prefix, inspect.Options{})
 		},
 	})
 	if err != nil {
 		return usageErr(err)
 	}
 	fmt.Fprintf(e.stdout, "dashboard: %s\n", d.URL)
-	fmt.Fprintf(e.stdout, "showing prefix %q on %s every %v; Ctrl-C stops\n", o.prefix, where, o.interval)
+	fmt.Fprintf(e.stdout, "showing prefix %q on %s every %v (longer if a collection is slow); Ctrl-C stops\n", prefix, where, o.interval)
 	if o.token != "" {
 		fmt.Fprintln(e.stdout, "a token is required: open the URL with ?token=<token> once, or send Authorization: Bearer <token>")
 	}

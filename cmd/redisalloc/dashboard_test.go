@@ -134,7 +134,7 @@ func TestDashboardCommandUsage(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"NoRedis", []string{"--prefix", "p"}, "--redis is required"},
+		{"NoRedis", []string{"--prefix", "p"}, "no Redis given: pass --redis URL or set REDIS_URL"},
 		{"NoPrefix", []string{"--redis", "redis://127.0.0.1:1"}, "--prefix is required"},
 		{"NonLoopbackNoToken", []string{"--redis", "redis://127.0.0.1:1", "--prefix", "p", "--listen", "0.0.0.0:0"}, "token required"},
 		{"ShortInterval", []string{"--redis", "redis://127.0.0.1:1", "--prefix", "p", "--interval", "1ms"}, "--interval"},
@@ -143,7 +143,9 @@ func TestDashboardCommandUsage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			code := run(t.Context(), env{stdout: &stdout, stderr: &stderr}, append([]string{"dashboard"}, tt.args...))
+			// An empty environment: the test process's REDIS_URL must not count.
+			e := env{stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
+			code := run(t.Context(), e, append([]string{"dashboard"}, tt.args...))
 			if code != exitUsage {
 				t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitUsage, stderr.String())
 			}
@@ -460,7 +462,7 @@ func TestDashboardSnapshotSeq(t *testing.T) {
 	s := newDashServer(dashboardConfig{interval: time.Second, source: fakeSource()}, true)
 	t0 := time.Now()
 	for i := range dashboardRingSize + 5 {
-		s.publish(&inspect.Report{Version: 1, Time: t0.Add(time.Duration(i) * time.Second), Health: "healthy"}, nil, t0)
+		s.publish(&inspect.Report{Version: 1, Time: t0.Add(time.Duration(i) * time.Second), Health: "healthy"}, nil, 0, t0)
 	}
 	for _, tt := range []struct {
 		query string
@@ -521,7 +523,7 @@ func TestDashboardSlowViewer(t *testing.T) {
 	go func() {
 		defer close(done)
 		for range 1000 {
-			s.publish(&inspect.Report{Version: 1, Time: time.Now()}, nil, time.Now())
+			s.publish(&inspect.Report{Version: 1, Time: time.Now()}, nil, 0, time.Now())
 		}
 	}()
 	select {
@@ -544,11 +546,11 @@ func TestDashboardRatesAndErrors(t *testing.T) {
 			Pools: []inspect.Pool{{Name: "p", Fence: fence}},
 		}
 	}
-	s.publish(rep(0, 100), nil, t0)
-	s.publish(rep(1, 110), nil, t0)
-	s.publish(rep(3, 150), nil, t0)
-	s.publish(nil, errors.New("redis: connection refused"), t0)
-	s.publish(rep(4, 3), nil, t0) // pool recreated: fence went back, no point
+	s.publish(rep(0, 100), nil, 0, t0)
+	s.publish(rep(1, 110), nil, 0, t0)
+	s.publish(rep(3, 150), nil, 0, t0)
+	s.publish(nil, errors.New("redis: connection refused"), 0, t0)
+	s.publish(rep(4, 3), nil, 0, t0) // pool recreated: fence went back, no point
 
 	var frames []dashEvent
 	for seq := uint64(1); seq <= 5; seq++ {
@@ -684,4 +686,158 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestDashboardEnvRedis: without --redis the dashboard uses $REDIS_URL, as
+// inspect and diagnose do.
+func TestDashboardEnvRedis(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	url := backendURL(b)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	e := env{stdout: stdout, stderr: stderr, getenv: func(k string) string {
+		return map[string]string{"REDIS_URL": url}[k]
+	}}
+	codec := make(chan int, 1)
+	go func() {
+		codec <- run(ctx, e, []string{"dashboard", "--prefix", "envtest", "--listen", "127.0.0.1:0", "--interval", "50ms"})
+	}()
+	re := regexp.MustCompile(`(?m)^dashboard: (http://\S+/)$`)
+	var u string
+	for deadline := time.Now().Add(20 * time.Second); u == "" && time.Now().Before(deadline); {
+		select {
+		case code := <-codec:
+			t.Fatalf("dashboard exited %d before serving; stderr:\n%s", code, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			u = m[1]
+		}
+	}
+	if u == "" {
+		t.Fatalf("no dashboard URL printed; stdout:\n%s\nstderr:\n%s", stdout.String(), stderr.String())
+	}
+	if !strings.Contains(stdout.String(), url) {
+		t.Errorf("the dashboard does not say it reads %s:\n%s", url, stdout.String())
+	}
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get(u + "api/snapshot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r inspect.Report
+	err = json.NewDecoder(res.Body).Decode(&r)
+	_ = res.Body.Close()
+	if err != nil || r.Prefix != "envtest" || r.Seq == 0 {
+		t.Errorf("snapshot: %v, prefix %q seq %d; want prefix envtest", err, r.Prefix, r.Seq)
+	}
+	cancel()
+	if code := <-codec; code != exitOK {
+		t.Errorf("exit %d after the interrupt, want %d; stderr:\n%s", code, exitOK, stderr.String())
+	}
+}
+
+// TestDashboardRingBytes: the history is bounded by its encoded size as
+// well as by count, always keeping the latest few; an evicted seq is 404.
+func TestDashboardRingBytes(t *testing.T) {
+	t.Parallel()
+	s := newDashServer(dashboardConfig{interval: time.Second, source: fakeSource()}, true)
+	s.ringBytes = 64 << 10
+	big := func(members int) *inspect.Report {
+		p := inspect.Pool{Name: "big", Total: members}
+		for i := range members {
+			p.Members = append(p.Members, inspect.Member{Key: fmt.Sprintf("member-%06d", i), State: "free"})
+		}
+		return &inspect.Report{Version: 1, Time: time.Now(), Health: "healthy", Pools: []inspect.Pool{p}}
+	}
+	// About 10 KB each: the budget holds about six, far fewer than the count.
+	for range 50 {
+		s.publish(big(200), nil, 0, time.Now())
+	}
+	kept := func() (n, total int, first uint64) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		for _, f := range s.ring {
+			total += len(f.body)
+		}
+		if total != s.ringTotal {
+			t.Errorf("ringTotal %d, but the bodies add up to %d", s.ringTotal, total)
+		}
+		return len(s.ring), total, s.ring[0].seq
+	}
+	n, total, first := kept()
+	if total > s.ringBytes || n < dashboardRingMin || n >= 50 {
+		t.Errorf("kept %d frames of %d bytes in all; want at least %d within %d bytes", n, total, dashboardRingMin, s.ringBytes)
+	}
+	if first != 50-uint64(n)+1 {
+		t.Errorf("first kept seq %d with %d kept of 50: not the latest", first, n)
+	}
+	get := func(seq uint64) int {
+		req, _ := http.NewRequestWithContext(t.Context(), "GET", fmt.Sprintf("http://127.0.0.1/api/snapshot?seq=%d", seq), nil)
+		rec := newRecorder()
+		s.ServeHTTP(rec, req)
+		return rec.code
+	}
+	if c := get(first - 1); c != http.StatusNotFound {
+		t.Errorf("evicted seq %d: status %d, want 404", first-1, c)
+	}
+	if c := get(first); c != http.StatusOK {
+		t.Errorf("kept seq %d: status %d, want 200", first, c)
+	}
+	// Reports each larger than the whole budget: the latest few stay.
+	for range 10 {
+		s.publish(big(2000), nil, 0, time.Now())
+	}
+	if n, _, first := kept(); n != dashboardRingMin || first != 60-dashboardRingMin+1 {
+		t.Errorf("with oversized reports: kept %d from seq %d, want the latest %d", n, first, dashboardRingMin)
+	}
+	if c := get(60); c != http.StatusOK {
+		t.Errorf("latest seq: status %d", c)
+	}
+}
+
+// TestDashboardAdaptiveInterval: a slow collection stretches the time to
+// the next one to dashboardLoadFactor times its duration, and the payload
+// says so.
+func TestDashboardAdaptiveInterval(t *testing.T) {
+	t.Parallel()
+	const took = 80 * time.Millisecond
+	var mu sync.Mutex
+	var starts []time.Time
+	inner := fakeSource()
+	slow := func(ctx context.Context) (*inspect.Report, error) {
+		mu.Lock()
+		starts = append(starts, time.Now())
+		mu.Unlock()
+		time.Sleep(took)
+		return inner(ctx)
+	}
+	dt := startDashTest(t, dashboardConfig{interval: 50 * time.Millisecond, source: slow})
+	es := openEvents(t, dt, nil)
+	var last dashEvent
+	for last.Seq < 4 {
+		last = es.next(t)
+	}
+	if m := last.Dashboard; m.IntervalMillis != 50 || m.CollectMillis < took.Milliseconds() ||
+		m.EffectiveMillis < dashboardLoadFactor*m.CollectMillis || m.EffectiveMillis >= dashboardLoadFactor*(m.CollectMillis+1) {
+		t.Errorf("seq %d: interval_ms %d, collect_ms %d, effective_interval_ms %d; want 50, at least %d, and %d times collect_ms",
+			last.Seq, m.IntervalMillis, m.CollectMillis, m.EffectiveMillis, took.Milliseconds(), dashboardLoadFactor)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(starts); i++ {
+		// Each gap is at least 5 × 80ms; the configured 50ms would allow 80.
+		if gap := starts[i].Sub(starts[i-1]); gap < dashboardLoadFactor*took*9/10 {
+			t.Errorf("collection %d started %v after the previous, want at least %v", i+1, gap, dashboardLoadFactor*took)
+		}
+	}
+
+	// A fast source keeps the configured interval.
+	fast := startDashTest(t, dashboardConfig{interval: 50 * time.Millisecond, source: fakeSource()})
+	if ev := openEvents(t, fast, nil).next(t); ev.Dashboard.EffectiveMillis != 50 {
+		t.Errorf("fast source: effective_interval_ms %d, want 50", ev.Dashboard.EffectiveMillis)
+	}
 }

@@ -16,6 +16,7 @@
   const stamp = document.getElementById("stamp");
   const prefixEl = document.getElementById("prefix");
   const errorBox = document.getElementById("error");
+  const every = document.getElementById("every");
 
   let intervalMs = 1000;
   let lastSeq = 0;
@@ -216,7 +217,7 @@
         el("td", { class: "mono", "data-field": "session", title: lease && lease.session ? lease.session : null },
           lease ? (lease.session ? short(lease.session, 18) : el("span", { class: "muted" }, "none")) : ""),
         el("td", { class: "n" }, left),
-        el("td", { class: "muted" }, (bound.get(m.key) || []).join(", ")));
+        el("td", { class: "muted", "data-field": "bound" }, (bound.get(m.key) || []).join(", ")));
     });
     const members = p.members && p.members.length
       ? el("div", { class: "scroll" }, table(["member", "state", "prio", "fence", "session", "time left", "bound to"], rows, { class: "members" }))
@@ -336,7 +337,9 @@
 
   function render(r) {
     const d = r.dashboard || {};
-    intervalMs = d.interval_ms || intervalMs;
+    // The server stretches its interval when collections are slow; the
+    // page follows the effective one.
+    intervalMs = d.effective_interval_ms || d.interval_ms || intervalMs;
     lastSeq = r.seq;
     receivedAt = performance.now();
     const stale = !!d.error;
@@ -352,12 +355,19 @@
     root.replaceChildren(...parts.flat().filter(Boolean));
     root.dataset.seq = String(r.seq);
     root.dataset.time = r.time || "";
+    // When (performance.now()) this report arrived, so tests can bound the
+    // countdown of the time-left cells.
+    root.dataset.receivedAt = String(receivedAt);
     root.classList.toggle("stale", stale);
     prefixEl.textContent = r.prefix ? "prefix " + r.prefix : "";
     healthBadge.textContent = stale ? "stale" : r.health || "unknown";
     healthBadge.className = "badge health-" + (stale ? "stale" : r.health);
     stamp.textContent = "seq " + r.seq + " · " + fmtTime(r.time);
     stamp.dataset.seq = String(r.seq);
+    const slowed = d.interval_ms && intervalMs > d.interval_ms;
+    every.textContent = "every " + fmtMs(intervalMs) + (slowed ? " (slowed: collection took " + fmtMs(d.collect_ms || 0) + ")" : "");
+    every.dataset.intervalMs = String(intervalMs);
+    every.classList.toggle("warn", !!slowed);
     errorBox.hidden = !stale;
     errorBox.textContent = stale ? "Collection failed, showing the last good report: " + d.error : "";
     document.title = (stale ? "stale" : r.health || "") + " · redisalloc dashboard";
