@@ -26,8 +26,9 @@ policy, slow commands, a truncated scan. Each finding has a severity
 (critical, warning, info) and, where one applies, the repair command to run.
 diagnose never writes; repairs are separate commands that ask first.
 
-Exit status: 0 healthy (or info findings only), 1 a warning or critical
-finding, 2 bad flags or a Redis that cannot be reached.
+Exit status: 0 healthy (info findings are advisory and leave it healthy),
+1 degraded or corrupt (a warning or critical finding), 2 bad flags or a
+Redis that cannot be reached.
 
 flags:
 `)
@@ -70,8 +71,9 @@ func runDiagnose(ctx context.Context, e env, o inspectOptions) error {
 	} else {
 		writeDiagnosis(e.stdout, r)
 	}
-	if n := serious(r.Findings); n > 0 {
-		return &exitError{exitFail, fmt.Errorf("%d finding(s) of severity warning or critical", n)}
+	// The exit status follows the health, so scripts and the JSON agree.
+	if r.Health != inspect.HealthHealthy {
+		return &exitError{exitFail, fmt.Errorf("health %s: %d finding(s) of severity warning or critical", r.Health, serious(r.Findings))}
 	}
 	return nil
 }

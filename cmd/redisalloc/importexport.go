@@ -22,6 +22,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/internal/inspect"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/pool"
 )
@@ -93,7 +94,11 @@ func resolveCodec(name string) (codec.Codec, error) {
 	inner, zstd := strings.CutPrefix(name, "zstd+")
 	c, err := codec.ByName(inner)
 	if err != nil {
-		return nil, usageErr("--codec: %w (want json, msgpack, cbor, zstd+<one of them> or raw)", err)
+		// codec.ByName lists its own names; say the full list once.
+		if errors.Is(err, codec.ErrUnknownCodec) {
+			return nil, usageErr("--codec: %w %q (want json, msgpack, cbor, zstd+<one of them> or raw)", codec.ErrUnknownCodec, name)
+		}
+		return nil, usageErr("--codec: %w", err)
 	}
 	if zstd {
 		if c, err = codec.Compressed(c); err != nil {
@@ -660,6 +665,9 @@ func runExport(ctx context.Context, e env, o exportOptions) error {
 	if err != nil {
 		return usageErr("%w", err)
 	}
+	if err := requireName(ctx, e, client, "pool export", o.prefix, inspect.DefaultScanLimit, catPool, o.pool); err != nil {
+		return err
+	}
 	recs, err := pl.ExportRecords(ctx)
 	if err != nil {
 		return redisFailure(err)
@@ -689,7 +697,7 @@ func runExport(ctx context.Context, e env, o exportOptions) error {
 				val = []byte(base64.StdEncoding.EncodeToString(r.Value))
 			} else if val, err = exportValue(cd, r.Value); err != nil {
 				bar.finish()
-				return usageErr("member %q: %w; is --codec %s the pool's codec? (--codec raw copies bytes as they are)", r.Key, err, o.codec)
+				return usageErr("member %q: %w; is --codec %s the pool's codec? (--codec raw copies bytes as they are)", shortText(r.Key), err, o.codec)
 			}
 		}
 		if cw != nil {
@@ -777,7 +785,12 @@ func writeOutput(e env, file string, data []byte) error {
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".*")
 	if err != nil {
-		return usageErr("%w", err)
+		// Name the file asked for, not the temporary one.
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return usageErr("cannot write %s: %w", file, err)
 	}
 	_, err = tmp.Write(data)
 	if cerr := tmp.Close(); err == nil {

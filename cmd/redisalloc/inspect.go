@@ -13,6 +13,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/rueidis"
 
@@ -225,6 +226,11 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 		if cat != catPool && cat != catQueue {
 			return usageErr("a NAME goes with pool or queue, not %s", cat)
 		}
+		// An invalid name cannot exist: say why instead of "no pool named",
+		// and never let "" fall back to showing everything.
+		if err := redisx.ValidateName(cat+" name", name); err != nil {
+			return usageErr("%w", err)
+		}
 		o.members = true
 	}
 	if err := o.check(e); err != nil {
@@ -260,12 +266,8 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 		if cat == catQueue {
 			list = &sel.Queues
 		}
-		if !slices.Contains(*list, name) {
-			if !names.Truncated {
-				return &exitError{exitFail, fmt.Errorf("no %s named %q under prefix %q", cat, name, o.prefix)}
-			}
-			// The scan stopped early: the name may exist beyond it.
-			fmt.Fprintf(e.stderr, "redisalloc inspect: %s %q not among the names scanned (scan truncated); reading it anyway\n", cat, name)
+		if err := checkFound(e, "inspect", names, o.prefix, cat, name); err != nil {
+			return err
 		}
 		*list = []string{name}
 	}
@@ -288,6 +290,48 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 		return &exitError{exitFail, errors.New("invariant violations found (see above)")}
 	}
 	return nil
+}
+
+// requireName fails with exit status 1 unless a pool or queue (cat) named
+// name exists under prefix, found by the same bounded discovery as inspect:
+// commands given a mistyped name must not report success for doing nothing.
+func requireName(ctx context.Context, e env, client rueidis.Client, cmd, prefix string, scanLimit int, cat, name string) error {
+	names, err := inspect.DiscoverLimit(ctx, client, prefix, scanLimit)
+	if err != nil {
+		return redisFailure(err)
+	}
+	return checkFound(e, cmd, names, prefix, cat, name)
+}
+
+// checkFound is requireName on names already discovered.
+func checkFound(e env, cmd string, names inspect.Names, prefix, cat, name string) error {
+	list := names.Pools
+	if cat == catQueue {
+		list = names.Queues
+	}
+	if slices.Contains(list, name) {
+		return nil
+	}
+	if !names.Truncated {
+		return &exitError{exitFail, fmt.Errorf("no %s named %q under prefix %q", cat, name, prefix)}
+	}
+	// The scan stopped early: the name may exist beyond it.
+	fmt.Fprintf(e.stderr, "redisalloc %s: %s %q not among the names scanned (scan truncated); reading it anyway\n", cmd, cat, name)
+	return nil
+}
+
+// shortText cuts s for error messages: keys may be up to the member limit
+// long, and a 100 KB key would drown the message.
+func shortText(s string) string {
+	const show = 64
+	if len(s) <= show {
+		return s
+	}
+	cut := show
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return fmt.Sprintf("%s…(%d bytes)", s[:cut], len(s))
 }
 
 func writeJSON(w io.Writer, v any) error {

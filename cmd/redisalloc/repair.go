@@ -178,8 +178,9 @@ members leave, quarantines that ended return, expired bindings go. Pools do
 this lazily on every malloc; this is for idle pools and after an incident.
 Shows what is due and asks before changing anything.
 
-Exit status: 0 done (or nothing to do), 1 aborted or failed, 2 bad flags, no
-terminal to ask on without --yes, or a Redis that cannot be reached.
+Exit status: 0 done (or nothing to do), 1 aborted, failed or no pool of that
+name, 2 bad flags, no terminal to ask on without --yes, or a Redis that
+cannot be reached.
 
 flags:
 `)
@@ -222,6 +223,11 @@ func runPoolGC(ctx context.Context, e env, o gcOptions) error {
 	defer client.Close()
 
 	names := []string{o.pool}
+	if !o.all {
+		if err := requireName(ctx, e, client, "pool gc", o.prefix, inspect.DefaultScanLimit, catPool, o.pool); err != nil {
+			return err
+		}
+	}
 	if o.all {
 		n, err := inspect.Discover(ctx, client, o.prefix)
 		if err != nil {
@@ -296,9 +302,9 @@ whose holder is gone (a permanent lease of a crashed process). The holders
 are not told; their own Free then fails with "not held". Shows each lease
 and asks first. Members that are not held are left alone.
 
-Exit status: 0 done (or nothing held), 1 aborted, failed or a KEY is not a
-member (then nothing is freed), 2 bad flags, no terminal to ask on without
---yes, or a Redis that cannot be reached.
+Exit status: 0 done (or nothing held), 1 aborted, failed, no pool of that
+name or a KEY is not a member (then nothing is freed), 2 bad flags or KEYs,
+no terminal to ask on without --yes, or a Redis that cannot be reached.
 
 flags:
 `)
@@ -328,6 +334,11 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 	if len(keys) == 0 {
 		return usageErr("name at least one member KEY to free")
 	}
+	for _, k := range keys {
+		if err := redisx.ValidateMember("member key", k); err != nil {
+			return usageErr("%w", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	client, err := o.connect(ctx)
@@ -335,6 +346,9 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 		return err
 	}
 	defer client.Close()
+	if err := requireName(ctx, e, client, "pool free", o.prefix, inspect.DefaultScanLimit, catPool, o.pool); err != nil {
+		return err
+	}
 	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: []string{o.pool}}, SkipRedis: true})
 	if err != nil {
 		return redisFailure(err)
@@ -351,9 +365,9 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 		m, ok := members[k]
 		switch {
 		case !ok:
-			missing = append(missing, k)
+			missing = append(missing, shortText(k))
 		case m.Lease == nil:
-			fmt.Fprintf(e.stdout, "%s: %s, not held: left alone\n", k, m.State)
+			fmt.Fprintf(e.stdout, "%s: %s, not held: left alone\n", shortText(k), m.State)
 		default:
 			l := m.Lease
 			desc := fmt.Sprintf("held, fence %d", l.Fence)
@@ -368,7 +382,7 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 			if l.Session != "" {
 				desc += ", session " + l.Session
 			}
-			fmt.Fprintf(e.stdout, "%s: %s\n", k, desc)
+			fmt.Fprintf(e.stdout, "%s: %s\n", shortText(k), desc)
 			if !slices.Contains(held, k) {
 				held = append(held, k)
 			}
@@ -421,11 +435,12 @@ func queueRequeueFlags(o *requeueOptions) *flag.FlagSet {
 
 Moves failed tasks from the queue's dead-letter set back to the queue, with
 fresh attempts and deadline, for workers to run again. Shows how many and
-asks first. IDs no longer in the set are skipped.
+asks first. IDs not in the set are skipped and named.
 
-Exit status: 0 done (or nothing to requeue), 1 aborted or failed, 2 bad
-flags, no terminal to ask on without --yes, or a Redis that cannot be
-reached.
+Exit status: 0 done (or nothing to requeue with --all), 1 aborted, failed,
+no queue of that name, or an ID given was not requeued (unknown or not
+dead-lettered), 2 bad flags or IDs (then nothing is requeued), no terminal
+to ask on without --yes, or a Redis that cannot be reached.
 
 flags:
 `)
@@ -458,6 +473,15 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 	case !o.all && len(ids) == 0:
 		return usageErr("give the task IDs to requeue, or --all")
 	}
+	if err := redisx.ValidateName("--queue", o.queue); err != nil {
+		return usageErr("%w", err)
+	}
+	// Every id is checked before anything is sent: a bad one applies none.
+	for _, id := range ids {
+		if err := redisx.ValidateMember("task id", id); err != nil {
+			return usageErr("%w", err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	client, err := o.connect(ctx)
@@ -475,6 +499,9 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 	}
 	if err != nil {
 		return redisFailure(err)
+	}
+	if err := requireName(ctx, e, client, "queue requeue", o.prefix, inspect.DefaultScanLimit, catQueue, o.queue); err != nil {
+		return err
 	}
 	if o.all {
 		for off := 0; off < st.Dead; off += requeueChunk {
@@ -498,8 +525,15 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 	if err := confirm(e, o.yes, fmt.Sprintf("requeue %d task(s) of queue %s?", len(ids), o.queue)); err != nil {
 		return err
 	}
+	// Ids given explicitly go one per call, so each one not requeued can
+	// be named; --all sends chunks (ids that left meanwhile are expected).
+	size := requeueChunk
+	if !o.all {
+		size = 1
+	}
 	moved := 0
-	for chunk := range slices.Chunk(ids, requeueChunk) {
+	var notMoved []string
+	for chunk := range slices.Chunk(ids, size) {
 		n, err := q.Requeue(ctx, o.queue, chunk...)
 		if errors.Is(err, task.ErrInvalid) {
 			return usageErr("%w (requeued %d before)", err, moved)
@@ -508,11 +542,23 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 			return redisFailure(fmt.Errorf("%w (requeued %d before)", err, moved))
 		}
 		moved += n
+		if !o.all && n == 0 {
+			notMoved = append(notMoved, shortText(chunk[0]))
+		}
 	}
 	fmt.Fprintf(e.stdout, "requeued %d task(s)", moved)
 	if moved < len(ids) {
 		fmt.Fprintf(e.stdout, "; %d were not dead-lettered", len(ids)-moved)
 	}
 	fmt.Fprintln(e.stdout)
+	if len(notMoved) > 0 {
+		shown := notMoved[:min(len(notMoved), 10)]
+		more := ""
+		if len(notMoved) > len(shown) {
+			more = fmt.Sprintf(" and %d more", len(notMoved)-len(shown))
+		}
+		return &exitError{exitFail, fmt.Errorf("not requeued (unknown or not dead-lettered in queue %s): %s%s",
+			o.queue, strings.Join(shown, ", "), more)}
+	}
 	return nil
 }

@@ -140,9 +140,11 @@ func TestQueueRequeueCommand(t *testing.T) {
 		}
 		wantLine(t, r.stdout, `^queue emails: 1 task\(s\) dead-lettered, 0 ready`)
 
-		// An id not in the set is skipped and said so.
+		// An id not in the set is skipped and named, and the exit status
+		// says not everything asked for was done.
 		r = runCLI(t, cliEnv{stdin: "yes\n", stdinTTY: true}, append(args, "t-fail", "t-other")...)
-		if r.code != exitOK || stats().Dead != 0 || stats().Ready != 1 {
+		if r.code != exitFail || stats().Dead != 0 || stats().Ready != 1 || !strings.Contains(r.stderr, "not requeued") ||
+			!strings.Contains(r.stderr, "t-other") || strings.Contains(r.stderr, "t-fail") {
 			t.Errorf("answer yes: exit %d, stderr %q, stats %+v", r.code, r.stderr, stats())
 		}
 		wantLine(t, r.stdout, `^requeued 1 task\(s\); 1 were not dead-lettered$`)

@@ -238,6 +238,9 @@ func PoolFromSnapshot(name string, s *pool.Snapshot, omitMembers bool) Pool {
 		if m.Lease != nil && m.Lease.Deadline.IsZero() {
 			p.PermanentLeases++
 		}
+		if m.Lease != nil && !m.Lease.Deadline.IsZero() && !m.Lease.Deadline.After(s.Time) {
+			p.LapsedMillis = max(p.LapsedMillis, s.Time.Sub(m.Lease.Deadline).Milliseconds())
+		}
 		if m.Lease != nil && m.Lease.Session != "" {
 			p.SessionLeases++
 		}
@@ -250,6 +253,7 @@ func PoolFromSnapshot(name string, s *pool.Snapshot, omitMembers bool) Pool {
 	for id, dl := range s.Sessions {
 		if !dl.After(s.Time) {
 			p.DeadSessions++
+			p.DeadSessionMillis = max(p.DeadSessionMillis, s.Time.Sub(dl).Milliseconds())
 		}
 		if !omitMembers {
 			p.Sessions = append(p.Sessions, Session{ID: id, Deadline: dl.UTC()})
@@ -409,9 +413,15 @@ func (c *collector) redisInfo(ctx context.Context) *Redis {
 		if s, err := n.Do(ctx, n.B().Info().Section("clients").Build()).ToString(); err == nil {
 			nd.ConnectedClients, _ = strconv.Atoi(infoFields(s)["connected_clients"])
 		}
-		if arr, err := n.Do(ctx, n.B().SlowlogGet().Count(int64(c.opts.SampleLimit)).Build()).ToArray(); err == nil {
+		// The slow log is the server's: read more than the sample and keep
+		// the entries of this prefix only, so other prefixes' (or other
+		// applications') commands never show as this prefix's.
+		if arr, err := n.Do(ctx, n.B().SlowlogGet().Count(slowLogRead).Build()).ToArray(); err == nil {
 			for _, e := range arr {
-				if se, ok := slowEntry(e); ok {
+				if len(nd.SlowLog) == c.opts.SampleLimit {
+					break
+				}
+				if se, ok := slowEntry(e, c.prefix); ok {
 					nd.SlowLog = append(nd.SlowLog, se)
 				}
 			}
@@ -432,13 +442,18 @@ func infoFields(s string) map[string]string {
 	return out
 }
 
+// slowLogRead is how many slow-log entries are read per node before
+// keeping those of the prefix: more than the default slowlog-max-len (128).
+const slowLogRead = 1024
+
 // maxSlowArgs caps the command words kept per slow-log entry: arguments
 // may be values, and long scripts' ARGV would bloat the report.
 const maxSlowArgs = 8
 
 // slowEntry parses one SLOWLOG GET entry: id, unix time, microseconds,
-// arguments, then (Redis 4+) client address and name.
-func slowEntry(m rueidis.RedisMessage) (SlowEntry, bool) {
+// arguments, then (Redis 4+) client address and name. ok is false for
+// entries that do not touch prefix.
+func slowEntry(m rueidis.RedisMessage, prefix string) (SlowEntry, bool) {
 	f, err := m.ToArray()
 	if err != nil || len(f) < 4 {
 		return SlowEntry{}, false
@@ -447,10 +462,11 @@ func slowEntry(m rueidis.RedisMessage) (SlowEntry, bool) {
 	ts, e2 := f[1].AsInt64()
 	us, e3 := f[2].AsInt64()
 	args, e4 := f[3].AsStrSlice()
-	if errors.Join(e1, e2, e3, e4) != nil {
+	if errors.Join(e1, e2, e3, e4) != nil || !touchesPrefix(args, prefix) {
 		return SlowEntry{}, false
 	}
 	if len(args) > maxSlowArgs {
+		// Checked above on every argument: a key past the cap still counts.
 		args = append(args[:maxSlowArgs:maxSlowArgs], fmt.Sprintf("... (%d more)", len(args)-maxSlowArgs))
 	}
 	se := SlowEntry{ID: id, Time: time.Unix(ts, 0).UTC(), DurationMicros: us, Command: args}
@@ -458,6 +474,18 @@ func slowEntry(m rueidis.RedisMessage) (SlowEntry, bool) {
 		se.Script = scriptBySHA()[strings.ToLower(args[1])]
 	}
 	return se, true
+}
+
+// touchesPrefix reports whether a command touches keys under prefix: one
+// of its arguments (the command name aside) starts with "<prefix>:". The
+// module's EVALSHA calls carry their keys as arguments, so they count.
+func touchesPrefix(args []string, prefix string) bool {
+	for i, a := range args {
+		if i > 0 && strings.HasPrefix(a, prefix+":") {
+			return true
+		}
+	}
+	return false
 }
 
 // scriptBySHA maps the SHA-1 of every script of the module (what EVALSHA

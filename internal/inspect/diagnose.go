@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Finding codes.
@@ -36,6 +37,11 @@ const (
 	// MemoryWarnRatio and MemoryCriticalRatio of maxmemory give high-memory.
 	MemoryWarnRatio     = 0.8
 	MemoryCriticalRatio = 0.95
+	// LapseGrace is how long a lease may be past its deadline, or a
+	// session past its heartbeat deadline, before it is a warning: younger
+	// lapses are normal churn that the next malloc or GC reclaims, and
+	// counting them made a healthy pool flap between healthy and degraded.
+	LapseGrace = 5 * time.Second
 	// maxShownViolations caps the violations quoted in one finding.
 	maxShownViolations = 3
 )
@@ -66,12 +72,24 @@ func Diagnose(r *Report) {
 				n, strings.Join(shown, "; "))
 		}
 		if p.LapsedLeases > 0 {
-			add(SeverityWarning, CodeLapsedLeases, s, gc(p.Name),
-				"%d lease(s) passed their deadline and still hold their members; the next malloc or GC reclaims them (is anything mallocing or running Maintain?)", p.LapsedLeases)
+			if lapsed := msDur(p.LapsedMillis); lapsed > LapseGrace {
+				add(SeverityWarning, CodeLapsedLeases, s, gc(p.Name),
+					"%d lease(s) passed their deadline (the oldest %s ago) and still hold their members; the next malloc or GC reclaims them (is anything mallocing or running Maintain?)",
+					p.LapsedLeases, lapsed.Round(time.Millisecond))
+			} else {
+				add(SeverityInfo, CodeLapsedLeases, s, "",
+					"%d lease(s) passed their deadline less than %s ago: normal churn, the next malloc or GC reclaims them", p.LapsedLeases, LapseGrace)
+			}
 		}
 		if p.DeadSessions > 0 {
-			add(SeverityWarning, CodeDeadSessions, s, gc(p.Name),
-				"%d worker session(s) with leases here stopped heart-beating; GC reclaims their leases", p.DeadSessions)
+			if dead := msDur(p.DeadSessionMillis); dead > LapseGrace {
+				add(SeverityWarning, CodeDeadSessions, s, gc(p.Name),
+					"%d worker session(s) with leases here stopped heart-beating (the longest %s ago); GC reclaims their leases",
+					p.DeadSessions, dead.Round(time.Millisecond))
+			} else {
+				add(SeverityInfo, CodeDeadSessions, s, "",
+					"%d worker session(s) with leases here passed their deadline less than %s ago: a late heartbeat or an exit GC is about to handle", p.DeadSessions, LapseGrace)
+			}
 		}
 		if p.Total > 0 && float64(p.Free) < LowFreeRatio*float64(p.Total) {
 			add(SeverityWarning, CodeLowFreeCapacity, s, "",
@@ -151,15 +169,21 @@ func Diagnose(r *Report) {
 		f = []Finding{}
 	}
 	r.Findings = f
+	// Info findings are advisory and leave the health healthy: a slow-log
+	// entry or a permanent lease is not a problem by itself.
 	r.Health = HealthHealthy
 	for _, x := range f {
 		if x.Code == CodeIntegrityCorrupt {
 			r.Health = HealthCorrupt
 			break
 		}
-		r.Health = HealthDegraded
+		if x.Severity != SeverityInfo {
+			r.Health = HealthDegraded
+		}
 	}
 }
+
+func msDur(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
 func diagnoseNode(n Node, add func(sev, code, subject, repair, format string, args ...any)) {
 	s := "redis:" + n.Addr

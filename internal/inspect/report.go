@@ -17,8 +17,9 @@ type Report struct {
 	// Time is the client's clock when collection started.
 	Time   time.Time `json:"time"`
 	Prefix string    `json:"prefix"`
-	// Health is "healthy", "degraded" (findings of severity warning or
-	// info only) or "corrupt" (an invariant violation).
+	// Health is "healthy" (no finding, or info findings only: they are
+	// advisory), "degraded" (a warning or critical finding) or "corrupt"
+	// (an invariant violation).
 	Health    string     `json:"health"`
 	Pools     []Pool     `json:"pools"`
 	Queues    []Queue    `json:"queues"`
@@ -65,9 +66,12 @@ type Pool struct {
 	Total     int    `json:"total"`
 	// Fence is the last fencing number handed out: it grows by one per
 	// allocation, so its rate of change is the allocation rate.
-	Fence          int64     `json:"fence"`
-	Waiters        int       `json:"waiters"`
-	LapsedLeases   int       `json:"lapsed_leases"`
+	Fence        int64 `json:"fence"`
+	Waiters      int   `json:"waiters"`
+	LapsedLeases int   `json:"lapsed_leases"`
+	// LapsedMillis is how long the oldest lapsed lease is past its
+	// deadline by the pool's clock; 0 when none lapsed.
+	LapsedMillis   int64     `json:"lapsed_ms"`
 	ExpiredMembers int       `json:"expired_members"`
 	DueTimers      int       `json:"due_timers"`
 	ServerTime     time.Time `json:"server_time"`
@@ -85,6 +89,9 @@ type Pool struct {
 	// DeadSessions counts worker sessions with leases here whose deadline
 	// passed by the pool's clock.
 	DeadSessions int `json:"dead_sessions"`
+	// DeadSessionMillis is how long the longest-dead session is past its
+	// deadline; 0 when none is dead.
+	DeadSessionMillis int64 `json:"dead_session_ms"`
 }
 
 // Member is one pool member.
