@@ -10,8 +10,9 @@
 //	demo    simulate a pool of proxies with concurrent workers, a crashing
 //	        worker and a bad proxy, checking the pool's invariants live
 //	inspect, diagnose   read what lives under a prefix; find problems
-//	pool gc|free|import|export, queue requeue   repair and move data
-//	        (docs/cli.md)
+//	pool gc|free|import|export, queue requeue, workers reap
+//	        repair and move data (docs/cli.md)
+//	dashboard   a live read-only web page of a prefix (docs/dashboard.md)
 //
 // With no flags, demo runs on an embedded in-process Redis, so
 // `go run ./cmd/redisalloc demo` works on a fresh clone; --redis URL points
@@ -74,6 +75,7 @@ var commands = []command{
 	{name: "diagnose", summary: "find problems under a prefix and say how to repair them", usage: diagnoseUsage, run: diagnoseCommand},
 	{name: "pool", summary: "repair, import or export a pool: gc, free, import, export", usage: poolUsage, run: poolCommand},
 	{name: "queue", summary: "repair a task queue: requeue dead letters", usage: queueUsage, run: queueCommand},
+	{name: "workers", summary: "repair a health group: reap dead worker sessions", usage: workersUsage, run: workersCommand},
 }
 
 func main() {

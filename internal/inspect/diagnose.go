@@ -148,8 +148,9 @@ func Diagnose(r *Report) {
 	}
 	for _, g := range sortedKeys(dead) {
 		ids := dead[g]
-		add(SeverityWarning, CodeDeadWorkers, "health:"+g, "",
-			"%d worker(s) stopped heart-beating: %s; a registry reaper (health.Registry.RunReaper) removes them and pools reclaim their leases",
+		add(SeverityWarning, CodeDeadWorkers, "health:"+g,
+			"redisalloc workers reap --prefix "+shellQuote(r.Prefix)+" --group "+shellQuote(g),
+			"%d worker(s) stopped heart-beating: %s; reaping removes them (as a registry reaper, health.Registry.RunReaper, would) and pools reclaim their leases",
 			len(ids), strings.Join(ids[:min(len(ids), 5)], ", "))
 	}
 	if r.Redis != nil {
