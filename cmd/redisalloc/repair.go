@@ -241,8 +241,10 @@ func runPoolGC(ctx context.Context, e env, o gcOptions) error {
 	}
 	var due []string
 	for _, p := range r.Pools {
-		fmt.Fprintf(e.stdout, "pool %s: %d due timer(s): %d lapsed lease(s), %d expired member(s), %d stale binding(s)\n",
-			p.Name, p.DueTimers, p.LapsedLeases, p.ExpiredMembers, p.StaleBindings)
+		// Leases of dead sessions come back too: the session's death is
+		// one of the pool's timers.
+		fmt.Fprintf(e.stdout, "pool %s: %d due timer(s): %d lapsed lease(s), %d dead session(s), %d expired member(s), %d stale binding(s)\n",
+			p.Name, p.DueTimers, p.LapsedLeases, p.DeadSessions, p.ExpiredMembers, p.StaleBindings)
 		if p.DueTimers > 0 {
 			due = append(due, p.Name)
 		}

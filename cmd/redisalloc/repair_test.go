@@ -58,7 +58,7 @@ func TestPoolGCConfirmation(t *testing.T) {
 		if r.code != exitUsage || !strings.Contains(r.stderr, "refusing to change Redis without --yes") || lapsed() != 1 {
 			t.Errorf("no tty: exit %d, stderr %q, lapsed %d", r.code, r.stderr, lapsed())
 		}
-		wantLine(t, r.stdout, `^pool res: 1 due timer\(s\): 1 lapsed lease`)
+		wantLine(t, r.stdout, `^pool res: 1 due timer\(s\): 1 lapsed lease\(s\), 0 dead session\(s\), `)
 
 		// A terminal answering no: aborted, nothing done.
 		r = runCLI(t, cliEnv{stdin: "n\n", stdinTTY: true}, args...)
