@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -32,6 +33,8 @@ type config struct {
 	Seed           uint64
 	KillEvery      time.Duration
 	RestartEvery   time.Duration
+	CrashRestarts  float64 // fraction of restarts done by SIGKILL
+	AppendFsync    string  // "" picks the default: see appendFsync
 	FaultEvery     time.Duration
 	SessionTimeout time.Duration
 	Drain          time.Duration
@@ -40,6 +43,35 @@ type config struct {
 	RedisBin       string
 	JSON           string
 	Log            io.Writer
+}
+
+// appendFsync is the run's appendfsync policy: the flag's, or by default
+// always when restarts may crash Redis (only then must a crash lose
+// nothing acknowledged) and everysec otherwise.
+func (c *config) appendFsync() string {
+	switch {
+	case c.AppendFsync != "":
+		return c.AppendFsync
+	case c.CrashRestarts > 0:
+		return fsyncAlways
+	default:
+		return fsyncEverysec
+	}
+}
+
+// crashChecked says whether a crash restart must keep everything: only
+// with appendfsync always, where redis-server has written (and fsynced)
+// every write before it replies. With everysec it may not have written
+// them yet.
+func crashChecked(fsync string) bool { return fsync == fsyncAlways }
+
+// isCrash says whether restart n (from 1) is a crash, for a crash fraction
+// f: the first restart crashes when f > 0, then crashes are spread evenly
+// (any k consecutive restarts have floor or ceil of k*f crashes), so a short
+// run with two restarts and f = 0.5 has one of each kind.
+func isCrash(n int, f float64) bool {
+	phase := 1 - f
+	return math.Floor(float64(n)*f+phase) > math.Floor(float64(n-1)*f+phase)
 }
 
 const (
@@ -158,8 +190,8 @@ func run(ctx context.Context, cfg config) (*Summary, error) {
 	}
 	c.sum = Summary{
 		Duration: cfg.Duration.String(), Seed: cfg.Seed, Workers: cfg.Workers, Members: cfg.Core + cfg.Churn,
-		RedisVersion: redisVersion(cfg.RedisBin), RestartKind: restartKind,
-		LeaseTTL: maxLease.String(), SessionTimeout: cfg.SessionTimeout.String(),
+		RedisVersion: redisVersion(cfg.RedisBin), AppendFsync: cfg.appendFsync(), CrashFraction: cfg.CrashRestarts,
+		RestartKind: restartKinds(cfg.CrashRestarts), LeaseTTL: maxLease.String(), SessionTimeout: cfg.SessionTimeout.String(),
 		Ops: map[string]OpCount{}, Faults: map[string]int{},
 	}
 	err := c.run(ctx)
@@ -200,7 +232,7 @@ func (c *controller) cleanup() {
 
 func (c *controller) run(ctx context.Context) error {
 	var err error
-	if c.redis, err = startRedis(c.cfg.RedisBin, filepath.Join(c.dir, "redis")); err != nil {
+	if c.redis, err = startRedis(c.cfg.RedisBin, filepath.Join(c.dir, "redis"), c.cfg.appendFsync()); err != nil {
 		return err
 	}
 	if c.px, err = newProxy(c.redis.addr()); err != nil {
@@ -698,9 +730,27 @@ type taskInfo struct {
 	found bool
 }
 
-// restart restarts Redis gracefully with the workers cut off, and checks
-// that the pool and every task record read the same before and after.
+// restartKinds describes the run's restarts for the summary.
+func restartKinds(f float64) string {
+	switch {
+	case f <= 0:
+		return restartGraceful + "; " + restartThen
+	case f >= 1:
+		return restartCrash + "; " + restartThen
+	default:
+		return fmt.Sprintf("%.0f%% %s, the rest %s; %s", 100*f, restartCrash, restartGraceful, restartThen)
+	}
+}
+
+// restart restarts Redis, gracefully or by a crash, with the workers cut
+// off, and checks that the pool and every task record read the same before
+// and after (for a crash only with appendfsync always).
 func (c *controller) restart(ctx context.Context) error {
+	c.mu.Lock()
+	n := c.sum.Restarts + 1
+	c.mu.Unlock()
+	crash := isCrash(n, c.cfg.CrashRestarts)
+	checked := !crash || crashChecked(c.cfg.appendFsync())
 	start := time.Now()
 	c.px.disable()
 	defer func() {
@@ -716,7 +766,7 @@ func (c *controller) restart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("before: %w", err)
 	}
-	if err := c.redis.restart(); err != nil {
+	if err := c.redis.restart(crash); err != nil {
 		return err
 	}
 	var after *persisted
@@ -732,14 +782,33 @@ func (c *controller) restart(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.sum.Restarts++
+	c.sum.Restarts = n
+	kind := "graceful"
+	if crash {
+		kind = "crash"
+		c.sum.RestartsCrash++
+	} else {
+		c.sum.RestartsGrace++
+	}
+	diffs := before.diff(after)
+	if !checked {
+		// everysec: a crash may lose what Redis had not written yet, by
+		// its contract. Counted for information, not failed.
+		c.sum.Restart.CrashUnchecked++
+		c.sum.Restart.UncheckedDiffs += len(diffs)
+		c.logf("redis %s restart %d in %v; not compared (appendfsync %s), %d differences", kind, n,
+			time.Since(start).Round(time.Millisecond), c.cfg.appendFsync(), len(diffs))
+		return nil
+	}
+	c.sum.Restart.Checked++
 	c.sum.Restart.Members += len(before.members)
 	c.sum.Restart.Tasks += len(before.tasks)
-	for _, d := range before.diff(after) {
+	for _, d := range diffs {
 		c.sum.Restart.Mismatches++
-		c.failLocked("restart %d lost or changed data: %s", c.sum.Restarts, d)
+		c.failLocked("%s restart %d lost or changed data: %s", kind, n, d)
 	}
-	c.logf("redis restarted in %v; %d members, %d task records unchanged", time.Since(start).Round(time.Millisecond), len(before.members), len(before.tasks))
+	c.logf("redis %s restart %d in %v; %d members, %d task records compared, %d mismatches", kind, n,
+		time.Since(start).Round(time.Millisecond), len(before.members), len(before.tasks), len(diffs))
 	return nil
 }
 
@@ -755,7 +824,8 @@ func (c *controller) intentIDs() []string {
 	return ids
 }
 
-// persisted is what a graceful restart must keep exactly.
+// persisted is what a restart must keep exactly (a crash too, with
+// appendfsync always).
 type persisted struct {
 	fence   int64
 	members map[string]string

@@ -1,15 +1,16 @@
 // Command torture is the crash-and-fault torture run of redisallocator: the
 // library's reliability proof. It starts its own redis-server (AOF on,
-// appendfsync everysec, a temporary directory, a free port), puts an
+// appendfsync per -appendfsync, a temporary directory, a free port), puts an
 // in-process toxiproxy in front of it, and runs worker processes (this
 // binary re-executed with a hidden -worker flag) that hammer one pool and
 // one task queue through the proxy, while the controller
 //
 //   - SIGKILLs a random worker every -kill-every (mean) and starts a
 //     replacement;
-//   - restarts Redis every -restart-every (mean): gracefully, with SIGTERM,
-//     so redis-server fsyncs the AOF, then a new server on the same port
-//     and directory;
+//   - restarts Redis every -restart-every (mean): a fraction -crash-restarts
+//     (default 0.5) by SIGKILL of redis-server (a crash: no shutdown path
+//     runs), the others gracefully with SIGTERM (redis-server flushes and
+//     fsyncs the AOF); then a new server on the same port and directory;
 //   - injects network faults one at a time: latency with jitter both ways,
 //     toxiproxy's timeout (data dropped, connections closed), reset_peer,
 //     slicer (tiny delayed TCP segments) and a disabled proxy;
@@ -18,9 +19,10 @@
 //
 // Usage:
 //
-//	cd benchmarks && go run ./torture -duration 60s [-workers 4] [-json out.json] [-v]
+//	cd benchmarks && go run ./torture -duration 60s [-workers 4] [-crash-restarts 0.5] [-appendfsync always|everysec] [-json out.json] [-v]
 //
-// It prints a summary (operations by kind, kills, restarts, faults,
+// It prints a summary (operations by kind, kills, restarts by kind and the
+// appendfsync policy, faults,
 // violations, lost tasks, reclaim latency percentiles) and exits 1 when any
 // check failed (the run directory is then kept for inspection).
 //
@@ -118,7 +120,43 @@
 // (fence counter, every member's state, lease, priority and quarantine,
 // bindings, sessions, waiters), the queue's counts and the record of every
 // task id seen so far, restarts Redis, reads them again and requires them
-// identical; then enables the proxy.
+// identical; then enables the proxy. At every start of redis-server, CONFIG
+// GET must read back appendonly yes, the run's appendfsync and the two
+// defaults named below.
+//
+// Restart n (from 1) is a crash when floor(n*F + 1 - F) > floor((n-1)*F +
+// 1 - F) for F = -crash-restarts: the first restart crashes when F > 0, and
+// any k consecutive restarts hold floor or ceil of k*F crashes, so a short
+// run with two restarts at F = 0.5 has one of each kind.
+//
+// A crash is compared like a graceful restart only with appendfsync always
+// (the default when F > 0). What that relies on, in Redis 7's source:
+// commands only append to the in-memory AOF buffer; replies are only queued
+// while a command runs; beforeSleep calls flushAppendOnlyFile, which under
+// always does write(2) and then fdatasync (and exits the server if the
+// fsync fails), before handleClientsWithPendingWrites sends the replies
+// ("must be done before handleClientsWithPendingWrites, in case of
+// appendfsync=always", server.c; clients unblocked by a write are handled
+// before the flush too). So every write whose reply left Redis is in the
+// file, and since each event-loop turn ends in beforeSleep, so is every
+// write executed before the 300 ms quiet period. Also relied on: the
+// defaults no-appendfsync-on-rewrite no (with yes, fsyncs are skipped while
+// a rewrite child runs) and aof-load-truncated yes (a torn last command is
+// dropped at load, never one that was answered).
+//
+// With everysec, flushAppendOnlyFile may postpone the write itself for up
+// to 2 s while a background fsync is slow, and replies go out anyway: a
+// SIGKILL can lose acknowledged writes, as Redis's contract allows ("you
+// may lose 1 second of data"). Then crash restarts are not compared (their
+// differences are counted as info and the summary says the check was
+// skipped); the ledger and snapshot checks still run as always and may
+// flag what such a crash lost.
+//
+// A SIGKILL ends the process, not the machine: the kernel keeps what Redis
+// had written, so the run proves that every acknowledged write was written
+// to the AOF and that a server killed outside its shutdown path loads it
+// to the same state. That the fdatasync reached the disk would take a
+// power cut, which the run cannot do.
 //
 // # Other checks
 //

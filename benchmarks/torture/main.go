@@ -34,6 +34,8 @@ func cliMain(args []string) int {
 	seed := fs.Int64("seed", 0, "random seed (0: from the clock)")
 	fs.DurationVar(&cfg.KillEvery, "kill-every", 3*time.Second, "mean time between SIGKILLs of a random worker")
 	fs.DurationVar(&cfg.RestartEvery, "restart-every", 20*time.Second, "mean time between Redis restarts")
+	fs.Float64Var(&cfg.CrashRestarts, "crash-restarts", 0.5, "fraction (0 to 1) of Redis restarts done by SIGKILL of redis-server instead of SIGTERM")
+	fs.StringVar(&cfg.AppendFsync, "appendfsync", "", "redis-server appendfsync: always or everysec (default: always when -crash-restarts > 0, else everysec)")
 	fs.DurationVar(&cfg.FaultEvery, "fault-every", 2*time.Second, "mean pause between network faults")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", 2*time.Second, "worker health-session timeout")
 	fs.DurationVar(&cfg.Drain, "drain", 60*time.Second, "how long to wait for tasks to finish after the run")
@@ -99,6 +101,10 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -session-timeout %v must be at least 200ms", errFlags, c.SessionTimeout)
 	case c.Drain <= 0:
 		return fmt.Errorf("%w: -drain %v must be positive", errFlags, c.Drain)
+	case !(c.CrashRestarts >= 0 && c.CrashRestarts <= 1): // also NaN
+		return fmt.Errorf("%w: -crash-restarts %v must be 0 to 1", errFlags, c.CrashRestarts)
+	case c.AppendFsync != "" && c.AppendFsync != fsyncAlways && c.AppendFsync != fsyncEverysec:
+		return fmt.Errorf("%w: -appendfsync %q must be %s or %s", errFlags, c.AppendFsync, fsyncAlways, fsyncEverysec)
 	}
 	return nil
 }

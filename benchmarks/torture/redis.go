@@ -14,19 +14,30 @@ import (
 	"time"
 )
 
-// redisServer is the redis-server the controller runs: AOF on with
-// appendfsync everysec, in its own directory, on a free port.
+// redisServer is the redis-server the controller runs: AOF on with the
+// run's appendfsync policy, in its own directory, on a free port.
 type redisServer struct {
-	bin  string
-	dir  string
-	port int
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the server process exited
-	exit error         // its exit status, once done is closed
+	bin   string
+	dir   string
+	port  int
+	fsync string // appendfsync: always or everysec
+	cmd   *exec.Cmd
+	done  chan struct{} // closed when the server process exited
+	exit  error         // its exit status, once done is closed
 }
 
-// restartKind says how restarts stop the server, for the summary.
-const restartKind = "graceful: SIGTERM (redis-server fsyncs the AOF and exits), then a new redis-server on the same port and dir"
+// How restarts stop the server, for the summary.
+const (
+	restartGraceful = "graceful: SIGTERM (redis-server flushes and fsyncs the AOF and exits)"
+	restartCrash    = "crash: SIGKILL of redis-server (no shutdown path runs)"
+	restartThen     = "then a new redis-server on the same port and dir loads the AOF"
+)
+
+// appendfsync policies the run accepts.
+const (
+	fsyncAlways   = "always"
+	fsyncEverysec = "everysec"
+)
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -37,7 +48,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startRedis(bin, dir string) (*redisServer, error) {
+func startRedis(bin, dir, fsync string) (*redisServer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -47,7 +58,7 @@ func startRedis(bin, dir string) (*redisServer, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := &redisServer{bin: bin, dir: dir, port: port}
+		r := &redisServer{bin: bin, dir: dir, port: port, fsync: fsync}
 		if lastErr = r.start(); lastErr == nil {
 			return r, nil
 		}
@@ -60,7 +71,7 @@ func (r *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(r.port)
 func (r *redisServer) start() error {
 	args := []string{
 		"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--dir", r.dir,
-		"--appendonly", "yes", "--appendfsync", "everysec", "--save", "",
+		"--appendonly", "yes", "--appendfsync", r.fsync, "--save", "",
 		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"),
 		"--protected-mode", "no", "--maxclients", "2000",
 	}
@@ -81,6 +92,13 @@ func (r *redisServer) start() error {
 		default:
 		}
 		if ping(r.addr()) == nil {
+			// Every start checks what the run relies on: a redis.conf or
+			// a build default must not have changed the policy.
+			if err := r.checkConfig(); err != nil {
+				_ = cmd.Process.Kill()
+				<-r.done
+				return err
+			}
 			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -88,6 +106,56 @@ func (r *redisServer) start() error {
 	_ = cmd.Process.Kill()
 	<-r.done
 	return errors.New("redis-server did not answer PING within 30s")
+}
+
+// errRedisConfig reports a server that does not run with the run's
+// persistence settings.
+var errRedisConfig = errors.New("torture: redis-server persistence settings differ")
+
+// checkConfig requires, read back with CONFIG GET, appendonly yes, the
+// run's appendfsync, and the defaults a compared crash relies on: fsyncs
+// not skipped during an AOF rewrite, and a torn last command dropped at
+// load rather than refusing to start.
+func (r *redisServer) checkConfig() error {
+	for param, want := range map[string]string{
+		"appendonly": "yes", "appendfsync": r.fsync, "no-appendfsync-on-rewrite": "no", "aof-load-truncated": "yes",
+	} {
+		got, err := configGet(r.addr(), param)
+		if err != nil {
+			return fmt.Errorf("config get %s: %w", param, err)
+		}
+		if got != want {
+			return fmt.Errorf("%w: %s is %q, want %q", errRedisConfig, param, got, want)
+		}
+	}
+	return nil
+}
+
+// configGet sends CONFIG GET for one parameter and reads the RESP2 reply
+// *2 $len name $len value.
+func configGet(addr, param string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := fmt.Fprintf(c, "CONFIG GET %s\r\n", param); err != nil {
+		return "", err
+	}
+	br := bufio.NewReader(c)
+	var lines []string
+	for range 5 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return "", err
+		}
+		lines = append(lines, strings.TrimSpace(line))
+	}
+	if lines[0] != "*2" || lines[2] != param {
+		return "", fmt.Errorf("unexpected reply %q", lines)
+	}
+	return lines[4], nil
 }
 
 // ping sends an inline PING and expects +PONG (LOADING errors mean not yet).
@@ -130,16 +198,30 @@ func (r *redisServer) stop() error {
 	return nil
 }
 
-// restart stops the server gracefully and starts a new one on the same
-// port and directory, which loads the AOF.
-func (r *redisServer) restart() error {
-	if err := r.stop(); err != nil {
+// crash SIGKILLs the server: no shutdown path runs, so the AOF holds only
+// what redis-server had written to it while it served (the kernel keeps
+// what was written; only a machine crash would also test the fsync).
+func (r *redisServer) crash() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Signal(syscall.SIGKILL)
+	<-r.done
+	r.cmd = nil
+}
+
+// restart stops the server, gracefully or by SIGKILL, and starts a new one
+// on the same port and directory, which loads the AOF.
+func (r *redisServer) restart(crash bool) error {
+	if crash {
+		r.crash()
+	} else if err := r.stop(); err != nil {
 		return err
 	}
 	var err error
 	for range 50 { // the port may linger a moment
-		if err = r.start(); err == nil {
-			return nil
+		if err = r.start(); err == nil || errors.Is(err, errRedisConfig) {
+			return err
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/redisallocator/redisallocator/task"
 )
 
 func TestMain(m *testing.M) {
@@ -20,7 +24,9 @@ func TestMain(m *testing.M) {
 }
 
 // TestTortureShort runs a short torture: every check must pass, and the
-// run must really have killed workers, restarted Redis and injected faults.
+// run must really have killed workers, restarted Redis (the first restart
+// by a crash, compared before/after under appendfsync always) and injected
+// faults.
 func TestTortureShort(t *testing.T) {
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -31,7 +37,7 @@ func TestTortureShort(t *testing.T) {
 	}
 	cfg := config{
 		Duration: 14 * time.Second, Workers: 3, Holders: 2, Core: 6, Churn: 3, Seed: uint64(time.Now().UnixNano()),
-		KillEvery: 2 * time.Second, RestartEvery: 5 * time.Second, FaultEvery: 1500 * time.Millisecond,
+		KillEvery: 2 * time.Second, RestartEvery: 3 * time.Second, CrashRestarts: 0.5, FaultEvery: 1500 * time.Millisecond,
 		// No Dir: run makes one and removes it when the run passes, so a
 		// failing run leaves its ledgers and logs behind.
 		SessionTimeout: 2 * time.Second, Drain: 60 * time.Second, RedisBin: bin,
@@ -57,6 +63,17 @@ func TestTortureShort(t *testing.T) {
 	if sum.Kills == 0 || sum.Restarts == 0 || sum.FaultsTotal == 0 {
 		t.Fatalf("not tortured enough: %d kills, %d restarts, %d faults", sum.Kills, sum.Restarts, sum.FaultsTotal)
 	}
+	if sum.AppendFsync != fsyncAlways || sum.RestartsCrash == 0 || sum.RestartsCrash+sum.RestartsGrace != sum.Restarts ||
+		(sum.Restarts >= 2 && sum.RestartsGrace == 0) {
+		t.Fatalf("appendfsync %s, restarts %d: %d crash, %d graceful; want always and crashes spread evenly from the first",
+			sum.AppendFsync, sum.Restarts, sum.RestartsCrash, sum.RestartsGrace)
+	}
+	if sum.Restart.Checked != sum.Restarts || sum.Restart.CrashUnchecked != 0 || sum.Restart.Members == 0 {
+		t.Fatalf("restart check: %+v; every restart must be compared", sum.Restart)
+	}
+	if !strings.Contains(out.String(), fmt.Sprintf("crash %d;", sum.RestartsCrash)) {
+		t.Fatalf("summary does not report crash restarts:\n%s", out.String())
+	}
 	if sum.Reclaim.Count == 0 || sum.Ledger.Holdings == 0 || sum.Ledger.GuardWrites == 0 || sum.Ledger.TasksSucceeded == 0 {
 		t.Fatalf("too little checked: %d reclaims, %d holdings, %d guarded writes, %d tasks succeeded",
 			sum.Reclaim.Count, sum.Ledger.Holdings, sum.Ledger.GuardWrites, sum.Ledger.TasksSucceeded)
@@ -80,6 +97,11 @@ func TestConfigValidate(t *testing.T) {
 		"ShortSession":   func(c *config) { c.SessionTimeout = time.Millisecond },
 		"ZeroDrain":      func(c *config) { c.Drain = 0 },
 		"TooManyWorkers": func(c *config) { c.Workers = 1000 },
+		"NegativeCrash":  func(c *config) { c.CrashRestarts = -0.1 },
+		"CrashOverOne":   func(c *config) { c.CrashRestarts = 1.5 },
+		"CrashNaN":       func(c *config) { c.CrashRestarts = math.NaN() },
+		"FsyncNo":        func(c *config) { c.AppendFsync = "no" },
+		"FsyncTypo":      func(c *config) { c.AppendFsync = "Always" },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := good
@@ -89,8 +111,112 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
-	if code := cliMain([]string{"-workers", "0"}); code != 2 {
-		t.Fatalf("cliMain with -workers 0 = %d, want 2", code)
+	for _, args := range [][]string{{"-workers", "0"}, {"-crash-restarts", "2"}, {"-appendfsync", "no"}} {
+		if code := cliMain(args); code != 2 {
+			t.Fatalf("cliMain %q = %d, want 2", args, code)
+		}
+	}
+}
+
+func TestAppendFsyncDefault(t *testing.T) {
+	for _, tt := range []struct {
+		crash float64
+		flag  string
+		want  string
+	}{
+		{0, "", fsyncEverysec},
+		{0.5, "", fsyncAlways},
+		{1, "", fsyncAlways},
+		{0.5, fsyncEverysec, fsyncEverysec},
+		{0, fsyncAlways, fsyncAlways},
+	} {
+		c := config{CrashRestarts: tt.crash, AppendFsync: tt.flag}
+		if got := c.appendFsync(); got != tt.want {
+			t.Errorf("crash %v, flag %q: appendfsync %q, want %q", tt.crash, tt.flag, got, tt.want)
+		}
+	}
+	if !crashChecked(fsyncAlways) || crashChecked(fsyncEverysec) {
+		t.Fatal("crash restarts must be compared with always and only then")
+	}
+}
+
+// TestIsCrash: the first restart crashes when any do, and crashes are
+// spread evenly.
+func TestIsCrash(t *testing.T) {
+	for _, f := range []float64{0, 0.1, 0.25, 0.5, 0.7, 1} {
+		crashes := 0
+		for n := 1; n <= 100; n++ {
+			if isCrash(n, f) {
+				crashes++
+			}
+			// Any prefix has floor or ceil of n*f crashes.
+			if lo, hi := math.Floor(float64(n)*f), math.Ceil(float64(n)*f); float64(crashes) < lo || float64(crashes) > hi {
+				t.Fatalf("f %v: %d crashes in the first %d restarts", f, crashes, n)
+			}
+		}
+		if isCrash(1, f) != (f > 0) {
+			t.Fatalf("f %v: first restart crash = %v", f, isCrash(1, f))
+		}
+	}
+	for n := 1; n < 50; n++ {
+		if isCrash(n, 0.5) == isCrash(n+1, 0.5) {
+			t.Fatalf("f 0.5: restarts %d and %d are of the same kind", n, n+1)
+		}
+	}
+}
+
+// TestRestartDiff: the restart check must flag a before/after pair that
+// differ, a lost task record above all.
+func TestRestartDiff(t *testing.T) {
+	base := func() *persisted {
+		return &persisted{
+			fence:   42,
+			members: map[string]string{"m00": "held prio=0 lease={Fence:42}", "m01": "free prio=0 lease="},
+			other:   "bind b=m00 exp=1; waiters=0",
+			stats:   task.Stats{Ready: 1, Records: 3},
+			tasks: map[string]taskInfo{
+				"w0-1/1": {Info: task.Info{Status: task.StatusSucceeded}, found: true},
+				"w0-1/2": {Info: task.Info{Status: task.StatusPending}, found: true},
+			},
+		}
+	}
+	if d := base().diff(base()); len(d) != 0 {
+		t.Fatalf("equal states differ: %v", d)
+	}
+	for name, mut := range map[string]func(*persisted){
+		"TaskLost":     func(p *persisted) { delete(p.tasks, "w0-1/2") },
+		"TaskNotFound": func(p *persisted) { p.tasks["w0-1/1"] = taskInfo{} },
+		"TaskChanged": func(p *persisted) {
+			p.tasks["w0-1/1"] = taskInfo{Info: task.Info{Status: task.StatusRunning}, found: true}
+		},
+		"FenceBack":    func(p *persisted) { p.fence = 41 },
+		"LeaseLost":    func(p *persisted) { p.members["m00"] = "free prio=0 lease=" },
+		"MemberLost":   func(p *persisted) { delete(p.members, "m01") },
+		"MemberNew":    func(p *persisted) { p.members["c00"] = "free prio=0 lease=" },
+		"BindingLost":  func(p *persisted) { p.other = "waiters=0" },
+		"StatsChanged": func(p *persisted) { p.stats.Ready = 0 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			after := base()
+			mut(after)
+			if d := base().diff(after); len(d) == 0 {
+				t.Fatal("a changed state was not flagged")
+			}
+		})
+	}
+}
+
+// TestSummaryReportsRestartKinds: the text summary names the kinds, the
+// policy, and a skipped crash comparison.
+func TestSummaryReportsRestartKinds(t *testing.T) {
+	s := Summary{Restarts: 3, RestartsGrace: 1, RestartsCrash: 2, AppendFsync: fsyncEverysec, RestartKind: restartKinds(0.5)}
+	s.Restart.Checked, s.Restart.CrashUnchecked = 1, 2
+	var b strings.Builder
+	s.print(&b)
+	for _, want := range []string{"graceful 1, crash 2", "appendfsync everysec", "SKIPPED for 2 crash restarts"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, b.String())
+		}
 	}
 }
 
