@@ -698,9 +698,7 @@ func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 	fs.StringVar(&o.token, "token", o.token,
 		"require this `token` on every request (at least 16 characters); default $"+dashboardTokenEnv)
 	fs.DurationVar(&o.interval, "interval", o.interval, "how often to read Redis and update the viewers")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc dashboard [--redis URL] --prefix P [flags]
+	setHelp(fs, `usage: redisalloc dashboard [--redis URL] --prefix P [flags]
 
 Serves a read-only live web page of everything under a prefix: pools (free,
 held, unhealthy, members, leases with session and fence, bindings), the
@@ -719,8 +717,6 @@ unreachable Redis.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 

@@ -152,9 +152,7 @@ func demoFlags(o *demoOptions, plain *bool) *flag.FlagSet {
 		"export traces and metrics over OTLP/HTTP to this `endpoint` (host:port or http(s)://host:port[/base]),\ne.g. a Jaeger all-in-one at 127.0.0.1:4318; service name "+otlpService)
 	fs.StringVar(&o.dashboard, "dashboard", o.dashboard,
 		"serve the live web dashboard on this `address` during the run, e.g. 127.0.0.1:8765\n(port 0: a free one; a non-loopback address needs $"+dashboardTokenEnv+")")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc demo [flags]
+	setHelp(fs, `usage: redisalloc demo [flags]
 
 Simulates a pool of proxies: workers malloc with soft binding, use and free;
 a crashing worker never frees (GC reclaims its leases); a bad proxy has
@@ -170,8 +168,6 @@ at exit.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 

@@ -14,9 +14,7 @@ import (
 func diagnoseFlags(o *inspectOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
 	o.flags(fs)
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc diagnose --prefix P [flags]
+	setHelp(fs, `usage: redisalloc diagnose --prefix P [flags]
 
 Reads everything under a prefix (like inspect) plus Redis memory and slow-log
 and reports findings: invariant violations, lapsed leases, expired members,
@@ -32,22 +30,14 @@ Redis that cannot be reached.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 var diagnoseUsage = flagUsage(diagnoseFlags)
 
-func diagnoseCommand(ctx context.Context, e env, args []string) int {
-	var o inspectOptions
-	if _, code, ok := parseArgs(diagnoseFlags(&o), e, args, 0); !ok {
-		return code
-	}
-	return report(e, "diagnose", runDiagnose(ctx, e, o))
-}
+var diagnoseCommand = flagCommand(diagnoseFlags, 0, runDiagnose)
 
-func runDiagnose(ctx context.Context, e env, o inspectOptions) error {
+func runDiagnose(ctx context.Context, e env, o inspectOptions, _ []string) error {
 	if err := o.check(e); err != nil {
 		return err
 	}

@@ -152,14 +152,7 @@ flags:
 
 var poolImportUsage = flagUsage(poolImportFlags)
 
-func poolImportCommand(ctx context.Context, e env, args []string) int {
-	var o importOptions
-	pos, code, ok := parseArgs(poolImportFlags(&o), e, args, 1)
-	if !ok {
-		return code
-	}
-	return report(e, "pool import", runImport(ctx, e, o, pos))
-}
+var poolImportCommand = flagCommand(poolImportFlags, 1, runImport)
 
 // importRecord is one parsed, valid record and the line it came from.
 type importRecord struct {
@@ -608,9 +601,7 @@ func poolExportFlags(o *exportOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("pool export", flag.ContinueOnError)
 	o.flags(fs)
 	fs.StringVar(&o.output, "output", "-", "`file` to write (- for stdout)")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc pool export --pool NAME --prefix P [flags]
+	setHelp(fs, `usage: redisalloc pool export --pool NAME --prefix P [flags]
 
 Writes every member of a pool (key, priority, expires_at, value) as JSON
 Lines or CSV, read in one atomic script: a consistent copy while the pool is
@@ -624,22 +615,14 @@ Redis that cannot be reached.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 var poolExportUsage = flagUsage(poolExportFlags)
 
-func poolExportCommand(ctx context.Context, e env, args []string) int {
-	var o exportOptions
-	if _, code, ok := parseArgs(poolExportFlags(&o), e, args, 0); !ok {
-		return code
-	}
-	return report(e, "pool export", runExport(ctx, e, o))
-}
+var poolExportCommand = flagCommand(poolExportFlags, 0, runExport)
 
-func runExport(ctx context.Context, e env, o exportOptions) error {
+func runExport(ctx context.Context, e env, o exportOptions, _ []string) error {
 	if err := o.check(e); err != nil {
 		return err
 	}

@@ -174,9 +174,7 @@ func inspectFlags(o *inspectOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("inspect", flag.ContinueOnError)
 	o.flags(fs)
 	fs.BoolVar(&o.members, "members", false, "list every pool member (the default when a pool NAME is given)")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc inspect [pool|queue|locks|workers] [NAME] --prefix P [flags]
+	setHelp(fs, `usage: redisalloc inspect [pool|queue|locks|workers] [NAME] --prefix P [flags]
 
 Shows what lives under a prefix: pools (counts, leases, violations), task
 queues (counts, recent failures), locks and lock pools, and worker sessions.
@@ -188,21 +186,12 @@ Exit status: 0, or 1 when a pool breaks an invariant or NAME does not exist;
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 var inspectUsage = flagUsage(inspectFlags)
 
-func inspectCommand(ctx context.Context, e env, args []string) int {
-	var o inspectOptions
-	pos, code, ok := parseArgs(inspectFlags(&o), e, args, 2)
-	if !ok {
-		return code
-	}
-	return report(e, "inspect", runInspect(ctx, e, o, pos))
-}
+var inspectCommand = flagCommand(inspectFlags, 2, runInspect)
 
 func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) error {
 	cat, name := catAll, ""

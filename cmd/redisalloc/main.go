@@ -114,6 +114,29 @@ func run(ctx context.Context, e env, args []string) int {
 	return c.run(ctx, e, args[1:])
 }
 
+// flagCommand builds a command's run function: parse args with the flag
+// set flags builds (at most maxPos positional arguments, between flags
+// too), run, and turn run's error into output and an exit status.
+func flagCommand[T any](flags func(*T) *flag.FlagSet, maxPos int, run func(context.Context, env, T, []string) error) func(context.Context, env, []string) int {
+	return func(ctx context.Context, e env, args []string) int {
+		var o T
+		fs := flags(&o)
+		pos, code, ok := parseArgs(fs, e, args, maxPos)
+		if !ok {
+			return code
+		}
+		return report(e, fs.Name(), run(ctx, e, o, pos))
+	}
+}
+
+// setHelp makes fs's help the text given, then the flags.
+func setHelp(fs *flag.FlagSet, text string) {
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), text)
+		fs.PrintDefaults()
+	}
+}
+
 // flagUsage returns a command's usage function: the help of the flag set
 // that flags builds over a zero options value.
 func flagUsage[T any](flags func(*T) *flag.FlagSet) func(io.Writer) {

@@ -169,9 +169,7 @@ func poolGCFlags(o *gcOptions) *flag.FlagSet {
 	fs.BoolVar(&o.all, "all", false, "every pool under the prefix instead of --pool")
 	fs.IntVar(&o.budget, "budget", defaultGCBudget, "due timers handled per atomic pass")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc pool gc (--pool NAME | --all) --prefix P [flags]
+	setHelp(fs, `usage: redisalloc pool gc (--pool NAME | --all) --prefix P [flags]
 
 Runs the pool's GC now: lapsed leases go back to the free set, expired
 members leave, quarantines that ended return, expired bindings go. Pools do
@@ -184,22 +182,14 @@ cannot be reached.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 var poolGCUsage = flagUsage(poolGCFlags)
 
-func poolGCCommand(ctx context.Context, e env, args []string) int {
-	o := gcOptions{}
-	if _, code, ok := parseArgs(poolGCFlags(&o), e, args, 0); !ok {
-		return code
-	}
-	return report(e, "pool gc", runPoolGC(ctx, e, o))
-}
+var poolGCCommand = flagCommand(poolGCFlags, 0, runPoolGC)
 
-func runPoolGC(ctx context.Context, e env, o gcOptions) error {
+func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 	if err := o.check(e); err != nil {
 		return err
 	}
@@ -295,9 +285,7 @@ func poolFreeFlags(o *freeOptions) *flag.FlagSet {
 	o.flags(fs)
 	fs.StringVar(&o.pool, "pool", "", "the pool's `name` (required)")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc pool free KEY... --pool NAME --prefix P [flags]
+	setHelp(fs, `usage: redisalloc pool free KEY... --pool NAME --prefix P [flags]
 
 Frees held members whoever holds them: an administrator's tool for leases
 whose holder is gone (a permanent lease of a crashed process). The holders
@@ -310,21 +298,12 @@ no terminal to ask on without --yes, or a Redis that cannot be reached.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 var poolFreeUsage = flagUsage(poolFreeFlags)
 
-func poolFreeCommand(ctx context.Context, e env, args []string) int {
-	var o freeOptions
-	keys, code, ok := parseArgs(poolFreeFlags(&o), e, args, maxArgs)
-	if !ok {
-		return code
-	}
-	return report(e, "pool free", runPoolFree(ctx, e, o, keys))
-}
+var poolFreeCommand = flagCommand(poolFreeFlags, maxArgs, runPoolFree)
 
 func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error {
 	if err := o.check(e); err != nil {
@@ -431,9 +410,7 @@ func queueRequeueFlags(o *requeueOptions) *flag.FlagSet {
 	fs.StringVar(&o.queue, "queue", "", "the task `name` whose queue to repair (required)")
 	fs.BoolVar(&o.all, "all", false, "every dead-lettered task of the queue instead of the IDs given")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc queue requeue (ID... | --all) --queue NAME --prefix P [flags]
+	setHelp(fs, `usage: redisalloc queue requeue (ID... | --all) --queue NAME --prefix P [flags]
 
 Moves failed tasks from the queue's dead-letter set back to the queue, with
 fresh attempts and deadline, for workers to run again. Shows how many and
@@ -446,21 +423,12 @@ to ask on without --yes, or a Redis that cannot be reached.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 var queueRequeueUsage = flagUsage(queueRequeueFlags)
 
-func queueRequeueCommand(ctx context.Context, e env, args []string) int {
-	var o requeueOptions
-	ids, code, ok := parseArgs(queueRequeueFlags(&o), e, args, maxArgs)
-	if !ok {
-		return code
-	}
-	return report(e, "queue requeue", runRequeue(ctx, e, o, ids))
-}
+var queueRequeueCommand = flagCommand(queueRequeueFlags, maxArgs, runRequeue)
 
 func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) error {
 	if err := o.check(e); err != nil {

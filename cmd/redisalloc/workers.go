@@ -39,9 +39,7 @@ func workersReapFlags(o *reapOptions) *flag.FlagSet {
 	fs.StringVar(&o.group, "group", "", "the health group `name` whose dead sessions to remove (required)")
 	fs.DurationVar(&o.grace, "grace", 0, "only sessions dead for longer than this")
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
-	fs.Usage = func() {
-		w := fs.Output()
-		fmt.Fprint(w, `usage: redisalloc workers reap --group NAME --prefix P [flags]
+	setHelp(fs, `usage: redisalloc workers reap --group NAME --prefix P [flags]
 
 Removes the group's worker sessions whose heartbeat deadline passed (more
 than --grace ago), as health.Registry.Reap does: pools reclaim leases taken
@@ -54,22 +52,14 @@ be reached.
 
 flags:
 `)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 var workersReapUsage = flagUsage(workersReapFlags)
 
-func workersReapCommand(ctx context.Context, e env, args []string) int {
-	var o reapOptions
-	if _, code, ok := parseArgs(workersReapFlags(&o), e, args, 0); !ok {
-		return code
-	}
-	return report(e, "workers reap", runReap(ctx, e, o))
-}
+var workersReapCommand = flagCommand(workersReapFlags, 0, runReap)
 
-func runReap(ctx context.Context, e env, o reapOptions) error {
+func runReap(ctx context.Context, e env, o reapOptions, _ []string) error {
 	if err := o.check(e); err != nil {
 		return err
 	}
