@@ -245,6 +245,24 @@ func (l *Locker) Info(ctx context.Context, key string) (Info, error) {
 	return l.info(ctx, key, k)
 }
 
+// Fence returns the last fencing number a Mutex handed out for the lock
+// named key, 0 if none yet. For diagnostics: the counter only grows.
+func (l *Locker) Fence(ctx context.Context, key string) (int64, error) {
+	k, err := l.space.keys(key)
+	if err != nil {
+		return 0, fmt.Errorf("lock.Fence: %w", err)
+	}
+	v, found, err := redisx.Get(ctx, l.r.Client(), k.fence[0])
+	if err != nil || !found {
+		return 0, err
+	}
+	n, err := strconv.ParseInt(string(v), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("lock.Fence %q: malformed counter %q", key, v)
+	}
+	return n, nil
+}
+
 func (l *Locker) info(ctx context.Context, key string, k lockKeys) (Info, error) {
 	msg, err := l.run(ctx, "Info", key, script.LockInspect, k.pair, nil)
 	if err != nil {

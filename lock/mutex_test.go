@@ -63,6 +63,15 @@ func TestMutexTryAcquireAndRelease(t *testing.T) {
 		if v, _ := get(t, b.Client, fenceKey(b, "job")); v != strconv.FormatInt(lease.FencingToken(), 10) {
 			t.Fatalf("fence counter %q, token %d", v, lease.FencingToken())
 		}
+		if f := must(l.Fence(ctx, "job")).get(t); f != lease.FencingToken() {
+			t.Fatalf("Fence = %d, token %d", f, lease.FencingToken())
+		}
+		if f := must(l.Fence(ctx, "never-acquired")).get(t); f != 0 {
+			t.Fatalf("Fence of a lock never acquired = %d, want 0", f)
+		}
+		if _, err := l.Fence(ctx, "bad{name}"); !errors.Is(err, lock.ErrInvalidKey) {
+			t.Fatalf("Fence(bad name) = %v, want ErrInvalidKey", err)
+		}
 		ctxLease := lease.Context()
 		if err := lease.Release(ctx); err != nil {
 			t.Fatal(err)

@@ -18,7 +18,6 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/health"
-	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/lock"
 	"github.com/redisallocator/redisallocator/pool"
 	"github.com/redisallocator/redisallocator/script"
@@ -335,21 +334,8 @@ func (c *collector) lock(ctx context.Context, l *lock.Locker, name string, out *
 			res.TTLMillis = info.TTL.Milliseconds()
 		}
 	}
-	// The fencing counter has no reader in package lock; it is a plain
-	// counter next to the lock (lock/keys.go).
-	ns, err := redisx.NewNamespace(c.prefix, kindLock, name)
-	if err != nil {
+	if res.Fence, err = l.Fence(ctx, name); err != nil {
 		return err
-	}
-	v, err := c.client.Do(ctx, c.client.B().Get().Key(ns.Key("fence")).Build()).ToString()
-	switch {
-	case rueidis.IsRedisNil(err):
-	case err != nil:
-		return err
-	default:
-		if res.Fence, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return fmt.Errorf("lock %s: bad reply: fence %q", name, v)
-		}
 	}
 	*out = res
 	return nil

@@ -15,6 +15,11 @@ func HGet(ctx context.Context, c rueidis.Client, key, field string) (val []byte,
 	return bytesReply(c.Do(ctx, c.B().Hget().Key(key).Field(field).Build()))
 }
 
+// Get reads a string key from Redis.
+func Get(ctx context.Context, c rueidis.Client, key string) (val []byte, found bool, err error) {
+	return bytesReply(c.Do(ctx, c.B().Get().Key(key).Build()))
+}
+
 // HGetCached reads one hash field through client-side caching (when the
 // client has it) for up to ttl. Cached reads may trail a write by a few
 // milliseconds: use them for display, never for allocation decisions.
