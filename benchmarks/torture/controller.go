@@ -147,6 +147,18 @@ func (c *controller) failLocked(format string, args ...any) {
 	}
 }
 
+// lockedWriter serialises the controller's log lines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
 func (c *controller) logf(format string, args ...any) {
 	if c.cfg.Log != nil {
 		_, _ = fmt.Fprintf(c.cfg.Log, "%s torture: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
@@ -178,6 +190,18 @@ func run(ctx context.Context, cfg config) (*Summary, error) {
 			return nil, err
 		}
 	}
+	// The controller's log always goes to the run directory too, so a
+	// failed run's files tell its story without -v.
+	logFile, err := os.Create(filepath.Join(dir, "controller.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = logFile.Close() }()
+	if cfg.Log != nil {
+		cfg.Log = &lockedWriter{w: io.MultiWriter(cfg.Log, logFile)}
+	} else {
+		cfg.Log = &lockedWriter{w: logFile}
+	}
 	c := &controller{
 		cfg: cfg, dir: dir, rng: rand.New(rand.NewPCG(cfg.Seed, 42)),
 		workers: map[int]*workerProc{}, tails: map[string]*ledgerTail{}, snapViol: map[string]int{},
@@ -194,7 +218,7 @@ func run(ctx context.Context, cfg config) (*Summary, error) {
 		RestartKind: restartKinds(cfg.CrashRestarts), LeaseTTL: maxLease.String(), SessionTimeout: cfg.SessionTimeout.String(),
 		Ops: map[string]OpCount{}, Faults: map[string]int{},
 	}
-	err := c.run(ctx)
+	err = c.run(ctx)
 	c.cleanup()
 	if err != nil {
 		return nil, fmt.Errorf("%w (files in %s)", err, dir)
@@ -274,7 +298,7 @@ func (c *controller) run(ctx context.Context) error {
 	var dist sync.WaitGroup
 	dist.Go(func() { c.killLoop(runCtx) })
 	dist.Go(func() { c.faultLoop(runCtx) })
-	dist.Go(func() { c.restartLoop(runCtx) })
+	dist.Go(func() { c.restartLoop(runCtx, ctx) })
 	dist.Wait()
 	if ctx.Err() != nil {
 		return ctx.Err()
@@ -707,10 +731,13 @@ func (c *controller) faultLoop(ctx context.Context) {
 	}
 }
 
-func (c *controller) restartLoop(ctx context.Context) {
+// restartLoop restarts Redis now and then until runCtx ends. A restart
+// that has begun runs under ctx, the whole run's, not runCtx: cut short by
+// the end of the disturbances it would report its own reads as failures.
+func (c *controller) restartLoop(runCtx, ctx context.Context) {
 	for {
-		sleep(ctx, c.jitter(c.cfg.RestartEvery))
-		if ctx.Err() != nil {
+		sleep(runCtx, c.jitter(c.cfg.RestartEvery))
+		if runCtx.Err() != nil {
 			return
 		}
 		c.faultMu.Lock()

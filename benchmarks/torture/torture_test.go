@@ -45,6 +45,15 @@ func TestTortureShort(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
+	// The controller's log is shown only when the run fails (CI keeps
+	// nothing else of it).
+	var log strings.Builder
+	cfg.Log = &log
+	defer func() {
+		if t.Failed() {
+			t.Logf("controller log:\n%s", log.String())
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	sum, err := run(ctx, cfg)
