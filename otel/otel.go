@@ -2,8 +2,10 @@ package otel
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	gotel "go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -111,14 +113,17 @@ const (
 
 // StartScript starts the span of one script run as a child of the span in
 // ctx. End it with [EndScript].
-func StartScript(ctx context.Context, t trace.Tracer, scriptName string, readOnly bool, srv Server) (context.Context, trace.Span) {
+func StartScript(ctx context.Context, t trace.Tracer, scriptName string, readOnly bool, srv Server, extra ...trace.SpanStartOption) (context.Context, trace.Span) {
 	k := spanKey{scriptName, readOnly, srv}
 	v, ok := spanCache.Load(k)
 	if !ok {
 		v, _ = spanCache.LoadOrStore(k, newSpanStart(k))
 	}
 	s := v.(*spanStart)
-	return t.Start(ctx, s.name, s.opts...)
+	if len(extra) == 0 {
+		return t.Start(ctx, s.name, s.opts...)
+	}
+	return t.Start(ctx, s.name, append(slices.Clip(s.opts), extra...)...)
 }
 
 // Span names and attributes depend only on the script and the server, so
@@ -173,7 +178,7 @@ type Failure struct {
 
 // EndScript records the outcome of a script run and ends the span. A nil
 // err ends the span as a success.
-func EndScript(span trace.Span, err error, f Failure) {
+func EndScript(span trace.Span, err error, f Failure, opts ...trace.SpanEndOption) {
 	if err != nil && span.IsRecording() {
 		attrs := []attribute.KeyValue{semconv.ErrorTypeKey.String(f.ErrorType)}
 		if f.StatusCode != "" {
@@ -183,5 +188,48 @@ func EndScript(span trace.Span, err error, f Failure) {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
 	}
-	span.End()
+	span.End(opts...)
+}
+
+// Batch describes one script run that served several callers at once
+// (concurrent mallocs or frees merged into one script). Callers[0] is the
+// parent of the run's span; the others are in their own traces.
+type Batch struct {
+	Callers []trace.SpanContext
+}
+
+// StartOptions are the options of the run's span: db.operation.batch.size
+// and a link to every other caller's span.
+func (b Batch) StartOptions() []trace.SpanStartOption {
+	links := make([]trace.Link, 0, len(b.Callers)-1)
+	for _, sc := range b.Callers[1:] {
+		if sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
+	}
+	return []trace.SpanStartOption{
+		trace.WithAttributes(semconv.DBOperationBatchSize(len(b.Callers))),
+		trace.WithLinks(links...),
+	}
+}
+
+// RecordFollowers gives every caller but the first a span of its own for
+// the run, so each caller's trace shows the script that served it: a
+// child of the caller's span with the run's name, times and outcome, kind
+// internal (one script run stays one client span for span-derived
+// metrics), linked to the run's span.
+func (b Batch) RecordFollowers(t trace.Tracer, scriptName string, readOnly bool, srv Server, run trace.SpanContext,
+	start, end time.Time, err error, f Failure, attrs ...attribute.KeyValue,
+) {
+	for _, sc := range b.Callers[1:] {
+		if !sc.IsValid() || !sc.IsSampled() {
+			continue
+		}
+		ctx := trace.ContextWithSpanContext(context.Background(), sc)
+		_, span := StartScript(ctx, t, scriptName, readOnly, srv,
+			trace.WithSpanKind(trace.SpanKindInternal), trace.WithTimestamp(start),
+			trace.WithLinks(trace.Link{SpanContext: run}),
+			trace.WithAttributes(semconv.DBOperationBatchSize(len(b.Callers))), trace.WithAttributes(attrs...))
+		EndScript(span, err, f, trace.WithTimestamp(end))
+	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
 )
 
 // batcher merges concurrent calls into one script run, the way rueidis
@@ -83,8 +85,16 @@ func (b *batcher[Req, Res]) loop() {
 			reqs[i] = c.req
 		}
 		// The run's span joins the first caller's trace, so a lone call
-		// (the usual case) traces as if it ran the script itself.
+		// (the usual case) traces as if it ran the script itself; in a
+		// batch the other callers' traces get spans linked to it.
 		ctx := trace.ContextWithSpanContext(context.Background(), calls[0].span)
+		if n > 1 {
+			spans := make([]trace.SpanContext, n)
+			for i, c := range calls {
+				spans[i] = c.span
+			}
+			ctx = redisx.WithBatch(ctx, spans)
+		}
 		ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 		res, err := b.run(ctx, reqs)
 		cancel()

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/rueidis"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redisallocator/redisallocator/otel"
 	"github.com/redisallocator/redisallocator/script"
@@ -126,7 +127,15 @@ func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string)
 		return rueidis.RedisMessage{}, fmt.Errorf("script %s: %w", s.Name, err)
 	}
 	readOnly := s.ReadOnly && !r.noReadOnly.Load()
-	ctx, span := otel.StartScript(ctx, r.prov.Tracer(), s.Name, readOnly, r.serverInfo())
+	tracer := r.prov.Tracer()
+	batch, batched := ctx.Value(batchKey{}).(otel.Batch)
+	var start time.Time
+	var extra []trace.SpanStartOption
+	if batched {
+		start = time.Now() // the run's and the followers' spans share their times
+		extra = append(batch.StartOptions(), trace.WithTimestamp(start))
+	}
+	ctx, span := otel.StartScript(ctx, tracer, s.Name, readOnly, r.serverInfo(), extra...)
 	if len(r.attrs) > 0 && span.IsRecording() {
 		span.SetAttributes(r.attrs...)
 	}
@@ -142,8 +151,29 @@ func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string)
 	if err != nil {
 		f, err = r.mapError(ctx, s, err)
 	}
-	otel.EndScript(span, err, f)
+	if batched {
+		end := time.Now()
+		otel.EndScript(span, err, f, trace.WithTimestamp(end))
+		batch.RecordFollowers(tracer, s.Name, readOnly, r.serverInfo(), span.SpanContext(), start, end, err, f, r.attrs...)
+	} else {
+		otel.EndScript(span, err, f)
+	}
 	return msg, err
+}
+
+type batchKey struct{}
+
+// WithBatch tells Run that the script it runs with ctx serves several
+// callers at once, whose spans are callers; ctx's span must be the first.
+// The run's span then carries db.operation.batch.size and links to the
+// other callers' spans, and each of those callers' traces gets a span of
+// its own for the run (see otel.Batch). With fewer than two callers ctx is
+// returned as it is.
+func WithBatch(ctx context.Context, callers []trace.SpanContext) context.Context {
+	if len(callers) < 2 {
+		return ctx
+	}
+	return context.WithValue(ctx, batchKey{}, otel.Batch{Callers: callers})
 }
 
 // ForeignContextError reports whether err carries a context error that is

@@ -3,6 +3,7 @@ package redisx_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -236,6 +237,89 @@ func TestRunnerSpans(t *testing.T) {
 			if len(s.Events()) == 0 || s.Events()[0].Name != "exception" {
 				t.Errorf("failed span %q records no exception event", s.Name())
 			}
+		}
+	})
+}
+
+// TestRunnerBatchSpans checks a run that serves several callers: its span
+// is the first caller's child, carries the batch size and links to the
+// others; every other sampled caller gets an internal span of its own,
+// linked to the run's span, with its outcome.
+func TestRunnerBatchSpans(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		sr, tp := recorder()
+		r := redisx.NewRunner(b.Client, otel.NewProviders(tp, nil), map[script.Code]error{"NOT_HELD": errTestNotHeld})
+		r.SetSpanAttributes(attribute.String("redisallocator.pool.name", "p"))
+		ns, _ := redisx.NewNamespace(b.Prefix, "test", "batch")
+		keys := []string{ns.Key("k")}
+		tr := tp.Tracer("test")
+		_, first := tr.Start(context.Background(), "first")
+		_, second := tr.Start(context.Background(), "second")
+		_, third := tr.Start(context.Background(), "third")
+		callers := []trace.SpanContext{first.SpanContext(), second.SpanContext(), {}, third.SpanContext()}
+
+		for _, arg := range []string{"ok", "mapped"} {
+			sr.Reset()
+			ctx := redisx.WithBatch(trace.ContextWithSpanContext(context.Background(), callers[0]), callers)
+			_, err := r.Run(ctx, failing, keys, []string{arg})
+			if (arg == "mapped") != errors.Is(err, errTestNotHeld) {
+				t.Fatalf("%s: err = %v", arg, err)
+			}
+			spans := sr.Ended()
+			if len(spans) != 3 {
+				t.Fatalf("%s: %d spans, want the run's and two followers'", arg, len(spans))
+			}
+			run := spans[0]
+			if run.SpanKind() != trace.SpanKindClient || run.Parent().SpanID() != first.SpanContext().SpanID() {
+				t.Fatalf("run span: kind %v parent %v", run.SpanKind(), run.Parent().SpanID())
+			}
+			if got := attrs(run)["db.operation.batch.size"].AsInt64(); got != 4 {
+				t.Errorf("run span batch size %d, want 4", got)
+			}
+			var linked []trace.SpanID
+			for _, l := range run.Links() {
+				linked = append(linked, l.SpanContext.SpanID())
+			}
+			if !slices.Equal(linked, []trace.SpanID{second.SpanContext().SpanID(), third.SpanContext().SpanID()}) {
+				t.Errorf("run span links %v, want the second and third callers", linked)
+			}
+			for i, want := range []trace.Span{second, third} {
+				f := spans[1+i]
+				a := attrs(f)
+				if f.Name() != run.Name() || f.SpanKind() != trace.SpanKindInternal {
+					t.Errorf("follower %d: %q kind %v", i, f.Name(), f.SpanKind())
+				}
+				if f.Parent().SpanID() != want.SpanContext().SpanID() || f.SpanContext().TraceID() != want.SpanContext().TraceID() {
+					t.Errorf("follower %d is not in its caller's trace", i)
+				}
+				if len(f.Links()) != 1 || f.Links()[0].SpanContext.SpanID() != run.SpanContext().SpanID() {
+					t.Errorf("follower %d links %v, want the run's span", i, f.Links())
+				}
+				if !f.StartTime().Equal(run.StartTime()) || !f.EndTime().Equal(run.EndTime()) {
+					t.Errorf("follower %d times differ from the run's", i)
+				}
+				if a["db.stored_procedure.name"].AsString() != "test_failing" || a["redisallocator.pool.name"].AsString() != "p" ||
+					a["db.operation.batch.size"].AsInt64() != 4 {
+					t.Errorf("follower %d attributes %v", i, a)
+				}
+				if failed := f.Status().Code == codes.Error; failed != (arg == "mapped") || (failed && a["error.type"].AsString() != "NOT_HELD") {
+					t.Errorf("%s: follower %d status %v, attributes %v", arg, i, f.Status(), a)
+				}
+			}
+		}
+		first.End()
+		second.End()
+		third.End()
+
+		// One caller is no batch: no attribute, no links.
+		sr.Reset()
+		ctx := redisx.WithBatch(trace.ContextWithSpanContext(context.Background(), callers[0]), callers[:1])
+		if _, err := r.Run(ctx, failing, keys, []string{"ok"}); err != nil {
+			t.Fatal(err)
+		}
+		if s := sr.Ended(); len(s) != 1 || len(s[0].Links()) != 0 || attrs(s[0])["db.operation.batch.size"].Type() != attribute.INVALID {
+			t.Fatalf("a lone call traced as a batch: %d spans", len(s))
 		}
 	})
 }
