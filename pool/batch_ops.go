@@ -44,12 +44,15 @@ func (c *core) mallocMany(ctx context.Context, reqs []mallocReq) ([]mallocRes, e
 		return nil, err
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) != 4*len(reqs) {
+	if err != nil || len(arr) != 4+4*len(reqs) {
 		return nil, fmt.Errorf("pool %s: malloc: unexpected reply: %w", c.name, err)
+	}
+	if err := c.lazyGC(ctx, arr[:4]); err != nil {
+		return nil, err
 	}
 	out := make([]mallocRes, len(reqs))
 	for i, r := range reqs {
-		e := arr[4*i:]
+		e := arr[4+4*i:]
 		if e[0].IsNil() {
 			continue
 		}

@@ -242,7 +242,7 @@ func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string,
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		return c.parseMalloc(msg, leaseToken, start, mc)
+		return c.parseMalloc(ctx, msg, leaseToken, start, mc)
 	}
 	done := make(chan mallocReply, 1)
 	go func() {
@@ -254,7 +254,7 @@ func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string,
 		if err != nil {
 			r.err = err
 		} else {
-			r.leases, r.values, r.hint, r.err = c.parseMalloc(msg, leaseToken, start, mc)
+			r.leases, r.values, r.hint, r.err = c.parseMalloc(rctx, msg, leaseToken, start, mc)
 		}
 		done <- r
 	}()
@@ -278,23 +278,27 @@ func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string,
 	}
 }
 
-func (c *core) parseMalloc(msg rueidis.RedisMessage, token string, start time.Time, mc mallocConfig) ([]*Lease, [][]byte, time.Duration, error) {
+func (c *core) parseMalloc(ctx context.Context, msg rueidis.RedisMessage, token string, start time.Time, mc mallocConfig) ([]*Lease, [][]byte, time.Duration, error) {
+	const head = 6 // got, hint and the four counts of lazyGC
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) < 2 {
+	if err != nil || len(arr) < head {
 		return nil, nil, 0, fmt.Errorf("pool %s: malloc: unexpected reply: %w", c.name, err)
+	}
+	if err := c.lazyGC(ctx, arr[2:head]); err != nil {
+		return nil, nil, 0, err
 	}
 	got, _ := arr[0].AsInt64()
 	if got == 0 {
 		hint, _ := arr[1].AsInt64()
 		return nil, nil, time.Duration(hint) * time.Millisecond, nil
 	}
-	if len(arr) != 2+4*int(got) {
+	if len(arr) != head+4*int(got) {
 		return nil, nil, 0, fmt.Errorf("pool %s: malloc: reply of %d entries for %d members", c.name, len(arr), got)
 	}
 	leases := make([]*Lease, got)
 	values := make([][]byte, got)
 	for i := range leases {
-		e := arr[2+4*i:]
+		e := arr[head+4*i:]
 		key, err1 := e[0].ToString()
 		fence, err2 := e[1].AsInt64()
 		deadline, err3 := e[2].AsInt64()

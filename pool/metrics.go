@@ -78,7 +78,7 @@ func newMetrics(p *otel.Providers, name string) *metrics {
 		waits: otel.Counter(m, metricMallocWaits, "{malloc}",
 			"Mallocs that waited for a member to be freed (the Wait option on an empty pool)."),
 		reclaims: otel.Counter(m, metricGCReclaims, "{item}",
-			"What GC passes did, by kind: leases reclaimed, members expired, quarantines ended, bindings expired."),
+			"What GC passes and mallocs on their way did, by kind: leases reclaimed, members expired, quarantines ended, bindings expired."),
 	}
 	pool := otel.AttrPoolName.String(name)
 	for o := range numOutcomes {

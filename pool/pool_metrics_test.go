@@ -356,6 +356,39 @@ func TestMetricsGCReclaims(t *testing.T) {
 	})
 }
 
+// TestMetricsLazyReclaims checks that what mallocs reclaim on the way
+// (due timers, with the default budget) counts in gc.reclaims like a GC
+// pass: through the batched script (a simple malloc) and the general one
+// (a malloc with a binding).
+func TestMetricsLazyReclaims(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setupMetered(t, b)
+		tb.extend(t, "a", "b", "c", "d", "e")
+		kind := func(k string) attribute.KeyValue { return attribute.String("redisallocator.pool.gc.kind", k) }
+		for i, opt := range []pool.MallocOption{pool.LeaseTTL(time.Minute), pool.Bind("lazy", time.Minute)} {
+			for range 2 {
+				tb.malloc(t, pool.LeaseTTL(30*time.Millisecond)) // a crashed holder never frees
+			}
+			if _, err := tb.p.Extend(tb.ctx, []string{fmt.Sprintf("x%d", i)}, pool.WithExpiry(30*time.Millisecond)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(60 * time.Millisecond)
+			a := tb.malloc(t, opt)
+			ms := tb.collect(t)
+			if got := sum(t, ms, "redisallocator.pool.gc.reclaims", kind("lease")); got != int64(2*(i+1)) {
+				t.Errorf("malloc %d: gc.reclaims{lease} = %d, want %d", i, got, 2*(i+1))
+			}
+			if got := sum(t, ms, "redisallocator.pool.gc.reclaims", kind("member_expired")); got != int64(i+1) {
+				t.Errorf("malloc %d: gc.reclaims{member_expired} = %d, want %d", i, got, i+1)
+			}
+			if err := a.Free(tb.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkMallocFreeMetered is BenchmarkMallocFree at one goroutine with
 // the SDK recording every metric: compare allocs/op with
 // BenchmarkMallocFree/goroutines=1 (no SDK) to see what recording costs.

@@ -22,7 +22,7 @@
 -- ARGV[9] wait flags: 1 register as a waiter when empty, 2 this caller was waiting
 -- ARGV[10] session timeout in ms (with a session id): the session is dead that long after now unless its heartbeat moves it on
 -- ARGV[11] a specific member to take, or empty for the best free one
--- Returns {got, hint, member1, fence1, deadline1, value1, ...}: got members, or 0 with hint = ms until the next timer (-1 none).
+-- Returns {got, hint, reclaimed, expired, recovered, unbound, member1, fence1, deadline1, value1, ...}: got members, or 0 with hint = ms until the next timer (-1 none); the four counts say what the due timers and expired free members handled on the way did (for the GC metric).
 -- Errors: INVALID, NOT_MEMBER, NOT_FREE
 -- @include pool
 -- @include pool_write
@@ -39,7 +39,7 @@ if flags >= 2 then
   redis.call('ZREM', WAITING, token)
   flags = flags - 2
 end
-local _, clean = fire_timers(now, budget)
+local done, clean = fire_timers(now, budget)
 -- With every due timer handled, no free member is past its expiry: skip
 -- the per-member check.
 local function expired(m)
@@ -104,6 +104,7 @@ local function take_one()
       return m
     end
     forget(m)
+    done[2] = done[2] + 1
   end
 end
 
@@ -132,14 +133,14 @@ if #picked == 0 then
   local nxt = redis.call('ZRANGE', TIMERS, 0, 0, 'WITHSCORES')
   local hint = -1
   if nxt[2] then hint = math.max(0, tonumber(nxt[2]) - now) end
-  return {0, hint}
+  return {0, hint, done[1], done[2], done[3], done[4]}
 end
 
 if session ~= '-' and mode == 'x' then
   -- This call is a sign of life: the session is alive until now + its timeout.
   redis.call('ZADD', TIMERS, fmt(now + sttl), 's:' .. session)
 end
-local out = {#picked, 0}
+local out = {#picked, 0, done[1], done[2], done[3], done[4]}
 for _, m in ipairs(picked) do
   local fence, deadline = 0, 0
   if mode == 'x' then

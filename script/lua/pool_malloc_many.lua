@@ -15,7 +15,7 @@
 -- ARGV[2] holder token of one malloc
 -- ARGV[3] its lease ttl in ms, 0 for a permanent lease
 -- ARGV... repeats the entries above
--- Returns {member, fence, deadline, value} per malloc in order, with member false when none was free.
+-- Returns {reclaimed, expired, recovered, unbound, then member, fence, deadline, value per malloc in order}, member false when none was free; the four counts say what the due timers and expired free members handled on the way did (for the GC metric).
 -- Errors: INVALID
 -- @include pool
 -- @include pool_write
@@ -28,8 +28,8 @@ for i = 2, #ARGV, 2 do
   if ARGV[i] == '' or not ttl or ttl < 0 then return redis.error_reply('INVALID malformed malloc arguments') end
 end
 local now = now_ms()
-local _, clean = fire_timers(now, budget)
-local out = {}
+local done, clean = fire_timers(now, budget)
+local out = {0, 0, 0, 0}
 for i = 2, #ARGV, 2 do
   local token, ttl = ARGV[i], tonumber(ARGV[i + 1])
   local m
@@ -38,6 +38,7 @@ for i = 2, #ARGV, 2 do
     m = r[1]
     if not m or clean or not member_expired(m, now) then break end
     forget(m)
+    done[2] = done[2] + 1
   end
   if not m then
     out[#out + 1] = false
@@ -58,4 +59,5 @@ for i = 2, #ARGV, 2 do
     out[#out + 1] = redis.call('HGET', VALUES, m)
   end
 end
+out[1], out[2], out[3], out[4] = done[1], done[2], done[3], done[4]
 return out
