@@ -20,6 +20,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/internal/inspect"
 )
 
@@ -95,6 +97,13 @@ func dashboardInChromium(t *testing.T, ctx context.Context, bin, url, root strin
 		}
 	}
 	wait("the first report", `Number(document.getElementById("data").dataset.seq) > 0 && document.querySelector("#data section[data-pool]") !== null`, 30*time.Second)
+	if url != "" {
+		// A finding with a repair command, so the comparison below checks
+		// how the page shows repairs too: a worker that stopped
+		// heart-beating under the demo's prefix.
+		seedDeadWorker(t, ctx, url, fetchSnapshot(t, base, readPage(t, bctx).Seq).Prefix)
+		wait("the dead worker's finding", `document.querySelector('#data [data-findings] li[data-code="dead-workers"] [data-repair]') !== null`, 30*time.Second)
+	}
 
 	// The page is live: later broadcasts replace the shown one.
 	first := readPage(t, bctx)
@@ -157,6 +166,29 @@ func dashboardInChromium(t *testing.T, ctx context.Context, bin, url, root strin
 			t.Fatal(err)
 		}
 		t.Logf("updated %s", doc)
+	}
+}
+
+// seedDeadWorker registers a worker under prefix in its own health group
+// and kills its connection, as a killed process would; it returns once the
+// worker counts as dead.
+func seedDeadWorker(t *testing.T, ctx context.Context, url, prefix string) {
+	t.Helper()
+	client, err := redisallocator.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("connect %s: %v", url, err)
+	}
+	s, err := health.NewSession(ctx, client, prefix, health.WithGroup("e2e-dead"), health.WithID("killed"),
+		health.WithInterval(50*time.Millisecond), health.WithTimeout(200*time.Millisecond))
+	if err != nil {
+		client.Close()
+		t.Fatalf("health session: %v", err)
+	}
+	client.Close() // no Close of the session: a killed process never leaves
+	select {
+	case <-s.Context().Done():
+	case <-ctx.Done():
+		t.Fatal("the seeded worker's session did not end")
 	}
 }
 
@@ -237,8 +269,8 @@ type pageView struct {
 	Alive   int         `json:"alive"`
 	Dead    int         `json:"dead"`
 	Workers int         `json:"workers"`
-	// Findings counts the findings listed.
-	Findings int `json:"findings"`
+	// Findings lists the findings shown, each as "code|repair text".
+	Findings []string `json:"findings"`
 }
 
 type poolView struct {
@@ -316,7 +348,8 @@ const readPageJS = `(() => {
 		alive: num(root.querySelector("[data-workers]"), "workers-alive"),
 		dead: num(root.querySelector("[data-workers]"), "workers-dead"),
 		workers: root.querySelectorAll("tr[data-worker]").length,
-		findings: root.querySelectorAll("[data-findings] li").length,
+		findings: [...root.querySelectorAll("[data-findings] li")].map((li) =>
+			li.dataset.code + "|" + (li.querySelector("[data-repair]")?.textContent ?? "")),
 	};
 })()`
 
@@ -358,7 +391,17 @@ func fetchSnapshot(t *testing.T, base string, seq uint64) *inspect.Report {
 
 // comparePage returns what differs between the page and the report, or "".
 func comparePage(p pageView, r *inspect.Report) string {
-	want := pageView{Seq: r.Seq, Health: r.Health, Findings: len(r.Findings), Workers: len(r.Workers)}
+	want := pageView{Seq: r.Seq, Health: r.Health, Findings: []string{}, Workers: len(r.Workers)}
+	for _, f := range r.Findings {
+		repair := ""
+		if f.Repair != "" {
+			repair = "  repair: " + f.Repair
+		}
+		want.Findings = append(want.Findings, f.Code+"|"+repair)
+	}
+	if p.Findings == nil {
+		p.Findings = []string{}
+	}
 	for _, w := range r.Workers {
 		if w.Alive {
 			want.Alive++

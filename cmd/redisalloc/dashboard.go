@@ -315,8 +315,9 @@ func (s *dashServer) collect(ctx context.Context) time.Duration {
 	return s.effectiveInterval(took)
 }
 
-// publish numbers a report (or a failure) that took took to collect, keeps
-// it in the ring and sends it to every viewer without waiting for any.
+// publish numbers a report (or a failure) that took took to collect, adds
+// the script load since the last good report (and its findings), keeps it
+// in the ring and sends it to every viewer without waiting for any.
 func (s *dashServer) publish(rep *inspect.Report, err error, took time.Duration, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -333,6 +334,14 @@ func (s *dashServer) publish(rep *inspect.Report, err error, took time.Duration,
 			rep = &inspect.Report{Version: inspect.SchemaVersion, Time: now, Health: "unknown"}
 		}
 	} else {
+		if s.last != nil && s.last != rep {
+			// Script load needs two readings: the last good report is the
+			// earlier one, however many failures came between (the
+			// counters are cumulative). rep is not published yet, so
+			// changing it here races with no viewer.
+			inspect.ScriptLoadSince(s.last, rep)
+			inspect.Diagnose(rep)
+		}
 		s.last = rep
 		s.rates.add(rep)
 	}
@@ -702,12 +711,12 @@ func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 
 Serves a read-only live web page of everything under a prefix: pools (free,
 held, unhealthy, members, leases with session and fence, bindings), the
-allocation rate, task queues and their recent failures, workers and
-invariant findings. One collection every --interval is shared by all
-viewers, who get it over server-sent events; when a collection takes
-long, the next waits 5 times as long, so Redis spends at most a fifth of
-its time on the dashboard. The page is built into the
-binary and loads nothing from elsewhere.
+allocation rate, task queues and their recent failures, workers and the
+findings of diagnose, with each node's script load between collections.
+One collection every --interval is shared by all viewers, who get it over
+server-sent events; when a collection takes long, the next waits 5 times
+as long, so Redis spends at most a fifth of its time on the dashboard. The
+page is built into the binary and loads nothing from elsewhere.
 
 It listens on 127.0.0.1 unless told otherwise; any other address needs a
 token, which every request must then carry (Authorization: Bearer, or

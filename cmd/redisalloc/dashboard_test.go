@@ -577,6 +577,54 @@ func TestDashboardRatesAndErrors(t *testing.T) {
 	}
 }
 
+// TestDashboardScriptLoad: each good report gets the script load since the
+// last good one, a failure in between included, and its findings with it.
+func TestDashboardScriptLoad(t *testing.T) {
+	t.Parallel()
+	s := newDashServer(dashboardConfig{interval: time.Second, source: fakeSource()}, true)
+	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	rep := func(sec int, calls, usec int64) *inspect.Report {
+		at := t0.Add(time.Duration(sec) * time.Second)
+		r := &inspect.Report{
+			Version: 1, Time: at, Prefix: "x",
+			Redis: &inspect.Redis{Nodes: []inspect.Node{{Addr: "n:6379", ScriptCalls: calls, ScriptMicros: usec, ScriptStatsAt: at}}},
+		}
+		inspect.Diagnose(r) // as Collect does
+		return r
+	}
+	s.publish(rep(0, 100, 0), nil, 0, t0)
+	s.publish(rep(1, 200, 100_000), nil, 0, t0) // 10% busy: no finding
+	s.publish(nil, errors.New("redis: connection refused"), 0, t0)
+	s.publish(rep(3, 400, 1_700_000), nil, 0, t0) // 1.6 s of 2 s: 80%
+
+	var frames []dashEvent
+	for seq := uint64(1); seq <= 4; seq++ {
+		f, _, _ := s.frame(seq)
+		var ev dashEvent
+		if err := json.Unmarshal(f.body, &ev); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, ev)
+	}
+	if l := frames[0].Redis.Nodes[0].ScriptLoad; l != nil {
+		t.Errorf("first report: script load %+v, want none", l)
+	}
+	if l := frames[1].Redis.Nodes[0].ScriptLoad; l == nil || l.Seconds != 1 || l.CallsPerSecond != 100 || l.BusyRatio != 0.1 {
+		t.Errorf("second report: script load %+v, want 1 s, 100 calls/s, 0.1", l)
+	}
+	if len(frames[1].Findings) != 0 || frames[1].Health != inspect.HealthHealthy {
+		t.Errorf("second report: health %s, findings %+v", frames[1].Health, frames[1].Findings)
+	}
+	last := frames[3]
+	if l := last.Redis.Nodes[0].ScriptLoad; l == nil || l.Seconds != 2 || l.BusyRatio != 0.8 {
+		t.Errorf("after a failure: script load %+v, want 2 s since the last good report, 0.8", l)
+	}
+	if len(last.Findings) != 1 || last.Findings[0].Code != inspect.CodeHighEvalPressure ||
+		last.Findings[0].Severity != inspect.SeverityWarning || last.Health != inspect.HealthDegraded {
+		t.Errorf("after a failure: health %s, findings %+v; want a high-eval-pressure warning", last.Health, last.Findings)
+	}
+}
+
 // TestDashboardNoExternalResources: the embedded page loads nothing from
 // elsewhere (no CDN), and has no inline script or style the CSP would block.
 func TestDashboardNoExternalResources(t *testing.T) {

@@ -7,22 +7,38 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/redisallocator/redisallocator/internal/inspect"
 )
 
-func diagnoseFlags(o *inspectOptions) *flag.FlagSet {
+// diagnoseOptions are diagnose's flags: inspect's plus --sample.
+type diagnoseOptions struct {
+	inspectOptions
+	sample time.Duration
+}
+
+func diagnoseFlags(o *diagnoseOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("diagnose", flag.ContinueOnError)
 	o.flags(fs)
+	fs.DurationVar(&o.sample, "sample", 0,
+		"read the nodes' script counters twice, this `duration` apart, to report the share\n"+
+			"of time each spends in scripts (high-eval-pressure); 0 reads once, without it")
 	setHelp(fs, `usage: redisalloc diagnose --prefix P [flags]
 
 Reads everything under a prefix (like inspect) plus Redis memory and slow-log
 and reports findings: invariant violations, lapsed leases, expired members,
 stale bindings, dead workers and sessions, dead letters, queues without
 workers, low free capacity, waiting mallocs, memory pressure and eviction
-policy, slow commands, a truncated scan. Each finding has a severity
-(critical, warning, info) and, where one applies, the repair command to run.
-diagnose never writes; repairs are separate commands that ask first.
+policy, slow commands, a truncated scan and, with --sample, script load.
+Each finding has a severity (critical, warning, info) and, where one
+applies, the repair command to run. diagnose never writes; repairs are
+separate commands that ask first.
+
+With --sample D it first reads the script counters of every node (INFO
+commandstats), waits D, then reads everything: a node that spent 25% of
+that time running scripts (any client's, not only this prefix's) gets an
+info finding, 75% a warning. D must be shorter than --timeout.
 
 Exit status: 0 healthy (info findings are advisory and leave it healthy),
 1 degraded or corrupt (a warning or critical finding), 2 bad flags or a
@@ -37,9 +53,15 @@ var diagnoseUsage = flagUsage(diagnoseFlags)
 
 var diagnoseCommand = flagCommand(diagnoseFlags, 0, runDiagnose)
 
-func runDiagnose(ctx context.Context, e env, o inspectOptions, _ []string) error {
+func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) error {
 	if err := o.check(e); err != nil {
 		return err
+	}
+	switch {
+	case o.sample < 0:
+		return usageErr("--sample must not be negative, got %v", o.sample)
+	case o.sample >= o.timeout:
+		return usageErr("--sample %v must be shorter than --timeout %v", o.sample, o.timeout)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -48,18 +70,36 @@ func runDiagnose(ctx context.Context, e env, o inspectOptions, _ []string) error
 		return err
 	}
 	defer client.Close()
+	var first *inspect.Report
+	if o.sample > 0 {
+		// No names: only the nodes' counters are needed from this read.
+		if first, err = inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{}}); err != nil {
+			return redisFailure(err)
+		}
+		t := time.NewTimer(o.sample)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return redisFailure(fmt.Errorf("waiting --sample %v: %w", o.sample, ctx.Err()))
+		case <-t.C:
+		}
+	}
 	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{
 		ScanLimit: o.scanLimit, SampleLimit: o.sampleLimit, OmitMembers: !o.json,
 	})
 	if err != nil {
 		return redisFailure(err)
 	}
+	if first != nil {
+		inspect.ScriptLoadSince(first, r)
+		inspect.Diagnose(r)
+	}
 	if o.json {
 		if err := writeJSON(e.stdout, r); err != nil {
 			return err
 		}
 	} else {
-		writeDiagnosis(e.stdout, r)
+		writeDiagnosis(e.stdout, r, first != nil)
 	}
 	// The exit status follows the health, so scripts and the JSON agree.
 	if r.Health != inspect.HealthHealthy {
@@ -79,7 +119,9 @@ func serious(fs []inspect.Finding) int {
 	return n
 }
 
-func writeDiagnosis(w io.Writer, r *inspect.Report) {
+// writeDiagnosis prints r for people; sampled says a script load was
+// asked for, so a node without one says so.
+func writeDiagnosis(w io.Writer, r *inspect.Report, sampled bool) {
 	workers := 0
 	for _, x := range r.Workers {
 		if x.Alive {
@@ -94,7 +136,16 @@ func writeDiagnosis(w io.Writer, r *inspect.Report) {
 			if n.MaxMemory > 0 {
 				mem += " of " + bytesText(n.MaxMemory) + " (" + n.MaxMemoryPolicy + ")"
 			}
-			fmt.Fprintf(w, "redis %s: memory %s, %d clients, %d slow-log entries\n", n.Addr, mem, n.ConnectedClients, len(n.SlowLog))
+			scripts := ""
+			if l := n.ScriptLoad; l != nil {
+				over := time.Duration(l.Seconds * float64(time.Second)).Round(10 * time.Millisecond)
+				scripts = fmt.Sprintf(", scripts %.0f%% busy (%.1f calls/s over %v)", 100*l.BusyRatio, l.CallsPerSecond, over)
+			} else if sampled {
+				// The server refused INFO commandstats, joined the cluster,
+				// restarted or reset its statistics while sampling.
+				scripts = ", script load unknown"
+			}
+			fmt.Fprintf(w, "redis %s: memory %s, %d clients, %d slow-log entries%s\n", n.Addr, mem, n.ConnectedClients, len(n.SlowLog), scripts)
 		}
 	}
 	if len(r.Findings) == 0 {

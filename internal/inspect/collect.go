@@ -50,7 +50,7 @@ func collect(ctx context.Context, client rueidis.Client, prefix string, opts Opt
 		defer cancel()
 	}
 	r := &Report{
-		Version: SchemaVersion, Time: time.Now(), Prefix: prefix,
+		Version: SchemaVersion, Time: time.Now().UTC(), Prefix: prefix,
 		Pools: []Pool{}, Queues: []Queue{}, Locks: []Lock{}, LockPools: []LockPool{}, Workers: []Worker{}, Findings: []Finding{},
 	}
 	var names Names
@@ -376,9 +376,10 @@ func (c *collector) workers(ctx context.Context, group string) ([]Worker, error)
 	return out, nil
 }
 
-// redisInfo reads INFO and SLOWLOG of every node. Errors leave the fields
-// empty, as in the reference: these are hints, and some servers (managed
-// ones, miniredis) refuse some of the commands.
+// redisInfo reads INFO (memory, clients, commandstats) and SLOWLOG of
+// every node. Errors leave the fields empty, as in the reference: these
+// are hints, and some servers (managed ones, miniredis) refuse some of the
+// commands.
 func (c *collector) redisInfo(ctx context.Context) *Redis {
 	out := &Redis{Nodes: []Node{}}
 	nodes := c.client.Nodes()
@@ -398,6 +399,14 @@ func (c *collector) redisInfo(ctx context.Context) *Redis {
 		}
 		if s, err := n.Do(ctx, n.B().Info().Section("clients").Build()).ToString(); err == nil {
 			nd.ConnectedClients, _ = strconv.Atoi(infoFields(s)["connected_clients"])
+		}
+		// Stamped halfway through the round trip, nearest to when the
+		// server read its counters: ScriptLoadSince divides by the time
+		// between two such stamps.
+		start := time.Now()
+		if s, err := n.Do(ctx, n.B().Info().Section("commandstats").Build()).ToString(); err == nil {
+			nd.ScriptCalls, nd.ScriptMicros = scriptStats(s)
+			nd.ScriptStatsAt = start.Add(time.Since(start) / 2).UTC()
 		}
 		// The slow log is the server's: read more than the sample and keep
 		// the entries of this prefix only, so other prefixes' (or other

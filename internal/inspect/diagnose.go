@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -27,6 +28,7 @@ const (
 	CodePermanentLocks   = "permanent-locks"
 	CodeSlowlogHints     = "slowlog-hints"
 	CodeScanTruncated    = "scan-truncated"
+	CodeHighEvalPressure = "high-eval-pressure"
 )
 
 // Thresholds of the findings.
@@ -42,6 +44,13 @@ const (
 	// lapses are normal churn that the next malloc or GC reclaims, and
 	// counting them made a healthy pool flap between healthy and degraded.
 	LapseGrace = 5 * time.Second
+	// ScriptBusyInfoRatio and ScriptBusyWarnRatio of a node's time spent
+	// in scripts (ScriptLoad.BusyRatio) give high-eval-pressure. A script
+	// holds the node's one command thread, so every other command waits:
+	// from a quarter of the time on, queueing adds visible latency to all
+	// clients; from three quarters on, the node is near saturation.
+	ScriptBusyInfoRatio = 0.25
+	ScriptBusyWarnRatio = 0.75
 	// maxShownViolations caps the violations quoted in one finding.
 	maxShownViolations = 3
 )
@@ -186,6 +195,23 @@ func Diagnose(r *Report) {
 
 func msDur(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
+// perSec formats a rate, with a decimal when it is small.
+func perSec(v float64) string {
+	if v < 10 {
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 0, 64)
+}
+
+// secs formats seconds as a duration rounded for people.
+func secs(s float64) time.Duration {
+	d := time.Duration(s * float64(time.Second))
+	if d >= 10*time.Second {
+		return d.Round(time.Second)
+	}
+	return d.Round(10 * time.Millisecond)
+}
+
 func diagnoseNode(n Node, add func(sev, code, subject, repair, format string, args ...any)) {
 	s := "redis:" + n.Addr
 	if n.MaxMemory > 0 {
@@ -200,6 +226,16 @@ func diagnoseNode(n Node, add func(sev, code, subject, repair, format string, ar
 			add(SeverityWarning, CodeEvictionPolicy, s, "",
 				"maxmemory-policy %s may evict allocator keys, which breaks pools and queues silently; use noeviction", p)
 		}
+	}
+	if l := n.ScriptLoad; l != nil && l.BusyRatio >= ScriptBusyInfoRatio {
+		sev := SeverityInfo
+		if l.BusyRatio >= ScriptBusyWarnRatio {
+			sev = SeverityWarning
+		}
+		add(sev, CodeHighEvalPressure, s, "",
+			"scripts ran %.0f%% of the last %s (%s calls/s); this counts every client of the node, and while a script runs no other command does: "+
+				"spread pools over cluster nodes (each pool's hash tag puts it in one slot), snapshot less often (inspect, diagnose, dashboard), split large pools",
+			100*l.BusyRatio, secs(l.Seconds), perSec(l.CallsPerSecond))
 	}
 	if len(n.SlowLog) > 0 {
 		slowest := n.SlowLog[0]

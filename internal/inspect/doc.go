@@ -11,6 +11,8 @@
 //     script, each queue's counts and newest dead letters, locks with their
 //     fencing counters, lock pools, workers per health group, and INFO and
 //     SLOWLOG of every node. The report as a whole is not atomic.
+//   - ScriptLoadSince compares two reports' script counters (INFO
+//     commandstats) to give each node's share of time spent in scripts.
 //   - Diagnose turns a Report into Findings (severity, code, subject,
 //     message and, when one applies, the repair command) and a Health.
 //

@@ -77,9 +77,11 @@ func DiscoverLimit(ctx context.Context, client rueidis.Client, prefix string, li
 // Collect reads everything under prefix into a Report and diagnoses it
 // (Diagnose): every pool by one atomic snapshot script, every queue's
 // counts and recent dead letters, locks, lock pools, workers per health
-// group and, unless opts.SkipRedis, INFO and SLOWLOG of every node. It
-// never writes. When ctx has no deadline, DefaultTimeout bounds it. Errors
-// match ErrInvalid or ErrRedis; a report is returned only without error.
+// group and, unless opts.SkipRedis, INFO and SLOWLOG of every node. One
+// report has cumulative script counters but no script load: pass two to
+// ScriptLoadSince, then Diagnose the later one. It never writes. When ctx
+// has no deadline, DefaultTimeout bounds it. Errors match ErrInvalid or
+// ErrRedis; a report is returned only without error.
 func Collect(ctx context.Context, client rueidis.Client, prefix string, opts Options) (*Report, error) {
 	return collect(ctx, client, prefix, opts)
 }

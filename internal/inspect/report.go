@@ -200,6 +200,33 @@ type Node struct {
 	MaxMemoryPolicy  string      `json:"maxmemory_policy,omitempty"`
 	ConnectedClients int         `json:"connected_clients"`
 	SlowLog          []SlowEntry `json:"slowlog"`
+	// ScriptCalls and ScriptMicros are the server's cumulative script
+	// calls and the microseconds they ran (INFO commandstats, summed over
+	// EVAL, EVALSHA, FCALL and their read-only forms) since its start or
+	// its last CONFIG RESETSTAT: every client's scripts, not only this
+	// prefix's.
+	ScriptCalls  int64 `json:"script_calls"`
+	ScriptMicros int64 `json:"script_usec"`
+	// ScriptStatsAt is when INFO commandstats was answered, by the
+	// client's clock; zero when the server refused it (miniredis, some
+	// proxies), and the counters are then unknown rather than zero.
+	ScriptStatsAt time.Time `json:"script_stats_at,omitzero"`
+	// ScriptLoad is the script load since an earlier reading of the same
+	// node (ScriptLoadSince); nil in a single report.
+	ScriptLoad *ScriptLoad `json:"script_load,omitempty"`
+}
+
+// ScriptLoad is the share of a node's time spent running scripts between
+// two readings of its counters.
+type ScriptLoad struct {
+	// Seconds is the time between the two readings.
+	Seconds float64 `json:"seconds"`
+	// CallsPerSecond counts script calls, all clients together.
+	CallsPerSecond float64 `json:"calls_per_second"`
+	// BusyRatio is the script run time over Seconds, from 0 to 1. Redis
+	// runs scripts on its one command thread, so no other client's command
+	// runs meanwhile.
+	BusyRatio float64 `json:"busy_ratio"`
 }
 
 // SlowEntry is one SLOWLOG entry.

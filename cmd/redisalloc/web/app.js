@@ -318,7 +318,7 @@
         ? el("ul", { class: "findings" }, list.map((f) => el("li", { class: "sev-" + f.severity, "data-code": f.code },
           el("span", { class: "badge sev-" + f.severity }, f.severity), " ",
           el("b", null, f.code), " ", el("span", { class: "muted" }, f.subject), " ", f.message,
-          f.repair ? el("span", { class: "mono" }, "  repair: redisalloc " + f.repair) : null)))
+          f.repair ? el("span", { class: "mono", "data-repair": "" }, "  repair: " + f.repair) : null)))
         : el("p", { class: "muted", "data-field": "no-findings" }, "No findings: every invariant holds."));
   }
 
