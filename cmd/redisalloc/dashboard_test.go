@@ -883,9 +883,12 @@ func TestDashboardAdaptiveInterval(t *testing.T) {
 		}
 	}
 
-	// A fast source keeps the configured interval.
+	// A fast source keeps the configured interval, unless this collection
+	// of the in-memory source itself stalled over 10ms (a loaded machine).
 	fast := startDashTest(t, dashboardConfig{interval: 50 * time.Millisecond, source: fakeSource()})
-	if ev := openEvents(t, fast, nil).next(t); ev.Dashboard.EffectiveMillis != 50 {
-		t.Errorf("fast source: effective_interval_ms %d, want 50", ev.Dashboard.EffectiveMillis)
+	m := openEvents(t, fast, nil).next(t).Dashboard
+	lo, hi := max(50, dashboardLoadFactor*m.CollectMillis), max(50, dashboardLoadFactor*(m.CollectMillis+1))
+	if m.EffectiveMillis < lo || m.EffectiveMillis > hi {
+		t.Errorf("fast source: effective_interval_ms %d after a %dms collection, want 50 (or 5 × the collection)", m.EffectiveMillis, m.CollectMillis)
 	}
 }

@@ -45,33 +45,51 @@ func TestDiagnoseSample(t *testing.T) {
 				}
 			})
 		}
-		start := time.Now()
-		r := runCLI(t, cliEnv{}, "diagnose", "--json", "--sample", "300ms", "--redis", url, "--prefix", b.Prefix)
-		took := time.Since(start)
-		close(stop)
-		wg.Wait()
-		if took < 300*time.Millisecond {
-			t.Errorf("diagnose --sample 300ms took %v", took)
-		}
+		// The finding needs the node at least ScriptBusyInfoRatio busy over
+		// the sample, and that depends on the spinning client getting the CPU:
+		// on a loaded 2-core CI machine it can be starved for most of one
+		// 300ms sample. So sample up to three times; a broken finding never
+		// shows, however often we look.
+		// Fatalf below must stop the spinner too: it reports on t.
+		stopSpin := sync.OnceFunc(func() {
+			close(stop)
+			wg.Wait()
+		})
+		defer stopSpin()
 		var rep inspect.Report
-		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code == exitUsage {
-			t.Fatalf("exit %d, %v in %s%s", r.code, err, r.stdout, r.stderr)
-		}
-		if rep.Redis == nil || len(rep.Redis.Nodes) == 0 {
-			t.Fatalf("no nodes: %+v", rep.Redis)
-		}
-		for _, n := range rep.Redis.Nodes {
-			if l := n.ScriptLoad; b.Real() != (l != nil) || l != nil && l.Seconds < 0.3 {
-				t.Errorf("%s: script load %+v", n.Addr, l)
+		for attempt := 1; ; attempt++ {
+			start := time.Now()
+			r := runCLI(t, cliEnv{}, "diagnose", "--json", "--sample", "300ms", "--redis", url, "--prefix", b.Prefix)
+			if took := time.Since(start); took < 300*time.Millisecond {
+				t.Errorf("diagnose --sample 300ms took %v", took)
+			}
+			rep = inspect.Report{}
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code == exitUsage {
+				t.Fatalf("exit %d, %v in %s%s", r.code, err, r.stdout, r.stderr)
+			}
+			if rep.Redis == nil || len(rep.Redis.Nodes) == 0 {
+				t.Fatalf("no nodes: %+v", rep.Redis)
+			}
+			for _, n := range rep.Redis.Nodes {
+				if l := n.ScriptLoad; b.Real() != (l != nil) || l != nil && l.Seconds < 0.3 {
+					t.Errorf("%s: script load %+v", n.Addr, l)
+				}
+			}
+			if hasFinding(rep, inspect.CodeHighEvalPressure) == b.Real() || attempt == 3 {
+				break
+			}
+			for _, n := range rep.Redis.Nodes {
+				t.Logf("sample %d, no high-eval-pressure finding: %s script load %+v", attempt, n.Addr, n.ScriptLoad)
 			}
 		}
+		stopSpin()
 		f := hasFinding(rep, inspect.CodeHighEvalPressure)
 		if f != b.Real() {
 			t.Errorf("high-eval-pressure finding %v, want %v: %+v", f, b.Real(), rep.Findings)
 		}
 
 		// Other tests' scripts may make a finding here: any status but 2.
-		r = runCLI(t, cliEnv{}, "diagnose", "--sample", "50ms", "--redis", url, "--prefix", b.Prefix)
+		r := runCLI(t, cliEnv{}, "diagnose", "--sample", "50ms", "--redis", url, "--prefix", b.Prefix)
 		if r.code == exitUsage {
 			t.Errorf("exit %d, stderr %s", r.code, r.stderr)
 		}
