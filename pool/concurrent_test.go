@@ -177,6 +177,50 @@ func TestWaiterGivingUpDoesNotStarveOthers(t *testing.T) {
 	})
 }
 
+// TestOneFreeRunWakesEveryWaiter: a script run that frees several members
+// queues a wake-up for each (up to one per waiter), so every waiter gets a
+// member at once, not one per run and the rest at the next poll.
+func TestOneFreeRunWakesEveryWaiter(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithWaitPoll(30*time.Second))
+		keys := []string{"a", "b", "c"}
+		tb.extend(t, keys...)
+		for range keys {
+			tb.malloc(t, pool.LeaseTTL(time.Minute))
+		}
+		const waiters = 3
+		got := make(chan error, waiters)
+		for range waiters {
+			go func() {
+				_, err := tb.p.Malloc(tb.ctx, pool.Wait(), pool.LeaseTTL(time.Minute))
+				got <- err
+			}()
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for tb.healthy(t).Waiters != waiters {
+			if time.Now().After(deadline) {
+				t.Fatalf("waiters %d, want %d", tb.healthy(t).Waiters, waiters)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if n, err := tb.p.FreeKeys(tb.ctx, keys...); n != len(keys) || err != nil {
+			t.Fatalf("FreeKeys = %d, %v", n, err)
+		}
+		timeout := time.After(10 * time.Second) // far below the 30 s poll
+		for range waiters {
+			select {
+			case err := <-got:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-timeout:
+				t.Fatal("a waiter was not woken by the run that freed its member")
+			}
+		}
+	})
+}
+
 // TestWaitEndsAtCancel: a waiting malloc whose ctx (without a deadline) is
 // cancelled returns at once, not at the next poll.
 func TestWaitEndsAtCancel(t *testing.T) {

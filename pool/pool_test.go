@@ -834,3 +834,51 @@ func TestRefreshFromSource(t *testing.T) {
 		}
 	})
 }
+
+// TestFreeKeysOneRun frees, in one script run, a mix that takes every
+// path of pool_free: the same member twice, a member with a priority, one
+// already free, a non-member, and a member past its expiry twice (it
+// leaves the pool, so its second entry is not a member any more).
+func TestFreeKeysOneRun(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "c")
+		if _, err := tb.p.Extend(tb.ctx, []string{"b"}, pool.WithPriority(5)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.p.Extend(tb.ctx, []string{"e"}, pool.WithExpiry(300*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		for _, k := range []string{"a", "b", "e"} {
+			if _, err := tb.p.MallocMember(tb.ctx, k, pool.LeaseTTL(time.Minute)); err != nil {
+				t.Fatalf("MallocMember %s: %v", k, err)
+			}
+		}
+		time.Sleep(400 * time.Millisecond) // e is past its expiry, still held
+		n, err := tb.p.FreeKeys(tb.ctx, "a", "a", "b", "c", "zz", "e", "e")
+		if n != 3 || !errors.Is(err, pool.ErrNotMember) {
+			t.Fatalf("FreeKeys = %d, %v; want 3 and ErrNotMember", n, err)
+		}
+		if got := strings.Count(err.Error(), "not a member"); got != 2 {
+			t.Errorf("%d members reported missing, want zz and the second e: %v", got, err)
+		}
+		for _, k := range []string{"a", "b", "c"} {
+			if s := tb.state(t, k); s != pool.StateFree {
+				t.Errorf("%s is %s, want free", k, s)
+			}
+		}
+		if _, err := tb.p.State(tb.ctx, "e"); !errors.Is(err, pool.ErrNotMember) {
+			t.Errorf("State(e) = %v, want ErrNotMember", err)
+		}
+		s := tb.healthy(t)
+		if len(s.Members) != 3 {
+			t.Errorf("%d members left, want 3", len(s.Members))
+		}
+		// b's priority puts it first.
+		l := tb.malloc(t)
+		if l.Key != "b" {
+			t.Errorf("malloc after FreeKeys took %s, want b (priority 5)", l.Key)
+		}
+	})
+}

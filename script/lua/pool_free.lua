@@ -18,20 +18,53 @@
 -- @include pool
 -- @include pool_write
 local now = now_ms()
+local n = #ARGV / 2
+if n < 1 then return {} end
+local members = {}
+for i = 1, n do members[i] = ARGV[2 * i - 1] end
+local recs = redis.call('HMGET', HOLDERS, unpack(members))
 local out = {}
-for i = 1, #ARGV, 2 do
-  local m, token = ARGV[i], ARGV[i + 1]
-  local rec = redis.call('HGET', HOLDERS, m)
+-- Plain releases (no session, mark or expiry) are written together at the
+-- end, one command per structure, so a batch costs little more than one
+-- free; the others go through release.
+local plain, released = {}, {}
+local clean -- no due timer, so no member is past its expiry; read once, when needed
+for i = 1, n do
+  local m, token = members[i], ARGV[2 * i]
   local code = 0
-  if rec then
-    local l = parse_lease(rec)
+  if released[m] then
+    -- Released earlier in this run: not held any more, and not a member
+    -- either when it left the pool.
+    if released[m] == 'removed' then code = -1 end
+  elseif recs[i] then
+    local l = parse_lease(recs[i])
     if token == '' or l.token == token then
-      release(m, l, now)
       code = 1
+      if clean == nil then clean = redis.call('ZCOUNT', TIMERS, '-inf', fmt(now)) == 0 end
+      if l.session == '-' and l.mark == 0 and l.expired ~= '1' and (clean or not member_expired(m, now)) then
+        plain[#plain + 1] = m
+        released[m] = 'freed'
+      else
+        released[m] = release(m, l, now)
+      end
     end
   elseif not state(m) then
     code = -1
   end
-  out[#out + 1] = code
+  out[i] = code
+end
+if #plain > 0 then
+  redis.call('HDEL', HOLDERS, unpack(plain))
+  local timers = {}
+  for j, m in ipairs(plain) do timers[j] = 'l:' .. m end
+  redis.call('ZREM', TIMERS, unpack(timers))
+  local prios = redis.call('HMGET', PRIO, unpack(plain))
+  local free = {}
+  for j, m in ipairs(plain) do
+    free[#free + 1] = free_score(tonumber(prios[j]) or 0, now)
+    free[#free + 1] = m
+  end
+  redis.call('ZADD', FREE, unpack(free))
+  wake(now, #plain)
 end
 return out

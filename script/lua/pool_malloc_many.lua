@@ -29,35 +29,54 @@ for i = 2, #ARGV, 2 do
 end
 local now = now_ms()
 local done, clean = fire_timers(now, budget)
-local out = {0, 0, 0, 0}
-for i = 2, #ARGV, 2 do
-  local token, ttl = ARGV[i], tonumber(ARGV[i + 1])
-  local m
-  while true do
-    local r = redis.call('ZPOPMIN', FREE)
-    m = r[1]
-    if not m or clean or not member_expired(m, now) then break end
-    forget(m)
-    done[2] = done[2] + 1
+local n = (#ARGV - 1) / 2
+-- One ZPOPMIN for the whole batch. A popped member past its expiry (only
+-- possible while due timers wait) leaves the pool and another is popped.
+local picked = {}
+while #picked < n do
+  local want = n - #picked
+  local r = redis.call('ZPOPMIN', FREE, want)
+  for j = 1, #r, 2 do
+    local m = r[j]
+    if clean or not member_expired(m, now) then
+      picked[#picked + 1] = m
+    else
+      forget(m)
+      done[2] = done[2] + 1
+    end
   end
-  if not m then
-    out[#out + 1] = false
-    out[#out + 1] = 0
-    out[#out + 1] = 0
-    out[#out + 1] = false
-  else
-    local fence = redis.call('INCR', FENCE)
-    local deadline = 0
+  if #r < 2 * want then break end
+end
+local out = {done[1], done[2], done[3], done[4]}
+local k = #picked
+if k > 0 then
+  -- The batch's writes go out as one command per structure, so the run's
+  -- cost hardly grows with its size: the fences of one INCRBY, in order.
+  local first = redis.call('INCRBY', FENCE, k) - k
+  local values = redis.call('HMGET', VALUES, unpack(picked))
+  local timers, holders = {}, {}
+  for i = 1, k do
+    local m, token, ttl = picked[i], ARGV[2 * i], tonumber(ARGV[2 * i + 1])
+    local fence, deadline = first + i, 0
     if ttl > 0 then
       deadline = now + ttl
-      redis.call('ZADD', TIMERS, fmt(deadline), 'l:' .. m)
+      timers[#timers + 1] = fmt(deadline)
+      timers[#timers + 1] = 'l:' .. m
     end
-    redis.call('HSET', HOLDERS, m, token .. ' ' .. fmt(fence) .. ' ' .. fmt(deadline) .. ' - 0 0')
+    holders[#holders + 1] = m
+    holders[#holders + 1] = token .. ' ' .. fmt(fence) .. ' ' .. fmt(deadline) .. ' - 0 0'
     out[#out + 1] = m
     out[#out + 1] = fence
     out[#out + 1] = deadline
-    out[#out + 1] = redis.call('HGET', VALUES, m)
+    out[#out + 1] = values[i]
   end
+  if #timers > 0 then redis.call('ZADD', TIMERS, unpack(timers)) end
+  redis.call('HSET', HOLDERS, unpack(holders))
 end
-out[1], out[2], out[3], out[4] = done[1], done[2], done[3], done[4]
+for _ = k + 1, n do
+  out[#out + 1] = false
+  out[#out + 1] = 0
+  out[#out + 1] = 0
+  out[#out + 1] = false
+end
 return out

@@ -5,12 +5,18 @@
 -- (its process died) and is dropped rather than owed wake-ups.
 local WAITER_STALE = 60000
 
-local function wake(now)
+-- freed members may be free now (default 1): one wake-up each, up to one
+-- per waiter, counting the wake-ups already queued.
+local function wake(now, freed)
   if redis.call('EXISTS', WAITING) == 0 then return end
   redis.call('ZREMRANGEBYSCORE', WAITING, '-inf', fmt(now - WAITER_STALE))
   local w = redis.call('ZCARD', WAITING)
-  if w > 0 and redis.call('LLEN', NOTIFY) < w then
-    redis.call('RPUSH', NOTIFY, '1')
+  if w == 0 then return end
+  local add = math.min(freed or 1, w - redis.call('LLEN', NOTIFY))
+  if add > 0 then
+    local tokens = {}
+    for i = 1, add do tokens[i] = '1' end
+    redis.call('RPUSH', NOTIFY, unpack(tokens))
     redis.call('PEXPIRE', NOTIFY, 60000)
   end
 end
