@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -879,6 +880,32 @@ func TestFreeKeysOneRun(t *testing.T) {
 		l := tb.malloc(t)
 		if l.Key != "b" {
 			t.Errorf("malloc after FreeKeys took %s, want b (priority 5)", l.Key)
+		}
+	})
+}
+
+// TestFreeKeysMaxBatch frees MaxBatch held members in one run: the script
+// passes them to Redis in slices (Lua's unpack stops near 8000 values).
+func TestFreeKeysMaxBatch(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		if !b.Real() {
+			t.Skip("the limit is real Redis's Lua; miniredis's takes seconds per 1,000 mallocs")
+		}
+		tb := setup(t, b)
+		keys := make([]string, pool.MaxBatch)
+		for i := range keys {
+			keys[i] = fmt.Sprintf("m%05d", i)
+		}
+		tb.extend(t, keys...)
+		if _, err := tb.p.MallocN(tb.ctx, pool.MaxBatch, pool.LeaseTTL(time.Minute)); err != nil {
+			t.Fatalf("MallocN: %v", err)
+		}
+		if n, err := tb.p.FreeKeys(tb.ctx, keys...); n != pool.MaxBatch || err != nil {
+			t.Fatalf("FreeKeys = %d, %v; want %d", n, err, pool.MaxBatch)
+		}
+		if c, err := tb.p.Counts(tb.ctx); err != nil || c.Free != pool.MaxBatch {
+			t.Fatalf("Counts = %+v, %v; want every member free", c, err)
 		}
 	})
 }

@@ -22,7 +22,7 @@ local n = #ARGV / 2
 if n < 1 then return {} end
 local members = {}
 for i = 1, n do members[i] = ARGV[2 * i - 1] end
-local recs = redis.call('HMGET', HOLDERS, unpack(members))
+local recs = call_chunked('HMGET', HOLDERS, members)
 local out = {}
 -- Plain releases (no session, mark or expiry) are written together at the
 -- end, one command per structure, so a batch costs little more than one
@@ -54,17 +54,17 @@ for i = 1, n do
   out[i] = code
 end
 if #plain > 0 then
-  redis.call('HDEL', HOLDERS, unpack(plain))
+  call_chunked('HDEL', HOLDERS, plain)
   local timers = {}
   for j, m in ipairs(plain) do timers[j] = 'l:' .. m end
-  redis.call('ZREM', TIMERS, unpack(timers))
-  local prios = redis.call('HMGET', PRIO, unpack(plain))
+  call_chunked('ZREM', TIMERS, timers)
+  local prios = call_chunked('HMGET', PRIO, plain)
   local free = {}
   for j, m in ipairs(plain) do
     free[#free + 1] = free_score(tonumber(prios[j]) or 0, now)
     free[#free + 1] = m
   end
-  redis.call('ZADD', FREE, unpack(free))
+  call_chunked('ZADD', FREE, free)
   wake(now, #plain)
 end
 return out

@@ -53,7 +53,7 @@ if k > 0 then
   -- The batch's writes go out as one command per structure, so the run's
   -- cost hardly grows with its size: the fences of one INCRBY, in order.
   local first = redis.call('INCRBY', FENCE, k) - k
-  local values = redis.call('HMGET', VALUES, unpack(picked))
+  local values = call_chunked('HMGET', VALUES, picked)
   local timers, holders = {}, {}
   for i = 1, k do
     local m, token, ttl = picked[i], ARGV[2 * i], tonumber(ARGV[2 * i + 1])
@@ -70,8 +70,8 @@ if k > 0 then
     out[#out + 1] = deadline
     out[#out + 1] = values[i]
   end
-  if #timers > 0 then redis.call('ZADD', TIMERS, unpack(timers)) end
-  redis.call('HSET', HOLDERS, unpack(holders))
+  if #timers > 0 then call_chunked('ZADD', TIMERS, timers) end
+  call_chunked('HSET', HOLDERS, holders)
 end
 for _ = k + 1, n do
   out[#out + 1] = false

@@ -66,3 +66,21 @@ local function member_expired(m, now)
   local e = redis.call('ZSCORE', TIMERS, 'e:' .. m)
   return e and tonumber(e) <= now
 end
+
+-- CHUNK bounds the values one redis.call takes from a table: Lua's unpack
+-- fails near 8000. It is even, so member/score pairs stay whole.
+local CHUNK = 4000
+
+-- call_chunked runs redis.call(cmd, key, ...) over the values of list in
+-- slices of at most CHUNK and returns the replies' elements joined (HMGET's
+-- false for a missing field included).
+local function call_chunked(cmd, key, list)
+  local out = {}
+  for i = 1, #list, CHUNK do
+    local r = redis.call(cmd, key, unpack(list, i, math.min(i + CHUNK - 1, #list)))
+    if type(r) == 'table' then
+      for j = 1, #r do out[#out + 1] = r[j] end
+    end
+  end
+  return out
+end

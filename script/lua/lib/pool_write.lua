@@ -16,7 +16,7 @@ local function wake(now, freed)
   if add > 0 then
     local tokens = {}
     for i = 1, add do tokens[i] = '1' end
-    redis.call('RPUSH', NOTIFY, unpack(tokens))
+    call_chunked('RPUSH', NOTIFY, tokens)
     redis.call('PEXPIRE', NOTIFY, 60000)
   end
 end
