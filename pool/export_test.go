@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"strconv"
+	"time"
 )
 
 // RetireWithFence retires as a scaler that believes it holds the claim
@@ -14,3 +15,26 @@ func (s *Scaler[T]) RetireWithFence(ctx context.Context, fence int64, n int) ([]
 
 // ClaimKey is the scaler claim's key, for tests that expire it.
 func (s *Scaler[T]) ClaimKey() string { return s.keys[12] }
+
+// MallocBatch runs n simple mallocs (lease ttl each) as one
+// pool_malloc_many run, as n concurrent callers batched together get; a
+// nil lease where nothing was free.
+func (p *Pool[T]) MallocBatch(ctx context.Context, n int, ttl time.Duration) ([]*Lease, error) {
+	mc, err := newMallocConfig(p.c, []MallocOption{LeaseTTL(ttl)})
+	if err != nil {
+		return nil, err
+	}
+	reqs := make([]mallocReq, n)
+	for i := range reqs {
+		reqs[i] = mallocReq{token: p.c.newToken(), ttl: ms(ttl), start: time.Now(), mc: mc}
+	}
+	res, err := p.c.mallocMany(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Lease, n)
+	for i, r := range res {
+		out[i] = r.lease
+	}
+	return out, nil
+}

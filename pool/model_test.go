@@ -332,6 +332,71 @@ func (s *machine) Free(t *rapid.T) {
 	}
 }
 
+// MallocBatch runs several simple mallocs as one pool_malloc_many run,
+// what concurrent callers get: the best free members in order, one each,
+// with fences in that order, and nothing for those beyond the free ones.
+func (s *machine) MallocBatch(t *rapid.T) {
+	n := rapid.IntRange(2, 4).Draw(t, "n")
+	ls, err := s.p.MallocBatch(s.ctx, n, 5*time.Second)
+	if err != nil {
+		t.Fatalf("MallocBatch: %v", err)
+	}
+	s.m.fire()
+	order := s.m.freeOrder()
+	for i, l := range ls {
+		if i >= len(order) {
+			if l != nil {
+				t.Fatalf("malloc %d of the batch got %q, model says empty (order %q)", i, l.Key, order)
+			}
+			continue
+		}
+		if l == nil || l.Key != order[i] {
+			t.Fatalf("malloc %d of the batch got %v, model %q (order %q)", i, l, order[i], order)
+		}
+		s.m.fence++
+		if l.Fence != s.m.fence {
+			t.Fatalf("fence %d, model %d", l.Fence, s.m.fence)
+		}
+		mm := s.m.members[l.Key]
+		mm.state = pool.StateHeld
+		mm.lease = &mLease{token: l.Token, fence: l.Fence, deadline: s.m.now + 5000}
+		s.leases = append(s.leases, &pool.Allocation[proxy]{Lease: l})
+	}
+}
+
+// FreeMany frees several leases in one call, so one pool_free run: current
+// and stale ones, the same lease twice, in any order. The outcome must be
+// what freeing them one at a time in that order gives.
+func (s *machine) FreeMany(t *rapid.T) {
+	if len(s.leases) == 0 {
+		t.Skip("no leases yet")
+	}
+	picks := rapid.SliceOfN(rapid.SampledFrom(s.leases), 2, 6).Draw(t, "leases")
+	err := s.p.Free(s.ctx, picks...)
+	lost := 0
+	for _, a := range picks {
+		if s.holds(a) {
+			s.m.release(a.Key)
+		} else {
+			lost++
+		}
+	}
+	var got []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		got = j.Unwrap()
+	} else if err != nil {
+		got = []error{err}
+	}
+	if len(got) != lost {
+		t.Fatalf("Free of %d leases, %d not held: err %v", len(picks), lost, err)
+	}
+	for _, e := range got {
+		if !errors.Is(e, pool.ErrNotHeld) {
+			t.Fatalf("Free: %v, want ErrNotHeld", e)
+		}
+	}
+}
+
 func (s *machine) Refresh(t *rapid.T) {
 	a := s.lease(t)
 	err := a.Refresh(s.ctx, 2*time.Second)
