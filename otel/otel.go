@@ -199,7 +199,9 @@ type Batch struct {
 }
 
 // StartOptions are the options of the run's span: db.operation.batch.size
-// and a link to every other caller's span.
+// and a link to every other traced caller's span (the SDK keeps 128 links
+// per span by default; a batch has up to 256 callers, and every one still
+// gets its follower span).
 func (b Batch) StartOptions() []trace.SpanStartOption {
 	links := make([]trace.Link, 0, len(b.Callers)-1)
 	for _, sc := range b.Callers[1:] {
@@ -207,10 +209,11 @@ func (b Batch) StartOptions() []trace.SpanStartOption {
 			links = append(links, trace.Link{SpanContext: sc})
 		}
 	}
-	return []trace.SpanStartOption{
-		trace.WithAttributes(semconv.DBOperationBatchSize(len(b.Callers))),
-		trace.WithLinks(links...),
+	opts := []trace.SpanStartOption{trace.WithAttributes(semconv.DBOperationBatchSize(len(b.Callers)))}
+	if len(links) > 0 {
+		opts = append(opts, trace.WithLinks(links...))
 	}
+	return opts
 }
 
 // RecordFollowers gives every caller but the first a span of its own for

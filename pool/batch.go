@@ -89,11 +89,7 @@ func (b *batcher[Req, Res]) loop() {
 		// batch the other callers' traces get spans linked to it.
 		ctx := trace.ContextWithSpanContext(context.Background(), calls[0].span)
 		if n > 1 {
-			spans := make([]trace.SpanContext, n)
-			for i, c := range calls {
-				spans[i] = c.span
-			}
-			ctx = redisx.WithBatch(ctx, spans)
+			ctx = batchContext(calls)
 		}
 		ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 		res, err := b.run(ctx, reqs)
@@ -110,4 +106,33 @@ func (b *batcher[Req, Res]) loop() {
 			}
 		}
 	}
+}
+
+// batchContext is the context of a run for several calls: its span's
+// parent is the first sampled caller's (else the first traced one's), so
+// an unsampled first caller does not drop the run's span, and the other
+// callers go with it (redisx.WithBatch). Without any traced caller (no
+// tracing at all) it allocates nothing for tracing.
+func batchContext[Req, Res any](calls []*batchCall[Req, Res]) context.Context {
+	lead := -1
+	for i, c := range calls {
+		if c.span.IsSampled() {
+			lead = i
+			break
+		}
+		if lead < 0 && c.span.IsValid() {
+			lead = i
+		}
+	}
+	if lead < 0 {
+		return context.Background()
+	}
+	spans := make([]trace.SpanContext, 0, len(calls))
+	spans = append(spans, calls[lead].span)
+	for i, c := range calls {
+		if i != lead {
+			spans = append(spans, c.span)
+		}
+	}
+	return redisx.WithBatch(trace.ContextWithSpanContext(context.Background(), spans[0]), spans)
 }

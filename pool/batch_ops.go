@@ -47,9 +47,7 @@ func (c *core) mallocMany(ctx context.Context, reqs []mallocReq) ([]mallocRes, e
 	if err != nil || len(arr) != 4+4*len(reqs) {
 		return nil, fmt.Errorf("pool %s: malloc: unexpected reply: %w", c.name, err)
 	}
-	if err := c.lazyGC(ctx, arr[:4]); err != nil {
-		return nil, err
-	}
+	c.lazyGC(ctx, arr[:4])
 	out := make([]mallocRes, len(reqs))
 	for i, r := range reqs {
 		e := arr[4+4*i:]

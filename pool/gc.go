@@ -46,19 +46,20 @@ func (p *Pool[T]) GC(ctx context.Context, budget int) (GCResult, error) {
 // lazyGC reads the four counts a malloc script reports first, what it did
 // to due timers and expired free members on the way, and records them in
 // the GC metric like a pass's: most reclaims of a busy pool happen there.
-func (c *core) lazyGC(ctx context.Context, counts []rueidis.RedisMessage) error {
+// The counts are only for the metric: a bad one is skipped, never failing
+// a malloc whose members the script has already handed out.
+func (c *core) lazyGC(ctx context.Context, counts []rueidis.RedisMessage) {
 	var n [4]int64
 	for i := range n {
 		v, err := counts[i].AsInt64()
 		if err != nil {
-			return fmt.Errorf("pool %s: malloc: bad reply: %w", c.name, err)
+			return
 		}
 		n[i] = v
 	}
 	if n != [4]int64{} {
 		c.met.gc(ctx, GCResult{LeasesReclaimed: int(n[0]), MembersExpired: int(n[1]), MembersRecovered: int(n[2]), BindingsExpired: int(n[3])})
 	}
-	return nil
 }
 
 // FreeKeys frees members whoever holds them (an administrator's tool: the

@@ -284,9 +284,7 @@ func (c *core) parseMalloc(ctx context.Context, msg rueidis.RedisMessage, token 
 	if err != nil || len(arr) < head {
 		return nil, nil, 0, fmt.Errorf("pool %s: malloc: unexpected reply: %w", c.name, err)
 	}
-	if err := c.lazyGC(ctx, arr[2:head]); err != nil {
-		return nil, nil, 0, err
-	}
+	c.lazyGC(ctx, arr[2:head])
 	got, _ := arr[0].AsInt64()
 	if got == 0 {
 		hint, _ := arr[1].AsInt64()

@@ -59,9 +59,10 @@ var (
 		Errors: []Code{CodeInvalid},
 	})
 	PoolFree = register(&Script{
-		Name: "pool_free",
-		Keys: poolKeys,
-		Args: []string{"member", "holder token, or empty to free whoever holds it (administrators)", "..."},
+		Name:   "pool_free",
+		Keys:   poolKeys,
+		Args:   []string{"member", "holder token, or empty to free whoever holds it (administrators)", "..."},
+		Errors: []Code{CodeInvalid},
 	})
 	PoolRefresh = register(&Script{
 		Name:   "pool_refresh",

@@ -35,10 +35,10 @@ Each finding has a severity (critical, warning, info) and, where one
 applies, the repair command to run. diagnose never writes; repairs are
 separate commands that ask first.
 
-With --sample D it first reads the script counters of every node (INFO
-commandstats), waits D, then reads everything: a node that spent 25% of
-that time running scripts (any client's, not only this prefix's) gets an
-info finding, 75% a warning. D must be shorter than --timeout.
+With --sample D it reads the script counters of every node (INFO
+commandstats), waits D, reads them again, then reads everything: a node
+that spent 25% of those D running scripts (any client's, not only this prefix's) gets an
+info finding, 75% a warning. D must be at most half of --timeout.
 
 Exit status: 0 healthy (info findings are advisory and leave it healthy),
 1 degraded or corrupt (a warning or critical finding), 2 bad flags or a
@@ -60,8 +60,9 @@ func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) erro
 	switch {
 	case o.sample < 0:
 		return usageErr("--sample must not be negative, got %v", o.sample)
-	case o.sample >= o.timeout:
-		return usageErr("--sample %v must be shorter than --timeout %v", o.sample, o.timeout)
+	case o.sample > o.timeout/2:
+		// The reads around the wait need time too.
+		return usageErr("--sample %v must be at most half of --timeout %v", o.sample, o.timeout)
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -70,10 +71,16 @@ func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) erro
 		return err
 	}
 	defer client.Close()
-	var first *inspect.Report
+	var sampled *inspect.Report
 	if o.sample > 0 {
-		// No names: only the nodes' counters are needed from this read.
-		if first, err = inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{}}); err != nil {
+		// Two reads of the nodes' counters only (no names), just before and
+		// after the wait: the full read's own snapshot scripts stay out of
+		// the measured window.
+		counters := func() (*inspect.Report, error) {
+			return inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{}})
+		}
+		first, err := counters()
+		if err != nil {
 			return redisFailure(err)
 		}
 		t := time.NewTimer(o.sample)
@@ -83,6 +90,10 @@ func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) erro
 			return redisFailure(fmt.Errorf("waiting --sample %v: %w", o.sample, ctx.Err()))
 		case <-t.C:
 		}
+		if sampled, err = counters(); err != nil {
+			return redisFailure(err)
+		}
+		inspect.ScriptLoadSince(first, sampled)
 	}
 	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{
 		ScanLimit: o.scanLimit, SampleLimit: o.sampleLimit, OmitMembers: !o.json,
@@ -90,8 +101,8 @@ func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) erro
 	if err != nil {
 		return redisFailure(err)
 	}
-	if first != nil {
-		inspect.ScriptLoadSince(first, r)
+	if sampled != nil {
+		copyScriptLoad(sampled, r)
 		inspect.Diagnose(r)
 	}
 	if o.json {
@@ -99,13 +110,28 @@ func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) erro
 			return err
 		}
 	} else {
-		writeDiagnosis(e.stdout, r, first != nil)
+		writeDiagnosis(e.stdout, r, sampled != nil)
 	}
 	// The exit status follows the health, so scripts and the JSON agree.
 	if r.Health != inspect.HealthHealthy {
 		return &exitError{exitFail, fmt.Errorf("health %s: %d finding(s) of severity warning or critical", r.Health, serious(r.Findings))}
 	}
 	return nil
+}
+
+// copyScriptLoad gives each node of to the script load measured for the
+// node of the same address in from.
+func copyScriptLoad(from, to *inspect.Report) {
+	if from.Redis == nil || to.Redis == nil {
+		return
+	}
+	load := map[string]*inspect.ScriptLoad{}
+	for _, n := range from.Redis.Nodes {
+		load[n.Addr] = n.ScriptLoad
+	}
+	for i := range to.Redis.Nodes {
+		to.Redis.Nodes[i].ScriptLoad = load[to.Redis.Nodes[i].Addr]
+	}
 }
 
 // serious counts findings of severity warning or critical.

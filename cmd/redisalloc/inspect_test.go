@@ -220,7 +220,7 @@ func TestInspectUsage(t *testing.T) {
 		"BadFlag":        {[]string{"diagnose", "--nope"}, nil, exitUsage, "flag provided but not defined"},
 		"BadScanLimit":   {[]string{"diagnose", "--redis", url, "--prefix", "p", "--scan-limit", "0"}, nil, exitUsage, "--scan-limit"},
 		"NegativeSample": {[]string{"diagnose", "--redis", url, "--prefix", "p", "--sample", "-1s"}, nil, exitUsage, "--sample must not be negative"},
-		"SampleTimeout":  {[]string{"diagnose", "--redis", url, "--prefix", "p", "--sample", "5s", "--timeout", "5s"}, nil, exitUsage, "shorter than --timeout"},
+		"SampleTimeout":  {[]string{"diagnose", "--redis", url, "--prefix", "p", "--sample", "3s", "--timeout", "5s"}, nil, exitUsage, "at most half of --timeout"},
 		"BadURL":         {[]string{"diagnose", "--redis", "http://x", "--prefix", "p"}, nil, exitUsage, "invalid redis URL"},
 		"NoServer":       {[]string{"diagnose", "--redis", "redis://127.0.0.1:1", "--prefix", "p"}, nil, exitUsage, "cannot connect"},
 		"EnvRedis":       {[]string{"diagnose", "--prefix", "p"}, func(k string) string { return map[string]string{"REDIS_URL": url}[k] }, exitOK, ""},

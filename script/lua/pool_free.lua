@@ -15,9 +15,11 @@
 -- ARGV[2] holder token, or empty to free whoever holds it (administrators)
 -- ARGV... repeats the entries above
 -- Returns one code per member: 1 released, 0 not held (by that token), -1 not a member.
+-- Errors: INVALID
 -- @include pool
 -- @include pool_write
 local now = now_ms()
+if #ARGV % 2 ~= 0 then return redis.error_reply('INVALID malformed free arguments') end
 local n = #ARGV / 2
 if n < 1 then return {} end
 local members = {}

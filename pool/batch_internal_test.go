@@ -1,0 +1,81 @@
+package pool
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/script"
+)
+
+func spanCtx(b byte, sampled bool) trace.SpanContext {
+	var flags trace.TraceFlags
+	if sampled {
+		flags = trace.FlagsSampled
+	}
+	return trace.NewSpanContext(trace.SpanContextConfig{
+		TraceID: trace.TraceID{b}, SpanID: trace.SpanID{b}, TraceFlags: flags,
+	})
+}
+
+// TestBatchContextParent: a batched run's span hangs under the first
+// sampled caller, else the first traced one, and without any traced caller
+// the run's context carries nothing.
+func TestBatchContextParent(t *testing.T) {
+	calls := func(scs ...trace.SpanContext) []*batchCall[int, int] {
+		out := make([]*batchCall[int, int], len(scs))
+		for i, sc := range scs {
+			out[i] = &batchCall[int, int]{span: sc}
+		}
+		return out
+	}
+	unsampled, sampled := spanCtx(1, false), spanCtx(2, true)
+	for name, tt := range map[string]struct {
+		calls []*batchCall[int, int]
+		want  trace.SpanContext
+	}{
+		"FirstSampled":    {calls(trace.SpanContext{}, unsampled, sampled), sampled},
+		"FirstTraced":     {calls(trace.SpanContext{}, unsampled, trace.SpanContext{}), unsampled},
+		"NoTracing":       {calls(trace.SpanContext{}, trace.SpanContext{}), trace.SpanContext{}},
+		"FirstIsSampled":  {calls(sampled, unsampled), sampled},
+		"UnsampledFirsts": {calls(unsampled, spanCtx(3, false), sampled), sampled},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := batchContext(tt.calls)
+			if got := trace.SpanContextFromContext(ctx); !got.Equal(tt.want) {
+				t.Fatalf("parent %v, want %v", got, tt.want)
+			}
+			if !tt.want.IsValid() && ctx != context.Background() {
+				t.Fatal("a batch without tracing got a context of its own")
+			}
+		})
+	}
+}
+
+// TestFreeScriptRejectsOddArguments: a member without its token is
+// malformed input, refused before anything changes.
+func TestFreeScriptRejectsOddArguments(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		p, err := New[string](b.Client, b.Prefix, "odd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Extend(t.Context(), []string{"a"}); err != nil {
+			t.Fatal(err)
+		}
+		l, err := p.MallocKey(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.c.runScript(t.Context(), script.PoolFree, []string{"a", "", "a"})
+		if !errors.Is(err, ErrInvalid) {
+			t.Fatalf("pool_free with an odd argument count = %v, want ErrInvalid", err)
+		}
+		if s, err := p.State(t.Context(), l.Key); err != nil || s != StateHeld {
+			t.Fatalf("member after the refused free: %s, %v; want held", s, err)
+		}
+	})
+}
