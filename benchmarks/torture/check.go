@@ -28,6 +28,25 @@ type CheckInput struct {
 	// RemovalWindow bounds how long after it was sent a removing op
 	// (Shrink, Assign) whose reply never came may still have run.
 	RemovalWindow time.Duration
+	// Faults are the injected network faults, [start, end] in unix ns: a
+	// request the proxy held back meanwhile (a slicer trickles it out) may
+	// reach Redis up to RemovalWindow after the fault ends.
+	Faults [][2]int64
+}
+
+// unansweredUntil is how long after send a request whose reply never came
+// may still run: RemovalWindow, stretched while faults held it back.
+func (in CheckInput) unansweredUntil(send int64) int64 {
+	until := send + int64(in.RemovalWindow)
+	for changed := true; changed; {
+		changed = false
+		for _, f := range in.Faults {
+			if f[0] <= until && f[1] >= send && f[1]+int64(in.RemovalWindow) > until {
+				until, changed = f[1]+int64(in.RemovalWindow), true
+			}
+		}
+	}
+	return until
 }
 
 // CheckResult is what the ledger checker found. Every field named in
@@ -113,6 +132,11 @@ func checkExclusive(in CheckInput, res *CheckResult) {
 	sessTimeout := map[string]int64{}
 	life := map[string][]span{} // sign-of-life events of each session
 	removals := map[string][]span{}
+	type sent struct {
+		w    string
+		send int64
+	}
+	removing := map[sent]Record{} // removal intents not yet matched by their outcome
 	var guards []Record
 	for _, r := range in.Records {
 		switch r.K {
@@ -137,20 +161,30 @@ func checkExclusive(in CheckInput, res *CheckResult) {
 			if r.OK {
 				life[r.Sess] = append(life[r.Sess], span{r.Send, r.T})
 			}
+		case kRemoving:
+			removing[sent{r.W, r.Send}] = r
 		case kRemove:
+			delete(removing, sent{r.W, r.Send})
 			if r.Err == errRefused {
 				continue // the dial was refused: nothing was sent
 			}
 			reply := r.T
 			if !r.OK {
 				// No reply: the op may still run a while after it was sent.
-				reply = r.Send + int64(in.RemovalWindow)
+				reply = in.unansweredUntil(r.Send)
 			}
 			for _, m := range r.Keys {
 				removals[m] = append(removals[m], span{r.Send, reply})
 			}
 		case kGuard:
 			guards = append(guards, r)
+		}
+	}
+	// Intents without an outcome: the worker died with the op sent (or
+	// about to be), and the proxy may deliver it afterwards.
+	for _, r := range removing {
+		for _, m := range r.Keys {
+			removals[m] = append(removals[m], span{r.Send, in.unansweredUntil(r.Send)})
 		}
 	}
 	for _, evs := range life {

@@ -128,6 +128,7 @@ type controller struct {
 	records    []Record
 	watches    []*reclaimWatch
 	downtimes  [][2]time.Time
+	faults     [][2]int64 // injected faults, start and end in unix ns
 	lastFence  int64
 	snapViol   map[string]int
 	reclaimLat []time.Duration
@@ -713,6 +714,7 @@ func (c *controller) faultLoop(ctx context.Context) {
 		c.mu.Lock()
 		rng := rand.New(rand.NewPCG(c.rng.Uint64(), 7))
 		c.mu.Unlock()
+		start := time.Now()
 		end, err := f.apply(c.px, rng)
 		if err != nil {
 			c.faultMu.Unlock()
@@ -727,6 +729,9 @@ func (c *controller) faultLoop(ctx context.Context) {
 		c.logf("fault %s for %v", f.kind, d)
 		sleep(ctx, d)
 		end()
+		c.mu.Lock()
+		c.faults = append(c.faults, [2]int64{start.UnixNano(), time.Now().UnixNano()})
+		c.mu.Unlock()
 		c.faultMu.Unlock()
 	}
 }
@@ -965,11 +970,11 @@ func (c *controller) finish(ctx context.Context) {
 		t.finish()
 		torn += t.torn
 	}
-	records := c.records
+	records, faults := c.records, c.faults
 	c.mu.Unlock()
 
 	tasks := c.taskStates(ctx, records)
-	res := Check(CheckInput{Records: records, Tasks: tasks, RemovalWindow: opTimeout + maxInjectedDelay + 500*time.Millisecond})
+	res := Check(CheckInput{Records: records, Tasks: tasks, RemovalWindow: opTimeout + maxInjectedDelay + 500*time.Millisecond, Faults: faults})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

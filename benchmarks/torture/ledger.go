@@ -26,6 +26,7 @@ const (
 	kDrop      = "drop"  // the holder stops using lease F without freeing it (it lapses)
 	kOp        = "op"    // any operation's outcome, for counting: Op, OK, Err
 	kRemove    = "rm"    // an op that may remove members Keys: Send, T = reply, OK
+	kRemoving  = "rmi"   // the same op's intent, written before sending: Op, Keys, Send
 	kIntent    = "tint"  // task intent, before Submit: ID, X, Fail
 	kSubmitted = "tsub"  // Submit returned without error: ID
 	kResult    = "tres"  // an outcome the submitter received: ID, R (result) or Err (handler error kind)

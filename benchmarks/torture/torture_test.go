@@ -241,6 +241,7 @@ func TestCheckExclusive(t *testing.T) {
 	tests := []struct {
 		name    string
 		recs    []Record
+		faults  [][2]int64
 		overlap int
 		dup     int
 		order   int
@@ -295,6 +296,32 @@ func TestCheckExclusive(t *testing.T) {
 			{K: kRemove, W: "w3", Op: "assign", Keys: []string{"c1"}, Send: 500 * msec, T: 2510 * msec, Err: "conn_eof"},
 			acq("w2", "c1", 2, 600, 610, 3000, ""),
 		}},
+		{name: "KilledRemoverMayHaveRun", recs: []Record{
+			// The remover died after its intent: the proxy may deliver it.
+			acq("w1", "c1", 1, 0, 10, 5000, ""),
+			{K: kRemoving, W: "w3", Op: "assign", Keys: []string{"c1"}, Send: 500 * msec},
+			acq("w2", "c1", 2, 1500, 1510, 3000, ""),
+		}},
+		{name: "AnsweredRemovalIntent", overlap: 1, recs: []Record{
+			// Its outcome came: the intent adds nothing (it removed c2).
+			acq("w1", "c1", 1, 0, 10, 5000, ""),
+			{K: kRemoving, W: "w3", Op: "shrink", Keys: []string{"c2"}, Send: 500 * msec},
+			{K: kRemove, W: "w3", Op: "shrink", Keys: []string{"c2"}, Send: 500 * msec, T: 510 * msec, OK: true},
+			acq("w2", "c1", 2, 1500, 1510, 3000, ""),
+		}},
+		{name: "KilledRemoverWindowEnds", overlap: 1, recs: []Record{
+			// 3 s after its intent, a dead remover's op can no longer run:
+			// a holding taken after that is not cut short by it.
+			{K: kRemoving, W: "w3", Op: "assign", Keys: []string{"c1"}, Send: 1000 * msec},
+			acq("w1", "c1", 1, 4500, 4510, 9000, ""),
+			acq("w2", "c1", 2, 6000, 6010, 3000, ""),
+		}},
+		{name: "FaultStretchesWindow", faults: [][2]int64{{900 * msec, 4000 * msec}}, recs: []Record{
+			// A fault held the request back until 4 s: it may run until 7 s.
+			{K: kRemoving, W: "w3", Op: "assign", Keys: []string{"c1"}, Send: 1000 * msec},
+			acq("w1", "c1", 1, 4500, 4510, 9000, ""),
+			acq("w2", "c1", 2, 6000, 6010, 3000, ""),
+		}},
 		{name: "OtherMember", recs: []Record{
 			acq("w1", "m1", 1, 0, 10, 3000, ""),
 			acq("w2", "m2", 2, 20, 30, 3000, ""),
@@ -318,7 +345,7 @@ func TestCheckExclusive(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := Check(CheckInput{Records: tt.recs, RemovalWindow: 3 * time.Second})
+			res := Check(CheckInput{Records: tt.recs, RemovalWindow: 3 * time.Second, Faults: tt.faults})
 			if res.Overlaps != tt.overlap || res.DuplicateFences != tt.dup || res.FenceOrder != tt.order || res.GuardViolations != tt.guard {
 				t.Fatalf("overlaps %d, duplicate fences %d, fence order %d, guard %d; want %d, %d, %d, %d\n%v",
 					res.Overlaps, res.DuplicateFences, res.FenceOrder, res.GuardViolations, tt.overlap, tt.dup, tt.order, tt.guard, res.Violations)

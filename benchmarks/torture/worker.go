@@ -258,6 +258,7 @@ func (w *worker) holderLoop(ctx context.Context, rng *rand.Rand) {
 		case n < 88:
 			keys := pick(rng, w.cfg.Churn, 1+rng.IntN(2))
 			send := now()
+			w.led.put(Record{K: kRemoving, Op: "shrink", Keys: keys, Send: send})
 			c, cancel := w.opCtx(ctx)
 			_, err := w.pool.Shrink(c, keys...)
 			cancel()
@@ -274,6 +275,9 @@ func (w *worker) holderLoop(ctx context.Context, rng *rand.Rand) {
 				}
 			}
 			send := now()
+			// Written before sending: a worker killed before the reply
+			// leaves its request in the proxy, which may still deliver it.
+			w.led.put(Record{K: kRemoving, Op: "assign", Keys: removed, Send: send})
 			c, cancel := w.opCtx(ctx)
 			_, _, err := w.pool.Assign(c, append(slicesClone(w.cfg.Core), keep...))
 			cancel()
