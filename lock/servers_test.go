@@ -63,6 +63,11 @@ func startMini(t *testing.T) *redisServer {
 			if err := m.Restart(); err != nil {
 				t.Fatal(err)
 			}
+			// The client may answer from state it gathered while the server
+			// was down (a cluster-topology refresh dialling in the
+			// background shares its refused dial with the next call), so the
+			// server counts as back once the client itself reaches it.
+			waitClient(t, c, 5*time.Second)
 		},
 	}
 }
@@ -150,6 +155,24 @@ func waitPing(addr string, limit time.Duration) bool {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
+}
+
+// waitClient waits until c answers PING, failing the test after limit.
+func waitClient(t *testing.T, c rueidis.Client, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Do(ctx, c.B().Ping().Build()).Error()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("client did not reach the restarted server within %v: %v", limit, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 func clientsOf(ss []*redisServer) []rueidis.Client {
