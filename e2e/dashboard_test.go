@@ -138,6 +138,9 @@ func dashboardInChromium(t *testing.T, ctx context.Context, bin, url, root strin
 	if p := console.problems(); len(p) > 0 {
 		t.Errorf("the page logged errors:\n%s", strings.Join(p, "\n"))
 	}
+	if url != "" {
+		summaryInChromium(t, bctx, bin, url, fetchSnapshot(t, base, first.Seq).Prefix)
+	}
 
 	if update {
 		// The picture for the docs: a longer chart, and the demo's bad
@@ -166,6 +169,43 @@ func dashboardInChromium(t *testing.T, ctx context.Context, bin, url, root strin
 			t.Fatal(err)
 		}
 		t.Logf("updated %s", doc)
+	}
+}
+
+// summaryInChromium opens a second dashboard of the demo's prefix that
+// reads no pool whole (--full-read-limit 1), in a new tab, and checks that
+// each pool shows as a summary: the counts of the report, no member rows,
+// invariants "unchecked" and the note that says why.
+func summaryInChromium(t *testing.T, bctx context.Context, bin, url, prefix string) {
+	t.Helper()
+	base := startServing(t, bin, "dashboard", "--redis", url, "--prefix", prefix, "--listen", "127.0.0.1:0", "--full-read-limit", "1")
+	tab, cancel := chromedp.NewContext(bctx)
+	defer cancel()
+	if err := chromedp.Do(tab, chromedp.Navigate(base)); err != nil {
+		t.Fatalf("navigate to %s: %v", base, err)
+	}
+	wctx, wcancel := context.WithTimeout(tab, 30*time.Second)
+	defer wcancel()
+	if _, err := chromedp.Run(wctx, chromedp.Poll[bool](`Number(document.getElementById("data").dataset.seq) > 0 && document.querySelector("#data section[data-pool]") !== null`,
+		chromedp.WithPollingInterval(100*time.Millisecond))); err != nil {
+		t.Fatalf("summary dashboard: waiting for a report: %v", err)
+	}
+	page := readPage(t, tab)
+	snap := fetchSnapshot(t, base, page.Seq)
+	if diff := comparePage(page, snap); diff != "" {
+		t.Errorf("summary page at seq %d differs from its snapshot:\n%s", page.Seq, diff)
+	}
+	for i, p := range snap.Pools {
+		if !p.Summary || len(p.Members) != 0 || page.Pools[i].Invariants != "unchecked" {
+			t.Errorf("pool %s with --full-read-limit 1: summary %v, %d members, invariants %q", p.Name, p.Summary, len(p.Members), page.Pools[i].Invariants)
+		}
+	}
+	note, err := chromedp.Run(tab, chromedp.Evaluate[string](`(document.querySelector('#data section[data-pool] [data-field="members-note"]') || {}).textContent || ""`))
+	if err != nil {
+		t.Fatalf("summary note: %v", err)
+	}
+	if !strings.Contains(note, "summary only") {
+		t.Errorf("summary note %q", note)
 	}
 }
 
@@ -201,6 +241,14 @@ func startDemoDashboard(t *testing.T, bin, url string) string {
 	if url != "" {
 		args = append(args, "--redis", url)
 	}
+	return startServing(t, bin, args...)
+}
+
+// startServing runs bin with args, a command that prints "dashboard: URL"
+// once it serves, and returns that URL. An interrupt at the end of the test
+// must make it exit 0.
+func startServing(t *testing.T, bin string, args ...string) string {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -239,11 +287,11 @@ func startDemoDashboard(t *testing.T, bin, url string) string {
 		select {
 		case err := <-exited:
 			if err != nil {
-				t.Errorf("demo exited with %v\nstdout (tail):\n%s\nstderr:\n%s", err, tailLines(out.String(), 30), stderr.String())
+				t.Errorf("%s exited with %v\nstdout (tail):\n%s\nstderr:\n%s", args[0], err, tailLines(out.String(), 30), stderr.String())
 			}
 		case <-time.After(60 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Errorf("demo did not stop within 60s of the interrupt")
+			t.Errorf("%s did not stop within 60s of the interrupt", args[0])
 			t.Logf("after the kill: %v", <-exited)
 		}
 	})
@@ -251,7 +299,7 @@ func startDemoDashboard(t *testing.T, bin, url string) string {
 	case u := <-urls:
 		return u
 	case err := <-exited:
-		t.Fatalf("demo exited before printing the dashboard URL: %v\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
+		t.Fatalf("%s exited before printing the dashboard URL: %v\nstdout:\n%s\nstderr:\n%s", args[0], err, out.String(), stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no dashboard URL within 60s\nstdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
 	}
@@ -423,7 +471,10 @@ func comparePage(p pageView, r *inspect.Report) string {
 			}
 			bound[b.Key] = append(bound[b.Key], n)
 		}
-		if len(pl.Violations) > 0 {
+		switch {
+		case pl.Summary:
+			v.Invariants = "unchecked"
+		case len(pl.Violations) > 0:
 			v.Invariants = "violated"
 		}
 		for _, m := range pl.Members {

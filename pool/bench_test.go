@@ -452,3 +452,35 @@ func BenchmarkMemoryPerMember(b *testing.B) {
 	b.ReportMetric(float64(delta)/float64(b.N)/members, "bytes/member")
 	b.ReportMetric(float64(usage)/float64(b.N)/members, "usage-bytes/member")
 }
+
+// BenchmarkReadCost compares the two ways to read a pool as it grows: Snapshot
+// (every member, one script: Redis is held for time proportional to the
+// pool) and Stats (counters and due timers: flat). The dashboard and
+// diagnose switch from the first to the second above inspect's
+// DefaultFullReadLimit.
+func BenchmarkReadCost(b *testing.B) {
+	for _, members := range []int{1_000, 10_000, 100_000} {
+		for _, read := range []string{"snapshot", "stats"} {
+			b.Run(fmt.Sprintf("members=%d/%s", members, read), func(b *testing.B) {
+				if members > 10_000 && smokeRun() {
+					b.Skipf("filling %d members takes seconds; run with -benchtime of a duration or at least 100x", members)
+				}
+				c := benchClient(b)
+				p := benchPool(b, c, "readcost")
+				fill(b, p, members)
+				ctx := context.Background()
+				for b.Loop() {
+					var err error
+					if read == "snapshot" {
+						_, err = p.Snapshot(ctx)
+					} else {
+						_, err = p.Stats(ctx)
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}

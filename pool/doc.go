@@ -35,7 +35,9 @@
 //     returns ErrNotHeld). Members may expire (WithExpiry); a held member
 //     leaves when its lease ends.
 //   - Snapshot reads everything atomically and lists invariant violations,
-//     for diagnostics and tests.
+//     for diagnostics and tests; it holds Redis for time proportional to the
+//     pool. Stats is the summary to poll instead: counts, fence, waiters and
+//     due timers at a cost that does not grow with the pool.
 //   - Worker sessions (InSession, with health.Session) get their leases
 //     reclaimed as soon as their heartbeat stops; Scaler provisions and
 //     retires members, one scaler per pool at a time under a fenced claim.

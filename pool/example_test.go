@@ -178,6 +178,23 @@ func ExamplePool_GC() {
 	// 1 0
 }
 
+// Stats is the cheap summary to poll, whatever the pool's size; Snapshot
+// reads every member.
+func ExamplePool_Stats() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "stats")
+	_, _ = p.Extend(ctx, []string{"a", "b", "c"})
+	_, _ = p.MallocKey(ctx, pool.LeaseTTL(time.Minute))
+
+	st, err := p.Stats(ctx)
+	fmt.Println(st.Counts.Free, st.Counts.Held, st.Fence, st.DueTimers, err)
+	// Output:
+	// 2 1 1 0 <nil>
+}
+
 // A scaler buys proxies when the free ones run low and retires idle
 // surplus, one scaler at a time across all processes.
 func ExampleNewScaler() {

@@ -543,6 +543,15 @@ func (s *machine) Check(t *rapid.T) {
 	if len(snap.Violations) > 0 {
 		t.Fatalf("violations: %q", snap.Violations)
 	}
+	// The clock stands still between the two reads, so the cheap summary
+	// must say exactly what the full read implies.
+	st, err := s.p.Stats(s.ctx)
+	if err != nil {
+		t.Fatalf("Stats: %v", err)
+	}
+	if err := statsAgree(st, snap); err != nil {
+		t.Fatal(err)
+	}
 	if got, want := snap.FreeOrder, s.m.freeOrder(); !slices.Equal(got, want) && (len(got) != 0 || len(want) != 0) {
 		t.Fatalf("free order %q, model %q", got, want)
 	}

@@ -52,6 +52,44 @@ func (tb *bundle) healthy(t *testing.T) *pool.Snapshot {
 	return s
 }
 
+// statsAgree reports how st differs from what snap implies; both must be
+// read at the same server time.
+func statsAgree(st *pool.Stats, snap *pool.Snapshot) error {
+	want := pool.Stats{
+		Time: snap.Time, Fence: snap.Fence, Counts: snap.Counts, Waiters: snap.Waiters,
+		Bindings: len(snap.Bindings), DueTimers: snap.DueTimers, DueSampled: snap.DueTimers > pool.StatsDueLimit,
+		LapsedLeases: snap.LapsedLeases, ExpiredMembers: snap.ExpiredMembers,
+	}
+	for _, m := range snap.Members {
+		if m.Lease == nil {
+			continue
+		}
+		if m.Lease.Session != "" {
+			want.SessionLeases++
+		}
+		if dl := m.Lease.Deadline; !dl.IsZero() && !dl.After(snap.Time) && (want.OldestLapsed.IsZero() || dl.Before(want.OldestLapsed)) {
+			want.OldestLapsed = dl
+		}
+	}
+	for _, dl := range snap.Sessions {
+		if !dl.After(snap.Time) {
+			want.DeadSessions++
+			if want.OldestDeadSession.IsZero() || dl.Before(want.OldestDeadSession) {
+				want.OldestDeadSession = dl
+			}
+		}
+	}
+	if !st.Time.Equal(want.Time) || !st.OldestLapsed.Equal(want.OldestLapsed) || !st.OldestDeadSession.Equal(want.OldestDeadSession) {
+		return fmt.Errorf("stats times %v/%v/%v, snapshot implies %v/%v/%v", st.Time, st.OldestLapsed, st.OldestDeadSession, want.Time, want.OldestLapsed, want.OldestDeadSession)
+	}
+	st2 := *st
+	st2.Time, st2.OldestLapsed, st2.OldestDeadSession = want.Time, want.OldestLapsed, want.OldestDeadSession
+	if st2 != want {
+		return fmt.Errorf("stats %+v, snapshot implies %+v", *st, want)
+	}
+	return nil
+}
+
 func (tb *bundle) extend(t *testing.T, keys ...string) {
 	t.Helper()
 	if _, err := tb.p.Extend(tb.ctx, keys); err != nil {

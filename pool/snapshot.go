@@ -292,6 +292,10 @@ func (r *rawSnapshot) check() *Snapshot {
 		}
 	}
 	bindings := map[string]string{}
+	inIndex := make(map[string]bool, len(r.bindidx))
+	for _, e := range r.bindidx {
+		inIndex[e] = true
+	}
 	for _, b := range r.bind {
 		exp, key, ok := strings.Cut(b[1], " ")
 		e, err := strconv.ParseInt(exp, 10, 64)
@@ -308,7 +312,7 @@ func (r *rawSnapshot) check() *Snapshot {
 		if t, ok := timers["b:"+b[0]]; (e > 0) != ok || (ok && int64(t) != e) {
 			bad("binding %q expires at %d but its timer says %v (present %v)", b[0], e, int64(t), ok)
 		}
-		if !slices.Contains(r.bindidx, key+"\x00"+b[0]) {
+		if !inIndex[key+"\x00"+b[0]] {
 			bad("binding %q -> %q missing from the index", b[0], key)
 		}
 	}

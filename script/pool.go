@@ -134,8 +134,8 @@ var (
 		Name: "pool_inspect",
 		Keys: poolKeys,
 		Args: []string{
-			"op: len, load, state, keys, binding or bindings",
-			"argument: the member (state, bindings) or binding name (binding); ignored otherwise",
+			"op: len, load, state, keys, binding, bindings or stats",
+			"argument: the member (state, bindings), binding name (binding) or most due timers to list (stats, 1 to 10000); ignored otherwise",
 		},
 		Errors:   []Code{CodeInvalid},
 		ReadOnly: true,

@@ -695,6 +695,8 @@ type dashboardOptions struct {
 	listen   string
 	token    string
 	interval time.Duration
+	// fullReadLimit is inspect.Options.FullReadLimit.
+	fullReadLimit int
 }
 
 func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
@@ -707,6 +709,9 @@ func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 	fs.StringVar(&o.token, "token", o.token,
 		"require this `token` on every request (at least 16 characters); default $"+dashboardTokenEnv)
 	fs.DurationVar(&o.interval, "interval", o.interval, "how often to read Redis and update the viewers")
+	fs.IntVar(&o.fullReadLimit, "full-read-limit", o.fullReadLimit,
+		"show the members of pools of at most this many; larger pools show their counts only,\n"+
+			"read at a cost that does not grow with them; -1 reads every pool whole")
 	setHelp(fs, `usage: redisalloc dashboard [--redis URL] --prefix P [flags]
 
 Serves a read-only live web page of everything under a prefix: pools (free,
@@ -733,6 +738,7 @@ func defaultDashboardOptions() dashboardOptions {
 	return dashboardOptions{
 		target: cliTarget{timeout: connectTimeout},
 		listen: defaultDashboardAddr, interval: defaultDashboardInterval,
+		fullReadLimit: inspect.DefaultFullReadLimit,
 	}
 }
 
@@ -763,6 +769,9 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	if o.interval < minInterval {
 		return usageErr(fmt.Errorf("--interval must be at least %v, got %v", minInterval, o.interval))
 	}
+	if o.fullReadLimit < -1 || o.fullReadLimit == 0 {
+		return usageErr(fmt.Errorf("--full-read-limit must be -1 (no limit) or at least 1, got %d", o.fullReadLimit))
+	}
 	if _, err := checkDashboardListen(o.listen, o.token); err != nil {
 		return usageErr(err)
 	}
@@ -775,7 +784,8 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	// One collection now, so a bad prefix or an unusable Redis is a usage
 	// error rather than an error shown on a page.
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	_, err = inspect.Collect(cctx, client, prefix, inspect.Options{})
+	opts := inspect.Options{FullReadLimit: o.fullReadLimit}
+	_, err = inspect.Collect(cctx, client, prefix, opts)
 	cancel()
 	if err != nil {
 		return usageErr(err)
@@ -783,7 +793,7 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	d, err := startDashboard(ctx, dashboardConfig{
 		addr: o.listen, token: o.token, interval: o.interval,
 		source: func(ctx context.Context) (*inspect.Report, error) {
-			return inspect.Collect(ctx, client, prefix, inspect.Options{})
+			return inspect.Collect(ctx, client, prefix, opts)
 		},
 	})
 	if err != nil {

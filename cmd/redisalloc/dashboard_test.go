@@ -139,6 +139,7 @@ func TestDashboardCommandUsage(t *testing.T) {
 		{"NonLoopbackNoToken", []string{"--redis", "redis://127.0.0.1:1", "--prefix", "p", "--listen", "0.0.0.0:0"}, "token required"},
 		{"ShortInterval", []string{"--redis", "redis://127.0.0.1:1", "--prefix", "p", "--interval", "1ms"}, "--interval"},
 		{"StrayArgument", []string{"extra"}, "unexpected argument"},
+		{"ZeroFullRead", []string{"--redis", "redis://127.0.0.1:1", "--prefix", "p", "--full-read-limit", "0"}, "--full-read-limit must be -1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

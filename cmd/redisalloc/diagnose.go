@@ -96,7 +96,7 @@ func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) erro
 		inspect.ScriptLoadSince(first, sampled)
 	}
 	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{
-		ScanLimit: o.scanLimit, SampleLimit: o.sampleLimit, OmitMembers: !o.json,
+		ScanLimit: o.scanLimit, SampleLimit: o.sampleLimit, OmitMembers: !o.json, FullReadLimit: o.fullReadLimit,
 	})
 	if err != nil {
 		return redisFailure(err)

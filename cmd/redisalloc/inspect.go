@@ -139,6 +139,8 @@ type inspectOptions struct {
 	scanLimit   int
 	sampleLimit int
 	members     bool
+	// fullReadLimit is inspect.Options.FullReadLimit.
+	fullReadLimit int
 }
 
 func (o *inspectOptions) flags(fs *flag.FlagSet) {
@@ -146,6 +148,9 @@ func (o *inspectOptions) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON (the versioned shape of docs/cli.md)")
 	fs.IntVar(&o.scanLimit, "scan-limit", inspect.DefaultScanLimit, "examine at most this many keys per node when discovering names")
 	fs.IntVar(&o.sampleLimit, "sample-limit", inspect.DefaultSampleLimit, "slow-log entries per node and recent failures per queue to show")
+	fs.IntVar(&o.fullReadLimit, "full-read-limit", inspect.DefaultFullReadLimit,
+		"read pools of at most this many members whole (members, invariant check); larger ones\n"+
+			"get a summary whose cost does not grow with them; -1 reads every pool whole")
 }
 
 func (o *inspectOptions) check(e env) error {
@@ -157,6 +162,9 @@ func (o *inspectOptions) check(e env) error {
 	}
 	if o.sampleLimit < 1 || o.sampleLimit > 1000 {
 		return usageErr("--sample-limit must be between 1 and 1000, got %d", o.sampleLimit)
+	}
+	if o.fullReadLimit < -1 || o.fullReadLimit == 0 {
+		return usageErr("--full-read-limit must be -1 (no limit) or at least 1, got %d", o.fullReadLimit)
 	}
 	return nil
 }
@@ -262,6 +270,7 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 	}
 	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{
 		Names: &sel, SampleLimit: o.sampleLimit, SkipRedis: true, OmitMembers: !o.members && !o.json,
+		FullReadLimit: o.fullReadLimit,
 	})
 	if err != nil {
 		return redisFailure(err)
@@ -373,14 +382,21 @@ func writePools(w io.Writer, pools []inspect.Pool) {
 	}
 	tw := table(w, "POOL\tTOTAL\tFREE\tHELD\tUNHEALTHY\tWAITERS\tLAPSED\tEXPIRED\tFENCE\tVIOLATIONS")
 	for _, p := range pools {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", p.Name, p.Total, p.Free, p.Held, p.Unhealthy,
-			p.Waiters, p.LapsedLeases, p.ExpiredMembers, p.Fence, len(p.Violations))
+		violations := strconv.Itoa(len(p.Violations))
+		if p.Summary {
+			violations = "unchecked" // too large to read whole
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Total, p.Free, p.Held, p.Unhealthy,
+			p.Waiters, p.LapsedLeases, p.ExpiredMembers, p.Fence, violations)
 	}
 	_ = tw.Flush()
 }
 
 func writePoolDetail(w io.Writer, p inspect.Pool) {
 	now := p.ServerTime
+	if p.Summary {
+		fmt.Fprintf(w, "\npool %s has %d members, more than --full-read-limit: read as a summary, without members,\nbindings, sessions or invariant check (--full-read-limit -1 reads it whole)\n", p.Name, p.Total)
+	}
 	if len(p.Members) > 0 {
 		tw := table(w, "MEMBER\tSTATE\tPRIORITY\tEXPIRES\tVALUE\tLEASE")
 		for _, m := range p.Members {

@@ -115,6 +115,17 @@ func TestInspectCommand(t *testing.T) {
 			t.Errorf("json report: %+v", rep)
 		}
 
+		// Over --full-read-limit: a summary, said so in both views.
+		r = runCLI(t, cliEnv{}, "inspect", "pool", inspecttest.Pool, "--full-read-limit", "5", "--redis", url, "--prefix", b.Prefix)
+		if r.code != exitOK {
+			t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
+		}
+		wantLine(t, r.stdout, `^proxies\s+10\s+6\s+3\s+1\s+0\s+1\s+0\s+3\s+unchecked$`)
+		wantLine(t, r.stdout, `^pool proxies has 10 members, more than --full-read-limit: read as a summary`)
+		if strings.Contains(r.stdout, "m5") {
+			t.Errorf("a summary lists members:\n%s", r.stdout)
+		}
+
 		r = runCLI(t, cliEnv{}, "inspect", "queue", "nope", "--redis", url, "--prefix", b.Prefix)
 		if r.code != exitFail || !strings.Contains(r.stderr, `no queue named "nope"`) {
 			t.Errorf("missing queue: exit %d, stderr %s", r.code, r.stderr)
@@ -219,6 +230,7 @@ func TestInspectUsage(t *testing.T) {
 		"TooManyArgs":    {[]string{"inspect", "pool", "a", "b", "--prefix", "p"}, nil, exitUsage, `unexpected argument "b"`},
 		"BadFlag":        {[]string{"diagnose", "--nope"}, nil, exitUsage, "flag provided but not defined"},
 		"BadScanLimit":   {[]string{"diagnose", "--redis", url, "--prefix", "p", "--scan-limit", "0"}, nil, exitUsage, "--scan-limit"},
+		"ZeroFullRead":   {[]string{"inspect", "--redis", url, "--prefix", "p", "--full-read-limit", "0"}, nil, exitUsage, "--full-read-limit must be -1 (no limit) or at least 1, got 0"},
 		"NegativeSample": {[]string{"diagnose", "--redis", url, "--prefix", "p", "--sample", "-1s"}, nil, exitUsage, "--sample must not be negative"},
 		"SampleTimeout":  {[]string{"diagnose", "--redis", url, "--prefix", "p", "--sample", "3s", "--timeout", "5s"}, nil, exitUsage, "at most half of --timeout"},
 		"BadURL":         {[]string{"diagnose", "--redis", "http://x", "--prefix", "p"}, nil, exitUsage, "invalid redis URL"},

@@ -225,7 +225,7 @@ func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 		}
 		names = n.Pools
 	}
-	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: names}, SkipRedis: true, OmitMembers: true})
+	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: names}, SkipRedis: true, OmitMembers: true, FullReadLimit: -1})
 	if err != nil {
 		return redisFailure(err)
 	}
@@ -330,7 +330,7 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 	if err := requireName(ctx, e, client, "pool free", o.prefix, inspect.DefaultScanLimit, catPool, o.pool); err != nil {
 		return err
 	}
-	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: []string{o.pool}}, SkipRedis: true})
+	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: []string{o.pool}}, SkipRedis: true, FullReadLimit: -1})
 	if err != nil {
 		return redisFailure(err)
 	}

@@ -215,12 +215,40 @@ func (c *collector) pool(ctx context.Context, name string, out *Pool) error {
 	if err != nil {
 		return err
 	}
+	// The summary first: its cost does not depend on the pool's size, and
+	// it tells whether a whole read is affordable.
+	st, err := p.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if limit := orDefault(c.opts.FullReadLimit, DefaultFullReadLimit); limit >= 0 && st.Counts.Total() > limit {
+		*out = PoolFromStats(name, st)
+		return nil
+	}
 	s, err := p.Snapshot(ctx)
 	if err != nil {
 		return err
 	}
 	*out = PoolFromSnapshot(name, s, c.opts.OmitMembers)
 	return nil
+}
+
+// PoolFromStats converts a pool summary: counts and due timers, with
+// Summary set and no members, bindings, sessions or invariant check.
+func PoolFromStats(name string, st *pool.Stats) Pool {
+	p := Pool{
+		Name: name, Summary: true, Free: st.Counts.Free, Held: st.Counts.Held, Unhealthy: st.Counts.Unhealthy, Total: st.Counts.Total(),
+		Fence: st.Fence, Waiters: st.Waiters, LapsedLeases: st.LapsedLeases, ExpiredMembers: st.ExpiredMembers,
+		DueTimers: st.DueTimers, ServerTime: st.Time.UTC(), SessionLeases: st.SessionLeases, DeadSessions: st.DeadSessions,
+		Members: []Member{}, Bindings: []Binding{}, Sessions: []Session{}, Violations: []string{},
+	}
+	if !st.OldestLapsed.IsZero() {
+		p.LapsedMillis = max(st.Time.Sub(st.OldestLapsed).Milliseconds(), 0)
+	}
+	if !st.OldestDeadSession.IsZero() {
+		p.DeadSessionMillis = max(st.Time.Sub(st.OldestDeadSession).Milliseconds(), 0)
+	}
+	return p
 }
 
 // PoolFromSnapshot converts a pool snapshot; without members it keeps the

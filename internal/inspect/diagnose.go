@@ -29,6 +29,7 @@ const (
 	CodeSlowlogHints     = "slowlog-hints"
 	CodeScanTruncated    = "scan-truncated"
 	CodeHighEvalPressure = "high-eval-pressure"
+	CodePoolSummary      = "pool-summary"
 )
 
 // Thresholds of the findings.
@@ -79,6 +80,10 @@ func Diagnose(r *Report) {
 			add(SeverityCritical, CodeIntegrityCorrupt, s, "",
 				"%d invariant violation(s): %s; stop the writers and save `redisalloc inspect pool --json` output before any repair",
 				n, strings.Join(shown, "; "))
+		}
+		if p.Summary {
+			add(SeverityInfo, CodePoolSummary, s, "",
+				"%d members, more than the whole-read limit: read as a summary, so invariants, permanent leases and stale bindings were not checked (--full-read-limit -1 reads it whole, holding Redis about 1 ms per 1,000 members)", p.Total)
 		}
 		if p.LapsedLeases > 0 {
 			if lapsed := msDur(p.LapsedMillis); lapsed > LapseGrace {

@@ -18,6 +18,11 @@ const (
 	DefaultSampleLimit = 20
 	// DefaultTimeout bounds a whole Collect when ctx has no deadline.
 	DefaultTimeout = 30 * time.Second
+	// DefaultFullReadLimit is the largest pool Collect reads whole. A whole
+	// read is one script over every member, which holds Redis for about
+	// 1 ms per 1,000 members (the reader spends several times that); larger
+	// pools get a summary instead.
+	DefaultFullReadLimit = 10000
 )
 
 // Errors.
@@ -58,6 +63,13 @@ type Options struct {
 	// OmitMembers leaves out pool members, bindings and sessions, to keep
 	// reports of huge pools small; the counts stay.
 	OmitMembers bool
+	// FullReadLimit is the largest pool, in members, read whole (members,
+	// bindings, sessions and an invariant check, in one script that holds
+	// Redis for time proportional to the pool). A larger pool gets a
+	// summary (pool.Stats: counts and due timers, at a cost independent
+	// of its size) with Pool.Summary set. 0 means DefaultFullReadLimit;
+	// negative reads every pool whole.
+	FullReadLimit int
 }
 
 // Discover finds the pools, queues, locks, lock pools and health groups

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/codec"
@@ -203,6 +204,55 @@ func TestCollect(t *testing.T) {
 			if _, ok := raw[k].([]any); !ok {
 				t.Errorf("%s is %T, not a list", k, raw[k])
 			}
+		}
+	})
+}
+
+// TestCollectSummary: a pool over FullReadLimit is read by its counters
+// only, and says so; what it reports agrees with a whole read.
+func TestCollectSummary(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		seed(t, b)
+		ctx := t.Context()
+		sum, err := inspect.Collect(ctx, b.Client, b.Prefix, inspect.Options{FullReadLimit: 5, SkipRedis: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err := inspect.Collect(ctx, b.Client, b.Prefix, inspect.Options{FullReadLimit: -1, SkipRedis: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sum.Pools) != 2 || len(whole.Pools) != 2 {
+			t.Fatalf("pools: %+v / %+v", sum.Pools, whole.Pools)
+		}
+		if g := sum.Pools[0]; g.Name != inspecttest.FullPool || g.Summary || len(g.Members) != 2 {
+			t.Errorf("the small pool is not read whole: %+v", g)
+		}
+		s, w := sum.Pools[1], whole.Pools[1]
+		if !s.Summary || w.Summary || len(s.Members) != 0 || len(s.Bindings) != 0 || s.PermanentLeases != 0 || s.LapsedMillis <= 0 {
+			t.Errorf("summary %+v", s)
+		}
+		// Everything a summary carries equals the whole read's.
+		w.Summary, w.Members, w.Bindings, w.Sessions, w.PermanentLeases, w.StaleBindings = true, []inspect.Member{}, []inspect.Binding{}, []inspect.Session{}, 0, 0
+		if d := cmp.Diff(w, s, cmpopts.IgnoreFields(inspect.Pool{}, "ServerTime", "LapsedMillis")); d != "" {
+			t.Errorf("summary differs from the whole read (-whole +summary):\n%s", d)
+		}
+		var summaryFinding, permanent bool
+		for _, f := range sum.Findings {
+			switch {
+			case f.Code == inspect.CodePoolSummary && f.Subject == "pool:"+inspecttest.Pool && f.Severity == inspect.SeverityInfo:
+				summaryFinding = true
+			case f.Code == inspect.CodePoolSummary:
+				t.Errorf("unexpected %+v", f)
+			case f.Code == inspect.CodePermanentLeases && f.Subject == "pool:"+inspecttest.Pool:
+				permanent = true
+			}
+		}
+		if !summaryFinding || permanent {
+			t.Errorf("findings %+v", sum.Findings)
+		}
+		if sum.Health != whole.Health {
+			t.Errorf("health %s, whole read %s", sum.Health, whole.Health)
 		}
 	})
 }

@@ -59,11 +59,16 @@ const (
 
 // Pool is one pool.Pool's snapshot.
 type Pool struct {
-	Name      string `json:"name"`
-	Free      int    `json:"free"`
-	Held      int    `json:"held"`
-	Unhealthy int    `json:"unhealthy"`
-	Total     int    `json:"total"`
+	Name string `json:"name"`
+	// Summary reports a pool larger than Options.FullReadLimit, read by
+	// its counters only: Members, Bindings, Sessions and Violations are
+	// empty, PermanentLeases and StaleBindings are not counted, and the
+	// due-timer counts cover the oldest pool.StatsDueLimit timers.
+	Summary   bool `json:"summary"`
+	Free      int  `json:"free"`
+	Held      int  `json:"held"`
+	Unhealthy int  `json:"unhealthy"`
+	Total     int  `json:"total"`
 	// Fence is the last fencing number handed out: it grows by one per
 	// allocation, so its rate of change is the allocation rate.
 	Fence        int64 `json:"fence"`

@@ -11,9 +11,9 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
--- ARGV[1] op: len, load, state, keys, binding or bindings
--- ARGV[2] argument: the member (state, bindings) or binding name (binding); ignored otherwise
--- Returns len: {free, held, unhealthy}; load: {free, held, unhealthy, waiting mallocs}; state: free, held, unhealthy or nil; keys: {free list, held list, unhealthy list}; binding: the bound member or nil; bindings: the names bound to the member.
+-- ARGV[1] op: len, load, state, keys, binding, bindings or stats
+-- ARGV[2] argument: the member (state, bindings), binding name (binding) or most due timers to list (stats, 1 to 10000); ignored otherwise
+-- Returns len: {free, held, unhealthy}; load: {free, held, unhealthy, waiting mallocs}; state: free, held, unhealthy or nil; keys: {free list, held list, unhealthy list}; binding: the bound member or nil; bindings: the names bound to the member; stats: {now ms, fence, free, held, unhealthy, waiting mallocs, session leases, bindings, due timers, then (entry, ms) of the oldest due timers up to the limit}, at a cost independent of the pool's size.
 -- Errors: INVALID
 -- Read-only.
 -- @include pool
@@ -43,6 +43,22 @@ elseif op == 'bindings' then
       local exp = tonumber(string.match(b, '^(%S+) '))
       if exp == 0 or exp > now then out[#out + 1] = name end
     end
+  end
+  return out
+elseif op == 'stats' then
+  local limit = tonumber(arg)
+  if not limit or limit < 1 or limit > 10000 or limit ~= math.floor(limit) then
+    return redis.error_reply('INVALID stats limit must be an integer from 1 to 10000')
+  end
+  local now = now_ms()
+  local out = {
+    now, redis.call('GET', FENCE) or '0',
+    redis.call('ZCARD', FREE), redis.call('HLEN', HOLDERS), redis.call('HLEN', UNHEALTHY),
+    redis.call('ZCARD', WAITING), redis.call('ZCARD', SESIDX), redis.call('HLEN', BIND),
+    redis.call('ZCOUNT', TIMERS, '-inf', now),
+  }
+  for _, v in ipairs(redis.call('ZRANGEBYSCORE', TIMERS, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)) do
+    out[#out + 1] = v
   end
   return out
 end

@@ -219,9 +219,16 @@
         el("td", { class: "n" }, left),
         el("td", { class: "muted", "data-field": "bound" }, (bound.get(m.key) || []).join(", ")));
     });
+    // A pool over --full-read-limit comes as a summary: counts only.
     const members = p.members && p.members.length
       ? el("div", { class: "scroll" }, table(["member", "state", "prio", "fence", "session", "time left", "bound to"], rows, { class: "members" }))
-      : el("p", { class: "muted" }, p.total ? "members omitted" : "no members");
+      : el("p", { class: "muted", "data-field": "members-note" }, p.summary
+        ? "summary only: more members than --full-read-limit, so members, bindings, sessions and invariants are not read"
+        : p.total ? "members omitted" : "no members");
+    const badge = p.summary
+      ? { cls: "", status: "unchecked", text: "invariants not checked" }
+      : ok ? { cls: "health-healthy", status: "ok", text: "invariants ok" }
+        : { cls: "health-corrupt", status: "violated", text: violations.length + " violations" };
     const extra = [];
     if (!ok) {
       extra.push(el("ul", { class: "violations" }, violations.map((v) => el("li", null, v))));
@@ -234,9 +241,9 @@
     return el("section", { class: "card pool", "data-pool": p.name },
       el("h2", null, "Pool ", el("span", { class: "name" }, p.name),
         el("span", {
-          class: "badge " + (ok ? "health-healthy" : "health-corrupt"),
-          "data-field": "invariants", "data-status": ok ? "ok" : "violated",
-        }, ok ? "invariants ok" : violations.length + " violations")),
+          class: "badge " + badge.cls,
+          "data-field": "invariants", "data-status": badge.status,
+        }, badge.text)),
       el("div", { class: "stats" },
         stat("free", "free", p.free, "free"),
         stat("held", "held", p.held, "held"),
@@ -244,8 +251,8 @@
         stat("total", "total", p.total),
         stat("last fence", "fence", p.fence),
         stat("waiters", "waiters", p.waiters),
-        stat("bindings", "bindings", (p.bindings || []).length),
-        stat("sessions", "sessions", (p.sessions || []).length),
+        stat("bindings", "bindings", p.summary ? "–" : (p.bindings || []).length),
+        stat("sessions", "sessions", p.summary ? "–" : (p.sessions || []).length),
         stat("lapsed leases", "lapsed", p.lapsed_leases, p.lapsed_leases ? "warn" : "")),
       el("div", { class: "bar", "aria-hidden": "true" },
         ["free", "held", "unhealthy"].map((f) => {
