@@ -1,11 +1,14 @@
 package lock_test
 
 import (
+	"bufio"
 	"context"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -102,8 +105,9 @@ func startProcess(t *testing.T) *redisServer {
 	t.Helper()
 	bin := redisServerBin(t)
 	var (
-		cmd  *exec.Cmd
-		addr string
+		cmd    *exec.Cmd
+		addr   string
+		exited chan struct{}
 	)
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
@@ -113,12 +117,18 @@ func startProcess(t *testing.T) *redisServer {
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("start redis-server: %v", err)
 		}
-		if waitPing(addr, 5*time.Second) {
+		exited = make(chan struct{})
+		go func(cmd *exec.Cmd, exited chan struct{}) { _ = cmd.Wait(); close(exited) }(cmd, exited)
+		// The port was free a moment ago, but a parallel test's listener
+		// (a miniredis on :0) may have taken it since: then redis-server
+		// exits and a PING would be answered by someone else's server. So
+		// the server must be this very process.
+		if waitOwnServer(addr, cmd.Process.Pid, exited, 5*time.Second) {
 			break
 		}
 		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if attempt == 3 { // the port was taken between freePort and the start
+		<-exited
+		if attempt == 3 {
 			t.Fatalf("redis-server on %s did not answer", addr)
 		}
 	}
@@ -127,7 +137,7 @@ func startProcess(t *testing.T) *redisServer {
 		if !stopped {
 			stopped = true
 			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
+			<-exited
 		}
 	}
 	t.Cleanup(stop)
@@ -139,22 +149,50 @@ func startProcess(t *testing.T) *redisServer {
 	return &redisServer{client: c, stop: stop}
 }
 
-func waitPing(addr string, limit time.Duration) bool {
+// waitOwnServer waits until the Redis at addr answers INFO as process pid,
+// giving up after limit or as soon as exited is closed.
+func waitOwnServer(addr string, pid int, exited <-chan struct{}, limit time.Duration) bool {
+	want := "process_id:" + strconv.Itoa(pid) + "\r\n"
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		if conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
-			_ = conn.SetDeadline(time.Now().Add(time.Second))
-			_, _ = conn.Write([]byte("PING\r\n"))
-			buf := make([]byte, 7)
-			n, _ := conn.Read(buf)
-			_ = conn.Close()
-			if string(buf[:n]) == "+PONG\r\n" {
-				return true
-			}
+		select {
+		case <-exited:
+			return false
+		default:
+		}
+		if info, ok := infoServer(addr); ok && strings.Contains(info, want) {
+			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	return false
+}
+
+// infoServer returns the reply to INFO server at addr.
+func infoServer(addr string) (string, bool) {
+	conn, err := net.DialTimeout("tcp", addr, 100*time.Millisecond)
+	if err != nil {
+		return "", false
+	}
+	defer func() { _ = conn.Close() }()
+	_ = conn.SetDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Write([]byte("INFO server\r\n")); err != nil {
+		return "", false
+	}
+	r := bufio.NewReader(conn)
+	head, err := r.ReadString('\n')
+	if err != nil || !strings.HasPrefix(head, "$") {
+		return "", false // -LOADING and the like: not ready yet
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(head[1:]))
+	if err != nil || n < 0 {
+		return "", false
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return "", false
+	}
+	return string(body), true
 }
 
 // waitClient waits until c answers PING, failing the test after limit.

@@ -45,16 +45,23 @@ func TestStatsBoundsDueTimers(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.extend(t, "x", "y")
-		a := tb.malloc(t, pool.LeaseTTL(20*time.Millisecond))
-		tb.malloc(t, pool.LeaseTTL(20*time.Millisecond))
+		// The first lease must outlive the second malloc (a malloc takes a
+		// lapsed member back: with 20ms leases a slow second malloc under
+		// -race reclaimed "x" and left one lease, not two), and both must
+		// fall due before the members expire, which are added after them.
+		const leaseTTL, memberTTL = 300 * time.Millisecond, 400 * time.Millisecond
+		a := tb.malloc(t, pool.LeaseTTL(leaseTTL))
+		if second := tb.malloc(t, pool.LeaseTTL(leaseTTL)); second.Key == a.Key {
+			t.Fatalf("the second malloc took %s again: the first lease lapsed in between", a.Key)
+		}
 		keys := make([]string, pool.StatsDueLimit+200)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("m%04d", i)
 		}
-		if _, err := tb.p.Extend(tb.ctx, keys, pool.WithExpiry(60*time.Millisecond)); err != nil {
+		if _, err := tb.p.Extend(tb.ctx, keys, pool.WithExpiry(memberTTL)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(150 * time.Millisecond)
+		time.Sleep(memberTTL + 100*time.Millisecond)
 		st, err := tb.p.Stats(tb.ctx)
 		if err != nil {
 			t.Fatal(err)
