@@ -63,6 +63,8 @@ func ttlArg(op string, ttl time.Duration) (string, error) {
 		return "0", nil
 	case ttl <= 0 || ttl == KeepTTL:
 		return "", fmt.Errorf("%s: %w: %v (use lock.Permanent for no expiry)", op, ErrInvalidTTL, ttlString(ttl))
+	case ttl > MaxTTL:
+		return "", fmt.Errorf("%s: %w: %v is above MaxTTL %v (use lock.Permanent for no expiry)", op, ErrInvalidTTL, ttl, MaxTTL)
 	}
 	ms := (ttl + time.Millisecond - 1) / time.Millisecond
 	return strconv.FormatInt(int64(ms), 10), nil

@@ -168,10 +168,18 @@ func TestTTLMillisecondsAndPermanence(t *testing.T) {
 		if ttl := must(l.TTL(ctx, "forever")).get(t); ttl != lock.Permanent {
 			t.Fatalf("TTL = %v, want Permanent", ttl)
 		}
-		for _, bad := range []time.Duration{0, -time.Second, -1, lock.KeepTTL} {
+		// Near-maximal TTLs must not overflow on the way to Redis.
+		for _, bad := range []time.Duration{0, -time.Second, -1, lock.KeepTTL, lock.Permanent - 2, lock.MaxTTL + 1} {
 			if _, err := l.Lock(ctx, "zero", "o", bad); !errors.Is(err, lock.ErrInvalidTTL) {
 				t.Errorf("Lock with ttl %v: %v, want ErrInvalidTTL", bad, err)
 			}
+		}
+		must(l.Lock(ctx, "longest", "o", lock.MaxTTL)).get(t)
+		if ttl := must(l.TTL(ctx, "longest")).get(t); ttl < lock.MaxTTL-time.Minute || ttl > lock.MaxTTL {
+			t.Fatalf("TTL of a MaxTTL lock = %v", ttl)
+		}
+		if _, err := l.Mutex("m", lock.WithTTL(lock.Permanent-2)); !errors.Is(err, lock.ErrInvalidOption) {
+			t.Errorf("Mutex WithTTL(Permanent-2): %v, want ErrInvalidOption", err)
 		}
 		if ok := must(l.IsLocked(ctx, "zero")).get(t); ok {
 			t.Fatal("a refused TTL wrote a lock")

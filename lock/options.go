@@ -29,6 +29,10 @@ const (
 	// MinLeaseTTL is the shortest lease TTL a Mutex accepts: shorter leases
 	// would be eaten by the clock-drift margin.
 	MinLeaseTTL = 10 * time.Millisecond
+	// MaxTTL is the longest finite TTL accepted anywhere (about 100 years):
+	// longer ones are refused with ErrInvalidTTL before anything is sent,
+	// rather than overflowing on the way to Redis. Use Permanent instead.
+	MaxTTL = 100 * 365 * 24 * time.Hour
 )
 
 // Special TTL values. They are far from any real duration, so a computed
@@ -80,6 +84,8 @@ func WithTTL(ttl time.Duration) Option {
 			o.fail("WithTTL: a lease must expire")
 		case ttl > 0 && ttl < MinLeaseTTL:
 			o.fail("WithTTL(%v): below MinLeaseTTL %v", ttl, MinLeaseTTL)
+		case ttl > MaxTTL:
+			o.fail("WithTTL(%v): above MaxTTL %v", ttl, MaxTTL)
 		default:
 			o.ttl = ttl
 		}

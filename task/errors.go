@@ -105,6 +105,9 @@ type HandlerError struct {
 	// Remote reports whether a worker ran the task.
 	Remote bool
 	// Err is the handler's own error for local runs, nil for remote ones.
+	// It is a field, not the Unwrap chain: a handler may pass on another
+	// task's ErrTimeout or ErrQueue, and the outcome must still match
+	// ErrHandler alone. Inspect it with errors.As(he.Err, ...).
 	Err error
 }
 
@@ -118,9 +121,6 @@ func (e *HandlerError) Error() string {
 
 // Is makes errors.Is(err, ErrHandler) hold.
 func (e *HandlerError) Is(target error) bool { return target == ErrHandler }
-
-// Unwrap returns the handler's own error (local runs only).
-func (e *HandlerError) Unwrap() error { return e.Err }
 
 // kinded is an error with a kind of its own.
 type kinded struct {

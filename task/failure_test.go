@@ -1,7 +1,9 @@
 package task_test
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -249,4 +251,40 @@ func TestOnce(t *testing.T) {
 			t.Errorf("stats %+v, %v", st, err)
 		}
 	})
+}
+
+// TestPassedOnOutcomeMatchesHandlerOnly: a handler that fails with another
+// task's outcome error (ErrTimeout, ErrQueue) still fails with exactly one
+// outcome, ErrHandler, run locally or remotely; a local run keeps the
+// handler's own error in HandlerError.Err.
+func TestPassedOnOutcomeMatchesHandlerOnly(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	for _, inner := range []error{task.ErrTimeout, task.ErrQueue, task.ErrCanceled} {
+		h := task.HandlerFunc[job, *res](func(context.Context, *task.Task[job]) (*res, error) {
+			return nil, fmt.Errorf("sub-task: %w", inner)
+		})
+		q, err := task.New[job, *res](b.Client, b.Prefix, task.WithHandler[job, *res](h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := listen(t, q, []string{"passon"})
+		for _, via := range []task.Policy{task.Local, task.Remote} {
+			_, err := q.Query(t.Context(), fmt.Sprintf("%v-%v", inner, via), "passon", job{}, task.Via(via), task.MaxAttempts(1))
+			var matched []error
+			for _, s := range []error{task.ErrHandler, task.ErrTimeout, task.ErrCanceled, task.ErrQueue} {
+				if errors.Is(err, s) {
+					matched = append(matched, s)
+				}
+			}
+			if len(matched) != 1 || matched[0] != task.ErrHandler {
+				t.Errorf("%v via %v: %v matches %v, want ErrHandler alone", inner, via, err, matched)
+			}
+			var he *task.HandlerError
+			if errors.As(err, &he) && (via == task.Local) != errors.Is(he.Err, inner) {
+				t.Errorf("%v via %v: HandlerError.Err %v", inner, via, he.Err)
+			}
+		}
+		stop()
+	}
 }

@@ -89,7 +89,9 @@ func TestRetriesDeadLetterAndRequeue(t *testing.T) {
 func TestDelay(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
-		tb := setup(t, b)
+		// A zero housekeeping budget means the default: with none, no
+		// delayed task would ever become ready.
+		tb := setup(t, b, task.WithHousekeeping(0))
 		tb.worker(t, "worker", []string{"work"})
 		start := time.Now()
 		h, err := tb.q.Submit(tb.ctx, "later", "work", job{N: 1}, task.Delay(400*time.Millisecond), task.Timeout(5*time.Second))

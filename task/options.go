@@ -155,7 +155,9 @@ func WithBackoff(f BackoffFunc) Option { return func(o *config) { o.backoff = f 
 func WithWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
 
 // WithHousekeeping sets how many expired records, due delayed tasks and
-// lapsed leases each enqueue and claim handles first (DefaultHousekeeping).
+// lapsed leases each enqueue and claim handles first (DefaultHousekeeping;
+// 0 means the default, like every zero option: without housekeeping no
+// delayed task or retry would ever become ready).
 func WithHousekeeping(n int) Option { return func(o *config) { o.budget = n } }
 
 func orDefault[T comparable](v, def T) T {
@@ -187,6 +189,7 @@ func newConfig[P, R any](opts []Option) (config, Handler[P, R], error) {
 	c.keep = orDefault(c.keep, DefaultFailedRetention)
 	c.waitPoll = orDefault(c.waitPoll, DefaultWaitPoll)
 	c.maxAttempts = orDefault(c.maxAttempts, DefaultMaxAttempts)
+	c.budget = orDefault(c.budget, DefaultHousekeeping)
 	var h Handler[P, R]
 	if c.handlerSet && isNil(c.handler) {
 		return c, nil, fmt.Errorf("%w: nil handler", ErrInvalidOption)
@@ -217,8 +220,8 @@ func newConfig[P, R any](opts []Option) (config, Handler[P, R], error) {
 		return c, nil, fmt.Errorf("%w: nil backoff", ErrInvalidOption)
 	case c.maxAttempts < 1 || c.maxAttempts > MaxAttemptsLimit:
 		return c, nil, fmt.Errorf("%w: max attempts %d must be between 1 and %d", ErrInvalidOption, c.maxAttempts, MaxAttemptsLimit)
-	case c.budget < 0 || c.budget > 10000:
-		return c, nil, fmt.Errorf("%w: housekeeping budget %d must be between 0 and 10000", ErrInvalidOption, c.budget)
+	case c.budget < 1 || c.budget > 10000:
+		return c, nil, fmt.Errorf("%w: housekeeping budget %d must be between 1 and 10000 (0 means the default)", ErrInvalidOption, c.budget)
 	}
 	return c, h, nil
 }
