@@ -43,7 +43,10 @@ func WorkerID(id string) ListenOption { return func(l *listenConfig) { l.workerI
 //
 // Each handler's ctx ends at the task's deadline, when the task is
 // canceled (cause ErrCanceled), when the worker lost the task (ErrLost) or
-// at the end of the grace period (ErrShutdown). Tasks whose params do not
+// at the end of the grace period (ErrShutdown). A worker that cannot reach
+// Redis counts its tasks lost before Redis could give them to another
+// worker: min(LeaseTTL, 5 heartbeats) − 2 heartbeats after the start of its
+// last answered heartbeat, 3 s by default. Tasks whose params do not
 // decode fail at once (kind KindDecode, in the dead-letter set); the worker
 // goes on.
 //
@@ -210,54 +213,79 @@ type runRef struct {
 
 // heartbeats renews the registration and the leases every heartbeat until
 // stop is closed, and passes cancellations and lost claims to handlers.
+// Each queue beats on its own, so one slow or unreachable queue (a cluster
+// node) does not hold back the others' heartbeats.
 func (w *worker[P, R]) heartbeats(stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	for _, k := range w.queues {
+		wg.Go(func() { w.heartbeatQueue(stop, k) })
+	}
+	wg.Wait()
+}
+
+// lapseAfter is how long after the start of its last answered heartbeat a
+// worker stops the handlers of a queue it cannot reach. The server may
+// count it gone, and hand its tasks to another worker, from
+// heartbeatMisses heartbeats on (its registration) or leaseTTL (a lease);
+// a handler still running then would run beside the next one. The check
+// runs at each heartbeat tick, so it comes two heartbeats early: 3 s with
+// the defaults, and leaseTTL > 2 heartbeats keeps it positive.
+func (w *worker[P, R]) lapseAfter() time.Duration {
+	return min(w.lc.leaseTTL, heartbeatMisses*w.lc.heartbeat) - 2*w.lc.heartbeat
+}
+
+func (w *worker[P, R]) heartbeatQueue(stop <-chan struct{}, k *queueKeys) {
 	t := time.NewTicker(w.lc.heartbeat)
 	defer t.Stop()
-	lastOK := make([]time.Time, len(w.queues))
-	for i := range lastOK {
-		lastOK[i] = time.Now()
-	}
+	lapse := w.lapseAfter()
+	lastOK := time.Now() // Listen registered just before
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
 		}
-		for qi, k := range w.queues {
-			var runs []runRef
-			w.mu.Lock()
-			for key, r := range w.running {
-				if key.name == k.name {
-					runs = append(runs, runRef{id: key.id, attempt: r.attempt, r: r})
+		var runs []runRef
+		w.mu.Lock()
+		for key, r := range w.running {
+			if key.name == k.name {
+				runs = append(runs, runRef{id: key.id, attempt: r.attempt, r: r})
+			}
+		}
+		w.mu.Unlock()
+		start := time.Now()
+		// A beat may take until the handlers have to stop, and at least a
+		// heartbeat: waiting longer would only delay that.
+		ctx, cancel := context.WithDeadline(context.Background(), later(lastOK.Add(lapse), start.Add(w.lc.heartbeat)))
+		codes, err := w.beat(ctx, k, "beat", runs)
+		cancel()
+		if err != nil {
+			w.report(fmt.Errorf("task: heartbeat %s: %w", k.name, err))
+			if since := time.Since(lastOK); since >= lapse {
+				for _, r := range runs {
+					r.r.cancel(fmt.Errorf("task %s/%s: %w: no heartbeat answered for %v", k.name, r.id, ErrLost, since.Round(time.Millisecond)))
 				}
 			}
-			w.mu.Unlock()
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), w.lc.heartbeat*heartbeatMisses)
-			codes, err := w.beat(ctx, k, "beat", runs)
-			cancel()
-			if err != nil {
-				w.report(fmt.Errorf("task: heartbeat %s: %w", k.name, err))
-				// Leases not renewed for a lease TTL may have lapsed: the
-				// tasks may run elsewhere by now, so stop their handlers.
-				if time.Since(lastOK[qi]) >= w.lc.leaseTTL {
-					for _, r := range runs {
-						r.r.cancel(fmt.Errorf("task %s/%s: %w: no heartbeat for %v", k.name, r.id, ErrLost, w.lc.leaseTTL))
-					}
-				}
-				continue
-			}
-			lastOK[qi] = start
-			for i, code := range codes {
-				switch code {
-				case 0:
-					runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrLost))
-				case 2:
-					runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrCanceled))
-				}
+			continue
+		}
+		lastOK = start
+		for i, code := range codes {
+			switch code {
+			case 0:
+				runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrLost))
+			case 2:
+				runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrCanceled))
 			}
 		}
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // claimed is one task handed over by task_claim.

@@ -1,0 +1,153 @@
+package task_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/task"
+)
+
+// cutProxy forwards TCP to addr until cut, then refuses everything: a
+// worker cut off from Redis.
+type cutProxy struct {
+	ln    net.Listener
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func newCutProxy(t *testing.T, addr string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &cutProxy{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				_ = c.Close()
+				continue
+			}
+			u, err := net.Dial("tcp", addr)
+			if err != nil {
+				p.mu.Unlock()
+				_ = c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, u)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
+			go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
+		}
+	}()
+	t.Cleanup(func() { _ = ln.Close(); p.partition() })
+	return p
+}
+
+func (p *cutProxy) partition() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = true
+	for _, c := range p.conns {
+		_ = c.Close()
+	}
+	p.conns = nil
+}
+
+// TestCutOffWorkerStopsBeforeTakeover: a worker that cannot reach Redis
+// ends its handlers (ErrLost) before Redis counts it gone and another
+// worker takes the task over, so two handlers never run one task at once.
+// It used to stop them only after the lease TTL, 25 s after the takeover
+// with the defaults.
+func TestCutOffWorkerStopsBeforeTakeover(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	p := newCutProxy(t, b.Mini.Addr())
+	opt := redisx.EmbeddedClientOption(p.ln.Addr().String())
+	opt.DisableRetry = true
+	opt.ForceSingleClient = true // a cluster client would follow CLUSTER SLOTS around the proxy
+	viaProxy, err := rueidis.NewClient(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(viaProxy.Close)
+
+	type event struct {
+		at    time.Time
+		cause error
+	}
+	started := make(chan event, 4)
+	ended := make(chan event, 4)
+	h := task.HandlerFunc[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
+		started <- event{at: time.Now()}
+		<-ctx.Done()
+		ended <- event{at: time.Now(), cause: context.Cause(ctx)}
+		return nil, context.Cause(ctx)
+	})
+	const hb = 200 * time.Millisecond
+	opts := []task.ListenOption{task.Heartbeat(hb), task.LeaseTTL(10 * time.Second), task.Grace(0)}
+	qa, err := task.New[job, *res](viaProxy, b.Prefix, task.WithHandler[job, *res](h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopA := listen(t, qa, []string{"cut"}, opts...)
+	defer stopA()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	if _, err := qa.Submit(ctx, "t1", "cut", job{}, task.Timeout(20*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	var aStart event
+	select {
+	case aStart = <-started:
+	case <-ctx.Done():
+		t.Fatal("worker A never started the task")
+	}
+	// B takes over once A's registration lapses (5 heartbeats).
+	qb, err := task.New[job, *res](b.Client, b.Prefix, task.WithHandler[job, *res](h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopB := listen(t, qb, []string{"cut"}, opts...)
+	defer stopB()
+	cutAt := time.Now()
+	p.partition()
+
+	var aEnd, bStart event
+	for aEnd.at.IsZero() || bStart.at.IsZero() {
+		select {
+		case e := <-ended:
+			if aEnd.at.IsZero() {
+				aEnd = e
+			}
+		case e := <-started:
+			bStart = e
+		case <-ctx.Done():
+			t.Fatalf("A ended %v, B started %v (cut %v after A started)", aEnd.at.Sub(cutAt), bStart.at.Sub(cutAt), cutAt.Sub(aStart.at))
+		}
+	}
+	if !errors.Is(aEnd.cause, task.ErrLost) {
+		t.Errorf("A's handler ended with %v, want ErrLost", aEnd.cause)
+	}
+	if !aEnd.at.Before(bStart.at) {
+		t.Errorf("two handlers ran the task at once: A ended %v after the cut, B started %v after it",
+			aEnd.at.Sub(cutAt).Round(time.Millisecond), bStart.at.Sub(cutAt).Round(time.Millisecond))
+	}
+	t.Logf("A ended %v after the cut, B started %v after it", aEnd.at.Sub(cutAt).Round(time.Millisecond), bStart.at.Sub(cutAt).Round(time.Millisecond))
+}
