@@ -219,6 +219,34 @@ func TestDedupByID(t *testing.T) {
 	})
 }
 
+// TestResubmitExpiredPending: an id whose earlier submission passed its
+// deadline before any worker took it is queued afresh, not joined (joining
+// would give the new caller the dead task's deadline and no run at all).
+func TestResubmitExpiredPending(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		h1, err := tb.q.Submit(tb.ctx, "late", "nobody", job{N: 1}, task.Timeout(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := h1.Wait(tb.ctx); !errors.Is(err, task.ErrTimeout) {
+			t.Fatalf("no worker: %v, want ErrTimeout", err)
+		}
+		h2, err := tb.q.Submit(tb.ctx, "late", "nobody", job{N: 2}, task.Timeout(time.Minute))
+		if err != nil || h2.Joined() {
+			t.Fatalf("resubmit: joined %v, %v", h2.Joined(), err)
+		}
+		if left := time.Until(h2.Deadline()); left < 50*time.Second {
+			t.Fatalf("resubmitted task's deadline is in %v, want about a minute", left)
+		}
+		tb.worker(t, "worker", []string{"nobody"})
+		if r, err := h2.Wait(tb.ctx); err != nil || r.N != 4 {
+			t.Fatalf("resubmitted: %+v, %v", r, err)
+		}
+	})
+}
+
 func TestCancel(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {

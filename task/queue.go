@@ -201,7 +201,6 @@ type submission struct {
 	qc      queryConfig
 	waiter  string // token registered with the enqueue, or empty
 	auto    bool   // queue only while a worker is live
-	start   time.Time
 }
 
 // enqueue outcomes.
@@ -226,6 +225,7 @@ func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error)
 		strconv.Itoa(c.cfg.budget),
 	}
 	msg, err := c.runScript(ctx, script.TaskEnqueue, s.keys.keys, args)
+	recv := time.Now()
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -252,10 +252,13 @@ func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error)
 	h := &handle{c: c, keys: s.keys, id: s.id, once: s.qc.once, waiter: s.waiter, registered: s.waiter != ""}
 	// Wait until the sooner of our own deadline and the task's (when we
 	// joined an earlier submission, its deadline counts from that one). The
-	// task's is on the server clock, whose now is about our start.
+	// task's is on the server clock, whose now lies between our send and
+	// this reply: counting from the reply, our wait ends no sooner than the
+	// server's deadline, so the last read sees an outcome stored just
+	// before it.
 	now, _ := arr[2].AsInt64()
-	own := s.start.Add(s.qc.delay + s.qc.timeout)
-	theirs := s.start.Add(time.Duration(m.deadline-now) * time.Millisecond)
+	own := recv.Add(s.qc.delay + s.qc.timeout)
+	theirs := recv.Add(time.Duration(m.deadline-now) * time.Millisecond)
 	h.deadline = own
 	if outcome == enqueueJoined && theirs.Before(own) {
 		h.deadline = theirs
@@ -281,7 +284,7 @@ func (q *Queue[P, R]) submission(id, name string, params P, qc queryConfig) (*su
 	if err != nil {
 		return nil, fmt.Errorf("%w: task %s/%s: %w", ErrInvalidParams, name, id, err)
 	}
-	return &submission{keys: keys, id: id, payload: payload, qc: qc, start: time.Now()}, nil
+	return &submission{keys: keys, id: id, payload: payload, qc: qc}, nil
 }
 
 // Submit queues a task for a worker and returns a handle to wait for it,

@@ -1,4 +1,4 @@
--- task_enqueue: queue a task, or join the pending or running task with the same id.
+-- task_enqueue: queue a task, or join the pending or running task with the same id (a pending one past its deadline is replaced).
 -- KEYS[1] ready set
 -- KEYS[2] delayed set
 -- KEYS[3] running set
@@ -45,7 +45,10 @@ if now % 8 == 0 then purge(now, budget) end
 
 local rec = redis.call('HGET', DATA, 'm:' .. id)
 local old = rec and parse_meta(rec)
-if old and not final(old[F_STATUS]) then
+-- A pending task past its deadline will never run (a claim would end it as
+-- timed out): it is replaced, not joined. Its callers time out by their
+-- own clocks.
+if old and not final(old[F_STATUS]) and not (old[F_STATUS] == 'p' and num(old, F_DEADLINE) <= now) then
   add_waiter(id, token)
   return {2, rec, now}
 end
