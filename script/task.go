@@ -90,7 +90,7 @@ var (
 		Args: []string{
 			"task id",
 			"waiter token to register while the task runs (and its progress is at most ARGV[4]), or empty",
-			"1 to delete a finished record once read (once), else 0",
+			"1 to delete a finished record once read (once; by the last of the callers waiting when it finished), else 0",
 			"the progress sequence the waiter has seen, or -1 to wait for the end only",
 			"1 to return the result, else 0",
 		},

@@ -250,6 +250,28 @@ func TestOnce(t *testing.T) {
 		if err != nil || st.Records != 1 || st.Dead != 0 {
 			t.Errorf("stats %+v, %v", st, err)
 		}
+
+		// Joined callers with Once each get the outcome; the last read
+		// deletes the record.
+		errs := make(chan error, 3)
+		for range 3 {
+			go func() {
+				r, err := tb.q.Query(tb.ctx, "shared", "work", job{N: 5, Mode: modeSleep, Sleep: 300 * time.Millisecond},
+					task.Via(task.Remote), task.Once())
+				if err == nil && r.N != 10 {
+					err = fmt.Errorf("result %+v", r)
+				}
+				errs <- err
+			}()
+		}
+		for range 3 {
+			if err := <-errs; err != nil {
+				t.Errorf("a joined Once caller: %v", err)
+			}
+		}
+		if _, err := tb.q.Info(tb.ctx, "work", "shared"); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("after every joined caller read with Once: %v, want ErrNotFound", err)
+		}
 	})
 }
 

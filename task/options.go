@@ -305,7 +305,9 @@ func Via(p Policy) QueryOption { return func(q *queryConfig) { q.policy, q.polic
 func Timeout(d time.Duration) QueryOption { return func(q *queryConfig) { q.timeout = d } }
 
 // Once deletes the task's record when the caller reads its outcome, instead
-// of keeping it for the retention period.
+// of keeping it for the retention period. When several callers wait on the
+// task (joined by id), the last of them to read deletes it (the others
+// have a minute to read before the record goes).
 func Once() QueryOption { return func(q *queryConfig) { q.once = true } }
 
 // Priority sets the task's priority (MinPriority..MaxPriority, default 0):

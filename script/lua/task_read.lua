@@ -12,13 +12,16 @@
 -- KEYS[11] wake-up list
 -- ARGV[1] task id
 -- ARGV[2] waiter token to register while the task runs (and its progress is at most ARGV[4]), or empty
--- ARGV[3] 1 to delete a finished record once read (once), else 0
+-- ARGV[3] 1 to delete a finished record once read (once; by the last of the callers waiting when it finished), else 0
 -- ARGV[4] the progress sequence the waiter has seen, or -1 to wait for the end only
 -- ARGV[5] 1 to return the result, else 0
 -- Returns {meta, progress, error, has result, result, server time in ms} with empty strings for missing parts, or false when there is no record.
 -- Errors: INVALID
 -- @include task
 -- @include task_queue
+-- ONCE_GRACE bounds how long a record consumed by one of several joined
+-- callers waits for the others (their wake-up tokens last 10 s).
+local ONCE_GRACE = 60000
 local id, token, once, seen, want = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5]
 if (once ~= '0' and once ~= '1') or not seen or (want ~= '0' and want ~= '1') then
   return redis.error_reply('INVALID malformed read arguments')
@@ -41,7 +44,17 @@ local progress = f[2] or ''
 local out = {f[1], progress, f[3] or '', 0, '', now}
 if final(m[F_STATUS]) then
   if m[F_STATUS] == 's' and f[4] then out[4], out[5] = 1, f[4] end
-  if once == '1' then drop(id) end
+  if once == '1' then
+    -- Callers still to read this outcome keep the record for themselves.
+    local left = redis.call('HINCRBY', DATA, 'o:' .. id, -1)
+    if left > 0 then
+      if not exp or tonumber(exp) > now + ONCE_GRACE then
+        redis.call('ZADD', EXPIRY, fmt(now + ONCE_GRACE), id)
+      end
+    else
+      drop(id)
+    end
+  end
   return out
 end
 if token ~= '' then

@@ -56,7 +56,7 @@ local function drop(id)
   local m = get_meta(id)
   if m then unlink(id, m) end
   redis.call('ZREM', EXPIRY, id)
-  redis.call('HDEL', DATA, 'm:' .. id, 'p:' .. id, 'r:' .. id, 'e:' .. id, 'g:' .. id, 't:' .. id)
+  redis.call('HDEL', DATA, 'm:' .. id, 'p:' .. id, 'r:' .. id, 'e:' .. id, 'g:' .. id, 't:' .. id, 'o:' .. id)
   take_waiters(id)
 end
 
@@ -68,8 +68,15 @@ end
 
 -- finalize ends a task with status s, f or c, writing the extra hash fields
 -- given with the record. The record then lives for its retention (keep for
--- failures), and never less than until its deadline.
+-- failures), and never less than until its deadline. The callers waiting
+-- now are counted ('o:' field): a read with once deletes the record only
+-- when it is the last of them, so every caller of a joined task gets its
+-- outcome.
 local function finalize(id, m, status, now, ...)
+  local readers = redis.call('ZLEXCOUNT', WAITERS, '[' .. id .. '\0', '(' .. id .. '\1')
+  if readers > 1 then
+    redis.call('HSET', DATA, 'o:' .. id, readers)
+  end
   unlink(id, m)
   m[F_STATUS], m[F_WORKER], m[F_FINISHED] = status, '-', fmt(now)
   local keep = num(m, F_RETENTION)
