@@ -300,7 +300,8 @@ func (p *Pool[T]) Shrink(ctx context.Context, keys ...string) (int, error) {
 }
 
 // Clear removes every member, lease and binding. Fencing numbers keep
-// rising across a Clear. It returns how many members were removed.
+// rising across a Clear, and worker sessions that held leases here stay
+// alive. It returns how many members were removed.
 func (p *Pool[T]) Clear(ctx context.Context) (int, error) { return p.c.clear(ctx) }
 
 func (c *core) clear(ctx context.Context) (int, error) {

@@ -3,6 +3,7 @@ package pool_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -122,5 +123,36 @@ func TestMallocMember(t *testing.T) {
 		}
 		_ = a.Free(tb.ctx)
 		tb.healthy(t)
+	})
+}
+
+// TestClearKeepsSessionsAlive: Clear removes members and leases but not the
+// deadlines of worker sessions, which belong to the sessions: a session
+// with a lease in the cleared pool must go on heart-beating, and the
+// session index must not keep entries for the removed leases.
+func TestClearKeepsSessionsAlive(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b")
+		s := newFakeSession("clear-1", 5*time.Second)
+		defer s.cancel(nil)
+		tb.malloc(t, pool.InSession(s), pool.LeaseTTL(time.Hour))
+		for i := range 3 { // many sessions' timers: Clear keeps them all
+			other := newFakeSession(fmt.Sprintf("other-%d", i), 5*time.Second)
+			defer other.cancel(nil)
+			tb.extend(t, fmt.Sprintf("x%d", i))
+			tb.malloc(t, pool.InSession(other), pool.LeaseTTL(time.Hour))
+		}
+		if n, err := tb.p.Clear(tb.ctx); err != nil || n != 5 {
+			t.Fatalf("Clear = %d, %v", n, err)
+		}
+		if err := s.beat(tb.ctx); err != nil {
+			t.Fatalf("beat after Clear: %v (the session counts as dead)", err)
+		}
+		snap := tb.healthy(t) // no session-index entry without its lease
+		if len(snap.Sessions) != 4 || snap.Counts.Total() != 0 {
+			t.Fatalf("after Clear: %d sessions, %d members", len(snap.Sessions), snap.Counts.Total())
+		}
 	})
 }

@@ -1,4 +1,4 @@
--- pool_clear: remove every member, lease, binding and timer; the fencing counter stays so fences keep rising.
+-- pool_clear: remove every member, lease, binding and member timer; the fencing counter and worker-session deadlines stay.
 -- KEYS[1] free set
 -- KEYS[2] holders
 -- KEYS[3] unhealthy
@@ -15,5 +15,21 @@
 -- @include pool
 -- @include pool_write
 local n = redis.call('ZCARD', FREE) + redis.call('HLEN', HOLDERS) + redis.call('HLEN', UNHEALTHY)
-redis.call('DEL', FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, BIND, BINDIDX)
+-- Worker sessions' deadlines ("s:" timers) stay: they belong to sessions,
+-- not members, and a session whose timer is missing counts as declared
+-- dead, so its next heartbeat would end it everywhere.
+-- Timers have different scores, so ZRANGEBYLEX cannot pick them; Clear
+-- costs O(n) anyway.
+local keep, cursor = {}, '0'
+repeat
+  local r = redis.call('ZSCAN', TIMERS, cursor, 'MATCH', 's:*', 'COUNT', 1000)
+  cursor = r[1]
+  for i = 1, #r[2], 2 do
+    keep[#keep + 1] = r[2][i + 1]
+    keep[#keep + 1] = r[2][i]
+  end
+until cursor == '0'
+
+redis.call('DEL', FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, BIND, BINDIDX, SESIDX)
+if #keep > 0 then call_chunked('ZADD', TIMERS, keep) end
 return n
