@@ -49,6 +49,9 @@ type Lease struct {
 
 func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Time, mc mallocConfig) *Lease {
 	l := &Lease{Key: key, Token: token, Fence: fence, c: c, ttl: mc.ttl}
+	if mc.permanent {
+		l.ttl = 0 // Refresh(ctx, 0) keeps it permanent
+	}
 	if deadlineMS > 0 {
 		l.deadline = time.UnixMilli(deadlineMS)
 		l.local = start.Add(mc.ttl)
@@ -87,18 +90,35 @@ func (l *Lease) Context() context.Context {
 		return l.ctx
 	}
 	l.ctx, l.cancel = context.WithCancelCause(context.Background())
-	switch {
-	case l.ended:
+	if l.ended {
 		l.cancel(l.cause)
-	case !l.local.IsZero():
-		lapsed := fmt.Errorf("%w: lease of %q lapsed", ErrNotHeld, l.Key)
-		if time.Until(l.local) <= 0 {
-			l.cancel(lapsed) // at once: a timer would fire a moment later
-			break
-		}
-		l.timer = time.AfterFunc(time.Until(l.local), func() { l.cancel(lapsed) })
+	} else {
+		l.armLocked()
 	}
 	return l.ctx
+}
+
+// armLocked makes Context end at the local deadline: it sets, moves or (for
+// a lease made permanent) stops the timer. l.mu is held and Context was
+// asked for.
+func (l *Lease) armLocked() {
+	if l.local.IsZero() {
+		if l.timer != nil {
+			l.timer.Stop()
+		}
+		return
+	}
+	left := time.Until(l.local)
+	if l.timer != nil {
+		l.timer.Reset(left)
+		return
+	}
+	lapsed := fmt.Errorf("%w: lease of %q lapsed", ErrNotHeld, l.Key)
+	if left <= 0 {
+		l.cancel(lapsed) // at once: a timer would fire a moment later
+		return
+	}
+	l.timer = time.AfterFunc(left, func() { l.cancel(lapsed) })
 }
 
 var errLeaseEnded = fmt.Errorf("%w: lease freed", ErrNotHeld)
@@ -197,8 +217,10 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 }
 
 // Refresh extends the lease to ttl from now (0 keeps the TTL it was made
-// with). It returns ErrNotHeld, and cancels Context, when the lease already
-// ended or went to another holder.
+// with, or keeps a permanent lease permanent; a ttl turns a permanent lease
+// into one that ends, and Context then ends with it). It returns
+// ErrNotHeld, and cancels Context, when the lease already ended or went to
+// another holder.
 func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	if l == nil {
 		return ErrNotHeld
@@ -206,14 +228,24 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	if l.Token == "" {
 		return nil
 	}
-	if ttl == 0 {
-		ttl = l.ttl
-	}
-	if ttl < time.Millisecond || ttl > MaxTTL {
-		return fmt.Errorf("%w: lease TTL %v", ErrInvalidDuration, ttl)
+	l.mu.Lock()
+	keep := l.ttl
+	l.mu.Unlock()
+	arg := "0" // permanent
+	switch {
+	case ttl == 0 && keep == 0:
+		ttl = 0
+	case ttl == 0:
+		ttl = keep
+		fallthrough
+	default:
+		if ttl < time.Millisecond || ttl > MaxTTL {
+			return fmt.Errorf("%w: lease TTL %v", ErrInvalidDuration, ttl)
+		}
+		arg = ms(ttl)
 	}
 	start := time.Now()
-	msg, err := l.c.runScript(ctx, script.PoolRefresh, []string{l.Key, l.Token, ms(ttl)})
+	msg, err := l.c.runScript(ctx, script.PoolRefresh, []string{l.Key, l.Token, arg})
 	if errors.Is(err, ErrNotHeld) {
 		l.end(err)
 		return err
@@ -230,9 +262,12 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	if l.ended {
 		return fmt.Errorf("pool %s: refresh %q: %w", l.c.name, l.Key, ErrNotHeld)
 	}
-	l.deadline, l.local, l.ttl = time.UnixMilli(d), start.Add(ttl), ttl
-	if l.timer != nil {
-		l.timer.Reset(time.Until(l.local))
+	l.deadline, l.local, l.ttl = time.Time{}, time.Time{}, ttl
+	if d > 0 {
+		l.deadline, l.local = time.UnixMilli(d), start.Add(ttl)
+	}
+	if l.ctx != nil {
+		l.armLocked()
 	}
 	return nil
 }

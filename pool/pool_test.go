@@ -828,6 +828,22 @@ func TestLeaseContextAndRefresh(t *testing.T) {
 		if _, err := tb.p.FreeKeys(tb.ctx, "nope"); !errors.Is(err, pool.ErrNotMember) {
 			t.Errorf("FreeKeys of a non-member = %v", err)
 		}
+
+		// A permanent lease stays permanent through Refresh(0); a TTL makes
+		// it end, and its Context (asked for before) with it.
+		p := tb.malloc(t, pool.PermanentLease())
+		pctx := p.Context()
+		if err := p.Refresh(tb.ctx, 0); err != nil || !p.Deadline().IsZero() {
+			t.Fatalf("Refresh(0) of a permanent lease: %v, deadline %v", err, p.Deadline())
+		}
+		if err := p.Refresh(tb.ctx, 100*time.Millisecond); err != nil || p.Deadline().IsZero() {
+			t.Fatalf("Refresh(100ms) of a permanent lease: %v, deadline %v", err, p.Deadline())
+		}
+		select {
+		case <-pctx.Done():
+		case <-time.After(2 * time.Second):
+			t.Fatal("a permanent lease refreshed to 100ms kept its context past the deadline")
+		}
 	})
 }
 
