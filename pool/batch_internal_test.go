@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
@@ -78,4 +79,24 @@ func TestFreeScriptRejectsOddArguments(t *testing.T) {
 			t.Fatalf("member after the refused free: %s, %v; want held", s, err)
 		}
 	})
+}
+
+// TestWaitBound: one wait never outlasts maxWait, whatever WithWaitPoll
+// says (the scripts drop a waiter silent for 60 s and owe it no wake-ups),
+// and ends when the next timer is due.
+func TestWaitBound(t *testing.T) {
+	for _, tc := range []struct{ poll, hint, want time.Duration }{
+		{2 * time.Second, 0, 2 * time.Second},
+		{2 * time.Minute, 0, maxWait},
+		{2 * time.Minute, -1, maxWait},
+		{2 * time.Second, 300 * time.Millisecond, 300 * time.Millisecond},
+		{2 * time.Minute, time.Minute, maxWait},
+	} {
+		if got := waitBound(tc.poll, tc.hint); got != tc.want {
+			t.Errorf("waitBound(%v, %v) = %v, want %v", tc.poll, tc.hint, got, tc.want)
+		}
+	}
+	if maxWait >= 60*time.Second {
+		t.Errorf("maxWait %v must stay well under the scripts' 60 s waiter staleness", maxWait)
+	}
 }

@@ -177,6 +177,73 @@ func TestWaiterGivingUpDoesNotStarveOthers(t *testing.T) {
 	})
 }
 
+// TestSeveralMemberWaiterTakesNoWakeUps: a waiting MallocN of three, which
+// one freed member cannot serve, must not swallow the wake-up a waiting
+// single malloc needs; it gets its members by polling once enough are free.
+func TestSeveralMemberWaiterTakesNoWakeUps(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		// The poll is long, so only a wake-up can bring the single waiter
+		// back quickly.
+		tb := setup(t, b, pool.WithWaitPoll(5*time.Second))
+		tb.extend(t, "a", "b", "c")
+		held, err := tb.p.MallocN(tb.ctx, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		multi := make(chan error, 1)
+		go func() {
+			all, err := tb.p.MallocN(tb.ctx, 3, pool.Wait())
+			if err == nil {
+				err = tb.p.Free(tb.ctx, all...)
+			}
+			multi <- err
+		}()
+		single := make(chan error, 1)
+		go func() {
+			a, err := tb.p.Malloc(tb.ctx, pool.Wait())
+			if err == nil {
+				err = a.Free(tb.ctx)
+			}
+			single <- err
+		}()
+		deadline := time.Now().Add(5 * time.Second)
+		for tb.healthy(t).Waiters != 1 { // the single one: the other polls
+			if time.Now().After(deadline) {
+				t.Fatalf("waiters %d, want 1", tb.healthy(t).Waiters)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(50 * time.Millisecond) // both are waiting now
+		freed := time.Now()
+		if err := held[0].Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-single:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := time.Since(freed); d > 2*time.Second {
+				t.Fatalf("the single waiter woke %v after the free", d)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("the single waiter never woke")
+		}
+		if err := tb.p.Free(tb.ctx, held[1:]...); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-multi:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatal("the MallocN waiter never got its members")
+		}
+	})
+}
+
 // TestOneFreeRunWakesEveryWaiter: a script run that frees several members
 // queues a wake-up for each (up to one per waiter), so every waiter gets a
 // member at once, not one per run and the rest at the next poll.

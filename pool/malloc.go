@@ -180,8 +180,12 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 	if c.cfg.shared {
 		leaseToken = ""
 	}
+	// A malloc of several members waits by polling instead of taking
+	// wake-ups: woken by a free it could not use (fewer members than it
+	// needs), it would swallow the wake-up a single-member waiter needed.
+	multi := n > 1
 	flags := 0
-	if mc.wait {
+	if mc.wait && !multi {
 		flags = 1
 	}
 	args := []string{mode, strconv.Itoa(n), ttl, token, session, mc.bindName, ms(mc.bindTTL), strconv.Itoa(c.cfg.budget), "", sessionTTL, mc.member}
@@ -209,6 +213,12 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		}
 		if !mc.wait {
 			return nil, nil, fmt.Errorf("pool %s: %w", c.name, ErrEmpty)
+		}
+		if multi {
+			if err := sleepCtx(ctx, waitBound(c.cfg.waitPoll, hint)); err != nil {
+				return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), err)
+			}
+			continue
 		}
 		flags = 1 | 2 // registered as a waiter by the script
 		if err := c.waitForFree(ctx, token, hint); err != nil {
@@ -319,14 +329,38 @@ func (c *core) parseMalloc(ctx context.Context, msg rueidis.RedisMessage, token 
 // next timer is due (hint, when positive), the poll bound passes or ctx
 // ends (then it returns ctx's error at once).
 func (c *core) waitForFree(ctx context.Context, token string, hint time.Duration) error {
-	d := c.cfg.waitPoll
-	if hint > 0 && hint < d {
-		d = hint
-	}
-	if _, err := redisx.WaitList(ctx, c.client, c.keys[9], c.ns.Key("abort:"+token), d); err != nil {
+	if _, err := redisx.WaitList(ctx, c.client, c.keys[9], c.ns.Key("abort:"+token), waitBound(c.cfg.waitPoll, hint)); err != nil {
 		return err
 	}
 	return ctx.Err()
+}
+
+// maxWait bounds one wait whatever WithWaitPoll says: the scripts drop a
+// waiter that has not registered again for a minute (a dead process's) and
+// owe it no wake-ups, so a live one must come back well within that.
+const maxWait = 30 * time.Second
+
+// waitBound is how long one wait of a waiting malloc lasts: the poll
+// bound, shortened to when the next timer is due (hint, when positive) and
+// to maxWait.
+func waitBound(poll, hint time.Duration) time.Duration {
+	d := min(poll, maxWait)
+	if hint > 0 && hint < d {
+		d = hint
+	}
+	return d
+}
+
+// sleepCtx waits d or until ctx ends, and returns ctx's error then.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // track has the session's heartbeat keep its leases in this pool alive.

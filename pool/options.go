@@ -68,7 +68,10 @@ func WithLeaseTTL(d time.Duration) Option { return func(o *config) { o.leaseTTL 
 // (DefaultTimerBudget); 0 leaves all the work to GC.
 func WithTimerBudget(n int) Option { return func(o *config) { o.budget = n } }
 
-// WithWaitPoll bounds a single wait of a waiting malloc (DefaultWaitPoll).
+// WithWaitPoll bounds a single wait of a waiting malloc (DefaultWaitPoll;
+// at most 30 s are used, so the pool never takes a live waiter for a dead
+// one). A waiting MallocN of several members checks again at this interval
+// (or when a timer is due); a single-member malloc is also woken by frees.
 func WithWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
 
 // WithTracerProvider sets where spans go; nil or absent means the global
@@ -195,7 +198,8 @@ func Bind(name string, ttl time.Duration) MallocOption {
 }
 
 // Wait makes an empty pool block the call until a member is freed or ctx
-// ends, instead of returning ErrEmpty. Frees wake waiters at once.
+// ends, instead of returning ErrEmpty. Frees wake single-member waiters at
+// once; a MallocN of several members checks again every WithWaitPoll.
 func Wait() MallocOption { return func(m *mallocConfig) { m.wait = true } }
 
 // Session is a worker session whose heartbeat keeps its leases alive (a
