@@ -102,7 +102,9 @@ func TestDelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st, _ := tb.q.Stats(tb.ctx, "work"); st.Delayed != 2 {
+		// Both are still delayed, unless this machine took most of the
+		// delay to get here (then the check says nothing).
+		if st, _ := tb.q.Stats(tb.ctx, "work"); st.Delayed != 2 && time.Since(start) < 300*time.Millisecond {
 			t.Errorf("stats %+v, want 2 delayed", st)
 		}
 		for _, h := range []*task.Handle[*res]{h, h2} {
