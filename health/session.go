@@ -70,6 +70,7 @@ func groupKeys(prefix, group string) ([]string, error) {
 // Context cancelled when it wakes. A Session is safe for concurrent use.
 type Session struct {
 	id    string
+	inc   string // this registration's incarnation (see Incarnation)
 	cfg   config
 	run   *redisx.Runner
 	keys  []string
@@ -120,8 +121,10 @@ func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts 
 		return nil, fmt.Errorf("%w: labels: %w", ErrInvalidName, err)
 	}
 	prov := otel.NewProviders(cfg.tp, cfg.mp)
+	var inc [8]byte
+	_, _ = rand.Read(inc[:])
 	s := &Session{
-		id: cfg.id, cfg: cfg, keys: keys, cnt: newCounters(prov),
+		id: cfg.id, inc: hex.EncodeToString(inc[:]), cfg: cfg, keys: keys, cnt: newCounters(prov),
 		run:   redisx.NewRunner(client, prov, scriptErrors),
 		beats: map[string]func(context.Context) error{},
 		done:  make(chan struct{}),
@@ -141,6 +144,13 @@ func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10)
 
 // ID returns the session id.
 func (s *Session) ID() string { return s.id }
+
+// Incarnation is random and new with every NewSession, also for the same
+// ID: pools record leases under ID and incarnation, so a worker restarted
+// under its old ID (allowed once the old session closed) never takes over
+// the leases of the one before, which its pools reclaim when that one's
+// timeout passes.
+func (s *Session) Incarnation() string { return s.inc }
 
 // Timeout returns how long the session lives after a heartbeat.
 func (s *Session) Timeout() time.Duration { return s.cfg.timeout }

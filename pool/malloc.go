@@ -110,6 +110,8 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		return m, fmt.Errorf("%w: binding TTL %v", ErrInvalidDuration, m.bindTTL)
 	case m.session != nil && !sessionRE.MatchString(m.session.ID()):
 		return m, fmt.Errorf("%w: session id %q", ErrInvalidKey, m.session.ID())
+	case m.session != nil && !incarnationRE.MatchString(sessionKey(m.session)[len(m.session.ID()):]):
+		return m, fmt.Errorf("%w: session incarnation %q", ErrInvalidKey, sessionKey(m.session)[len(m.session.ID()):])
 	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > MaxTTL):
 		return m, fmt.Errorf("%w: session timeout %v", ErrInvalidDuration, m.session.Timeout())
 	case m.permanent && m.keepAlive != 0:
@@ -171,7 +173,7 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 	}
 	session, sessionTTL := "-", "0"
 	if mc.session != nil {
-		session, sessionTTL = mc.session.ID(), ms(mc.session.Timeout())
+		session, sessionTTL = sessionKey(mc.session), ms(mc.session.Timeout())
 	}
 	// The token is the lease's proof of holding in exclusive mode and the
 	// waiter's id in both modes.
@@ -365,7 +367,7 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // track has the session's heartbeat keep its leases in this pool alive.
 func (c *core) track(s Session) {
-	id, ttl := s.ID(), ms(s.Timeout())
+	id, ttl := sessionKey(s), ms(s.Timeout())
 	s.Track(c.ns.Prefix(), func(ctx context.Context) error {
 		msg, err := c.runScript(ctx, script.PoolSessionBeat, []string{id, ttl})
 		if err != nil {

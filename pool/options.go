@@ -218,6 +218,24 @@ type Session interface {
 	Track(key string, beat func(ctx context.Context) error)
 }
 
+// incarnated is a Session with an incarnation: a string new with each
+// registration of the same ID (health.Session has one). The pool then
+// records leases under "ID:incarnation", so a session restarted under its
+// old ID does not take over the leases of the one before.
+type incarnated interface {
+	Incarnation() string
+}
+
+// sessionKey is the name the pool records s's leases and deadline under.
+func sessionKey(s Session) string {
+	if i, ok := s.(incarnated); ok {
+		if inc := i.Incarnation(); inc != "" {
+			return s.ID() + ":" + inc
+		}
+	}
+	return s.ID()
+}
+
 // InSession takes the lease under a worker session (see Session).
 func InSession(s Session) MallocOption { return func(m *mallocConfig) { m.session = s } }
 

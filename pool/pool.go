@@ -429,3 +429,7 @@ func (p *Pool[T]) decode(key string, b []byte) (T, error) {
 }
 
 var sessionRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
+
+// incarnationRE matches what sessionKey appends to a session's ID: nothing,
+// or ":" and up to 64 letters, digits, '-', '_' or '.'.
+var incarnationRE = regexp.MustCompile(`^(|:[A-Za-z0-9_.-]{1,64})$`)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
 )
@@ -154,5 +155,49 @@ func TestClearKeepsSessionsAlive(t *testing.T) {
 		if len(snap.Sessions) != 4 || snap.Counts.Total() != 0 {
 			t.Fatalf("after Clear: %d sessions, %d members", len(snap.Sessions), snap.Counts.Total())
 		}
+	})
+}
+
+// TestRestartedSessionKeepsNoOldLeases: a worker restarted under its old
+// session ID (allowed once the old session closed) must not take over the
+// old session's leases: they come back when the old session's timeout
+// passes, while the new session's lease stays.
+func TestRestartedSessionKeepsNoOldLeases(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b")
+		opts := []health.Option{health.WithID("worker-1"), health.WithInterval(50 * time.Millisecond), health.WithTimeout(400 * time.Millisecond)}
+		s1, err := health.NewSession(tb.ctx, b.Client, b.Prefix, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		old := tb.malloc(t, pool.InSession(s1), pool.LeaseTTL(time.Hour))
+		if err := s1.Close(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		s2, err := health.NewSession(tb.ctx, b.Client, b.Prefix, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = s2.Close(tb.ctx) }()
+		if s2.ID() != s1.ID() || s2.Incarnation() == s1.Incarnation() {
+			t.Fatalf("ids %s/%s, incarnations %s/%s", s1.ID(), s2.ID(), s1.Incarnation(), s2.Incarnation())
+		}
+		cur := tb.malloc(t, pool.InSession(s2), pool.LeaseTTL(time.Hour))
+		deadline := time.Now().Add(10 * time.Second)
+		for tb.state(t, old.Key) != pool.StateFree {
+			if time.Now().After(deadline) {
+				t.Fatalf("the closed session's member %s is still %s: the restarted session took it over", old.Key, tb.state(t, old.Key))
+			}
+			if _, err := tb.p.GC(tb.ctx, 100); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if st := tb.state(t, cur.Key); st != pool.StateHeld {
+			t.Fatalf("the live session's member is %s", st)
+		}
+		tb.healthy(t)
 	})
 }

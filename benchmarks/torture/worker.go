@@ -333,7 +333,7 @@ func (w *worker) mallocAndHold(ctx context.Context, rng *rand.Rand) {
 	}
 	r := Record{K: kAcq, M: a.Key, F: a.Fence, TTL: ttl.Milliseconds(), Send: send, T: reply}
 	if sess != nil {
-		r.Sess = sess.ID()
+		r.Sess = sessKey(sess.Session)
 	}
 	w.led.put(r)
 	w.hold(ctx, rng, a, ttl)
@@ -535,7 +535,7 @@ func (s *sessions) get(ctx context.Context) *trackedSession {
 		s.cur = nil
 		return nil
 	}
-	s.w.led.put(Record{K: kSess, Sess: id, TTL: s.w.cfg.SessionTimeout.Milliseconds()})
+	s.w.led.put(Record{K: kSess, Sess: sessKey(hs), TTL: s.w.cfg.SessionTimeout.Milliseconds()})
 	s.all = append(s.all, hs)
 	s.cur = &trackedSession{Session: hs, led: s.w.led}
 	return s.cur
@@ -551,6 +551,11 @@ func (s *sessions) close() {
 	}
 }
 
+// sessKey is the name pools record a session's leases under (ID and
+// incarnation), which the ledger uses too, so the checker can match
+// snapshots' lease sessions.
+func sessKey(s *health.Session) string { return s.ID() + ":" + s.Incarnation() }
+
 // trackedSession is a health.Session whose pool heartbeats are written to
 // the ledger with their send and reply times: they are what keeps the
 // session's leases alive, so the checker needs them.
@@ -561,7 +566,7 @@ type trackedSession struct {
 
 // Track wraps the pool's beat to time it.
 func (t *trackedSession) Track(key string, beat func(ctx context.Context) error) {
-	id := t.ID()
+	id := sessKey(t.Session)
 	t.Session.Track(key, func(ctx context.Context) error {
 		send := now()
 		err := beat(ctx)
