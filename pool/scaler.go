@@ -2,6 +2,7 @@ package pool
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -28,7 +29,8 @@ type ScalerConfig[T any] struct {
 	// It may return fewer; the scaler adds what it returns.
 	Provision func(ctx context.Context, n int) ([]Provisioned[T], error)
 	// Retire is told which members the scaler removed, after they left the
-	// pool (release them upstream). Optional.
+	// pool, and which it provisioned but could not add (release them
+	// upstream). Optional.
 	Retire func(ctx context.Context, keys []string) error
 	// LowWater: provision when fewer members than this are free, or when
 	// mallocs are waiting. HighWater: retire idle members while more than
@@ -57,7 +59,9 @@ const (
 type ScaleEvent struct {
 	// Action is "provision", "retire" or "error".
 	Action string
-	// Keys are the members added or removed.
+	// Keys are the members added or removed. For an error after Provision
+	// (the claim was lost meanwhile, a member was invalid) they are the
+	// members provisioned and not added, which were handed to Retire.
 	Keys []string
 	// Counts are the pool's counts the decision was based on; Waiting the
 	// mallocs that were waiting.
@@ -170,7 +174,7 @@ func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 			return nil, nil
 		}
 		ev.Action = "provision"
-		ev.Keys, err = s.provision(ctx, fs, want)
+		ev.Keys, err = s.provision(ctx, fs, want, claimTTL)
 	case counts.Free > s.cfg.HighWater && total > s.cfg.Min:
 		n := min(counts.Free-s.cfg.HighWater, total-s.cfg.Min)
 		ev.Action = "retire"
@@ -204,14 +208,53 @@ func (s *Scaler[T]) fail(err error) error {
 	return err
 }
 
-func (s *Scaler[T]) provision(ctx context.Context, fence string, n int) ([]string, error) {
+func (s *Scaler[T]) provision(ctx context.Context, fence string, n int, claimTTL time.Duration) ([]string, error) {
+	// Provisioning may outlast the claim (buying a VM takes a while): the
+	// claim is renewed meanwhile, so no other scaler provisions too and the
+	// add below is still ours.
+	renewCtx, stopRenew := context.WithCancel(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(claimTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-renewCtx.Done():
+				return
+			case <-t.C:
+				// A claim lost anyway shows as NOT_HELD at the add.
+				_, _, _ = s.scale(renewCtx, "claim", s.token, ms(claimTTL))
+			}
+		}
+	}()
 	got, err := s.cfg.Provision(ctx, n)
+	stopRenew()
+	<-renewed
 	if err != nil {
 		return nil, fmt.Errorf("pool %s: provision: %w", s.p.c.name, err)
 	}
 	if len(got) > n {
 		got = got[:n]
 	}
+	keys, err := s.add(ctx, fence, got)
+	if err != nil && len(got) > 0 {
+		// What was bought and is not in the pool would leak: release it.
+		keys = make([]string, len(got))
+		for i, m := range got {
+			keys[i] = m.Key
+		}
+		if s.cfg.Retire != nil {
+			if rerr := s.cfg.Retire(context.WithoutCancel(ctx), keys); rerr != nil {
+				err = errors.Join(err, fmt.Errorf("pool %s: retiring what could not be added: %w", s.p.c.name, rerr))
+			}
+		}
+	}
+	return keys, err
+}
+
+// add puts provisioned members into the pool under the claim's fence.
+func (s *Scaler[T]) add(ctx context.Context, fence string, got []Provisioned[T]) ([]string, error) {
 	args := []string{"add", s.token, fence, "", "", "", ""}
 	keys := make([]string, 0, len(got))
 	for _, m := range got {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -200,6 +201,69 @@ func TestScalersNeverActTogether(t *testing.T) {
 		}
 		if after, _ := tb.p.Len(tb.ctx); after != before {
 			t.Fatalf("stale scaler changed the pool: %d -> %d", before, after)
+		}
+	})
+}
+
+// TestScalerKeepsClaimThroughSlowProvision: a Provision that outlasts the
+// claim (5 s) keeps it, renewed meanwhile: no other scaler acts in between,
+// and what it brings is added.
+func TestScalerKeepsClaimThroughSlowProvision(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		pr := &provider{}
+		other := setup(t, b)
+		otherPr := &provider{}
+		otherScaler, _ := pool.NewScaler(other.p, pool.ScalerConfig[proxy]{Provision: otherPr.provision, LowWater: 1, HighWater: 5})
+		var otherActed error
+		slow := func(ctx context.Context, n int) ([]pool.Provisioned[proxy], error) {
+			time.Sleep(5500 * time.Millisecond) // past the 5 s claim
+			if ev, err := otherScaler.Step(ctx); ev != nil || err != nil {
+				otherActed = fmt.Errorf("the other scaler acted during the provision: %+v, %v", ev, err)
+			}
+			return pr.provision(ctx, n)
+		}
+		sc, _ := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{Provision: slow, Retire: pr.retire, LowWater: 1, HighWater: 5})
+		ev, err := sc.Step(tb.ctx)
+		if err != nil || ev == nil || ev.Action != "provision" || len(ev.Keys) != 1 {
+			t.Fatalf("slow provision = %+v, %v", ev, err)
+		}
+		if otherActed != nil {
+			t.Fatal(otherActed)
+		}
+		if n, _ := tb.p.Len(tb.ctx); n != 1 || len(pr.retired) != 0 {
+			t.Fatalf("pool size %d, retired %v", n, pr.retired)
+		}
+	})
+}
+
+// TestScalerRetiresWhatItCouldNotAdd: when the claim is lost while
+// Provision runs, the add fails (ErrNotHeld) and what was provisioned goes
+// to Retire, so nothing bought upstream leaks.
+func TestScalerRetiresWhatItCouldNotAdd(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		pr := &provider{}
+		var sc *pool.Scaler[proxy]
+		stolen := func(ctx context.Context, n int) ([]pool.Provisioned[proxy], error) {
+			// Another scaler takes the claim over (ours lapsed, say).
+			if err := b.Client.Do(ctx, b.Client.B().Set().Key(sc.ClaimKey()).Value("someone-else 99").Build()).Error(); err != nil {
+				return nil, err
+			}
+			return pr.provision(ctx, n)
+		}
+		sc, _ = pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{Provision: stolen, Retire: pr.retire, LowWater: 2, HighWater: 5})
+		ev, err := sc.Step(tb.ctx)
+		if !errors.Is(err, pool.ErrNotHeld) || ev == nil || ev.Action != "error" || len(ev.Keys) != 2 {
+			t.Fatalf("Step with the claim lost = %+v, %v", ev, err)
+		}
+		if !slices.Equal(pr.retired, ev.Keys) {
+			t.Fatalf("retired %v, event keys %v", pr.retired, ev.Keys)
+		}
+		if n, _ := tb.p.Len(tb.ctx); n != 0 {
+			t.Fatalf("pool size %d after a failed add", n)
 		}
 	})
 }
