@@ -111,7 +111,7 @@ type lockImpl struct {
 }
 
 var lockImpls = []lockImpl{
-	{"ceiling", func(b *testing.B, e *lockEnv) func(string) lockPair {
+	{"ceiling", func(_ *testing.B, e *lockEnv) func(string) lockPair {
 		// Two trivial scripts per "lockPair": a lockPair of ours is two scripts,
 		// so this is the upper bound for any lockPair.
 		r := redisx.NewRunner(e.rc, nil, nil)
@@ -161,7 +161,7 @@ var lockImpls = []lockImpl{
 			}
 		}
 	}},
-	{"bsm-redislock", func(b *testing.B, e *lockEnv) func(string) lockPair {
+	{"bsm-redislock", func(_ *testing.B, e *lockEnv) func(string) lockPair {
 		c := redislock.New(e.gr)
 		return func(string) lockPair {
 			return func(ctx context.Context, key string) error {
@@ -173,7 +173,7 @@ var lockImpls = []lockImpl{
 			}
 		}
 	}},
-	{"redsync", func(b *testing.B, e *lockEnv) func(string) lockPair {
+	{"redsync", func(_ *testing.B, e *lockEnv) func(string) lockPair {
 		rs := redsync.New(goredis.NewPool(e.gr))
 		return func(key string) lockPair {
 			m := rs.NewMutex(key, redsync.WithExpiry(lockTTL), redsync.WithTries(1))
@@ -351,7 +351,7 @@ var lockWakers = []lockWaker{
 		}
 		return acquire, acquire
 	}},
-	{"bsm-redislock-1ms", func(b *testing.B, e *lockEnv, key string) (func(context.Context) (func(), error), func(context.Context) (func(), error)) {
+	{"bsm-redislock-1ms", func(_ *testing.B, e *lockEnv, key string) (func(context.Context) (func(), error), func(context.Context) (func(), error)) {
 		c := redislock.New(e.gr)
 		acquire := func(ctx context.Context) (func(), error) {
 			// Retry every millisecond until ctx ends: bsm/redislock's

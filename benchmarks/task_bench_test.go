@@ -104,9 +104,9 @@ func taskSubmit(b *testing.B, submitters, n int, fn func(i int) error) {
 
 // taskCounter closes done when it has counted n.
 type taskCounter struct {
-	n, seen int64
-	count   atomic.Int64
-	done    chan struct{}
+	n     int64
+	count atomic.Int64
+	done  chan struct{}
 }
 
 func newTaskCounter(n int) *taskCounter { return &taskCounter{n: int64(n), done: make(chan struct{})} }
@@ -183,7 +183,7 @@ func BenchmarkTaskThroughput(b *testing.B) {
 			queue, counter := taskUnique(), newTaskCounter(b.N)
 			b.Cleanup(func() { taskCleanAsynq(e, queue) })
 			client := asynq.NewClient(opt)
-			defer client.Close()
+			defer func() { _ = client.Close() }()
 			srv := asynq.NewServer(opt, asynq.Config{
 				Concurrency: taskWorkers, Queues: map[string]int{queue: 1}, LogLevel: asynq.FatalLevel,
 			})

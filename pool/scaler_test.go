@@ -220,7 +220,7 @@ func TestScalerKeepsClaimThroughSlowProvision(t *testing.T) {
 		slow := func(ctx context.Context, n int) ([]pool.Provisioned[proxy], error) {
 			time.Sleep(5500 * time.Millisecond) // past the 5 s claim
 			if ev, err := otherScaler.Step(ctx); ev != nil || err != nil {
-				otherActed = fmt.Errorf("the other scaler acted during the provision: %+v, %v", ev, err)
+				otherActed = fmt.Errorf("the other scaler acted during the provision: %+v, %w", ev, err)
 			}
 			return pr.provision(ctx, n)
 		}

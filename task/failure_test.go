@@ -299,7 +299,7 @@ func TestPassedOnOutcomeMatchesHandlerOnly(t *testing.T) {
 					matched = append(matched, s)
 				}
 			}
-			if len(matched) != 1 || matched[0] != task.ErrHandler {
+			if len(matched) != 1 || !errors.Is(matched[0], task.ErrHandler) {
 				t.Errorf("%v via %v: %v matches %v, want ErrHandler alone", inner, via, err, matched)
 			}
 			var he *task.HandlerError
