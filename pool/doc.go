@@ -78,7 +78,11 @@
 //
 // # Concurrency
 //
-// A Pool and its leases are safe for concurrent use. A Pool starts no
-// goroutine; a lease with KeepAlive runs one until it is freed or lost, and
-// Maintain runs in the caller's goroutine.
+// A Pool and its leases are safe for concurrent use. A Pool keeps no
+// goroutine running: while concurrent mallocs or frees are batched, one
+// goroutine runs their scripts and ends when no call waits; a malloc whose
+// ctx can end sends its script from a goroutine of its own, so that a
+// lease granted after the caller gave up is freed, not lost. A lease with
+// KeepAlive runs one goroutine until it is freed or lost, and Maintain runs
+// in the caller's goroutine.
 package pool

@@ -56,8 +56,8 @@ type core struct {
 //
 // All keys of a pool share one hash tag, so the pool lives in one Redis
 // Cluster slot; every state change is one Lua script. A Pool is safe for
-// concurrent use; it holds no connection of its own and starts no goroutine
-// except for KeepAlive leases and Maintain.
+// concurrent use; it holds no connection of its own and keeps no goroutine
+// running (see the package documentation for the short-lived ones).
 type Pool[T any] struct {
 	c *core
 }
