@@ -438,6 +438,21 @@ func TestSharedMode(t *testing.T) {
 		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease()); !errors.Is(err, pool.ErrInvalidOption) {
 			t.Errorf("PermanentLease on a shared pool = %v", err)
 		}
+		// MallocN hands out distinct members, all or none, the bound one
+		// included.
+		if err := tb.p.UpdateSoftBind(tb.ctx, "job", "b", 0); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			all, err := tb.p.MallocN(tb.ctx, 3, pool.Bind("job", 0))
+			if err != nil {
+				t.Fatal(err)
+			}
+			keys := []string{all[0].Key, all[1].Key, all[2].Key}
+			if slices.Sort(keys); !slices.Equal(keys, []string{"a", "b", "c"}) || all[0].Key != "b" {
+				t.Fatalf("shared MallocN(3) of a, b, c bound to b = %q", []string{all[0].Key, all[1].Key, all[2].Key})
+			}
+		}
 		// An unhealthy mark takes a shared member out of rotation.
 		if err := tb.p.SetUnhealthy(tb.ctx, "a", time.Hour); err != nil {
 			t.Fatal(err)
@@ -446,6 +461,9 @@ func TestSharedMode(t *testing.T) {
 			if a := tb.malloc(t); a.Key == "a" {
 				t.Fatal("quarantined member handed out")
 			}
+		}
+		if all, err := tb.p.MallocN(tb.ctx, 3); !errors.Is(err, pool.ErrEmpty) {
+			t.Fatalf("shared MallocN(3) with two members in rotation = %v, %v; want ErrEmpty", all, err)
 		}
 		tb.healthy(t)
 	})

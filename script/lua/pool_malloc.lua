@@ -113,16 +113,30 @@ if want ~= '' then
 elseif mode == 'x' and n - #picked > 1 and redis.call('ZCARD', FREE) < n - #picked then
   if #picked > 0 then redis.call('ZADD', FREE, free_score(prio_of(picked[1]), now), picked[1]) end
   picked = {}
+elseif mode == 's' and n > 1 and redis.call('ZCARD', FREE) < n then
+  -- Shared members stay free (a bound one included): n distinct ones are
+  -- needed, all or none.
+  picked = {}
 else
-  while #picked < n do
+  -- In shared mode members rotate rather than leave, so one may come round
+  -- again (the bound one first of all): it is skipped, for n distinct ones.
+  local seen, tries, limit = {}, 0, redis.call('ZCARD', FREE)
+  for _, m in ipairs(picked) do seen[m] = true end
+  while #picked < n and tries <= limit do
     local m = take_one()
     if not m then break end
-    picked[#picked + 1] = m
+    tries = tries + 1
+    if not seen[m] then
+      seen[m] = true
+      picked[#picked + 1] = m
+    end
   end
   if mode == 'x' and #picked < n then
     -- Expired members were hiding among the free ones: give back what we took.
     for _, m in ipairs(picked) do redis.call('ZADD', FREE, free_score(prio_of(m), now), m) end
     picked = {}
+  elseif #picked < n then
+    picked = {} -- shared: all or none as well
   end
 end
 
