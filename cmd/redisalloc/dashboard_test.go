@@ -500,6 +500,31 @@ func TestDashboardSnapshotSeq(t *testing.T) {
 	}
 }
 
+// TestDashboardFirstCollectionFails: before any good collection, a failed
+// one is published in the documented shape: lists empty (never null),
+// health "unknown", and the error in the dashboard object.
+func TestDashboardFirstCollectionFails(t *testing.T) {
+	t.Parallel()
+	s := newDashServer(dashboardConfig{interval: time.Second, source: fakeSource()}, true)
+	s.publish(nil, errors.New("redis down"), 0, time.Now())
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", "http://127.0.0.1/api/snapshot", nil)
+	rec := newRecorder()
+	s.ServeHTTP(rec, req)
+	var raw map[string]any
+	if err := json.Unmarshal(rec.body.Bytes(), &raw); err != nil || rec.code != 200 {
+		t.Fatalf("status %d, %v: %s", rec.code, err, rec.body.String())
+	}
+	for _, k := range []string{"pools", "queues", "locks", "lock_pools", "workers", "findings"} {
+		if _, ok := raw[k].([]any); !ok {
+			t.Errorf("%s is %v, not a list", k, raw[k])
+		}
+	}
+	d, _ := raw["dashboard"].(map[string]any)
+	if raw["health"] != "unknown" || d == nil || d["error"] != "redis down" {
+		t.Errorf("health %v, dashboard %v", raw["health"], raw["dashboard"])
+	}
+}
+
 // recorder is a minimal ResponseWriter (httptest.ResponseRecorder would do,
 // but this keeps the flusher out of the picture).
 type recorder struct {

@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/rueidis"
 
@@ -326,8 +327,18 @@ func (p *recordParser) parseJSONL(in io.Reader) {
 	line := 0
 	for sc.Scan() {
 		line++
-		text := bytes.TrimSpace(sc.Bytes())
+		text := sc.Bytes()
+		if line == 1 {
+			text = bytes.TrimPrefix(text, []byte("\xef\xbb\xbf")) // a BOM, as the CSV reader allows
+		}
+		text = bytes.TrimSpace(text)
 		if len(text) == 0 {
+			continue
+		}
+		// encoding/json would turn invalid UTF-8 into U+FFFD: a key would
+		// change without a word.
+		if !utf8.Valid(text) {
+			p.fail(line, "is not valid UTF-8")
 			continue
 		}
 		var fields map[string]json.RawMessage

@@ -212,6 +212,8 @@ func TestImportValidation(t *testing.T) {
 				"3 invalid record(s)",
 			}},
 			{"CSVHeader", "h.csv", "key,colour\na,red\n", []string{`h.csv:1: unknown column "colour"`}},
+			// A BOM is skipped; invalid UTF-8 is refused, not turned into U+FFFD.
+			{"JSONLUTF8", "u.jsonl", "\xef\xbb\xbf{\"key\":\"ok\"}\n{\"key\":\"caf\xe9\"}\n", []string{"u.jsonl:2: is not valid UTF-8", "1 invalid record(s)"}},
 			{"RawValue", "r.jsonl", `{"key":"a","value":1}`, []string{"r.jsonl:1: --codec raw takes value_base64, not value"}},
 		}
 		for _, tc := range cases {

@@ -284,10 +284,31 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 	} else {
 		writeInspect(e.stdout, r, cat, name)
 	}
+	if name != "" {
+		if err := unreadable(r); err != nil {
+			return err
+		}
+	}
 	if r.Health == inspect.HealthCorrupt {
 		return &exitError{exitFail, errors.New("invariant violations found (see above)")}
 	}
 	return nil
+}
+
+// unreadable fails (exit status 2, Redis failing) when a part of r could not
+// be read: a command about a named pool or queue, or a repair, must not
+// report an empty result or "nothing to do" for what Redis refused to show.
+func unreadable(r *inspect.Report) error {
+	var errs []error
+	for _, f := range r.Findings {
+		if f.Code == inspect.CodeUnreadable {
+			errs = append(errs, fmt.Errorf("%s %s", f.Subject, f.Message))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return redisFailure(errors.Join(errs...))
 }
 
 // requireName fails with exit status 1 unless a pool or queue (cat) named

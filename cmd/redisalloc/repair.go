@@ -229,6 +229,9 @@ func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 	if err != nil {
 		return redisFailure(err)
 	}
+	if err := unreadable(r); err != nil {
+		return err
+	}
 	var due []string
 	for _, p := range r.Pools {
 		// Leases of dead sessions come back too: the session's death is
@@ -333,6 +336,9 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: []string{o.pool}}, SkipRedis: true, FullReadLimit: -1})
 	if err != nil {
 		return redisFailure(err)
+	}
+	if err := unreadable(r); err != nil {
+		return err
 	}
 	if len(r.Pools) != 1 {
 		return &exitError{exitFail, fmt.Errorf("pool %s could not be read (see: redisalloc diagnose)", o.pool)}

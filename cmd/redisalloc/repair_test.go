@@ -155,3 +155,31 @@ func TestQueueRequeueCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestUnreadablePoolFailsCommands: when Redis refuses to read a pool (here a
+// key of the wrong type in its namespace; BUSY, LOADING or READONLY after a
+// failover do the same), the repairs and `inspect pool NAME` fail with exit
+// status 2 instead of reporting "nothing to do" or an empty pool.
+func TestUnreadablePoolFailsCommands(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		p := repairPool(t, b)
+		if err := b.Client.Do(t.Context(), b.Client.B().Set().Key(b.Prefix+":{pool:res}:bindidx").Value("x").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		url := backendURL(b)
+		for _, args := range [][]string{
+			{"pool", "gc", "--pool", "res", "--yes"},
+			{"pool", "gc", "--all", "--yes"},
+			{"pool", "free", "a", "--pool", "res", "--yes"},
+			{"inspect", "pool", "res"},
+		} {
+			r := runCLI(t, cliEnv{}, append(args, "--redis", url, "--prefix", b.Prefix)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, "could not be read") {
+				t.Errorf("%q on an unreadable pool: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
+			}
+		}
+		if st, err := p.State(t.Context(), "a"); err != nil || st != pool.StateHeld {
+			t.Errorf("a is %s (%v) after the refused repairs", st, err)
+		}
+	})
+}

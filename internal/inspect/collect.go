@@ -504,7 +504,9 @@ func slowEntry(m rueidis.RedisMessage, prefix string) (SlowEntry, bool) {
 // module's EVALSHA calls carry their keys as arguments, so they count.
 func touchesPrefix(args []string, prefix string) bool {
 	for i, a := range args {
-		if i > 0 && strings.HasPrefix(a, prefix+":") {
+		// Every key of the module is "<prefix>:{...}": the brace keeps
+		// prefix "app" from claiming the keys of prefix "app:eu".
+		if i > 0 && strings.HasPrefix(a, prefix+":{") {
 			return true
 		}
 	}

@@ -79,9 +79,12 @@ func TestCollectSlowLogOfPrefixOnly(t *testing.T) {
 				set(ctx, "slowlog-log-slower-than", "0")
 			}
 		}
+		// Another prefix, and one that starts with ours and a colon.
 		other := "other" + b.Prefix
-		if err := b.Client.Do(ctx, b.Client.B().Del().Key(other+":{queue:fetch}:data").Build()).Error(); err != nil {
-			t.Fatal(err)
+		for _, k := range []string{other + ":{queue:fetch}:data", b.Prefix + ":eu:{queue:fetch}:data"} {
+			if err := b.Client.Do(ctx, b.Client.B().Del().Key(k).Build()).Error(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		p, err := pool.New[string](b.Client, b.Prefix, "p")
 		if err != nil {
@@ -97,7 +100,7 @@ func TestCollectSlowLogOfPrefixOnly(t *testing.T) {
 		ours := 0
 		for _, n := range r.Redis.Nodes {
 			for _, e := range n.SlowLog {
-				if !strings.Contains(strings.Join(e.Command, " "), b.Prefix+":") {
+				if !strings.Contains(strings.Join(e.Command, " "), b.Prefix+":{") {
 					t.Errorf("%s: slow-log entry of another prefix: %q", n.Addr, e.Command)
 				}
 				ours++
