@@ -98,3 +98,36 @@ func TestImportRecordsRejectsWhole(t *testing.T) {
 		t.Errorf("too many: %v", err)
 	}
 }
+
+// TestFreeFenced: an administrator's free of the leases it saw frees each
+// member only while its lease keeps the fence seen, so a member freed and
+// taken again meanwhile stays with its new holder.
+func TestFreeFenced(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a")
+		seen := tb.malloc(t, pool.PermanentLease())
+		if err := seen.Free(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		again := tb.malloc(t, pool.PermanentLease()) // the same member, a new lease
+		if again.Key != seen.Key || again.Fence == seen.Fence {
+			t.Fatalf("leases %s/%d and %s/%d", seen.Key, seen.Fence, again.Key, again.Fence)
+		}
+		if n, err := tb.p.FreeFenced(tb.ctx, map[string]int64{seen.Key: seen.Fence}); err != nil || n != 0 {
+			t.Fatalf("FreeFenced of the old fence = %d, %v", n, err)
+		}
+		if st := tb.state(t, seen.Key); st != pool.StateHeld {
+			t.Fatalf("the new holder's member is %s", st)
+		}
+		n, err := tb.p.FreeFenced(tb.ctx, map[string]int64{again.Key: again.Fence, "zz": 3})
+		if n != 1 || !errors.Is(err, pool.ErrNotMember) || tb.state(t, again.Key) != pool.StateFree {
+			t.Fatalf("FreeFenced of the current fence = %d, %v", n, err)
+		}
+		if _, err := tb.p.FreeFenced(tb.ctx, map[string]int64{"a": 0}); !errors.Is(err, pool.ErrInvalid) {
+			t.Fatalf("fence 0: %v", err)
+		}
+		tb.healthy(t)
+	})
+}

@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -70,12 +73,36 @@ func (p *Pool[T]) FreeKeys(ctx context.Context, keys ...string) (int, error) {
 	if err := checkKeys(keys); err != nil {
 		return 0, err
 	}
-	if len(keys) == 0 {
-		return 0, nil
-	}
 	args := make([]string, 0, 2*len(keys))
 	for _, k := range keys {
 		args = append(args, k, "")
+	}
+	return p.adminFree(ctx, keys, args)
+}
+
+// FreeFenced frees each member of fences only while its lease still has
+// the given fencing number: what an administrator saw and confirmed, not a
+// lease taken since. It returns how many it freed; members freed, re-leased
+// or removed meanwhile are left alone (not counted), and keys not in the
+// pool give ErrNotMember (joined), after the others were freed.
+func (p *Pool[T]) FreeFenced(ctx context.Context, fences map[string]int64) (int, error) {
+	keys := slices.Sorted(maps.Keys(fences))
+	if err := checkKeys(keys); err != nil {
+		return 0, err
+	}
+	args := make([]string, 0, 2*len(keys))
+	for _, k := range keys {
+		if fences[k] < 1 {
+			return 0, fmt.Errorf("%w: fence %d of %q", ErrInvalid, fences[k], k)
+		}
+		args = append(args, k, "="+strconv.FormatInt(fences[k], 10))
+	}
+	return p.adminFree(ctx, keys, args)
+}
+
+func (p *Pool[T]) adminFree(ctx context.Context, keys, args []string) (int, error) {
+	if len(keys) == 0 {
+		return 0, nil
 	}
 	msg, err := p.c.runScript(ctx, script.PoolFree, args)
 	if err != nil {

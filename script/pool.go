@@ -61,7 +61,7 @@ var (
 	PoolFree = register(&Script{
 		Name:   "pool_free",
 		Keys:   poolKeys,
-		Args:   []string{"member", "holder token, or empty to free whoever holds it (administrators)", "..."},
+		Args:   []string{"member", `holder token, empty to free whoever holds it, or "=" and a fence to free the lease only while it has that fence (administrators)`, "..."},
 		Errors: []Code{CodeInvalid},
 	})
 	PoolRefresh = register(&Script{

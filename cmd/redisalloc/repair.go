@@ -293,7 +293,9 @@ func poolFreeFlags(o *freeOptions) *flag.FlagSet {
 Frees held members whoever holds them: an administrator's tool for leases
 whose holder is gone (a permanent lease of a crashed process). The holders
 are not told; their own Free then fails with "not held". Shows each lease
-and asks first. Members that are not held are left alone.
+and asks first, then frees exactly the leases shown (by their fencing
+numbers): a member freed and taken again while the question waited is left
+alone. Members that are not held are left alone.
 
 Exit status: 0 done (or nothing held), 1 aborted, failed, no pool of that
 name or a KEY is not a member (then nothing is freed), 2 bad flags or KEYs,
@@ -348,6 +350,7 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 		members[m.Key] = m
 	}
 	var held, missing []string
+	fences := map[string]int64{}
 	for _, k := range keys {
 		m, ok := members[k]
 		switch {
@@ -372,6 +375,7 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 			fmt.Fprintf(e.stdout, "%s: %s\n", shortText(k), desc)
 			if !slices.Contains(held, k) {
 				held = append(held, k)
+				fences[k] = l.Fence
 			}
 		}
 	}
@@ -389,13 +393,15 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 	if err != nil {
 		return err
 	}
-	n, err := p.FreeKeys(ctx, held...)
+	// Only the leases shown and confirmed: a member freed and taken again
+	// while the question waited belongs to a holder nobody asked about.
+	n, err := p.FreeFenced(ctx, fences)
 	if err != nil && !errors.Is(err, pool.ErrNotMember) {
 		return redisFailure(err)
 	}
 	fmt.Fprintf(e.stdout, "freed %d member(s)", n)
 	if n < len(held) {
-		fmt.Fprintf(e.stdout, " (%d were freed or removed meanwhile)", len(held)-n)
+		fmt.Fprintf(e.stdout, " (%d were freed, taken again or removed meanwhile: left alone)", len(held)-n)
 	}
 	fmt.Fprintln(e.stdout)
 	return nil

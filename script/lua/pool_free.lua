@@ -12,7 +12,7 @@
 -- KEYS[11] waiter count
 -- KEYS[12] session index
 -- ARGV[1] member
--- ARGV[2] holder token, or empty to free whoever holds it (administrators)
+-- ARGV[2] holder token, empty to free whoever holds it, or "=" and a fence to free the lease only while it has that fence (administrators)
 -- ARGV... repeats the entries above
 -- Returns one code per member: 1 released, 0 not held (by that token), -1 not a member.
 -- Errors: INVALID
@@ -40,7 +40,7 @@ for i = 1, n do
     if released[m] == 'removed' then code = -1 end
   elseif recs[i] then
     local l = parse_lease(recs[i])
-    if token == '' or l.token == token then
+    if token == '' or l.token == token or (string.sub(token, 1, 1) == '=' and l.fence == string.sub(token, 2)) then
       code = 1
       if clean == nil then clean = redis.call('ZCOUNT', TIMERS, '-inf', fmt(now)) == 0 end
       if l.session == '-' and l.mark == 0 and l.expired ~= '1' and (clean or not member_expired(m, now)) then
