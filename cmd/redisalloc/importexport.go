@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -578,6 +579,13 @@ func fixNumbers(v any) (any, error) {
 		if i, err := x.Int64(); err == nil {
 			return i, nil
 		}
+		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
+			return u, nil // above int64: still an exact integer
+		}
+		if !strings.ContainsAny(string(x), ".eE") {
+			// A float would change it without a word.
+			return nil, fmt.Errorf("integer %s out of range (at most 64 bits)", x)
+		}
 		f, err := x.Float64()
 		if err != nil || math.IsInf(f, 0) {
 			return nil, fmt.Errorf("number %s out of range", x)
@@ -736,6 +744,21 @@ func writeJSONLRecord(buf *bytes.Buffer, r pool.Record, exp, valueCol string, va
 
 // exportValue decodes a stored value with cd and renders it as JSON.
 func exportValue(cd codec.Codec, b []byte) ([]byte, error) {
+	if cd.Name() == "json" || strings.HasSuffix(cd.Name(), "+json") {
+		// Stored JSON is read with its numbers as written: decoding into
+		// any would make each a float64 and change integers beyond 2^53.
+		var raw json.RawMessage
+		if err := cd.Unmarshal(b, &raw); err != nil {
+			return nil, err
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	}
 	var v any
 	if err := cd.Unmarshal(b, &v); err != nil {
 		return nil, err
@@ -765,6 +788,12 @@ func jsonable(v any) any {
 	case float64:
 		if math.IsNaN(x) || math.IsInf(x, 0) {
 			return strconv.FormatFloat(x, 'g', -1, 64)
+		}
+	case big.Int: // CBOR decodes integers beyond int64 so; JSON would print {}
+		return json.Number(x.String())
+	case *big.Int:
+		if x != nil {
+			return json.Number(x.String())
 		}
 	}
 	return v

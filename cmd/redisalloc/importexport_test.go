@@ -26,11 +26,14 @@ type item struct {
 	Tags  []string       `json:"tags"`
 	Ratio float64        `json:"ratio"`
 	Meta  map[string]any `json:"meta,omitempty"`
+	// Hash goes beyond int64: CBOR decodes it as a big.Int, and JSON
+	// numbers must stay exact integers on the way back.
+	Hash uint64 `json:"hash,omitempty"`
 }
 
 func items() map[string]item {
 	return map[string]item{
-		"m1":         {Addr: "10.0.0.1", Port: 8001, Tags: []string{"eu"}, Ratio: 0.5},
+		"m1":         {Addr: "10.0.0.1", Port: 8001, Tags: []string{"eu"}, Ratio: 0.5, Hash: 12345678901234567891},
 		"m2":         {Addr: "10.0.0.2", Port: 8002, Tags: []string{}, Ratio: 1, Meta: map[string]any{"zone": "b"}},
 		"with,comma": {Addr: `quote"d`, Port: 1, Tags: []string{"a\nb"}},
 	}
@@ -212,6 +215,8 @@ func TestImportValidation(t *testing.T) {
 				"3 invalid record(s)",
 			}},
 			{"CSVHeader", "h.csv", "key,colour\na,red\n", []string{`h.csv:1: unknown column "colour"`}},
+			// An integer no codec holds exactly is refused, not rounded.
+			{"BigInt", "big.jsonl", `{"key":"a","value":{"n":123456789012345678901234567890}}`, []string{"big.jsonl:1:", "integer 123456789012345678901234567890 out of range"}},
 			// A BOM is skipped; invalid UTF-8 is refused, not turned into U+FFFD.
 			{"JSONLUTF8", "u.jsonl", "\xef\xbb\xbf{\"key\":\"ok\"}\n{\"key\":\"caf\xe9\"}\n", []string{"u.jsonl:2: is not valid UTF-8", "1 invalid record(s)"}},
 			{"RawValue", "r.jsonl", `{"key":"a","value":1}`, []string{"r.jsonl:1: --codec raw takes value_base64, not value"}},
