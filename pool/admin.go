@@ -38,7 +38,8 @@ type Record struct {
 
 // ExportRecords reads every member, sorted by key, with its priority, expiry
 // and encoded value, in one read-only script: a consistent copy even while
-// other processes change the pool. It costs O(n) in the pool size and
+// other processes change the pool. Members past their expiry (gone by the
+// pool's rules, not yet removed) are left out. It costs O(n) in the pool size and
 // returns every value at once, so it is for administration, not hot paths.
 // Leases, quarantines and bindings are not part of a record.
 func (p *Pool[T]) ExportRecords(ctx context.Context) ([]Record, error) {
@@ -54,11 +55,27 @@ func (p *Pool[T]) ExportRecords(ctx context.Context) ([]Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pool %s: export: unexpected reply: %w", p.c.name, err)
 	}
+	// Members past their expiry are gone by the pool's rules (the next
+	// malloc or GC removes them, a held one when its lease ends): they are
+	// left out, so an export can always be imported again.
+	gone := map[string]bool{}
 	var keys []string
-	for _, m := range arr[1:4] {
+	for i, m := range arr[1:4] {
 		ks, err := m.AsStrSlice()
 		if err != nil {
 			return nil, fmt.Errorf("pool %s: export: unexpected reply: %w", p.c.name, err)
+		}
+		if i == 1 { // held members, each with its expired flag
+			if len(ks)%2 != 0 {
+				return nil, fmt.Errorf("pool %s: export: unexpected reply: odd holder list", p.c.name)
+			}
+			for j := 0; j < len(ks); j += 2 {
+				keys = append(keys, ks[j])
+				if ks[j+1] == "1" {
+					gone[ks[j]] = true
+				}
+			}
+			continue
 		}
 		keys = append(keys, ks...)
 	}
@@ -91,13 +108,20 @@ func (p *Pool[T]) ExportRecords(ctx context.Context) ([]Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pool %s: export: bad reply: timer %q at %q", p.c.name, t[0], t[1])
 		}
+		if int64(at) <= now {
+			gone[key] = true
+			continue
+		}
 		r.Expiry = time.UnixMilli(int64(at))
-		r.TTL = max(time.Duration(int64(at)-now)*time.Millisecond, time.Millisecond)
+		r.TTL = time.Duration(int64(at)-now) * time.Millisecond
 	}
 	for _, v := range values {
 		if r := index[v[0]]; r != nil {
 			r.HasValue, r.Value = true, []byte(v[1])
 		}
+	}
+	if len(gone) > 0 {
+		out = slices.DeleteFunc(out, func(r Record) bool { return gone[r.Key] })
 	}
 	return out, nil
 }

@@ -2,6 +2,7 @@ package pool_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,6 +69,42 @@ func TestExportImportRecords(t *testing.T) {
 		}
 		if err := held.Free(s.ctx); err != nil {
 			t.Errorf("holder's Free after import: %v", err)
+		}
+
+		// Members past their expiry, free or held, are not exported: the
+		// export of an idle pool can always be imported again.
+		if _, err := s.p.Extend(s.ctx, []string{"gone-free", "gone-held"}, pool.WithExpiry(100*time.Millisecond)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.p.MallocMember(s.ctx, "gone-held", pool.LeaseTTL(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		recs, err = s.p.ExportRecords(s.ctx) // due timers not handled yet
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if strings.HasPrefix(r.Key, "gone-") {
+				t.Errorf("exported %+v past its expiry", r)
+			}
+		}
+		// A malloc handles the timers: the held one is flagged instead.
+		other := s.malloc(t)
+		if err := other.Free(s.ctx); err != nil {
+			t.Fatal(err)
+		}
+		recs, err = s.p.ExportRecords(s.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if strings.HasPrefix(r.Key, "gone-") || (!r.Expiry.IsZero() && r.TTL <= 0) {
+				t.Errorf("exported %+v past its expiry", r)
+			}
+		}
+		if _, err := s.p.ImportRecords(s.ctx, recs); err != nil {
+			t.Errorf("re-import of the export: %v", err)
 		}
 	})
 }

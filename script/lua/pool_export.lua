@@ -11,13 +11,21 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
--- Returns {now ms, free members, held members, quarantined members, priorities (member, priority)..., timers (entry, ms)..., values (member, value)...}.
+-- Returns {now ms, free members, held members each followed by 1 when its expiry passed while held else 0, quarantined members, priorities (member, priority)..., timers (entry, ms)..., values (member, value)...}.
 -- Read-only.
 -- @include pool
 return {
   now_ms(),
   redis.call('ZRANGE', FREE, 0, -1),
-  redis.call('HKEYS', HOLDERS),
+  (function()
+    local out = {}
+    local h = redis.call('HGETALL', HOLDERS)
+    for i = 1, #h, 2 do
+      out[#out + 1] = h[i]
+      out[#out + 1] = parse_lease(h[i + 1]).expired == '1' and '1' or '0'
+    end
+    return out
+  end)(),
   redis.call('HKEYS', UNHEALTHY),
   redis.call('HGETALL', PRIO),
   redis.call('ZRANGE', TIMERS, 0, -1, 'WITHSCORES'),
