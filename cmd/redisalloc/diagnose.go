@@ -110,7 +110,7 @@ func runDiagnose(ctx context.Context, e env, o diagnoseOptions, _ []string) erro
 			return err
 		}
 	} else {
-		writeDiagnosis(e.stdout, r, sampled != nil)
+		writeDiagnosis(termSafe{e.stdout}, r, sampled != nil)
 	}
 	// The exit status follows the health, so scripts and the JSON agree.
 	if r.Health != inspect.HealthHealthy {

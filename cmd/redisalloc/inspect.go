@@ -127,7 +127,8 @@ func parseArgs(fs *flag.FlagSet, e env, args []string, maxPos int) (pos []string
 // exit status.
 func report(e env, name string, err error) int {
 	if err != nil {
-		fmt.Fprintf(e.stderr, "redisalloc %s: %v\n", name, err)
+		// Messages quote keys and names from outside.
+		fmt.Fprintf(termSafe{e.stderr}, "redisalloc %s: %v\n", name, err)
 	}
 	return exitCode(err)
 }
@@ -282,7 +283,7 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 			return err
 		}
 	} else {
-		writeInspect(e.stdout, r, cat, name)
+		writeInspect(termSafe{e.stdout}, r, cat, name)
 	}
 	if name != "" {
 		if err := unreadable(r); err != nil {

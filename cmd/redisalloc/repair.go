@@ -190,6 +190,7 @@ var poolGCUsage = flagUsage(poolGCFlags)
 var poolGCCommand = flagCommand(poolGCFlags, 0, runPoolGC)
 
 func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
+	e.stdout = termSafe{e.stdout} // keys and names from outside
 	if err := o.check(e); err != nil {
 		return err
 	}
@@ -311,6 +312,7 @@ var poolFreeUsage = flagUsage(poolFreeFlags)
 var poolFreeCommand = flagCommand(poolFreeFlags, maxArgs, runPoolFree)
 
 func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error {
+	e.stdout = termSafe{e.stdout} // keys and names from outside
 	if err := o.check(e); err != nil {
 		return err
 	}
@@ -443,6 +445,7 @@ var queueRequeueUsage = flagUsage(queueRequeueFlags)
 var queueRequeueCommand = flagCommand(queueRequeueFlags, maxArgs, runRequeue)
 
 func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) error {
+	e.stdout = termSafe{e.stdout} // keys and names from outside
 	if err := o.check(e); err != nil {
 		return err
 	}

@@ -60,6 +60,7 @@ var workersReapUsage = flagUsage(workersReapFlags)
 var workersReapCommand = flagCommand(workersReapFlags, 0, runReap)
 
 func runReap(ctx context.Context, e env, o reapOptions, _ []string) error {
+	e.stdout = termSafe{e.stdout} // ids and hosts from outside
 	if err := o.check(e); err != nil {
 		return err
 	}
