@@ -219,12 +219,17 @@ func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 			return err
 		}
 	}
+	var truncated error
 	if o.all {
 		n, err := inspect.Discover(ctx, client, o.prefix)
 		if err != nil {
 			return redisFailure(err)
 		}
 		names = n.Pools
+		if n.Truncated {
+			// The work below is done, but --all must not claim more.
+			truncated = &exitError{exitFail, fmt.Errorf("discovery stopped after %d keys per node: pools beyond it were not covered", inspect.DefaultScanLimit)}
+		}
 	}
 	r, err := inspect.Collect(ctx, client, o.prefix, inspect.Options{Names: &inspect.Names{Pools: names}, SkipRedis: true, OmitMembers: true, FullReadLimit: -1})
 	if err != nil {
@@ -245,7 +250,7 @@ func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 	}
 	if len(due) == 0 {
 		fmt.Fprintln(e.stdout, "nothing is due: nothing to do")
-		return nil
+		return truncated
 	}
 	if err := confirm(e, o.yes, fmt.Sprintf("run GC on %d pool(s) under prefix %s?", len(due), o.prefix)); err != nil {
 		return err
@@ -273,7 +278,7 @@ func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 		fmt.Fprintf(e.stdout, "pool %s: reclaimed %d lease(s), removed %d expired member(s), ended %d quarantine(s), dropped %d binding(s); %d timer(s) still due\n",
 			name, sum.LeasesReclaimed, sum.MembersExpired, sum.MembersRecovered, sum.BindingsExpired, sum.Pending)
 	}
-	return nil
+	return truncated
 }
 
 // --- pool free ---
