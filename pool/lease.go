@@ -231,14 +231,11 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	l.mu.Lock()
 	keep := l.ttl
 	l.mu.Unlock()
+	if ttl == 0 {
+		ttl = keep // 0 again for a permanent lease
+	}
 	arg := "0" // permanent
-	switch {
-	case ttl == 0 && keep == 0:
-		ttl = 0
-	case ttl == 0:
-		ttl = keep
-		fallthrough
-	default:
+	if ttl != 0 {
 		if ttl < time.Millisecond || ttl > MaxTTL {
 			return fmt.Errorf("%w: lease TTL %v", ErrInvalidDuration, ttl)
 		}

@@ -110,8 +110,8 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		return m, fmt.Errorf("%w: binding TTL %v", ErrInvalidDuration, m.bindTTL)
 	case m.session != nil && !sessionRE.MatchString(m.session.ID()):
 		return m, fmt.Errorf("%w: session id %q", ErrInvalidKey, m.session.ID())
-	case m.session != nil && !incarnationRE.MatchString(sessionKey(m.session)[len(m.session.ID()):]):
-		return m, fmt.Errorf("%w: session incarnation %q", ErrInvalidKey, sessionKey(m.session)[len(m.session.ID()):])
+	case m.session != nil && !incarnationRE.MatchString(incarnation(m.session)):
+		return m, fmt.Errorf("%w: session incarnation %q", ErrInvalidKey, incarnation(m.session))
 	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > MaxTTL):
 		return m, fmt.Errorf("%w: session timeout %v", ErrInvalidDuration, m.session.Timeout())
 	case m.permanent && m.keepAlive != 0:

@@ -226,12 +226,18 @@ type incarnated interface {
 	Incarnation() string
 }
 
+// incarnation is s's incarnation, "" when it has none.
+func incarnation(s Session) string {
+	if i, ok := s.(incarnated); ok {
+		return i.Incarnation()
+	}
+	return ""
+}
+
 // sessionKey is the name the pool records s's leases and deadline under.
 func sessionKey(s Session) string {
-	if i, ok := s.(incarnated); ok {
-		if inc := i.Incarnation(); inc != "" {
-			return s.ID() + ":" + inc
-		}
+	if inc := incarnation(s); inc != "" {
+		return s.ID() + ":" + inc
 	}
 	return s.ID()
 }

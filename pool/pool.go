@@ -430,6 +430,6 @@ func (p *Pool[T]) decode(key string, b []byte) (T, error) {
 
 var sessionRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)
 
-// incarnationRE matches what sessionKey appends to a session's ID: nothing,
-// or ":" and up to 64 letters, digits, '-', '_' or '.'.
-var incarnationRE = regexp.MustCompile(`^(|:[A-Za-z0-9_.-]{1,64})$`)
+// incarnationRE matches a session's incarnation: none, or up to 64
+// letters, digits, '-', '_' or '.' (no ':', which separates it from the ID).
+var incarnationRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{0,64}$`)

@@ -331,13 +331,10 @@ func (s *dashServer) publish(rep *inspect.Report, err error, took time.Duration,
 		meta.Error = err.Error()
 		rep = s.last
 		if rep == nil {
-			// Nothing read yet: the documented shape, lists empty, and a
-			// health that says so.
-			rep = &inspect.Report{
-				Version: inspect.SchemaVersion, Time: now, Health: "unknown",
-				Pools: []inspect.Pool{}, Queues: []inspect.Queue{}, Locks: []inspect.Lock{},
-				LockPools: []inspect.LockPool{}, Workers: []inspect.Worker{}, Findings: []inspect.Finding{},
-			}
+			// Nothing read yet: the documented shape, and a health that
+			// says so.
+			rep = inspect.NewReport("", now)
+			rep.Health = "unknown"
 		}
 	} else {
 		if s.last != nil && s.last != rep {

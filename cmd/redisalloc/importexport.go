@@ -561,6 +561,16 @@ func (p *recordParser) record(line int, raw map[string]string, value json.RawMes
 // integers that fit and float64 otherwise, so that msgpack and CBOR store
 // integers as integers.
 func decodeJSONValue(b []byte) (any, error) {
+	v, err := decodeJSONNumbers(b)
+	if err != nil {
+		return nil, err
+	}
+	return fixNumbers(v)
+}
+
+// decodeJSONNumbers decodes one JSON value with its numbers as written
+// (json.Number): decoding into any would make each a float64.
+func decodeJSONNumbers(b []byte) (any, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
@@ -570,7 +580,7 @@ func decodeJSONValue(b []byte) (any, error) {
 	if dec.More() {
 		return nil, errors.New("more than one JSON value")
 	}
-	return fixNumbers(v)
+	return v, nil
 }
 
 func fixNumbers(v any) (any, error) {
@@ -745,16 +755,14 @@ func writeJSONLRecord(buf *bytes.Buffer, r pool.Record, exp, valueCol string, va
 // exportValue decodes a stored value with cd and renders it as JSON.
 func exportValue(cd codec.Codec, b []byte) ([]byte, error) {
 	if cd.Name() == "json" || strings.HasSuffix(cd.Name(), "+json") {
-		// Stored JSON is read with its numbers as written: decoding into
-		// any would make each a float64 and change integers beyond 2^53.
+		// Stored JSON keeps its numbers as written: through a float64,
+		// integers beyond 2^53 would change.
 		var raw json.RawMessage
 		if err := cd.Unmarshal(b, &raw); err != nil {
 			return nil, err
 		}
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
+		v, err := decodeJSONNumbers(raw)
+		if err != nil {
 			return nil, err
 		}
 		return json.Marshal(v)

@@ -15,9 +15,6 @@ import (
 type termSafe struct{ w io.Writer }
 
 func (t termSafe) Write(p []byte) (int, error) {
-	if !needsEscape(p) {
-		return t.w.Write(p)
-	}
 	var b bytes.Buffer
 	for rest := p; len(rest) > 0; {
 		r, size := utf8.DecodeRune(rest)
@@ -39,23 +36,4 @@ func (t termSafe) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// needsEscape reports whether p holds anything termSafe changes.
-func needsEscape(p []byte) bool {
-	for len(p) > 0 {
-		if c := p[0]; c < utf8.RuneSelf {
-			if (c < 0x20 && c != '\n' && c != '\t') || c == 0x7f {
-				return true
-			}
-			p = p[1:]
-			continue
-		}
-		r, size := utf8.DecodeRune(p)
-		if (r == utf8.RuneError && size == 1) || (r >= 0x80 && r <= 0x9f) {
-			return true
-		}
-		p = p[size:]
-	}
-	return false
 }

@@ -49,10 +49,7 @@ func collect(ctx context.Context, client rueidis.Client, prefix string, opts Opt
 		ctx, cancel = context.WithTimeout(ctx, DefaultTimeout)
 		defer cancel()
 	}
-	r := &Report{
-		Version: SchemaVersion, Time: time.Now().UTC(), Prefix: prefix,
-		Pools: []Pool{}, Queues: []Queue{}, Locks: []Lock{}, LockPools: []LockPool{}, Workers: []Worker{}, Findings: []Finding{},
-	}
+	r := NewReport(prefix, time.Now())
 	var names Names
 	if opts.Names != nil {
 		names = *opts.Names
@@ -69,6 +66,15 @@ func collect(ctx context.Context, client rueidis.Client, prefix string, opts Opt
 	}
 	Diagnose(r)
 	return r, nil
+}
+
+// NewReport returns an empty report of prefix at t (UTC) in the documented
+// shape: versioned, every list empty rather than nil.
+func NewReport(prefix string, t time.Time) *Report {
+	return &Report{
+		Version: SchemaVersion, Time: t.UTC(), Prefix: prefix,
+		Pools: []Pool{}, Queues: []Queue{}, Locks: []Lock{}, LockPools: []LockPool{}, Workers: []Worker{}, Findings: []Finding{},
+	}
 }
 
 // orDefault returns v, or def when v is zero.

@@ -120,15 +120,24 @@ elseif mode == 's' and n > 1 and redis.call('ZCARD', FREE) < n then
 else
   -- In shared mode members rotate rather than leave, so one may come round
   -- again (the bound one first of all): it is skipped, for n distinct ones.
-  local seen, tries, limit = {}, 0, redis.call('ZCARD', FREE)
-  for _, m in ipairs(picked) do seen[m] = true end
-  while #picked < n and tries <= limit do
+  -- Exclusive members leave as they are taken and cannot repeat.
+  local seen, tries, limit = nil, 0, 0
+  if mode == 's' then
+    seen, limit = {}, redis.call('ZCARD', FREE)
+    for _, m in ipairs(picked) do seen[m] = true end
+  end
+  while #picked < n do
     local m = take_one()
     if not m then break end
-    tries = tries + 1
-    if not seen[m] then
-      seen[m] = true
+    if not seen then
       picked[#picked + 1] = m
+    else
+      tries = tries + 1
+      if not seen[m] then
+        seen[m] = true
+        picked[#picked + 1] = m
+      end
+      if tries > limit then break end
     end
   end
   if mode == 'x' and #picked < n then
