@@ -34,8 +34,8 @@ import (
 	"github.com/redis/rueidis/rueidislock"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/script"
 	"github.com/redisallocator/redisallocator/lock"
-	"github.com/redisallocator/redisallocator/script"
 )
 
 // lockGoroutines are the concurrency levels of the lockPair benchmarks.

@@ -9,9 +9,9 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Target is what a Checker probes: *pool.Pool[T] implements it (the

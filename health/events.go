@@ -7,7 +7,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/internal/otel"
 )
 
 // EventKind says what happened.

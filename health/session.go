@@ -17,9 +17,9 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,64}$`)

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Op is a comparison of the conditional operations. The caller's number is

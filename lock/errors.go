@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Errors of the package. Compare with errors.Is: most are wrapped with the

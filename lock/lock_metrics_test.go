@@ -11,9 +11,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/lock"
-	"github.com/redisallocator/redisallocator/otel"
 )
 
 // collectMetrics returns what r holds, by metric name.

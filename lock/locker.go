@@ -8,9 +8,9 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Locker is the reference's RedisLock in Go form: named locks with owners

@@ -8,7 +8,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/internal/otel"
 )
 
 // Metric names; docs/metrics.md describes each one. No lock name, owner or

@@ -11,9 +11,9 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Quorum is a lock over N independent Redis servers: the Redlock scheme

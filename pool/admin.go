@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // MaxImportBatch bounds the records of one ImportRecords call, so that one

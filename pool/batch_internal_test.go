@@ -9,7 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 func spanCtx(b byte, sampled bool) trace.SpanContext {

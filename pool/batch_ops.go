@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // batchMax bounds the calls one batched script serves, so one run never

@@ -39,8 +39,8 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/script"
 	"github.com/redisallocator/redisallocator/pool"
-	"github.com/redisallocator/redisallocator/script"
 )
 
 // fillBatch is the number of members per Extend call of fill: at most

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 func checkBindName(name string) error {

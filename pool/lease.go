@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Lease is one member held by one caller. Its token proves the holding to

@@ -10,7 +10,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Allocation is a member handed out by Malloc: its key, its decoded value

@@ -16,9 +16,9 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Key suffixes of a pool's namespace, in the order of script.PoolKeys.

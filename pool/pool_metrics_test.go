@@ -12,9 +12,9 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
-	"github.com/redisallocator/redisallocator/otel"
 	"github.com/redisallocator/redisallocator/pool"
 )
 

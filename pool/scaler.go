@@ -11,8 +11,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/otel"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Provisioned is one member a scaler's Provision function brings: the

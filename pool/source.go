@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // RefreshFromSource applies the WithSource function if no process applied

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // StatsDueLimit is how many due timers Stats classifies: the oldest ones.

@@ -1,39 +1,18 @@
-// Package script holds every atomic operation of redisallocator as one Lua
-// file, embedded into the binary, and the Go values that describe them.
+// Package script lists the Lua scripts redisallocator runs, for operators.
 //
-// Each state change in the module (take a lock, allocate a member, claim a
-// task) is exactly one script run by Redis atomically. A file is named after
-// its operation (lock_acquire.lua) and opens with its contract:
+// Every state change of the module (take a lock, allocate a member, claim a
+// task) is exactly one Lua script that Redis runs atomically. The module
+// loads them itself: it sends EVALSHA and falls back to EVAL when a server
+// does not know a script yet, so nothing needs preloading. Operators who
+// preload anyway (SCRIPT LOAD on every node of a cluster, or a proxy that
+// allows only known SHA1s) get the name, the SHA1 and the source of each
+// script from [All]:
 //
-//	-- lock_acquire: take the lock if it is free or already ours.
-//	-- KEYS[1] lock key
-//	-- ARGV[1] owner token
-//	-- ARGV[2] ttl in milliseconds
-//	-- Returns the fencing number when acquired.
-//	-- Errors: LOCKED
+//	for _, s := range script.All() {
+//		sha, err := client.Do(ctx, client.B().ScriptLoad().Script(s.Source).Build()).ToString()
+//		...
+//	}
 //
-// A script taking a variable number of arguments ends its ARGV lines with
-// one starting "-- ARGV... " that says what follows.
-//
-// The matching [Script] value repeats the KEYS and ARGV descriptions, the
-// error codes and the read-only flag; a test checks that header and value
-// agree, that every file is registered exactly once, and that read-only
-// scripts issue no writes.
-//
-// Rules every script follows, so that the module runs unchanged on a single
-// Redis, on Redis Cluster and on the embedded miniredis:
-//
-//   - Every key arrives through KEYS; a script never builds a key name. All
-//     keys of one call share a hash tag, so they live in one cluster slot.
-//   - Payloads are opaque bytes: scripts never decode user values, which
-//     keeps codecs pluggable (and miniredis has no cmsgpack).
-//   - Numbers reach redis.call as strings computed in Go, and times come
-//     from the server clock (TIME), never from Lua floats or client clocks.
-//   - Failures are redis.error_reply('CODE message') with a [Code] from this
-//     package; the Go side maps each code to a sentinel error in one table per
-//     feature package.
-//   - Every read and validation happens before the first write, because Redis
-//     does not roll back a script that fails half-way.
-//
-// The package holds no Redis client; internal/redisx runs the scripts.
+// The scripts' contracts (keys, arguments, replies) are internal: they
+// change between versions without notice, and only the module calls them.
 package script

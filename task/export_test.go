@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Claim is one task a test claimed by hand.

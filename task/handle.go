@@ -12,7 +12,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // handle is the untyped part of a Handle.

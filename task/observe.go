@@ -14,7 +14,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 
-	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/internal/otel"
 )
 
 // Span attributes. Span names: task.query, task.submit, task.wait,

@@ -16,7 +16,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // Indexes into queueKeys.keys.

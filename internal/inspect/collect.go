@@ -18,9 +18,9 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/health"
+	"github.com/redisallocator/redisallocator/internal/script"
 	"github.com/redisallocator/redisallocator/lock"
 	"github.com/redisallocator/redisallocator/pool"
-	"github.com/redisallocator/redisallocator/script"
 	"github.com/redisallocator/redisallocator/task"
 )
 

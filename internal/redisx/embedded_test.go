@@ -7,7 +7,7 @@ import (
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 func TestEmbedded(t *testing.T) {

@@ -16,8 +16,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/otel"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // ScriptError is an error reply from a script: one of our codes raised with

@@ -15,10 +15,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
-	"github.com/redisallocator/redisallocator/otel"
-	"github.com/redisallocator/redisallocator/script"
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 var errTestNotHeld = errors.New("test: not held")

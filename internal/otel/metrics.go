@@ -1,6 +1,7 @@
 package otel
 
 import (
+	names "github.com/redisallocator/redisallocator/otel"
 	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -8,18 +9,12 @@ import (
 	"go.opentelemetry.io/otel/metric/noop"
 )
 
-// Metric attribute keys shared by the packages. Every value they take is
-// drawn from a small fixed set or names a pool or queue; member keys, lock
-// names, tokens and task ids never become attributes, since they are
-// unbounded and would explode the number of series.
+// Metric attribute keys shared by the packages; the public package names
+// them for users.
 const (
-	// AttrPoolName is the pool's name.
-	AttrPoolName = attribute.Key("redisallocator.pool.name")
-	// AttrQueueName is the task name, which is one queue.
-	AttrQueueName = attribute.Key("redisallocator.queue.name")
-	// AttrOutcome is how an operation ended; each metric documents its
-	// values.
-	AttrOutcome = attribute.Key("redisallocator.outcome")
+	AttrPoolName  = names.AttrPoolName
+	AttrQueueName = names.AttrQueueName
+	AttrOutcome   = names.AttrOutcome
 )
 
 // DurationBuckets are the explicit histogram boundaries, in seconds, for

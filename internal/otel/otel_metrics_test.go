@@ -9,7 +9,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
-	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/internal/otel"
 )
 
 func TestBucketsAscend(t *testing.T) {

@@ -13,7 +13,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/redisallocator/redisallocator/otel"
+	"github.com/redisallocator/redisallocator/internal/otel"
 )
 
 func spanAttrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
