@@ -47,10 +47,11 @@ func TestDashboardInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	bin := filepath.Join(t.TempDir(), "redisalloc")
-	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/redisalloc")
-	build.Dir = root
+	// cmd/redisalloc is its own module: build it there, with its go.mod.
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, ".")
+	build.Dir = filepath.Join(root, "cmd", "redisalloc")
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/redisalloc: %v\n%s", err, out)
+		t.Fatalf("go -C cmd/redisalloc build: %v\n%s", err, out)
 	}
 	standalone := strings.TrimSpace(os.Getenv("REDIS_URL"))
 	cluster := strings.TrimSpace(os.Getenv("REDIS_CLUSTER_ADDRS"))

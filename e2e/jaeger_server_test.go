@@ -92,14 +92,16 @@ func jaegerBinary(t *testing.T, dir string) string {
 	return bin
 }
 
-// goBuild builds pkg (resolved in this module) into out and says how long
-// it took.
-func goBuild(t *testing.T, out, pkg string) ([]byte, time.Duration, error) {
+// goBuild builds pkg, resolved in the module at dir ("" for this one), into
+// out and says how long it took.
+func goBuild(t *testing.T, dir, out, pkg string) ([]byte, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), jaegerBuildTimeout)
 	defer cancel()
 	start := time.Now()
-	b, err := exec.CommandContext(ctx, "go", "build", "-o", out, pkg).CombinedOutput()
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
 	return b, time.Since(start), err
 }
 

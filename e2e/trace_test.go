@@ -242,7 +242,7 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 func testDemoTraces(t *testing.T, j *jaegerServer, dir string) {
 	ctx := t.Context()
 	bin := filepath.Join(dir, "redisalloc")
-	if out, d, err := goBuild(t, bin, "github.com/redisallocator/redisallocator/cmd/redisalloc"); err != nil {
+	if out, d, err := goBuild(t, filepath.Join("..", "cmd", "redisalloc"), bin, "."); err != nil {
 		t.Fatalf("go build redisalloc: %v\n%s", err, out)
 	} else {
 		t.Logf("built redisalloc in %v", d.Round(time.Millisecond))
