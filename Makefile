@@ -1,13 +1,15 @@
 # Developer entry points. Each target runs the same command as the matching step of CI
 # (.ci/run chains .ci/steps; these call .ci/steps too), so `make X` reproduces CI's X.
+# The checks cover both modules: the library (.) and the CLI (cmd/redisalloc, its own go.mod).
 #
-#   make test         go test -race -count=1 ./...   (real-server suites skip without REDIS_URL)
+#   make test         go test -race -count=1 ./...   in both (real-server suites skip without REDIS_URL)
 #   make test-real    the same against a throwaway standalone Redis + 3-node cluster
 #   make lint         golangci-lint v2.15.0 (config verify + run), pinned, not in go.mod
 #   make fuzz         every fuzz target for FUZZTIME (default 10s) each
 #   make bench        micro-benchmarks + benchmarks/ module (BENCHTIME, default 1x)
 #   make cover        tests with coverage.out and a summary
-#   make tidy-check   fails if `go mod tidy` would change go.mod/go.sum
+#   make tidy-check   fails if `go mod tidy` would change a go.mod/go.sum (all four modules)
+#   make api          regenerate api/redisallocator.txt after a change of the public API
 #   make ci           the whole pipeline: bash .ci/run
 #   make redis-up / redis-down    servers for a shell session, in REDIS_DIR (see below)
 
@@ -20,12 +22,12 @@ BENCHTIME ?= 1x
 REDIS_DIR ?= $(or $(TMPDIR),/tmp)/redisallocator-redis
 export FUZZTIME BENCHTIME
 
-.PHONY: help test test-race test-real vet fmt-check lint lint-build fuzz bench cover tidy-check ci redis-up redis-down clean
+.PHONY: help test test-race test-real vet fmt-check lint lint-build fuzz bench cover tidy-check api ci redis-up redis-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
 
-test: ## go test -race -count=1 ./...
+test: ## go test -race -count=1 ./... in the library and the CLI module
 	bash .ci/steps test
 
 test-race: test ## alias of test (the race detector is always on)
@@ -33,7 +35,7 @@ test-race: test ## alias of test (the race detector is always on)
 test-real: ## tests against a throwaway redis-server + 3-node cluster (started and stopped here)
 	bash .ci/steps with-redis bash .ci/steps test
 
-vet: ## go vet ./...
+vet: ## go vet ./... in the library and the CLI module
 	bash .ci/steps vet
 
 fmt-check: ## gofmt -l on the tracked .go files
@@ -42,7 +44,7 @@ fmt-check: ## gofmt -l on the tracked .go files
 lint-build: ## build (or reuse) the pinned golangci-lint and time it
 	bash .ci/steps lint-build
 
-lint: ## golangci-lint config verify + run ./...
+lint: ## golangci-lint config verify + run ./... in the library and the CLI module
 	bash .ci/steps lint
 
 fuzz: ## run every fuzz target for FUZZTIME each
@@ -54,8 +56,11 @@ bench: ## micro-benchmarks, then the benchmarks/ module, with real servers, BENC
 cover: ## tests with -coverprofile=coverage.out, against throwaway real servers
 	bash .ci/steps with-redis bash .ci/steps cover
 
-tidy-check: ## fail if go mod tidy would change go.mod/go.sum (main module and benchmarks/)
+tidy-check: ## fail if go mod tidy would change go.mod/go.sum (library, cmd/redisalloc, benchmarks/, e2e/)
 	bash .ci/steps tidy-check
+
+api: ## regenerate api/redisallocator.txt (the public API record checked by internal/apidump's test)
+	go run ./internal/cmd/apidump -w
 
 ci: ## the whole CI pipeline
 	bash .ci/run
@@ -73,4 +78,4 @@ redis-env:
 	@echo $(REDIS_DIR)/env
 
 clean: ## remove coverage output
-	rm -f coverage.out coverage.html
+	rm -f coverage.out coverage.html cmd/redisalloc/coverage.out cmd/redisalloc/coverage.html
