@@ -111,6 +111,7 @@ type HandlerError struct {
 	Err error
 }
 
+// Error says which task failed where, on which attempt, and why.
 func (e *HandlerError) Error() string {
 	where := "local"
 	if e.Remote {

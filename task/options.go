@@ -264,6 +264,7 @@ const (
 	RemoteFirst
 )
 
+// String returns the policy's name ("auto", "local", …).
 func (p Policy) String() string {
 	switch p {
 	case Auto:

@@ -1,0 +1,4 @@
+package shape
+
+// OnlyInTests is in a test file: not part of the API.
+func OnlyInTests() {}
