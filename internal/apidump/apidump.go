@@ -125,7 +125,7 @@ func goList(dir string, args ...string) ([]listed, error) {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		return nil, fmt.Errorf("go list %s: %v\n%s", strings.Join(args, " "), err, stderr.Bytes())
+		return nil, fmt.Errorf("go list %s: %w\n%s", strings.Join(args, " "), err, stderr.Bytes())
 	}
 	var pkgs []listed
 	dec := json.NewDecoder(bytes.NewReader(out))
