@@ -17,6 +17,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/pool"
@@ -244,7 +245,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 // what was opened.
 func openRedis(ctx context.Context, url string) (rueidis.Client, string, func(), error) {
 	if url == "" {
-		r, err := redisallocator.Embedded()
+		r, err := redisallocatortest.Start()
 		if err != nil {
 			return nil, "", nil, err
 		}
