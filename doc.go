@@ -18,11 +18,12 @@
 //	embedded Redis and assertions for tests     redisallocatortest
 //
 // Every package takes a rueidis.Client that the caller owns; build one with
-// [Connect] (any Redis URL, cluster seeds included) or, in tests and demos,
-// start an embedded Redis with package redisallocatortest (which only tests
-// and dev tools link: the library itself never links miniredis). Every state change is one atomic Lua script,
-// and all keys of one pool, queue or lock share a hash tag, so each lives in
-// one cluster slot while different ones spread over the cluster.
+// [Connect] (any Redis URL, cluster seeds included). Tests and demos start
+// an embedded Redis with package redisallocatortest, which only they link:
+// the library packages never link miniredis. Every state change is one
+// atomic Lua script, and all keys of one pool, queue or lock share a hash
+// tag, so each lives in one cluster slot while different ones spread over
+// the cluster.
 //
 // Errors are sentinels matched with errors.Is; this package re-exports the
 // ones shared by all packages ([ErrInvalidURL], [ErrConnect],

@@ -21,8 +21,8 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
 	"github.com/redisallocator/redisallocator"
-	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/task"
 )
 

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // A worker session: while it heartbeats, its leases stay; if it dies, the

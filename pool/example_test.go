@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // Proxy is what the example pools hold.

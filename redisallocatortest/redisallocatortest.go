@@ -11,6 +11,8 @@
 //     a queue breaks one of its invariants.
 //   - [WaitFor] polls a condition until it holds or a deadline passes.
 //
+// A test of code that checks proxies out of a pool:
+//
 //	func TestCheckout(t *testing.T) {
 //		srv := redisallocatortest.NewServer(t)
 //		p, err := pool.New[Proxy](srv.Client(), "test", "proxies")

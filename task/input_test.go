@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/redisallocator/redisallocator"
-	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/task"
 )
 

@@ -17,10 +17,10 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator"
-	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // demoPoolName is the pool the demo fills; its prefix is new on every run.

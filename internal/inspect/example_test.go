@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/internal/inspect"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // Collect a prefix with one nearly exhausted pool and print the diagnosis.
