@@ -15,8 +15,9 @@
 //	dashboard   a live read-only web page of a prefix (docs/dashboard.md)
 //
 // With no flags, demo runs on an embedded in-process Redis, so
-// `go run ./cmd/redisalloc demo` works on a fresh clone; --redis URL points
-// it at a real server or cluster.
+// `go run ./cmd/redisalloc demo` works on a fresh clone and ends after 20
+// seconds (--duration; 0 runs until Ctrl-C); --redis URL points it at a
+// real server or cluster.
 //
 // Exit status: 0 on success, 1 when a command ran and found a problem
 // (an invariant violation, a failed worker), 2 for bad arguments or a
