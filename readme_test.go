@@ -25,7 +25,7 @@ func quickStart(t *testing.T) (code string, firstLine int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	var b strings.Builder
 	section, in := false, false
 	sc := bufio.NewScanner(f)

@@ -222,8 +222,12 @@ func queueViolations(st task.Stats) []string {
 		what string
 		n    int
 	}{
-		{"ready", st.Ready}, {"delayed", st.Delayed}, {"running", st.Running},
-		{"dead", st.Dead}, {"workers", st.Workers}, {"records", st.Records},
+		{"ready", st.Ready},
+		{"delayed", st.Delayed},
+		{"running", st.Running},
+		{"dead", st.Dead},
+		{"workers", st.Workers},
+		{"records", st.Records},
 	} {
 		if c.n < 0 {
 			out = append(out, fmt.Sprintf("%s count %d is negative", c.what, c.n))
