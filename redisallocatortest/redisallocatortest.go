@@ -172,9 +172,9 @@ type PoolSnapshotter interface {
 
 // RequirePoolValid reads p's snapshot and fails t (t.Fatal) when it cannot
 // be read or lists any invariant violation: a member in two states, a lease
-// without its timer, a binding to a missing member, a fence above the
-// counter, and the other checks of [pool.Snapshot]. It returns the
-// snapshot for further assertions.
+// without its timer, a fence used twice or above the counter, bindings out
+// of step with their index, and the other checks of [pool.Pool.Snapshot].
+// It returns the snapshot for further assertions.
 func RequirePoolValid(t testing.TB, p PoolSnapshotter) *pool.Snapshot {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requireTimeout)
@@ -190,9 +190,9 @@ func RequirePoolValid(t testing.TB, p PoolSnapshotter) *pool.Snapshot {
 	return s
 }
 
-// QueueStatser reads the counts of a task queue; *task.Queue[P, R]
+// QueueStatsReader reads the counts of a task queue; *task.Queue[P, R]
 // implements it.
-type QueueStatser interface {
+type QueueStatsReader interface {
 	Stats(ctx context.Context, name string) (task.Stats, error)
 }
 
@@ -201,7 +201,7 @@ type QueueStatser interface {
 // negative count, or more tasks ready, delayed, running and dead together
 // than the queue keeps records for (a task listed without its record). It
 // returns the counts for further assertions.
-func RequireQueueValid(t testing.TB, q QueueStatser, name string) task.Stats {
+func RequireQueueValid(t testing.TB, q QueueStatsReader, name string) task.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requireTimeout)
 	defer cancel()
