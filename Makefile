@@ -11,6 +11,7 @@
 #   make tidy-check   fails if `go mod tidy` would change a go.mod/go.sum (all four modules)
 #   make api          regenerate api/redisallocator.txt after a change of the public API
 #   make ci           the whole pipeline: bash .ci/run
+#   make demo         the demo on an embedded Redis; ends after 20s (DEMO_FLAGS='--duration 0': until Ctrl-C)
 #   make redis-up / redis-down    servers for a shell session, in REDIS_DIR (see below)
 
 SHELL := bash
@@ -22,7 +23,7 @@ BENCHTIME ?= 1x
 REDIS_DIR ?= $(or $(TMPDIR),/tmp)/redisallocator-redis
 export FUZZTIME BENCHTIME
 
-.PHONY: help test test-race test-real vet fmt-check lint lint-build fuzz bench cover tidy-check api ci redis-up redis-down clean
+.PHONY: help test test-race test-real vet fmt-check lint lint-build fuzz bench cover tidy-check api ci demo redis-up redis-down clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  %-12s %s\n", $$1, $$2 }'
@@ -64,6 +65,9 @@ api: ## regenerate api/redisallocator.txt (the public API record checked by inte
 
 ci: ## the whole CI pipeline
 	bash .ci/run
+
+demo: ## the demo on an embedded Redis, 20s by default (DEMO_FLAGS='--duration 0' runs until Ctrl-C)
+	go run ./cmd/redisalloc demo $(DEMO_FLAGS)
 
 # For a shell session:  make redis-up && source "$(make -s redis-env)" ... make redis-down
 # or directly:          eval "$(.ci/redis-up /tmp/mydir)" ... .ci/redis-down /tmp/mydir

@@ -8,19 +8,22 @@
 // At a glance:
 //
 //	Need                                        Package
-//	connect by URL, embedded Redis for tests    redisallocator (this one)
+//	connect by URL                              redisallocator (this one)
 //	locks, a blocking mutex, quorum locks       lock
 //	a pool of named resources, Pool[T]          pool
 //	worker heartbeats, probing resources        health
 //	a typed task queue, Queue[P, R]             task
 //	JSON, MsgPack, CBOR or your own encoding    codec
 //	spans around every Redis script             otel
+//	embedded Redis and assertions for tests     redisallocatortest
 //
 // Every package takes a rueidis.Client that the caller owns; build one with
-// [Connect] (any Redis URL, cluster seeds included) or, in examples, demos
-// and tests, with [Embedded]. Every state change is one atomic Lua script,
-// and all keys of one pool, queue or lock share a hash tag, so each lives in
-// one cluster slot while different ones spread over the cluster.
+// [Connect] (any Redis URL, cluster seeds included). Tests and demos start
+// an embedded Redis with package redisallocatortest, which only they link:
+// the library packages never link miniredis. Every state change is one
+// atomic Lua script, and all keys of one pool, queue or lock share a hash
+// tag, so each lives in one cluster slot while different ones spread over
+// the cluster.
 //
 // Errors are sentinels matched with errors.Is; this package re-exports the
 // ones shared by all packages ([ErrInvalidURL], [ErrConnect],

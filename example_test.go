@@ -6,38 +6,21 @@ import (
 	"fmt"
 
 	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
-// Start an embedded Redis and talk to it through the client every package
-// of the module accepts.
-func ExampleEmbedded() {
-	r, err := redisallocator.Embedded()
-	if err != nil {
-		panic(err)
-	}
-	defer r.Close()
-
-	ctx := context.Background()
-	c := r.Client()
-	if err := c.Do(ctx, c.B().Set().Key("greeting").Value("hello").Build()).Error(); err != nil {
-		panic(err)
-	}
-	v, err := c.Do(ctx, c.B().Get().Key("greeting").Build()).ToString()
-	fmt.Println(v, err)
-	// Output: hello <nil>
-}
-
-// Connect by URL: here to the embedded server, in production to any
-// redis://, rediss://, unix:// or comma-separated cluster URL.
+// Connect by URL: here to an embedded server from the test-support package,
+// in production to any redis://, rediss://, unix:// or comma-separated
+// cluster URL.
 func ExampleConnect() {
-	r, err := redisallocator.Embedded()
+	srv, err := redisallocatortest.Start()
 	if err != nil {
 		panic(err)
 	}
-	defer r.Close()
+	defer srv.Close()
 
 	ctx := context.Background()
-	c, err := redisallocator.Connect(ctx, r.URL())
+	c, err := redisallocator.Connect(ctx, srv.URL())
 	if err != nil {
 		panic(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
@@ -85,36 +84,3 @@ func WithClientOption(f func(*rueidis.ClientOption)) ConnectOption {
 func Connect(ctx context.Context, url string, opts ...ConnectOption) (rueidis.Client, error) {
 	return redisx.Connect(ctx, url, opts...)
 }
-
-// EmbeddedRedis is an in-process Redis (miniredis) and a client for it,
-// for examples, demos and tests that must run with no Redis installed. It
-// supports every command the module uses, but keeps data in memory only and
-// has no client-side caching.
-type EmbeddedRedis struct {
-	e *redisx.EmbeddedServer
-}
-
-// Embedded starts an in-process Redis on a free loopback port. Close it
-// when done.
-func Embedded() (*EmbeddedRedis, error) {
-	e, err := redisx.StartEmbedded()
-	if err != nil {
-		return nil, err
-	}
-	return &EmbeddedRedis{e: e}, nil
-}
-
-// Client returns the client connected to the embedded server. Close closes
-// it; do not close it yourself.
-func (r *EmbeddedRedis) Client() rueidis.Client { return r.e.Client }
-
-// URL returns a redis:// URL for the server, for [Connect] or another
-// process on this machine.
-func (r *EmbeddedRedis) URL() string { return r.e.URL() }
-
-// Server returns the miniredis instance, for tests that move its clock
-// (SetTime, FastForward) or inspect it.
-func (r *EmbeddedRedis) Server() *miniredis.Miniredis { return r.e.Server }
-
-// Close closes the client and stops the server. It is safe to call twice.
-func (r *EmbeddedRedis) Close() { r.e.Close() }

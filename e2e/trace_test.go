@@ -22,6 +22,7 @@ import (
 
 	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/task"
 )
 
@@ -358,7 +359,7 @@ func traceTargets(t *testing.T) []traceTarget {
 func redisClientFor(t *testing.T, u string) rueidis.Client {
 	t.Helper()
 	if u == "" {
-		r, err := redisallocator.Embedded()
+		r, err := redisallocatortest.Start()
 		if err != nil {
 			t.Fatal(err)
 		}

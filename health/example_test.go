@@ -6,15 +6,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // A worker session: while it heartbeats, its leases stay; if it dies, the
 // pool takes them back after the session timeout.
 func ExampleNewSession() {
-	r, err := redisallocator.Embedded()
+	r, err := redisallocatortest.Start()
 	if err != nil {
 		panic(err)
 	}
@@ -43,7 +43,7 @@ func ExampleNewSession() {
 
 // A checker probes the members and quarantines the one that fails.
 func ExampleNewChecker() {
-	r, err := redisallocator.Embedded()
+	r, err := redisallocatortest.Start()
 	if err != nil {
 		panic(err)
 	}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/lock"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // The reference's lock, owner-checked: a second owner cannot take, extend
@@ -20,7 +20,7 @@ func ExampleLocker() {
 	defer srv.Close()
 	ctx := context.Background()
 
-	l, err := lock.New(srv.Client, "billing")
+	l, err := lock.New(srv.Client(), "billing")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func ExampleLocker_RLock() {
 	srv := startRedis()
 	defer srv.Close()
 	ctx := context.Background()
-	l, _ := lock.New(srv.Client, "app")
+	l, _ := lock.New(srv.Client(), "app")
 
 	for range 3 {
 		n, _ := l.RLock(ctx, "config", "loader", time.Minute)
@@ -79,7 +79,7 @@ func ExampleLocker_CompareAndSet() {
 	srv := startRedis()
 	defer srv.Close()
 	ctx := context.Background()
-	l, _ := lock.New(srv.Client, "app")
+	l, _ := lock.New(srv.Client(), "app")
 
 	for _, epoch := range []float64{5, 7, 6} {
 		advanced, err := l.CompareAndSet(ctx, "epoch", lock.OpGT, epoch, epoch, lock.Permanent)
@@ -105,7 +105,7 @@ func ExampleMutex() {
 	defer srv.Close()
 	ctx := context.Background()
 
-	l, err := lock.New(srv.Client, "reports")
+	l, err := lock.New(srv.Client(), "reports")
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -143,12 +143,12 @@ func ExampleMutex() {
 // them down.
 func ExampleQuorum() {
 	var clients []rueidis.Client
-	var servers []*redisx.EmbeddedServer
+	var servers []*redisallocatortest.Server
 	for range 3 {
 		srv := startRedis()
 		defer srv.Close()
 		servers = append(servers, srv)
-		clients = append(clients, srv.Client)
+		clients = append(clients, srv.Client())
 	}
 	ctx := context.Background()
 
@@ -158,7 +158,7 @@ func ExampleQuorum() {
 	}
 	m, _ := q.Mutex("rebuild-index")
 
-	servers[2].Server.Close() // one server fails
+	servers[2].Miniredis().Close() // one server fails
 	lease, err := m.Acquire(ctx)
 	if err != nil {
 		log.Fatal(err)
@@ -168,7 +168,7 @@ func ExampleQuorum() {
 		log.Fatal(err)
 	}
 
-	servers[1].Server.Close() // a second one fails: no majority
+	servers[1].Miniredis().Close() // a second one fails: no majority
 	_, err = m.TryAcquire(ctx)
 	fmt.Println("with two down:", errors.Is(err, lock.ErrNoQuorum))
 	// Output:
@@ -178,8 +178,8 @@ func ExampleQuorum() {
 
 // startRedis starts an embedded Redis (miniredis), so that the examples
 // run anywhere; production code passes a client connected to Redis.
-func startRedis() *redisx.EmbeddedServer {
-	srv, err := redisx.StartEmbedded()
+func startRedis() *redisallocatortest.Server {
+	srv, err := redisallocatortest.Start()
 	if err != nil {
 		log.Fatal(err)
 	}

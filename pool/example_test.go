@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // Proxy is what the example pools hold.
@@ -19,8 +19,8 @@ type Proxy struct {
 
 // embedded starts an in-process Redis so the examples run anywhere; in
 // production use redisallocator.Connect.
-func embedded() *redisallocator.EmbeddedRedis {
-	r, err := redisallocator.Embedded()
+func embedded() *redisallocatortest.Server {
+	r, err := redisallocatortest.Start()
 	if err != nil {
 		panic(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/task"
 )
 
@@ -28,12 +29,7 @@ func benchClient(b *testing.B) rueidis.Client {
 		b.Cleanup(c.Close)
 		return c
 	}
-	e, err := redisx.StartEmbedded()
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(e.Close)
-	return e.Client
+	return redisallocatortest.NewServer(b).Client()
 }
 
 type noop struct{}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/task"
 )
 
@@ -245,8 +245,8 @@ func ExampleQueue_Listen() {
 
 // embedded starts an in-process Redis so the examples run anywhere; in
 // production use redisallocator.Connect.
-func embedded() *redisallocator.EmbeddedRedis {
-	r, err := redisallocator.Embedded()
+func embedded() *redisallocatortest.Server {
+	r, err := redisallocatortest.Start()
 	if err != nil {
 		panic(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/task"
 )
 
@@ -89,7 +90,7 @@ func TestBadInput(t *testing.T) {
 
 func TestNewRejectsBadOptions(t *testing.T) {
 	t.Parallel()
-	r, err := redisallocator.Embedded()
+	r, err := redisallocatortest.Start()
 	if err != nil {
 		t.Fatal(err)
 	}

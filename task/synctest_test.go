@@ -8,7 +8,6 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/task"
 )
@@ -26,7 +25,7 @@ func TestDefaultTimingsInFakeTime(t *testing.T) {
 			t.Fatal(err)
 		}
 		// Worker A, with its own connection, takes the task and dies.
-		aClient, err := rueidis.NewClient(redisx.DialEmbedded(b.Mini))
+		aClient, err := rueidis.NewClient(redisxtest.DialEmbedded(b.Mini))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,10 +20,16 @@ import (
 	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // demoPoolName is the pool the demo fills; its prefix is new on every run.
 const demoPoolName = "demo/proxies"
+
+// defaultDemoDuration is how long the demo runs with no --duration, so
+// that `go run ./cmd/redisalloc demo` ends by itself; --duration 0 runs it
+// until Ctrl-C.
+const defaultDemoDuration = 20 * time.Second
 
 // Bounds of the demo's flags.
 const (
@@ -58,7 +64,7 @@ type demoOptions struct {
 	redisURL string        // empty: an embedded Redis
 	workers  int           // well-behaved workers; one crashing worker comes on top
 	proxies  int           // members of the pool
-	duration time.Duration // 0: until ctx ends
+	duration time.Duration // 0: until ctx ends; the flag's default is defaultDemoDuration
 	interval time.Duration // how often the summary refreshes
 	live     bool          // redraw a live view (stdout is a terminal) instead of printing lines
 
@@ -93,6 +99,7 @@ func defaultDemoOptions() demoOptions {
 	return demoOptions{
 		workers:    6,
 		proxies:    12,
+		duration:   defaultDemoDuration,
 		interval:   time.Second,
 		leaseTTL:   10 * time.Second,
 		crashTTL:   500 * time.Millisecond,
@@ -145,7 +152,7 @@ func demoFlags(o *demoOptions, plain *bool) *flag.FlagSet {
 		"Redis `URL`: redis://, rediss://, unix://, or comma-separated cluster seeds\n(redis://h1:p1,h2:p2); empty: an embedded in-process Redis")
 	fs.IntVar(&o.workers, "workers", o.workers, "concurrent well-behaved workers (a crashing one comes on top)")
 	fs.IntVar(&o.proxies, "proxies", o.proxies, "simulated proxies in the pool")
-	fs.DurationVar(&o.duration, "duration", o.duration, "stop after this long, e.g. 10s (0: run until interrupted)")
+	fs.DurationVar(&o.duration, "duration", o.duration, "stop after this long (0: run until interrupted with Ctrl-C)")
 	fs.DurationVar(&o.interval, "interval", o.interval, "how often the summary refreshes")
 	fs.BoolVar(plain, "plain", false, "print plain lines even when stdout is a terminal")
 	fs.StringVar(&o.otlp, "otlp", o.otlp,
@@ -159,7 +166,8 @@ a crashing worker never frees (GC reclaims its leases); a bad proxy has
 outages, during which the health checker quarantines it and workers that hit it
 report it, so it leaves rotation until it works again. Shows a live
 summary and checks the pool's invariants and fencing numbers throughout.
-Ends on Ctrl-C or after --duration; exits 0 when nothing was violated and
+Ends after --duration (default 20s; 0 runs until Ctrl-C) or on Ctrl-C;
+exits 0 when nothing was violated and
 every worker stopped cleanly, 1 otherwise, 2 for bad flags or an
 unreachable Redis.
 
@@ -244,7 +252,7 @@ func runDemo(ctx context.Context, out io.Writer, o demoOptions) error {
 // what was opened.
 func openRedis(ctx context.Context, url string) (rueidis.Client, string, func(), error) {
 	if url == "" {
-		r, err := redisallocator.Embedded()
+		r, err := redisallocatortest.Start()
 		if err != nil {
 			return nil, "", nil, err
 		}

@@ -104,11 +104,35 @@ func TestDemoLive(t *testing.T) {
 	}
 }
 
-// TestDemoInterrupted: with no duration the demo runs until ctx ends (the
+// TestDemoDefaultDuration: with no flags the demo ends by itself after 20
+// seconds (the README's first command must exit); --duration 0 runs it
+// until interrupted.
+func TestDemoDefaultDuration(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, 20 * time.Second},
+		{[]string{"--duration", "0"}, 0},
+		{[]string{"--duration", "3s"}, 3 * time.Second},
+	} {
+		o, plain := defaultDemoOptions(), false
+		if err := demoFlags(&o, &plain).Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		if o.duration != tc.want {
+			t.Errorf("demo %q: duration %v, want %v", tc.args, o.duration, tc.want)
+		}
+	}
+}
+
+// TestDemoInterrupted: with duration 0 the demo runs until ctx ends (the
 // signal in main) and then stops cleanly.
 func TestDemoInterrupted(t *testing.T) {
 	t.Parallel()
 	o := defaultDemoOptions()
+	o.duration = 0
 	o.interval = 200 * time.Millisecond
 	ctx, cancel := context.WithTimeout(t.Context(), 1500*time.Millisecond)
 	defer cancel()
@@ -195,6 +219,7 @@ func TestRun(t *testing.T) {
 		{"HelpDemo", []string{"help", "demo"}, exitOK, "-workers", ""},
 		{"HelpUnknown", []string{"help", "nope"}, exitUsage, "", `unknown command "nope"`},
 		{"DemoHelpFlag", []string{"demo", "-h"}, exitOK, "-duration", ""},
+		{"DemoHelpDefaultDuration", []string{"help", "demo"}, exitOK, "(default 20s)", ""},
 		{"NegativeWorkers", []string{"demo", "--workers", "-1"}, exitUsage, "", "--workers must be between 1 and 1000, got -1\n(see: redisalloc help demo)"},
 		{"ZeroWorkers", []string{"demo", "--workers=0"}, exitUsage, "", "--workers must be between 1 and"},
 		{"TooFewProxies", []string{"demo", "--proxies=1"}, exitUsage, "", "--proxies must be between 2 and"},

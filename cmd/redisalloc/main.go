@@ -15,8 +15,9 @@
 //	dashboard   a live read-only web page of a prefix (docs/dashboard.md)
 //
 // With no flags, demo runs on an embedded in-process Redis, so
-// `go -C cmd/redisalloc run . demo` works on a fresh clone; --redis URL
-// points it at a real server or cluster. The command is its own module
+// `go -C cmd/redisalloc run . demo` works on a fresh clone and ends after
+// 20 seconds (--duration; 0 runs until Ctrl-C); --redis URL points it at a
+// real server or cluster. The command is its own module
 // (cmd/redisalloc/go.mod), so its OpenTelemetry exporters stay out of the
 // library's go.mod.
 //

@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/internal/inspect"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // Collect a prefix with one nearly exhausted pool and print the diagnosis.
 func ExampleCollect() {
-	r, err := redisallocator.Embedded()
+	r, err := redisallocatortest.Start()
 	if err != nil {
 		panic(err)
 	}

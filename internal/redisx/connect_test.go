@@ -12,6 +12,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/redisx/embedded"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 )
 
@@ -137,7 +138,7 @@ func TestConnectHonoursContext(t *testing.T) {
 
 func TestConnectFallsBackWithoutTracking(t *testing.T) {
 	t.Parallel()
-	e, err := redisx.StartEmbedded()
+	e, err := embedded.Start(false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,12 @@
 // Package redisx is the only code of the module that talks rueidis: it
-// connects by URL ([Connect]), starts the embedded miniredis
-// ([StartEmbedded]), builds and validates key names ([Namespace],
+// connects by URL ([Connect]), builds and validates key names ([Namespace],
 // [ValidateName], [ValidateMember]), checks cluster slots ([SameSlot]) and
 // runs the Lua scripts of package script with a span each ([Runner]),
 // mapping their error codes to the feature packages' sentinel errors.
 //
 // Feature packages (lock, pool, task, health) build one Runner with their
 // own error table and never build rueidis commands for state changes
-// themselves. The root package re-exports Connect, the embedded server and
-// the shared errors for users, who cannot import internal packages.
+// themselves. The root package re-exports Connect and the shared errors for
+// users, who cannot import internal packages. The embedded miniredis lives
+// in the subpackage embedded, so that nothing here links it.
 package redisx

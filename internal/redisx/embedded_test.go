@@ -10,26 +10,6 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-func TestEmbedded(t *testing.T) {
-	t.Parallel()
-	e, err := redisx.StartEmbedded()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	if err := e.Client.Do(ctx, e.Client.B().Set().Key("k").Value("v").Build()).Error(); err != nil {
-		t.Fatal(err)
-	}
-	if got, _ := e.Server.Get("k"); got != "v" {
-		t.Fatalf("server holds %q", got)
-	}
-	e.Close()
-	e.Close() // idempotent
-	if err := e.Client.Do(ctx, e.Client.B().Ping().Build()).Error(); err == nil {
-		t.Fatal("client still works after Close")
-	}
-}
-
 // TestSynctestClock checks the synctest backend: an hour of fake time
 // passes at once, and both TTLs and the TIME command follow it.
 func TestSynctestClock(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/redisx/embedded"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
@@ -128,7 +129,7 @@ func TestRunnerMapsErrors(t *testing.T) {
 
 func TestRunnerChecksCallShape(t *testing.T) {
 	t.Parallel()
-	e, err := redisx.StartEmbedded()
+	e, err := embedded.Start(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +331,7 @@ func TestRunnerBatchSpans(t *testing.T) {
 
 func TestRunnerSpanOnTimeout(t *testing.T) {
 	t.Parallel()
-	e, err := redisx.StartEmbedded()
+	e, err := embedded.Start(false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +361,7 @@ func TestRunnerSpanOnTimeout(t *testing.T) {
 // application sets its tracer provider still reports to it. It changes the
 // global provider, so it does not run in parallel.
 func TestRunnerFollowsGlobalProvider(t *testing.T) {
-	e, err := redisx.StartEmbedded()
+	e, err := embedded.Start(false)
 	if err != nil {
 		t.Fatal(err)
 	}

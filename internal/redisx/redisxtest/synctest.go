@@ -8,7 +8,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
 
-	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator/internal/redisx/embedded"
 )
 
 // Synctest runs fn inside a testing/synctest bubble against a miniredis
@@ -20,7 +20,7 @@ func Synctest(t *testing.T, fn func(t *testing.T, b *Backend)) {
 	synctest.Test(t, func(t *testing.T) {
 		m := miniredis.NewMiniRedis()
 		m.ClockTTL(true)
-		c, err := rueidis.NewClient(redisx.DialEmbedded(m))
+		c, err := rueidis.NewClient(embedded.Dial(m))
 		if err != nil {
 			t.Fatalf("redisxtest: synctest client: %v", err)
 		}
@@ -35,3 +35,7 @@ func Synctest(t *testing.T, fn func(t *testing.T, b *Backend)) {
 		fn(t, b)
 	})
 }
+
+// DialEmbedded returns client options that reach m through in-memory pipes,
+// for a second client inside a [Synctest] bubble (see embedded.Dial).
+func DialEmbedded(m *miniredis.Miniredis) rueidis.ClientOption { return embedded.Dial(m) }

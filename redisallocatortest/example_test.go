@@ -1,0 +1,40 @@
+package redisallocatortest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
+)
+
+// A holder that crashes never frees its lease; moving the server clock
+// past the lease shows the pool taking the member back, with no sleep. In
+// a test, use NewServer(t) instead of Start: the test's cleanup closes it.
+func Example() {
+	srv, err := redisallocatortest.Start()
+	if err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	ctx := context.Background()
+
+	p, err := pool.New[string](srv.Client(), "test", "gpus")
+	if err != nil {
+		panic(err)
+	}
+	_, _ = p.Extend(ctx, []string{"gpu-0"})
+
+	crashed, _ := p.MallocKey(ctx, pool.LeaseTTL(time.Minute)) // never freed
+	_, err = p.MallocKey(ctx)
+	fmt.Println(crashed.Key, "held; next malloc empty:", errors.Is(err, pool.ErrEmpty))
+
+	srv.Advance(time.Minute + time.Second)
+	next, err := p.MallocKey(ctx)
+	fmt.Println(next.Key, "fence", next.Fence, err)
+	// Output:
+	// gpu-0 held; next malloc empty: true
+	// gpu-0 fence 2 <nil>
+}

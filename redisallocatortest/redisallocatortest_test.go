@@ -1,0 +1,306 @@
+package redisallocatortest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
+	"github.com/redisallocator/redisallocator/task"
+)
+
+// fakeT records what a helper reports; its Fatal ends the goroutine as
+// testing.T's does.
+type fakeT struct {
+	testing.TB
+	msg    string
+	failed bool
+}
+
+func (f *fakeT) Helper() {}
+
+func (f *fakeT) Fatalf(format string, args ...any) {
+	f.failed, f.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// runFake runs fn with a fakeT on its own goroutine (Fatalf ends it) and
+// returns what it recorded.
+func runFake(t *testing.T, fn func(tb testing.TB)) *fakeT {
+	t.Helper()
+	f := &fakeT{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(f)
+	}()
+	<-done
+	return f
+}
+
+func TestNewServerClosesAtCleanup(t *testing.T) {
+	t.Parallel()
+	var srv *redisallocatortest.Server
+	var second interface{ Close() }
+	t.Run("Inner", func(t *testing.T) {
+		srv = redisallocatortest.NewServer(t)
+		ctx := context.Background()
+		c := srv.Client()
+		if err := c.Do(ctx, c.B().Set().Key("k").Value("v").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		// A second client, with the options of ClientOption, sees the same data.
+		c2, err := srv.NewClient()
+		if err != nil {
+			t.Fatal(err)
+		}
+		second = c2
+		if v, err := c2.Do(ctx, c2.B().Get().Key("k").Build()).ToString(); v != "v" || err != nil {
+			t.Fatalf("second client reads %q, %v", v, err)
+		}
+		if srv.URL() != "redis://"+srv.Addr() {
+			t.Errorf("URL %q does not name Addr %q", srv.URL(), srv.Addr())
+		}
+		if !srv.ClientOption().DisableCache {
+			t.Error("client option keeps client-side caching on; miniredis has no CLIENT TRACKING")
+		}
+		// The URL works for Connect (caching falls back to off by itself).
+		rc, err := redisallocator.Connect(ctx, srv.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc.Close()
+	})
+	if second == nil {
+		t.Fatal("subtest did not run")
+	}
+	ctx := context.Background()
+	c := srv.Client()
+	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err == nil {
+		t.Error("client still works after the test's cleanup")
+	}
+	srv.Close() // a second Close is harmless
+}
+
+// TestAdvance: Advance moves TIME and key TTLs together, and the clock then
+// stays where Advance left it.
+func TestAdvance(t *testing.T) {
+	t.Parallel()
+	srv := redisallocatortest.NewServer(t)
+	ctx := context.Background()
+	c := srv.Client()
+	serverTime := func() time.Time {
+		ts, err := c.Do(ctx, c.B().Time().Build()).AsStrSlice()
+		if err != nil || len(ts) != 2 {
+			t.Fatalf("TIME: %q, %v", ts, err)
+		}
+		var s, us int64
+		_, _ = fmt.Sscan(ts[0], &s)
+		_, _ = fmt.Sscan(ts[1], &us)
+		return time.Unix(s, us*1000)
+	}
+	if err := c.Do(ctx, c.B().Set().Key("lease").Value("1").Px(time.Minute).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	before := serverTime()
+	srv.Advance(59 * time.Second)
+	if n, _ := c.Do(ctx, c.B().Exists().Key("lease").Build()).AsInt64(); n != 1 {
+		t.Fatal("key expired a second before its TTL")
+	}
+	srv.Advance(2 * time.Second)
+	if n, _ := c.Do(ctx, c.B().Exists().Key("lease").Build()).AsInt64(); n != 0 {
+		t.Fatal("key still there after its TTL passed on the server clock")
+	}
+	after := serverTime()
+	if d := after.Sub(before); d < 61*time.Second || d > 62*time.Second {
+		t.Errorf("TIME moved %v, want 61s (+ the test's own run time)", d)
+	}
+	if !srv.Now().Truncate(time.Microsecond).Equal(after) {
+		t.Errorf("Now() = %v, TIME = %v", srv.Now(), after)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if got := serverTime(); !got.Equal(after) {
+		t.Errorf("clock moved by itself after Advance: %v -> %v", after, got)
+	}
+}
+
+func TestAdvanceRefusesNegative(t *testing.T) {
+	t.Parallel()
+	srv := redisallocatortest.NewServer(t)
+	defer func() {
+		if recover() == nil {
+			t.Error("Advance(-1s) did not panic")
+		}
+	}()
+	srv.Advance(-time.Second)
+}
+
+// TestAdvanceLapsesPoolLease: a pool lease lapses when the server clock
+// passes its deadline, and the member goes to the next caller.
+func TestAdvanceLapsesPoolLease(t *testing.T) {
+	t.Parallel()
+	srv := redisallocatortest.NewServer(t)
+	ctx := context.Background()
+	p, err := pool.New[string](srv.Client(), "test", "proxies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Extend(ctx, []string{"p1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.MallocKey(ctx, pool.LeaseTTL(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.MallocKey(ctx); !errors.Is(err, pool.ErrEmpty) {
+		t.Fatalf("second malloc: %v, want ErrEmpty", err)
+	}
+	srv.Advance(time.Minute + time.Millisecond)
+	l, err := p.MallocKey(ctx)
+	if err != nil {
+		t.Fatalf("malloc after the lease lapsed: %v", err)
+	}
+	if l.Key != "p1" || l.Fence != 2 {
+		t.Errorf("got %s fence %d, want p1 fence 2", l.Key, l.Fence)
+	}
+	redisallocatortest.RequirePoolValid(t, p)
+}
+
+func TestRequirePoolValid(t *testing.T) {
+	t.Parallel()
+	srv := redisallocatortest.NewServer(t)
+	ctx := context.Background()
+	p, err := pool.New[string](srv.Client(), "test", "proxies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Extend(ctx, []string{"p1", "p2"}); err != nil {
+		t.Fatal(err)
+	}
+	held, err := p.MallocKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := redisallocatortest.RequirePoolValid(t, p)
+	if s.Counts.Free != 1 || s.Counts.Held != 1 {
+		t.Errorf("snapshot counts %+v, want 1 free and 1 held", s.Counts)
+	}
+
+	// Corrupt the pool: the held member is also listed as free.
+	var free string
+	for _, k := range srv.Miniredis().Keys() {
+		if strings.HasSuffix(k, ":free") {
+			free = k
+		}
+	}
+	if free == "" {
+		t.Fatalf("no free-set key among %q", srv.Miniredis().Keys())
+	}
+	if _, err := srv.Miniredis().ZAdd(free, 1, held.Key); err != nil {
+		t.Fatal(err)
+	}
+	f := runFake(t, func(tb testing.TB) { redisallocatortest.RequirePoolValid(tb, p) })
+	if !f.failed || !strings.Contains(f.msg, "invariants violated") || !strings.Contains(f.msg, held.Key) {
+		t.Errorf("corrupt pool: failed %v, message %q", f.failed, f.msg)
+	}
+}
+
+type snapshotFunc func(context.Context) (*pool.Snapshot, error)
+
+func (f snapshotFunc) Snapshot(ctx context.Context) (*pool.Snapshot, error) { return f(ctx) }
+
+func TestRequirePoolValidReadError(t *testing.T) {
+	t.Parallel()
+	broken := snapshotFunc(func(context.Context) (*pool.Snapshot, error) { return nil, errors.New("boom") })
+	f := runFake(t, func(tb testing.TB) { redisallocatortest.RequirePoolValid(tb, broken) })
+	if !f.failed || !strings.Contains(f.msg, "boom") {
+		t.Errorf("failed %v, message %q", f.failed, f.msg)
+	}
+}
+
+type statsFunc func(context.Context, string) (task.Stats, error)
+
+func (f statsFunc) Stats(ctx context.Context, name string) (task.Stats, error) { return f(ctx, name) }
+
+func TestRequireQueueValid(t *testing.T) {
+	t.Parallel()
+	srv := redisallocatortest.NewServer(t)
+	ctx := context.Background()
+	q, err := task.New[string, string](srv.Client(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := q.Submit(ctx, fmt.Sprint("t", i), "echo", "hello", task.Via(task.Remote)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st := redisallocatortest.RequireQueueValid(t, q, "echo")
+	if st.Ready != 3 || st.Records != 3 {
+		t.Errorf("stats %+v, want 3 ready and 3 records", st)
+	}
+
+	// Corrupt the queue: an id in the ready set with no record.
+	var ready string
+	for _, k := range srv.Miniredis().Keys() {
+		if strings.HasSuffix(k, ":ready") {
+			ready = k
+		}
+	}
+	if ready == "" {
+		t.Fatalf("no ready-set key among %q", srv.Miniredis().Keys())
+	}
+	if _, err := srv.Miniredis().ZAdd(ready, 1, "ghost"); err != nil {
+		t.Fatal(err)
+	}
+	f := runFake(t, func(tb testing.TB) { redisallocatortest.RequireQueueValid(tb, q, "echo") })
+	if !f.failed || !strings.Contains(f.msg, "4 tasks listed") || !strings.Contains(f.msg, "3 records") {
+		t.Errorf("corrupt queue: failed %v, message %q", f.failed, f.msg)
+	}
+
+	for _, tc := range []struct {
+		name  string
+		stats statsFunc
+		want  string
+	}{
+		{"ReadError", func(context.Context, string) (task.Stats, error) { return task.Stats{}, errors.New("boom") }, "boom"},
+		{"Negative", func(context.Context, string) (task.Stats, error) { return task.Stats{Running: -1}, nil }, "running count -1 is negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := runFake(t, func(tb testing.TB) { redisallocatortest.RequireQueueValid(tb, tc.stats, "echo") })
+			if !f.failed || !strings.Contains(f.msg, tc.want) {
+				t.Errorf("failed %v, message %q, want %q", f.failed, f.msg, tc.want)
+			}
+		})
+	}
+}
+
+func TestWaitFor(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	redisallocatortest.WaitFor(t, 5*time.Second, func() bool { return calls.Add(1) == 3 })
+	if n := calls.Load(); n != 3 {
+		t.Errorf("cond called %d times, want 3", n)
+	}
+
+	start := time.Now()
+	calls.Store(0)
+	f := runFake(t, func(tb testing.TB) {
+		redisallocatortest.WaitFor(tb, 100*time.Millisecond, func() bool { calls.Add(1); return false })
+	})
+	if !f.failed || !strings.Contains(f.msg, "not met within 100ms") {
+		t.Errorf("failed %v, message %q", f.failed, f.msg)
+	}
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Errorf("gave up after %v, before the timeout", d)
+	}
+	if n := calls.Load(); n < 3 {
+		t.Errorf("cond called %d times in 100ms", n)
+	}
+}
