@@ -159,7 +159,7 @@ func TestKilledWorkersMembersComeBack(t *testing.T) {
 		ctx := testCtx(t)
 		workerClient := b.NewClient(t)
 		const timeout = 400 * time.Millisecond
-		s, err := health.NewSession(ctx, workerClient, b.Prefix, health.WithInterval(50*time.Millisecond), health.WithTimeout(timeout))
+		s, err := health.NewSession(ctx, workerClient, b.Prefix, health.WithInterval(50*time.Millisecond), health.WithTimeout(timeout), health.WithErrorFunc(func(err error) { t.Log(err) }), health.WithEvents(func(e health.Event) { t.Log(e) }))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -30,7 +30,7 @@
 //		return err // ctx ended (errors.Is(err, lock.ErrNotAcquired)) or Redis failed
 //	}
 //	defer lease.Release(context.WithoutCancel(ctx))
-//	return charge(lease.Context(), invoice, lease.FencingToken())
+//	return charge(lease.Context(), invoice, lease.Fence())
 //
 // # Differences from the reference
 //
@@ -76,7 +76,7 @@
 // when that time passes without a renewal, so work bound to it stops
 // before the lock can be handed to anyone else, even when Redis is
 // unreachable. The optional watchdog ([WithWatchdog]) renews every third of
-// the TTL. The fencing token ([Lease.FencingToken]) comes from one counter
+// the TTL. The fencing token ([Lease.Fence]) comes from one counter
 // per lock in the lock's slot and is strictly greater than that of every
 // earlier lease of the lock; pass it to the protected resource so that it
 // can turn away a holder that stalled past its lease.

@@ -118,7 +118,7 @@ func ExampleMutex() {
 		log.Fatal(err)
 	}
 	work := lease.Context() // ends if the lock is lost
-	fmt.Println("fencing token:", lease.FencingToken())
+	fmt.Println("fencing token:", lease.Fence())
 
 	other, _ := l.Mutex("nightly")
 	_, err = other.TryAcquire(ctx)
@@ -130,7 +130,7 @@ func ExampleMutex() {
 	fmt.Println("work context ended:", work.Err() != nil, "cause:", context.Cause(work))
 
 	next, _ := other.TryAcquire(ctx)
-	fmt.Println("next fencing token:", next.FencingToken())
+	fmt.Println("next fencing token:", next.Fence())
 	_ = next.Release(ctx)
 	// Output:
 	// fencing token: 1

@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/lease"
 	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
@@ -135,7 +136,7 @@ func serverError(i int, err error) error {
 
 func (b *quorum) try(ctx context.Context, token string) (attempt, error) {
 	start := time.Now()
-	validUntil := start.Add(b.ttl - drift(b.ttl))
+	validUntil := lease.Deadline(start, b.ttl)
 	res := make([]attempt, len(b.servers))
 	errs := make([]error, len(b.servers))
 	b.each(ctx, func(c context.Context, i int, s *single) {
@@ -158,7 +159,7 @@ func (b *quorum) try(ctx context.Context, token string) (attempt, error) {
 	}
 	if got >= b.need() && time.Now().Before(validUntil) &&
 		b.raise(ctx, res, errs, fence) >= b.need() && time.Now().Before(validUntil) {
-		return attempt{ok: true, fence: fence, validUntil: validUntil}, nil
+		return attempt{ok: true, fence: fence, sent: start}, nil
 	}
 	// No lease: undo whatever was taken, on every server that granted it
 	// or did not answer (it may have taken it all the same).
