@@ -35,9 +35,9 @@ func ExampleLocker() {
 	err = l.Update(ctx, "invoice:42", "worker-2", time.Hour)
 	fmt.Println("worker-2 may extend:", !errors.Is(err, lock.ErrNotHeld))
 
-	owner, _ := l.Value(ctx, "invoice:42")
+	info, _ := l.Info(ctx, "invoice:42")
 	status, _ := l.Status(ctx, "invoice:42", 2*time.Minute)
-	fmt.Println("owner:", owner, "status:", status)
+	fmt.Println("owner:", info.Owner, "status:", status)
 
 	left, _ := l.Unlock(ctx, "invoice:42", "worker-1")
 	fmt.Println("holds left:", left)
@@ -88,8 +88,8 @@ func ExampleLocker_CompareAndSet() {
 		}
 		fmt.Println(epoch, "advanced:", advanced)
 	}
-	v, _ := l.Value(ctx, "epoch")
-	fmt.Println("stored:", v)
+	info, _ := l.Info(ctx, "epoch")
+	fmt.Println("stored:", info.Owner)
 	// Output:
 	// 5 advanced: true
 	// 7 advanced: true

@@ -25,10 +25,10 @@ var (
 
 // attempt is the outcome of one acquisition attempt.
 type attempt struct {
-	ok         bool
-	fence      int64
-	sent       time.Time     // when ok: when the granting request was sent
-	wait       time.Duration // when not ok: the holder's remaining TTL, < 0 if unknown
+	ok    bool
+	fence int64
+	sent  time.Time     // when ok: when the granting request was sent
+	wait  time.Duration // when not ok: the holder's remaining TTL, < 0 if unknown
 }
 
 // watchState is what a backend's watch found.

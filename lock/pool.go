@@ -154,8 +154,10 @@ func (p *Pool) Contains(ctx context.Context, member string) (bool, error) {
 const statusFanOut = 32
 
 // Statuses returns the lock status of every member, classified against
-// normalTTL as by [Locker.Status] (the reference's values_lock_status, with
-// the four states instead of a bool). Membership is read first, then every
+// normalTTL as by [Locker.Status]: the reference's values_lock_status, with
+// the four states instead of a bool, and its health_check (count the
+// members by state: its (locked, free) pair is the members not StatusFree
+// and those StatusFree). An empty pool gives an empty map. Membership is read first, then every
 // member's lock, each in one atomic read; a lock that changes while the
 // call runs is seen before or after the change.
 func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[string]Status, error) {
@@ -194,45 +196,4 @@ func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[strin
 		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w", p.name, first)
 	}
 	return out, nil
-}
-
-// Health lists the members by the state of their lock; see [Pool.Health].
-type Health struct {
-	// Free members have no lock.
-	Free []string
-	// Locked members are locked within the normal TTL.
-	Locked []string
-	// Unavailable members are locked for longer than the normal TTL
-	// (typically marked unhealthy on purpose).
-	Unavailable []string
-	// Error members are locked without expiry.
-	Error []string
-}
-
-// Health is the reference's health_check: it sorts the members into free,
-// locked, unavailable and error lists (each sorted). The reference's
-// (locked, free) counts are len(Locked)+len(Unavailable)+len(Error) and
-// len(Free). An empty pool gives empty lists.
-func (p *Pool) Health(ctx context.Context, normalTTL time.Duration) (Health, error) {
-	st, err := p.Statuses(ctx, normalTTL)
-	if err != nil {
-		return Health{}, err
-	}
-	var h Health
-	for m, s := range st {
-		switch s {
-		case StatusFree:
-			h.Free = append(h.Free, m)
-		case StatusLocked:
-			h.Locked = append(h.Locked, m)
-		case StatusUnavailable:
-			h.Unavailable = append(h.Unavailable, m)
-		default:
-			h.Error = append(h.Error, m)
-		}
-	}
-	for _, l := range [][]string{h.Free, h.Locked, h.Unavailable, h.Error} {
-		slices.Sort(l)
-	}
-	return h, nil
 }

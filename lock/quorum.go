@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -72,7 +71,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	if err != nil {
 		return nil, fmt.Errorf("lock.NewQuorum: %w", err)
 	}
-	if slices.Contains(o.lockerOnly, "WithEpsilon") {
+	if o.epsilonSet {
 		return nil, fmt.Errorf("lock.NewQuorum: %w: WithEpsilon has no use here", ErrInvalidOption)
 	}
 	prov := otel.NewProviders(o.tp, o.mp)
@@ -83,21 +82,18 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	return q, nil
 }
 
-// Size returns the number of servers; Majority the number a lease needs.
+// Size returns the number of servers; a lease must hold Size()/2+1 of them.
 func (q *Quorum) Size() int { return len(q.servers) }
-
-// Majority returns the number of servers a lease must hold: Size()/2+1.
-func (q *Quorum) Majority() int { return len(q.servers)/2 + 1 }
 
 // Mutex returns the quorum mutex for the lock key, with the Quorum's
 // options and opts (WithTTL, WithWatchdog, WithTracking, WithPollInterval,
 // WithQuorumTimeout). It sends nothing to Redis.
-func (q *Quorum) Mutex(key string, opts ...Option) (*Mutex, error) {
+func (q *Quorum) Mutex(key string, opts ...MutexOption) (*Mutex, error) {
 	k, err := space{prefix: q.prefix}.keys(key)
 	if err != nil {
 		return nil, fmt.Errorf("lock.Quorum.Mutex: %w", err)
 	}
-	o, err := leaseOptions(q.opts, opts)
+	o, err := buildOptions(q.opts, opts)
 	if err != nil {
 		return nil, fmt.Errorf("lock.Quorum.Mutex %q: %w", key, err)
 	}

@@ -50,9 +50,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	t.Parallel()
 	ok := func(context.Context) error { return nil }
 	for name, cfg := range map[string]lease.Config{
-		"NoRenew":       {TTL: time.Second},
+		"NoRenew":        {TTL: time.Second},
 		"TTLUnderMargin": {TTL: 2 * time.Millisecond, Renew: ok},
-		"NegativeEvery": {TTL: time.Second, Renew: ok, Every: -1},
+		"NegativeEvery":  {TTL: time.Second, Renew: ok, Every: -1},
 	} {
 		if _, err := lease.New(time.Now(), cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
