@@ -206,7 +206,7 @@ func (s *Session) Run(ctx context.Context) error {
 // heartbeat renews the registration and every tracked target, all within
 // the local deadline (ctx ends there); only a full round moves the
 // deadline on.
-func (s *Session) heartbeat(ctx context.Context) error {
+func (s *Session) heartbeat(ctx context.Context, _ time.Duration) error {
 	s.mu.Lock()
 	keys := make([]string, 0, len(s.beats))
 	for k := range s.beats {

@@ -250,7 +250,7 @@ func (m *Mutex) newLease(ctx context.Context, token string, a attempt) *Lease {
 		TTL:     o.ttl,
 		Every:   o.ttl / 3,
 		Retry:   min(max(o.ttl/10, o.pollMin), 100*time.Millisecond),
-		Renew:   func(ctx context.Context) error { return m.be.refresh(ctx, token) },
+		Renew:   func(ctx context.Context, _ time.Duration) error { return m.be.refresh(ctx, token) },
 		IsLost:  func(err error) bool { return errors.Is(err, ErrNotHeld) },
 		Expired: errLostExpired,
 		Lost:    func(error) error { return errLostTaken },

@@ -61,20 +61,22 @@ var (
 	ErrEnded = errors.New("lease: ended")
 )
 
-// RenewFunc renews the thing on the server for a full TTL. The ctx it gets
+// RenewFunc renews the thing on the server for ttl (the Keeper's TTL, or
+// the one given to RenewTTL). The ctx it gets
 // ends at the current local deadline: an answer after that could not count
 // anyway. It returns nil when the server confirmed the renewal, an error
 // for which the Keeper's IsLost reports true when the server says the
 // thing is no longer held, and any other error for a renewal that may be
 // retried.
-type RenewFunc func(ctx context.Context) error
+type RenewFunc func(ctx context.Context, ttl time.Duration) error
 
 // Config describes a lease. TTL and Renew are required.
 type Config struct {
 	// TTL is the server-side time to live each grant or renewal gives.
 	TTL time.Duration
-	// Every is the renewal interval of Run (default TTL/3). It must be
-	// below TTL − Margin(TTL) for Run to keep the lease alive.
+	// Every is the renewal interval of Run (default a third of the current
+	// TTL). It must be below TTL − Margin(TTL) for Run to keep the lease
+	// alive.
 	Every time.Duration
 	// Retry is the delay before Run retries a failed renewal (default
 	// TTL/10, at most 100ms, at least 1ms).
@@ -108,6 +110,8 @@ type Keeper struct {
 	mu       sync.Mutex
 	deadline time.Time // local deadline, monotonic
 	sent     time.Time // when the request behind deadline was sent
+	ttl      time.Duration
+	every    time.Duration // 0: a third of ttl
 	cause    error     // non-nil once ended
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
@@ -126,9 +130,6 @@ func New(sent time.Time, cfg Config) (*Keeper, error) {
 		return nil, errors.New("lease: nil Renew")
 	case cfg.Every < 0 || cfg.Retry < 0:
 		return nil, fmt.Errorf("lease: negative interval (every %v, retry %v)", cfg.Every, cfg.Retry)
-	}
-	if cfg.Every == 0 {
-		cfg.Every = cfg.TTL / 3
 	}
 	if cfg.Retry == 0 {
 		cfg.Retry = max(min(cfg.TTL/10, 100*time.Millisecond), time.Millisecond)
@@ -149,12 +150,18 @@ func New(sent time.Time, cfg Config) (*Keeper, error) {
 		cfg:      cfg,
 		sent:     sent,
 		deadline: Deadline(sent, cfg.TTL),
+		ttl:      cfg.TTL,
+		every:    cfg.Every,
 		kick:     make(chan struct{}, 1),
 	}, nil
 }
 
-// TTL returns the lease's TTL.
-func (k *Keeper) TTL() time.Duration { return k.cfg.TTL }
+// TTL returns the lease's current TTL.
+func (k *Keeper) TTL() time.Duration {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ttl
+}
 
 // Deadline returns the local deadline: the lease is valid strictly before
 // it (unless ended).
@@ -280,9 +287,26 @@ func (k *Keeper) End(cause error) bool {
 // lease had ended or its deadline passed before the renewal was confirmed
 // (a late renewal never revives a lease), the Renew error (the lease then
 // ends with Config.Lost when IsLost accepts it), or nil.
-func (k *Keeper) Renew(ctx context.Context) error {
+func (k *Keeper) Renew(ctx context.Context) error { return k.renew(ctx, 0) }
+
+// RenewTTL renews the lease once for ttl, which becomes its TTL from now
+// on (for Run too); a shorter TTL moves the local deadline earlier. As
+// Renew otherwise. A ttl not above its margin ends nothing and returns an
+// error.
+func (k *Keeper) RenewTTL(ctx context.Context, ttl time.Duration) error {
+	if ttl <= Margin(ttl) {
+		return fmt.Errorf("lease: ttl %v not above its margin %v", ttl, Margin(ttl))
+	}
+	return k.renew(ctx, ttl)
+}
+
+// renew is Renew with ttl, 0 for the current TTL.
+func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 	sent := time.Now()
 	k.mu.Lock()
+	if ttl == 0 {
+		ttl = k.ttl
+	}
 	if k.cause != nil {
 		cause := k.cause
 		k.mu.Unlock()
@@ -297,7 +321,7 @@ func (k *Keeper) Renew(ctx context.Context) error {
 	k.mu.Unlock()
 
 	rctx, cancel := context.WithDeadline(ctx, deadline)
-	err := k.cfg.Renew(rctx)
+	err := k.cfg.Renew(rctx, ttl)
 	cancel()
 
 	now := time.Now()
@@ -322,8 +346,10 @@ func (k *Keeper) Renew(ctx context.Context) error {
 		k.mu.Unlock()
 		return err
 	}
-	if next := Deadline(sent, k.cfg.TTL); next.After(k.deadline) {
-		k.deadline, k.sent = next, sent
+	// The later request decides: the server applied it last.
+	if !sent.Before(k.sent) {
+		next := Deadline(sent, ttl)
+		k.deadline, k.sent, k.ttl = next, sent, ttl
 		if k.timer != nil {
 			k.timer.Reset(next.Sub(now))
 		}
@@ -344,13 +370,16 @@ func (k *Keeper) Run(ctx context.Context) error {
 	next := time.Time{}
 	for {
 		k.mu.Lock()
-		cause, sent, deadline := k.cause, k.sent, k.deadline
+		cause, sent, deadline, every := k.cause, k.sent, k.deadline, k.every
+		if every == 0 {
+			every = k.ttl / 3
+		}
 		k.mu.Unlock()
 		if cause != nil {
 			return cause
 		}
-		if next.IsZero() || sent.Add(k.cfg.Every).After(next) {
-			next = sent.Add(k.cfg.Every)
+		if next.IsZero() || sent.Add(every).After(next) {
+			next = sent.Add(every)
 		}
 		now := time.Now()
 		if !now.Before(deadline) {

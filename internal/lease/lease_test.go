@@ -48,7 +48,7 @@ func TestMargin(t *testing.T) {
 
 func TestNewRefusesBadConfig(t *testing.T) {
 	t.Parallel()
-	ok := func(context.Context) error { return nil }
+	ok := func(context.Context, time.Duration) error { return nil }
 	for name, cfg := range map[string]lease.Config{
 		"NoRenew":        {TTL: time.Second},
 		"TTLUnderMargin": {TTL: 2 * time.Millisecond, Renew: ok},
@@ -69,7 +69,7 @@ func TestContextEndsAtLocalDeadline(t *testing.T) {
 		sent := time.Now()
 		time.Sleep(5 * time.Millisecond) // the grant's round trip
 		var ended atomic.Int32
-		k := newKeeper(t, sent, lease.Config{TTL: ttl, Renew: func(context.Context) error { return nil },
+		k := newKeeper(t, sent, lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error { return nil },
 			OnEnd: func(error) { ended.Add(1) }})
 		want := sent.Add(ttl - 102*time.Millisecond)
 		if got := k.Deadline(); !got.Equal(want) {
@@ -97,7 +97,7 @@ func TestContextEndsAtLocalDeadline(t *testing.T) {
 func TestValidWithoutContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context) error { return nil }})
+		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context, time.Duration) error { return nil }})
 		time.Sleep(time.Second - 12*time.Millisecond - 1)
 		if !k.Valid() {
 			t.Fatal("invalid before the deadline")
@@ -118,7 +118,7 @@ func TestRenewCountsFromSendTime(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const ttl, rtt = time.Second, 300 * time.Millisecond
-		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context, _ time.Duration) error {
 			time.Sleep(rtt)
 			return nil
 		}})
@@ -150,7 +150,7 @@ func TestLateRenewalDoesNotRevive(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const ttl = time.Second
-		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context, _ time.Duration) error {
 			time.Sleep(ttl) // a reply that arrives long after (a stall)
 			return nil
 		}})
@@ -170,7 +170,7 @@ func TestRenewBoundedByDeadline(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var got time.Time
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(ctx context.Context) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(ctx context.Context, _ time.Duration) error {
 			got, _ = ctx.Deadline()
 			<-ctx.Done()
 			return ctx.Err()
@@ -189,7 +189,7 @@ func TestRenewLost(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var causes []error
 		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, IsLost: isGone,
-			Renew: func(context.Context) error { return errGone },
+			Renew: func(context.Context, time.Duration) error { return errGone },
 			Lost:  func(err error) error { return fmt.Errorf("taken: %w", err) },
 			OnEnd: func(c error) { causes = append(causes, c) }})
 		ctx := k.Context()
@@ -209,7 +209,7 @@ func TestRenewLost(t *testing.T) {
 func TestRenewTransientKeepsDeadline(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context) error { return errGone }})
+		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context, time.Duration) error { return errGone }})
 		before := k.Deadline()
 		time.Sleep(100 * time.Millisecond)
 		if err := k.Renew(context.Background()); !errors.Is(err, errGone) {
@@ -226,7 +226,7 @@ func TestEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errReleased := errors.New("released")
 		var onEnd atomic.Int32
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context) error { return nil },
+		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context, time.Duration) error { return nil },
 			OnEnd: func(error) { onEnd.Add(1) }})
 		ctx := k.Context()
 		done := make(chan error)
@@ -253,7 +253,7 @@ func TestEnd(t *testing.T) {
 func TestEndAfterDeadlineIsExpiry(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context) error { return nil }})
+		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context, time.Duration) error { return nil }})
 		time.Sleep(time.Second)
 		if k.End(errors.New("released")) {
 			t.Fatal("End past the deadline reported the lease held")
@@ -270,7 +270,7 @@ func TestRunKeepsAlive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const ttl = 3 * time.Second
 		var renewals atomic.Int32
-		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(context.Context) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error {
 			renewals.Add(1)
 			time.Sleep(10 * time.Millisecond)
 			return nil
@@ -310,7 +310,7 @@ func TestRunUnreachable(t *testing.T) {
 		const ttl = time.Second
 		var tries atomic.Int32
 		start := time.Now()
-		k := newKeeper(t, start, lease.Config{TTL: ttl, Retry: 50 * time.Millisecond, Renew: func(context.Context) error {
+		k := newKeeper(t, start, lease.Config{TTL: ttl, Retry: 50 * time.Millisecond, Renew: func(context.Context, time.Duration) error {
 			tries.Add(1)
 			return errGone // transient: IsLost is not set
 		}})
@@ -334,7 +334,7 @@ func TestRunFollowsExternalRenew(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var at []time.Duration
 		start := time.Now()
-		k := newKeeper(t, start, lease.Config{TTL: 3 * time.Second, Renew: func(context.Context) error {
+		k := newKeeper(t, start, lease.Config{TTL: 3 * time.Second, Renew: func(context.Context, time.Duration) error {
 			at = append(at, time.Since(start))
 			return nil
 		}})
@@ -406,7 +406,7 @@ func TestStallSIGSTOP(t *testing.T) {
 
 func stallChild() {
 	const ttl = 200 * time.Millisecond
-	renew := func(ctx context.Context) error { return nil } // the server always answers
+	renew := func(context.Context, time.Duration) error { return nil } // the server always answers
 	k, err := lease.New(time.Now(), lease.Config{TTL: ttl, Renew: renew})
 	if err != nil {
 		panic(err)
@@ -433,4 +433,37 @@ func stallChild() {
 		last = now
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// RenewTTL changes the TTL: the renew function gets it, the deadline
+// follows it (earlier for a shorter TTL), and Run renews at a third of it.
+func TestRenewTTL(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var got []time.Duration
+		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Minute, Renew: func(_ context.Context, ttl time.Duration) error {
+			got = append(got, ttl)
+			return nil
+		}})
+		sent := time.Now()
+		if err := k.RenewTTL(context.Background(), 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if !k.Deadline().Equal(lease.Deadline(sent, 3*time.Second)) || k.TTL() != 3*time.Second {
+			t.Fatalf("deadline %v ttl %v after a shorter renewal", k.Deadline().Sub(sent), k.TTL())
+		}
+		if err := k.RenewTTL(context.Background(), time.Millisecond); err == nil {
+			t.Fatal("a TTL under its margin was accepted")
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- k.Run(ctx) }()
+		time.Sleep(2500 * time.Millisecond)
+		cancel()
+		<-done
+		want := []time.Duration{3 * time.Second, 3 * time.Second, 3 * time.Second}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("renewed with %v, want %v", got, want)
+		}
+	})
 }
