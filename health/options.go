@@ -58,7 +58,7 @@ type GroupOption interface {
 
 // common is what every constructor reads.
 type common struct {
-	events EventFunc
+	events func(Event)
 	onErr  func(error)
 	tp     trace.TracerProvider
 	mp     metric.MeterProvider
@@ -116,8 +116,9 @@ func (f checkerOption) applyChecker(c *checkerConfig) { f(c) }
 // registries of one group see each other.
 func WithGroup(name string) GroupOption { return groupOption(name) }
 
-// WithEvents receives state changes (see [Event]).
-func WithEvents(f EventFunc) Option { return commonOption(func(c *common) { c.events = f }) }
+// WithEvents receives state changes (see [Event]). f runs on the goroutine
+// that saw the change and must return quickly.
+func WithEvents(f func(Event)) Option { return commonOption(func(c *common) { c.events = f }) }
 
 // WithErrorFunc receives the errors of background loops that do not stop
 // them: a failed heartbeat of [Session.Run], a failed reap of

@@ -28,11 +28,11 @@ type Locker struct {
 
 // New returns a Locker whose keys start with prefix. The caller keeps
 // ownership of client and must not close it while the Locker is in use.
-// Errors: ErrNilClient, ErrInvalidKey for a bad prefix, ErrInvalidOption.
+// Errors: ErrInvalidArgument for a nil client, ErrInvalidKey for a bad prefix, ErrInvalidOption.
 // New sends nothing to Redis.
 func New(client rueidis.Client, prefix string, opts ...Option) (*Locker, error) {
 	if client == nil {
-		return nil, ErrNilClient
+		return nil, errNilClient
 	}
 	if err := redisx.ValidateName("prefix", prefix); err != nil {
 		return nil, fmt.Errorf("lock.New: %w", keyError(err))

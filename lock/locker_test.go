@@ -462,7 +462,7 @@ func TestNewRejectsBadArguments(t *testing.T) {
 		call func() error
 		want error
 	}{
-		"NilClient":       {func() error { _, err := lock.New(nil, "p"); return err }, lock.ErrNilClient},
+		"NilClient":       {func() error { _, err := lock.New(nil, "p"); return err }, lock.ErrInvalidArgument},
 		"EmptyPrefix":     {func() error { _, err := lock.New(b.Client, ""); return err }, lock.ErrInvalidKey},
 		"BracePrefix":     {func() error { _, err := lock.New(b.Client, "{p}"); return err }, lock.ErrInvalidKey},
 		"NilOption":       {func() error { _, err := lock.New(b.Client, "p", nil); return err }, lock.ErrInvalidOption},
@@ -474,10 +474,10 @@ func TestNewRejectsBadArguments(t *testing.T) {
 			return err
 		}, lock.ErrInvalidOption},
 		"NegativeQuorumTO": {func() error { _, err := lock.New(b.Client, "p", lock.WithQuorumTimeout(-1)); return err }, lock.ErrInvalidOption},
-		"PoolNilClient":    {func() error { _, err := lock.NewPool(nil, "p", "n"); return err }, lock.ErrNilClient},
+		"PoolNilClient":    {func() error { _, err := lock.NewPool(nil, "p", "n"); return err }, lock.ErrInvalidArgument},
 		"PoolEmptyName":    {func() error { _, err := lock.NewPool(b.Client, "p", ""); return err }, lock.ErrInvalidKey},
 		"QuorumNone":       {func() error { _, err := lock.NewQuorum(nil, "p"); return err }, lock.ErrInvalidArgument},
-		"QuorumNilClient":  {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, nil}, "p"); return err }, lock.ErrNilClient},
+		"QuorumNilClient":  {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, nil}, "p"); return err }, lock.ErrInvalidArgument},
 		"QuorumTwice":      {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, b.Client}, "p"); return err }, lock.ErrInvalidArgument},
 		"QuorumEpsilon": {func() error {
 			_, err := lock.NewQuorum([]rueidis.Client{b.Client}, "p", lock.WithEpsilon(1))

@@ -30,11 +30,11 @@ type Pool struct {
 }
 
 // NewPool returns the lock pool name under prefix. The caller keeps
-// ownership of client. Errors: ErrNilClient, ErrInvalidKey,
+// ownership of client. Errors: ErrInvalidArgument for a nil client, ErrInvalidKey,
 // ErrInvalidOption. It sends nothing to Redis.
 func NewPool(client rueidis.Client, prefix, name string, opts ...Option) (*Pool, error) {
 	if client == nil {
-		return nil, ErrNilClient
+		return nil, errNilClient
 	}
 	ns, err := redisx.NewNamespace(prefix, kindPool, name)
 	if err != nil {
@@ -90,35 +90,32 @@ func (p *Pool) count(ctx context.Context, op string, s *script.Script, members [
 	return int(n), err
 }
 
-// Extend adds members and returns how many were new. No members is a
-// no-op. Errors: ErrInvalidKey for an empty or malformed member (nothing is
-// written), Redis and ctx errors.
-func (p *Pool) Extend(ctx context.Context, members ...string) (int, error) {
-	return p.count(ctx, "Extend", script.LockPoolExtend, members)
+// Add adds members (the reference's extend) and returns how many were new.
+// No members is a no-op. Errors: ErrInvalidKey for an empty or malformed
+// member (nothing is written), Redis and ctx errors.
+func (p *Pool) Add(ctx context.Context, members ...string) (int, error) {
+	return p.count(ctx, "Add", script.LockPoolExtend, members)
 }
 
-// Shrink removes members and returns how many were removed; names that are
-// not members are ignored. Their locks stay. No members is a no-op.
-func (p *Pool) Shrink(ctx context.Context, members ...string) (int, error) {
-	return p.count(ctx, "Shrink", script.LockPoolShrink, members)
+// Remove removes members (the reference's shrink) and returns how many
+// were removed; names that are not members are ignored. Their locks stay.
+// No members is a no-op.
+func (p *Pool) Remove(ctx context.Context, members ...string) (int, error) {
+	return p.count(ctx, "Remove", script.LockPoolShrink, members)
 }
 
 // Assign atomically replaces the membership with exactly members
-// (duplicates collapse). No members is the same as [Pool.Clear].
+// (duplicates collapse). No members removes every member (the reference's
+// clear). Locks on members stay.
 func (p *Pool) Assign(ctx context.Context, members ...string) error {
 	if err := p.checkMembers("Assign", members); err != nil {
 		return err
 	}
 	if len(members) == 0 {
-		return p.Clear(ctx)
+		_, err := p.run(ctx, "Assign", script.LockPoolClear, nil)
+		return err
 	}
 	_, err := p.run(ctx, "Assign", script.LockPoolAssign, members)
-	return err
-}
-
-// Clear removes every member. Locks on members stay.
-func (p *Pool) Clear(ctx context.Context) error {
-	_, err := p.run(ctx, "Clear", script.LockPoolClear, nil)
 	return err
 }
 

@@ -47,7 +47,7 @@ type quorumServer struct {
 // NewQuorum returns a quorum lock over clients, one per independent Redis
 // server (not nodes of one cluster, nor a primary and its replica: they
 // share fate). One or two clients are allowed but give no fault
-// tolerance. Errors: ErrNilClient, ErrInvalidArgument (no clients, or one
+// tolerance. Errors: ErrInvalidArgument (no clients, a nil client, or one
 // client twice), ErrInvalidKey, ErrInvalidOption. It sends nothing to
 // Redis.
 func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum, error) {
@@ -56,7 +56,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	}
 	for i, c := range clients {
 		if c == nil {
-			return nil, fmt.Errorf("lock.NewQuorum: client %d: %w", i, ErrNilClient)
+			return nil, fmt.Errorf("lock.NewQuorum: client %d: %w", i, errNilClient)
 		}
 		for j := range i {
 			if clients[j] == c {

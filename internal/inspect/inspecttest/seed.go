@@ -97,8 +97,8 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 
 	lp, err := lock.NewPool(client, prefix, LockPool, lock.WithTracking(false))
 	must("lock.NewPool", err)
-	_, err = lp.Extend(ctx, "a", "b", "c")
-	must("lock pool Extend", err)
+	_, err = lp.Add(ctx, "a", "b", "c")
+	must("lock pool Add", err)
 	_, err = lp.Locker().Lock(ctx, "a", "me", time.Hour)
 	must("lock pool Lock", err)
 
