@@ -380,3 +380,41 @@ func TestChecker(t *testing.T) {
 		_ = held.Free(ctx)
 	})
 }
+
+// TestRunStopsWithCtx: when Run's ctx ends, Run returns ctx's error and
+// the session, no longer renewed, ends by itself at its local deadline:
+// within the timeout after the last heartbeat.
+func TestRunStopsWithCtx(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	ctx := testCtx(t)
+	const timeout = 300 * time.Millisecond
+	s, err := health.NewSession(ctx, b.Client, b.Prefix, health.WithInterval(20*time.Millisecond), health.WithTimeout(timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close(context.Background()) }()
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	time.Sleep(2 * timeout) // heartbeats keep it alive past one timeout
+	if !s.Valid() {
+		t.Fatalf("session lost while Run ran: %v", context.Cause(s.Context()))
+	}
+	cancel()
+	stopped := time.Now()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	select {
+	case <-s.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session outlived its heartbeat loop")
+	}
+	if d := time.Since(stopped); d > timeout+time.Second {
+		t.Errorf("session ended %v after Run stopped; timeout %v", d, timeout)
+	}
+	if s.Valid() || !errors.Is(context.Cause(s.Context()), health.ErrSessionLost) {
+		t.Errorf("valid %v, cause %v", s.Valid(), context.Cause(s.Context()))
+	}
+}

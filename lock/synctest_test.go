@@ -232,3 +232,36 @@ func TestSynctestPollingBacksOff(t *testing.T) {
 		}
 	})
 }
+
+// TestSynctestLateRefreshDoesNotRevive: a Refresh stalled past the lease's
+// local deadline (a stall: GC, SIGSTOP, a hung server) fails with
+// ErrNotHeld and leaves the lease ended; Deadline follows the send time.
+// (That a renewal confirmed after the deadline never revives a lease is
+// tested on the keeper itself, internal/lease.)
+func TestSynctestLateRefreshDoesNotRevive(t *testing.T) {
+	t.Parallel()
+	redisxtest.Synctest(t, func(t *testing.T, b *redisxtest.Backend) {
+		l, ctx := fakeSetup(t, b)
+		const ttl = 10 * time.Second
+		m := must(l.Mutex("late", lock.WithTTL(ttl))).get(t)
+		faults := &lock.Faults{}
+		lock.InjectFaults(m, faults)
+		sent := time.Now()
+		lease := must(m.TryAcquire(ctx)).get(t)
+		if want := sent.Add(ttl - ttl/100 - 2*time.Millisecond); !lease.Deadline().Equal(want) {
+			t.Fatalf("Deadline = %v after the send, want %v", lease.Deadline().Sub(sent), want.Sub(sent))
+		}
+		lctx := lease.Context()
+		time.Sleep(ttl / 2)
+		faults.SetRefresh(func(context.Context) error {
+			time.Sleep(ttl) // the call comes back long after the deadline
+			return nil
+		})
+		if err := lease.Refresh(ctx); !errors.Is(err, lock.ErrNotHeld) {
+			t.Fatalf("late Refresh = %v, want ErrNotHeld", err)
+		}
+		if lease.Valid() || !errors.Is(context.Cause(lctx), lock.ErrLost) {
+			t.Fatalf("late renewal revived the lease: valid %v, cause %v", lease.Valid(), context.Cause(lctx))
+		}
+	})
+}
