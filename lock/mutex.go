@@ -251,9 +251,9 @@ func (m *Mutex) newLease(ctx context.Context, token string, a attempt) *Lease {
 		Every:   o.ttl / 3,
 		Retry:   min(max(o.ttl/10, o.pollMin), 100*time.Millisecond),
 		Renew:   func(ctx context.Context, _ time.Duration) error { return m.be.refresh(ctx, token) },
-		IsLost:  func(err error) bool { return errors.Is(err, ErrNotHeld) },
+		IsLost:  isNotHeld,
 		Expired: errLostExpired,
-		Lost:    func(error) error { return errLostTaken },
+		Lost:    lostTaken,
 		OnEnd:   func(error) { m.inst.lostLease() },
 		Parent:  l.values,
 	})
@@ -268,6 +268,9 @@ func (m *Mutex) newLease(ctx context.Context, token string, a attempt) *Lease {
 	}
 	return l
 }
+
+func isNotHeld(err error) bool { return errors.Is(err, ErrNotHeld) }
+func lostTaken(error) error    { return errLostTaken }
 
 // Fence returns the lease's fencing token: a number strictly greater than
 // that of every earlier lease of the same lock. Pass it to the resource the
