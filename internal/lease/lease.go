@@ -62,9 +62,9 @@ var (
 )
 
 // RenewFunc renews the thing on the server for ttl (the Keeper's TTL, or
-// the one given to RenewTTL). The ctx it gets
-// ends at the current local deadline: an answer after that could not count
-// anyway. It returns nil when the server confirmed the renewal, an error
+// the one given to RenewTTL). The ctx it gets ends at the current local
+// deadline, or when the lease ends: an answer after that could not count.
+// It returns nil when the server confirmed the renewal, an error
 // for which the Keeper's IsLost reports true when the server says the
 // thing is no longer held, and any other error for a renewal that may be
 // retried.
@@ -112,11 +112,13 @@ type Keeper struct {
 	sent     time.Time // when the request behind deadline was sent
 	ttl      time.Duration
 	every    time.Duration // 0: a third of ttl
-	cause    error     // non-nil once ended
+	cause    error         // non-nil once ended
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	timer    *time.Timer
 	kick     chan struct{} // the deadline moved: Run recomputes its schedule
+	life     context.Context
+	die      context.CancelFunc // ends life: the lease ended, in-flight renewals stop
 }
 
 // New returns the keeper of a lease granted by a request sent at sent (read
@@ -146,7 +148,10 @@ func New(sent time.Time, cfg Config) (*Keeper, error) {
 	if cfg.Parent == nil {
 		cfg.Parent = context.Background()
 	}
+	life, die := context.WithCancel(context.Background())
 	return &Keeper{
+		life:     life,
+		die:      die,
 		cfg:      cfg,
 		sent:     sent,
 		deadline: Deadline(sent, cfg.TTL),
@@ -250,6 +255,7 @@ func (k *Keeper) expire() {
 // OnEnd (after unlocking).
 func (k *Keeper) endLocked(cause error, notify bool) {
 	k.cause = cause
+	k.die()
 	if k.cancel != nil {
 		k.cancel(cause)
 	}
@@ -320,8 +326,12 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 	deadline := k.deadline
 	k.mu.Unlock()
 
+	// The renewal stops at the deadline, and when the lease ends (End):
+	// its answer could not count any more.
 	rctx, cancel := context.WithDeadline(ctx, deadline)
+	stop := context.AfterFunc(k.life, cancel)
 	err := k.cfg.Renew(rctx, ttl)
+	stop()
 	cancel()
 
 	now := time.Now()

@@ -467,3 +467,26 @@ func TestRenewTTL(t *testing.T) {
 		}
 	})
 }
+
+// End stops a renewal in flight: its answer could not count any more.
+func TestEndStopsRenewalInFlight(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Minute, Renew: func(ctx context.Context, _ time.Duration) error {
+			<-ctx.Done()
+			return ctx.Err()
+		}})
+		done := make(chan error)
+		go func() { done <- k.Renew(context.Background()) }()
+		time.Sleep(time.Second)
+		errReleased := errors.New("released")
+		endAt := time.Now()
+		k.End(errReleased)
+		if err := <-done; !errors.Is(err, lease.ErrEnded) || !errors.Is(err, errReleased) {
+			t.Fatalf("Renew = %v", err)
+		}
+		if d := time.Since(endAt); d != 0 {
+			t.Fatalf("the renewal ran on %v after End", d)
+		}
+	})
+}
