@@ -50,18 +50,16 @@ type Result struct {
 type Checker[T any] struct {
 	target Target[T]
 	probe  ProbeFunc[T]
-	cfg    config
+	cfg    checkerConfig
 	run    *redisx.Runner
 	strike []string
 	cnt    *counters
 }
 
 // NewChecker builds a checker for target (a *pool.Pool[T]) whose strike
-// counts live under prefix. It reads WithInterval (for Run),
-// WithConcurrency, WithProbeTimeout, WithCooldown, WithEvents and the
-// providers. Errors: ErrInvalidOption for a nil client, target or probe or
+// counts live under prefix. Errors: ErrInvalidOption for a nil client, target or probe or
 // a bad option; ErrInvalidName for a bad prefix or pool name.
-func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], probe ProbeFunc[T], opts ...Option) (*Checker[T], error) {
+func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], probe ProbeFunc[T], opts ...CheckerOption) (*Checker[T], error) {
 	switch {
 	case client == nil:
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
@@ -70,7 +68,7 @@ func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], p
 	case probe == nil:
 		return nil, fmt.Errorf("%w: nil probe", ErrInvalidOption)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newCheckerConfig(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -209,14 +207,14 @@ func (c *Checker[T]) runProbe(ctx context.Context, key string, value T) (err err
 	return pctx.Err()
 }
 
-// Run probes the pool every interval (WithInterval) until ctx ends, then
-// returns ctx's error. Errors of single passes go to onError (if not nil).
-func (c *Checker[T]) Run(ctx context.Context, onError func(error)) error {
+// Run probes the pool every WithProbeInterval until ctx ends, then returns
+// ctx's error. Errors of single passes go to WithErrorFunc.
+func (c *Checker[T]) Run(ctx context.Context) error {
 	t := time.NewTicker(c.cfg.interval)
 	defer t.Stop()
 	for {
-		if _, err := c.CheckOnce(ctx); err != nil && onError != nil && ctx.Err() == nil {
-			onError(err)
+		if _, err := c.CheckOnce(ctx); err != nil && c.cfg.onErr != nil && ctx.Err() == nil {
+			c.cfg.onErr(err)
 		}
 		select {
 		case <-ctx.Done():

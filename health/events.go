@@ -45,10 +45,6 @@ type Event struct {
 	Worker *Worker
 }
 
-// EventFunc receives events. It runs on the goroutine that saw the change
-// and must return quickly.
-type EventFunc func(Event)
-
 // counters are the package's OpenTelemetry instruments.
 type counters struct {
 	events metric.Int64Counter
@@ -71,7 +67,7 @@ func newCounters(p *otel.Providers) *counters {
 	return c
 }
 
-func (c *counters) event(ctx context.Context, e Event, f EventFunc) {
+func (c *counters) event(ctx context.Context, e Event, f func(Event)) {
 	attrs := []attribute.KeyValue{attrEventKind.String(string(e.Kind))}
 	if e.Pool != "" {
 		attrs = append(attrs, otel.AttrPoolName.String(e.Pool))

@@ -26,7 +26,13 @@ func ExampleNewSession() {
 	if err != nil {
 		panic(err)
 	}
-	defer func() { _ = s.Close(ctx) }()
+	// Run heartbeats until the session is closed (or lost, or ctx ends).
+	beating := make(chan error, 1)
+	go func() { beating <- s.Run(ctx) }()
+	defer func() {
+		_ = s.Close(ctx)
+		fmt.Println(errors.Is(<-beating, health.ErrClosed))
+	}()
 
 	p, _ := pool.New[string](r.Client(), "myapp", "proxies")
 	_, _ = p.Extend(ctx, []string{"p1"})
@@ -35,10 +41,11 @@ func ExampleNewSession() {
 
 	reg, _ := health.NewRegistry(r.Client(), "myapp")
 	ws, _ := reg.Workers(ctx)
-	fmt.Println(ws[0].ID, ws[0].Alive, ws[0].Labels["zone"])
+	fmt.Println(ws[0].ID, ws[0].Alive, ws[0].Labels["zone"], s.Valid())
 	// Output:
 	// p1 <nil>
-	// crawler-1 true eu
+	// crawler-1 true eu true
+	// true
 }
 
 // A checker probes the members and quarantines the one that fails.

@@ -20,6 +20,17 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// run heartbeats s until the returned stop is called (or the test ends),
+// as a worker's main would with go s.Run(ctx).
+func run(t *testing.T, s *health.Session) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = s.Run(ctx) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
 func TestSessionLifecycle(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
@@ -29,6 +40,8 @@ func TestSessionLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		runErr := make(chan error, 1)
+		go func() { runErr <- s.Run(context.Background()) }()
 		reg, err := health.NewRegistry(b.Client, b.Prefix)
 		if err != nil {
 			t.Fatal(err)
@@ -45,8 +58,17 @@ func TestSessionLifecycle(t *testing.T) {
 		if s.Context().Err() != nil {
 			t.Fatalf("live session lost: %v", context.Cause(s.Context()))
 		}
+		if !s.Valid() {
+			t.Fatal("live session not Valid")
+		}
 		if err := s.Close(ctx); err != nil {
 			t.Fatal(err)
+		}
+		if err := <-runErr; !errors.Is(err, health.ErrClosed) {
+			t.Errorf("Run after Close = %v, want ErrClosed", err)
+		}
+		if s.Valid() {
+			t.Error("closed session Valid")
 		}
 		if !errors.Is(context.Cause(s.Context()), health.ErrClosed) {
 			t.Errorf("cause after Close: %v", context.Cause(s.Context()))
@@ -94,7 +116,7 @@ func TestDeadSessionListedAndReaped(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = s.Close(ctx) }()
-		s.Freeze() // the process "dies": no more heartbeats
+		// Nobody runs s.Run: the process "died" at once, no heartbeats.
 		select {
 		case <-s.Context().Done():
 		case <-time.After(5 * time.Second):
@@ -137,11 +159,12 @@ func TestKilledWorkersMembersComeBack(t *testing.T) {
 		ctx := testCtx(t)
 		workerClient := b.NewClient(t)
 		const timeout = 400 * time.Millisecond
-		s, err := health.NewSession(ctx, workerClient, b.Prefix, health.WithInterval(50*time.Millisecond), health.WithTimeout(timeout))
+		s, err := health.NewSession(ctx, workerClient, b.Prefix, health.WithInterval(50*time.Millisecond), health.WithTimeout(timeout), health.WithErrorFunc(func(err error) { t.Log(err) }), health.WithEvents(func(e health.Event) { t.Log(e) }))
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() { _ = s.Close(ctx) }()
+		freeze := run(t, s)
 		wp, _ := pool.New[string](workerClient, b.Prefix, "gpus")
 		if _, err := wp.Extend(ctx, []string{"gpu0", "gpu1"}); err != nil {
 			t.Fatal(err)
@@ -157,7 +180,7 @@ func TestKilledWorkersMembersComeBack(t *testing.T) {
 		if _, err := other.MallocKey(ctx); !errors.Is(err, pool.ErrEmpty) {
 			t.Fatalf("live worker's members handed out: %v", err)
 		}
-		s.Freeze()
+		freeze() // the process "dies": no more heartbeats
 		died := time.Now()
 		for got := 0; got < 2; {
 			l, err := other.MallocKey(ctx, pool.LeaseTTL(time.Minute))
@@ -185,6 +208,7 @@ func TestSessionLostWhenRedisGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = s.Close(context.Background()) }()
+	run(t, s)
 	b.Mini.Close()
 	select {
 	case <-s.Context().Done():
@@ -355,4 +379,42 @@ func TestChecker(t *testing.T) {
 		}
 		_ = held.Free(ctx)
 	})
+}
+
+// TestRunStopsWithCtx: when Run's ctx ends, Run returns ctx's error and
+// the session, no longer renewed, ends by itself at its local deadline:
+// within the timeout after the last heartbeat.
+func TestRunStopsWithCtx(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	ctx := testCtx(t)
+	const timeout = 300 * time.Millisecond
+	s, err := health.NewSession(ctx, b.Client, b.Prefix, health.WithInterval(20*time.Millisecond), health.WithTimeout(timeout))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close(context.Background()) }()
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(rctx) }()
+	time.Sleep(2 * timeout) // heartbeats keep it alive past one timeout
+	if !s.Valid() {
+		t.Fatalf("session lost while Run ran: %v", context.Cause(s.Context()))
+	}
+	cancel()
+	stopped := time.Now()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run = %v, want context.Canceled", err)
+	}
+	select {
+	case <-s.Context().Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("session outlived its heartbeat loop")
+	}
+	if d := time.Since(stopped); d > timeout+time.Second {
+		t.Errorf("session ended %v after Run stopped; timeout %v", d, timeout)
+	}
+	if s.Valid() || !errors.Is(context.Cause(s.Context()), health.ErrSessionLost) {
+		t.Errorf("valid %v, cause %v", s.Valid(), context.Cause(s.Context()))
+	}
 }

@@ -12,7 +12,8 @@ import (
 const (
 	// DefaultGroup is the session group when WithGroup is not given.
 	DefaultGroup = "workers"
-	// DefaultInterval is how often a session heartbeats and a checker runs.
+	// DefaultInterval is how often a session heartbeats (WithInterval) and a
+	// checker probes (WithProbeInterval).
 	DefaultInterval = time.Second
 	// DefaultTimeout is how long a session lives after its last heartbeat.
 	DefaultTimeout = 5 * time.Second
@@ -22,87 +23,221 @@ const (
 	DefaultProbeTimeout = 5 * time.Second
 	// DefaultCooldown is the first quarantine of a failing member; each
 	// further failure in a row doubles it, up to DefaultMaxCooldown.
-	DefaultCooldown    = 30 * time.Second
+	DefaultCooldown = 30 * time.Second
+	// DefaultMaxCooldown caps the doubling of DefaultCooldown.
 	DefaultMaxCooldown = 10 * time.Minute
 )
 
-type config struct {
-	group        string
-	id           string
+// Each constructor has its own option type, so the compiler refuses an
+// option that means nothing to it: health.NewChecker(…, health.WithTimeout(d))
+// does not compile (TestOptionTypes checks this with go/types). Options that
+// several constructors read implement several of the interfaces.
+
+// SessionOption configures [NewSession].
+type SessionOption interface{ applySession(*sessionConfig) }
+
+// RegistryOption configures [NewRegistry].
+type RegistryOption interface{ applyRegistry(*registryConfig) }
+
+// CheckerOption configures [NewChecker].
+type CheckerOption interface{ applyChecker(*checkerConfig) }
+
+// Option is an option every constructor reads: [WithEvents],
+// [WithErrorFunc], [WithTracerProvider], [WithMeterProvider].
+type Option interface {
+	SessionOption
+	RegistryOption
+	CheckerOption
+}
+
+// GroupOption is [WithGroup]'s type: sessions and registries read it.
+type GroupOption interface {
+	SessionOption
+	RegistryOption
+}
+
+// common is what every constructor reads.
+type common struct {
+	events func(Event)
+	onErr  func(error)
+	tp     trace.TracerProvider
+	mp     metric.MeterProvider
+}
+
+type sessionConfig struct {
+	common
+	group    string
+	id       string
+	interval time.Duration
+	timeout  time.Duration
+	labels   map[string]string
+}
+
+type registryConfig struct {
+	common
+	group     string
+	reapEvery time.Duration
+	reapGrace time.Duration
+}
+
+type checkerConfig struct {
+	common
 	interval     time.Duration
-	timeout      time.Duration
-	labels       map[string]string
-	events       EventFunc
-	tp           trace.TracerProvider
-	mp           metric.MeterProvider
 	concurrency  int
 	probeTimeout time.Duration
 	cooldown     time.Duration
 	maxCooldown  time.Duration
 }
 
-// Option configures NewSession, NewRegistry and NewChecker; each says which
-// options it reads and ignores the others.
-type Option func(*config)
+type commonOption func(*common)
 
-// WithGroup sets the session group (DefaultGroup): sessions, registries and
-// reapers of one group see each other.
-func WithGroup(name string) Option { return func(c *config) { c.group = name } }
+func (f commonOption) applySession(c *sessionConfig)   { f(&c.common) }
+func (f commonOption) applyRegistry(c *registryConfig) { f(&c.common) }
+func (f commonOption) applyChecker(c *checkerConfig)   { f(&c.common) }
 
-// WithID sets the session id instead of a random one.
-func WithID(id string) Option { return func(c *config) { c.id = id } }
+type groupOption string
 
-// WithInterval sets the heartbeat interval of a session, or the probing
-// interval of Checker.Run (DefaultInterval).
-func WithInterval(d time.Duration) Option { return func(c *config) { c.interval = d } }
+func (g groupOption) applySession(c *sessionConfig)   { c.group = string(g) }
+func (g groupOption) applyRegistry(c *registryConfig) { c.group = string(g) }
 
-// WithTimeout sets how long a session lives after a heartbeat
-// (DefaultTimeout); it must be at least twice the interval.
-func WithTimeout(d time.Duration) Option { return func(c *config) { c.timeout = d } }
+type sessionOption func(*sessionConfig)
 
-// WithLabels attaches metadata to a session (listed by Registry.Workers).
-func WithLabels(l map[string]string) Option { return func(c *config) { c.labels = l } }
+func (f sessionOption) applySession(c *sessionConfig) { f(c) }
 
-// WithEvents receives state changes.
-func WithEvents(f EventFunc) Option { return func(c *config) { c.events = f } }
+type registryOption func(*registryConfig)
+
+func (f registryOption) applyRegistry(c *registryConfig) { f(c) }
+
+type checkerOption func(*checkerConfig)
+
+func (f checkerOption) applyChecker(c *checkerConfig) { f(c) }
+
+// WithGroup sets the session group (default [DefaultGroup]): sessions and
+// registries of one group see each other.
+func WithGroup(name string) GroupOption { return groupOption(name) }
+
+// WithEvents receives state changes (see [Event]). f runs on the goroutine
+// that saw the change and must return quickly.
+func WithEvents(f func(Event)) Option { return commonOption(func(c *common) { c.events = f }) }
+
+// WithErrorFunc receives the errors of background loops that do not stop
+// them: a failed heartbeat of [Session.Run], a failed reap of
+// [Registry.RunReaper], a failed pass of [Checker.Run]. It runs on the
+// loop's goroutine and must return quickly. Default: errors are dropped.
+func WithErrorFunc(f func(error)) Option { return commonOption(func(c *common) { c.onErr = f }) }
 
 // WithTracerProvider sets where spans go (default: the global provider).
-func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
-
-// WithMeterProvider sets where metrics go (default: the global provider).
-func WithMeterProvider(mp metric.MeterProvider) Option { return func(c *config) { c.mp = mp } }
-
-// WithConcurrency bounds how many probes a checker runs at once
-// (DefaultConcurrency).
-func WithConcurrency(n int) Option { return func(c *config) { c.concurrency = n } }
-
-// WithProbeTimeout bounds one probe (DefaultProbeTimeout); a probe still
-// running then counts as failed.
-func WithProbeTimeout(d time.Duration) Option { return func(c *config) { c.probeTimeout = d } }
-
-// WithCooldown sets the first quarantine of a failing member and the cap
-// its doubling stops at (DefaultCooldown, DefaultMaxCooldown).
-func WithCooldown(first, maxCooldown time.Duration) Option {
-	return func(c *config) { c.cooldown, c.maxCooldown = first, maxCooldown }
+func WithTracerProvider(tp trace.TracerProvider) Option {
+	return commonOption(func(c *common) { c.tp = tp })
 }
 
-func newConfig(opts []Option) (config, error) {
-	c := config{
-		group: DefaultGroup, interval: DefaultInterval, timeout: DefaultTimeout,
-		concurrency: DefaultConcurrency, probeTimeout: DefaultProbeTimeout,
-		cooldown: DefaultCooldown, maxCooldown: DefaultMaxCooldown,
-	}
+// WithMeterProvider sets where metrics go (default: the global provider).
+func WithMeterProvider(mp metric.MeterProvider) Option {
+	return commonOption(func(c *common) { c.mp = mp })
+}
+
+// WithID sets the session id instead of a random one: 1 to 64 letters,
+// digits, '-', '_', '.' or ':'.
+func WithID(id string) SessionOption { return sessionOption(func(c *sessionConfig) { c.id = id }) }
+
+// WithInterval sets how often [Session.Run] heartbeats (default
+// [DefaultInterval], at least 1ms).
+func WithInterval(d time.Duration) SessionOption {
+	return sessionOption(func(c *sessionConfig) { c.interval = d })
+}
+
+// WithTimeout sets the session's TTL: how long it lives after a heartbeat
+// (default [DefaultTimeout]); it must be at least twice the interval.
+func WithTimeout(d time.Duration) SessionOption {
+	return sessionOption(func(c *sessionConfig) { c.timeout = d })
+}
+
+// WithLabels attaches metadata to a session (listed by [Registry.Workers]).
+func WithLabels(l map[string]string) SessionOption {
+	return sessionOption(func(c *sessionConfig) { c.labels = l })
+}
+
+// WithReaper sets how often [Registry.RunReaper] reaps (at least 1ms) and
+// how long after its deadline a session is reaped (grace, >= 0). Default:
+// every [DefaultTimeout], no grace.
+func WithReaper(every, grace time.Duration) RegistryOption {
+	return registryOption(func(c *registryConfig) { c.reapEvery, c.reapGrace = every, grace })
+}
+
+// WithProbeInterval sets how often [Checker.Run] probes the pool (default
+// [DefaultInterval], at least 1ms).
+func WithProbeInterval(d time.Duration) CheckerOption {
+	return checkerOption(func(c *checkerConfig) { c.interval = d })
+}
+
+// WithConcurrency bounds how many probes a checker runs at once
+// (default [DefaultConcurrency]).
+func WithConcurrency(n int) CheckerOption {
+	return checkerOption(func(c *checkerConfig) { c.concurrency = n })
+}
+
+// WithProbeTimeout bounds one probe (default [DefaultProbeTimeout]); a
+// probe still running then counts as failed.
+func WithProbeTimeout(d time.Duration) CheckerOption {
+	return checkerOption(func(c *checkerConfig) { c.probeTimeout = d })
+}
+
+// WithCooldown sets the first quarantine of a failing member and the cap
+// its doubling stops at (default [DefaultCooldown], [DefaultMaxCooldown]).
+func WithCooldown(first, maxCooldown time.Duration) CheckerOption {
+	return checkerOption(func(c *checkerConfig) { c.cooldown, c.maxCooldown = first, maxCooldown })
+}
+
+// apply runs opts over c, refusing nil ones.
+func apply[O any](opts []O, f func(O)) error {
 	for _, o := range opts {
-		if o == nil {
-			return c, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+		if any(o) == nil {
+			return fmt.Errorf("%w: nil option", ErrInvalidOption)
 		}
-		o(&c)
+		f(o)
+	}
+	return nil
+}
+
+func newSessionConfig(opts []SessionOption) (sessionConfig, error) {
+	c := sessionConfig{group: DefaultGroup, interval: DefaultInterval, timeout: DefaultTimeout}
+	if err := apply(opts, func(o SessionOption) { o.applySession(&c) }); err != nil {
+		return c, err
 	}
 	switch {
 	case c.interval < time.Millisecond:
 		return c, fmt.Errorf("%w: interval %v must be at least 1ms", ErrInvalidOption, c.interval)
 	case c.timeout < 2*c.interval:
 		return c, fmt.Errorf("%w: timeout %v must be at least twice the interval %v", ErrInvalidOption, c.timeout, c.interval)
+	}
+	return c, nil
+}
+
+func newRegistryConfig(opts []RegistryOption) (registryConfig, error) {
+	c := registryConfig{group: DefaultGroup, reapEvery: DefaultTimeout}
+	if err := apply(opts, func(o RegistryOption) { o.applyRegistry(&c) }); err != nil {
+		return c, err
+	}
+	switch {
+	case c.reapEvery < time.Millisecond:
+		return c, fmt.Errorf("%w: reaper interval %v must be at least 1ms", ErrInvalidOption, c.reapEvery)
+	case c.reapGrace < 0:
+		return c, fmt.Errorf("%w: negative reaper grace %v", ErrInvalidOption, c.reapGrace)
+	}
+	return c, nil
+}
+
+func newCheckerConfig(opts []CheckerOption) (checkerConfig, error) {
+	c := checkerConfig{
+		interval: DefaultInterval, concurrency: DefaultConcurrency, probeTimeout: DefaultProbeTimeout,
+		cooldown: DefaultCooldown, maxCooldown: DefaultMaxCooldown,
+	}
+	if err := apply(opts, func(o CheckerOption) { o.applyChecker(&c) }); err != nil {
+		return c, err
+	}
+	switch {
+	case c.interval < time.Millisecond:
+		return c, fmt.Errorf("%w: probe interval %v must be at least 1ms", ErrInvalidOption, c.interval)
 	case c.concurrency < 1:
 		return c, fmt.Errorf("%w: concurrency %d", ErrInvalidOption, c.concurrency)
 	case c.probeTimeout < time.Millisecond:

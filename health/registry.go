@@ -16,24 +16,25 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-// Registry lists the sessions of one group and reaps dead ones. It is safe
-// for concurrent use and starts no goroutine (RunReaper runs in the
-// caller's).
+// Registry is the operators' view of one group's sessions, and its reaper:
+// [Registry.Workers] lists them, [Registry.Reap] and [Registry.RunReaper]
+// remove dead ones. It is safe for concurrent use and starts no goroutine
+// (RunReaper runs in the caller's).
 type Registry struct {
 	group string
 	run   *redisx.Runner
 	keys  []string
-	cfg   config
+	cfg   registryConfig
 	cnt   *counters
 }
 
-// NewRegistry opens prefix's group (WithGroup) for listing and reaping; it
-// also reads WithEvents and the providers. It writes nothing.
-func NewRegistry(client rueidis.Client, prefix string, opts ...Option) (*Registry, error) {
+// NewRegistry opens prefix's group (WithGroup) for listing and reaping. It
+// writes nothing. Errors: ErrInvalidOption, ErrInvalidName.
+func NewRegistry(client rueidis.Client, prefix string, opts ...RegistryOption) (*Registry, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newRegistryConfig(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -108,17 +109,15 @@ func (r *Registry) Reap(ctx context.Context, grace time.Duration) ([]Worker, err
 	return out, nil
 }
 
-// RunReaper reaps every interval until ctx ends, then returns ctx's error.
-// Reap errors go to onError (if not nil) and do not stop the loop.
-func (r *Registry) RunReaper(ctx context.Context, every, grace time.Duration, onError func(error)) error {
-	if every < time.Millisecond {
-		return fmt.Errorf("%w: reaper interval %v", ErrInvalidOption, every)
-	}
-	t := time.NewTicker(every)
+// RunReaper reaps every interval, with the grace of [WithReaper], until
+// ctx ends, then returns ctx's error. Reap errors go to WithErrorFunc and
+// do not stop the loop.
+func (r *Registry) RunReaper(ctx context.Context) error {
+	t := time.NewTicker(r.cfg.reapEvery)
 	defer t.Stop()
 	for {
-		if _, err := r.Reap(ctx, grace); err != nil && onError != nil && ctx.Err() == nil {
-			onError(err)
+		if _, err := r.Reap(ctx, r.cfg.reapGrace); err != nil && r.cfg.onErr != nil && ctx.Err() == nil {
+			r.cfg.onErr(err)
 		}
 		select {
 		case <-ctx.Done():

@@ -12,11 +12,11 @@ import (
 	"sort"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/lease"
 	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
@@ -59,44 +59,42 @@ func groupKeys(prefix, group string) ([]string, error) {
 	return []string{ns.Key("workers"), ns.Key("meta")}, nil
 }
 
-// Session is one worker's registration: it heartbeats in the background,
-// keeps the leases it took in pools alive (pool.InSession), and ends its
-// Context when it cannot renew its heartbeat in time, so the worker stops
+// Session is one worker's registration, a lease on the worker's liveness
+// kept by [Session.Run]: each heartbeat renews it, keeps the leases the
+// worker took in pools alive (pool.InSession), and [Session.Context] ends
+// when the heartbeat could not be renewed in time, so the worker stops
 // using what it holds before anyone else is given it.
 //
-// Timing is drift-safe: the local deadline is the start (monotonic clock) of
-// the last heartbeat round that fully succeeded plus the timeout, which is
-// never later than the deadlines Redis recorded; a stalled process finds its
-// Context cancelled when it wakes. A Session is safe for concurrent use.
+// Timing is drift-safe, with the module's one lease rule: the local
+// deadline is the monotonic time the last fully successful heartbeat was
+// sent, plus the timeout, less a margin of 1% + 2ms; it is never later than
+// the deadlines Redis recorded, and a stalled process finds [Session.Valid]
+// false and its Context cancelled when it wakes. A Session is safe for
+// concurrent use.
 type Session struct {
 	id    string
 	inc   string // this registration's incarnation (see Incarnation)
-	cfg   config
+	cfg   sessionConfig
 	run   *redisx.Runner
 	keys  []string
 	cnt   *counters
+	keep  *lease.Keeper
 	ctx   context.Context
-	stop  context.CancelCauseFunc
-	done  chan struct{}
+	runs  sync.WaitGroup
 	once  sync.Once
 	mu    sync.Mutex
 	beats map[string]func(context.Context) error
-	local time.Time
-	timer *time.Timer
-	// frozen stops heartbeats (tests simulate a killed process with it).
-	frozen atomic.Bool
 }
 
-// NewSession registers a worker session in prefix's group and starts its
-// heartbeat. It reads WithGroup, WithID (default: random), WithInterval,
-// WithTimeout, WithLabels, WithEvents and the providers. Errors:
-// ErrSessionExists when a live session has the id, ErrInvalidName,
+// NewSession registers a worker session in prefix's group; [Session.Run]
+// then keeps it alive. Until Run runs, the session lives one timeout.
+// Errors: ErrSessionExists when a live session has the id, ErrInvalidName,
 // ErrInvalidOption; ctx bounds the registration only.
-func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts ...Option) (*Session, error) {
+func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts ...SessionOption) (*Session, error) {
 	if client == nil {
 		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
 	}
-	cfg, err := newConfig(opts)
+	cfg, err := newSessionConfig(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -127,20 +125,34 @@ func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts 
 		id: cfg.id, inc: hex.EncodeToString(inc[:]), cfg: cfg, keys: keys, cnt: newCounters(prov),
 		run:   redisx.NewRunner(client, prov, scriptErrors),
 		beats: map[string]func(context.Context) error{},
-		done:  make(chan struct{}),
 	}
-	start := time.Now()
+	sent := time.Now()
 	if _, err := s.run.Run(ctx, script.HealthRegister, keys, []string{cfg.id, ms(cfg.timeout), string(meta)}); err != nil {
 		return nil, fmt.Errorf("health: register session %s: %w", cfg.id, err)
 	}
-	s.ctx, s.stop = context.WithCancelCause(context.Background())
-	s.local = start.Add(cfg.timeout)
-	s.timer = time.AfterFunc(cfg.timeout, s.expire)
-	go s.loop()
+	s.keep, err = lease.New(sent, lease.Config{
+		TTL:     cfg.timeout,
+		Every:   cfg.interval,
+		Retry:   cfg.interval,
+		Renew:   s.heartbeat,
+		IsLost:  func(err error) bool { return errors.Is(err, errNotRegistered) },
+		Expired: fmt.Errorf("%w: %s: no heartbeat renewed within %v", ErrSessionLost, s.id, cfg.timeout),
+		// Redis already counts the session dead: what it held is being
+		// reclaimed, so it must not carry on.
+		Lost:  func(err error) error { return fmt.Errorf("%w: %w", ErrSessionLost, err) },
+		OnEnd: s.lost,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+	}
+	s.ctx = s.keep.Context() // armed now: pools hang their leases on it
 	return s, nil
 }
 
-func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+// ms renders d for the scripts in whole milliseconds, rounded up.
+func ms(d time.Duration) string {
+	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
+}
 
 // ID returns the session id.
 func (s *Session) ID() string { return s.id }
@@ -159,6 +171,13 @@ func (s *Session) Timeout() time.Duration { return s.cfg.timeout }
 // ErrSessionLost) or closed (cause matches ErrClosed).
 func (s *Session) Context() context.Context { return s.ctx }
 
+// Valid reports whether the session is still alive as far as this process
+// can know: not closed or lost, and its local deadline not passed. It reads
+// the monotonic clock, so it is right the moment a stalled process
+// resumes, before any timer has run: call it right before acting on what
+// the session vouches for.
+func (s *Session) Valid() bool { return s.keep.Valid() }
+
 // Track makes every heartbeat also call beat, once per key (a later Track
 // with the same key replaces it). Pools use it to keep leases taken under
 // the session alive. A beat that fails counts as a missed heartbeat.
@@ -168,48 +187,27 @@ func (s *Session) Track(key string, beat func(ctx context.Context) error) {
 	s.beats[key] = beat
 }
 
-// expire runs when the local deadline passes without a renewal.
-func (s *Session) expire() {
-	err := fmt.Errorf("%w: %s: no heartbeat renewed within %v", ErrSessionLost, s.id, s.cfg.timeout)
-	s.lose(err)
+// lost reports the session's end by expiry or loss.
+func (s *Session) lost(cause error) {
+	s.cnt.event(context.Background(), Event{Kind: SessionLost, Key: s.id, Err: cause}, s.cfg.events)
 }
 
-func (s *Session) lose(err error) {
-	if s.ctx.Err() != nil {
-		return
-	}
-	s.stop(err)
-	s.cnt.event(context.Background(), Event{Kind: SessionLost, Key: s.id, Err: err}, s.cfg.events)
-}
-
-func (s *Session) loop() {
-	defer close(s.done)
-	t := time.NewTicker(s.cfg.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-t.C:
-			if s.frozen.Load() {
-				continue
-			}
-			if err := s.heartbeat(); errors.Is(err, errNotRegistered) {
-				// Redis already counts the session dead: what it held is
-				// being reclaimed, so it must not carry on.
-				s.lose(fmt.Errorf("%w: %w", ErrSessionLost, err))
-				return
-			}
-		}
-	}
+// Run heartbeats every interval (WithInterval) until ctx ends (it returns
+// ctx.Err(); the session then lapses after its timeout unless closed) or
+// the session ends (it returns the cause, matching ErrSessionLost or
+// ErrClosed). A failed heartbeat goes to WithErrorFunc and is retried every
+// interval until the deadline. Run at most one Run at a time per session.
+func (s *Session) Run(ctx context.Context) error {
+	s.runs.Add(1)
+	defer s.runs.Done()
+	return s.keep.Run(ctx)
 }
 
 // heartbeat renews the registration and every tracked target, all within
-// the local deadline; only a full round moves the deadline on.
-func (s *Session) heartbeat() error {
-	start := time.Now()
+// the local deadline (ctx ends there); only a full round moves the
+// deadline on.
+func (s *Session) heartbeat(ctx context.Context, _ time.Duration) error {
 	s.mu.Lock()
-	deadline := s.local
 	keys := make([]string, 0, len(s.beats))
 	for k := range s.beats {
 		keys = append(keys, k)
@@ -220,8 +218,14 @@ func (s *Session) heartbeat() error {
 		beats[i] = s.beats[k]
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithDeadline(s.ctx, deadline)
-	defer cancel()
+	err := s.beat(ctx, beats)
+	if err != nil && !errors.Is(err, errNotRegistered) && s.cfg.onErr != nil {
+		s.cfg.onErr(fmt.Errorf("health: heartbeat of session %s: %w", s.id, err))
+	}
+	return err
+}
+
+func (s *Session) beat(ctx context.Context, beats []func(context.Context) error) error {
 	if _, err := s.run.Run(ctx, script.HealthBeat, s.keys[:1], []string{s.id, ms(s.cfg.timeout)}); err != nil {
 		return err
 	}
@@ -232,24 +236,18 @@ func (s *Session) heartbeat() error {
 			return err
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ctx.Err() == nil {
-		s.local = start.Add(s.cfg.timeout)
-		s.timer.Reset(time.Until(s.local))
-	}
 	return nil
 }
 
-// Close stops the heartbeat, deregisters the session and cancels Context
-// with ErrClosed. Pools reclaim leases still taken under it once its
-// timeout passes. Close is idempotent; ctx bounds the deregistration.
+// Close ends the session: it cancels Context with ErrClosed, waits for Run
+// to return and deregisters the session. Pools reclaim leases still taken
+// under it once its timeout passes. Close is idempotent; ctx bounds the
+// deregistration.
 func (s *Session) Close(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
-		s.timer.Stop()
-		s.stop(fmt.Errorf("%w: session %s", ErrClosed, s.id))
-		<-s.done
+		s.keep.End(fmt.Errorf("%w: session %s", ErrClosed, s.id))
+		s.runs.Wait()
 		_, err = s.run.Run(ctx, script.HealthLeave, s.keys, []string{s.id})
 	})
 	return err

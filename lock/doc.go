@@ -9,12 +9,14 @@
 //     the reference's vocabulary: Lock (take if free), RLock (reentrant,
 //     counting holds), Update (owner-checked TTL change), Unlock
 //     (owner-checked, one hold at a time), the explicitly dangerous
-//     ForceSet and ForceUnlock, Info/IsLocked/Value/TTL, Status with the
-//     reference's four states (FREE, UNAVAILABLE, LOCKED, ERROR), and the
+//     ForceSet and ForceUnlock, Info (owner, TTL and holds in one read),
+//     Status with the reference's four states (FREE, UNAVAILABLE, LOCKED,
+//     ERROR), Fence (the last fencing number handed out), and the
 //     conditional family CompareAndSet/CompareAndDelete (setgt, delle, ...).
 //   - [Pool] ([NewPool]): the reference's lock pool, a named member set
-//     with Extend/Shrink/Assign/Clear/Members/Contains, the status of every
-//     member in one call, and a health check.
+//     with Add/Remove/Assign/Members/Contains and the status of every
+//     member in one call (Statuses, which also answers the reference's
+//     health check).
 //   - [Mutex] ([Locker.Mutex], [Quorum.Mutex]): Acquire waits, TryAcquire
 //     does not; both return a [Lease] with a fencing token and a context
 //     that ends when the lock is lost.
@@ -30,7 +32,30 @@
 //		return err // ctx ended (errors.Is(err, lock.ErrNotAcquired)) or Redis failed
 //	}
 //	defer lease.Release(context.WithoutCancel(ctx))
-//	return charge(lease.Context(), invoice, lease.FencingToken())
+//	if !lease.Valid() { // right before acting: false after a stall past the lease
+//		return errStale
+//	}
+//	return charge(lease.Context(), invoice, lease.Fence())
+//
+// # Options
+//
+// [New], [NewPool] and [NewQuorum] take [Option]s. The mutex settings
+// ([WithTTL], [WithWatchdog], [WithTracking], [WithPollInterval],
+// [WithQuorumTimeout]) are [MutexOption]s: given to a constructor they are
+// the default of every mutex made there, given to [Locker.Mutex] or
+// [Quorum.Mutex] they configure that mutex. The Locker-wide ones
+// ([WithEpsilon], the providers) are not MutexOptions, so passing one to
+// Mutex does not compile. Options are validated in one place, when the
+// Locker or the Mutex is made.
+//
+// # Operators
+//
+// The read API operators need is on the types that own the data, as in
+// the reference (no separate inspector: a lock has no administration
+// beyond it): [Locker.Info], [Locker.Status] and [Locker.Fence] read one
+// lock, [Pool.Members] and [Pool.Statuses] a lock pool, and
+// [Locker.ForceUnlock] ends someone else's hold. The CLI and its
+// diagnostics use nothing else.
 //
 // # Differences from the reference
 //
@@ -70,13 +95,17 @@
 // mechanism lets a [Lease] notice at once that its lock was deleted or
 // taken over.
 //
-// A lease is valid for its TTL less a clock-drift margin (1% + 2ms),
-// counted from the monotonic time at which the acquisition or the last
-// successful renewal was sent. Its context ([Lease.Context]) is cancelled
-// when that time passes without a renewal, so work bound to it stops
-// before the lock can be handed to anyone else, even when Redis is
-// unreachable. The optional watchdog ([WithWatchdog]) renews every third of
-// the TTL. The fencing token ([Lease.FencingToken]) comes from one counter
+// A lease is kept by the module's one lease keeper (shared with health
+// sessions): it is valid until its local deadline ([Lease.Deadline]), its
+// TTL less a clock-drift margin (1% + 2ms) counted from the monotonic time
+// at which the acquisition or the last successful renewal was SENT.
+// [Lease.Valid] reads the clock, so it is false the moment a process
+// resumes from a stall longer than the lease; call it right before acting.
+// Its context ([Lease.Context]) is cancelled when that time passes without
+// a renewal, so work bound to it stops before the lock can be handed to
+// anyone else, even when Redis is unreachable, and a renewal answered after
+// the deadline does not revive it. The optional watchdog ([WithWatchdog])
+// renews every third of the TTL. The fencing token ([Lease.Fence]) comes from one counter
 // per lock in the lock's slot and is strictly greater than that of every
 // earlier lease of the lock; pass it to the protected resource so that it
 // can turn away a holder that stalled past its lease.
@@ -85,8 +114,8 @@
 //
 // Errors are matched with errors.Is: [ErrNotHeld], [ErrNotAcquired],
 // [ErrNotLocked], [ErrNotNumber], [ErrNoQuorum], and for bad input
-// [ErrNilClient], [ErrInvalidKey], [ErrInvalidOwner], [ErrInvalidTTL],
-// [ErrInvalidArgument] and [ErrInvalidOption]. The cause of a lease's
+// [ErrInvalidKey], [ErrInvalidOwner], [ErrInvalidTTL], [ErrInvalidArgument]
+// (also for a nil client) and [ErrInvalidOption]. The cause of a lease's
 // context ([context.Cause]) matches [ErrLost] or [ErrReleased]. Redis and
 // network errors are returned wrapped with the operation and lock name.
 //

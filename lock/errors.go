@@ -34,8 +34,6 @@ var (
 	// not a decimal number. Nothing is written.
 	ErrNotNumber = errors.New("lock: stored value is not a number")
 
-	// ErrNilClient reports a nil rueidis client given to a constructor.
-	ErrNilClient = errors.New("lock: nil client")
 	// ErrInvalidKey reports an empty or malformed prefix, lock name, pool
 	// name or member. It also matches the module's ErrInvalidName.
 	ErrInvalidKey = errors.New("lock: invalid key")
@@ -44,12 +42,16 @@ var (
 	// ErrInvalidTTL reports a TTL <= 0 (use [Permanent] for a lock without
 	// expiry), or a TTL the operation does not accept.
 	ErrInvalidTTL = errors.New("lock: invalid ttl")
-	// ErrInvalidArgument reports another bad argument: an unknown
-	// comparison operator or a number that is NaN or infinite.
+	// ErrInvalidArgument reports another bad argument: a nil client given
+	// to a constructor, an unknown comparison operator or a number that is
+	// NaN or infinite.
 	ErrInvalidArgument = errors.New("lock: invalid argument")
 	// ErrInvalidOption reports a bad option, or one the call does not take.
 	ErrInvalidOption = errors.New("lock: invalid option")
 )
+
+// errNilClient is returned by constructors given a nil client.
+var errNilClient = fmt.Errorf("%w: nil client", ErrInvalidArgument)
 
 // scriptErrors is the one table that turns the error codes of the lock
 // scripts into this package's errors.

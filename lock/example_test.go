@@ -35,9 +35,9 @@ func ExampleLocker() {
 	err = l.Update(ctx, "invoice:42", "worker-2", time.Hour)
 	fmt.Println("worker-2 may extend:", !errors.Is(err, lock.ErrNotHeld))
 
-	owner, _ := l.Value(ctx, "invoice:42")
+	info, _ := l.Info(ctx, "invoice:42")
 	status, _ := l.Status(ctx, "invoice:42", 2*time.Minute)
-	fmt.Println("owner:", owner, "status:", status)
+	fmt.Println("owner:", info.Owner, "status:", status)
 
 	left, _ := l.Unlock(ctx, "invoice:42", "worker-1")
 	fmt.Println("holds left:", left)
@@ -88,8 +88,8 @@ func ExampleLocker_CompareAndSet() {
 		}
 		fmt.Println(epoch, "advanced:", advanced)
 	}
-	v, _ := l.Value(ctx, "epoch")
-	fmt.Println("stored:", v)
+	info, _ := l.Info(ctx, "epoch")
+	fmt.Println("stored:", info.Owner)
 	// Output:
 	// 5 advanced: true
 	// 7 advanced: true
@@ -118,7 +118,7 @@ func ExampleMutex() {
 		log.Fatal(err)
 	}
 	work := lease.Context() // ends if the lock is lost
-	fmt.Println("fencing token:", lease.FencingToken())
+	fmt.Println("fencing token:", lease.Fence())
 
 	other, _ := l.Mutex("nightly")
 	_, err = other.TryAcquire(ctx)
@@ -130,7 +130,7 @@ func ExampleMutex() {
 	fmt.Println("work context ended:", work.Err() != nil, "cause:", context.Cause(work))
 
 	next, _ := other.TryAcquire(ctx)
-	fmt.Println("next fencing token:", next.FencingToken())
+	fmt.Println("next fencing token:", next.Fence())
 	_ = next.Release(ctx)
 	// Output:
 	// fencing token: 1

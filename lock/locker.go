@@ -28,11 +28,11 @@ type Locker struct {
 
 // New returns a Locker whose keys start with prefix. The caller keeps
 // ownership of client and must not close it while the Locker is in use.
-// Errors: ErrNilClient, ErrInvalidKey for a bad prefix, ErrInvalidOption.
+// Errors: ErrInvalidArgument for a nil client, ErrInvalidKey for a bad prefix, ErrInvalidOption.
 // New sends nothing to Redis.
 func New(client rueidis.Client, prefix string, opts ...Option) (*Locker, error) {
 	if client == nil {
-		return nil, ErrNilClient
+		return nil, errNilClient
 	}
 	if err := redisx.ValidateName("prefix", prefix); err != nil {
 		return nil, fmt.Errorf("lock.New: %w", keyError(err))
@@ -237,7 +237,8 @@ type Info struct {
 	Holds int
 }
 
-// Info reads owner, remaining TTL and holds of a lock in one step. It
+// Info reads owner, remaining TTL and holds of a lock in one step (the
+// reference's is_locked, get_value and get_ttl in one atomic read). It
 // returns ErrNotLocked when the lock does not exist.
 func (l *Locker) Info(ctx context.Context, key string) (Info, error) {
 	k, err := l.space.keys(key)
@@ -301,29 +302,6 @@ func parseInfo(key string, msg rueidis.RedisMessage) (Info, error) {
 		ttl = time.Duration(pttl) * time.Millisecond
 	}
 	return Info{Owner: owner, TTL: ttl, Holds: int(holds)}, nil
-}
-
-// IsLocked reports whether the lock exists, whoever holds it.
-func (l *Locker) IsLocked(ctx context.Context, key string) (bool, error) {
-	_, err := l.Info(ctx, key)
-	if isNotLocked(err) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
-// Value returns the lock's stored value: its owner. It returns
-// ErrNotLocked when the lock does not exist.
-func (l *Locker) Value(ctx context.Context, key string) (string, error) {
-	in, err := l.Info(ctx, key)
-	return in.Owner, err
-}
-
-// TTL returns the lock's remaining time to live, [Permanent] for a lock
-// without expiry, and ErrNotLocked when the lock does not exist.
-func (l *Locker) TTL(ctx context.Context, key string) (time.Duration, error) {
-	in, err := l.Info(ctx, key)
-	return in.TTL, err
 }
 
 // Status classifies the lock the way the reference's key_status does,
@@ -400,12 +378,12 @@ func (s Status) String() string {
 // WithPollInterval). It shares its key with Lock and friends, so
 // [Locker.Info] and [Locker.ForceUnlock] work on it. Creating a Mutex sends
 // nothing to Redis and is cheap; a Mutex may be kept and reused.
-func (l *Locker) Mutex(key string, opts ...Option) (*Mutex, error) {
+func (l *Locker) Mutex(key string, opts ...MutexOption) (*Mutex, error) {
 	k, err := l.space.keys(key)
 	if err != nil {
 		return nil, fmt.Errorf("lock.Mutex: %w", err)
 	}
-	o, err := leaseOptions(l.opts, opts)
+	o, err := buildOptions(l.opts, opts)
 	if err != nil {
 		return nil, fmt.Errorf("lock.Mutex %q: %w", key, err)
 	}

@@ -9,13 +9,9 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
-)
 
-// drift is the margin a lease keeps against clock drift between this
-// process and Redis and against timer lateness: 1% of the TTL plus 2ms,
-// the figures of the Redlock description. A lease is considered lost
-// drift before its TTL could lapse on the server.
-func drift(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Millisecond }
+	"github.com/redisallocator/redisallocator/internal/lease"
+)
 
 // trackedRecheck bounds how long a waiter relies on an invalidation alone:
 // it retries at least this often, and at the holder's expiry.
@@ -29,10 +25,10 @@ var (
 
 // attempt is the outcome of one acquisition attempt.
 type attempt struct {
-	ok         bool
-	fence      int64
-	validUntil time.Time     // when ok: local deadline of the new lease
-	wait       time.Duration // when not ok: the holder's remaining TTL, < 0 if unknown
+	ok    bool
+	fence int64
+	sent  time.Time     // when ok: when the granting request was sent
+	wait  time.Duration // when not ok: the holder's remaining TTL, < 0 if unknown
 }
 
 // watchState is what a backend's watch found.
@@ -224,64 +220,65 @@ func jitter(d time.Duration) time.Duration {
 	return d/2 + rand.N(d/2+1)
 }
 
-type leaseState int
-
-const (
-	held leaseState = iota
-	lost
-	released
-)
-
 // Lease is one acquisition of a [Mutex]. It is safe for concurrent use,
 // and its methods accept a nil *Lease (which holds nothing).
 //
-// A lease is valid until its TTL runs out, less a margin for clock drift
-// ([Lease.Valid]); [Lease.Refresh] or the watchdog ([WithWatchdog]) extend
-// it. Deadlines are computed from the monotonic time at which the last
-// successful acquisition or renewal was sent, so a process that stalls
-// (a long GC pause, a suspended VM) finds its lease expired when it
-// resumes, before the lock can have been handed to someone else.
+// A lease is kept by the module's one lease keeper: it is valid until its
+// local deadline ([Lease.Deadline]), the monotonic time at which the
+// acquisition or the last successful renewal was sent, plus the TTL, less a
+// margin of 1% + 2ms for clock drift. [Lease.Refresh] or the watchdog
+// ([WithWatchdog]) move it on. A process that stalls (a long GC pause, a
+// SIGSTOP, a suspended VM) finds its lease invalid when it resumes, before
+// the lock can have been handed to someone else, and a renewal answered
+// after the deadline does not revive it.
 type Lease struct {
 	m      *Mutex
 	token  string
 	fence  int64
 	values context.Context // the acquiring ctx without its cancellation
+	keep   *lease.Keeper
 
-	mu         sync.Mutex
-	state      leaseState
-	cause      error
-	validUntil time.Time // local deadline, monotonic
-	renewed    time.Time // when the last successful acquisition or renewal was sent
-	ctx        context.Context
-	cancel     context.CancelCauseFunc
-	mon        *monitor
+	mu       sync.Mutex
+	released bool
+	mon      *monitor
 }
 
 func (m *Mutex) newLease(ctx context.Context, token string, a attempt) *Lease {
-	l := &Lease{
-		m:          m,
-		token:      token,
-		fence:      a.fence,
-		values:     context.WithoutCancel(ctx),
-		validUntil: a.validUntil,
-		renewed:    a.validUntil.Add(-(m.o.ttl - drift(m.o.ttl))),
+	l := &Lease{m: m, token: token, fence: a.fence, values: context.WithoutCancel(ctx)}
+	o := m.o
+	k, err := lease.New(a.sent, lease.Config{
+		TTL:     o.ttl,
+		Every:   o.ttl / 3,
+		Retry:   min(max(o.ttl/10, o.pollMin), 100*time.Millisecond),
+		Renew:   func(ctx context.Context, _ time.Duration) error { return m.be.refresh(ctx, token) },
+		IsLost:  isNotHeld,
+		Expired: errLostExpired,
+		Lost:    lostTaken,
+		OnEnd:   func(error) { m.inst.lostLease() },
+		Parent:  l.values,
+	})
+	if err != nil {
+		panic("bug: lock lease config: " + err.Error()) // the options were validated
 	}
-	if m.o.watchdog {
+	l.keep = k
+	if o.watchdog {
 		l.mu.Lock()
-		l.ctx, l.cancel = context.WithCancelCause(l.values)
 		l.startMonitorLocked()
 		l.mu.Unlock()
 	}
 	return l
 }
 
-// FencingToken returns the lease's fencing token: a number strictly
-// greater than that of every earlier lease of the same lock. Pass it to
-// the resource the lock protects, and have the resource refuse requests
-// with a token lower than one it has seen: a holder that stalled past its
-// TTL is then turned away. The counter lives next to the lock key, in the
-// same slot, one per lock; it is never reset, so do not delete it.
-func (l *Lease) FencingToken() int64 {
+func isNotHeld(err error) bool { return errors.Is(err, ErrNotHeld) }
+func lostTaken(error) error    { return errLostTaken }
+
+// Fence returns the lease's fencing token: a number strictly greater than
+// that of every earlier lease of the same lock. Pass it to the resource the
+// lock protects, and have the resource refuse requests with a token lower
+// than one it has seen: a holder that stalled past its TTL is then turned
+// away. The counter lives next to the lock key, in the same slot, one per
+// lock; it is never reset, so do not delete it. 0 for a nil lease.
+func (l *Lease) Fence() int64 {
 	if l == nil {
 		return 0
 	}
@@ -289,7 +286,7 @@ func (l *Lease) FencingToken() int64 {
 }
 
 // Owner returns the random token stored in the lock key while the lease
-// holds it (the value [Locker.Value] reads).
+// holds it (the owner [Locker.Info] reads).
 func (l *Lease) Owner() string {
 	if l == nil {
 		return ""
@@ -297,10 +294,20 @@ func (l *Lease) Owner() string {
 	return l.token
 }
 
+// Deadline returns the lease's local deadline: it is valid strictly before
+// it (unless released or lost), and Redis cannot hand the lock to anyone
+// else before it. Renewals move it. The zero time for a nil lease.
+func (l *Lease) Deadline() time.Time {
+	if l == nil {
+		return time.Time{}
+	}
+	return l.keep.Deadline()
+}
+
 // Context returns a context that is cancelled when the lease ends: on
 // Release (cause ErrReleased) or when the lock is lost (cause matching
-// ErrLost): deleted or taken over by someone else, expired, or not renewed
-// within its TTL, for example because Redis could not be reached. Bind the
+// ErrLost): deleted or taken over by someone else, or not renewed by its
+// local deadline, for example because Redis could not be reached. Bind the
 // work the lock protects to it. context.Cause tells why it ended.
 //
 // The first call starts watching the lock (one goroutine, and an
@@ -314,109 +321,46 @@ func (l *Lease) Context() context.Context {
 		cancel(ErrNotHeld)
 		return ctx
 	}
+	ctx := l.keep.Context()
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ctx == nil {
-		l.ctx, l.cancel = context.WithCancelCause(l.values)
-		switch l.state {
-		case held:
-			l.startMonitorLocked()
-		default:
-			l.cancel(l.cause)
-		}
-	}
-	return l.ctx
+	l.startMonitorLocked()
+	l.mu.Unlock()
+	return ctx
 }
 
 // Valid reports whether the lease still holds the lock as far as this
 // process can know: not released, not lost, and its local deadline not
 // passed. It reads the monotonic clock now, so it is right even in the
-// moment after a stall, before the lease's timers have run.
+// moment after a stall, before the lease's timers have run: call it right
+// before acting on the resource.
 func (l *Lease) Valid() bool {
-	if l == nil {
-		return false
-	}
-	now := time.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.state == held && now.Before(l.validUntil)
+	return l != nil && l.keep.Valid()
 }
 
-// Refresh extends the lease to a full TTL from now (the watchdog does this
-// by itself). It returns ErrNotHeld when the lease was released or the
-// lock was lost; the lease's context is then cancelled. A Refresh that
-// cannot be confirmed before the lease's deadline counts as failed.
+// Refresh extends the lease to a full TTL counted from now (the watchdog
+// does this by itself). It returns ErrNotHeld when the lease was released
+// or the lock was lost; the lease's context is then cancelled. A Refresh
+// that cannot be confirmed before the lease's deadline counts as failed,
+// and ends the lease.
 func (l *Lease) Refresh(ctx context.Context) error {
 	if l == nil {
 		return fmt.Errorf("lock.Lease.Refresh: %w", ErrNotHeld)
 	}
-	if err := l.renew(ctx); err != nil {
-		return fmt.Errorf("lock.Lease.Refresh %q: %w", l.m.key, err)
+	err := l.keep.Renew(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, lease.ErrEnded):
+		return fmt.Errorf("lock.Lease.Refresh %q: %w", l.m.key, errors.Join(ErrNotHeld, l.keep.Err()))
 	}
-	l.mu.Lock()
-	if l.mon != nil {
-		signal(l.mon.kick)
-	}
-	l.mu.Unlock()
-	return nil
+	return fmt.Errorf("lock.Lease.Refresh %q: %w", l.m.key, err)
 }
 
-// renew extends the lease once, bounded by its current deadline.
-func (l *Lease) renew(ctx context.Context) error {
-	l.mu.Lock()
-	if l.state != held {
-		cause := l.cause
-		l.mu.Unlock()
-		return errors.Join(ErrNotHeld, cause)
+// lose ends the lease with cause, if it is still held, and counts it.
+func (l *Lease) lose(cause error) {
+	if l.keep.End(cause) {
+		l.m.inst.lostLease()
 	}
-	deadline := l.validUntil
-	l.mu.Unlock()
-	start := time.Now()
-	if !start.Before(deadline) {
-		l.lose(errLostExpired)
-		return errors.Join(ErrNotHeld, errLostExpired)
-	}
-	rctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	err := l.m.be.refresh(rctx, l.token)
-	if errors.Is(err, ErrNotHeld) {
-		l.lose(errLostTaken)
-		return err
-	}
-	if err != nil {
-		return err
-	}
-	ttl := l.m.o.ttl
-	validUntil := start.Add(ttl - drift(ttl))
-	if !time.Now().Before(validUntil) {
-		return fmt.Errorf("renewal confirmed too late to count: %w", context.DeadlineExceeded)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.state != held {
-		return errors.Join(ErrNotHeld, l.cause)
-	}
-	if validUntil.After(l.validUntil) {
-		l.validUntil, l.renewed = validUntil, start
-	}
-	return nil
-}
-
-// lose marks the lease lost and cancels its context. It reports whether
-// the lease was held until now (not already lost or released).
-func (l *Lease) lose(cause error) bool {
-	l.mu.Lock()
-	if l.state != held {
-		l.mu.Unlock()
-		return false
-	}
-	l.state, l.cause = lost, cause
-	if l.cancel != nil {
-		l.cancel(cause)
-	}
-	l.mu.Unlock()
-	l.m.inst.lostLease()
-	return true
 }
 
 // Release ends the lease: it cancels the lease's context (cause
@@ -431,23 +375,18 @@ func (l *Lease) Release(ctx context.Context) error {
 		return fmt.Errorf("lock.Lease.Release: %w", ErrNotHeld)
 	}
 	l.mu.Lock()
-	if l.state == released {
+	if l.released {
 		l.mu.Unlock()
 		return fmt.Errorf("lock.Lease.Release %q: already released: %w", l.m.key, ErrNotHeld)
 	}
-	l.state = released
-	if l.cause == nil {
-		l.cause = ErrReleased
-	}
-	if l.cancel != nil {
-		l.cancel(ErrReleased)
-	}
+	l.released = true
 	mon := l.mon
 	l.mon = nil
 	l.mu.Unlock()
-	// The monitor stops while the lock is deleted: the lease is already
-	// marked released, so nothing the monitor still sees can act on it,
-	// and giving its tracking connection back costs a round trip.
+	l.keep.End(ErrReleased)
+	// The monitor stops while the lock is deleted: the lease has ended, so
+	// nothing the monitor still sees can act on it, and giving its tracking
+	// connection back costs a round trip.
 	var halting sync.WaitGroup
 	if mon != nil {
 		halting.Go(mon.halt)
@@ -463,45 +402,42 @@ func (l *Lease) Release(ctx context.Context) error {
 // monitor is the background watcher of one lease.
 type monitor struct {
 	stop   chan struct{}
-	kick   chan struct{} // the deadline moved (Refresh)
-	done   chan struct{}
+	done   sync.WaitGroup
 	ctx    context.Context // for Redis calls; ends at halt
 	cancel context.CancelFunc
 }
 
+// startMonitorLocked starts watching the lease (and, with the watchdog,
+// renewing it) unless it is already watched or over. l.mu is held.
 func (l *Lease) startMonitorLocked() {
-	if l.mon != nil || l.state != held {
+	if l.mon != nil || l.released || l.keep.Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(l.values)
-	mon := &monitor{
-		stop:   make(chan struct{}),
-		kick:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
-		ctx:    ctx,
-		cancel: cancel,
-	}
+	mon := &monitor{stop: make(chan struct{}), ctx: ctx, cancel: cancel}
 	l.mon = mon
-	go l.run(mon)
+	lctx := l.keep.Context()
+	mon.done.Go(func() { l.watch(mon, lctx) })
+	if l.m.o.watchdog {
+		mon.done.Go(func() { _ = l.keep.Run(ctx) })
+	}
 }
 
 // halt stops the monitor and waits for it.
 func (mon *monitor) halt() {
 	close(mon.stop)
 	mon.cancel()
-	<-mon.done
+	mon.done.Wait()
 }
 
-// run watches one lease until it is released or lost: it cancels the
-// context at the lease's local deadline, renews it when the watchdog is
-// on, and notices deletion and takeover through invalidations or, where
-// there are none, by checking the lock periodically.
-func (l *Lease) run(mon *monitor) {
-	defer close(mon.done)
+// watch watches one lease until it is released or lost: it notices
+// deletion and takeover through invalidations or, where there are none, by
+// checking the lock periodically, and deletes a lock whose lease ran out
+// locally. The keeper ends the lease at its deadline; the watchdog's
+// renewals run beside (lease.Keeper.Run).
+func (l *Lease) watch(mon *monitor, lctx context.Context) {
 	o := l.m.o
-	renewEvery := o.ttl / 3
 	checkEvery := min(max(o.ttl/4, o.pollMin), time.Second)
-	retryEvery := min(max(o.ttl/10, o.pollMin), 100*time.Millisecond)
 
 	notify := make(chan struct{}, 1)
 	var ws watchState
@@ -520,72 +456,35 @@ func (l *Lease) run(mon *monitor) {
 		l.lose(errLostTaken)
 		return
 	}
-
-	l.mu.Lock()
-	nextRenew := l.renewed.Add(renewEvery)
-	l.mu.Unlock()
-	nextCheck := time.Now().Add(checkEvery)
-	timer := time.NewTimer(time.Hour)
+	timer := time.NewTimer(checkEvery)
 	defer timer.Stop()
 	for {
-		l.mu.Lock()
-		state, deadline := l.state, l.validUntil
-		l.mu.Unlock()
-		if state != held {
-			return
+		var check <-chan time.Time
+		if !ws.tracked {
+			check = timer.C
 		}
-		now := time.Now()
-		if !now.Before(deadline) {
-			if l.lose(errLostExpired) {
-				l.releaseAfterLoss(mon)
-			}
-			return
-		}
-		wake := deadline
-		if o.watchdog && nextRenew.Before(wake) {
-			wake = nextRenew
-		}
-		if !ws.tracked && nextCheck.Before(wake) {
-			wake = nextCheck
-		}
-		timer.Reset(wake.Sub(now))
 		select {
 		case <-mon.stop:
 			return
-		case <-mon.kick:
-			l.mu.Lock()
-			nextRenew = l.renewed.Add(renewEvery)
-			l.mu.Unlock()
+		case <-lctx.Done():
+			if errors.Is(context.Cause(lctx), errLostExpired) {
+				l.releaseAfterLoss(mon)
+			}
+			return
 		case <-notify:
 			if !rewatch() {
 				l.lose(errLostTaken)
 				return
 			}
-		case <-timer.C:
-			now = time.Now()
-			if o.watchdog && !now.Before(nextRenew) {
-				err := l.renew(mon.ctx)
-				switch {
-				case err == nil:
-					l.mu.Lock()
-					nextRenew = l.renewed.Add(renewEvery)
-					l.mu.Unlock()
-				case errors.Is(err, ErrNotHeld):
-					return // renew marked the lease lost
-				default:
-					nextRenew = time.Now().Add(retryEvery)
-				}
+		case <-check:
+			ctx, cancel := l.boundedCtx(mon.ctx)
+			ok, err := l.m.be.check(ctx, l.token)
+			cancel()
+			if err == nil && !ok {
+				l.lose(errLostTaken)
+				return
 			}
-			if !ws.tracked && !now.Before(nextCheck) {
-				ctx, cancel := l.boundedCtx(mon.ctx)
-				ok, err := l.m.be.check(ctx, l.token)
-				cancel()
-				if err == nil && !ok {
-					l.lose(errLostTaken)
-					return
-				}
-				nextCheck = time.Now().Add(checkEvery)
-			}
+			timer.Reset(checkEvery)
 		}
 	}
 }
@@ -593,10 +492,7 @@ func (l *Lease) run(mon *monitor) {
 // boundedCtx bounds a background Redis call by the lease's deadline: the
 // monitor must be free to end the lease on time however long Redis takes.
 func (l *Lease) boundedCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	l.mu.Lock()
-	deadline := l.validUntil
-	l.mu.Unlock()
-	return context.WithDeadline(ctx, deadline)
+	return context.WithDeadline(ctx, l.keep.Deadline())
 }
 
 // releaseAfterLoss deletes a lock whose lease ran out locally, if it still
@@ -606,12 +502,4 @@ func (l *Lease) releaseAfterLoss(mon *monitor) {
 	ctx, cancel := context.WithTimeout(mon.ctx, max(l.m.o.quorumTimeout, time.Second))
 	defer cancel()
 	_ = l.m.be.release(ctx, l.token) // best effort: the TTL ends it anyway
-}
-
-// signal makes a non-blocking send: one pending wake-up is enough.
-func signal(ch chan<- struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
-	}
 }

@@ -60,11 +60,11 @@ func TestMutexTryAcquireAndRelease(t *testing.T) {
 		if in.Owner != lease.Owner() || in.TTL > lock.DefaultTTL || in.TTL < lock.DefaultTTL-5*time.Second {
 			t.Fatalf("Info = %+v, want owner %q and a TTL near %v", in, lease.Owner(), lock.DefaultTTL)
 		}
-		if v, _ := get(t, b.Client, fenceKey(b, "job")); v != strconv.FormatInt(lease.FencingToken(), 10) {
-			t.Fatalf("fence counter %q, token %d", v, lease.FencingToken())
+		if v, _ := get(t, b.Client, fenceKey(b, "job")); v != strconv.FormatInt(lease.Fence(), 10) {
+			t.Fatalf("fence counter %q, token %d", v, lease.Fence())
 		}
-		if f := must(l.Fence(ctx, "job")).get(t); f != lease.FencingToken() {
-			t.Fatalf("Fence = %d, token %d", f, lease.FencingToken())
+		if f := must(l.Fence(ctx, "job")).get(t); f != lease.Fence() {
+			t.Fatalf("Fence = %d, token %d", f, lease.Fence())
 		}
 		if f := must(l.Fence(ctx, "never-acquired")).get(t); f != 0 {
 			t.Fatalf("Fence of a lock never acquired = %d, want 0", f)
@@ -90,13 +90,13 @@ func TestMutexTryAcquireAndRelease(t *testing.T) {
 		}
 		// No key per acquisition: after many, the lock's fence counter is
 		// all that is left.
-		last := lease.FencingToken()
+		last := lease.Fence()
 		for range 20 {
 			l2 := must(m.TryAcquire(ctx)).get(t)
-			if l2.FencingToken() <= last {
-				t.Fatalf("fencing token %d after %d", l2.FencingToken(), last)
+			if l2.Fence() <= last {
+				t.Fatalf("fencing token %d after %d", l2.Fence(), last)
 			}
-			last = l2.FencingToken()
+			last = l2.Fence()
 			if err := l2.Release(ctx); err != nil {
 				t.Fatal(err)
 			}
@@ -122,7 +122,7 @@ func TestNilLease(t *testing.T) {
 	if err := l.Refresh(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
 		t.Errorf("Refresh: %v", err)
 	}
-	if l.Valid() || l.FencingToken() != 0 || l.Owner() != "" {
+	if l.Valid() || l.Fence() != 0 || l.Owner() != "" {
 		t.Error("nil lease looks held")
 	}
 	if ctx := l.Context(); ctx.Err() == nil || !errors.Is(context.Cause(ctx), lock.ErrNotHeld) {
@@ -159,7 +159,7 @@ func TestFencingMonotonicUnderContention(t *testing.T) {
 					// Recorded while holding the lock: the order of the
 					// slice is the order of the leases.
 					mu.Lock()
-					tokens = append(tokens, lease.FencingToken())
+					tokens = append(tokens, lease.Fence())
 					mu.Unlock()
 					if err := lease.Release(tb.ctx); err != nil {
 						errs <- err
@@ -222,8 +222,8 @@ func TestAcquireWakesOnRelease(t *testing.T) {
 		if woke > wakeLimit(b) {
 			t.Fatalf("waiter took %v to notice the release, limit %v", woke, wakeLimit(b))
 		}
-		if g.lease.FencingToken() <= holder.FencingToken() {
-			t.Fatalf("fencing token went from %d to %d", holder.FencingToken(), g.lease.FencingToken())
+		if g.lease.Fence() <= holder.Fence() {
+			t.Fatalf("fencing token went from %d to %d", holder.Fence(), g.lease.Fence())
 		}
 		if err := g.lease.Release(tb.ctx); err != nil {
 			t.Fatal(err)
@@ -377,7 +377,7 @@ func TestLeaseContextEndsWhenTakenOver(t *testing.T) {
 		if err := lease.Release(tb.ctx); !errors.Is(err, lock.ErrNotHeld) {
 			t.Fatalf("Release: %v", err)
 		}
-		if v := must(tb.l.Value(tb.ctx, "take")).get(t); v != "intruder" {
+		if v := must(value(tb.l, tb.ctx, "take")).get(t); v != "intruder" {
 			t.Fatalf("value %q", v)
 		}
 	})
@@ -416,7 +416,7 @@ func TestLeaseContextEndsAtExpiry(t *testing.T) {
 		}
 		// ... and the lease gave it up then.
 		deadline := time.Now().Add(2 * time.Second)
-		for must(tb.l.IsLocked(tb.ctx, "exp")).get(t) {
+		for must(isLocked(tb.l, tb.ctx, "exp")).get(t) {
 			if time.Now().After(deadline) {
 				t.Fatal("lock still there after its lease ended")
 			}
@@ -451,7 +451,7 @@ func TestWatchdogRenewsOverSeveralTTLs(t *testing.T) {
 		if err := lease.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
-		if must(tb.l.IsLocked(tb.ctx, "dog")).get(t) {
+		if must(isLocked(tb.l, tb.ctx, "dog")).get(t) {
 			t.Fatal("lock still there after Release")
 		}
 	})

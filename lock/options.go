@@ -48,10 +48,31 @@ const (
 	KeepTTL time.Duration = math.MaxInt64 - 1
 )
 
-// Option configures [New], [NewPool], [NewQuorum] and, for the options
-// that concern leases, [Locker.Mutex] and [Quorum.Mutex]. A zero argument
+// Option configures [New], [NewPool] and [NewQuorum]. A zero argument
 // means the default.
-type Option func(*options)
+type Option interface{ apply(*options) }
+
+// MutexOption configures mutexes: [WithTTL], [WithWatchdog],
+// [WithTracking], [WithPollInterval], [WithQuorumTimeout]. Given to
+// [Locker.Mutex] or [Quorum.Mutex] it configures that mutex; given to a
+// constructor (every MutexOption is an Option) it is the default of every
+// mutex made there. Options that mean nothing to one mutex (WithEpsilon,
+// the providers) are not MutexOptions, so the compiler refuses them there.
+type MutexOption interface {
+	Option
+	mutexOption()
+}
+
+// option is a constructor-only Option.
+type option func(*options)
+
+func (f option) apply(o *options) { f(o) }
+
+// mutexOption is an Option that also configures one mutex.
+type mutexOption func(*options)
+
+func (f mutexOption) apply(o *options) { f(o) }
+func (mutexOption) mutexOption()       {}
 
 type options struct {
 	ttl           time.Duration
@@ -64,7 +85,7 @@ type options struct {
 	tp            trace.TracerProvider
 	mp            metric.MeterProvider
 
-	lockerOnly []string // locker-wide options that were given
+	epsilonSet bool // WithEpsilon was given (NewQuorum has no use for it)
 	errs       []error
 }
 
@@ -75,8 +96,8 @@ func (o *options) fail(format string, args ...any) {
 // WithTTL sets the lease TTL of mutexes (default [DefaultTTL], at least
 // [MinLeaseTTL]). It does not apply to [Locker.Lock] and friends, which take
 // the TTL as an argument.
-func WithTTL(ttl time.Duration) Option {
-	return func(o *options) {
+func WithTTL(ttl time.Duration) MutexOption {
+	return mutexOption(func(o *options) {
 		switch {
 		case ttl < 0:
 			o.fail("WithTTL(%v): negative", ttl)
@@ -89,15 +110,15 @@ func WithTTL(ttl time.Duration) Option {
 		default:
 			o.ttl = ttl
 		}
-	}
+	})
 }
 
 // WithWatchdog turns on automatic renewal of leases (default off). A
 // lease then renews itself every third of its TTL until it is released or
 // lost; without it a lease expires after one TTL unless [Lease.Refresh] is
 // called.
-func WithWatchdog(on bool) Option {
-	return func(o *options) { o.watchdog = on }
+func WithWatchdog(on bool) MutexOption {
+	return mutexOption(func(o *options) { o.watchdog = on })
 }
 
 // WithTracking chooses how waiting acquisitions learn that a lock was
@@ -107,8 +128,8 @@ func WithWatchdog(on bool) Option {
 // deleted. The client's own cache setting does not matter. Servers without
 // CLIENT TRACKING (miniredis, some managed services) are detected and
 // polled instead. Off always polls, with [WithPollInterval].
-func WithTracking(on bool) Option {
-	return func(o *options) { o.noTracking = !on }
+func WithTracking(on bool) MutexOption {
+	return mutexOption(func(o *options) { o.noTracking = !on })
 }
 
 // WithPollInterval sets the delays between attempts when polling: the
@@ -117,70 +138,69 @@ func WithTracking(on bool) Option {
 // [DefaultPollMax]). A delay never runs past the holder's expiry. With
 // tracking working, waiters do not poll; they still retry at the holder's
 // expiry and at least once a second, in case an invalidation is lost.
-func WithPollInterval(minDelay, maxDelay time.Duration) Option {
-	return func(o *options) {
+func WithPollInterval(minDelay, maxDelay time.Duration) MutexOption {
+	return mutexOption(func(o *options) {
 		if minDelay < 0 || maxDelay < 0 || (minDelay > 0 && maxDelay > 0 && minDelay > maxDelay) {
 			o.fail("WithPollInterval(%v, %v): want 0 <= min <= max", minDelay, maxDelay)
 			return
 		}
 		o.pollMin, o.pollMax = minDelay, maxDelay
-	}
+	})
 }
 
 // WithQuorumTimeout bounds how long a quorum lock waits for each server
 // during one acquisition (default [DefaultQuorumTimeout], capped at a third
 // of the TTL).
-func WithQuorumTimeout(d time.Duration) Option {
-	return func(o *options) {
+func WithQuorumTimeout(d time.Duration) MutexOption {
+	return mutexOption(func(o *options) {
 		if d < 0 {
 			o.fail("WithQuorumTimeout(%v): negative", d)
 			return
 		}
 		o.quorumTimeout = d
-	}
+	})
 }
 
 // WithEpsilon sets the tolerance of the conditional operations (default
 // [DefaultEpsilon]). Only for New and NewPool.
 func WithEpsilon(eps float64) Option {
-	return func(o *options) {
-		o.lockerOnly = append(o.lockerOnly, "WithEpsilon")
+	return option(func(o *options) {
+		o.epsilonSet = true
 		if eps < 0 || math.IsNaN(eps) || math.IsInf(eps, 0) {
 			o.fail("WithEpsilon(%v): want a finite number >= 0", eps)
 			return
 		}
 		o.eps = eps
-	}
+	})
 }
 
 // WithTracerProvider sets the OpenTelemetry tracer provider; nil (the
 // default) follows the global one. Only for New, NewPool and NewQuorum.
 func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(o *options) {
-		o.lockerOnly = append(o.lockerOnly, "WithTracerProvider")
+	return option(func(o *options) {
 		o.tp = tp
-	}
+	})
 }
 
 // WithMeterProvider sets the OpenTelemetry meter provider; nil (the
 // default) follows the global one. Only for New, NewPool and NewQuorum.
 func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(o *options) {
-		o.lockerOnly = append(o.lockerOnly, "WithMeterProvider")
+	return option(func(o *options) {
 		o.mp = mp
-	}
+	})
 }
 
-// buildOptions applies opts over base and fills in defaults.
-func buildOptions(base options, opts []Option) (options, error) {
+// buildOptions applies opts over base and fills in defaults: the one
+// place options are validated.
+func buildOptions[O Option](base options, opts []O) (options, error) {
 	o := base
-	o.lockerOnly, o.errs = nil, nil
+	o.errs = nil
 	for _, opt := range opts {
-		if opt == nil {
+		if Option(opt) == nil {
 			o.fail("nil option")
 			continue
 		}
-		opt(&o)
+		opt.apply(&o)
 	}
 	if o.ttl == 0 {
 		o.ttl = DefaultTTL
@@ -201,17 +221,4 @@ func buildOptions(base options, opts []Option) (options, error) {
 		o.quorumTimeout = DefaultQuorumTimeout
 	}
 	return o, errors.Join(o.errs...)
-}
-
-// leaseOptions applies per-mutex options, refusing those that only make
-// sense for the whole Locker.
-func leaseOptions(base options, opts []Option) (options, error) {
-	o, err := buildOptions(base, opts)
-	if err != nil {
-		return o, err
-	}
-	if len(o.lockerOnly) > 0 {
-		return o, fmt.Errorf("%w: %s applies to the Locker, not to one Mutex", ErrInvalidOption, o.lockerOnly[0])
-	}
-	return o, nil
 }

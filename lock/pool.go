@@ -30,11 +30,11 @@ type Pool struct {
 }
 
 // NewPool returns the lock pool name under prefix. The caller keeps
-// ownership of client. Errors: ErrNilClient, ErrInvalidKey,
+// ownership of client. Errors: ErrInvalidArgument for a nil client, ErrInvalidKey,
 // ErrInvalidOption. It sends nothing to Redis.
 func NewPool(client rueidis.Client, prefix, name string, opts ...Option) (*Pool, error) {
 	if client == nil {
-		return nil, ErrNilClient
+		return nil, errNilClient
 	}
 	ns, err := redisx.NewNamespace(prefix, kindPool, name)
 	if err != nil {
@@ -90,35 +90,32 @@ func (p *Pool) count(ctx context.Context, op string, s *script.Script, members [
 	return int(n), err
 }
 
-// Extend adds members and returns how many were new. No members is a
-// no-op. Errors: ErrInvalidKey for an empty or malformed member (nothing is
-// written), Redis and ctx errors.
-func (p *Pool) Extend(ctx context.Context, members ...string) (int, error) {
-	return p.count(ctx, "Extend", script.LockPoolExtend, members)
+// Add adds members (the reference's extend) and returns how many were new.
+// No members is a no-op. Errors: ErrInvalidKey for an empty or malformed
+// member (nothing is written), Redis and ctx errors.
+func (p *Pool) Add(ctx context.Context, members ...string) (int, error) {
+	return p.count(ctx, "Add", script.LockPoolExtend, members)
 }
 
-// Shrink removes members and returns how many were removed; names that are
-// not members are ignored. Their locks stay. No members is a no-op.
-func (p *Pool) Shrink(ctx context.Context, members ...string) (int, error) {
-	return p.count(ctx, "Shrink", script.LockPoolShrink, members)
+// Remove removes members (the reference's shrink) and returns how many
+// were removed; names that are not members are ignored. Their locks stay.
+// No members is a no-op.
+func (p *Pool) Remove(ctx context.Context, members ...string) (int, error) {
+	return p.count(ctx, "Remove", script.LockPoolShrink, members)
 }
 
 // Assign atomically replaces the membership with exactly members
-// (duplicates collapse). No members is the same as [Pool.Clear].
+// (duplicates collapse). No members removes every member (the reference's
+// clear). Locks on members stay.
 func (p *Pool) Assign(ctx context.Context, members ...string) error {
 	if err := p.checkMembers("Assign", members); err != nil {
 		return err
 	}
 	if len(members) == 0 {
-		return p.Clear(ctx)
+		_, err := p.run(ctx, "Assign", script.LockPoolClear, nil)
+		return err
 	}
 	_, err := p.run(ctx, "Assign", script.LockPoolAssign, members)
-	return err
-}
-
-// Clear removes every member. Locks on members stay.
-func (p *Pool) Clear(ctx context.Context) error {
-	_, err := p.run(ctx, "Clear", script.LockPoolClear, nil)
 	return err
 }
 
@@ -154,8 +151,10 @@ func (p *Pool) Contains(ctx context.Context, member string) (bool, error) {
 const statusFanOut = 32
 
 // Statuses returns the lock status of every member, classified against
-// normalTTL as by [Locker.Status] (the reference's values_lock_status, with
-// the four states instead of a bool). Membership is read first, then every
+// normalTTL as by [Locker.Status]: the reference's values_lock_status, with
+// the four states instead of a bool, and its health_check (count the
+// members by state: its (locked, free) pair is the members not StatusFree
+// and those StatusFree). An empty pool gives an empty map. Membership is read first, then every
 // member's lock, each in one atomic read; a lock that changes while the
 // call runs is seen before or after the change.
 func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[string]Status, error) {
@@ -194,45 +193,4 @@ func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[strin
 		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w", p.name, first)
 	}
 	return out, nil
-}
-
-// Health lists the members by the state of their lock; see [Pool.Health].
-type Health struct {
-	// Free members have no lock.
-	Free []string
-	// Locked members are locked within the normal TTL.
-	Locked []string
-	// Unavailable members are locked for longer than the normal TTL
-	// (typically marked unhealthy on purpose).
-	Unavailable []string
-	// Error members are locked without expiry.
-	Error []string
-}
-
-// Health is the reference's health_check: it sorts the members into free,
-// locked, unavailable and error lists (each sorted). The reference's
-// (locked, free) counts are len(Locked)+len(Unavailable)+len(Error) and
-// len(Free). An empty pool gives empty lists.
-func (p *Pool) Health(ctx context.Context, normalTTL time.Duration) (Health, error) {
-	st, err := p.Statuses(ctx, normalTTL)
-	if err != nil {
-		return Health{}, err
-	}
-	var h Health
-	for m, s := range st {
-		switch s {
-		case StatusFree:
-			h.Free = append(h.Free, m)
-		case StatusLocked:
-			h.Locked = append(h.Locked, m)
-		case StatusUnavailable:
-			h.Unavailable = append(h.Unavailable, m)
-		default:
-			h.Error = append(h.Error, m)
-		}
-	}
-	for _, l := range [][]string{h.Free, h.Locked, h.Unavailable, h.Error} {
-		slices.Sort(l)
-	}
-	return h, nil
 }

@@ -30,17 +30,17 @@ func TestPoolMembership(t *testing.T) {
 		tb := setup(t, b)
 		ctx := tb.ctx
 		p := newPool(t, b, "proxies")
-		if n := must(p.Extend(ctx)).get(t); n != 0 {
-			t.Fatalf("Extend() = %d", n)
+		if n := must(p.Add(ctx)).get(t); n != 0 {
+			t.Fatalf("Add() = %d", n)
 		}
 		if keys := b.Keys(t); len(keys) != 0 {
-			t.Fatalf("empty Extend wrote %v", keys)
+			t.Fatalf("empty Add wrote %v", keys)
 		}
-		if n := must(p.Extend(ctx, "a", "b", "c", "a")).get(t); n != 3 {
-			t.Fatalf("Extend(a b c a) = %d new, want 3", n)
+		if n := must(p.Add(ctx, "a", "b", "c", "a")).get(t); n != 3 {
+			t.Fatalf("Add(a b c a) = %d new, want 3", n)
 		}
-		if n := must(p.Extend(ctx, "c", "d")).get(t); n != 1 {
-			t.Fatalf("Extend(c d) = %d new, want 1", n)
+		if n := must(p.Add(ctx, "c", "d")).get(t); n != 1 {
+			t.Fatalf("Add(c d) = %d new, want 1", n)
 		}
 		if ms := must(p.Members(ctx)).get(t); !slices.Equal(ms, []string{"a", "b", "c", "d"}) {
 			t.Fatalf("Members = %v", ms)
@@ -49,11 +49,11 @@ func TestPoolMembership(t *testing.T) {
 			t.Fatal("Contains wrong")
 		}
 		// Unknown members are ignored.
-		if n := must(p.Shrink(ctx, "b", "zz")).get(t); n != 1 {
-			t.Fatalf("Shrink(b zz) = %d", n)
+		if n := must(p.Remove(ctx, "b", "zz")).get(t); n != 1 {
+			t.Fatalf("Remove(b zz) = %d", n)
 		}
-		if n := must(p.Shrink(ctx)).get(t); n != 0 {
-			t.Fatalf("Shrink() = %d", n)
+		if n := must(p.Remove(ctx)).get(t); n != 0 {
+			t.Fatalf("Remove() = %d", n)
 		}
 		if err := p.Assign(ctx, "x", "y", "x"); err != nil {
 			t.Fatal(err)
@@ -67,16 +67,16 @@ func TestPoolMembership(t *testing.T) {
 		if ms := must(p.Members(ctx)).get(t); len(ms) != 0 {
 			t.Fatalf("Members after empty Assign = %v", ms)
 		}
-		must(p.Extend(ctx, "q")).get(t)
-		if err := p.Clear(ctx); err != nil {
+		must(p.Add(ctx, "q")).get(t)
+		if err := p.Assign(ctx); err != nil {
 			t.Fatal(err)
 		}
 		if ms := must(p.Members(ctx)).get(t); len(ms) != 0 {
-			t.Fatalf("Members after Clear = %v", ms)
+			t.Fatalf("Members after Assign() = %v", ms)
 		}
 		// Members may hold what names may not: braces, colons, spaces.
 		odd := []string{"{tag}", "a:b", "with space", "ünï"}
-		must(p.Extend(ctx, odd...)).get(t)
+		must(p.Add(ctx, odd...)).get(t)
 		if ms := must(p.Members(ctx)).get(t); len(ms) != len(odd) {
 			t.Fatalf("Members = %v", ms)
 		}
@@ -105,8 +105,8 @@ func TestPoolLargeAssign(t *testing.T) {
 		if ms := must(p.Members(tb.ctx)).get(t); len(ms) != 2500 {
 			t.Fatalf("%d members, want 2500", len(ms))
 		}
-		if n := must(p.Shrink(tb.ctx, members[:1500]...)).get(t); n != 1500 {
-			t.Fatalf("Shrink = %d", n)
+		if n := must(p.Remove(tb.ctx, members[:1500]...)).get(t); n != 1500 {
+			t.Fatalf("Remove = %d", n)
 		}
 	})
 }
@@ -119,10 +119,10 @@ func TestPoolLocksAndHealth(t *testing.T) {
 		p := newPool(t, b, "workers")
 		l := p.Locker()
 		normal := 2 * time.Minute
-		if h := must(p.Health(ctx, normal)).get(t); len(h.Free)+len(h.Locked)+len(h.Unavailable)+len(h.Error) != 0 {
-			t.Fatalf("Health of an empty pool = %+v", h)
+		if st := must(p.Statuses(ctx, normal)).get(t); len(st) != 0 {
+			t.Fatalf("Statuses of an empty pool = %+v", st)
 		}
-		must(p.Extend(ctx, "free", "locked", "sick", "stuck", "{odd}")).get(t)
+		must(p.Add(ctx, "free", "locked", "sick", "stuck", "{odd}")).get(t)
 		must(l.Lock(ctx, "locked", "w1", time.Minute)).get(t)
 		must(l.Lock(ctx, "{odd}", "w2", time.Minute)).get(t)
 		must(l.Lock(ctx, "sick", "health", time.Hour)).get(t)
@@ -143,22 +143,17 @@ func TestPoolLocksAndHealth(t *testing.T) {
 				t.Errorf("status of %s = %v, want %v", m, st[m], s)
 			}
 		}
-		h := must(p.Health(ctx, normal)).get(t)
-		if !slices.Equal(h.Free, []string{"free"}) || !slices.Equal(h.Locked, []string{"locked", "{odd}"}) ||
-			!slices.Equal(h.Unavailable, []string{"sick"}) || !slices.Equal(h.Error, []string{"stuck"}) {
-			t.Fatalf("Health = %+v", h)
-		}
 		// Membership calls leave locks alone.
-		must(p.Shrink(ctx, "locked")).get(t)
-		if err := p.Clear(ctx); err != nil {
+		must(p.Remove(ctx, "locked")).get(t)
+		if err := p.Assign(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if !must(l.IsLocked(ctx, "locked")).get(t) {
+		if !must(isLocked(l, ctx, "locked")).get(t) {
 			t.Fatal("Shrink/Clear removed a member's lock")
 		}
 		// Pool locks are not the plain Locker's locks of the same name.
 		plain := tb.l
-		if must(plain.IsLocked(ctx, "locked")).get(t) {
+		if must(isLocked(plain, ctx, "locked")).get(t) {
 			t.Fatal("pool lock visible through the plain Locker")
 		}
 		// Reentrancy and mutexes work on members too.
@@ -189,16 +184,16 @@ func TestPoolBadInputWritesNothing(t *testing.T) {
 		tb := setup(t, b)
 		ctx := tb.ctx
 		p := newPool(t, b, "bad")
-		if _, err := p.Extend(ctx, "ok", ""); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Add(ctx, "ok", ""); !errors.Is(err, lock.ErrInvalidKey) {
 			t.Errorf("Extend with an empty member: %v", err)
 		}
-		if _, err := p.Extend(ctx, "ok", "nul\x00"); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Add(ctx, "ok", "nul\x00"); !errors.Is(err, lock.ErrInvalidKey) {
 			t.Errorf("Extend with NUL: %v", err)
 		}
 		if err := p.Assign(ctx, "ok", ""); !errors.Is(err, lock.ErrInvalidKey) {
 			t.Errorf("Assign with an empty member: %v", err)
 		}
-		if _, err := p.Shrink(ctx, ""); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Remove(ctx, ""); !errors.Is(err, lock.ErrInvalidKey) {
 			t.Errorf("Shrink with an empty member: %v", err)
 		}
 		if _, err := p.Contains(ctx, ""); !errors.Is(err, lock.ErrInvalidKey) {

@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/lease"
 	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
@@ -47,7 +47,7 @@ type quorumServer struct {
 // NewQuorum returns a quorum lock over clients, one per independent Redis
 // server (not nodes of one cluster, nor a primary and its replica: they
 // share fate). One or two clients are allowed but give no fault
-// tolerance. Errors: ErrNilClient, ErrInvalidArgument (no clients, or one
+// tolerance. Errors: ErrInvalidArgument (no clients, a nil client, or one
 // client twice), ErrInvalidKey, ErrInvalidOption. It sends nothing to
 // Redis.
 func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum, error) {
@@ -56,7 +56,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	}
 	for i, c := range clients {
 		if c == nil {
-			return nil, fmt.Errorf("lock.NewQuorum: client %d: %w", i, ErrNilClient)
+			return nil, fmt.Errorf("lock.NewQuorum: client %d: %w", i, errNilClient)
 		}
 		for j := range i {
 			if clients[j] == c {
@@ -71,7 +71,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	if err != nil {
 		return nil, fmt.Errorf("lock.NewQuorum: %w", err)
 	}
-	if slices.Contains(o.lockerOnly, "WithEpsilon") {
+	if o.epsilonSet {
 		return nil, fmt.Errorf("lock.NewQuorum: %w: WithEpsilon has no use here", ErrInvalidOption)
 	}
 	prov := otel.NewProviders(o.tp, o.mp)
@@ -82,21 +82,18 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	return q, nil
 }
 
-// Size returns the number of servers; Majority the number a lease needs.
+// Size returns the number of servers; a lease must hold Size()/2+1 of them.
 func (q *Quorum) Size() int { return len(q.servers) }
-
-// Majority returns the number of servers a lease must hold: Size()/2+1.
-func (q *Quorum) Majority() int { return len(q.servers)/2 + 1 }
 
 // Mutex returns the quorum mutex for the lock key, with the Quorum's
 // options and opts (WithTTL, WithWatchdog, WithTracking, WithPollInterval,
 // WithQuorumTimeout). It sends nothing to Redis.
-func (q *Quorum) Mutex(key string, opts ...Option) (*Mutex, error) {
+func (q *Quorum) Mutex(key string, opts ...MutexOption) (*Mutex, error) {
 	k, err := space{prefix: q.prefix}.keys(key)
 	if err != nil {
 		return nil, fmt.Errorf("lock.Quorum.Mutex: %w", err)
 	}
-	o, err := leaseOptions(q.opts, opts)
+	o, err := buildOptions(q.opts, opts)
 	if err != nil {
 		return nil, fmt.Errorf("lock.Quorum.Mutex %q: %w", key, err)
 	}
@@ -135,7 +132,7 @@ func serverError(i int, err error) error {
 
 func (b *quorum) try(ctx context.Context, token string) (attempt, error) {
 	start := time.Now()
-	validUntil := start.Add(b.ttl - drift(b.ttl))
+	validUntil := lease.Deadline(start, b.ttl)
 	res := make([]attempt, len(b.servers))
 	errs := make([]error, len(b.servers))
 	b.each(ctx, func(c context.Context, i int, s *single) {
@@ -158,7 +155,7 @@ func (b *quorum) try(ctx context.Context, token string) (attempt, error) {
 	}
 	if got >= b.need() && time.Now().Before(validUntil) &&
 		b.raise(ctx, res, errs, fence) >= b.need() && time.Now().Before(validUntil) {
-		return attempt{ok: true, fence: fence, validUntil: validUntil}, nil
+		return attempt{ok: true, fence: fence, sent: start}, nil
 	}
 	// No lease: undo whatever was taken, on every server that granted it
 	// or did not answer (it may have taken it all the same).

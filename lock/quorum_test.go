@@ -49,8 +49,8 @@ func TestQuorumAcquireAndRelease(t *testing.T) {
 	t.Parallel()
 	eachKind(t, func(t *testing.T, kind string) {
 		qb := setupQuorum(t, kind, 3)
-		if qb.q.Size() != 3 || qb.q.Majority() != 2 {
-			t.Fatalf("size %d majority %d", qb.q.Size(), qb.q.Majority())
+		if qb.q.Size() != 3 || qb.q.Size()/2+1 != 2 {
+			t.Fatalf("size %d majority %d", qb.q.Size(), qb.q.Size()/2+1)
 		}
 		m := must(qb.q.Mutex("job")).get(t)
 		lease := must(m.TryAcquire(qb.ctx)).get(t)
@@ -93,8 +93,8 @@ func TestQuorumOneOfThreeDown(t *testing.T) {
 		// Blocking Acquire, watchdog and lost-lock context all work on a
 		// majority.
 		lease := must(m.Acquire(qb.ctx)).get(t)
-		if lease.FencingToken() <= first.FencingToken() {
-			t.Fatalf("fencing token %d after %d", lease.FencingToken(), first.FencingToken())
+		if lease.Fence() <= first.Fence() {
+			t.Fatalf("fencing token %d after %d", lease.Fence(), first.Fence())
 		}
 		ctx := lease.Context()
 		time.Sleep(2500 * time.Millisecond) // two and a half TTLs
@@ -208,10 +208,10 @@ func TestQuorumFencingAcrossChangingMajorities(t *testing.T) {
 	acquire := func(step string) {
 		t.Helper()
 		lease := must(m.TryAcquire(qb.ctx)).get(t)
-		if lease.FencingToken() <= last {
-			t.Fatalf("%s: fencing token %d after %d", step, lease.FencingToken(), last)
+		if lease.Fence() <= last {
+			t.Fatalf("%s: fencing token %d after %d", step, lease.Fence(), last)
 		}
-		last = lease.FencingToken()
+		last = lease.Fence()
 		noErr(t, lease.Release(qb.ctx))
 	}
 	counter := func(i int) int64 {

@@ -52,11 +52,11 @@ func (s *single) attempt(ctx context.Context, token string) (attempt, error) {
 	if err != nil {
 		return attempt{}, err
 	}
-	return parseAttempt(msg, start.Add(s.ttl-drift(s.ttl)))
+	return parseAttempt(msg, start)
 }
 
 // parseAttempt reads lock_acquire's {1, fence} or {0, pttl}.
-func parseAttempt(msg rueidis.RedisMessage, validUntil time.Time) (attempt, error) {
+func parseAttempt(msg rueidis.RedisMessage, sent time.Time) (attempt, error) {
 	arr, err := msg.ToArray()
 	if err != nil || len(arr) != 2 {
 		return attempt{}, fmt.Errorf("lock_acquire: unexpected reply %v: %w", msg, err)
@@ -67,7 +67,7 @@ func parseAttempt(msg rueidis.RedisMessage, validUntil time.Time) (attempt, erro
 		return attempt{}, fmt.Errorf("lock_acquire: unexpected reply %v", msg)
 	}
 	if ok == 1 {
-		return attempt{ok: true, fence: n, validUntil: validUntil}, nil
+		return attempt{ok: true, fence: n, sent: sent}, nil
 	}
 	wait := time.Duration(-1)
 	if n >= 0 {

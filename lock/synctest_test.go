@@ -66,7 +66,7 @@ func TestSynctestLeaseEndsBeforeServerTTL(t *testing.T) {
 		}
 		synctest.Wait()
 		// The lease deleted its lock on the way out.
-		if must(l.IsLocked(ctx, "exp")).get(t) {
+		if must(isLocked(l, ctx, "exp")).get(t) {
 			t.Fatal("lock left after the lease ended")
 		}
 	})
@@ -135,7 +135,7 @@ func TestSynctestStalledRenewalEndsLeaseInTime(t *testing.T) {
 			t.Fatalf("lock at the end of the lease: %+v; want still ours", atRelease)
 		}
 		// And the lease then gave the lock up.
-		if must(l.IsLocked(ctx, "stall")).get(t) {
+		if must(isLocked(l, ctx, "stall")).get(t) {
 			t.Fatal("lock left after the lease ended")
 		}
 	})
@@ -229,6 +229,39 @@ func TestSynctestPollingBacksOff(t *testing.T) {
 		defer mu.Unlock()
 		if attempts > 10*1000/32+10 || attempts < 10*1000/64 {
 			t.Fatalf("%d attempts in 10s of polling", attempts)
+		}
+	})
+}
+
+// TestSynctestLateRefreshDoesNotRevive: a Refresh stalled past the lease's
+// local deadline (a stall: GC, SIGSTOP, a hung server) fails with
+// ErrNotHeld and leaves the lease ended; Deadline follows the send time.
+// (That a renewal confirmed after the deadline never revives a lease is
+// tested on the keeper itself, internal/lease.)
+func TestSynctestLateRefreshDoesNotRevive(t *testing.T) {
+	t.Parallel()
+	redisxtest.Synctest(t, func(t *testing.T, b *redisxtest.Backend) {
+		l, ctx := fakeSetup(t, b)
+		const ttl = 10 * time.Second
+		m := must(l.Mutex("late", lock.WithTTL(ttl))).get(t)
+		faults := &lock.Faults{}
+		lock.InjectFaults(m, faults)
+		sent := time.Now()
+		lease := must(m.TryAcquire(ctx)).get(t)
+		if want := sent.Add(ttl - ttl/100 - 2*time.Millisecond); !lease.Deadline().Equal(want) {
+			t.Fatalf("Deadline = %v after the send, want %v", lease.Deadline().Sub(sent), want.Sub(sent))
+		}
+		lctx := lease.Context()
+		time.Sleep(ttl / 2)
+		faults.SetRefresh(func(context.Context) error {
+			time.Sleep(ttl) // the call comes back long after the deadline
+			return nil
+		})
+		if err := lease.Refresh(ctx); !errors.Is(err, lock.ErrNotHeld) {
+			t.Fatalf("late Refresh = %v, want ErrNotHeld", err)
+		}
+		if lease.Valid() || !errors.Is(context.Cause(lctx), lock.ErrLost) {
+			t.Fatalf("late renewal revived the lease: valid %v, cause %v", lease.Valid(), context.Cause(lctx))
 		}
 	})
 }

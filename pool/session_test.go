@@ -167,7 +167,7 @@ func TestRestartedSessionKeepsNoOldLeases(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b")
-		opts := []health.Option{health.WithID("worker-1"), health.WithInterval(50 * time.Millisecond), health.WithTimeout(400 * time.Millisecond)}
+		opts := []health.SessionOption{health.WithID("worker-1"), health.WithInterval(50 * time.Millisecond), health.WithTimeout(400 * time.Millisecond)}
 		s1, err := health.NewSession(tb.ctx, b.Client, b.Prefix, opts...)
 		if err != nil {
 			t.Fatal(err)
@@ -180,7 +180,9 @@ func TestRestartedSessionKeepsNoOldLeases(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer func() { _ = s2.Close(tb.ctx) }()
+		beating := make(chan struct{})
+		go func() { defer close(beating); _ = s2.Run(tb.ctx) }()
+		defer func() { _ = s2.Close(tb.ctx); <-beating }()
 		if s2.ID() != s1.ID() || s2.Incarnation() == s1.Incarnation() {
 			t.Fatalf("ids %s/%s, incarnations %s/%s", s1.ID(), s2.ID(), s1.Incarnation(), s2.Incarnation())
 		}

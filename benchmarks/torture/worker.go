@@ -516,6 +516,7 @@ type sessions struct {
 	cur *trackedSession
 	n   int
 	all []*health.Session
+	run sync.WaitGroup // the sessions' heartbeat loops; Close ends each
 }
 
 func (s *sessions) get(ctx context.Context) *trackedSession {
@@ -537,6 +538,7 @@ func (s *sessions) get(ctx context.Context) *trackedSession {
 	}
 	s.w.led.put(Record{K: kSess, Sess: sessKey(hs), TTL: s.w.cfg.SessionTimeout.Milliseconds()})
 	s.all = append(s.all, hs)
+	s.run.Go(func() { _ = hs.Run(context.Background()) })
 	s.cur = &trackedSession{Session: hs, led: s.w.led}
 	return s.cur
 }
@@ -549,6 +551,7 @@ func (s *sessions) close() {
 		_ = hs.Close(ctx)
 		cancel()
 	}
+	s.run.Wait()
 }
 
 // sessKey is the name pools record a session's leases under (ID and

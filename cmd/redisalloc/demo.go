@@ -433,10 +433,13 @@ func (d *demo) worker(ctx context.Context, w *workerStats) error {
 			return fmt.Errorf("%s: health session: %w", w.name, err)
 		}
 		w.session = sess
+		beating := make(chan struct{})
+		go func() { defer close(beating); _ = sess.Run(ctx) }()
 		defer func() {
 			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 			defer cancel()
-			_ = sess.Close(cctx)
+			_ = sess.Close(cctx) // ends Run too
+			<-beating
 		}()
 	}
 	inARow := 0
@@ -498,18 +501,19 @@ func (d *demo) probeLoop(ctx context.Context) {
 		}
 	}
 	ck, err := health.NewChecker(d.client, d.prefix, d.pool, probe,
-		health.WithInterval(d.o.probeEvery), health.WithProbeTimeout(time.Second),
+		health.WithProbeInterval(d.o.probeEvery), health.WithProbeTimeout(time.Second),
 		health.WithCooldown(d.o.quarantine, 4*d.o.quarantine), health.WithEvents(events),
-		health.WithTracerProvider(d.o.tel.traces()), health.WithMeterProvider(d.o.tel.metrics()))
+		health.WithTracerProvider(d.o.tel.traces()), health.WithMeterProvider(d.o.tel.metrics()),
+		health.WithErrorFunc(func(err error) {
+			d.errs.Add(1)
+			d.event("checker: %v", err)
+		}))
 	if err != nil {
 		d.errs.Add(1)
 		d.event("checker: %v", err)
 		return
 	}
-	_ = ck.Run(ctx, func(err error) {
-		d.errs.Add(1)
-		d.event("checker: %v", err)
-	})
+	_ = ck.Run(ctx)
 }
 
 // cycle is one malloc, use and free (or, for the crasher, one malloc, use

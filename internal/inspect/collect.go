@@ -382,12 +382,20 @@ func (c *collector) lockPool(ctx context.Context, name string, out *LockPool) er
 	}
 	// Against Permanent every expiring lock counts as locked and a lock
 	// without expiry as an error: both are taken.
-	h, err := p.Health(ctx, lock.Permanent)
+	st, err := p.Statuses(ctx, lock.Permanent)
 	if err != nil {
 		return err
 	}
-	locked := len(h.Locked) + len(h.Unavailable) + len(h.Error)
-	*out = LockPool{Name: name, Members: locked + len(h.Free), Locked: locked, PermanentLocks: len(h.Error)}
+	res := LockPool{Name: name, Members: len(st)}
+	for _, s := range st {
+		if s != lock.StatusFree {
+			res.Locked++
+		}
+		if s == lock.StatusError {
+			res.PermanentLocks++
+		}
+	}
+	*out = res
 	return nil
 }
 

@@ -97,12 +97,13 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 
 	lp, err := lock.NewPool(client, prefix, LockPool, lock.WithTracking(false))
 	must("lock.NewPool", err)
-	_, err = lp.Extend(ctx, "a", "b", "c")
-	must("lock pool Extend", err)
+	_, err = lp.Add(ctx, "a", "b", "c")
+	must("lock pool Add", err)
 	_, err = lp.Locker().Lock(ctx, "a", "me", time.Hour)
 	must("lock pool Lock", err)
 
-	// A slow heartbeat: no write lands while a test compares the keyspace.
+	// No heartbeat loop (no Run) and a long timeout: the session stays alive
+	// and no write lands while a test compares the keyspace.
 	live, err := health.NewSession(ctx, client, prefix, health.WithGroup(Group), health.WithID(LiveWorker),
 		health.WithInterval(time.Hour), health.WithTimeout(3*time.Hour))
 	must("NewSession", err)
@@ -111,7 +112,7 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 	dead, err := health.NewSession(ctx, dc, prefix, health.WithGroup(Group), health.WithID(DeadWorker),
 		health.WithInterval(50*time.Millisecond), health.WithTimeout(100*time.Millisecond))
 	must("NewSession dead", err)
-	dc.Close() // the heartbeat fails from now on, as in a killed process
+	dc.Close() // as in a killed process: no Run heartbeats it
 	// No Close: a killed process never deregisters.
 	<-dead.Context().Done()
 	reg, err := health.NewRegistry(client, prefix, health.WithGroup(Group))

@@ -1,0 +1,10 @@
+// Command bad must NOT compile: WithEpsilon configures a Locker and means
+// nothing to one mutex (see TestOptionTypes).
+package main
+
+import "github.com/redisallocator/redisallocator/lock"
+
+func main() {
+	var l *lock.Locker
+	_, _ = l.Mutex("k", lock.WithEpsilon(0.1))
+}
