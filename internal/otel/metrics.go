@@ -1,8 +1,9 @@
 package otel
 
 import (
-	names "github.com/redisallocator/redisallocator/otel"
 	"sync"
+
+	names "github.com/redisallocator/redisallocator/otel"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"

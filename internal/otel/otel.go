@@ -2,11 +2,12 @@ package otel
 
 import (
 	"context"
-	names "github.com/redisallocator/redisallocator/otel"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	names "github.com/redisallocator/redisallocator/otel"
 
 	gotel "go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
