@@ -61,8 +61,8 @@
 // # Errors
 //
 // ErrEmpty, ErrNotHeld and ErrNotMember report the pool's state;
-// ErrInvalid (and its refinements ErrInvalidKey, ErrInvalidDuration,
-// ErrInvalidCount, ErrInvalidPriority, ErrInvalidOption) reports bad input,
+// ErrInvalid (and its refinements errInvalidKey, errInvalidDuration,
+// errInvalidCount, errInvalidPriority, errInvalidOption) reports bad input,
 // which never writes anything. Values the codec cannot decode give errors
 // matching codec.ErrDecode that name the member. Calls that end because ctx
 // ended return errors matching ctx.Err().

@@ -14,7 +14,15 @@ func (s *Scaler[T]) RetireWithFence(ctx context.Context, fence int64, n int) ([]
 }
 
 // ClaimKey is the scaler claim's key, for tests that expire it.
-func (s *Scaler[T]) ClaimKey() string { return s.keys[12] }
+func (s *Scaler[T]) ClaimKey() string { return s.keys[keyScalerClaim] }
+
+// RefreshFromSource runs the Maintainer's source step once.
+func (m *Maintainer) RefreshFromSource(ctx context.Context) (bool, error) {
+	return m.refreshFromSource(ctx)
+}
+
+// Pass runs one Maintainer pass.
+func (m *Maintainer) Pass(ctx context.Context) { m.pass(ctx) }
 
 // MallocBatch runs n simple mallocs (lease ttl each) as one
 // pool_malloc_many run, as n concurrent callers batched together get; a
@@ -38,3 +46,6 @@ func (p *Pool[T]) MallocBatch(ctx context.Context, n int, ttl time.Duration) ([]
 	}
 	return out, nil
 }
+
+// Token is the lease's holder token, for tests that compare holdings.
+func (l *Lease) Token() string { return l.token }
