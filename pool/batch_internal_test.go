@@ -64,10 +64,10 @@ func TestFreeScriptRejectsOddArguments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Extend(t.Context(), []string{"a"}); err != nil {
+		if _, err := p.AddKeys(t.Context(), []string{"a"}); err != nil {
 			t.Fatal(err)
 		}
-		l, err := p.MallocKey(t.Context())
+		l, err := p.Malloc(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestFreeScriptRejectsOddArguments(t *testing.T) {
 		if !errors.Is(err, ErrInvalid) {
 			t.Fatalf("pool_free with an odd argument count = %v, want ErrInvalid", err)
 		}
-		if s, err := p.State(t.Context(), l.Key); err != nil || s != StateHeld {
+		if s, err := p.Admin().State(t.Context(), l.Key); err != nil || s != StateHeld {
 			t.Fatalf("member after the refused free: %s, %v; want held", s, err)
 		}
 	})

@@ -79,6 +79,15 @@ func (c *core) lazyGC(ctx context.Context, counts []rueidis.RedisMessage) {
 // the pool give ErrNotMember (joined), after the others were released.
 func (a *Admin) ForceRelease(ctx context.Context, leases map[string]int64) (int, error) {
 	keys := slices.Sorted(maps.Keys(leases))
+	fences := make([]int64, len(keys))
+	for i, k := range keys {
+		fences[i] = leases[k]
+	}
+	return a.forceRelease(ctx, keys, fences)
+}
+
+// forceRelease ends the lease of keys[i] while it has fences[i] (0: any).
+func (a *Admin) forceRelease(ctx context.Context, keys []string, fences []int64) (int, error) {
 	if err := checkKeys(keys); err != nil {
 		return 0, err
 	}
@@ -86,8 +95,8 @@ func (a *Admin) ForceRelease(ctx context.Context, leases map[string]int64) (int,
 		return 0, nil
 	}
 	args := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		switch f := leases[k]; {
+	for i, k := range keys {
+		switch f := fences[i]; {
 		case f < 0:
 			return 0, fmt.Errorf("%w: fence %d of %q", ErrInvalid, f, k)
 		case f == 0:
