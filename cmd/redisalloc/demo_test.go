@@ -130,7 +130,11 @@ func TestDemoCatchesBrokenExclusivity(t *testing.T) {
 	o.interval = 250 * time.Millisecond
 	o.chaos = func(ctx context.Context, p *pool.Pool[proxy], keys []string) {
 		for ctx.Err() == nil {
-			_, _ = p.FreeKeys(ctx, keys...)
+			leases := map[string]int64{}
+			for _, k := range keys {
+				leases[k] = 0 // whoever holds it
+			}
+			_, _ = p.Admin().ForceRelease(ctx, leases)
 			sleep(ctx, 20*time.Millisecond)
 		}
 	}
