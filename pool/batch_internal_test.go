@@ -100,3 +100,25 @@ func TestWaitBound(t *testing.T) {
 		t.Errorf("maxWait %v must stay well under the scripts' 60 s waiter staleness", maxWait)
 	}
 }
+
+// TestMillisecondsRoundUp: every duration sent to the scripts is rounded
+// up, so a TTL of 1.5ms is a 2ms lease, never a 1ms one (and a positive
+// duration never becomes 0, which the scripts read as "permanent").
+func TestMillisecondsRoundUp(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Millisecond:                "1",
+		1500 * time.Microsecond:         "2",
+		time.Microsecond:                "1",
+		2*time.Second + time.Nanosecond: "2001",
+		0:                               "0",
+	} {
+		if got := ms(d); got != want {
+			t.Errorf("ms(%v) = %s, want %s", d, got, want)
+		}
+	}
+	mc := mallocConfig{ttl: 1500 * time.Microsecond, bindTTL: time.Microsecond}
+	args := mallocArgs{n: 1, token: "t", mc: mc}.args()
+	if args[2] != "2" || args[6] != "1" {
+		t.Errorf("malloc args %q: lease TTL and binding TTL not rounded up", args)
+	}
+}
