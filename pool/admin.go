@@ -39,9 +39,6 @@ func NewAdmin(client rueidis.Client, prefix, name string, opts ...AdminOption) (
 	return &Admin{c: c}, nil
 }
 
-// Counts returns the members by state, read atomically in O(1).
-func (a *Admin) Counts(ctx context.Context) (Counts, error) { return a.c.counts(ctx) }
-
 func (c *core) counts(ctx context.Context) (Counts, error) {
 	msg, err := c.runScript(ctx, script.PoolInspect, []string{"len", ""})
 	if err != nil {

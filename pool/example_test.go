@@ -171,8 +171,8 @@ func ExampleAdmin_GC() {
 
 	res, err := p.Admin().GC(ctx, 100)
 	fmt.Println(res.LeasesReclaimed, err)
-	c, _ := p.Admin().Counts(ctx)
-	fmt.Println(c.Free, c.Held)
+	st, _ := p.Admin().Stats(ctx)
+	fmt.Println(st.Counts.Free, st.Counts.Held)
 	// Output:
 	// 1 <nil>
 	// 1 0
@@ -219,8 +219,8 @@ func ExampleNewScaler() {
 	}
 	ev, err := sc.Step(ctx) // empty pool: below the low-water mark
 	fmt.Println(ev.Action, ev.Keys, err)
-	c, _ := p.Admin().Counts(ctx)
-	fmt.Println(c.Free)
+	st, _ := p.Admin().Stats(ctx)
+	fmt.Println(st.Counts.Free)
 	// Output:
 	// provision [p1 p2] <nil>
 	// 2

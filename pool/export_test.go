@@ -55,3 +55,6 @@ func (l *Lease) Token() string { return l.token }
 func (a *Admin) ForceReleaseKeys(ctx context.Context, keys ...string) (int, error) {
 	return a.forceRelease(ctx, keys, make([]int64, len(keys)))
 }
+
+// Counts returns the members by state (Stats.Counts without the rest).
+func (a *Admin) Counts(ctx context.Context) (Counts, error) { return a.c.counts(ctx) }

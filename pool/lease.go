@@ -338,21 +338,6 @@ func (l *Lease) waitKeepAlive() {
 	}
 }
 
-// StopKeepAlive stops the background refreshing (if any) without releasing
-// the lease, and waits for it to stop.
-func (l *Lease) StopKeepAlive() {
-	l.mu.Lock()
-	stop, done := l.stopKA, l.doneKA
-	l.stopKA = nil
-	l.mu.Unlock()
-	if stop != nil {
-		close(stop)
-	}
-	if done != nil {
-		<-done
-	}
-}
-
 // String describes the lease for logs, without the token.
 func (l *Lease) String() string {
 	return "lease(" + strconv.Quote(l.Key) + " fence " + strconv.FormatInt(l.fence, 10) + ")"

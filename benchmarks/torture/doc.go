@@ -33,7 +33,7 @@
 // (2 s timeout, replaced when lost), each with a lease TTL in [1.5 s, 4 s);
 // while holding, guarded writes (below), Refresh and ReportUnhealthy; then
 // Release, or dropping the lease to let it lapse. Between holdings: GC,
-// Quarantine (on and off), Counts, and AddKeys, Remove and AssignKeys of the
+// Quarantine (on and off), Stats, and AddKeys, Remove and AssignKeys of the
 // "churn" members (the -members "core" ones always stay). One goroutine
 // submits tasks with deterministic ids and waits for them; Listen runs
 // handlers whose result is a pure function of the payload; 1 task in 25 is

@@ -285,7 +285,7 @@ func (w *worker) holderLoop(ctx context.Context, rng *rand.Rand) {
 			w.op("assign", err)
 		default:
 			c, cancel := w.opCtx(ctx)
-			_, err := w.pool.Admin().Counts(c)
+			_, err := w.pool.Admin().Stats(c)
 			cancel()
 			w.op("counts", err)
 		}
