@@ -88,7 +88,7 @@ func TestMaintainerRun(t *testing.T) {
 		tb := setup(t, b, pool.WithTimerBudget(0))
 		tb.extend(t, "a")
 		_ = tb.malloc(t, pool.LeaseTTL(time.Millisecond)) // never released
-		time.Sleep(10 * time.Millisecond) // the lease lapses (miniredis uses the real clock here)
+		time.Sleep(10 * time.Millisecond)                 // the lease lapses (miniredis uses the real clock here)
 		var mu sync.Mutex
 		var errs []error
 		calls := 0
