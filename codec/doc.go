@@ -4,7 +4,7 @@
 // [Codec] and call [Encode] and [Decode]; Lua scripts never look inside the
 // bytes.
 //
-//	p, err := pool.New[Proxy](client, "proxies", pool.WithCodec(codec.MsgPack))
+//	p, err := pool.New[Proxy](client, "myapp", "proxies", pool.WithCodec(codec.MsgPack))
 //
 //	data, err := codec.Encode(codec.MsgPack, job)
 //	job, err := codec.Decode[Job](codec.MsgPack, data)

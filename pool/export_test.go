@@ -2,14 +2,13 @@ package pool
 
 import (
 	"context"
-	"strconv"
 	"time"
 )
 
 // RetireWithFence retires as a scaler that believes it holds the claim
 // with fence: what a paused scaler would do when it wakes.
 func (s *Scaler[T]) RetireWithFence(ctx context.Context, fence int64, n int) ([]string, error) {
-	_, keys, err := s.scale(ctx, "retire", s.token, strconv.FormatInt(fence, 10), strconv.Itoa(n), "0", "0", "1000")
+	_, keys, err := s.scale(ctx, scaleArgs{op: "retire", fence: fence, n: n, scan: retireScan})
 	return keys, err
 }
 

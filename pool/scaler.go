@@ -175,11 +175,42 @@ func NewScaler[T any](p *Pool[T], provision func(ctx context.Context, n int) ([]
 	return &Scaler[T]{p: p, provision: provision, retire: retire, cfg: cfg, token: c.newToken(), count: counter, keys: keys}, nil
 }
 
-func (s *Scaler[T]) scale(ctx context.Context, args ...string) (msgInt int64, list []string, err error) {
-	for len(args) < 7 {
-		args = append(args, "")
+// scaleArgs names the ARGV of pool_scale; args lays them out in the order
+// of the script's contract.
+type scaleArgs struct {
+	op      string        // ARGV[1] claim, add, retire or release
+	token   string        // ARGV[2] the scaler's token
+	ttl     time.Duration // ARGV[3] for claim: the claim's TTL
+	fence   int64         // ARGV[3] for add and retire: the claim's fence
+	n       int           // ARGV[4] retire at most this many
+	idle    time.Duration // ARGV[5] retire members free at least this long
+	keep    int           // ARGV[6] keep at least this many members
+	scan    int           // ARGV[7] scan at most this many free members
+	members []string      // ARGV[8...] for add: 5-entry member records
+}
+
+func (a scaleArgs) args() []string {
+	third := ""
+	switch a.op {
+	case "claim":
+		third = ms(a.ttl)
+	case "add", "retire":
+		third = strconv.FormatInt(a.fence, 10)
 	}
-	msg, err := s.p.c.run.Run(ctx, script.PoolScale, s.keys, args)
+	out := make([]string, 7, 7+len(a.members))
+	out[0], out[1], out[2] = a.op, a.token, third
+	if a.op == "retire" {
+		out[3], out[4], out[5], out[6] = strconv.Itoa(a.n), ms(a.idle), strconv.Itoa(a.keep), strconv.Itoa(a.scan)
+	}
+	return append(out, a.members...)
+}
+
+// retireScan bounds the free members one retire step looks at.
+const retireScan = 1000
+
+func (s *Scaler[T]) scale(ctx context.Context, a scaleArgs) (msgInt int64, list []string, err error) {
+	a.token = s.token
+	msg, err := s.p.c.run.Run(ctx, script.PoolScale, s.keys, a.args())
 	if err != nil {
 		return 0, nil, fmt.Errorf("pool %s: scaler: %w", s.p.c.name, err)
 	}
@@ -203,11 +234,10 @@ func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 	// The claim outlives one decision comfortably; losing it mid-step
 	// makes the next write fail with ErrNotHeld.
 	claimTTL := max(2*s.cfg.interval, 5*time.Second)
-	fence, _, err := s.scale(ctx, "claim", s.token, ms(claimTTL))
+	fence, _, err := s.scale(ctx, scaleArgs{op: "claim", ttl: claimTTL})
 	if err != nil || fence == 0 {
 		return nil, s.fail(err)
 	}
-	fs := strconv.FormatInt(fence, 10)
 	msg, err := s.p.c.runScript(ctx, script.PoolInspect, []string{"load", ""})
 	if err != nil {
 		return nil, s.fail(err)
@@ -230,11 +260,11 @@ func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 			return nil, nil
 		}
 		ev.Action = "provision"
-		ev.Keys, err = s.grow(ctx, fs, want, claimTTL)
+		ev.Keys, err = s.grow(ctx, fence, want, claimTTL)
 	case counts.Free > s.cfg.highWater && total > s.cfg.min:
 		n := min(counts.Free-s.cfg.highWater, total-s.cfg.min)
 		ev.Action = "retire"
-		_, ev.Keys, err = s.scale(ctx, "retire", s.token, fs, strconv.Itoa(n), ms(s.cfg.idleAfter), strconv.Itoa(s.cfg.min), "1000")
+		_, ev.Keys, err = s.scale(ctx, scaleArgs{op: "retire", fence: fence, n: n, idle: s.cfg.idleAfter, keep: s.cfg.min, scan: retireScan})
 		if err == nil && len(ev.Keys) > 0 && s.retire != nil {
 			err = s.retire(ctx, ev.Keys)
 		}
@@ -264,7 +294,7 @@ func (s *Scaler[T]) fail(err error) error {
 	return err
 }
 
-func (s *Scaler[T]) grow(ctx context.Context, fence string, n int, claimTTL time.Duration) ([]string, error) {
+func (s *Scaler[T]) grow(ctx context.Context, fence int64, n int, claimTTL time.Duration) ([]string, error) {
 	// Provisioning may outlast the claim (buying a VM takes a while): the
 	// claim is renewed meanwhile, so no other scaler provisions too and the
 	// add below is still ours.
@@ -280,7 +310,7 @@ func (s *Scaler[T]) grow(ctx context.Context, fence string, n int, claimTTL time
 				return
 			case <-t.C:
 				// A claim lost anyway shows as NOT_HELD at the add.
-				_, _, _ = s.scale(renewCtx, "claim", s.token, ms(claimTTL))
+				_, _, _ = s.scale(renewCtx, scaleArgs{op: "claim", ttl: claimTTL})
 			}
 		}
 	}()
@@ -310,8 +340,8 @@ func (s *Scaler[T]) grow(ctx context.Context, fence string, n int, claimTTL time
 }
 
 // add puts provisioned members into the pool under the claim's fence.
-func (s *Scaler[T]) add(ctx context.Context, fence string, got []Provisioned[T]) ([]string, error) {
-	args := []string{"add", s.token, fence, "", "", "", ""}
+func (s *Scaler[T]) add(ctx context.Context, fence int64, got []Provisioned[T]) ([]string, error) {
+	a := scaleArgs{op: "add", fence: fence}
 	keys := make([]string, 0, len(got))
 	for _, m := range got {
 		if err := checkKey(m.Key); err != nil {
@@ -329,13 +359,13 @@ func (s *Scaler[T]) add(ctx context.Context, fence string, got []Provisioned[T])
 			}
 			values = [][]byte{b}
 		}
-		args = append(args, memberArgs([]string{m.Key}, values, mc)...)
+		a.members = append(a.members, memberArgs([]string{m.Key}, values, mc)...)
 		keys = append(keys, m.Key)
 	}
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	if _, _, err := s.scale(ctx, args...); err != nil {
+	if _, _, err := s.scale(ctx, a); err != nil {
 		return nil, err
 	}
 	return keys, nil
@@ -352,7 +382,7 @@ func (s *Scaler[T]) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			_, _, _ = s.scale(rctx, "release", s.token, "")
+			_, _, _ = s.scale(rctx, scaleArgs{op: "release"})
 			cancel()
 			return ctx.Err()
 		case <-t.C:
