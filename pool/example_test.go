@@ -225,3 +225,59 @@ func ExampleNewScaler() {
 	// provision [p1 p2] <nil>
 	// 2
 }
+
+// An operator's tool opens the pool without knowing its value type, looks
+// at the leases and ends the one it saw, and only that one.
+func ExampleNewAdmin() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "stuck")
+	_, _ = p.AddKeys(ctx, []string{"a", "b"})
+	a, _ := p.Malloc(ctx, pool.PermanentLease()) // its holder crashed
+
+	admin, err := pool.NewAdmin(r.Client(), "myapp", "stuck")
+	if err != nil {
+		panic(err)
+	}
+	s, _ := admin.Snapshot(ctx)
+	seen := map[string]int64{}
+	for _, m := range s.Members {
+		if m.Lease != nil {
+			seen[m.Key] = m.Lease.Fence
+		}
+	}
+	n, err := admin.ForceRelease(ctx, seen)
+	fmt.Println(seen, n, err)
+	fmt.Println(errors.Is(a.Release(ctx), pool.ErrNotHeld)) // the old holder lost it
+	// Output:
+	// map[a:1] 1 <nil>
+	// true
+}
+
+// A Maintainer keeps a pool tidy in the background: GC of lapsed leases
+// and expired members, and a membership source.
+func ExampleNewMaintainer() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "fed")
+	inventory := func(context.Context) ([]pool.Member, error) {
+		return []pool.Member{{Key: "p1", Priority: 1}, {Key: "p2"}}, nil
+	}
+	m, err := pool.NewMaintainer(p.Admin(), pool.WithSource(inventory, time.Minute, true),
+		pool.WithMaintainInterval(10*time.Millisecond),
+		pool.WithErrorHandler(func(err error) { fmt.Println("maintain:", err) }))
+	if err != nil {
+		panic(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	err = m.Run(rctx) // until rctx ends
+	keys, _ := p.Keys(ctx)
+	fmt.Println(keys, errors.Is(err, context.DeadlineExceeded))
+	// Output:
+	// [p1 p2] true
+}
