@@ -188,7 +188,7 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-// ImportRecords adds or updates the members of records in one atomic
+// Import adds or updates the members of records in one atomic
 // step: every record is checked first, and one bad record (errInvalidKey,
 // errInvalidPriority, errInvalidDuration, or more than MaxImportBatch
 // records: errInvalidCount) rejects the whole call before anything is sent.

@@ -273,11 +273,16 @@ func ExampleNewMaintainer() {
 	if err != nil {
 		panic(err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	defer cancel()
-	err = m.Run(rctx) // until rctx ends
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx) }() // until rctx ends
+	for n := 0; n < 2; n, _ = p.Len(ctx) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	err = <-done
 	keys, _ := p.Keys(ctx)
-	fmt.Println(keys, errors.Is(err, context.DeadlineExceeded))
+	fmt.Println(keys, errors.Is(err, context.Canceled))
 	// Output:
 	// [p1 p2] true
 }

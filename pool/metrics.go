@@ -69,10 +69,10 @@ func newMetrics(p *otel.Providers, name string) *metrics {
 	pm := &metrics{
 		meter: m,
 		mallocDur: otel.Histogram(m, metricMallocDur,
-			"Duration of Malloc, MallocKey, MallocN and MallocMember calls, waiting included, by outcome.",
+			"Duration of Malloc, MallocN and MallocMember calls, waiting included, by outcome.",
 			otel.DurationBuckets),
 		freeDur: otel.Histogram(m, metricFreeDur,
-			"Duration of frees (Lease.Free, Pool.Free) that reached Redis, by outcome.", otel.DurationBuckets),
+			"Duration of releases (Lease.Release, Pool.Release) that reached Redis, by outcome.", otel.DurationBuckets),
 		empty: otel.Counter(m, metricMallocEmpty, "{malloc}",
 			"Mallocs that found too few free members on their first try, whether they then failed or waited."),
 		waits: otel.Counter(m, metricMallocWaits, "{malloc}",

@@ -174,7 +174,7 @@ func TestMetricsMallocAndFree(t *testing.T) {
 		dead, cancelDead := context.WithCancel(tb.ctx)
 		cancelDead()
 		if _, err := tb.p.Malloc(dead); err == nil {
-			t.Fatal("MallocKey with a cancelled ctx succeeded")
+			t.Fatal("Malloc with a cancelled ctx succeeded")
 		}
 		// Invalid input sends nothing and is not recorded.
 		if _, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(-time.Second)); !errors.Is(err, pool.ErrInvalid) {

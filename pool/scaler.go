@@ -238,15 +238,10 @@ func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 	if err != nil || fence == 0 {
 		return nil, s.fail(err)
 	}
-	msg, err := s.p.c.runScript(ctx, script.PoolInspect, []string{"load", ""})
+	counts, waiting, err := s.p.c.load(ctx)
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	r, err := msg.AsIntSlice()
-	if err != nil || len(r) != 4 {
-		return nil, s.fail(fmt.Errorf("pool %s: scaler: unexpected reply: %w", s.p.c.name, err))
-	}
-	counts, waiting := Counts{Free: int(r[0]), Held: int(r[1]), Unhealthy: int(r[2])}, int(r[3])
 	total := counts.Total()
 	ev := &ScaleEvent{Counts: counts, Waiting: waiting, Fence: fence}
 	switch {
