@@ -35,7 +35,7 @@ type workerConfig struct {
 	Pool           string        `json:"pool"`
 	Queue          string        `json:"queue"`
 	Core           []string      `json:"core"`  // members that are never removed
-	Churn          []string      `json:"churn"` // members Extend, Shrink and Assign move in and out
+	Churn          []string      `json:"churn"` // members AddKeys, Remove and AssignKeys move in and out
 	LeaseTTL       time.Duration `json:"lease_ttl"`
 	SessionTimeout time.Duration `json:"session_timeout"`
 	Holders        int           `json:"holders"`

@@ -627,8 +627,9 @@ func (d *demo) use(ctx context.Context, a *pool.Allocation[proxy]) error {
 	return nil
 }
 
-// gcLoop runs GC passes until ctx ends, adding up what they did. Pool.Maintain
-// does the same but does not report results, which the demo shows.
+// gcLoop runs GC passes until ctx ends, adding up what they did. A
+// pool.Maintainer does the same but does not report results, which the demo
+// shows.
 func (d *demo) gcLoop(ctx context.Context) {
 	t := time.NewTicker(d.o.gcEvery)
 	defer t.Stop()

@@ -121,7 +121,7 @@ func TestDemoInterrupted(t *testing.T) {
 }
 
 // TestDemoCatchesBrokenExclusivity frees held members behind their holders'
-// backs (FreeKeys, the administrator's tool), which breaks exclusivity as a
+// backs (Admin.ForceRelease, the administrator's tool), which breaks exclusivity as a
 // buggy pool would: the demo must report violations and exit 1.
 func TestDemoCatchesBrokenExclusivity(t *testing.T) {
 	t.Parallel()

@@ -77,7 +77,7 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 	g, err := pool.New[any](client, prefix, FullPool, pool.WithCodec(cd))
 	must("pool.New", err)
 	_, err = g.AddKeys(ctx, []string{"g0", "g1"})
-	must("Extend", err)
+	must("AddKeys", err)
 	_, err = g.MallocN(ctx, 2, pool.LeaseTTL(time.Hour))
 	must("MallocN", err)
 
