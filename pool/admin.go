@@ -13,30 +13,55 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-// Admin is the operator's side of a pool, as asynq's Inspector is of a
-// queue: reads that cost O(n) or poll (Snapshot, Stats, State, Export),
-// changes no ordinary holder makes (ForceRelease, Quarantine, Update,
-// Import, Clear, binding edits), garbage collection and the state metrics.
-// It needs no value type: tools open it with NewAdmin from the client,
-// prefix and name; a program holding a Pool gets one from Pool.Admin. An
-// Admin is safe for concurrent use and keeps no goroutine running.
-type Admin struct {
+// Inspector is the read-only view of a pool for operators, dashboards and
+// tests: Snapshot, Stats, State, Bindings, Export and the state metrics.
+// Every read is one read-only script, so an Inspector never changes the
+// pool. It needs no value type: tools open it with NewInspector from the
+// client, prefix and name. An Inspector is safe for concurrent use and
+// keeps no goroutine running.
+type Inspector struct {
 	c *core
 }
 
+// NewInspector opens the read-only view of the pool prefix/name on client.
+// It writes nothing to Redis and decodes no value, so it needs no codec.
+// The caller keeps ownership of client. Errors match ErrInvalid.
+func NewInspector(client rueidis.Client, prefix, name string, opts ...AdminOption) (*Inspector, error) {
+	c, err := openCore(client, prefix, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Inspector{c: c}, nil
+}
+
+// Admin is the operator's side of a pool, as asynq's Inspector is of a
+// queue: every read of its Inspector, and the changes no ordinary holder
+// makes: ForceRelease, Quarantine, Update, Import, Clear, binding edits
+// (Bind, Unbind) and GC. It needs no value type: tools open it with
+// NewAdmin from the client, prefix and name; a program holding a Pool gets
+// one from Pool.Admin. An Admin is safe for concurrent use and keeps no
+// goroutine running.
+type Admin struct {
+	*Inspector
+}
+
 // NewAdmin opens the administration of the pool prefix/name on client. It
-// writes nothing to Redis and reads no value, so it needs no codec. The
-// caller keeps ownership of client. Errors match ErrInvalid.
+// writes nothing to Redis until asked and decodes no value, so it needs no
+// codec. The caller keeps ownership of client. Errors match ErrInvalid.
 func NewAdmin(client rueidis.Client, prefix, name string, opts ...AdminOption) (*Admin, error) {
+	c, err := openCore(client, prefix, name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Admin{&Inspector{c: c}}, nil
+}
+
+func openCore(client rueidis.Client, prefix, name string, opts []AdminOption) (*core, error) {
 	cfg, err := newAdminConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	c, err := newCore(client, prefix, name, cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &Admin{c: c}, nil
+	return newCore(client, prefix, name, cfg)
 }
 
 func (c *core) counts(ctx context.Context) (Counts, error) {
@@ -52,7 +77,7 @@ func (c *core) counts(ctx context.Context) (Counts, error) {
 }
 
 // State returns the member's state, or ErrNotMember.
-func (a *Admin) State(ctx context.Context, key string) (State, error) { return a.c.state(ctx, key) }
+func (a *Inspector) State(ctx context.Context, key string) (State, error) { return a.c.state(ctx, key) }
 
 // Update changes existing members: the priority and expiry the options
 // give (Priority, MemberTTL; MemberTTL(0) removes the expiry). A free
@@ -94,7 +119,7 @@ type Record struct {
 // pool's rules, not yet removed) are left out. It costs O(n) in the pool size and
 // returns every value at once, so it is for administration, not hot paths.
 // Leases, quarantines and bindings are not part of a record.
-func (a *Admin) Export(ctx context.Context) ([]Record, error) {
+func (a *Inspector) Export(ctx context.Context) ([]Record, error) {
 	c := a.c
 	msg, err := c.runScript(ctx, script.PoolExport, nil)
 	if err != nil {

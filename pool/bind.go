@@ -49,7 +49,7 @@ func (a *Admin) Unbind(ctx context.Context, name string) (bool, error) {
 
 // Bindings returns the names currently bound to a member, sorted (the
 // reference's planned reverse lookup). Snapshot lists every binding.
-func (a *Admin) Bindings(ctx context.Context, key string) ([]string, error) {
+func (a *Inspector) Bindings(ctx context.Context, key string) ([]string, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}

@@ -18,17 +18,19 @@
 // Release, values (Get) and membership (Add, AddKeys, Assign, AssignKeys,
 // Remove, Contains, Len, Keys). A Lease (promoted into an Allocation[T])
 // is one holding: Fence, Deadline, Context, Refresh, ReportUnhealthy,
-// Release. Admin is the operator's side, as asynq's Inspector is of a
-// queue: Snapshot, Stats, Counts, State, Export and Import of records,
-// ForceRelease, Quarantine, Update, GC, bindings, Clear and the state
-// metrics. It needs no value type: NewAdmin opens it from the client,
-// prefix and name (the CLI and dashboard do), and Pool.Admin returns the
-// one of a typed pool. Maintainer (GC and a membership source) and Scaler
+// Release. Inspector is the read-only view for operators: Snapshot,
+// Stats, State, Bindings, Export and the state metrics. Admin is the
+// operator's side, as asynq's Inspector is of a queue: the Inspector's
+// reads plus ForceRelease, Quarantine, Update, Import, Clear, Bind, Unbind
+// and GC. Neither needs a value type: NewInspector and NewAdmin open them
+// from the client, prefix and name (the CLI and dashboard do), and
+// Pool.Admin returns the Admin of a typed pool. Maintainer (GC and a membership source) and Scaler
 // (provisioning and retiring) are background loops with the one shape
 // Run(ctx) error, their settings given at construction.
 //
 // Options follow one form: constructor options are WithX (Option for New,
-// AdminOption for NewAdmin, MaintainerOption, ScalerOption), per-call
+// AdminOption for NewAdmin and NewInspector, MaintainerOption,
+// ScalerOption), per-call
 // options are bare names (MallocOption: LeaseTTL, PermanentLease, Bind,
 // Wait, InSession, KeepAlive; MemberOption: Priority, MemberTTL).
 //
@@ -102,7 +104,8 @@
 //
 // # Concurrency
 //
-// A Pool, an Admin and their leases are safe for concurrent use. Neither
+// A Pool, an Inspector, an Admin and their leases are safe for concurrent
+// use. Neither
 // keeps a goroutine running: while concurrent mallocs or releases are
 // batched, one goroutine runs their scripts and ends when no call waits; a
 // malloc whose ctx can end sends its script from a goroutine of its own,

@@ -56,4 +56,4 @@ func (a *Admin) ForceReleaseKeys(ctx context.Context, keys ...string) (int, erro
 }
 
 // Counts returns the members by state (Stats.Counts without the rest).
-func (a *Admin) Counts(ctx context.Context) (Counts, error) { return a.c.counts(ctx) }
+func (a *Inspector) Counts(ctx context.Context) (Counts, error) { return a.c.counts(ctx) }

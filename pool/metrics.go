@@ -158,7 +158,7 @@ func (m *metrics) gc(ctx context.Context, r GCResult) {
 // count twice. The other malloc, free and GC metrics need no registration.
 // A collection whose read fails reports nothing for the pool and returns
 // the error to the SDK, which hands it to the OpenTelemetry error handler.
-func (a *Admin) RegisterMetrics() (metric.Registration, error) {
+func (a *Inspector) RegisterMetrics() (metric.Registration, error) {
 	p := a
 	m := p.c.met
 	if !m.registered.CompareAndSwap(false, true) {

@@ -37,7 +37,7 @@ const (
 	MaxTTL = 1 << 41 * time.Millisecond
 )
 
-// config is what New and NewAdmin are configured with.
+// config is what New, NewAdmin and NewInspector are configured with.
 type config struct {
 	codec    codec.Codec
 	shared   bool
@@ -51,8 +51,9 @@ type config struct {
 // Option configures a Pool in New.
 type Option interface{ applyPool(*config) }
 
-// AdminOption configures an Admin in NewAdmin. Every AdminOption is also an
-// Option, so a program can pass the same list to New.
+// AdminOption configures NewAdmin and NewInspector, which take the same
+// settings. Every AdminOption is also an Option, so a program can pass the
+// same list to New.
 type AdminOption interface {
 	Option
 	applyAdmin(*config)

@@ -133,10 +133,10 @@ func newCore(client rueidis.Client, prefix, name string, cfg config) (*core, err
 // Name returns the pool's name.
 func (p *Pool[T]) Name() string { return p.c.name }
 
-// Admin returns the operator's view of the pool: snapshots, statistics,
-// forced releases, quarantine, export and import. It shares the pool's
-// client and options.
-func (p *Pool[T]) Admin() *Admin { return &Admin{c: p.c} }
+// Admin returns the operator's side of the pool (its Inspector included):
+// snapshots, statistics, forced releases, quarantine, export and import.
+// It shares the pool's client and options.
+func (p *Pool[T]) Admin() *Admin { return &Admin{&Inspector{c: p.c}} }
 
 func (c *core) runScript(ctx context.Context, s *script.Script, args []string) (rueidis.RedisMessage, error) {
 	msg, err := c.run.Run(ctx, s, c.keys, args)

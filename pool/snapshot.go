@@ -96,7 +96,7 @@ const (
 
 // Snapshot reads the pool atomically and checks its invariants. See
 // Snapshot for what it costs.
-func (a *Admin) Snapshot(ctx context.Context) (*Snapshot, error) {
+func (a *Inspector) Snapshot(ctx context.Context) (*Snapshot, error) {
 	msg, err := a.c.runScript(ctx, script.PoolSnapshot, nil)
 	if err != nil {
 		return nil, err

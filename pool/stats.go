@@ -50,7 +50,7 @@ type Stats struct {
 }
 
 // Stats reads the pool's summary. See Stats for what it costs and covers.
-func (a *Admin) Stats(ctx context.Context) (*Stats, error) {
+func (a *Inspector) Stats(ctx context.Context) (*Stats, error) {
 	c := a.c
 	msg, err := c.runScript(ctx, script.PoolInspect, []string{"stats", strconv.Itoa(statsDueLimit)})
 	if err != nil {

@@ -673,7 +673,7 @@ func runExport(ctx context.Context, e env, o exportOptions, _ []string) error {
 		return err
 	}
 	defer client.Close()
-	pl, err := pool.NewAdmin(client, o.prefix, o.pool)
+	pl, err := pool.NewInspector(client, o.prefix, o.pool)
 	if err != nil {
 		return usageErr("%w", err)
 	}
