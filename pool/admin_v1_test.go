@@ -71,6 +71,16 @@ func TestNewAdminWithoutType(t *testing.T) {
 		if err != nil || len(recs) != 2 || !recs[0].HasValue || recs[1].Priority != 7 {
 			t.Fatalf("Export = %+v, %v", recs, err)
 		}
+		in, err := pool.NewInspector(b.Client, b.Prefix, "proxies")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st, err := in.Stats(tb.ctx); err != nil || st.Counts != (pool.Counts{Free: 2}) || st.Fence != held.Fence() {
+			t.Fatalf("Inspector.Stats = %+v, %v", st, err)
+		}
+		if _, err := pool.NewInspector(nil, b.Prefix, "proxies"); !errors.Is(err, pool.ErrInvalid) {
+			t.Fatalf("NewInspector with a nil client = %v", err)
+		}
 		if _, err := pool.NewAdmin(b.Client, b.Prefix, ""); !errors.Is(err, pool.ErrInvalid) {
 			t.Fatalf("NewAdmin with a bad name = %v", err)
 		}
