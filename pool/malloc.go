@@ -65,8 +65,9 @@ func (p *Pool[T]) MallocN(ctx context.Context, n int, opts ...MallocOption) ([]*
 	for i, l := range leases {
 		a, err := p.allocation(ctx, l, values[i])
 		if err != nil {
-			// Give back everything not yet handed to the caller.
-			p.c.giveBack(ctx, leases[i+1:], "")
+			// All or none: the caller gets none of them, so every lease
+			// goes back (allocation gave back leases[i] already).
+			p.c.giveBack(ctx, append(leases[:i:i], leases[i+1:]...), "")
 			return nil, err
 		}
 		out[i] = a

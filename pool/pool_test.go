@@ -1019,3 +1019,27 @@ func softBind(t *testing.T, tb *bundle, name string) (string, bool, error) {
 	}
 	return "", false, nil
 }
+
+// TestMallocNUndecodableGivesAllBack: MallocN is all or none, also when one
+// of its members cannot be decoded: every member it took goes back, those
+// decoded before the bad one included.
+func TestMallocNUndecodableGivesAllBack(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithCodec(codec.JSON))
+		if _, err := tb.p.Add(tb.ctx, map[string]proxy{"a": {Addr: "1"}, "b": {Addr: "2"}}, pool.Priority(5)); err != nil {
+			t.Fatal(err)
+		}
+		tb.extend(t, "broken")
+		ns, _ := redisx.NewNamespace(b.Prefix, "pool", "proxies")
+		if err := b.Client.Do(tb.ctx, b.Client.B().Hset().Key(ns.Key("values")).FieldValue().FieldValue("broken", "{not json").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.p.MallocN(tb.ctx, 3); !errors.Is(err, codec.ErrDecode) {
+			t.Fatalf("MallocN with an undecodable member = %v, want codec.ErrDecode", err)
+		}
+		if s := tb.healthy(t); s.Counts.Held != 0 || s.Counts.Free != 3 {
+			t.Fatalf("after the failed MallocN: %+v, want every member free", s.Counts)
+		}
+	})
+}
