@@ -33,7 +33,7 @@ func TestCompressedPool(t *testing.T) {
 		}
 		oldValue := largeValue()
 		oldValue.ID = "old"
-		if _, err := old.Put(ctx, map[string]Large{"old": oldValue}); err != nil {
+		if _, err := old.Add(ctx, map[string]Large{"old": oldValue}); err != nil {
 			t.Fatal(err)
 		}
 
@@ -43,7 +43,7 @@ func TestCompressedPool(t *testing.T) {
 		}
 		large := largeValue()
 		small := Large{ID: "small", Names: []string{"a"}}
-		if _, err := p.Put(ctx, map[string]Large{"large": large, "small": small}); err != nil {
+		if _, err := p.Add(ctx, map[string]Large{"large": large, "small": small}); err != nil {
 			t.Fatal(err)
 		}
 		for key, want := range map[string]Large{"old": oldValue, "large": large, "small": small} {
@@ -64,7 +64,7 @@ func TestCompressedPool(t *testing.T) {
 		if diff := cmp.Diff(large, a.Value, cmpOpts); diff != "" {
 			t.Errorf("MallocMember(large) (-want +got):\n%s", diff)
 		}
-		if err := a.Free(ctx); err != nil {
+		if err := a.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
 

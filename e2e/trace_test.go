@@ -89,7 +89,7 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := gpus.Put(ctx, map[string]string{"gpu-1": "A100", "gpu-2": "H100"}); err != nil {
+	if _, err := gpus.Add(ctx, map[string]string{"gpu-1": "A100", "gpu-2": "H100"}); err != nil {
 		t.Fatal(err)
 	}
 	handler := func(ctx context.Context, _ *task.Task[renderJob]) (renderResult, error) {
@@ -97,10 +97,10 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 		if err != nil {
 			return renderResult{}, err
 		}
-		if err := a.Free(ctx); err != nil {
+		if err := a.Release(ctx); err != nil {
 			return renderResult{}, err
 		}
-		return renderResult{GPU: a.Key, Fence: a.Fence}, nil
+		return renderResult{GPU: a.Key, Fence: a.Fence()}, nil
 	}
 	worker, err := task.New[renderJob, renderResult](client, prefix, task.WithHandlerFunc(handler), task.WithTracerProvider(tp))
 	if err != nil {

@@ -35,8 +35,8 @@ func ExampleNewSession() {
 	}()
 
 	p, _ := pool.New[string](r.Client(), "myapp", "proxies")
-	_, _ = p.Extend(ctx, []string{"p1"})
-	l, err := p.MallocKey(ctx, pool.InSession(s))
+	_, _ = p.AddKeys(ctx, []string{"p1"})
+	l, err := p.Malloc(ctx, pool.InSession(s))
 	fmt.Println(l.Key, err)
 
 	reg, _ := health.NewRegistry(r.Client(), "myapp")
@@ -58,7 +58,7 @@ func ExampleNewChecker() {
 	ctx := context.Background()
 
 	p, _ := pool.New[string](r.Client(), "myapp", "proxies")
-	_, _ = p.Put(ctx, map[string]string{"p1": "10.0.0.1:3128", "p2": "10.0.0.2:3128"})
+	_, _ = p.Add(ctx, map[string]string{"p1": "10.0.0.1:3128", "p2": "10.0.0.2:3128"})
 
 	dial := func(_ context.Context, _, addr string) error {
 		if addr == "10.0.0.2:3128" {
@@ -72,7 +72,7 @@ func ExampleNewChecker() {
 	}
 	res, err := ck.CheckOnce(ctx)
 	fmt.Println(res.Healthy, res.Unhealthy, err)
-	st, _ := p.State(ctx, "p2")
+	st, _ := p.Admin().State(ctx, "p2")
 	fmt.Println(st)
 	// Output:
 	// [p1] [p2] <nil>

@@ -166,24 +166,24 @@ func TestKilledWorkersMembersComeBack(t *testing.T) {
 		defer func() { _ = s.Close(ctx) }()
 		freeze := run(t, s)
 		wp, _ := pool.New[string](workerClient, b.Prefix, "gpus")
-		if _, err := wp.Extend(ctx, []string{"gpu0", "gpu1"}); err != nil {
+		if _, err := wp.AddKeys(ctx, []string{"gpu0", "gpu1"}); err != nil {
 			t.Fatal(err)
 		}
 		for range 2 {
-			if _, err := wp.MallocKey(ctx, pool.InSession(s), pool.LeaseTTL(time.Hour)); err != nil {
+			if _, err := wp.Malloc(ctx, pool.InSession(s), pool.LeaseTTL(time.Hour)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		// While the worker lives, its heartbeat keeps the leases.
 		time.Sleep(3 * timeout)
 		other, _ := pool.New[string](b.Client, b.Prefix, "gpus")
-		if _, err := other.MallocKey(ctx); !errors.Is(err, pool.ErrEmpty) {
+		if _, err := other.Malloc(ctx); !errors.Is(err, pool.ErrEmpty) {
 			t.Fatalf("live worker's members handed out: %v", err)
 		}
 		freeze() // the process "dies": no more heartbeats
 		died := time.Now()
 		for got := 0; got < 2; {
-			l, err := other.MallocKey(ctx, pool.LeaseTTL(time.Minute))
+			l, err := other.Malloc(ctx, pool.LeaseTTL(time.Minute))
 			switch {
 			case err == nil:
 				got++
@@ -261,7 +261,7 @@ func TestChecker(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		ctx := testCtx(t)
 		p, _ := pool.New[string](b.Client, b.Prefix, "proxies")
-		if _, err := p.Put(ctx, map[string]string{"a": "10.0.0.1", "b": "10.0.0.2", "c": "10.0.0.3", "d": "10.0.0.4"}); err != nil {
+		if _, err := p.Add(ctx, map[string]string{"a": "10.0.0.1", "b": "10.0.0.2", "c": "10.0.0.3", "d": "10.0.0.4"}); err != nil {
 			t.Fatal(err)
 		}
 		held, err := p.MallocMember(ctx, "a")
@@ -305,23 +305,23 @@ func TestChecker(t *testing.T) {
 			t.Fatal("a member held by someone else was probed")
 		}
 		for _, k := range []string{"c", "d"} {
-			if st, _ := p.State(ctx, k); st != pool.StateUnhealthy {
+			if st, _ := p.Admin().State(ctx, k); st != pool.StateUnhealthy {
 				t.Fatalf("%s is %s after failing", k, st)
 			}
 		}
-		if st, _ := p.State(ctx, "b"); st != pool.StateFree {
+		if st, _ := p.Admin().State(ctx, "b"); st != pool.StateFree {
 			t.Fatalf("b left %s after its probe", st)
 		}
 		// Quarantined members are not handed out.
 		for range 3 {
-			l, err := p.MallocKey(ctx)
+			l, err := p.Malloc(ctx)
 			if err != nil {
 				break
 			}
 			if l.Key == "c" || l.Key == "d" {
 				t.Fatalf("quarantined %s handed out", l.Key)
 			}
-			_ = l.Free(ctx)
+			_ = l.Release(ctx)
 		}
 		// A second failure in a row doubles the cooldown, up to the cap.
 		if _, err := ck.CheckOnce(ctx); err != nil {
@@ -347,7 +347,7 @@ func TestChecker(t *testing.T) {
 		if err != nil || !slices.Contains(res.Healthy, "c") {
 			t.Fatalf("recovery pass %+v, %v", res, err)
 		}
-		if st, _ := p.State(ctx, "c"); st != pool.StateFree {
+		if st, _ := p.Admin().State(ctx, "c"); st != pool.StateFree {
 			t.Fatalf("recovered c is %s", st)
 		}
 		mu.Lock()
@@ -377,7 +377,7 @@ func TestChecker(t *testing.T) {
 		if !slices.ContainsFunc(events, func(e health.Event) bool { return e.Key == "d" && errors.Is(e.Err, health.ErrProbePanic) }) {
 			t.Error("the panicking probe was not reported as ErrProbePanic")
 		}
-		_ = held.Free(ctx)
+		_ = held.Release(ctx)
 	})
 }
 

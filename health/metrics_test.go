@@ -23,7 +23,7 @@ func TestCheckerMetrics(t *testing.T) {
 		reader := sdkmetric.NewManualReader()
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
 		p, _ := pool.New[string](b.Client, b.Prefix, "probed")
-		if _, err := p.Put(ctx, map[string]string{"good": "x", "bad": "y"}); err != nil {
+		if _, err := p.Add(ctx, map[string]string{"good": "x", "bad": "y"}); err != nil {
 			t.Fatal(err)
 		}
 		probe := func(_ context.Context, key, _ string) error {

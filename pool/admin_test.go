@@ -17,20 +17,20 @@ func TestExportImportRecords(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		s := setup(t, b)
 		since := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
-		if _, err := s.p.Put(s.ctx, map[string]proxy{"a": {Addr: "a:1", Since: since}}, pool.WithPriority(5)); err != nil {
+		if _, err := s.p.Add(s.ctx, map[string]proxy{"a": {Addr: "a:1", Since: since}}, pool.Priority(5)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.p.Put(s.ctx, map[string]proxy{"b": {Addr: "b:1"}}, pool.WithExpiry(time.Hour)); err != nil {
+		if _, err := s.p.Add(s.ctx, map[string]proxy{"b": {Addr: "b:1"}}, pool.MemberTTL(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.p.Extend(s.ctx, []string{"c"}); err != nil {
+		if _, err := s.p.AddKeys(s.ctx, []string{"c"}); err != nil {
 			t.Fatal(err)
 		}
 		held, err := s.p.MallocMember(s.ctx, "c", pool.LeaseTTL(time.Hour))
 		if err != nil {
 			t.Fatal(err)
 		}
-		recs, err := s.p.ExportRecords(s.ctx)
+		recs, err := s.p.Admin().Export(s.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,11 +44,11 @@ func TestExportImportRecords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		added, err := dst.ImportRecords(s.ctx, recs)
+		added, err := dst.Admin().Import(s.ctx, recs)
 		if err != nil || added != 3 {
 			t.Fatalf("import: %d, %v", added, err)
 		}
-		got, err := dst.ExportRecords(s.ctx)
+		got, err := dst.Admin().Export(s.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,26 +61,26 @@ func TestExportImportRecords(t *testing.T) {
 		}
 
 		// Importing over the source keeps c held by its holder.
-		if _, err := s.p.ImportRecords(s.ctx, []pool.Record{{Key: "c", Priority: 1}}); err != nil {
+		if _, err := s.p.Admin().Import(s.ctx, []pool.Record{{Key: "c", Priority: 1}}); err != nil {
 			t.Fatal(err)
 		}
-		if st, err := s.p.State(s.ctx, "c"); err != nil || st != pool.StateHeld {
+		if st, err := s.p.Admin().State(s.ctx, "c"); err != nil || st != pool.StateHeld {
 			t.Errorf("c: %v, %v", st, err)
 		}
-		if err := held.Free(s.ctx); err != nil {
+		if err := held.Release(s.ctx); err != nil {
 			t.Errorf("holder's Free after import: %v", err)
 		}
 
 		// Members past their expiry, free or held, are not exported: the
 		// export of an idle pool can always be imported again.
-		if _, err := s.p.Extend(s.ctx, []string{"gone-free", "gone-held"}, pool.WithExpiry(100*time.Millisecond)); err != nil {
+		if _, err := s.p.AddKeys(s.ctx, []string{"gone-free", "gone-held"}, pool.MemberTTL(100*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.p.MallocMember(s.ctx, "gone-held", pool.LeaseTTL(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond)
-		recs, err = s.p.ExportRecords(s.ctx) // due timers not handled yet
+		recs, err = s.p.Admin().Export(s.ctx) // due timers not handled yet
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -91,10 +91,10 @@ func TestExportImportRecords(t *testing.T) {
 		}
 		// A malloc handles the timers: the held one is flagged instead.
 		other := s.malloc(t)
-		if err := other.Free(s.ctx); err != nil {
+		if err := other.Release(s.ctx); err != nil {
 			t.Fatal(err)
 		}
-		recs, err = s.p.ExportRecords(s.ctx)
+		recs, err = s.p.Admin().Export(s.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -103,7 +103,7 @@ func TestExportImportRecords(t *testing.T) {
 				t.Errorf("exported %+v past its expiry", r)
 			}
 		}
-		if _, err := s.p.ImportRecords(s.ctx, recs); err != nil {
+		if _, err := s.p.Admin().Import(s.ctx, recs); err != nil {
 			t.Errorf("re-import of the export: %v", err)
 		}
 	})
@@ -116,13 +116,13 @@ func TestImportRecordsRejectsWhole(t *testing.T) {
 		rec  pool.Record
 		want error
 	}{
-		"EmptyKey":    {pool.Record{Key: ""}, pool.ErrInvalidKey},
-		"Priority":    {pool.Record{Key: "x", Priority: pool.MaxPriority + 1}, pool.ErrInvalidPriority},
-		"NegativeTTL": {pool.Record{Key: "x", TTL: -time.Second}, pool.ErrInvalidDuration},
-		"TinyTTL":     {pool.Record{Key: "x", TTL: time.Microsecond}, pool.ErrInvalidDuration},
+		"EmptyKey":    {pool.Record{Key: ""}, pool.ErrInvalid},
+		"Priority":    {pool.Record{Key: "x", Priority: pool.MaxPriority + 1}, pool.ErrInvalid},
+		"NegativeTTL": {pool.Record{Key: "x", TTL: -time.Second}, pool.ErrInvalid},
+		"TinyTTL":     {pool.Record{Key: "x", TTL: time.Microsecond}, pool.ErrInvalid},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := s.p.ImportRecords(s.ctx, []pool.Record{{Key: "ok"}, tc.rec})
+			_, err := s.p.Admin().Import(s.ctx, []pool.Record{{Key: "ok"}, tc.rec})
 			if !errors.Is(err, tc.want) || !errors.Is(err, pool.ErrInvalid) {
 				t.Errorf("error %v, want %v", err, tc.want)
 			}
@@ -131,7 +131,7 @@ func TestImportRecordsRejectsWhole(t *testing.T) {
 			}
 		})
 	}
-	if _, err := s.p.ImportRecords(s.ctx, make([]pool.Record, pool.MaxImportBatch+1)); !errors.Is(err, pool.ErrInvalidCount) {
+	if _, err := s.p.Admin().Import(s.ctx, make([]pool.Record, pool.MaxBatch+1)); !errors.Is(err, pool.ErrInvalid) {
 		t.Errorf("too many: %v", err)
 	}
 }
@@ -145,24 +145,24 @@ func TestFreeFenced(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a")
 		seen := tb.malloc(t, pool.PermanentLease())
-		if err := seen.Free(tb.ctx); err != nil {
+		if err := seen.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		again := tb.malloc(t, pool.PermanentLease()) // the same member, a new lease
-		if again.Key != seen.Key || again.Fence == seen.Fence {
-			t.Fatalf("leases %s/%d and %s/%d", seen.Key, seen.Fence, again.Key, again.Fence)
+		if again.Key != seen.Key || again.Fence() == seen.Fence() {
+			t.Fatalf("leases %s/%d and %s/%d", seen.Key, seen.Fence(), again.Key, again.Fence())
 		}
-		if n, err := tb.p.FreeFenced(tb.ctx, map[string]int64{seen.Key: seen.Fence}); err != nil || n != 0 {
+		if n, err := tb.p.Admin().ForceRelease(tb.ctx, map[string]int64{seen.Key: seen.Fence()}); err != nil || n != 0 {
 			t.Fatalf("FreeFenced of the old fence = %d, %v", n, err)
 		}
 		if st := tb.state(t, seen.Key); st != pool.StateHeld {
 			t.Fatalf("the new holder's member is %s", st)
 		}
-		n, err := tb.p.FreeFenced(tb.ctx, map[string]int64{again.Key: again.Fence, "zz": 3})
+		n, err := tb.p.Admin().ForceRelease(tb.ctx, map[string]int64{again.Key: again.Fence(), "zz": 3})
 		if n != 1 || !errors.Is(err, pool.ErrNotMember) || tb.state(t, again.Key) != pool.StateFree {
 			t.Fatalf("FreeFenced of the current fence = %d, %v", n, err)
 		}
-		if _, err := tb.p.FreeFenced(tb.ctx, map[string]int64{"a": 0}); !errors.Is(err, pool.ErrInvalid) {
+		if _, err := tb.p.Admin().ForceRelease(tb.ctx, map[string]int64{"a": -1}); !errors.Is(err, pool.ErrInvalid) {
 			t.Fatalf("fence 0: %v", err)
 		}
 		tb.healthy(t)

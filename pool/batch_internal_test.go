@@ -64,10 +64,10 @@ func TestFreeScriptRejectsOddArguments(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Extend(t.Context(), []string{"a"}); err != nil {
+		if _, err := p.AddKeys(t.Context(), []string{"a"}); err != nil {
 			t.Fatal(err)
 		}
-		l, err := p.MallocKey(t.Context())
+		l, err := p.Malloc(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,7 +75,7 @@ func TestFreeScriptRejectsOddArguments(t *testing.T) {
 		if !errors.Is(err, ErrInvalid) {
 			t.Fatalf("pool_free with an odd argument count = %v, want ErrInvalid", err)
 		}
-		if s, err := p.State(t.Context(), l.Key); err != nil || s != StateHeld {
+		if s, err := p.Admin().State(t.Context(), l.Key); err != nil || s != StateHeld {
 			t.Fatalf("member after the refused free: %s, %v; want held", s, err)
 		}
 	})
@@ -98,5 +98,27 @@ func TestWaitBound(t *testing.T) {
 	}
 	if maxWait >= 60*time.Second {
 		t.Errorf("maxWait %v must stay well under the scripts' 60 s waiter staleness", maxWait)
+	}
+}
+
+// TestMillisecondsRoundUp: every duration sent to the scripts is rounded
+// up, so a TTL of 1.5ms is a 2ms lease, never a 1ms one (and a positive
+// duration never becomes 0, which the scripts read as "permanent").
+func TestMillisecondsRoundUp(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		time.Millisecond:                "1",
+		1500 * time.Microsecond:         "2",
+		time.Microsecond:                "1",
+		2*time.Second + time.Nanosecond: "2001",
+		0:                               "0",
+	} {
+		if got := ms(d); got != want {
+			t.Errorf("ms(%v) = %s, want %s", d, got, want)
+		}
+	}
+	mc := mallocConfig{ttl: 1500 * time.Microsecond, bindTTL: time.Microsecond}
+	args := mallocArgs{n: 1, token: "t", mc: mc}.args()
+	if args[2] != "2" || args[6] != "1" {
+		t.Errorf("malloc args %q: lease TTL and binding TTL not rounded up", args)
 	}
 }

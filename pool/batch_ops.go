@@ -2,7 +2,6 @@ package pool
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -44,28 +43,23 @@ func (c *core) mallocMany(ctx context.Context, reqs []mallocReq) ([]mallocRes, e
 		return nil, err
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) != 4+4*len(reqs) {
+	if err != nil || len(arr) != gcCounts+grantWidth*len(reqs) {
 		return nil, fmt.Errorf("pool %s: malloc: unexpected reply: %w", c.name, err)
 	}
-	c.lazyGC(ctx, arr[:4])
+	c.lazyGC(ctx, arr[:gcCounts])
 	out := make([]mallocRes, len(reqs))
 	for i, r := range reqs {
-		e := arr[4+4*i:]
-		if e[0].IsNil() {
-			continue
-		}
-		key, err1 := e[0].ToString()
-		fence, err2 := e[1].AsInt64()
-		deadline, err3 := e[2].AsInt64()
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return nil, fmt.Errorf("pool %s: malloc: bad reply: %w", c.name, err)
-		}
-		if !e[3].IsNil() {
-			if out[i].value, err = e[3].AsBytes(); err != nil {
-				return nil, fmt.Errorf("pool %s: malloc: bad value: %w", c.name, err)
+		l, v, err := c.parseGrant(arr[gcCounts+grantWidth*i:], r.token, r.start, r.mc)
+		if err != nil {
+			// What was granted before the bad entry goes back.
+			for _, g := range out[:i] {
+				if g.lease != nil {
+					c.giveBack(ctx, []*Lease{g.lease}, "")
+				}
 			}
+			return nil, err
 		}
-		out[i].lease = newLease(c, key, r.token, fence, deadline, r.start, r.mc)
+		out[i] = mallocRes{lease: l, value: v}
 	}
 	return out, nil
 }

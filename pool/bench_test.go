@@ -121,7 +121,7 @@ func benchPoolNS(b *testing.B, c rueidis.Client, name string) (*pool.Pool[struct
 		if err := c.Do(ctx, c.B().Unlink().Key(ns.Key("free")).Build()).Error(); err != nil {
 			b.Errorf("cleanup: unlink: %v", err)
 		}
-		if _, err := p.Clear(ctx); err != nil {
+		if _, err := p.Admin().Clear(ctx); err != nil {
 			b.Errorf("cleanup: Clear: %v", err)
 		}
 		// What Clear keeps (the fencing counter, wake-up keys).
@@ -184,7 +184,7 @@ func fill(b *testing.B, p *pool.Pool[struct{}], n int) {
 				for i := from; i < to; i++ {
 					keys = append(keys, memberKey(i))
 				}
-				k, err := p.Extend(ctx, keys)
+				k, err := p.AddKeys(ctx, keys)
 				if err != nil {
 					errs <- err
 					cancel()
@@ -270,7 +270,7 @@ func BenchmarkMallocFree(b *testing.B) {
 				if err != nil {
 					return fmt.Errorf("Malloc: %w", err)
 				}
-				if err := a.Free(ctx); err != nil {
+				if err := a.Release(ctx); err != nil {
 					return fmt.Errorf("Free: %w", err)
 				}
 				return nil
@@ -352,7 +352,7 @@ func BenchmarkFlatCost(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := a.Free(ctx); err != nil {
+				if err := a.Release(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -364,7 +364,7 @@ func BenchmarkFlatCost(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := a.Free(ctx); err != nil {
+				if err := a.Release(ctx); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(t))
@@ -431,10 +431,10 @@ func BenchmarkMemoryPerMember(b *testing.B) {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		// Load the scripts first (their cache is part of used_memory), with
 		// a member that is removed again.
-		if _, err := p.Extend(ctx, []string{"warm"}); err != nil {
+		if _, err := p.AddKeys(ctx, []string{"warm"}); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := p.Shrink(ctx, "warm"); err != nil {
+		if _, err := p.Remove(ctx, "warm"); err != nil {
 			b.Fatal(err)
 		}
 		before := usedMemory(b, c)
@@ -443,7 +443,7 @@ func BenchmarkMemoryPerMember(b *testing.B) {
 		b.StopTimer()
 		delta += usedMemory(b, c) - before
 		usage += keysUsage(b, c, ns)
-		if _, err := p.Clear(ctx); err != nil { // the cleanup checks the rest
+		if _, err := p.Admin().Clear(ctx); err != nil { // the cleanup checks the rest
 			b.Fatal(err)
 		}
 		cancel()
@@ -472,9 +472,9 @@ func BenchmarkReadCost(b *testing.B) {
 				for b.Loop() {
 					var err error
 					if read == "snapshot" {
-						_, err = p.Snapshot(ctx)
+						_, err = p.Admin().Snapshot(ctx)
 					} else {
-						_, err = p.Stats(ctx)
+						_, err = p.Admin().Stats(ctx)
 					}
 					if err != nil {
 						b.Fatal(err)

@@ -12,15 +12,15 @@ import (
 
 func checkBindName(name string) error {
 	if err := redisx.ValidateMember("binding name", name); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		return fmt.Errorf("%w: %w", errInvalidKey, err)
 	}
 	return nil
 }
 
-// UpdateSoftBind binds name to the member key for ttl (0: no expiry), so a
-// Malloc with Bind(name, …) prefers that member. ErrNotMember when key is
-// not in the pool.
-func (p *Pool[T]) UpdateSoftBind(ctx context.Context, name, key string, ttl time.Duration) error {
+// Bind binds name to the member key for ttl (0: no expiry), so a Malloc
+// with Bind(name, …) prefers that member. ErrNotMember when key is not in
+// the pool.
+func (a *Admin) Bind(ctx context.Context, name, key string, ttl time.Duration) error {
 	if err := checkBindName(name); err != nil {
 		return err
 	}
@@ -28,19 +28,18 @@ func (p *Pool[T]) UpdateSoftBind(ctx context.Context, name, key string, ttl time
 		return err
 	}
 	if ttl < 0 || ttl > MaxTTL || (ttl > 0 && ttl < time.Millisecond) {
-		return fmt.Errorf("%w: binding TTL %v", ErrInvalidDuration, ttl)
+		return fmt.Errorf("%w: binding TTL %v", errInvalidDuration, ttl)
 	}
-	_, err := p.c.runScript(ctx, script.PoolBind, []string{"set", name, key, ms(ttl)})
+	_, err := a.c.runScript(ctx, script.PoolBind, []string{"set", name, key, ms(ttl)})
 	return err
 }
 
-// UnbindSoftBind removes the binding of name; it reports whether there was
-// one.
-func (p *Pool[T]) UnbindSoftBind(ctx context.Context, name string) (bool, error) {
+// Unbind removes the binding of name; it reports whether there was one.
+func (a *Admin) Unbind(ctx context.Context, name string) (bool, error) {
 	if err := checkBindName(name); err != nil {
 		return false, err
 	}
-	msg, err := p.c.runScript(ctx, script.PoolBind, []string{"del", name, "", "0"})
+	msg, err := a.c.runScript(ctx, script.PoolBind, []string{"del", name, "", "0"})
 	if err != nil {
 		return false, err
 	}
@@ -48,27 +47,13 @@ func (p *Pool[T]) UnbindSoftBind(ctx context.Context, name string) (bool, error)
 	return n == 1, err
 }
 
-// SoftBind returns the member name is bound to, if the binding exists and
-// has not expired.
-func (p *Pool[T]) SoftBind(ctx context.Context, name string) (string, bool, error) {
-	if err := checkBindName(name); err != nil {
-		return "", false, err
-	}
-	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"binding", name})
-	if err != nil || msg.IsNil() {
-		return "", false, err
-	}
-	key, err := msg.ToString()
-	return key, err == nil, err
-}
-
 // Bindings returns the names currently bound to a member, sorted (the
-// reference's planned reverse lookup).
-func (p *Pool[T]) Bindings(ctx context.Context, key string) ([]string, error) {
+// reference's planned reverse lookup). Snapshot lists every binding.
+func (a *Inspector) Bindings(ctx context.Context, key string) ([]string, error) {
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"bindings", key})
+	msg, err := a.c.runScript(ctx, script.PoolInspect, []string{"bindings", key})
 	if err != nil {
 		return nil, err
 	}

@@ -65,17 +65,17 @@ func noDoubleHolding(t *testing.T, wait bool) {
 						t.Errorf("%s held by worker %d and %d", a.Key, h, w)
 						return
 					}
-					if a.Fence <= lastFence[a.Key] || seen[a.Fence] {
-						t.Errorf("%s: fence %d after %d (seen before: %v)", a.Key, a.Fence, lastFence[a.Key], seen[a.Fence])
+					if a.Fence() <= lastFence[a.Key] || seen[a.Fence()] {
+						t.Errorf("%s: fence %d after %d (seen before: %v)", a.Key, a.Fence(), lastFence[a.Key], seen[a.Fence()])
 					}
-					holder[a.Key], lastFence[a.Key], seen[a.Fence] = w, a.Fence, true
+					holder[a.Key], lastFence[a.Key], seen[a.Fence()] = w, a.Fence(), true
 					allocs++
 					mu.Unlock()
 					time.Sleep(time.Duration(r%3) * time.Millisecond)
 					mu.Lock()
 					delete(holder, a.Key) // before Free: the next holder comes after it
 					mu.Unlock()
-					if err := a.Free(tb.ctx); err != nil {
+					if err := a.Release(tb.ctx); err != nil {
 						errc <- err
 						return
 					}
@@ -106,14 +106,14 @@ func TestCancelledMallocLeaksNothing(t *testing.T) {
 			a, err := tb.p.Malloc(ctx, pool.LeaseTTL(time.Hour))
 			cancel()
 			if err == nil {
-				if err := a.Free(tb.ctx); err != nil {
+				if err := a.Release(tb.ctx); err != nil {
 					t.Fatal(err)
 				}
 			}
 		}
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			c, err := tb.p.Counts(tb.ctx)
+			c, err := tb.p.Admin().Counts(tb.ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -141,7 +141,7 @@ func TestWaiterGivingUpDoesNotStarveOthers(t *testing.T) {
 		go func() {
 			a, err := tb.p.Malloc(tb.ctx, pool.Wait())
 			if err == nil {
-				err = a.Free(tb.ctx)
+				err = a.Release(tb.ctx)
 			}
 			result <- err
 		}()
@@ -160,7 +160,7 @@ func TestWaiterGivingUpDoesNotStarveOthers(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		freed := time.Now()
-		if err := held.Free(tb.ctx); err != nil {
+		if err := held.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -195,7 +195,7 @@ func TestSeveralMemberWaiterTakesNoWakeUps(t *testing.T) {
 		go func() {
 			all, err := tb.p.MallocN(tb.ctx, 3, pool.Wait())
 			if err == nil {
-				err = tb.p.Free(tb.ctx, all...)
+				err = tb.p.Release(tb.ctx, all...)
 			}
 			multi <- err
 		}()
@@ -203,7 +203,7 @@ func TestSeveralMemberWaiterTakesNoWakeUps(t *testing.T) {
 		go func() {
 			a, err := tb.p.Malloc(tb.ctx, pool.Wait())
 			if err == nil {
-				err = a.Free(tb.ctx)
+				err = a.Release(tb.ctx)
 			}
 			single <- err
 		}()
@@ -216,7 +216,7 @@ func TestSeveralMemberWaiterTakesNoWakeUps(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond) // both are waiting now
 		freed := time.Now()
-		if err := held[0].Free(tb.ctx); err != nil {
+		if err := held[0].Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -230,7 +230,7 @@ func TestSeveralMemberWaiterTakesNoWakeUps(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("the single waiter never woke")
 		}
-		if err := tb.p.Free(tb.ctx, held[1:]...); err != nil {
+		if err := tb.p.Release(tb.ctx, held[1:]...); err != nil {
 			t.Fatal(err)
 		}
 		select {
@@ -271,7 +271,7 @@ func TestOneFreeRunWakesEveryWaiter(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		if n, err := tb.p.FreeKeys(tb.ctx, keys...); n != len(keys) || err != nil {
+		if n, err := tb.p.Admin().ForceReleaseKeys(tb.ctx, keys...); n != len(keys) || err != nil {
 			t.Fatalf("FreeKeys = %d, %v", n, err)
 		}
 		timeout := time.After(10 * time.Second) // far below the 30 s poll

@@ -6,43 +6,68 @@
 // Typical members are proxies, accounts, GPU slots or workers:
 //
 //	p, err := pool.New[Proxy](client, "myapp", "proxies", pool.WithCodec(codec.MsgPack))
-//	_, err = p.Put(ctx, map[string]Proxy{"10.0.0.1:3128": {...}}, pool.WithPriority(10))
+//	_, err = p.Add(ctx, map[string]Proxy{"10.0.0.1:3128": {...}}, pool.Priority(10))
 //	a, err := p.Malloc(ctx, pool.Bind("worker-7", time.Hour), pool.KeepAlive(0))
 //	if errors.Is(err, pool.ErrEmpty) { ... }
-//	defer a.Free(ctx)
-//	use(a.Lease.Context(), a.Key, a.Value, a.Fence)
+//	defer a.Release(ctx)
+//	use(a.Context(), a.Key, a.Value, a.Fence())
+//
+// # Types
+//
+// Pool[T] is the hot path: allocation (Malloc, MallocN, MallocMember),
+// Release, values (Get) and membership (Add, AddKeys, Assign, AssignKeys,
+// Remove, Contains, Len, Keys). A Lease (promoted into an Allocation[T])
+// is one holding: Fence, Deadline, Context, Refresh, ReportUnhealthy,
+// Release. Inspector is the read-only view for operators: Snapshot,
+// Stats, State, Bindings, Export and the state metrics. Admin is the
+// operator's side, as asynq's Inspector is of a queue: the Inspector's
+// reads plus ForceRelease, Quarantine, Update, Import, Clear, Bind, Unbind
+// and GC. Neither needs a value type: NewInspector and NewAdmin open them
+// from the client, prefix and name (the CLI and dashboard do), and
+// Pool.Admin returns the Admin of a typed pool. Maintainer (GC and a membership source) and Scaler
+// (provisioning and retiring) are background loops with the one shape
+// Run(ctx) error, their settings given at construction.
+//
+// Options follow one form: constructor options are WithX (Option for New,
+// AdminOption for NewAdmin and NewInspector, MaintainerOption,
+// ScalerOption), per-call
+// options are bare names (MallocOption: LeaseTTL, PermanentLease, Bind,
+// Wait, InSession, KeepAlive; MemberOption: Priority, MemberTTL).
 //
 // # Behaviour
 //
 //   - Malloc hands out the free member with the highest priority, least
-//     recently freed first (at millisecond resolution), under a lease with a
-//     holder token and a fencing number that rises with every allocation of
-//     the pool. Free, Refresh and ReportUnhealthy check the token: a holder
-//     whose lease lapsed cannot touch the next holder's lease.
+//     recently released first (at millisecond resolution), under a lease
+//     with a holder token and a fencing number that rises with every
+//     allocation of the pool. Release, Refresh and ReportUnhealthy check the
+//     token: a holder whose lease lapsed cannot touch the next holder's
+//     lease.
 //   - In shared mode (WithShared) members are handed out round-robin within
 //     each priority and nobody holds them.
 //   - Leases lapse after their TTL (DefaultLeaseTTL, or LeaseTTL); a TTL is
 //     never zero by accident: PermanentLease is explicit. A crashed holder's
 //     member comes back when its lease lapses: each Malloc handles a few due
-//     timers first, and GC or Maintain handle the rest.
+//     timers first, and Admin.GC or a Maintainer handle the rest. Every
+//     duration sent to Redis is rounded up to whole milliseconds.
 //   - Soft binding (Bind) gives a caller the member it had last time when it
-//     is free; Bindings answers which names are bound to a member.
-//   - Quarantine: SetUnhealthy takes a member out of rotation for a while;
-//     ReportUnhealthy on a lease does so when the lease ends, never under its
-//     holder.
-//   - Membership: Extend, Put, Assign, Shrink, Clear. Re-adding a held member
-//     keeps it held; removing one ends its lease (its holder's Free then
-//     returns ErrNotHeld). Members may expire (WithExpiry); a held member
-//     leaves when its lease ends.
-//   - Snapshot reads everything atomically and lists invariant violations,
-//     for diagnostics and tests; it holds Redis for time proportional to the
-//     pool. Stats is the summary to poll instead: counts, fence, waiters and
-//     due timers at a cost that does not grow with the pool.
+//     is free; Admin.Bindings answers which names are bound to a member.
+//   - Quarantine: Admin.Quarantine takes a member out of rotation for a
+//     while; ReportUnhealthy on a lease does so when the lease ends, never
+//     under its holder.
+//   - Membership: Add, AddKeys, Assign, AssignKeys, Remove, Admin.Clear.
+//     Re-adding a held member keeps it held; removing one ends its lease
+//     (its holder's Release then returns ErrNotHeld). Members may expire
+//     (MemberTTL); a held member leaves when its lease ends.
+//   - Admin.Snapshot reads everything atomically and lists invariant
+//     violations, for diagnostics and tests; it holds Redis for time
+//     proportional to the pool. Admin.Stats is the summary to poll instead:
+//     counts, fence, waiters and due timers at a cost that does not grow
+//     with the pool.
 //   - Worker sessions (InSession, with health.Session) get their leases
 //     reclaimed as soon as their heartbeat stops; Scaler provisions and
 //     retires members, one scaler per pool at a time under a fenced claim.
 //   - Concurrent simple mallocs (no binding, wait or session) and single
-//     frees share one script run, the way rueidis pipelines commands.
+//     releases share one script run, the way rueidis pipelines commands.
 //
 // # Data model
 //
@@ -53,36 +78,38 @@
 // member expiry, quarantine ends, binding expiry, worker-session deaths),
 // hashes of priorities, values and bindings, a reverse binding index, an
 // index of the leases of each worker session, the fencing counter and two
-// small keys for waking waiting mallocs. An idle member with the default priority and no value costs one
-// sorted-set entry. Every operation is one Lua script and costs O(log n) in
-// the pool size (batches O(k log n)); only Keys, Assign and Snapshot read
-// the whole pool.
+// small keys for waking waiting mallocs. An idle member with the default
+// priority and no value costs one sorted-set entry. Every operation is one
+// Lua script and costs O(log n) in the pool size (batches O(k log n)); only
+// Keys, Assign, AssignKeys, Admin.Export and Admin.Snapshot read the whole
+// pool.
 //
 // # Errors
 //
-// ErrEmpty, ErrNotHeld and ErrNotMember report the pool's state;
-// ErrInvalid (and its refinements ErrInvalidKey, ErrInvalidDuration,
-// ErrInvalidCount, ErrInvalidPriority, ErrInvalidOption) reports bad input,
-// which never writes anything. Values the codec cannot decode give errors
-// matching codec.ErrDecode that name the member. Calls that end because ctx
-// ended return errors matching ctx.Err().
+// ErrEmpty, ErrNotFree, ErrNotHeld and ErrNotMember report the pool's
+// state; ErrInvalid reports bad input, which never writes anything (the
+// message names the argument). Values the codec cannot decode give errors
+// matching codec.ErrDecode that name the member. Calls that end because
+// ctx ended return errors matching ctx.Err().
 //
 // # Metrics
 //
 // With WithMeterProvider (or the global provider) a pool records malloc and
-// free durations by outcome, mallocs that found it empty or waited, and what
-// GC reclaimed, all with the attribute redisallocator.pool.name. Its members
-// by state and its waiting mallocs are read from Redis at collection time
-// once RegisterMetrics is called, in one process; Unregister stops that.
-// docs/metrics.md in the repository lists every metric of the module.
+// release durations by outcome, mallocs that found it empty or waited, and
+// what GC reclaimed, all with the attribute redisallocator.pool.name. Its
+// members by state and its waiting mallocs are read from Redis at
+// collection time once Admin.RegisterMetrics is called, in one process;
+// Unregister stops that. docs/metrics.md in the repository lists every
+// metric of the module.
 //
 // # Concurrency
 //
-// A Pool and its leases are safe for concurrent use. A Pool keeps no
-// goroutine running: while concurrent mallocs or frees are batched, one
-// goroutine runs their scripts and ends when no call waits; a malloc whose
-// ctx can end sends its script from a goroutine of its own, so that a
-// lease granted after the caller gave up is freed, not lost. A lease with
-// KeepAlive runs one goroutine until it is freed or lost, and Maintain runs
-// in the caller's goroutine.
+// A Pool, an Inspector, an Admin and their leases are safe for concurrent
+// use. Neither
+// keeps a goroutine running: while concurrent mallocs or releases are
+// batched, one goroutine runs their scripts and ends when no call waits; a
+// malloc whose ctx can end sends its script from a goroutine of its own,
+// so that a lease granted after the caller gave up is released, not lost.
+// A lease with KeepAlive runs one goroutine until it is released or lost;
+// Maintainer.Run and Scaler.Run run in the caller's goroutine.
 package pool

@@ -19,19 +19,20 @@ var (
 	// ErrNotFree: MallocMember asked for a member that is held or
 	// quarantined.
 	ErrNotFree = errors.New("pool: member not free")
-	// ErrInvalid is matched by every invalid-argument error below.
+	// ErrInvalid: bad input (a malformed key or name, which also matches
+	// redisallocator.ErrInvalidName; a TTL, count or priority out of range;
+	// a nil or contradictory option; a nil client). Nothing was written; the
+	// message names the argument.
 	ErrInvalid = errors.New("pool: invalid argument")
-	// ErrInvalidKey: an empty, too long or malformed member key or name. It
-	// also matches redisallocator.ErrInvalidName.
-	ErrInvalidKey = fmt.Errorf("%w: key", ErrInvalid)
-	// ErrInvalidDuration: a TTL, expiry or quarantine time out of range.
-	ErrInvalidDuration = fmt.Errorf("%w: duration", ErrInvalid)
-	// ErrInvalidCount: a count below 1 or above MaxBatch.
-	ErrInvalidCount = fmt.Errorf("%w: count", ErrInvalid)
-	// ErrInvalidPriority: a priority outside [MinPriority, MaxPriority].
-	ErrInvalidPriority = fmt.Errorf("%w: priority", ErrInvalid)
-	// ErrInvalidOption: a nil or contradictory option, or a nil client.
-	ErrInvalidOption = fmt.Errorf("%w: option", ErrInvalid)
+)
+
+// Refinements of ErrInvalid, for messages; callers match ErrInvalid.
+var (
+	errInvalidKey      = fmt.Errorf("%w: key", ErrInvalid)
+	errInvalidDuration = fmt.Errorf("%w: duration", ErrInvalid)
+	errInvalidCount    = fmt.Errorf("%w: count", ErrInvalid)
+	errInvalidPriority = fmt.Errorf("%w: priority", ErrInvalid)
+	errInvalidOption   = fmt.Errorf("%w: option", ErrInvalid)
 )
 
 // scriptErrors maps the pool scripts' error codes to the sentinels above;

@@ -37,7 +37,7 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	_, err = p.Put(ctx, map[string]Proxy{
+	_, err = p.Add(ctx, map[string]Proxy{
 		"p1": {Addr: "10.0.0.1:3128", Region: "eu"},
 		"p2": {Addr: "10.0.0.2:3128", Region: "us"},
 	})
@@ -49,11 +49,11 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(a.Key, a.Value.Addr, a.Fence)
-	if err := a.Free(ctx); err != nil {
+	fmt.Println(a.Key, a.Value.Addr, a.Fence())
+	if err := a.Release(ctx); err != nil {
 		panic(err)
 	}
-	fmt.Println(errors.Is(a.Free(ctx), pool.ErrNotHeld)) // a second Free
+	fmt.Println(errors.Is(a.Release(ctx), pool.ErrNotHeld)) // a second Free
 	// Output:
 	// p1 10.0.0.1:3128 1
 	// true
@@ -71,7 +71,7 @@ func ExampleWithCodec() {
 		if err != nil {
 			panic(err)
 		}
-		if _, err := p.Put(ctx, map[string]Proxy{"p1": {Addr: "10.0.0.1:3128", Region: "eu"}}); err != nil {
+		if _, err := p.Add(ctx, map[string]Proxy{"p1": {Addr: "10.0.0.1:3128", Region: "eu"}}); err != nil {
 			panic(err)
 		}
 		v, err := p.Get(ctx, "p1")
@@ -84,18 +84,18 @@ func ExampleWithCodec() {
 }
 
 // Higher priorities go first; equal ones least recently freed first.
-func ExampleWithPriority() {
+func ExamplePriority() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "ranked")
-	_, _ = p.Extend(ctx, []string{"slow"}, pool.WithPriority(-10))
-	_, _ = p.Extend(ctx, []string{"fast"}, pool.WithPriority(100))
-	_, _ = p.Extend(ctx, []string{"normal"})
+	_, _ = p.AddKeys(ctx, []string{"slow"}, pool.Priority(-10))
+	_, _ = p.AddKeys(ctx, []string{"fast"}, pool.Priority(100))
+	_, _ = p.AddKeys(ctx, []string{"normal"})
 
 	for range 3 {
-		l, err := p.MallocKey(ctx)
+		l, err := p.Malloc(ctx)
 		if err != nil {
 			panic(err)
 		}
@@ -114,17 +114,17 @@ func ExampleBind() {
 	ctx := context.Background()
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "sticky")
-	_, _ = p.Extend(ctx, []string{"a", "b", "c"})
+	_, _ = p.AddKeys(ctx, []string{"a", "b", "c"})
 
 	// worker-7 used "c" before; the binding brings it back although "a"
 	// is first in the free order.
-	if err := p.UpdateSoftBind(ctx, "worker-7", "c", time.Hour); err != nil {
+	if err := p.Admin().Bind(ctx, "worker-7", "c", time.Hour); err != nil {
 		panic(err)
 	}
-	l, _ := p.MallocKey(ctx, pool.Bind("worker-7", time.Hour))
-	other, _ := p.MallocKey(ctx, pool.Bind("worker-8", time.Hour))
+	l, _ := p.Malloc(ctx, pool.Bind("worker-7", time.Hour))
+	other, _ := p.Malloc(ctx, pool.Bind("worker-8", time.Hour))
 	fmt.Println(l.Key, other.Key)
-	names, _ := p.Bindings(ctx, "c")
+	names, _ := p.Admin().Bindings(ctx, "c")
 	fmt.Println(names)
 	// Output:
 	// c a
@@ -138,19 +138,19 @@ func ExampleWait() {
 	ctx := context.Background()
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "scarce")
-	_, _ = p.Extend(ctx, []string{"only"})
-	held, _ := p.MallocKey(ctx)
+	_, _ = p.AddKeys(ctx, []string{"only"})
+	held, _ := p.Malloc(ctx)
 
-	_, err := p.MallocKey(ctx)
+	_, err := p.Malloc(ctx)
 	fmt.Println(errors.Is(err, pool.ErrEmpty))
 
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		_ = held.Free(ctx)
+		_ = held.Release(ctx)
 	}()
 	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	l, err := p.MallocKey(wctx, pool.Wait())
+	l, err := p.Malloc(wctx, pool.Wait())
 	fmt.Println(l.Key, err)
 	// Output:
 	// true
@@ -159,20 +159,20 @@ func ExampleWait() {
 
 // A holder that crashes never frees; its lease lapses and GC (or the next
 // Malloc) returns the member.
-func ExamplePool_GC() {
+func ExampleAdmin_GC() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "gc", pool.WithTimerBudget(0))
-	_, _ = p.Extend(ctx, []string{"a"})
-	_, _ = p.MallocKey(ctx, pool.LeaseTTL(20*time.Millisecond)) // never freed
+	_, _ = p.AddKeys(ctx, []string{"a"})
+	_, _ = p.Malloc(ctx, pool.LeaseTTL(20*time.Millisecond)) // never freed
 	time.Sleep(50 * time.Millisecond)
 
-	res, err := p.GC(ctx, 100)
+	res, err := p.Admin().GC(ctx, 100)
 	fmt.Println(res.LeasesReclaimed, err)
-	c, _ := p.Counts(ctx)
-	fmt.Println(c.Free, c.Held)
+	st, _ := p.Admin().Stats(ctx)
+	fmt.Println(st.Counts.Free, st.Counts.Held)
 	// Output:
 	// 1 <nil>
 	// 1 0
@@ -180,16 +180,16 @@ func ExamplePool_GC() {
 
 // Stats is the cheap summary to poll, whatever the pool's size; Snapshot
 // reads every member.
-func ExamplePool_Stats() {
+func ExampleAdmin_Stats() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "stats")
-	_, _ = p.Extend(ctx, []string{"a", "b", "c"})
-	_, _ = p.MallocKey(ctx, pool.LeaseTTL(time.Minute))
+	_, _ = p.AddKeys(ctx, []string{"a", "b", "c"})
+	_, _ = p.Malloc(ctx, pool.LeaseTTL(time.Minute))
 
-	st, err := p.Stats(ctx)
+	st, err := p.Admin().Stats(ctx)
 	fmt.Println(st.Counts.Free, st.Counts.Held, st.Fence, st.DueTimers, err)
 	// Output:
 	// 2 1 1 0 <nil>
@@ -204,26 +204,85 @@ func ExampleNewScaler() {
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "elastic")
 	bought := 0
-	sc, err := pool.NewScaler(p, pool.ScalerConfig[Proxy]{
-		Provision: func(_ context.Context, n int) ([]pool.Provisioned[Proxy], error) {
-			var out []pool.Provisioned[Proxy]
-			for range n {
-				bought++
-				key := fmt.Sprintf("p%d", bought)
-				out = append(out, pool.Provisioned[Proxy]{Member: pool.Member{Key: key}, Value: Proxy{Addr: key + ":3128"}, HasValue: true})
-			}
-			return out, nil
-		},
-		LowWater: 2, HighWater: 4, Max: 10,
-	})
+	buy := func(_ context.Context, n int) ([]pool.Provisioned[Proxy], error) {
+		var out []pool.Provisioned[Proxy]
+		for range n {
+			bought++
+			key := fmt.Sprintf("p%d", bought)
+			out = append(out, pool.Provisioned[Proxy]{Member: pool.Member{Key: key}, Value: Proxy{Addr: key + ":3128"}, HasValue: true})
+		}
+		return out, nil
+	}
+	sc, err := pool.NewScaler(p, buy, nil, pool.WithWaterMarks(2, 4), pool.WithSizeBounds(0, 10))
 	if err != nil {
 		panic(err)
 	}
 	ev, err := sc.Step(ctx) // empty pool: below the low-water mark
 	fmt.Println(ev.Action, ev.Keys, err)
-	c, _ := p.Counts(ctx)
-	fmt.Println(c.Free)
+	st, _ := p.Admin().Stats(ctx)
+	fmt.Println(st.Counts.Free)
 	// Output:
 	// provision [p1 p2] <nil>
 	// 2
+}
+
+// An operator's tool opens the pool without knowing its value type, looks
+// at the leases and ends the one it saw, and only that one.
+func ExampleNewAdmin() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "stuck")
+	_, _ = p.AddKeys(ctx, []string{"a", "b"})
+	a, _ := p.Malloc(ctx, pool.PermanentLease()) // its holder crashed
+
+	admin, err := pool.NewAdmin(r.Client(), "myapp", "stuck")
+	if err != nil {
+		panic(err)
+	}
+	s, _ := admin.Snapshot(ctx)
+	seen := map[string]int64{}
+	for _, m := range s.Members {
+		if m.Lease != nil {
+			seen[m.Key] = m.Lease.Fence
+		}
+	}
+	n, err := admin.ForceRelease(ctx, seen)
+	fmt.Println(seen, n, err)
+	fmt.Println(errors.Is(a.Release(ctx), pool.ErrNotHeld)) // the old holder lost it
+	// Output:
+	// map[a:1] 1 <nil>
+	// true
+}
+
+// A Maintainer keeps a pool tidy in the background: GC of lapsed leases
+// and expired members, and a membership source.
+func ExampleNewMaintainer() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+
+	p, _ := pool.New[Proxy](r.Client(), "myapp", "fed")
+	inventory := func(context.Context) ([]pool.Member, error) {
+		return []pool.Member{{Key: "p1", Priority: 1}, {Key: "p2"}}, nil
+	}
+	m, err := pool.NewMaintainer(p.Admin(), pool.WithSource(inventory, time.Minute, true),
+		pool.WithMaintainInterval(10*time.Millisecond),
+		pool.WithErrorHandler(func(err error) { fmt.Println("maintain:", err) }))
+	if err != nil {
+		panic(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- m.Run(rctx) }() // until rctx ends
+	for n := 0; n < 2; n, _ = p.Len(ctx) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	stop()
+	err = <-done
+	keys, _ := p.Keys(ctx)
+	fmt.Println(keys, errors.Is(err, context.Canceled))
+	// Output:
+	// [p1 p2] true
 }

@@ -2,19 +2,26 @@ package pool
 
 import (
 	"context"
-	"strconv"
 	"time"
 )
 
 // RetireWithFence retires as a scaler that believes it holds the claim
 // with fence: what a paused scaler would do when it wakes.
 func (s *Scaler[T]) RetireWithFence(ctx context.Context, fence int64, n int) ([]string, error) {
-	_, keys, err := s.scale(ctx, "retire", s.token, strconv.FormatInt(fence, 10), strconv.Itoa(n), "0", "0", "1000")
+	_, keys, err := s.scale(ctx, scaleArgs{op: "retire", fence: fence, n: n, scan: retireScan})
 	return keys, err
 }
 
 // ClaimKey is the scaler claim's key, for tests that expire it.
-func (s *Scaler[T]) ClaimKey() string { return s.keys[12] }
+func (s *Scaler[T]) ClaimKey() string { return s.keys[keyScalerClaim] }
+
+// RefreshFromSource runs the Maintainer's source step once.
+func (m *Maintainer) RefreshFromSource(ctx context.Context) (bool, error) {
+	return m.refreshFromSource(ctx)
+}
+
+// Pass runs one Maintainer pass.
+func (m *Maintainer) Pass(ctx context.Context) { m.pass(ctx) }
 
 // MallocBatch runs n simple mallocs (lease ttl each) as one
 // pool_malloc_many run, as n concurrent callers batched together get; a
@@ -38,3 +45,15 @@ func (p *Pool[T]) MallocBatch(ctx context.Context, n int, ttl time.Duration) ([]
 	}
 	return out, nil
 }
+
+// Token is the lease's holder token, for tests that compare holdings.
+func (l *Lease) Token() string { return l.token }
+
+// ForceReleaseKeys is ForceRelease of keys (duplicates kept, in order),
+// whoever holds them: the script path a map cannot reach.
+func (a *Admin) ForceReleaseKeys(ctx context.Context, keys ...string) (int, error) {
+	return a.forceRelease(ctx, keys, make([]int64, len(keys)))
+}
+
+// Counts returns the members by state (Stats.Counts without the rest).
+func (a *Inspector) Counts(ctx context.Context) (Counts, error) { return a.c.counts(ctx) }

@@ -27,22 +27,24 @@ type GCResult struct {
 // back to the free set (a crashed holder's member is recovered), expired
 // members leave, quarantines end, expired bindings go. Every cost is
 // O(log n) per timer. Malloc does the same for a few timers on each call,
-// so a pool recovers without a GC loop; GC keeps idle pools tidy and its
-// result is what Maintain reports.
-func (p *Pool[T]) GC(ctx context.Context, budget int) (GCResult, error) {
+// so a pool recovers without a GC loop; GC keeps idle pools tidy and a
+// Maintainer runs it.
+func (a *Admin) GC(ctx context.Context, budget int) (GCResult, error) { return a.c.gcPass(ctx, budget) }
+
+func (c *core) gcPass(ctx context.Context, budget int) (GCResult, error) {
 	if budget < 1 || budget > MaxBatch {
-		return GCResult{}, fmt.Errorf("%w: GC budget %d: want 1 to %d", ErrInvalidCount, budget, MaxBatch)
+		return GCResult{}, fmt.Errorf("%w: GC budget %d: want 1 to %d", errInvalidCount, budget, MaxBatch)
 	}
-	msg, err := p.c.runScript(ctx, script.PoolGC, []string{itoa(budget)})
+	msg, err := c.runScript(ctx, script.PoolGC, []string{strconv.Itoa(budget)})
 	if err != nil {
 		return GCResult{}, err
 	}
 	r, err := msg.AsIntSlice()
 	if err != nil || len(r) != 5 {
-		return GCResult{}, fmt.Errorf("pool %s: gc: unexpected reply: %w", p.c.name, err)
+		return GCResult{}, fmt.Errorf("pool %s: gc: unexpected reply: %w", c.name, err)
 	}
 	res := GCResult{int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4])}
-	p.c.met.gc(ctx, res)
+	c.met.gc(ctx, res)
 	return res, nil
 }
 
@@ -65,52 +67,51 @@ func (c *core) lazyGC(ctx context.Context, counts []rueidis.RedisMessage) {
 	}
 }
 
-// FreeKeys frees members whoever holds them (an administrator's tool: the
-// holders are not asked, and their Free then returns ErrNotHeld). It
-// returns how many were held; keys not in the pool give ErrNotMember
-// (joined), after the others were freed.
-func (p *Pool[T]) FreeKeys(ctx context.Context, keys ...string) (int, error) {
+// ForceRelease ends the leases of members whoever holds them, without
+// asking the holders (their Release then returns ErrNotHeld): an operator's
+// tool to recover members of crashed holders that took PermanentLease, or
+// that a lease keeps from the pool for too long. leases maps each member to
+// the fencing number of the lease to end: the member is released only while
+// its lease still has it, so what the operator saw and confirmed is ended,
+// never a lease taken since (a member released, re-leased or removed
+// meanwhile is left alone and not counted). A fence of 0 ends whatever
+// lease the member has. It returns how many leases it ended; keys not in
+// the pool give ErrNotMember (joined), after the others were released.
+func (a *Admin) ForceRelease(ctx context.Context, leases map[string]int64) (int, error) {
+	keys := slices.Sorted(maps.Keys(leases))
+	fences := make([]int64, len(keys))
+	for i, k := range keys {
+		fences[i] = leases[k]
+	}
+	return a.forceRelease(ctx, keys, fences)
+}
+
+// forceRelease ends the lease of keys[i] while it has fences[i] (0: any).
+func (a *Admin) forceRelease(ctx context.Context, keys []string, fences []int64) (int, error) {
 	if err := checkKeys(keys); err != nil {
 		return 0, err
 	}
-	args := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, k, "")
-	}
-	return p.adminFree(ctx, keys, args)
-}
-
-// FreeFenced frees each member of fences only while its lease still has
-// the given fencing number: what an administrator saw and confirmed, not a
-// lease taken since. It returns how many it freed; members freed, re-leased
-// or removed meanwhile are left alone (not counted), and keys not in the
-// pool give ErrNotMember (joined), after the others were freed.
-func (p *Pool[T]) FreeFenced(ctx context.Context, fences map[string]int64) (int, error) {
-	keys := slices.Sorted(maps.Keys(fences))
-	if err := checkKeys(keys); err != nil {
-		return 0, err
-	}
-	args := make([]string, 0, 2*len(keys))
-	for _, k := range keys {
-		if fences[k] < 1 {
-			return 0, fmt.Errorf("%w: fence %d of %q", ErrInvalid, fences[k], k)
-		}
-		args = append(args, k, "="+strconv.FormatInt(fences[k], 10))
-	}
-	return p.adminFree(ctx, keys, args)
-}
-
-func (p *Pool[T]) adminFree(ctx context.Context, keys, args []string) (int, error) {
 	if len(keys) == 0 {
 		return 0, nil
 	}
-	msg, err := p.c.runScript(ctx, script.PoolFree, args)
+	args := make([]string, 0, 2*len(keys))
+	for i, k := range keys {
+		switch f := fences[i]; {
+		case f < 0:
+			return 0, fmt.Errorf("%w: fence %d of %q", ErrInvalid, f, k)
+		case f == 0:
+			args = append(args, k, "") // any holder
+		default:
+			args = append(args, k, "="+strconv.FormatInt(f, 10))
+		}
+	}
+	msg, err := a.c.runScript(ctx, script.PoolFree, args)
 	if err != nil {
 		return 0, err
 	}
 	codes, err := msg.AsIntSlice()
 	if err != nil || len(codes) != len(keys) {
-		return 0, fmt.Errorf("pool %s: free: unexpected reply: %w", p.c.name, err)
+		return 0, fmt.Errorf("pool %s: force release: unexpected reply: %w", a.c.name, err)
 	}
 	n := 0
 	var errs []error
@@ -119,21 +120,21 @@ func (p *Pool[T]) adminFree(ctx context.Context, keys, args []string) (int, erro
 		case 1:
 			n++
 		case -1:
-			errs = append(errs, fmt.Errorf("pool %s: %q: %w", p.c.name, keys[i], ErrNotMember))
+			errs = append(errs, fmt.Errorf("pool %s: %q: %w", a.c.name, keys[i], ErrNotMember))
 		}
 	}
 	return n, errors.Join(errs...)
 }
 
-// Free ends several leases in one atomic step; the error joins one
+// Release ends several leases in one atomic step; the error joins one
 // ErrNotHeld per allocation that was no longer held.
-func (p *Pool[T]) Free(ctx context.Context, allocs ...*Allocation[T]) error {
+func (p *Pool[T]) Release(ctx context.Context, allocs ...*Allocation[T]) error {
 	leases := make([]*Lease, 0, len(allocs))
 	held := false // something to send
 	for _, a := range allocs {
 		if a != nil {
 			leases = append(leases, a.Lease)
-			held = held || (a.Lease != nil && a.Token != "")
+			held = held || (a.Lease != nil && a.token != "")
 		}
 	}
 	start := time.Now()
@@ -144,28 +145,26 @@ func (p *Pool[T]) Free(ctx context.Context, allocs ...*Allocation[T]) error {
 	return err
 }
 
-// SetUnhealthy takes a member out of rotation for d: a free member goes to
+// Quarantine takes a member out of rotation for d: a free member goes to
 // quarantine at once, a held one when its lease ends (its holder is not
-// disturbed). ErrNotMember for keys not in the pool.
-func (p *Pool[T]) SetUnhealthy(ctx context.Context, key string, d time.Duration) error {
+// disturbed). Quarantine(ctx, key, 0) ends a member's quarantine (or
+// cancels a pending one on a held member) and returns it to the free set.
+// ErrNotMember for keys not in the pool.
+func (a *Admin) Quarantine(ctx context.Context, key string, d time.Duration) error {
+	return a.c.quarantine(ctx, key, d)
+}
+
+func (c *core) quarantine(ctx context.Context, key string, d time.Duration) error {
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if d < time.Millisecond || d > MaxTTL {
-		return fmt.Errorf("%w: quarantine %v", ErrInvalidDuration, d)
+	args := []string{key, "", "h", "0"}
+	if d != 0 {
+		if d < time.Millisecond || d > MaxTTL {
+			return fmt.Errorf("%w: quarantine %v", errInvalidDuration, d)
+		}
+		args[2], args[3] = "u", ms(d)
 	}
-	_, err := p.c.runScript(ctx, script.PoolMark, []string{key, "", "u", ms(d)})
+	_, err := c.runScript(ctx, script.PoolMark, args)
 	return err
 }
-
-// SetHealthy ends a member's quarantine (or cancels a pending one on a held
-// member) and returns it to the free set.
-func (p *Pool[T]) SetHealthy(ctx context.Context, key string) error {
-	if err := checkKey(key); err != nil {
-		return err
-	}
-	_, err := p.c.runScript(ctx, script.PoolMark, []string{key, "", "h", "0"})
-	return err
-}
-
-func itoa(n int) string { return fmt.Sprint(n) }

@@ -17,15 +17,15 @@ import (
 // fencing numbers can refuse a stale holder.
 //
 // A Lease is safe for concurrent use. In shared mode a lease holds nothing:
-// Token is empty, Fence 0, and Free, Refresh and ReportUnhealthy do nothing
-// but return nil.
+// Fence is 0, and Release, Refresh and ReportUnhealthy do nothing but
+// return nil.
 type Lease struct {
 	// Key is the member.
 	Key string
-	// Token identifies this holding; empty in shared mode.
-	Token string
-	// Fence is the allocation's fencing number; 0 in shared mode.
-	Fence int64
+
+	// token proves this holding to the scripts; empty in shared mode.
+	token string
+	fence int64
 
 	c  *core
 	mu sync.Mutex
@@ -48,7 +48,7 @@ type Lease struct {
 }
 
 func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Time, mc mallocConfig) *Lease {
-	l := &Lease{Key: key, Token: token, Fence: fence, c: c, ttl: mc.ttl}
+	l := &Lease{Key: key, token: token, fence: fence, c: c, ttl: mc.ttl}
 	if mc.permanent {
 		l.ttl = 0 // Refresh(ctx, 0) keeps it permanent
 	}
@@ -69,6 +69,11 @@ func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Ti
 	return l
 }
 
+// Fence returns the allocation's fencing number: strictly greater than that
+// of every earlier allocation of the pool, so a resource that sees it can
+// refuse a stale holder. It is 0 in shared mode.
+func (l *Lease) Fence() int64 { return l.fence }
+
 // Deadline returns when the lease ends unless refreshed, by the Redis
 // server's clock; the zero time for permanent and shared leases.
 func (l *Lease) Deadline() time.Time {
@@ -79,7 +84,7 @@ func (l *Lease) Deadline() time.Time {
 
 // Context returns a context that is cancelled when the lease is known lost
 // or ended: at the lease deadline by the local clock (measured from before
-// the malloc was sent, so never later than the server's), when Free
+// the malloc was sent, so never later than the server's), when Release
 // succeeds, or when Refresh or the keep-alive learns the lease is gone.
 // context.Cause tells which; it matches ErrNotHeld for a lost lease. Work
 // bound to the resource should use it.
@@ -121,7 +126,7 @@ func (l *Lease) armLocked() {
 	l.timer = time.AfterFunc(left, func() { l.cancel(lapsed) })
 }
 
-var errLeaseEnded = fmt.Errorf("%w: lease freed", ErrNotHeld)
+var errLeaseEnded = fmt.Errorf("%w: lease released", ErrNotHeld)
 
 // end marks the lease over and cancels its context with cause.
 func (l *Lease) end(cause error) {
@@ -147,16 +152,16 @@ func (l *Lease) end(cause error) {
 	})
 }
 
-// Free ends the lease and returns the member to the pool (to quarantine if
-// ReportUnhealthy was called, or out of the pool if it expired meanwhile).
-// A second Free, or a Free after the lease lapsed and the member went to
-// someone else, returns ErrNotHeld and changes nothing. A nil Lease returns
-// ErrNotHeld.
-func (l *Lease) Free(ctx context.Context) error {
+// Release ends the lease and returns the member to the pool (to quarantine
+// if ReportUnhealthy was called, or out of the pool if it expired
+// meanwhile). A second Release, or a Release after the lease lapsed and the
+// member went to someone else, returns ErrNotHeld and changes nothing. A nil
+// Lease returns ErrNotHeld. It also stops the keep-alive, if any.
+func (l *Lease) Release(ctx context.Context) error {
 	if l == nil {
 		return ErrNotHeld
 	}
-	if l.Token == "" {
+	if l.token == "" {
 		return nil
 	}
 	start := time.Now()
@@ -165,19 +170,19 @@ func (l *Lease) Free(ctx context.Context) error {
 	return err
 }
 
-// free releases leases in one script and ends each one released or found
+// free ends leases in one script and ends each one released or found
 // lost. The error joins one error per lease not released.
 func (c *core) free(ctx context.Context, leases []*Lease) error {
 	if len(leases) > MaxBatch {
-		return fmt.Errorf("%w: %d leases in one call, at most %d", ErrInvalidCount, len(leases), MaxBatch)
+		return fmt.Errorf("%w: %d leases in one call, at most %d", errInvalidCount, len(leases), MaxBatch)
 	}
 	args := make([]string, 0, 2*len(leases))
 	var held []*Lease
 	for _, l := range leases {
-		if l == nil || l.Token == "" {
+		if l == nil || l.token == "" {
 			continue
 		}
-		args = append(args, l.Key, l.Token)
+		args = append(args, l.Key, l.token)
 		held = append(held, l)
 	}
 	if len(held) == 0 {
@@ -185,7 +190,7 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 	}
 	var codes []int64
 	if len(held) == 1 {
-		code, err := c.frees.do(ctx, [2]string{held[0].Key, held[0].Token})
+		code, err := c.frees.do(ctx, [2]string{held[0].Key, held[0].token})
 		if err != nil {
 			return err
 		}
@@ -206,7 +211,7 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 			l.end(errLeaseEnded)
 			continue
 		}
-		lost := fmt.Errorf("pool %s: free %q: %w", c.name, l.Key, ErrNotHeld)
+		lost := fmt.Errorf("pool %s: release %q: %w", c.name, l.Key, ErrNotHeld)
 		l.end(lost)
 		errs = append(errs, lost)
 	}
@@ -225,7 +230,7 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	if l == nil {
 		return ErrNotHeld
 	}
-	if l.Token == "" {
+	if l.token == "" {
 		return nil
 	}
 	l.mu.Lock()
@@ -237,12 +242,12 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	arg := "0" // permanent
 	if ttl != 0 {
 		if ttl < time.Millisecond || ttl > MaxTTL {
-			return fmt.Errorf("%w: lease TTL %v", ErrInvalidDuration, ttl)
+			return fmt.Errorf("%w: lease TTL %v", errInvalidDuration, ttl)
 		}
 		arg = ms(ttl)
 	}
 	start := time.Now()
-	msg, err := l.c.runScript(ctx, script.PoolRefresh, []string{l.Key, l.Token, arg})
+	msg, err := l.c.runScript(ctx, script.PoolRefresh, []string{l.Key, l.token, arg})
 	if errors.Is(err, ErrNotHeld) {
 		l.end(err)
 		return err
@@ -270,19 +275,19 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 }
 
 // ReportUnhealthy tells the pool the member misbehaved while held: when the
-// lease ends (Free or lapse) the member goes to quarantine for d instead of
+// lease ends (Release or lapse) the member goes to quarantine for d instead of
 // back to the free set. Owner-checked: ErrNotHeld if the lease is gone.
 func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 	if l == nil {
 		return ErrNotHeld
 	}
 	if d < time.Millisecond || d > MaxTTL {
-		return fmt.Errorf("%w: quarantine %v", ErrInvalidDuration, d)
+		return fmt.Errorf("%w: quarantine %v", errInvalidDuration, d)
 	}
-	if l.Token == "" {
+	if l.token == "" {
 		return nil
 	}
-	_, err := l.c.runScript(ctx, script.PoolMark, []string{l.Key, l.Token, "u", ms(d)})
+	_, err := l.c.runScript(ctx, script.PoolMark, []string{l.Key, l.token, "u", ms(d)})
 	if errors.Is(err, ErrNotHeld) {
 		l.end(err)
 	}
@@ -333,22 +338,7 @@ func (l *Lease) waitKeepAlive() {
 	}
 }
 
-// StopKeepAlive stops the background refreshing (if any) without freeing
-// the lease, and waits for it to stop.
-func (l *Lease) StopKeepAlive() {
-	l.mu.Lock()
-	stop, done := l.stopKA, l.doneKA
-	l.stopKA = nil
-	l.mu.Unlock()
-	if stop != nil {
-		close(stop)
-	}
-	if done != nil {
-		<-done
-	}
-}
-
 // String describes the lease for logs, without the token.
 func (l *Lease) String() string {
-	return "lease(" + strconv.Quote(l.Key) + " fence " + strconv.FormatInt(l.Fence, 10) + ")"
+	return "lease(" + strconv.Quote(l.Key) + " fence " + strconv.FormatInt(l.fence, 10) + ")"
 }

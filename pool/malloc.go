@@ -14,8 +14,8 @@ import (
 )
 
 // Allocation is a member handed out by Malloc: its key, its decoded value
-// and the lease that holds it. Lease methods (Free, Refresh, Context,
-// ReportUnhealthy) are promoted.
+// and the lease that holds it. Lease methods (Release, Refresh, Fence,
+// Context, ReportUnhealthy) are promoted.
 type Allocation[T any] struct {
 	*Lease
 	// Value is the member's value, the zero T when HasValue is false.
@@ -26,14 +26,18 @@ type Allocation[T any] struct {
 
 // Malloc hands out one member: in exclusive mode (the default) the free
 // member with the highest priority, least recently freed first, held under
-// a new lease until Free or the lease TTL; in shared mode the next member
+// a new lease until Release or the lease TTL; in shared mode the next member
 // round-robin. Key, value, holder token, fencing number and deadline come
 // back in one script round trip.
 //
 // With no member free it returns ErrEmpty, or, with the Wait option, blocks
-// until a member is freed or ctx ends (then the error matches ErrEmpty and
-// ctx.Err()). If the member's value cannot be decoded the member is freed
-// again and the error names it (matching codec.ErrDecode).
+// until a member is released or ctx ends (then the error matches ErrEmpty
+// and ctx.Err()). If the member's value cannot be decoded the member is
+// released again and the error names it (matching codec.ErrDecode).
+//
+// ctx bounds the call, not the lease: a malloc whose ctx ends returns at
+// once, and whatever the script granted meanwhile is released in the
+// background.
 func (p *Pool[T]) Malloc(ctx context.Context, opts ...MallocOption) (*Allocation[T], error) {
 	leases, values, err := p.c.malloc(ctx, 1, opts)
 	if err != nil {
@@ -46,23 +50,12 @@ func (p *Pool[T]) Malloc(ctx context.Context, opts ...MallocOption) (*Allocation
 	return a, nil
 }
 
-// MallocKey is Malloc without decoding the value: it returns the lease
-// alone, for pools whose members carry no value or callers that do not need
-// it.
-func (p *Pool[T]) MallocKey(ctx context.Context, opts ...MallocOption) (*Lease, error) {
-	leases, _, err := p.c.malloc(ctx, 1, opts)
-	if err != nil {
-		return nil, err
-	}
-	return leases[0], nil
-}
-
 // MallocN hands out n members in one atomic step, all or none: with fewer
 // than n free it returns ErrEmpty (or waits, with Wait) and takes nothing.
 // n is 1 to MaxBatch; Bind applies to the first member.
 func (p *Pool[T]) MallocN(ctx context.Context, n int, opts ...MallocOption) ([]*Allocation[T], error) {
 	if n < 1 || n > MaxBatch {
-		return nil, fmt.Errorf("%w: MallocN(%d): want 1 to %d", ErrInvalidCount, n, MaxBatch)
+		return nil, fmt.Errorf("%w: MallocN(%d): want 1 to %d", errInvalidCount, n, MaxBatch)
 	}
 	leases, values, err := p.c.malloc(ctx, n, opts)
 	if err != nil {
@@ -72,8 +65,9 @@ func (p *Pool[T]) MallocN(ctx context.Context, n int, opts ...MallocOption) ([]*
 	for i, l := range leases {
 		a, err := p.allocation(ctx, l, values[i])
 		if err != nil {
-			// Give back everything not yet handed to the caller.
-			_ = p.c.free(context.WithoutCancel(ctx), leases[i:])
+			// All or none: the caller gets none of them, so every lease
+			// goes back (allocation gave back leases[i] already).
+			p.c.giveBack(ctx, append(leases[:i:i], leases[i+1:]...), "")
 			return nil, err
 		}
 		out[i] = a
@@ -88,7 +82,7 @@ func (p *Pool[T]) allocation(ctx context.Context, l *Lease, raw []byte) (*Alloca
 	}
 	v, err := p.decode(l.Key, raw)
 	if err != nil {
-		_ = l.Free(context.WithoutCancel(ctx))
+		p.c.giveBack(ctx, []*Lease{l}, "")
 		return nil, err
 	}
 	a.Value, a.HasValue = v, true
@@ -99,36 +93,36 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 	m := mallocConfig{ttl: c.cfg.leaseTTL}
 	for _, o := range opts {
 		if o == nil {
-			return m, fmt.Errorf("%w: nil MallocOption", ErrInvalidOption)
+			return m, fmt.Errorf("%w: nil MallocOption", errInvalidOption)
 		}
 		o(&m)
 	}
 	switch {
 	case m.ttl < time.Millisecond || m.ttl > MaxTTL:
-		return m, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v (use PermanentLease for no TTL)", ErrInvalidDuration, m.ttl, MaxTTL)
+		return m, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v (use PermanentLease for no TTL)", errInvalidDuration, m.ttl, MaxTTL)
 	case m.bindTTL < 0 || m.bindTTL > MaxTTL || (m.bindTTL > 0 && m.bindTTL < time.Millisecond):
-		return m, fmt.Errorf("%w: binding TTL %v", ErrInvalidDuration, m.bindTTL)
+		return m, fmt.Errorf("%w: binding TTL %v", errInvalidDuration, m.bindTTL)
 	case m.session != nil && !sessionRE.MatchString(m.session.ID()):
-		return m, fmt.Errorf("%w: session id %q", ErrInvalidKey, m.session.ID())
+		return m, fmt.Errorf("%w: session id %q", errInvalidKey, m.session.ID())
 	case m.session != nil && !incarnationRE.MatchString(incarnation(m.session)):
-		return m, fmt.Errorf("%w: session incarnation %q", ErrInvalidKey, incarnation(m.session))
+		return m, fmt.Errorf("%w: session incarnation %q", errInvalidKey, incarnation(m.session))
 	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > MaxTTL):
-		return m, fmt.Errorf("%w: session timeout %v", ErrInvalidDuration, m.session.Timeout())
+		return m, fmt.Errorf("%w: session timeout %v", errInvalidDuration, m.session.Timeout())
 	case m.permanent && m.keepAlive != 0:
-		return m, fmt.Errorf("%w: KeepAlive with PermanentLease", ErrInvalidOption)
+		return m, fmt.Errorf("%w: KeepAlive with PermanentLease", errInvalidOption)
 	case c.cfg.shared && (m.permanent || m.keepAlive != 0 || m.session != nil):
-		return m, fmt.Errorf("%w: leases options on a shared pool, which holds nothing", ErrInvalidOption)
+		return m, fmt.Errorf("%w: leases options on a shared pool, which holds nothing", errInvalidOption)
 	}
 	if m.bindName != "" {
 		if err := redisx.ValidateMember("binding name", m.bindName); err != nil {
-			return m, fmt.Errorf("%w: %w", ErrInvalidKey, err)
+			return m, fmt.Errorf("%w: %w", errInvalidKey, err)
 		}
 	}
 	if m.keepAlive < 0 {
 		m.keepAlive = m.ttl / 3
 	}
 	if m.keepAlive != 0 && (m.keepAlive < time.Millisecond || m.keepAlive >= m.ttl) {
-		return m, fmt.Errorf("%w: keep-alive interval %v must be shorter than the lease %v", ErrInvalidDuration, m.keepAlive, m.ttl)
+		return m, fmt.Errorf("%w: keep-alive interval %v must be shorter than the lease %v", errInvalidDuration, m.keepAlive, m.ttl)
 	}
 	return m, nil
 }
@@ -148,11 +142,7 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		return nil, nil, err
 	}
 	if c.simpleMalloc(n, mc) {
-		ttl := ms(mc.ttl)
-		if mc.permanent {
-			ttl = "0"
-		}
-		r, err := c.mallocs.do(ctx, mallocReq{token: c.newToken(), ttl: ttl, start: time.Now(), mc: mc})
+		r, err := c.mallocs.do(ctx, mallocReq{token: c.newToken(), ttl: leaseTTLArg(mc), start: time.Now(), mc: mc})
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return nil, nil, fmt.Errorf("pool %s: malloc: %w", c.name, err)
@@ -164,17 +154,6 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		}
 		return []*Lease{r.lease}, [][]byte{r.value}, nil
 	}
-	mode, ttl := "x", ms(mc.ttl)
-	if c.cfg.shared {
-		mode = "s"
-	}
-	if mc.permanent {
-		ttl = "0"
-	}
-	session, sessionTTL := "-", "0"
-	if mc.session != nil {
-		session, sessionTTL = sessionKey(mc.session), ms(mc.session.Timeout())
-	}
 	// The token is the lease's proof of holding in exclusive mode and the
 	// waiter's id in both modes.
 	token := c.newToken()
@@ -183,19 +162,17 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		leaseToken = ""
 	}
 	// A malloc of several members waits by polling instead of taking
-	// wake-ups: woken by a free it could not use (fewer members than it
+	// wake-ups: woken by a release it could not use (fewer members than it
 	// needs), it would swallow the wake-up a single-member waiter needed.
 	multi := n > 1
-	flags := 0
+	call := mallocArgs{n: n, token: token, mc: mc, shared: c.cfg.shared, budget: c.cfg.budget}
 	if mc.wait && !multi {
-		flags = 1
+		call.flags = waitRegister
 	}
-	args := []string{mode, strconv.Itoa(n), ttl, token, session, mc.bindName, ms(mc.bindTTL), strconv.Itoa(c.cfg.budget), "", sessionTTL, mc.member}
 	for {
-		args[8] = strconv.Itoa(flags)
-		leases, values, hint, err := c.mallocOnce(ctx, args, leaseToken, mc, token)
+		leases, values, hint, err := c.mallocOnce(ctx, call, leaseToken)
 		if err != nil {
-			if flags&2 != 0 || ctx.Err() != nil {
+			if call.flags&waitRegistered != 0 || ctx.Err() != nil {
 				c.unwait(ctx, token)
 			}
 			if mc.wait && ctx.Err() != nil {
@@ -210,7 +187,7 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 			}
 			return leases, values, nil
 		}
-		if flags&2 == 0 {
+		if call.flags&waitRegistered == 0 {
 			c.met.foundEmpty(ctx, mc.wait)
 		}
 		if !mc.wait {
@@ -222,7 +199,7 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 			}
 			continue
 		}
-		flags = 1 | 2 // registered as a waiter by the script
+		call.flags = waitRegister | waitRegistered // registered as a waiter by the script
 		if err := c.waitForFree(ctx, token, hint); err != nil {
 			c.unwait(ctx, token)
 			return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), err)
@@ -231,8 +208,58 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 }
 
 // mallocTimeout bounds a malloc script that runs on after its caller's ctx
-// ended (see mallocOnce).
+// ended (see mallocOnce), and the release of what it granted.
 const mallocTimeout = 10 * time.Second
+
+// Flags of pool_malloc's ARGV (mallocArgs.flags).
+const (
+	waitRegister   = 1 // register as a waiter when nothing is free
+	waitRegistered = 2 // already registered by an earlier try
+)
+
+// mallocArgs names the ARGV of pool_malloc; args lays them out in the
+// order of the script's contract.
+type mallocArgs struct {
+	n      int
+	token  string // the lease token, and the waiter's id
+	mc     mallocConfig
+	shared bool
+	budget int
+	flags  int
+}
+
+// leaseTTLArg is the lease TTL argument of the malloc scripts: "0" for a
+// permanent lease.
+func leaseTTLArg(mc mallocConfig) string {
+	if mc.permanent {
+		return "0"
+	}
+	return ms(mc.ttl)
+}
+
+func (a mallocArgs) args() []string {
+	mode := "x"
+	if a.shared {
+		mode = "s"
+	}
+	session, sessionTTL := "-", "0"
+	if a.mc.session != nil {
+		session, sessionTTL = sessionKey(a.mc.session), ms(a.mc.session.Timeout())
+	}
+	return []string{
+		mode,                   // ARGV[1] mode: x exclusive, s shared
+		strconv.Itoa(a.n),      // ARGV[2] members wanted
+		leaseTTLArg(a.mc),      // ARGV[3] lease TTL ms, 0 permanent
+		a.token,                // ARGV[4] token
+		session,                // ARGV[5] worker session, "-" none
+		a.mc.bindName,          // ARGV[6] binding name
+		ms(a.mc.bindTTL),       // ARGV[7] binding TTL ms
+		strconv.Itoa(a.budget), // ARGV[8] timer budget
+		strconv.Itoa(a.flags),  // ARGV[9] wait flags
+		sessionTTL,             // ARGV[10] session timeout ms
+		a.mc.member,            // ARGV[11] the one member asked for
+	}
+}
 
 type mallocReply struct {
 	leases []*Lease
@@ -244,9 +271,10 @@ type mallocReply struct {
 // mallocOnce runs pool_malloc once. The script runs detached from ctx: had
 // ctx cut it short, Redis might still have granted members that nobody
 // knows of, lost until their leases lapse. When ctx ends first the caller
-// gets ctx's error at once, and whatever the script granted is freed as
-// soon as its reply arrives.
-func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string, mc mallocConfig, waiter string) ([]*Lease, [][]byte, time.Duration, error) {
+// gets ctx's error at once, and whatever the script granted is given back
+// (giveBack) as soon as its reply arrives.
+func (c *core) mallocOnce(ctx context.Context, call mallocArgs, leaseToken string) ([]*Lease, [][]byte, time.Duration, error) {
+	args := call.args()
 	if ctx.Done() == nil {
 		// ctx can never end: no need to detach.
 		start := time.Now()
@@ -254,7 +282,7 @@ func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string,
 		if err != nil {
 			return nil, nil, 0, err
 		}
-		return c.parseMalloc(ctx, msg, leaseToken, start, mc)
+		return c.parseMalloc(ctx, msg, leaseToken, start, call.mc)
 	}
 	done := make(chan mallocReply, 1)
 	go func() {
@@ -266,7 +294,7 @@ func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string,
 		if err != nil {
 			r.err = err
 		} else {
-			r.leases, r.values, r.hint, r.err = c.parseMalloc(rctx, msg, leaseToken, start, mc)
+			r.leases, r.values, r.hint, r.err = c.parseMalloc(rctx, msg, leaseToken, start, call.mc)
 		}
 		done <- r
 	}()
@@ -276,22 +304,72 @@ func (c *core) mallocOnce(ctx context.Context, args []string, leaseToken string,
 	case <-ctx.Done():
 		go func() {
 			r := <-done
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mallocTimeout)
-			defer cancel()
-			if r.leases != nil {
-				_ = c.free(fctx, r.leases)
-			} else if r.err == nil && args[8] != "0" {
-				// The script may have registered the caller as a waiter after
-				// the caller's own clean-up ran.
-				c.unwait(fctx, waiter)
+			if r.err != nil {
+				return
 			}
+			// The script may have registered the caller as a waiter after
+			// the caller's own clean-up ran.
+			waiter := ""
+			if call.flags != 0 {
+				waiter = call.token
+			}
+			c.giveBack(ctx, r.leases, waiter)
 		}()
 		return nil, nil, 0, fmt.Errorf("pool %s: malloc: %w", c.name, ctx.Err())
 	}
 }
 
+// giveBack undoes what a malloc granted to a caller that will never see
+// it (its ctx ended, or the value could not be decoded): it releases the
+// leases and, when waiter is set and nothing was granted, takes the waiter
+// off the waiter set. It runs detached from ctx, bounded by mallocTimeout,
+// and is best effort: what it cannot release lapses with its lease. This
+// is the one undo path of the batched and the single mallocs.
+func (c *core) giveBack(ctx context.Context, leases []*Lease, waiter string) {
+	gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), mallocTimeout)
+	defer cancel()
+	if len(leases) > 0 {
+		_ = c.free(gctx, leases)
+		return
+	}
+	if waiter != "" {
+		c.unwait(gctx, waiter)
+	}
+}
+
+// grantWidth is the number of reply entries per granted member in the
+// malloc scripts' replies: key, fence, deadline ms, value (nil: none).
+const grantWidth = 4
+
+// parseGrant reads one granted member of a malloc reply (grantWidth
+// entries): the one parser of both malloc scripts. A nil key means
+// nothing was granted in this slot (pool_malloc_many).
+func (c *core) parseGrant(e []rueidis.RedisMessage, token string, start time.Time, mc mallocConfig) (*Lease, []byte, error) {
+	if e[0].IsNil() {
+		return nil, nil, nil
+	}
+	key, err1 := e[0].ToString()
+	fence, err2 := e[1].AsInt64()
+	deadline, err3 := e[2].AsInt64()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, nil, fmt.Errorf("pool %s: malloc: bad reply: %w", c.name, err)
+	}
+	var value []byte
+	if !e[3].IsNil() {
+		b, err := e[3].AsBytes()
+		if err != nil {
+			return nil, nil, fmt.Errorf("pool %s: malloc: bad value: %w", c.name, err)
+		}
+		value = b
+	}
+	return newLease(c, key, token, fence, deadline, start, mc), value, nil
+}
+
+// gcCounts is the number of lazy-GC counts heading both malloc replies.
+const gcCounts = 4
+
 func (c *core) parseMalloc(ctx context.Context, msg rueidis.RedisMessage, token string, start time.Time, mc mallocConfig) ([]*Lease, [][]byte, time.Duration, error) {
-	const head = 6 // got, hint and the four counts of lazyGC
+	const head = 2 + gcCounts // got, hint, then the lazy-GC counts
 	arr, err := msg.ToArray()
 	if err != nil || len(arr) < head {
 		return nil, nil, 0, fmt.Errorf("pool %s: malloc: unexpected reply: %w", c.name, err)
@@ -302,27 +380,21 @@ func (c *core) parseMalloc(ctx context.Context, msg rueidis.RedisMessage, token 
 		hint, _ := arr[1].AsInt64()
 		return nil, nil, time.Duration(hint) * time.Millisecond, nil
 	}
-	if len(arr) != head+4*int(got) {
+	if len(arr) != head+grantWidth*int(got) {
 		return nil, nil, 0, fmt.Errorf("pool %s: malloc: reply of %d entries for %d members", c.name, len(arr), got)
 	}
 	leases := make([]*Lease, got)
 	values := make([][]byte, got)
 	for i := range leases {
-		e := arr[head+4*i:]
-		key, err1 := e[0].ToString()
-		fence, err2 := e[1].AsInt64()
-		deadline, err3 := e[2].AsInt64()
-		if err := errors.Join(err1, err2, err3); err != nil {
-			return nil, nil, 0, fmt.Errorf("pool %s: malloc: bad reply: %w", c.name, err)
+		l, v, err := c.parseGrant(arr[head+grantWidth*i:], token, start, mc)
+		if err == nil && l == nil {
+			err = fmt.Errorf("pool %s: malloc: reply without member %d", c.name, i)
 		}
-		if !e[3].IsNil() {
-			b, err := e[3].AsBytes()
-			if err != nil {
-				return nil, nil, 0, fmt.Errorf("pool %s: malloc: bad value: %w", c.name, err)
-			}
-			values[i] = b
+		if err != nil {
+			c.giveBack(ctx, leases[:i], "")
+			return nil, nil, 0, err
 		}
-		leases[i] = newLease(c, key, token, fence, deadline, start, mc)
+		leases[i], values[i] = l, v
 	}
 	return leases, values, 0, nil
 }
@@ -331,7 +403,7 @@ func (c *core) parseMalloc(ctx context.Context, msg rueidis.RedisMessage, token 
 // next timer is due (hint, when positive), the poll bound passes or ctx
 // ends (then it returns ctx's error at once).
 func (c *core) waitForFree(ctx context.Context, token string, hint time.Duration) error {
-	if _, err := redisx.WaitList(ctx, c.client, c.keys[9], c.ns.Key("abort:"+token), waitBound(c.cfg.waitPoll, hint)); err != nil {
+	if _, err := redisx.WaitList(ctx, c.client, c.keys[keyNotify], c.ns.Key("abort:"+token), waitBound(c.cfg.waitPoll, hint)); err != nil {
 		return err
 	}
 	return ctx.Err()
@@ -381,8 +453,9 @@ func (c *core) track(s Session) {
 }
 
 // MallocMember takes one specific member if it is free: ErrNotFree when it
-// is held or quarantined, ErrNotMember when it is not in the pool. Health
-// checking uses it to hold a member while probing it.
+// is held or quarantined, ErrNotMember when it is not in the pool. Bind and
+// Wait do not apply and are ignored. Health checking uses it to hold a
+// member while probing it.
 func (p *Pool[T]) MallocMember(ctx context.Context, key string, opts ...MallocOption) (*Allocation[T], error) {
 	if err := checkKey(key); err != nil {
 		return nil, err

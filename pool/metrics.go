@@ -69,10 +69,10 @@ func newMetrics(p *otel.Providers, name string) *metrics {
 	pm := &metrics{
 		meter: m,
 		mallocDur: otel.Histogram(m, metricMallocDur,
-			"Duration of Malloc, MallocKey, MallocN and MallocMember calls, waiting included, by outcome.",
+			"Duration of Malloc, MallocN and MallocMember calls, waiting included, by outcome.",
 			otel.DurationBuckets),
 		freeDur: otel.Histogram(m, metricFreeDur,
-			"Duration of frees (Lease.Free, Pool.Free) that reached Redis, by outcome.", otel.DurationBuckets),
+			"Duration of releases (Lease.Release, Pool.Release) that reached Redis, by outcome.", otel.DurationBuckets),
 		empty: otel.Counter(m, metricMallocEmpty, "{malloc}",
 			"Mallocs that found too few free members on their first try, whether they then failed or waited."),
 		waits: otel.Counter(m, metricMallocWaits, "{malloc}",
@@ -154,14 +154,15 @@ func (m *metrics) gc(ctx context.Context, r GCResult) {
 // reachable and reads it at every collection.
 //
 // A second RegisterMetrics on the same Pool value before Unregister
-// returns an error matching ErrInvalidOption, since it would report every
+// returns an error matching errInvalidOption, since it would report every
 // count twice. The other malloc, free and GC metrics need no registration.
 // A collection whose read fails reports nothing for the pool and returns
 // the error to the SDK, which hands it to the OpenTelemetry error handler.
-func (p *Pool[T]) RegisterMetrics() (metric.Registration, error) {
+func (a *Inspector) RegisterMetrics() (metric.Registration, error) {
+	p := a
 	m := p.c.met
 	if !m.registered.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("%w: pool %s: metrics already registered", ErrInvalidOption, p.c.name)
+		return nil, fmt.Errorf("%w: pool %s: metrics already registered", errInvalidOption, p.c.name)
 	}
 	members := otel.ObservedCount(m.meter, metricMembers, "{member}",
 		"Members of the pool by state (free, held, unhealthy), read from Redis at each collection.")

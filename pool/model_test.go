@@ -168,16 +168,16 @@ func (s *machine) Extend(t *rapid.T) {
 	var opts []pool.MemberOption
 	prio := rapid.IntRange(-2, 3).Draw(t, "prio") // 3 means "keep"
 	if prio != 3 {
-		opts = append(opts, pool.WithPriority(prio))
+		opts = append(opts, pool.Priority(prio))
 	}
 	exp := rapid.SampledFrom([]int64{-1, 0, 1000, 5000}).Draw(t, "expiry") // -1 keep, 0 none
 	switch exp {
 	case 0:
-		opts = append(opts, pool.WithoutExpiry())
+		opts = append(opts, pool.MemberTTL(0))
 	case 1000, 5000:
-		opts = append(opts, pool.WithExpiry(time.Duration(exp)*time.Millisecond))
+		opts = append(opts, pool.MemberTTL(time.Duration(exp)*time.Millisecond))
 	}
-	n, err := s.p.Extend(s.ctx, keys, opts...)
+	n, err := s.p.AddKeys(s.ctx, keys, opts...)
 	if err != nil {
 		t.Fatalf("Extend: %v", err)
 	}
@@ -212,7 +212,7 @@ func (s *machine) Extend(t *rapid.T) {
 
 func (s *machine) Shrink(t *rapid.T) {
 	keys := s.keys(t)
-	n, err := s.p.Shrink(s.ctx, keys...)
+	n, err := s.p.Remove(s.ctx, keys...)
 	if err != nil {
 		t.Fatalf("Shrink: %v", err)
 	}
@@ -233,7 +233,7 @@ func (s *machine) Assign(t *rapid.T) {
 	if len(keys) == 0 {
 		t.Skip("Assign of nothing is Clear")
 	}
-	added, removed, err := s.p.Assign(s.ctx, keys)
+	added, removed, err := s.p.AssignKeys(s.ctx, keys)
 	if err != nil {
 		t.Fatalf("Assign: %v", err)
 	}
@@ -289,12 +289,12 @@ func (s *machine) Malloc(t *rapid.T) {
 		t.Fatalf("Malloc gave %q, model %q (order %q)", a.Key, want, order)
 	}
 	s.m.fence++
-	if a.Fence != s.m.fence {
-		t.Fatalf("fence %d, model %d", a.Fence, s.m.fence)
+	if a.Fence() != s.m.fence {
+		t.Fatalf("fence %d, model %d", a.Fence(), s.m.fence)
 	}
 	mm := s.m.members[want]
 	mm.state = pool.StateHeld
-	mm.lease = &mLease{token: a.Token, fence: a.Fence}
+	mm.lease = &mLease{token: a.Token(), fence: a.Fence()}
 	if ttl > 0 {
 		mm.lease.deadline = s.m.now + ttl.Milliseconds()
 	}
@@ -314,12 +314,12 @@ func (s *machine) lease(t *rapid.T) *pool.Allocation[proxy] {
 // holds reports whether the model says a is the current holding.
 func (s *machine) holds(a *pool.Allocation[proxy]) bool {
 	mm := s.m.members[a.Key]
-	return mm != nil && mm.lease != nil && mm.lease.token == a.Token
+	return mm != nil && mm.lease != nil && mm.lease.token == a.Token()
 }
 
 func (s *machine) Free(t *rapid.T) {
 	a := s.lease(t)
-	err := a.Free(s.ctx)
+	err := a.Release(s.ctx)
 	if s.holds(a) {
 		if err != nil {
 			t.Fatalf("Free of a current lease: %v", err)
@@ -354,12 +354,12 @@ func (s *machine) MallocBatch(t *rapid.T) {
 			t.Fatalf("malloc %d of the batch got %v, model %q (order %q)", i, l, order[i], order)
 		}
 		s.m.fence++
-		if l.Fence != s.m.fence {
-			t.Fatalf("fence %d, model %d", l.Fence, s.m.fence)
+		if l.Fence() != s.m.fence {
+			t.Fatalf("fence %d, model %d", l.Fence(), s.m.fence)
 		}
 		mm := s.m.members[l.Key]
 		mm.state = pool.StateHeld
-		mm.lease = &mLease{token: l.Token, fence: l.Fence, deadline: s.m.now + 5000}
+		mm.lease = &mLease{token: l.Token(), fence: l.Fence(), deadline: s.m.now + 5000}
 		s.leases = append(s.leases, &pool.Allocation[proxy]{Lease: l})
 	}
 }
@@ -372,7 +372,7 @@ func (s *machine) FreeMany(t *rapid.T) {
 		t.Skip("no leases yet")
 	}
 	picks := rapid.SliceOfN(rapid.SampledFrom(s.leases), 2, 6).Draw(t, "leases")
-	err := s.p.Free(s.ctx, picks...)
+	err := s.p.Release(s.ctx, picks...)
 	lost := 0
 	for _, a := range picks {
 		if s.holds(a) {
@@ -432,7 +432,7 @@ func (s *machine) ReportUnhealthy(t *rapid.T) {
 
 func (s *machine) FreeKeys(t *rapid.T) {
 	k := rapid.SampledFrom(universe).Draw(t, "key")
-	n, err := s.p.FreeKeys(s.ctx, k)
+	n, err := s.p.Admin().ForceReleaseKeys(s.ctx, k)
 	mm := s.m.members[k]
 	switch {
 	case mm == nil:
@@ -453,7 +453,7 @@ func (s *machine) FreeKeys(t *rapid.T) {
 
 func (s *machine) SetUnhealthy(t *rapid.T) {
 	k := rapid.SampledFrom(universe).Draw(t, "key")
-	err := s.p.SetUnhealthy(s.ctx, k, 2*time.Second)
+	err := s.p.Admin().Quarantine(s.ctx, k, 2*time.Second)
 	mm := s.m.members[k]
 	switch {
 	case mm == nil:
@@ -472,7 +472,7 @@ func (s *machine) SetUnhealthy(t *rapid.T) {
 
 func (s *machine) SetHealthy(t *rapid.T) {
 	k := rapid.SampledFrom(universe).Draw(t, "key")
-	err := s.p.SetHealthy(s.ctx, k)
+	err := s.p.Admin().Quarantine(s.ctx, k, 0)
 	mm := s.m.members[k]
 	switch {
 	case mm == nil:
@@ -492,7 +492,7 @@ func (s *machine) SetHealthy(t *rapid.T) {
 func (s *machine) Bind(t *rapid.T) {
 	name := rapid.SampledFrom([]string{"w1", "w2"}).Draw(t, "name")
 	k := rapid.SampledFrom(universe).Draw(t, "key")
-	err := s.p.UpdateSoftBind(s.ctx, name, k, 0)
+	err := s.p.Admin().Bind(s.ctx, name, k, 0)
 	if s.m.members[k] == nil {
 		if !errors.Is(err, pool.ErrNotMember) {
 			t.Fatalf("bind to a non-member = %v", err)
@@ -507,7 +507,7 @@ func (s *machine) Bind(t *rapid.T) {
 
 func (s *machine) Unbind(t *rapid.T) {
 	name := rapid.SampledFrom([]string{"w1", "w2"}).Draw(t, "name")
-	ok, err := s.p.UnbindSoftBind(s.ctx, name)
+	ok, err := s.p.Admin().Unbind(s.ctx, name)
 	if err != nil {
 		t.Fatalf("Unbind: %v", err)
 	}
@@ -519,14 +519,14 @@ func (s *machine) Unbind(t *rapid.T) {
 }
 
 func (s *machine) GC(t *rapid.T) {
-	if _, err := s.p.GC(s.ctx, 1000); err != nil {
+	if _, err := s.p.Admin().GC(s.ctx, 1000); err != nil {
 		t.Fatalf("GC: %v", err)
 	}
 	s.m.fire()
 }
 
 func (s *machine) Clear(t *rapid.T) {
-	if _, err := s.p.Clear(s.ctx); err != nil {
+	if _, err := s.p.Admin().Clear(s.ctx); err != nil {
 		t.Fatalf("Clear: %v", err)
 	}
 	s.m.members, s.m.bindings = map[string]*mMember{}, map[string]mBinding{}
@@ -536,7 +536,7 @@ func (s *machine) Clear(t *rapid.T) {
 // operations that handle due timers (Malloc, GC, a Refresh of a lapsed
 // lease) handle them in the model too, so lazy reclaiming is covered.
 func (s *machine) Check(t *rapid.T) {
-	snap, err := s.p.Snapshot(s.ctx)
+	snap, err := s.p.Admin().Snapshot(s.ctx)
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
@@ -545,7 +545,7 @@ func (s *machine) Check(t *rapid.T) {
 	}
 	// The clock stands still between the two reads, so the cheap summary
 	// must say exactly what the full read implies.
-	st, err := s.p.Stats(s.ctx)
+	st, err := s.p.Admin().Stats(s.ctx)
 	if err != nil {
 		t.Fatalf("Stats: %v", err)
 	}

@@ -20,150 +20,168 @@ const (
 	// before allocating, so a pool without a GC loop still recovers.
 	DefaultTimerBudget = 16
 	// DefaultWaitPoll bounds one wait of a waiting malloc when no timer is
-	// due sooner; frees wake waiters at once, so this only matters when a
-	// waiter misses a wake-up (its process was paused, say).
+	// due sooner; releases wake waiters at once, so this only matters when
+	// a waiter misses a wake-up (its process was paused, say).
 	DefaultWaitPoll = 2 * time.Second
 	// MinPriority and MaxPriority bound member priorities; higher is handed
 	// out first.
 	MinPriority = -2048
+	// MaxPriority is the highest member priority; see MinPriority.
 	MaxPriority = 2047
-	// MaxBatch bounds MallocN and the members of one Extend, Put, Assign,
-	// Shrink or Free call, so one script never blocks Redis for long.
+	// MaxBatch bounds MallocN, the members of one Add, AddKeys, Assign,
+	// AssignKeys, Remove or Release call and the records of one
+	// Admin.Import, so one script never blocks Redis for long.
 	MaxBatch = 10000
 	// MaxTTL bounds every duration (about 68 years), keeping server-side
 	// deadlines exact.
 	MaxTTL = 1 << 41 * time.Millisecond
 )
 
+// config is what New, NewAdmin and NewInspector are configured with.
 type config struct {
-	codec     codec.Codec
-	shared    bool
-	leaseTTL  time.Duration
-	budget    int
-	waitPoll  time.Duration
-	tp        trace.TracerProvider
-	mp        metric.MeterProvider
-	source    SourceFunc
-	srcEvery  time.Duration
-	srcAssign bool
+	codec    codec.Codec
+	shared   bool
+	leaseTTL time.Duration
+	budget   int
+	waitPoll time.Duration
+	tp       trace.TracerProvider
+	mp       metric.MeterProvider
 }
 
 // Option configures a Pool in New.
-type Option func(*config)
+type Option interface{ applyPool(*config) }
+
+// AdminOption configures NewAdmin and NewInspector, which take the same
+// settings. Every AdminOption is also an Option, so a program can pass the
+// same list to New.
+type AdminOption interface {
+	Option
+	applyAdmin(*config)
+}
+
+type poolOption func(*config)
+
+func (f poolOption) applyPool(c *config) { f(c) }
+
+type commonOption func(*config)
+
+func (f commonOption) applyPool(c *config)  { f(c) }
+func (f commonOption) applyAdmin(c *config) { f(c) }
 
 // WithCodec sets how member values are encoded; the default is codec.CBOR
 // (the fastest of the three on this project's machines, and deterministic).
 // Every process sharing a pool must use the same codec.
-func WithCodec(c codec.Codec) Option { return func(o *config) { o.codec = c } }
+func WithCodec(c codec.Codec) Option { return poolOption(func(o *config) { o.codec = c }) }
 
 // WithShared makes the pool shared: Malloc hands members out round-robin
-// and nobody holds them exclusively (the reference's shared=True). Free and
-// Refresh of shared allocations do nothing.
-func WithShared() Option { return func(o *config) { o.shared = true } }
+// and nobody holds them exclusively (the reference's shared=True). Release
+// and Refresh of shared allocations do nothing.
+func WithShared() Option { return poolOption(func(o *config) { o.shared = true }) }
 
 // WithLeaseTTL sets the default lease of an allocation (DefaultLeaseTTL).
-func WithLeaseTTL(d time.Duration) Option { return func(o *config) { o.leaseTTL = d } }
+func WithLeaseTTL(d time.Duration) Option { return poolOption(func(o *config) { o.leaseTTL = d }) }
 
 // WithTimerBudget sets how many due timers each malloc handles first
 // (DefaultTimerBudget); 0 leaves all the work to GC.
-func WithTimerBudget(n int) Option { return func(o *config) { o.budget = n } }
+func WithTimerBudget(n int) Option { return poolOption(func(o *config) { o.budget = n }) }
 
 // WithWaitPoll bounds a single wait of a waiting malloc (DefaultWaitPoll;
 // at most 30 s are used, so the pool never takes a live waiter for a dead
 // one). A waiting MallocN of several members checks again at this interval
-// (or when a timer is due); a single-member malloc is also woken by frees.
-func WithWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
+// (or when a timer is due); a single-member malloc is also woken by
+// releases.
+func WithWaitPoll(d time.Duration) Option { return poolOption(func(o *config) { o.waitPoll = d }) }
 
 // WithTracerProvider sets where spans go; nil or absent means the global
 // provider, even one set after New.
-func WithTracerProvider(tp trace.TracerProvider) Option { return func(o *config) { o.tp = tp } }
+func WithTracerProvider(tp trace.TracerProvider) AdminOption {
+	return commonOption(func(o *config) { o.tp = tp })
+}
 
 // WithMeterProvider sets where metrics go; nil or absent means the global
 // provider.
-func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *config) { o.mp = mp } }
-
-// SourceFunc yields the current membership of a pool, for pools fed from an
-// inventory (a proxy provider's API, a config service).
-type SourceFunc func(ctx context.Context) ([]Member, error)
-
-// Member is one member as a source reports it.
-type Member struct {
-	Key      string
-	Priority int
-	// Expiry removes the member that long after it is applied; 0 keeps it
-	// until the source stops reporting it (with replace) or forever.
-	Expiry time.Duration
-}
-
-// WithSource feeds the pool from src at most once per interval across all
-// processes (see Pool.RefreshFromSource and Pool.Maintain). With replace the
-// reported members become the whole membership (Assign); without it they
-// are added (Extend). Held members stay held either way.
-func WithSource(src SourceFunc, interval time.Duration, replace bool) Option {
-	return func(o *config) { o.source, o.srcEvery, o.srcAssign = src, interval, replace }
+func WithMeterProvider(mp metric.MeterProvider) AdminOption {
+	return commonOption(func(o *config) { o.mp = mp })
 }
 
 func newConfig(opts []Option) (config, error) {
 	c := config{codec: codec.CBOR, leaseTTL: DefaultLeaseTTL, budget: DefaultTimerBudget, waitPoll: DefaultWaitPoll}
 	for _, o := range opts {
 		if o == nil {
-			return c, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+			return c, fmt.Errorf("%w: nil Option", errInvalidOption)
 		}
-		o(&c)
+		o.applyPool(&c)
 	}
 	switch {
 	case c.codec == nil:
-		return c, fmt.Errorf("%w: nil codec", ErrInvalidOption)
+		return c, fmt.Errorf("%w: nil codec", errInvalidOption)
 	case c.leaseTTL < time.Millisecond || c.leaseTTL > MaxTTL:
-		return c, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v", ErrInvalidDuration, c.leaseTTL, MaxTTL)
+		return c, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v", errInvalidDuration, c.leaseTTL, MaxTTL)
 	case c.budget < 0 || c.budget > MaxBatch:
-		return c, fmt.Errorf("%w: timer budget %d", ErrInvalidOption, c.budget)
+		return c, fmt.Errorf("%w: timer budget %d", errInvalidOption, c.budget)
 	case c.waitPoll < time.Millisecond:
-		return c, fmt.Errorf("%w: wait poll %v", ErrInvalidDuration, c.waitPoll)
-	case c.source != nil && c.srcEvery < time.Millisecond:
-		return c, fmt.Errorf("%w: source interval %v", ErrInvalidDuration, c.srcEvery)
+		return c, fmt.Errorf("%w: wait poll %v", errInvalidDuration, c.waitPoll)
 	}
 	return c, nil
 }
 
-type memberConfig struct {
-	prio      *int
-	expiry    *time.Duration // 0: no expiry
-	setExpiry bool
+func newAdminConfig(opts []AdminOption) (config, error) {
+	c := config{codec: codec.CBOR, leaseTTL: DefaultLeaseTTL, budget: DefaultTimerBudget, waitPoll: DefaultWaitPoll}
+	for _, o := range opts {
+		if o == nil {
+			return c, fmt.Errorf("%w: nil AdminOption", errInvalidOption)
+		}
+		o.applyAdmin(&c)
+	}
+	return c, nil
 }
 
-// MemberOption sets per-member properties in Extend, Put and Assign.
+// Member is one member as a Maintainer's source or a Scaler's provision
+// function reports it.
+type Member struct {
+	Key      string
+	Priority int
+	// TTL removes the member that long after it is applied; 0 keeps it
+	// until the source stops reporting it (with replace) or forever.
+	TTL time.Duration
+}
+
+type memberConfig struct {
+	prio   *int
+	ttl    time.Duration // 0: no expiry
+	setTTL bool
+}
+
+// MemberOption sets per-member properties in Add, AddKeys, Assign,
+// AssignKeys and Admin.Update.
 type MemberOption func(*memberConfig)
 
-// WithPriority sets the members' priority (MinPriority..MaxPriority);
-// Malloc hands out higher priorities first, ties least recently freed
-// first. New members default to 0; existing ones keep theirs unless given.
-func WithPriority(p int) MemberOption { return func(m *memberConfig) { m.prio = &p } }
+// Priority sets the members' priority (MinPriority..MaxPriority); Malloc
+// hands out higher priorities first, ties least recently released first.
+// New members default to 0; existing ones keep theirs unless given.
+func Priority(p int) MemberOption { return func(m *memberConfig) { m.prio = &p } }
 
-// WithExpiry makes the members leave the pool d from now (a held member
-// leaves when its lease ends, never under its holder).
-func WithExpiry(d time.Duration) MemberOption {
-	return func(m *memberConfig) { m.expiry, m.setExpiry = &d, true }
-}
-
-// WithoutExpiry removes any expiry from the members.
-func WithoutExpiry() MemberOption {
-	return func(m *memberConfig) { z := time.Duration(0); m.expiry, m.setExpiry = &z, true }
+// MemberTTL makes the members leave the pool d from now (a held member
+// leaves when its lease ends, never under its holder); MemberTTL(0) removes
+// any expiry. Without it new members never expire and existing ones keep
+// their expiry.
+func MemberTTL(d time.Duration) MemberOption {
+	return func(m *memberConfig) { m.ttl, m.setTTL = d, true }
 }
 
 func newMemberConfig(opts []MemberOption) (memberConfig, error) {
 	var m memberConfig
 	for _, o := range opts {
 		if o == nil {
-			return m, fmt.Errorf("%w: nil MemberOption", ErrInvalidOption)
+			return m, fmt.Errorf("%w: nil MemberOption", errInvalidOption)
 		}
 		o(&m)
 	}
 	if m.prio != nil && (*m.prio < MinPriority || *m.prio > MaxPriority) {
-		return m, fmt.Errorf("%w: %d not in [%d, %d]", ErrInvalidPriority, *m.prio, MinPriority, MaxPriority)
+		return m, fmt.Errorf("%w: %d not in [%d, %d]", errInvalidPriority, *m.prio, MinPriority, MaxPriority)
 	}
-	if m.setExpiry && *m.expiry != 0 && (*m.expiry < time.Millisecond || *m.expiry > MaxTTL) {
-		return m, fmt.Errorf("%w: expiry %v must be between 1ms and %v", ErrInvalidDuration, *m.expiry, MaxTTL)
+	if m.setTTL && m.ttl != 0 && (m.ttl < time.Millisecond || m.ttl > MaxTTL) {
+		return m, fmt.Errorf("%w: member TTL %v must be 0 or between 1ms and %v", errInvalidDuration, m.ttl, MaxTTL)
 	}
 	return m, nil
 }
@@ -179,15 +197,15 @@ type mallocConfig struct {
 	member    string // MallocMember's member
 }
 
-// MallocOption adjusts one Malloc, MallocKey or MallocN call.
+// MallocOption adjusts one Malloc, MallocN or MallocMember call.
 type MallocOption func(*mallocConfig)
 
 // LeaseTTL sets this allocation's lease instead of the pool default.
 func LeaseTTL(d time.Duration) MallocOption { return func(m *mallocConfig) { m.ttl = d } }
 
-// PermanentLease makes the lease last until freed. A crashed holder then
-// keeps the member forever (an administrator's FreeKeys recovers it), so
-// prefer a TTL with KeepAlive.
+// PermanentLease makes the lease last until released. A crashed holder then
+// keeps the member forever (an operator's Admin.ForceRelease recovers it),
+// so prefer a TTL with KeepAlive.
 func PermanentLease() MallocOption { return func(m *mallocConfig) { m.permanent = true } }
 
 // Bind asks for the member bound to name (soft binding): it is handed out
@@ -197,9 +215,10 @@ func Bind(name string, ttl time.Duration) MallocOption {
 	return func(m *mallocConfig) { m.bindName, m.bindTTL = name, ttl }
 }
 
-// Wait makes an empty pool block the call until a member is freed or ctx
-// ends, instead of returning ErrEmpty. Frees wake single-member waiters at
-// once; a MallocN of several members checks again every WithWaitPoll.
+// Wait makes an empty pool block the call until a member is released or
+// ctx ends, instead of returning ErrEmpty. Releases wake single-member
+// waiters at once; a MallocN of several members checks again every
+// WithWaitPoll.
 func Wait() MallocOption { return func(m *mallocConfig) { m.wait = true } }
 
 // Session is a worker session whose heartbeat keeps its leases alive (a
@@ -246,8 +265,8 @@ func sessionKey(s Session) string {
 func InSession(s Session) MallocOption { return func(m *mallocConfig) { m.session = s } }
 
 // KeepAlive refreshes the lease every interval in the background until it
-// is freed or lost (then Lease.Context is cancelled). Zero means a third of
-// the lease TTL.
+// is released or lost (then Lease.Context is cancelled). Zero means a third
+// of the lease TTL.
 func KeepAlive(interval time.Duration) MallocOption {
 	return func(m *mallocConfig) {
 		m.keepAlive = interval

@@ -15,16 +15,34 @@ import (
 	"github.com/redis/rueidis"
 	"go.opentelemetry.io/otel/attribute"
 
-	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-// Key suffixes of a pool's namespace, in the order of script.PoolKeys.
-var keySuffixes = []string{
-	"free", "holders", "unhealthy", "timers", "prio", "values",
-	"fence", "bind", "bindidx", "notify", "waiting", "sesidx",
+// Indexes of the pool scripts' KEYS (script.PoolKeys), named so that no
+// code says keys[9].
+const (
+	keyFree = iota
+	keyHolders
+	keyUnhealthy
+	keyTimers
+	keyPrio
+	keyValues
+	keyFence
+	keyBind
+	keyBindIdx
+	keyNotify
+	keyWaiting
+	keySesIdx
+	numKeys
+)
+
+// keySuffixes are the key names of a pool's namespace, by index.
+var keySuffixes = [numKeys]string{
+	keyFree: "free", keyHolders: "holders", keyUnhealthy: "unhealthy", keyTimers: "timers",
+	keyPrio: "prio", keyValues: "values", keyFence: "fence", keyBind: "bind",
+	keyBindIdx: "bindidx", keyNotify: "notify", keyWaiting: "waiting", keySesIdx: "sesidx",
 }
 
 // core is the untyped part of a pool, shared by Pool[T] and its leases.
@@ -63,21 +81,29 @@ type Pool[T any] struct {
 }
 
 // New opens the pool prefix/name on client. It writes nothing to Redis. The
-// caller keeps ownership of client. Errors match ErrInvalidKey (bad prefix
-// or name), ErrInvalidOption or ErrInvalidDuration.
+// caller keeps ownership of client. Errors match ErrInvalid (a bad prefix or
+// name, a nil client, an option out of range).
 func New[T any](client rueidis.Client, prefix, name string, opts ...Option) (*Pool[T], error) {
-	if client == nil {
-		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
-	}
-	ns, err := redisx.NewNamespace(prefix, "pool", name)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidKey, err)
-	}
 	cfg, err := newConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, len(keySuffixes))
+	c, err := newCore(client, prefix, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Pool[T]{c: c}, nil
+}
+
+func newCore(client rueidis.Client, prefix, name string, cfg config) (*core, error) {
+	if client == nil {
+		return nil, fmt.Errorf("%w: nil client", errInvalidOption)
+	}
+	ns, err := redisx.NewNamespace(prefix, "pool", name)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errInvalidKey, err)
+	}
+	keys := make([]string, numKeys)
 	for i, s := range keySuffixes {
 		keys[i] = ns.Key(s)
 	}
@@ -97,23 +123,20 @@ func New[T any](client rueidis.Client, prefix, name string, opts ...Option) (*Po
 	c.run.SetSpanAttributes(attribute.String("redisallocator.pool.name", name))
 	c.mallocs = &batcher[mallocReq, mallocRes]{max: batchMax, run: c.mallocMany, abandon: func(r mallocRes) {
 		if r.lease != nil {
-			ctx, cancel := context.WithTimeout(context.Background(), batchTimeout)
-			defer cancel()
-			_ = c.free(ctx, []*Lease{r.lease})
+			c.giveBack(context.Background(), []*Lease{r.lease}, "")
 		}
 	}}
 	c.frees = &batcher[[2]string, int64]{max: batchMax, run: c.freeMany}
-	return &Pool[T]{c: c}, nil
+	return c, nil
 }
 
 // Name returns the pool's name.
 func (p *Pool[T]) Name() string { return p.c.name }
 
-// Shared reports whether the pool hands members out round-robin.
-func (p *Pool[T]) Shared() bool { return p.c.cfg.shared }
-
-// Codec returns the codec of member values.
-func (p *Pool[T]) Codec() codec.Codec { return p.c.cfg.codec }
+// Admin returns the operator's side of the pool (its Inspector included):
+// snapshots, statistics, forced releases, quarantine, export and import.
+// It shares the pool's client and options.
+func (p *Pool[T]) Admin() *Admin { return &Admin{&Inspector{c: p.c}} }
 
 func (c *core) runScript(ctx context.Context, s *script.Script, args []string) (rueidis.RedisMessage, error) {
 	msg, err := c.run.Run(ctx, s, c.keys, args)
@@ -129,14 +152,14 @@ func (c *core) newToken() string {
 
 func checkKey(key string) error {
 	if err := redisx.ValidateMember("member", key); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+		return fmt.Errorf("%w: %w", errInvalidKey, err)
 	}
 	return nil
 }
 
 func checkKeys(keys []string) error {
 	if len(keys) > MaxBatch {
-		return fmt.Errorf("%w: %d members in one call, at most %d", ErrInvalidCount, len(keys), MaxBatch)
+		return fmt.Errorf("%w: %d members in one call, at most %d", errInvalidCount, len(keys), MaxBatch)
 	}
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {
@@ -146,7 +169,8 @@ func checkKeys(keys []string) error {
 	return nil
 }
 
-func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
+// ms formats d for a script, in milliseconds rounded up (redisx.CeilMS).
+func ms(d time.Duration) string { return redisx.MSArg(d) }
 
 // memberArgs builds the 5-entry member records of pool_extend/pool_assign.
 func memberArgs(keys []string, values [][]byte, mc memberConfig) []string {
@@ -154,8 +178,8 @@ func memberArgs(keys []string, values [][]byte, mc memberConfig) []string {
 	if mc.prio != nil {
 		prio = strconv.Itoa(*mc.prio)
 	}
-	if mc.setExpiry {
-		exp = ms(*mc.expiry)
+	if mc.setTTL {
+		exp = ms(mc.ttl)
 	}
 	args := make([]string, 0, 5*len(keys))
 	for i, k := range keys {
@@ -168,23 +192,24 @@ func memberArgs(keys []string, values [][]byte, mc memberConfig) []string {
 	return args
 }
 
-// Extend adds keys to the pool as free members, or, for keys already in it,
-// updates the priority and expiry the options give. A member that is held
-// stays held by its holder. It returns how many keys were new. One bad key
-// rejects the whole call before anything is written.
-func (p *Pool[T]) Extend(ctx context.Context, keys []string, opts ...MemberOption) (int, error) {
-	return p.c.extend(ctx, "add", keys, nil, opts)
-}
-
-// Put adds or updates members with values (encoded with the pool's codec);
-// otherwise like Extend. A value the codec cannot encode rejects the call
-// (ErrInvalid and codec.ErrEncode) before anything is written.
-func (p *Pool[T]) Put(ctx context.Context, members map[string]T, opts ...MemberOption) (int, error) {
+// Add adds members with values (encoded with the pool's codec) as free
+// members, or, for keys already in the pool, sets their value and the
+// priority and expiry the options give. A member that is held stays held by
+// its holder. It returns how many members were new. One bad key, or a value
+// the codec cannot encode (ErrInvalid and codec.ErrEncode), rejects the
+// whole call before anything is written.
+func (p *Pool[T]) Add(ctx context.Context, members map[string]T, opts ...MemberOption) (int, error) {
 	keys, values, err := p.encodeMembers(members)
 	if err != nil {
 		return 0, err
 	}
 	return p.c.extend(ctx, "add", keys, values, opts)
+}
+
+// AddKeys is Add for members without values: keys already in the pool keep
+// their value.
+func (p *Pool[T]) AddKeys(ctx context.Context, keys []string, opts ...MemberOption) (int, error) {
+	return p.c.extend(ctx, "add", keys, nil, opts)
 }
 
 func (p *Pool[T]) encodeMembers(members map[string]T) ([]string, [][]byte, error) {
@@ -202,24 +227,6 @@ func (p *Pool[T]) encodeMembers(members map[string]T) ([]string, [][]byte, error
 		values[i] = b
 	}
 	return keys, values, nil
-}
-
-// SetPriority changes the priority of existing members (ErrNotMember
-// otherwise); a free member moves to its new place at once.
-func (p *Pool[T]) SetPriority(ctx context.Context, priority int, keys ...string) error {
-	_, err := p.c.extend(ctx, "existing", keys, nil, []MemberOption{WithPriority(priority)})
-	return err
-}
-
-// SetExpiry makes existing members leave the pool d from now (0 removes the
-// expiry); ErrNotMember for a key not in the pool.
-func (p *Pool[T]) SetExpiry(ctx context.Context, d time.Duration, keys ...string) error {
-	opt := WithExpiry(d)
-	if d == 0 {
-		opt = WithoutExpiry()
-	}
-	_, err := p.c.extend(ctx, "existing", keys, nil, []MemberOption{opt})
-	return err
 }
 
 func (c *core) extend(ctx context.Context, mode string, keys []string, values [][]byte, opts []MemberOption) (int, error) {
@@ -241,22 +248,23 @@ func (c *core) extend(ctx context.Context, mode string, keys []string, values []
 	return int(n), err
 }
 
-// Assign makes keys the whole membership in one atomic step: members not in
-// keys leave (a removed held member's lease ends; its holder's Free then
-// returns ErrNotHeld), members in both keep their state, lease and value,
-// and new keys join as free members. Options apply to every key given.
-// It returns how many members were added and removed.
-func (p *Pool[T]) Assign(ctx context.Context, keys []string, opts ...MemberOption) (added, removed int, err error) {
-	return p.c.assign(ctx, keys, nil, opts)
-}
-
-// AssignValues is Assign with values, as Put is Extend with values.
-func (p *Pool[T]) AssignValues(ctx context.Context, members map[string]T, opts ...MemberOption) (added, removed int, err error) {
+// Assign makes members the whole membership in one atomic step: members
+// not given leave (a removed held member's lease ends; its holder's Release
+// then returns ErrNotHeld), members in both keep their state and lease and
+// get the value given, and new ones join as free members. Options apply to
+// every member given. It returns how many members were added and removed.
+func (p *Pool[T]) Assign(ctx context.Context, members map[string]T, opts ...MemberOption) (added, removed int, err error) {
 	keys, values, err := p.encodeMembers(members)
 	if err != nil {
 		return 0, 0, err
 	}
 	return p.c.assign(ctx, keys, values, opts)
+}
+
+// AssignKeys is Assign for members without values: members that stay keep
+// their value.
+func (p *Pool[T]) AssignKeys(ctx context.Context, keys []string, opts ...MemberOption) (added, removed int, err error) {
+	return p.c.assign(ctx, keys, nil, opts)
 }
 
 func (c *core) assign(ctx context.Context, keys []string, values [][]byte, opts []MemberOption) (int, int, error) {
@@ -282,9 +290,10 @@ func (c *core) assign(ctx context.Context, keys []string, values [][]byte, opts 
 	return int(r[0]), int(r[1]), nil
 }
 
-// Shrink removes members; keys not in the pool are ignored. A removed held
-// member's lease ends with it. It returns how many members were removed.
-func (p *Pool[T]) Shrink(ctx context.Context, keys ...string) (int, error) {
+// Remove takes members out of the pool; keys not in the pool are ignored. A
+// removed held member's lease ends with it (its holder's Release then
+// returns ErrNotHeld). It returns how many members were removed.
+func (p *Pool[T]) Remove(ctx context.Context, keys ...string) (int, error) {
 	if err := checkKeys(keys); err != nil {
 		return 0, err
 	}
@@ -298,11 +307,6 @@ func (p *Pool[T]) Shrink(ctx context.Context, keys ...string) (int, error) {
 	n, err := msg.AsInt64()
 	return int(n), err
 }
-
-// Clear removes every member, lease and binding. Fencing numbers keep
-// rising across a Clear, and worker sessions that held leases here stay
-// alive. It returns how many members were removed.
-func (p *Pool[T]) Clear(ctx context.Context) (int, error) { return p.c.clear(ctx) }
 
 func (c *core) clear(ctx context.Context) (int, error) {
 	msg, err := c.runScript(ctx, script.PoolClear, nil)
@@ -323,22 +327,9 @@ type Counts struct {
 // Total is the number of members.
 func (c Counts) Total() int { return c.Free + c.Held + c.Unhealthy }
 
-// Counts returns the members by state, read atomically.
-func (p *Pool[T]) Counts(ctx context.Context) (Counts, error) {
-	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"len", ""})
-	if err != nil {
-		return Counts{}, err
-	}
-	r, err := msg.AsIntSlice()
-	if err != nil || len(r) != 3 {
-		return Counts{}, fmt.Errorf("pool %s: counts: unexpected reply: %w", p.c.name, err)
-	}
-	return Counts{Free: int(r[0]), Held: int(r[1]), Unhealthy: int(r[2])}, nil
-}
-
 // Len returns the number of members.
 func (p *Pool[T]) Len(ctx context.Context) (int, error) {
-	c, err := p.Counts(ctx)
+	c, err := p.c.counts(ctx)
 	return c.Total(), err
 }
 
@@ -352,17 +343,16 @@ const (
 	StateUnhealthy State = "unhealthy"
 )
 
-// State returns the member's state, or ErrNotMember.
-func (p *Pool[T]) State(ctx context.Context, key string) (State, error) {
+func (c *core) state(ctx context.Context, key string) (State, error) {
 	if err := checkKey(key); err != nil {
 		return "", err
 	}
-	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"state", key})
+	msg, err := c.runScript(ctx, script.PoolInspect, []string{"state", key})
 	if err != nil {
 		return "", err
 	}
 	if msg.IsNil() {
-		return "", fmt.Errorf("pool %s: %q: %w", p.c.name, key, ErrNotMember)
+		return "", fmt.Errorf("pool %s: %q: %w", c.name, key, ErrNotMember)
 	}
 	s, err := msg.ToString()
 	return State(s), err
@@ -370,7 +360,7 @@ func (p *Pool[T]) State(ctx context.Context, key string) (State, error) {
 
 // Contains reports whether key is a member.
 func (p *Pool[T]) Contains(ctx context.Context, key string) (bool, error) {
-	_, err := p.State(ctx, key)
+	_, err := p.c.state(ctx, key)
 	if errors.Is(err, ErrNotMember) {
 		return false, nil
 	}
@@ -401,7 +391,7 @@ func (p *Pool[T]) Keys(ctx context.Context) ([]string, error) {
 
 // Get returns the value of a member. The read goes through rueidis
 // client-side caching when the client has it, so it may trail a concurrent
-// Put by a few milliseconds; allocation decisions never rely on it.
+// Add by a few milliseconds; allocation decisions never rely on it.
 // Errors: ErrNotMember when the member has no value (or is not a member);
 // a value the codec cannot decode gives an error matching codec.ErrDecode
 // that names the member.
@@ -410,7 +400,7 @@ func (p *Pool[T]) Get(ctx context.Context, key string) (T, error) {
 	if err := checkKey(key); err != nil {
 		return zero, err
 	}
-	b, found, err := redisx.HGetCached(ctx, p.c.client, p.c.keys[5], key, time.Minute)
+	b, found, err := redisx.HGetCached(ctx, p.c.client, p.c.keys[keyValues], key, time.Minute)
 	if err != nil {
 		return zero, fmt.Errorf("pool %s: get %q: %w", p.c.name, key, err)
 	}

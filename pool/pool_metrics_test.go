@@ -173,21 +173,21 @@ func TestMetricsMallocAndFree(t *testing.T) {
 		// batched script's answer wins the race with ctx.
 		dead, cancelDead := context.WithCancel(tb.ctx)
 		cancelDead()
-		if _, err := tb.p.MallocKey(dead); err == nil {
-			t.Fatal("MallocKey with a cancelled ctx succeeded")
+		if _, err := tb.p.Malloc(dead); err == nil {
+			t.Fatal("Malloc with a cancelled ctx succeeded")
 		}
 		// Invalid input sends nothing and is not recorded.
 		if _, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(-time.Second)); !errors.Is(err, pool.ErrInvalid) {
 			t.Fatalf("Malloc(LeaseTTL(-1s)): %v", err)
 		}
 
-		if err := allocs[0].Free(tb.ctx); err != nil {
+		if err := allocs[0].Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
-		if err := tb.p.Free(tb.ctx, allocs[1], allocs[2]); err != nil {
+		if err := tb.p.Release(tb.ctx, allocs[1], allocs[2]); err != nil {
 			t.Fatal(err)
 		}
-		if err := allocs[0].Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+		if err := allocs[0].Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
 			t.Fatalf("second Free: %v", err)
 		}
 
@@ -233,17 +233,17 @@ func TestMetricsRegisterReportsCounts(t *testing.T) {
 		tb.extend(t, "a", "b", "c", "d", "e")
 		tb.malloc(t)
 		held := tb.malloc(t)
-		if err := tb.p.SetUnhealthy(tb.ctx, "e", time.Minute); err != nil {
+		if err := tb.p.Admin().Quarantine(tb.ctx, "e", time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		reg, err := tb.p.RegisterMetrics()
+		reg, err := tb.p.Admin().RegisterMetrics()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.p.RegisterMetrics(); !errors.Is(err, pool.ErrInvalidOption) {
+		if _, err := tb.p.Admin().RegisterMetrics(); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("second RegisterMetrics: %v, want ErrInvalidOption", err)
 		}
-		counts, err := tb.p.Counts(tb.ctx)
+		counts, err := tb.p.Admin().Counts(tb.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +273,7 @@ func TestMetricsRegisterReportsCounts(t *testing.T) {
 		go func() {
 			a, err := tb.p.Malloc(tb.ctx, pool.Wait())
 			if err == nil {
-				err = a.Free(tb.ctx)
+				err = a.Release(tb.ctx)
 			}
 			done <- err
 		}()
@@ -284,7 +284,7 @@ func TestMetricsRegisterReportsCounts(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		if err := held.Free(tb.ctx); err != nil {
+		if err := held.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-done; err != nil {
@@ -301,7 +301,7 @@ func TestMetricsRegisterReportsCounts(t *testing.T) {
 		if got := sum(t, ms, "redisallocator.pool.members"); got != 0 {
 			t.Errorf("members still reported after Unregister: %d", got)
 		}
-		reg, err = tb.p.RegisterMetrics()
+		reg, err = tb.p.Admin().RegisterMetrics()
 		if err != nil {
 			t.Fatalf("RegisterMetrics after Unregister: %v", err)
 		}
@@ -322,13 +322,13 @@ func TestMetricsGCReclaims(t *testing.T) {
 		for range 2 {
 			tb.malloc(t, pool.LeaseTTL(30*time.Millisecond)) // a crashed holder never frees
 		}
-		if _, err := tb.p.Extend(tb.ctx, []string{"x"}, pool.WithExpiry(30*time.Millisecond)); err != nil {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"x"}, pool.MemberTTL(30*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(60 * time.Millisecond)
 		var total pool.GCResult
 		for {
-			r, err := tb.p.GC(tb.ctx, 1)
+			r, err := tb.p.Admin().GC(tb.ctx, 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -370,7 +370,7 @@ func TestMetricsLazyReclaims(t *testing.T) {
 			for range 2 {
 				tb.malloc(t, pool.LeaseTTL(30*time.Millisecond)) // a crashed holder never frees
 			}
-			if _, err := tb.p.Extend(tb.ctx, []string{fmt.Sprintf("x%d", i)}, pool.WithExpiry(30*time.Millisecond)); err != nil {
+			if _, err := tb.p.AddKeys(tb.ctx, []string{fmt.Sprintf("x%d", i)}, pool.MemberTTL(30*time.Millisecond)); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(60 * time.Millisecond)
@@ -382,7 +382,7 @@ func TestMetricsLazyReclaims(t *testing.T) {
 			if got := sum(t, ms, "redisallocator.pool.gc.reclaims", kind("member_expired")); got != int64(i+1) {
 				t.Errorf("malloc %d: gc.reclaims{member_expired} = %d, want %d", i, got, i+1)
 			}
-			if err := a.Free(tb.ctx); err != nil {
+			if err := a.Release(tb.ctx); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -410,13 +410,13 @@ func BenchmarkMallocFreeMetered(b *testing.B) {
 			ctx := context.Background()
 			b.Cleanup(func() {
 				// Clear, then what Clear keeps (fencing counter, wake-up keys).
-				_, _ = p.Clear(ctx)
+				_, _ = p.Admin().Clear(ctx)
 				ns, _ := redisx.NewNamespace(prefix, "pool", "metered")
 				if left := scanKeys(ctx, b, c, ns); len(left) > 0 {
 					_ = c.Do(ctx, c.B().Del().Key(left...).Build()).Error()
 				}
 			})
-			if _, err := p.Extend(ctx, []string{"a", "b", "c", "d"}); err != nil {
+			if _, err := p.AddKeys(ctx, []string{"a", "b", "c", "d"}); err != nil {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
@@ -426,7 +426,7 @@ func BenchmarkMallocFreeMetered(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := a.Free(ctx); err != nil {
+				if err := a.Release(ctx); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -436,7 +436,7 @@ func BenchmarkMallocFreeMetered(b *testing.B) {
 
 // Report a pool's members by state from one process, next to the malloc
 // and free metrics every process records.
-func ExamplePool_RegisterMetrics() {
+func ExampleAdmin_RegisterMetrics() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
@@ -445,11 +445,11 @@ func ExamplePool_RegisterMetrics() {
 	defer func() { _ = mp.Shutdown(ctx) }()
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "proxies", pool.WithMeterProvider(mp))
-	_, _ = p.Extend(ctx, []string{"p1", "p2", "p3"})
+	_, _ = p.AddKeys(ctx, []string{"p1", "p2", "p3"})
 	a, _ := p.Malloc(ctx)
-	defer func() { _ = a.Free(ctx) }()
+	defer func() { _ = a.Release(ctx) }()
 
-	reg, err := p.RegisterMetrics()
+	reg, err := p.Admin().RegisterMetrics()
 	if err != nil {
 		panic(err)
 	}

@@ -42,7 +42,7 @@ func setup(t *testing.T, b *redisxtest.Backend, opts ...pool.Option) *bundle {
 // healthy fails the test when the pool's snapshot shows a violation.
 func (tb *bundle) healthy(t *testing.T) *pool.Snapshot {
 	t.Helper()
-	s, err := tb.p.Snapshot(tb.ctx)
+	s, err := tb.p.Admin().Snapshot(tb.ctx)
 	if err != nil {
 		t.Fatalf("Snapshot: %v", err)
 	}
@@ -57,7 +57,7 @@ func (tb *bundle) healthy(t *testing.T) *pool.Snapshot {
 func statsAgree(st *pool.Stats, snap *pool.Snapshot) error {
 	want := pool.Stats{
 		Time: snap.Time, Fence: snap.Fence, Counts: snap.Counts, Waiters: snap.Waiters,
-		Bindings: len(snap.Bindings), DueTimers: snap.DueTimers, DueSampled: snap.DueTimers > pool.StatsDueLimit,
+		Bindings: len(snap.Bindings), DueTimers: snap.DueTimers, DueSampled: snap.DueTimers > 1000,
 		LapsedLeases: snap.LapsedLeases, ExpiredMembers: snap.ExpiredMembers,
 	}
 	for _, m := range snap.Members {
@@ -92,7 +92,7 @@ func statsAgree(st *pool.Stats, snap *pool.Snapshot) error {
 
 func (tb *bundle) extend(t *testing.T, keys ...string) {
 	t.Helper()
-	if _, err := tb.p.Extend(tb.ctx, keys); err != nil {
+	if _, err := tb.p.AddKeys(tb.ctx, keys); err != nil {
 		t.Fatalf("Extend: %v", err)
 	}
 }
@@ -108,7 +108,7 @@ func (tb *bundle) malloc(t *testing.T, opts ...pool.MallocOption) *pool.Allocati
 
 func (tb *bundle) state(t *testing.T, key string) pool.State {
 	t.Helper()
-	st, err := tb.p.State(tb.ctx, key)
+	st, err := tb.p.Admin().State(tb.ctx, key)
 	if err != nil {
 		t.Fatalf("State(%q): %v", key, err)
 	}
@@ -122,7 +122,7 @@ func TestMallocAndFree(t *testing.T) {
 		tb.extend(t, "a", "b", "c")
 		before := time.Now()
 		a := tb.malloc(t, pool.LeaseTTL(time.Minute))
-		if a.Key != "a" || a.Token == "" || a.Fence != 1 || a.HasValue {
+		if a.Key != "a" || a.Token() == "" || a.Fence() != 1 || a.HasValue {
 			t.Fatalf("allocation %+v", a)
 		}
 		if d := a.Deadline().Sub(before); d < 59*time.Second || d > 61*time.Second {
@@ -136,10 +136,10 @@ func TestMallocAndFree(t *testing.T) {
 			t.Errorf("snapshot counts %+v fence %d", s.Counts, s.Fence)
 		}
 		time.Sleep(3 * time.Millisecond) // least recently used is kept at ms resolution
-		if err := a.Free(tb.ctx); err != nil {
+		if err := a.Release(tb.ctx); err != nil {
 			t.Fatalf("Free: %v", err)
 		}
-		if err := a.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+		if err := a.Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
 			t.Errorf("second Free = %v, want ErrNotHeld", err)
 		}
 		if st := tb.state(t, "a"); st != pool.StateFree {
@@ -151,10 +151,10 @@ func TestMallocAndFree(t *testing.T) {
 			t.Errorf("free order %q", s.FreeOrder)
 		}
 		a2 := tb.malloc(t)
-		if a2.Fence != 2 {
-			t.Errorf("second fence %d, want 2", a2.Fence)
+		if a2.Fence() != 2 {
+			t.Errorf("second fence %d, want 2", a2.Fence())
 		}
-		if err := a2.Free(tb.ctx); err != nil {
+		if err := a2.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -172,10 +172,10 @@ func TestEmptyPool(t *testing.T) {
 		}
 		tb.extend(t, "only")
 		a := tb.malloc(t)
-		if _, err := tb.p.MallocKey(tb.ctx); !errors.Is(err, pool.ErrEmpty) {
+		if _, err := tb.p.Malloc(tb.ctx); !errors.Is(err, pool.ErrEmpty) {
 			t.Fatalf("Malloc with all members held = %v, want ErrEmpty", err)
 		}
-		_ = a.Free(tb.ctx)
+		_ = a.Release(tb.ctx)
 	})
 }
 
@@ -183,10 +183,10 @@ func TestPriorityThenLeastRecentlyUsed(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		if _, err := tb.p.Extend(tb.ctx, []string{"slow1", "slow2"}, pool.WithPriority(-5)); err != nil {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"slow1", "slow2"}, pool.Priority(-5)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.p.Extend(tb.ctx, []string{"fast"}, pool.WithPriority(100)); err != nil {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"fast"}, pool.Priority(100)); err != nil {
 			t.Fatal(err)
 		}
 		tb.extend(t, "mid")
@@ -199,7 +199,7 @@ func TestPriorityThenLeastRecentlyUsed(t *testing.T) {
 		}
 		// Freed members of one priority come back least recently used first.
 		for _, k := range []string{"slow2", "slow1"} {
-			if _, err := tb.p.FreeKeys(tb.ctx, k); err != nil {
+			if _, err := tb.p.Admin().ForceReleaseKeys(tb.ctx, k); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(3 * time.Millisecond) // distinct free times (ms resolution)
@@ -208,14 +208,14 @@ func TestPriorityThenLeastRecentlyUsed(t *testing.T) {
 			t.Errorf("got %q, want slow2 (freed first)", k)
 		}
 		// SetPriority moves a free member at once.
-		if err := tb.p.SetPriority(tb.ctx, 2000, "slow1"); err != nil {
+		if err := tb.p.Admin().Update(tb.ctx, []string{"slow1"}, pool.Priority(2000)); err != nil {
 			t.Fatal(err)
 		}
 		s := tb.healthy(t)
 		if s.FreeOrder[0] != "slow1" {
 			t.Errorf("free order %q after raising slow1", s.FreeOrder)
 		}
-		if err := tb.p.SetPriority(tb.ctx, 1, "nope"); !errors.Is(err, pool.ErrNotMember) {
+		if err := tb.p.Admin().Update(tb.ctx, []string{"nope"}, pool.Priority(1)); !errors.Is(err, pool.ErrNotMember) {
 			t.Errorf("SetPriority of a non-member = %v", err)
 		}
 	})
@@ -231,10 +231,10 @@ func TestStaleFreeCannotReleaseNewHolder(t *testing.T) {
 		old := tb.malloc(t, pool.LeaseTTL(40*time.Millisecond))
 		time.Sleep(80 * time.Millisecond)
 		cur := tb.malloc(t) // reclaims the lapsed lease first
-		if cur.Key != "m" || cur.Fence <= old.Fence {
+		if cur.Key != "m" || cur.Fence() <= old.Fence() {
 			t.Fatalf("new allocation %v after %v", cur, old)
 		}
-		if err := old.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+		if err := old.Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
 			t.Fatalf("stale Free = %v, want ErrNotHeld", err)
 		}
 		if err := old.Refresh(tb.ctx, time.Minute); !errors.Is(err, pool.ErrNotHeld) {
@@ -246,7 +246,7 @@ func TestStaleFreeCannotReleaseNewHolder(t *testing.T) {
 		if st := tb.state(t, "m"); st != pool.StateHeld {
 			t.Fatalf("new holder lost the member: %s", st)
 		}
-		if err := cur.Free(tb.ctx); err != nil {
+		if err := cur.Release(tb.ctx); err != nil {
 			t.Fatalf("new holder's Free: %v", err)
 		}
 		tb.healthy(t)
@@ -261,10 +261,10 @@ func TestReAddWhileHeldKeepsHolder(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a")
 		a := tb.malloc(t)
-		if n, err := tb.p.Extend(tb.ctx, []string{"a", "b"}, pool.WithPriority(3)); err != nil || n != 1 {
+		if n, err := tb.p.AddKeys(tb.ctx, []string{"a", "b"}, pool.Priority(3)); err != nil || n != 1 {
 			t.Fatalf("Extend = %d, %v; want 1 new", n, err)
 		}
-		if _, _, err := tb.p.Assign(tb.ctx, []string{"a", "b"}); err != nil {
+		if _, _, err := tb.p.AssignKeys(tb.ctx, []string{"a", "b"}); err != nil {
 			t.Fatal(err)
 		}
 		if st := tb.state(t, "a"); st != pool.StateHeld {
@@ -273,7 +273,7 @@ func TestReAddWhileHeldKeepsHolder(t *testing.T) {
 		if k := tb.malloc(t).Key; k != "b" {
 			t.Fatalf("malloc handed out %q while a is held", k)
 		}
-		if err := a.Free(tb.ctx); err != nil {
+		if err := a.Release(tb.ctx); err != nil {
 			t.Fatalf("holder's Free after re-add: %v", err)
 		}
 		s := tb.healthy(t)
@@ -291,11 +291,11 @@ func TestEvictedMemberFreedDoesNotReturn(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b")
 		a := tb.malloc(t)
-		added, removed, err := tb.p.Assign(tb.ctx, []string{"x", "y"})
+		added, removed, err := tb.p.AssignKeys(tb.ctx, []string{"x", "y"})
 		if err != nil || added != 2 || removed != 2 {
 			t.Fatalf("Assign = %d, %d, %v", added, removed, err)
 		}
-		if err := a.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+		if err := a.Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
 			t.Fatalf("Free of an evicted member = %v, want ErrNotHeld", err)
 		}
 		keys, err := tb.p.Keys(tb.ctx)
@@ -321,7 +321,7 @@ func TestLeaseTTLs(t *testing.T) {
 			t.Errorf("permanent lease has deadline %v", p.Deadline())
 		}
 		for _, bad := range []time.Duration{0, -time.Second, time.Microsecond, pool.MaxTTL + time.Hour} {
-			if _, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(bad)); !errors.Is(err, pool.ErrInvalidDuration) {
+			if _, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(bad)); !errors.Is(err, pool.ErrInvalid) {
 				t.Errorf("LeaseTTL(%v) = %v, want ErrInvalidDuration", bad, err)
 			}
 		}
@@ -334,7 +334,7 @@ func TestLeaseTTLs(t *testing.T) {
 				t.Errorf("permanent lease shows deadline %v", m.Lease.Deadline)
 			}
 		}
-		if err := tb.p.Free(tb.ctx, a, p); err != nil {
+		if err := tb.p.Release(tb.ctx, a, p); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -346,7 +346,7 @@ func TestSoftBinding(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b", "c")
 		w1 := tb.malloc(t, pool.Bind("worker-1", time.Hour))
-		if err := w1.Free(tb.ctx); err != nil {
+		if err := w1.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		// "a" is now last in the free order, but the binding brings it back.
@@ -354,39 +354,39 @@ func TestSoftBinding(t *testing.T) {
 			t.Fatalf("bound malloc got %q, want %q", again.Key, w1.Key)
 		} else {
 			// Held by worker-1: worker-2 bound to the same member gets another.
-			if err := tb.p.UpdateSoftBind(tb.ctx, "worker-2", w1.Key, 0); err != nil {
+			if err := tb.p.Admin().Bind(tb.ctx, "worker-2", w1.Key, 0); err != nil {
 				t.Fatal(err)
 			}
 			other := tb.malloc(t, pool.Bind("worker-2", time.Hour))
 			if other.Key == w1.Key {
 				t.Fatal("bound malloc handed out a held member")
 			}
-			if k, ok, err := tb.p.SoftBind(tb.ctx, "worker-2"); err != nil || !ok || k != other.Key {
+			if k, ok, err := softBind(t, tb, "worker-2"); err != nil || !ok || k != other.Key {
 				t.Fatalf("worker-2 was not rebound: %q %v %v", k, ok, err)
 			}
-			_ = tb.p.Free(tb.ctx, again, other)
+			_ = tb.p.Release(tb.ctx, again, other)
 		}
-		names, err := tb.p.Bindings(tb.ctx, w1.Key)
+		names, err := tb.p.Admin().Bindings(tb.ctx, w1.Key)
 		if err != nil || !slices.Equal(names, []string{"worker-1"}) {
 			t.Fatalf("Bindings(%s) = %q, %v", w1.Key, names, err)
 		}
 		// A binding to a removed member is dropped; malloc falls back.
-		if _, err := tb.p.Shrink(tb.ctx, w1.Key); err != nil {
+		if _, err := tb.p.Remove(tb.ctx, w1.Key); err != nil {
 			t.Fatal(err)
 		}
-		if _, ok, _ := tb.p.SoftBind(tb.ctx, "worker-1"); ok {
+		if _, ok, _ := softBind(t, tb, "worker-1"); ok {
 			t.Error("binding to a removed member survived")
 		}
 		if a := tb.malloc(t, pool.Bind("worker-1", time.Hour)); a.Key == w1.Key {
 			t.Error("malloc handed out a removed member")
 		}
-		if ok, err := tb.p.UnbindSoftBind(tb.ctx, "worker-1"); err != nil || !ok {
+		if ok, err := tb.p.Admin().Unbind(tb.ctx, "worker-1"); err != nil || !ok {
 			t.Errorf("Unbind = %v, %v", ok, err)
 		}
-		if ok, _ := tb.p.UnbindSoftBind(tb.ctx, "worker-1"); ok {
+		if ok, _ := tb.p.Admin().Unbind(tb.ctx, "worker-1"); ok {
 			t.Error("second Unbind found a binding")
 		}
-		if err := tb.p.UpdateSoftBind(tb.ctx, "w", "nope", 0); !errors.Is(err, pool.ErrNotMember) {
+		if err := tb.p.Admin().Bind(tb.ctx, "w", "nope", 0); !errors.Is(err, pool.ErrNotMember) {
 			t.Errorf("binding to a non-member = %v", err)
 		}
 		tb.healthy(t)
@@ -398,11 +398,11 @@ func TestBindingExpires(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b")
-		if err := tb.p.UpdateSoftBind(tb.ctx, "w", "b", 30*time.Millisecond); err != nil {
+		if err := tb.p.Admin().Bind(tb.ctx, "w", "b", 30*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(60 * time.Millisecond)
-		if _, ok, _ := tb.p.SoftBind(tb.ctx, "w"); ok {
+		if _, ok, _ := softBind(t, tb, "w"); ok {
 			t.Error("expired binding still answered")
 		}
 		if a := tb.malloc(t, pool.Bind("w", 0)); a.Key != "a" {
@@ -423,10 +423,10 @@ func TestSharedMode(t *testing.T) {
 		var got []string
 		for range 6 {
 			a := tb.malloc(t)
-			if a.Token != "" || a.Fence != 0 {
+			if a.Token() != "" || a.Fence() != 0 {
 				t.Fatalf("shared allocation holds something: %+v", a.Lease)
 			}
-			if err := a.Free(tb.ctx); err != nil {
+			if err := a.Release(tb.ctx); err != nil {
 				t.Fatal(err)
 			}
 			got = append(got, a.Key)
@@ -435,12 +435,12 @@ func TestSharedMode(t *testing.T) {
 		if want := []string{"a", "b", "c", "a", "b", "c"}; !slices.Equal(got, want) {
 			t.Errorf("round robin %q, want %q", got, want)
 		}
-		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease()); !errors.Is(err, pool.ErrInvalidOption) {
+		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease()); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("PermanentLease on a shared pool = %v", err)
 		}
 		// MallocN hands out distinct members, all or none, the bound one
 		// included.
-		if err := tb.p.UpdateSoftBind(tb.ctx, "job", "b", 0); err != nil {
+		if err := tb.p.Admin().Bind(tb.ctx, "job", "b", 0); err != nil {
 			t.Fatal(err)
 		}
 		for range 3 {
@@ -454,7 +454,7 @@ func TestSharedMode(t *testing.T) {
 			}
 		}
 		// An unhealthy mark takes a shared member out of rotation.
-		if err := tb.p.SetUnhealthy(tb.ctx, "a", time.Hour); err != nil {
+		if err := tb.p.Admin().Quarantine(tb.ctx, "a", time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		for range 4 {
@@ -474,7 +474,7 @@ func TestQuarantine(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b")
-		if err := tb.p.SetUnhealthy(tb.ctx, "a", 300*time.Millisecond); err != nil {
+		if err := tb.p.Admin().Quarantine(tb.ctx, "a", 300*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 		if st := tb.state(t, "a"); st != pool.StateUnhealthy {
@@ -491,27 +491,27 @@ func TestQuarantine(t *testing.T) {
 		if st := tb.state(t, "b"); st != pool.StateHeld {
 			t.Fatalf("reported member taken from its holder: %s", st)
 		}
-		if err := held.Free(tb.ctx); err != nil {
+		if err := held.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if st := tb.state(t, "b"); st != pool.StateUnhealthy {
 			t.Fatalf("reported member went back as %s", st)
 		}
 		time.Sleep(350 * time.Millisecond)
-		r, err := tb.p.GC(tb.ctx, 10)
+		r, err := tb.p.Admin().GC(tb.ctx, 10)
 		if err != nil || r.MembersRecovered != 1 {
 			t.Fatalf("GC = %+v, %v; want a recovered", r, err)
 		}
 		if st := tb.state(t, "a"); st != pool.StateFree {
 			t.Fatalf("a after quarantine: %s", st)
 		}
-		if err := tb.p.SetHealthy(tb.ctx, "b"); err != nil {
+		if err := tb.p.Admin().Quarantine(tb.ctx, "b", 0); err != nil {
 			t.Fatal(err)
 		}
 		if st := tb.state(t, "b"); st != pool.StateFree {
 			t.Fatalf("b after SetHealthy: %s", st)
 		}
-		if err := tb.p.SetUnhealthy(tb.ctx, "zz", time.Hour); !errors.Is(err, pool.ErrNotMember) {
+		if err := tb.p.Admin().Quarantine(tb.ctx, "zz", time.Hour); !errors.Is(err, pool.ErrNotMember) {
 			t.Errorf("SetUnhealthy of a non-member = %v", err)
 		}
 		tb.healthy(t)
@@ -531,15 +531,15 @@ func TestLapsedLeasesAreReclaimed(t *testing.T) {
 		if s.LapsedLeases != 2 {
 			t.Errorf("snapshot sees %d lapsed leases, want 2", s.LapsedLeases)
 		}
-		r, err := tb.p.GC(tb.ctx, 1)
+		r, err := tb.p.Admin().GC(tb.ctx, 1)
 		if err != nil || r.LeasesReclaimed != 1 || r.Pending != 1 {
 			t.Fatalf("GC(1) = %+v, %v", r, err)
 		}
-		r, err = tb.p.GC(tb.ctx, 10)
+		r, err = tb.p.Admin().GC(tb.ctx, 10)
 		if err != nil || r.LeasesReclaimed != 1 || r.Pending != 0 {
 			t.Fatalf("GC(10) = %+v, %v", r, err)
 		}
-		if c, _ := tb.p.Counts(tb.ctx); c.Free != 2 {
+		if c, _ := tb.p.Admin().Counts(tb.ctx); c.Free != 2 {
 			t.Fatalf("counts %+v after GC", c)
 		}
 		tb.healthy(t)
@@ -550,7 +550,7 @@ func TestMemberExpiry(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		if _, err := tb.p.Extend(tb.ctx, []string{"a", "b"}, pool.WithExpiry(200*time.Millisecond)); err != nil {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"a", "b"}, pool.MemberTTL(200*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 		held := tb.malloc(t, pool.LeaseTTL(time.Minute))
@@ -564,7 +564,7 @@ func TestMemberExpiry(t *testing.T) {
 			t.Fatalf("expired member taken from its holder: %s", st)
 		}
 		tb.healthy(t)
-		if err := held.Free(tb.ctx); err != nil {
+		if err := held.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if n, _ := tb.p.Len(tb.ctx); n != 0 {
@@ -582,21 +582,21 @@ func TestMallocN(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b", "c")
 		as, err := tb.p.MallocN(tb.ctx, 2)
-		if err != nil || len(as) != 2 || as[0].Fence >= as[1].Fence {
+		if err != nil || len(as) != 2 || as[0].Fence() >= as[1].Fence() {
 			t.Fatalf("MallocN(2) = %v, %v", as, err)
 		}
 		if _, err := tb.p.MallocN(tb.ctx, 2); !errors.Is(err, pool.ErrEmpty) {
 			t.Fatalf("MallocN(2) with one free = %v, want ErrEmpty", err)
 		}
-		if c, _ := tb.p.Counts(tb.ctx); c.Free != 1 {
+		if c, _ := tb.p.Admin().Counts(tb.ctx); c.Free != 1 {
 			t.Fatalf("a failed MallocN took members: %+v", c)
 		}
 		for _, n := range []int{0, -1, pool.MaxBatch + 1} {
-			if _, err := tb.p.MallocN(tb.ctx, n); !errors.Is(err, pool.ErrInvalidCount) {
+			if _, err := tb.p.MallocN(tb.ctx, n); !errors.Is(err, pool.ErrInvalid) {
 				t.Errorf("MallocN(%d) = %v", n, err)
 			}
 		}
-		if err := tb.p.Free(tb.ctx, as...); err != nil {
+		if err := tb.p.Release(tb.ctx, as...); err != nil {
 			t.Fatal(err)
 		}
 		tb.healthy(t)
@@ -630,7 +630,7 @@ func TestWaitingMalloc(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 		freed := time.Now()
-		if err := held.Free(tb.ctx); err != nil {
+		if err := held.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if err := <-errc; err != nil {
@@ -664,7 +664,7 @@ func TestWaitingMalloc(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		_ = a.Free(tb.ctx)
+		_ = a.Release(tb.ctx)
 	})
 }
 
@@ -677,7 +677,7 @@ func TestValues(t *testing.T) {
 				tb := setup(t, b, pool.WithCodec(c))
 				since := time.Date(2026, 1, 2, 3, 4, 5, 6789, time.UTC)
 				want := proxy{Addr: "10.0.0.1:3128", Latency: 42, Since: since}
-				if n, err := tb.p.Put(tb.ctx, map[string]proxy{"p1": want}); err != nil || n != 1 {
+				if n, err := tb.p.Add(tb.ctx, map[string]proxy{"p1": want}); err != nil || n != 1 {
 					t.Fatalf("Put = %d, %v", n, err)
 				}
 				a := tb.malloc(t)
@@ -691,7 +691,7 @@ func TestValues(t *testing.T) {
 				if _, err := tb.p.Get(tb.ctx, "nope"); !errors.Is(err, pool.ErrNotMember) {
 					t.Errorf("Get of a member without value = %v", err)
 				}
-				_ = a.Free(tb.ctx)
+				_ = a.Release(tb.ctx)
 			})
 		})
 	}
@@ -717,11 +717,15 @@ func TestUndecodableValue(t *testing.T) {
 		if st := tb.state(t, "broken"); st != pool.StateFree {
 			t.Errorf("undecodable member left %s", st)
 		}
-		l, err := tb.p.MallocKey(tb.ctx)
-		if err != nil || l.Key != "broken" {
-			t.Fatalf("MallocKey = %v, %v", l, err)
+		// A good value makes it usable again.
+		if _, err := tb.p.Add(tb.ctx, map[string]proxy{"broken": {Addr: "fixed"}}); err != nil {
+			t.Fatal(err)
 		}
-		_ = l.Free(tb.ctx)
+		l, err := tb.p.Malloc(tb.ctx)
+		if err != nil || l.Key != "broken" || l.Value.Addr != "fixed" {
+			t.Fatalf("Malloc after the fix = %v, %v", l, err)
+		}
+		_ = l.Release(tb.ctx)
 	})
 }
 
@@ -735,39 +739,42 @@ func TestBadInputWritesNothing(t *testing.T) {
 		}
 		badKeys := [][]string{{""}, {"ok", ""}, {"a\x00b"}, {string(long)}, {"\xff"}}
 		for _, keys := range badKeys {
-			if _, err := tb.p.Extend(tb.ctx, keys); !errors.Is(err, pool.ErrInvalidKey) || !errors.Is(err, redisx.ErrInvalidName) {
+			if _, err := tb.p.AddKeys(tb.ctx, keys); !errors.Is(err, pool.ErrInvalid) || !errors.Is(err, redisx.ErrInvalidName) {
 				t.Errorf("Extend(%q) = %v", keys, err)
 			}
 		}
-		if _, err := tb.p.Extend(tb.ctx, []string{"a"}, pool.WithPriority(5000)); !errors.Is(err, pool.ErrInvalidPriority) {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"a"}, pool.Priority(5000)); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("priority 5000: %v", err)
 		}
-		if _, err := tb.p.Extend(tb.ctx, []string{"a"}, pool.WithExpiry(-time.Second)); !errors.Is(err, pool.ErrInvalidDuration) {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"a"}, pool.MemberTTL(-time.Second)); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("negative expiry: %v", err)
 		}
-		if _, err := tb.p.Extend(tb.ctx, []string{"a"}, nil); !errors.Is(err, pool.ErrInvalidOption) {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"a"}, nil); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("nil option: %v", err)
 		}
-		if _, err := tb.p.Put(tb.ctx, map[string]proxy{"": {}}); !errors.Is(err, pool.ErrInvalidKey) {
+		if _, err := tb.p.Add(tb.ctx, map[string]proxy{"": {}}); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("Put with empty key: %v", err)
 		}
 		if _, err := tb.p.Malloc(tb.ctx, pool.Bind("", time.Hour)); err != nil && !errors.Is(err, pool.ErrEmpty) {
 			t.Errorf("empty bind name means no binding: %v", err)
 		}
-		if _, err := tb.p.Malloc(tb.ctx, pool.InSession(newFakeSession("has space", time.Second))); !errors.Is(err, pool.ErrInvalidKey) {
+		if _, err := tb.p.Malloc(tb.ctx, pool.InSession(newFakeSession("has space", time.Second))); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("bad session: %v", err)
 		}
-		if _, err := tb.p.GC(tb.ctx, 0); !errors.Is(err, pool.ErrInvalidCount) {
+		if _, err := tb.p.Admin().GC(tb.ctx, 0); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("GC(0): %v", err)
 		}
-		if err := tb.p.SetUnhealthy(tb.ctx, "a", 0); !errors.Is(err, pool.ErrInvalidDuration) {
-			t.Errorf("SetUnhealthy(0): %v", err)
+		if err := tb.p.Admin().Quarantine(tb.ctx, "a", -time.Second); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("Quarantine(-1s): %v", err)
+		}
+		if _, err := tb.p.Admin().ForceRelease(tb.ctx, map[string]int64{"a": -1}); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("ForceRelease with a negative fence: %v", err)
 		}
 		if ks := b.Keys(t); len(ks) != 0 {
 			t.Fatalf("bad input wrote %q", ks)
 		}
 		var nilLease *pool.Lease
-		if err := nilLease.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+		if err := nilLease.Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
 			t.Errorf("nil lease Free: %v", err)
 		}
 	})
@@ -798,15 +805,15 @@ func TestClearKeepsFencesRising(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a")
 		a := tb.malloc(t)
-		if n, err := tb.p.Clear(tb.ctx); err != nil || n != 1 {
+		if n, err := tb.p.Admin().Clear(tb.ctx); err != nil || n != 1 {
 			t.Fatalf("Clear = %d, %v", n, err)
 		}
-		if err := a.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+		if err := a.Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
 			t.Errorf("Free after Clear = %v", err)
 		}
 		tb.extend(t, "a")
-		if b2 := tb.malloc(t); b2.Fence <= a.Fence {
-			t.Errorf("fence %d after Clear, earlier %d", b2.Fence, a.Fence)
+		if b2 := tb.malloc(t); b2.Fence() <= a.Fence() {
+			t.Errorf("fence %d after Clear, earlier %d", b2.Fence(), a.Fence())
 		}
 		tb.healthy(t)
 	})
@@ -827,7 +834,7 @@ func TestLeaseContextAndRefresh(t *testing.T) {
 			t.Fatal("refreshed lease's context was cancelled at the old deadline")
 		}
 		// An administrator frees it: the holder learns on its next Refresh.
-		if n, err := tb.p.FreeKeys(tb.ctx, a.Key); err != nil || n != 1 {
+		if n, err := tb.p.Admin().ForceReleaseKeys(tb.ctx, a.Key); err != nil || n != 1 {
 			t.Fatalf("FreeKeys = %d, %v", n, err)
 		}
 		if err := a.Refresh(tb.ctx, 0); !errors.Is(err, pool.ErrNotHeld) {
@@ -843,7 +850,7 @@ func TestLeaseContextAndRefresh(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("context outlived the lease")
 		}
-		if _, err := tb.p.FreeKeys(tb.ctx, "nope"); !errors.Is(err, pool.ErrNotMember) {
+		if _, err := tb.p.Admin().ForceReleaseKeys(tb.ctx, "nope"); !errors.Is(err, pool.ErrNotMember) {
 			t.Errorf("FreeKeys of a non-member = %v", err)
 		}
 
@@ -880,10 +887,10 @@ func TestKeepAlive(t *testing.T) {
 		if st := tb.state(t, "a"); st != pool.StateHeld {
 			t.Fatalf("state %s", st)
 		}
-		if err := a.Free(tb.ctx); err != nil {
+		if err := a.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease(), pool.KeepAlive(0)); !errors.Is(err, pool.ErrInvalidOption) {
+		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease(), pool.KeepAlive(0)); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("KeepAlive with PermanentLease = %v", err)
 		}
 	})
@@ -901,12 +908,16 @@ func TestRefreshFromSource(t *testing.T) {
 			calls++
 			return slices.Clone(inventory), nil
 		}
-		tb := setup(t, b, pool.WithSource(src, time.Hour, true))
-		other := setup(t, b, pool.WithSource(src, time.Hour, true))
-		if ok, err := tb.p.RefreshFromSource(tb.ctx); err != nil || !ok {
+		tb := setup(t, b)
+		m1, err1 := pool.NewMaintainer(tb.p.Admin(), pool.WithSource(src, time.Hour, true))
+		m2, err2 := pool.NewMaintainer(tb.p.Admin(), pool.WithSource(src, time.Hour, true))
+		if err := errors.Join(err1, err2); err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := m1.RefreshFromSource(tb.ctx); err != nil || !ok {
 			t.Fatalf("first refresh = %v, %v", ok, err)
 		}
-		if ok, err := other.p.RefreshFromSource(tb.ctx); err != nil || ok {
+		if ok, err := m2.RefreshFromSource(tb.ctx); err != nil || ok {
 			t.Fatalf("second refresh within the interval = %v, %v", ok, err)
 		}
 		if calls != 1 {
@@ -928,10 +939,10 @@ func TestFreeKeysOneRun(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "c")
-		if _, err := tb.p.Extend(tb.ctx, []string{"b"}, pool.WithPriority(5)); err != nil {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"b"}, pool.Priority(5)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.p.Extend(tb.ctx, []string{"e"}, pool.WithExpiry(300*time.Millisecond)); err != nil {
+		if _, err := tb.p.AddKeys(tb.ctx, []string{"e"}, pool.MemberTTL(300*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 		for _, k := range []string{"a", "b", "e"} {
@@ -940,7 +951,7 @@ func TestFreeKeysOneRun(t *testing.T) {
 			}
 		}
 		time.Sleep(400 * time.Millisecond) // e is past its expiry, still held
-		n, err := tb.p.FreeKeys(tb.ctx, "a", "a", "b", "c", "zz", "e", "e")
+		n, err := tb.p.Admin().ForceReleaseKeys(tb.ctx, "a", "a", "b", "c", "zz", "e", "e")
 		if n != 3 || !errors.Is(err, pool.ErrNotMember) {
 			t.Fatalf("FreeKeys = %d, %v; want 3 and ErrNotMember", n, err)
 		}
@@ -952,7 +963,7 @@ func TestFreeKeysOneRun(t *testing.T) {
 				t.Errorf("%s is %s, want free", k, s)
 			}
 		}
-		if _, err := tb.p.State(tb.ctx, "e"); !errors.Is(err, pool.ErrNotMember) {
+		if _, err := tb.p.Admin().State(tb.ctx, "e"); !errors.Is(err, pool.ErrNotMember) {
 			t.Errorf("State(e) = %v, want ErrNotMember", err)
 		}
 		s := tb.healthy(t)
@@ -984,11 +995,51 @@ func TestFreeKeysMaxBatch(t *testing.T) {
 		if _, err := tb.p.MallocN(tb.ctx, pool.MaxBatch, pool.LeaseTTL(time.Minute)); err != nil {
 			t.Fatalf("MallocN: %v", err)
 		}
-		if n, err := tb.p.FreeKeys(tb.ctx, keys...); n != pool.MaxBatch || err != nil {
+		if n, err := tb.p.Admin().ForceReleaseKeys(tb.ctx, keys...); n != pool.MaxBatch || err != nil {
 			t.Fatalf("FreeKeys = %d, %v; want %d", n, err, pool.MaxBatch)
 		}
-		if c, err := tb.p.Counts(tb.ctx); err != nil || c.Free != pool.MaxBatch {
+		if c, err := tb.p.Admin().Counts(tb.ctx); err != nil || c.Free != pool.MaxBatch {
 			t.Fatalf("Counts = %+v, %v; want every member free", c, err)
+		}
+	})
+}
+
+// softBind is the member name is bound to, from a snapshot: what a Malloc
+// with Bind(name, …) would prefer.
+func softBind(t *testing.T, tb *bundle, name string) (string, bool, error) {
+	t.Helper()
+	s, err := tb.p.Admin().Snapshot(tb.ctx)
+	if err != nil {
+		return "", false, err
+	}
+	for _, b := range s.Bindings {
+		if b.Name == name && !b.Stale {
+			return b.Key, true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// TestMallocNUndecodableGivesAllBack: MallocN is all or none, also when one
+// of its members cannot be decoded: every member it took goes back, those
+// decoded before the bad one included.
+func TestMallocNUndecodableGivesAllBack(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b, pool.WithCodec(codec.JSON))
+		if _, err := tb.p.Add(tb.ctx, map[string]proxy{"a": {Addr: "1"}, "b": {Addr: "2"}}, pool.Priority(5)); err != nil {
+			t.Fatal(err)
+		}
+		tb.extend(t, "broken")
+		ns, _ := redisx.NewNamespace(b.Prefix, "pool", "proxies")
+		if err := b.Client.Do(tb.ctx, b.Client.B().Hset().Key(ns.Key("values")).FieldValue().FieldValue("broken", "{not json").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tb.p.MallocN(tb.ctx, 3); !errors.Is(err, codec.ErrDecode) {
+			t.Fatalf("MallocN with an undecodable member = %v, want codec.ErrDecode", err)
+		}
+		if s := tb.healthy(t); s.Counts.Held != 0 || s.Counts.Free != 3 {
+			t.Fatalf("after the failed MallocN: %+v, want every member free", s.Counts)
 		}
 	})
 }

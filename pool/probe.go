@@ -50,7 +50,7 @@ func (p *Pool[T]) ProbeHold(ctx context.Context, key string, ttl time.Duration) 
 						return err
 					}
 				}
-				return a.Free(ctx)
+				return a.Release(ctx)
 			}, nil
 		case errors.Is(err, ErrNotMember):
 			return zero, false, nil, nil
@@ -58,7 +58,7 @@ func (p *Pool[T]) ProbeHold(ctx context.Context, key string, ttl time.Duration) 
 			return zero, false, nil, err
 		}
 	}
-	st, err := p.State(ctx, key)
+	st, err := p.c.state(ctx, key)
 	if errors.Is(err, ErrNotMember) || (err == nil && st == StateHeld) {
 		return zero, false, nil, nil
 	}
@@ -70,11 +70,8 @@ func (p *Pool[T]) ProbeHold(ctx context.Context, key string, ttl time.Duration) 
 		return zero, false, nil, err
 	}
 	return v, true, func(ctx context.Context, q time.Duration) error {
-		if q > 0 {
-			return p.SetUnhealthy(ctx, key, q)
-		}
-		if st == StateUnhealthy {
-			return p.SetHealthy(ctx, key)
+		if q > 0 || st == StateUnhealthy {
+			return p.c.quarantine(ctx, key, q) // 0 ends the quarantine
 		}
 		return nil
 	}, nil
@@ -84,7 +81,7 @@ func (p *Pool[T]) ProbeHold(ctx context.Context, key string, ttl time.Duration) 
 // zero T when it has none.
 func (p *Pool[T]) rawValue(ctx context.Context, key string) (T, error) {
 	var zero T
-	b, found, err := redisx.HGet(ctx, p.c.client, p.c.keys[5], key)
+	b, found, err := redisx.HGet(ctx, p.c.client, p.c.keys[keyValues], key)
 	if err != nil {
 		return zero, fmt.Errorf("pool %s: value of %q: %w", p.c.name, key, err)
 	}

@@ -15,38 +15,89 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-// Provisioned is one member a scaler's Provision function brings: the
-// member (key, priority, expiry) and, for pools with values, its value.
+// Provisioned is one member a scaler's provision function brings: the
+// member (key, priority, TTL) and, for pools with values, its value.
 type Provisioned[T any] struct {
 	Member
 	Value    T
 	HasValue bool
 }
 
-// ScalerConfig says when and how a Scaler grows and shrinks a pool.
-type ScalerConfig[T any] struct {
-	// Provision brings n new members (proxies bought, GPU slots started).
-	// It may return fewer; the scaler adds what it returns.
-	Provision func(ctx context.Context, n int) ([]Provisioned[T], error)
-	// Retire is told which members the scaler removed, after they left the
-	// pool, and which it provisioned but could not add (release them
-	// upstream). Optional.
-	Retire func(ctx context.Context, keys []string) error
-	// LowWater: provision when fewer members than this are free, or when
-	// mallocs are waiting. HighWater: retire idle members while more than
-	// this are free. 0 <= LowWater <= HighWater.
-	LowWater, HighWater int
-	// IdleAfter: only members free at least this long are retired.
-	IdleAfter time.Duration
-	// Min and Max bound the pool size (0 Max: no bound).
-	Min, Max int
-	// Cooldown is the pause after an action before the next one
-	// (DefaultScalerCooldown).
-	Cooldown time.Duration
-	// Interval is how often Run decides (DefaultScalerInterval).
-	Interval time.Duration
-	// OnEvent receives decisions and errors; it must return quickly.
-	OnEvent func(ScaleEvent)
+type scalerConfig struct {
+	lowWater, highWater int
+	idleAfter           time.Duration
+	min, max            int
+	cooldown            time.Duration
+	interval            time.Duration
+	onEvent             func(ScaleEvent)
+}
+
+// ScalerOption configures a Scaler in NewScaler.
+type ScalerOption func(*scalerConfig)
+
+// WithWaterMarks sets when the scaler acts: it provisions when fewer than
+// low members are free (or mallocs are waiting) and retires idle members
+// while more than high are free. 0 <= low <= high; both 0 by default, so a
+// scaler without them only provisions for waiting mallocs and retires every
+// idle member above WithSizeBounds' min.
+func WithWaterMarks(low, high int) ScalerOption {
+	return func(c *scalerConfig) { c.lowWater, c.highWater = low, high }
+}
+
+// WithSizeBounds bounds the pool size the scaler keeps: at least min
+// members and at most max (0: no bound).
+func WithSizeBounds(minSize, maxSize int) ScalerOption {
+	return func(c *scalerConfig) { c.min, c.max = minSize, maxSize }
+}
+
+// WithIdleAfter makes the scaler retire only members free at least d.
+func WithIdleAfter(d time.Duration) ScalerOption { return func(c *scalerConfig) { c.idleAfter = d } }
+
+// WithCooldown sets the pause after an action before the next one
+// (DefaultScalerCooldown when absent or 0).
+func WithCooldown(d time.Duration) ScalerOption {
+	return func(c *scalerConfig) {
+		if d != 0 {
+			c.cooldown = d
+		}
+	}
+}
+
+// WithScalerInterval sets how often Run decides (DefaultScalerInterval
+// when absent or 0).
+func WithScalerInterval(d time.Duration) ScalerOption {
+	return func(c *scalerConfig) {
+		if d != 0 {
+			c.interval = d
+		}
+	}
+}
+
+// WithEventHandler receives the scaler's decisions and errors; it must
+// return quickly.
+func WithEventHandler(f func(ScaleEvent)) ScalerOption {
+	return func(c *scalerConfig) { c.onEvent = f }
+}
+
+func newScalerConfig(opts []ScalerOption) (scalerConfig, error) {
+	c := scalerConfig{cooldown: DefaultScalerCooldown, interval: DefaultScalerInterval}
+	for _, o := range opts {
+		if o == nil {
+			return c, fmt.Errorf("%w: nil ScalerOption", errInvalidOption)
+		}
+		o(&c)
+	}
+	switch {
+	case c.lowWater < 0 || c.highWater < c.lowWater:
+		return c, fmt.Errorf("%w: water marks low %d, high %d", errInvalidOption, c.lowWater, c.highWater)
+	case c.min < 0 || c.max < 0 || (c.max > 0 && c.max < c.min):
+		return c, fmt.Errorf("%w: size bounds min %d, max %d", errInvalidOption, c.min, c.max)
+	case c.idleAfter < 0:
+		return c, fmt.Errorf("%w: idle after %v", errInvalidDuration, c.idleAfter)
+	case c.cooldown < time.Millisecond || c.interval < time.Millisecond:
+		return c, fmt.Errorf("%w: cooldown %v, interval %v: want at least 1ms", errInvalidDuration, c.cooldown, c.interval)
+	}
+	return c, nil
 }
 
 // Scaler defaults.
@@ -69,11 +120,12 @@ type ScaleEvent struct {
 	Waiting int
 	// Fence is the scaler claim's fencing number.
 	Fence int64
-	Err   error
+	// Err is set for Action "error".
+	Err error
 }
 
 // Scaler grows a pool when free members run low (or mallocs wait) and
-// retires idle surplus, within Min and Max, with a cooldown between
+// retires idle surplus, within its size bounds, with a cooldown between
 // actions. Across all processes only one scaler acts on a pool at a time:
 // each step runs under a claim in Redis whose fencing number every change
 // is checked against, so a scaler that lost its claim (paused, partitioned)
@@ -81,49 +133,84 @@ type ScaleEvent struct {
 // member retired while a malloc races for it is handed to nobody, since
 // both are single scripts.
 type Scaler[T any] struct {
-	p     *Pool[T]
-	cfg   ScalerConfig[T]
-	token string
-	keys  []string
-	mu    sync.Mutex
-	last  time.Time // last action
-	count metric.Int64Counter
+	p         *Pool[T]
+	provision func(ctx context.Context, n int) ([]Provisioned[T], error)
+	retire    func(ctx context.Context, keys []string) error
+	cfg       scalerConfig
+	token     string
+	keys      []string
+	mu        sync.Mutex
+	last      time.Time // last action
+	count     metric.Int64Counter
 }
 
-// NewScaler returns a scaler for p. Errors match ErrInvalidOption.
-func NewScaler[T any](p *Pool[T], cfg ScalerConfig[T]) (*Scaler[T], error) {
+// Indexes of the scaler's two keys after the pool's in pool_scale's KEYS.
+const (
+	keyScalerClaim = numKeys + iota
+	keyScalerFence
+)
+
+// NewScaler returns a scaler for p. provision brings n new members (proxies
+// bought, GPU slots started); it may return fewer, and the scaler adds what
+// it returns. retire, which may be nil, is told which members the scaler
+// removed, after they left the pool, and which it provisioned but could not
+// add (release them upstream). Errors match ErrInvalid.
+func NewScaler[T any](p *Pool[T], provision func(ctx context.Context, n int) ([]Provisioned[T], error),
+	retire func(ctx context.Context, keys []string) error, opts ...ScalerOption,
+) (*Scaler[T], error) {
 	switch {
 	case p == nil:
-		return nil, fmt.Errorf("%w: nil pool", ErrInvalidOption)
-	case cfg.Provision == nil:
-		return nil, fmt.Errorf("%w: nil Provision", ErrInvalidOption)
-	case cfg.LowWater < 0 || cfg.HighWater < cfg.LowWater:
-		return nil, fmt.Errorf("%w: water marks low %d, high %d", ErrInvalidOption, cfg.LowWater, cfg.HighWater)
-	case cfg.Min < 0 || (cfg.Max > 0 && cfg.Max < cfg.Min) || cfg.Max < 0:
-		return nil, fmt.Errorf("%w: size bounds min %d, max %d", ErrInvalidOption, cfg.Min, cfg.Max)
-	case cfg.IdleAfter < 0 || cfg.Cooldown < 0 || cfg.Interval < 0:
-		return nil, fmt.Errorf("%w: negative duration", ErrInvalidDuration)
+		return nil, fmt.Errorf("%w: nil pool", errInvalidOption)
+	case provision == nil:
+		return nil, fmt.Errorf("%w: nil provision function", errInvalidOption)
 	}
-	if cfg.Cooldown == 0 {
-		cfg.Cooldown = DefaultScalerCooldown
-	}
-	if cfg.Interval == 0 {
-		cfg.Interval = DefaultScalerInterval
+	cfg, err := newScalerConfig(opts)
+	if err != nil {
+		return nil, err
 	}
 	c := p.c
 	counter, _ := c.run.Providers().Meter().Int64Counter("redisallocator.pool.scaler.actions",
 		metric.WithDescription("Scaler actions by kind: provision, retire, error."), metric.WithUnit("{action}"))
-	return &Scaler[T]{
-		p: p, cfg: cfg, token: c.newToken(), count: counter,
-		keys: append(append([]string{}, c.keys...), c.ns.Key("scaler"), c.ns.Key("scalerfence")),
-	}, nil
+	keys := append(append(make([]string, 0, numKeys+2), c.keys...), c.ns.Key("scaler"), c.ns.Key("scalerfence"))
+	return &Scaler[T]{p: p, provision: provision, retire: retire, cfg: cfg, token: c.newToken(), count: counter, keys: keys}, nil
 }
 
-func (s *Scaler[T]) scale(ctx context.Context, args ...string) (msgInt int64, list []string, err error) {
-	for len(args) < 7 {
-		args = append(args, "")
+// scaleArgs names the ARGV of pool_scale; args lays them out in the order
+// of the script's contract.
+type scaleArgs struct {
+	op      string        // ARGV[1] claim, add, retire or release
+	token   string        // ARGV[2] the scaler's token
+	ttl     time.Duration // ARGV[3] for claim: the claim's TTL
+	fence   int64         // ARGV[3] for add and retire: the claim's fence
+	n       int           // ARGV[4] retire at most this many
+	idle    time.Duration // ARGV[5] retire members free at least this long
+	keep    int           // ARGV[6] keep at least this many members
+	scan    int           // ARGV[7] scan at most this many free members
+	members []string      // ARGV[8...] for add: 5-entry member records
+}
+
+func (a scaleArgs) args() []string {
+	third := ""
+	switch a.op {
+	case "claim":
+		third = ms(a.ttl)
+	case "add", "retire":
+		third = strconv.FormatInt(a.fence, 10)
 	}
-	msg, err := s.p.c.run.Run(ctx, script.PoolScale, s.keys, args)
+	out := make([]string, 7, 7+len(a.members))
+	out[0], out[1], out[2] = a.op, a.token, third
+	if a.op == "retire" {
+		out[3], out[4], out[5], out[6] = strconv.Itoa(a.n), ms(a.idle), strconv.Itoa(a.keep), strconv.Itoa(a.scan)
+	}
+	return append(out, a.members...)
+}
+
+// retireScan bounds the free members one retire step looks at.
+const retireScan = 1000
+
+func (s *Scaler[T]) scale(ctx context.Context, a scaleArgs) (msgInt int64, list []string, err error) {
+	a.token = s.token
+	msg, err := s.p.c.run.Run(ctx, script.PoolScale, s.keys, a.args())
 	if err != nil {
 		return 0, nil, fmt.Errorf("pool %s: scaler: %w", s.p.c.name, err)
 	}
@@ -141,46 +228,40 @@ func (s *Scaler[T]) scale(ctx context.Context, args ...string) (msgInt int64, li
 func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.last.IsZero() && time.Since(s.last) < s.cfg.Cooldown {
+	if !s.last.IsZero() && time.Since(s.last) < s.cfg.cooldown {
 		return nil, nil
 	}
 	// The claim outlives one decision comfortably; losing it mid-step
 	// makes the next write fail with ErrNotHeld.
-	claimTTL := max(2*s.cfg.Interval, 5*time.Second)
-	fence, _, err := s.scale(ctx, "claim", s.token, ms(claimTTL))
+	claimTTL := max(2*s.cfg.interval, 5*time.Second)
+	fence, _, err := s.scale(ctx, scaleArgs{op: "claim", ttl: claimTTL})
 	if err != nil || fence == 0 {
 		return nil, s.fail(err)
 	}
-	fs := strconv.FormatInt(fence, 10)
-	msg, err := s.p.c.runScript(ctx, script.PoolInspect, []string{"load", ""})
+	counts, waiting, err := s.p.c.load(ctx)
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	r, err := msg.AsIntSlice()
-	if err != nil || len(r) != 4 {
-		return nil, s.fail(fmt.Errorf("pool %s: scaler: unexpected reply: %w", s.p.c.name, err))
-	}
-	counts, waiting := Counts{Free: int(r[0]), Held: int(r[1]), Unhealthy: int(r[2])}, int(r[3])
 	total := counts.Total()
 	ev := &ScaleEvent{Counts: counts, Waiting: waiting, Fence: fence}
 	switch {
-	case total < s.cfg.Min || counts.Free < s.cfg.LowWater || waiting > 0:
-		want := max(s.cfg.LowWater-counts.Free, 0) + waiting
-		want = max(want, s.cfg.Min-total, 1)
-		if s.cfg.Max > 0 {
-			want = min(want, s.cfg.Max-total)
+	case total < s.cfg.min || counts.Free < s.cfg.lowWater || waiting > 0:
+		want := max(s.cfg.lowWater-counts.Free, 0) + waiting
+		want = max(want, s.cfg.min-total, 1)
+		if s.cfg.max > 0 {
+			want = min(want, s.cfg.max-total)
 		}
 		if want <= 0 {
 			return nil, nil
 		}
 		ev.Action = "provision"
-		ev.Keys, err = s.provision(ctx, fs, want, claimTTL)
-	case counts.Free > s.cfg.HighWater && total > s.cfg.Min:
-		n := min(counts.Free-s.cfg.HighWater, total-s.cfg.Min)
+		ev.Keys, err = s.grow(ctx, fence, want, claimTTL)
+	case counts.Free > s.cfg.highWater && total > s.cfg.min:
+		n := min(counts.Free-s.cfg.highWater, total-s.cfg.min)
 		ev.Action = "retire"
-		_, ev.Keys, err = s.scale(ctx, "retire", s.token, fs, strconv.Itoa(n), ms(s.cfg.IdleAfter), strconv.Itoa(s.cfg.Min), "1000")
-		if err == nil && len(ev.Keys) > 0 && s.cfg.Retire != nil {
-			err = s.cfg.Retire(ctx, ev.Keys)
+		_, ev.Keys, err = s.scale(ctx, scaleArgs{op: "retire", fence: fence, n: n, idle: s.cfg.idleAfter, keep: s.cfg.min, scan: retireScan})
+		if err == nil && len(ev.Keys) > 0 && s.retire != nil {
+			err = s.retire(ctx, ev.Keys)
 		}
 	default:
 		return nil, nil
@@ -194,21 +275,21 @@ func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 	s.last = time.Now()
 	s.count.Add(ctx, 1, metric.WithAttributes(otel.AttrPoolName.String(s.p.c.name),
 		attribute.String("redisallocator.pool.scaler.action", ev.Action)))
-	if s.cfg.OnEvent != nil {
-		s.cfg.OnEvent(*ev)
+	if s.cfg.onEvent != nil {
+		s.cfg.onEvent(*ev)
 	}
 	return ev, err
 }
 
 // fail reports an error that stopped a step before any action.
 func (s *Scaler[T]) fail(err error) error {
-	if err != nil && s.cfg.OnEvent != nil {
-		s.cfg.OnEvent(ScaleEvent{Action: "error", Err: err})
+	if err != nil && s.cfg.onEvent != nil {
+		s.cfg.onEvent(ScaleEvent{Action: "error", Err: err})
 	}
 	return err
 }
 
-func (s *Scaler[T]) provision(ctx context.Context, fence string, n int, claimTTL time.Duration) ([]string, error) {
+func (s *Scaler[T]) grow(ctx context.Context, fence int64, n int, claimTTL time.Duration) ([]string, error) {
 	// Provisioning may outlast the claim (buying a VM takes a while): the
 	// claim is renewed meanwhile, so no other scaler provisions too and the
 	// add below is still ours.
@@ -224,11 +305,11 @@ func (s *Scaler[T]) provision(ctx context.Context, fence string, n int, claimTTL
 				return
 			case <-t.C:
 				// A claim lost anyway shows as NOT_HELD at the add.
-				_, _, _ = s.scale(renewCtx, "claim", s.token, ms(claimTTL))
+				_, _, _ = s.scale(renewCtx, scaleArgs{op: "claim", ttl: claimTTL})
 			}
 		}
 	}()
-	got, err := s.cfg.Provision(ctx, n)
+	got, err := s.provision(ctx, n)
 	stopRenew()
 	<-renewed
 	if err != nil {
@@ -244,8 +325,8 @@ func (s *Scaler[T]) provision(ctx context.Context, fence string, n int, claimTTL
 		for i, m := range got {
 			keys[i] = m.Key
 		}
-		if s.cfg.Retire != nil {
-			if rerr := s.cfg.Retire(context.WithoutCancel(ctx), keys); rerr != nil {
+		if s.retire != nil {
+			if rerr := s.retire(context.WithoutCancel(ctx), keys); rerr != nil {
 				err = errors.Join(err, fmt.Errorf("pool %s: retiring what could not be added: %w", s.p.c.name, rerr))
 			}
 		}
@@ -254,17 +335,14 @@ func (s *Scaler[T]) provision(ctx context.Context, fence string, n int, claimTTL
 }
 
 // add puts provisioned members into the pool under the claim's fence.
-func (s *Scaler[T]) add(ctx context.Context, fence string, got []Provisioned[T]) ([]string, error) {
-	args := []string{"add", s.token, fence, "", "", "", ""}
+func (s *Scaler[T]) add(ctx context.Context, fence int64, got []Provisioned[T]) ([]string, error) {
+	a := scaleArgs{op: "add", fence: fence}
 	keys := make([]string, 0, len(got))
 	for _, m := range got {
 		if err := checkKey(m.Key); err != nil {
 			return nil, err
 		}
-		mc, err := newMemberConfig([]MemberOption{WithPriority(m.Priority), WithoutExpiry()})
-		if m.Expiry > 0 {
-			mc, err = newMemberConfig([]MemberOption{WithPriority(m.Priority), WithExpiry(m.Expiry)})
-		}
+		mc, err := newMemberConfig([]MemberOption{Priority(m.Priority), MemberTTL(m.TTL)})
 		if err != nil {
 			return nil, err
 		}
@@ -276,29 +354,30 @@ func (s *Scaler[T]) add(ctx context.Context, fence string, got []Provisioned[T])
 			}
 			values = [][]byte{b}
 		}
-		args = append(args, memberArgs([]string{m.Key}, values, mc)...)
+		a.members = append(a.members, memberArgs([]string{m.Key}, values, mc)...)
 		keys = append(keys, m.Key)
 	}
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	if _, _, err := s.scale(ctx, args...); err != nil {
+	if _, _, err := s.scale(ctx, a); err != nil {
 		return nil, err
 	}
 	return keys, nil
 }
 
-// Run decides every Interval until ctx ends, then gives up its claim and
-// returns ctx's error. Errors of single steps go to OnEvent.
+// Run decides every WithScalerInterval until ctx ends, then gives up its
+// claim and returns ctx's error. Errors of single steps go to
+// WithEventHandler.
 func (s *Scaler[T]) Run(ctx context.Context) error {
-	t := time.NewTicker(s.cfg.Interval)
+	t := time.NewTicker(s.cfg.interval)
 	defer t.Stop()
 	for {
-		_, _ = s.Step(ctx) // errors went to OnEvent
+		_, _ = s.Step(ctx) // errors went to the event handler
 		select {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-			_, _, _ = s.scale(rctx, "release", s.token, "")
+			_, _, _ = s.scale(rctx, scaleArgs{op: "release"})
 			cancel()
 			return ctx.Err()
 		case <-t.C:

@@ -45,7 +45,7 @@ func TestScalerProvisionsWhenLow(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b")
 		pr := &provider{}
-		sc, err := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{Provision: pr.provision, LowWater: 2, HighWater: 10, Max: 5, Cooldown: time.Millisecond})
+		sc, err := pool.NewScaler(tb.p, pr.provision, nil, pool.WithWaterMarks(2, 10), pool.WithSizeBounds(0, 5), pool.WithCooldown(time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,12 +84,12 @@ func TestScalerServesWaitingMallocs(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b, pool.WithWaitPoll(20*time.Second))
 		pr := &provider{}
-		sc, _ := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{Provision: pr.provision, Cooldown: time.Millisecond})
+		sc, _ := pool.NewScaler(tb.p, pr.provision, nil, pool.WithCooldown(time.Millisecond))
 		got := make(chan error, 1)
 		go func() {
 			a, err := tb.p.Malloc(tb.ctx, pool.Wait())
 			if err == nil {
-				err = a.Free(tb.ctx)
+				err = a.Release(tb.ctx)
 			}
 			got <- err
 		}()
@@ -126,12 +126,12 @@ func TestScalerRetiresIdleSurplusNeverHeld(t *testing.T) {
 		tb.extend(t, keys...)
 		held := []*pool.Allocation[proxy]{tb.malloc(t), tb.malloc(t)}
 		pr := &provider{}
-		sc, _ := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{
-			Provision: pr.provision, Retire: pr.retire,
+		sc, _ := pool.NewScaler(tb.p, pr.provision, pr.retire,
+			pool.WithWaterMarks(0, 3), pool.WithSizeBounds(5, 0),
 			// IdleAfter leaves a loaded -race run ample time for setup before
 			// the first Step; 100ms was exceeded in CI-like runs.
-			HighWater: 3, Min: 5, IdleAfter: 2 * time.Second, Cooldown: time.Millisecond,
-		})
+			pool.WithIdleAfter(2*time.Second), pool.WithCooldown(time.Millisecond),
+		)
 		// Not idle long enough yet: nothing goes.
 		if ev, err := sc.Step(tb.ctx); err != nil || ev != nil {
 			t.Fatalf("Step before IdleAfter = %+v, %v", ev, err)
@@ -174,10 +174,10 @@ func TestScalersNeverActTogether(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		pr := &provider{}
-		cfg := pool.ScalerConfig[proxy]{Provision: pr.provision, LowWater: 1, HighWater: 1, Cooldown: time.Millisecond}
-		a, _ := pool.NewScaler(tb.p, cfg)
+		opts := []pool.ScalerOption{pool.WithWaterMarks(1, 1), pool.WithCooldown(time.Millisecond)}
+		a, _ := pool.NewScaler(tb.p, pr.provision, nil, opts...)
 		other := setup(t, b) // another process's Pool value on the same pool
-		bsc, _ := pool.NewScaler(other.p, cfg)
+		bsc, _ := pool.NewScaler(other.p, pr.provision, nil, opts...)
 		ev, err := a.Step(tb.ctx)
 		if err != nil || ev == nil {
 			t.Fatalf("first scaler = %+v, %v", ev, err)
@@ -215,7 +215,7 @@ func TestScalerKeepsClaimThroughSlowProvision(t *testing.T) {
 		pr := &provider{}
 		other := setup(t, b)
 		otherPr := &provider{}
-		otherScaler, _ := pool.NewScaler(other.p, pool.ScalerConfig[proxy]{Provision: otherPr.provision, LowWater: 1, HighWater: 5})
+		otherScaler, _ := pool.NewScaler(other.p, otherPr.provision, nil, pool.WithWaterMarks(1, 5))
 		var otherActed error
 		slow := func(ctx context.Context, n int) ([]pool.Provisioned[proxy], error) {
 			time.Sleep(5500 * time.Millisecond) // past the 5 s claim
@@ -224,7 +224,7 @@ func TestScalerKeepsClaimThroughSlowProvision(t *testing.T) {
 			}
 			return pr.provision(ctx, n)
 		}
-		sc, _ := pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{Provision: slow, Retire: pr.retire, LowWater: 1, HighWater: 5})
+		sc, _ := pool.NewScaler(tb.p, slow, pr.retire, pool.WithWaterMarks(1, 5))
 		ev, err := sc.Step(tb.ctx)
 		if err != nil || ev == nil || ev.Action != "provision" || len(ev.Keys) != 1 {
 			t.Fatalf("slow provision = %+v, %v", ev, err)
@@ -254,7 +254,7 @@ func TestScalerRetiresWhatItCouldNotAdd(t *testing.T) {
 			}
 			return pr.provision(ctx, n)
 		}
-		sc, _ = pool.NewScaler(tb.p, pool.ScalerConfig[proxy]{Provision: stolen, Retire: pr.retire, LowWater: 2, HighWater: 5})
+		sc, _ = pool.NewScaler(tb.p, stolen, pr.retire, pool.WithWaterMarks(2, 5))
 		ev, err := sc.Step(tb.ctx)
 		if !errors.Is(err, pool.ErrNotHeld) || ev == nil || ev.Action != "error" || len(ev.Keys) != 2 {
 			t.Fatalf("Step with the claim lost = %+v, %v", ev, err)
@@ -273,13 +273,18 @@ func TestNewScalerRejectsBadConfig(t *testing.T) {
 	b := redisxtest.New(t, redisxtest.BackendMini)
 	tb := setup(t, b)
 	pr := &provider{}
-	for name, cfg := range map[string]pool.ScalerConfig[proxy]{
-		"NoProvision": {},
-		"Marks":       {Provision: pr.provision, LowWater: 5, HighWater: 1},
-		"Bounds":      {Provision: pr.provision, Min: 5, Max: 1},
-		"Negative":    {Provision: pr.provision, Cooldown: -time.Second},
+	if _, err := pool.NewScaler(tb.p, nil, nil); !errors.Is(err, pool.ErrInvalid) {
+		t.Errorf("NoProvision: %v", err)
+	}
+	for name, opt := range map[string]pool.ScalerOption{
+		"Nil":      nil,
+		"Marks":    pool.WithWaterMarks(5, 1),
+		"Bounds":   pool.WithSizeBounds(5, 1),
+		"Negative": pool.WithCooldown(-time.Second),
+		"Idle":     pool.WithIdleAfter(-time.Second),
+		"Interval": pool.WithScalerInterval(-time.Second),
 	} {
-		if _, err := pool.NewScaler(tb.p, cfg); !errors.Is(err, pool.ErrInvalid) {
+		if _, err := pool.NewScaler(tb.p, pr.provision, nil, opt); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}

@@ -70,7 +70,7 @@ func TestSessionDeathReclaimsLeases(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		r, err := tb.p.GC(tb.ctx, 100)
+		r, err := tb.p.Admin().GC(tb.ctx, 100)
 		if err != nil || r.LeasesReclaimed != 1 {
 			t.Fatalf("GC = %+v, %v; want the dead session's lease reclaimed", r, err)
 		}
@@ -80,7 +80,7 @@ func TestSessionDeathReclaimsLeases(t *testing.T) {
 		if st := tb.state(t, la.Key); st != pool.StateHeld {
 			t.Fatalf("live session's member is %s", st)
 		}
-		if err := ld.Free(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+		if err := ld.Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
 			t.Errorf("Free by the dead session = %v", err)
 		}
 		// A session declared dead cannot revive its old leases.
@@ -94,7 +94,7 @@ func TestSessionDeathReclaimsLeases(t *testing.T) {
 		case <-time.After(2 * time.Second):
 			t.Fatal("lease context outlived its session")
 		}
-		if err := la.Free(tb.ctx); err != nil {
+		if err := la.Release(tb.ctx); err != nil {
 			t.Fatalf("Free after the session ended locally: %v", err)
 		}
 		tb.healthy(t)
@@ -116,13 +116,13 @@ func TestMallocMember(t *testing.T) {
 		if _, err := tb.p.MallocMember(tb.ctx, "zz"); !errors.Is(err, pool.ErrNotMember) {
 			t.Errorf("MallocMember of a non-member = %v", err)
 		}
-		if err := tb.p.SetUnhealthy(tb.ctx, "a", time.Hour); err != nil {
+		if err := tb.p.Admin().Quarantine(tb.ctx, "a", time.Hour); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := tb.p.MallocMember(tb.ctx, "a"); !errors.Is(err, pool.ErrNotFree) {
 			t.Errorf("MallocMember of a quarantined member = %v", err)
 		}
-		_ = a.Free(tb.ctx)
+		_ = a.Release(tb.ctx)
 		tb.healthy(t)
 	})
 }
@@ -145,7 +145,7 @@ func TestClearKeepsSessionsAlive(t *testing.T) {
 			tb.extend(t, fmt.Sprintf("x%d", i))
 			tb.malloc(t, pool.InSession(other), pool.LeaseTTL(time.Hour))
 		}
-		if n, err := tb.p.Clear(tb.ctx); err != nil || n != 5 {
+		if n, err := tb.p.Admin().Clear(tb.ctx); err != nil || n != 5 {
 			t.Fatalf("Clear = %d, %v", n, err)
 		}
 		if err := s.beat(tb.ctx); err != nil {
@@ -192,7 +192,7 @@ func TestRestartedSessionKeepsNoOldLeases(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("the closed session's member %s is still %s: the restarted session took it over", old.Key, tb.state(t, old.Key))
 			}
-			if _, err := tb.p.GC(tb.ctx, 100); err != nil {
+			if _, err := tb.p.Admin().GC(tb.ctx, 100); err != nil {
 				t.Fatal(err)
 			}
 			time.Sleep(50 * time.Millisecond)

@@ -94,15 +94,16 @@ const (
 	scoreEpoch = 1704067200000
 )
 
-// Snapshot reads the pool atomically and checks its invariants.
-func (p *Pool[T]) Snapshot(ctx context.Context) (*Snapshot, error) {
-	msg, err := p.c.runScript(ctx, script.PoolSnapshot, nil)
+// Snapshot reads the pool atomically and checks its invariants. See
+// Snapshot for what it costs.
+func (a *Inspector) Snapshot(ctx context.Context) (*Snapshot, error) {
+	msg, err := a.c.runScript(ctx, script.PoolSnapshot, nil)
 	if err != nil {
 		return nil, err
 	}
 	arr, err := msg.ToArray()
 	if err != nil || len(arr) != 12 {
-		return nil, fmt.Errorf("pool %s: snapshot: unexpected reply: %w", p.c.name, err)
+		return nil, fmt.Errorf("pool %s: snapshot: unexpected reply: %w", a.c.name, err)
 	}
 	return buildSnapshot(arr)
 }

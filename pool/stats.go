@@ -10,13 +10,13 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-// StatsDueLimit is how many due timers Stats classifies: the oldest ones.
+// statsDueLimit is how many due timers Stats classifies: the oldest ones.
 // Due timers are normally few (the next malloc or GC handles them), so the
 // limit only matters for a pool nobody has touched for a while.
-const StatsDueLimit = 1000
+const statsDueLimit = 1000
 
 // Stats is a pool's summary, read in one script whose cost does not grow
-// with the pool (counters, and at most StatsDueLimit due timers). Unlike
+// with the pool (counters, and at most 1000 due timers). Unlike
 // Snapshot it is cheap enough to poll on a pool of any size; it checks no
 // invariants and lists no members.
 type Stats struct {
@@ -34,8 +34,8 @@ type Stats struct {
 	Bindings int
 	// DueTimers counts timers due but not yet handled.
 	DueTimers int
-	// DueSampled reports that DueTimers exceeds StatsDueLimit: the counts
-	// below then cover the oldest StatsDueLimit due timers only.
+	// DueSampled reports that DueTimers exceeds 1000: the counts
+	// below then cover the oldest 1000 due timers only.
 	DueSampled bool
 	// LapsedLeases counts leases past their deadline not yet reclaimed;
 	// OldestLapsed is the earliest such deadline (zero when none).
@@ -50,32 +50,33 @@ type Stats struct {
 }
 
 // Stats reads the pool's summary. See Stats for what it costs and covers.
-func (p *Pool[T]) Stats(ctx context.Context) (*Stats, error) {
-	msg, err := p.c.runScript(ctx, script.PoolInspect, []string{"stats", strconv.Itoa(StatsDueLimit)})
+func (a *Inspector) Stats(ctx context.Context) (*Stats, error) {
+	c := a.c
+	msg, err := c.runScript(ctx, script.PoolInspect, []string{"stats", strconv.Itoa(statsDueLimit)})
 	if err != nil {
 		return nil, err
 	}
 	arr, err := msg.ToArray()
 	if err != nil || len(arr) < 9 || (len(arr)-9)%2 != 0 {
-		return nil, fmt.Errorf("pool %s: stats: unexpected reply (%d values): %w", p.c.name, len(arr), err)
+		return nil, fmt.Errorf("pool %s: stats: unexpected reply (%d values): %w", c.name, len(arr), err)
 	}
 	var n [9]int64
 	for i := range n {
 		if n[i], err = arr[i].AsInt64(); err != nil { // the fence comes as a string
-			return nil, fmt.Errorf("pool %s: stats: value %d: %w", p.c.name, i, err)
+			return nil, fmt.Errorf("pool %s: stats: value %d: %w", c.name, i, err)
 		}
 	}
 	due := make([]string, 0, len(arr)-9)
 	for _, m := range arr[9:] {
 		v, err := m.ToString()
 		if err != nil {
-			return nil, fmt.Errorf("pool %s: stats: due timer: %w", p.c.name, err)
+			return nil, fmt.Errorf("pool %s: stats: due timer: %w", c.name, err)
 		}
 		due = append(due, v)
 	}
 	st, err := parseStats(n, due)
 	if err != nil {
-		return nil, fmt.Errorf("pool %s: stats: %w", p.c.name, err)
+		return nil, fmt.Errorf("pool %s: stats: %w", c.name, err)
 	}
 	return st, nil
 }

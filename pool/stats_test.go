@@ -16,15 +16,15 @@ func TestStatsAgreesWithSnapshot(t *testing.T) {
 		tb.extend(t, "a", "b", "c", "d")
 		held := tb.malloc(t, pool.LeaseTTL(time.Hour))
 		tb.malloc(t, pool.PermanentLease())
-		if err := tb.p.SetUnhealthy(tb.ctx, "d", time.Hour); err != nil {
+		if err := tb.p.Admin().Quarantine(tb.ctx, "d", time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.p.MallocKey(tb.ctx, pool.Bind("job", time.Hour)); err != nil {
+		if _, err := tb.p.Malloc(tb.ctx, pool.Bind("job", time.Hour)); err != nil {
 			t.Fatal(err)
 		}
 		// Nothing is due and the clock does not matter: the two reads agree.
 		snap := tb.healthy(t)
-		st, err := tb.p.Stats(tb.ctx)
+		st, err := tb.p.Admin().Stats(tb.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -32,7 +32,7 @@ func TestStatsAgreesWithSnapshot(t *testing.T) {
 		if err := statsAgree(st, snap); err != nil {
 			t.Fatal(err)
 		}
-		if st.Counts != (pool.Counts{Held: 3, Unhealthy: 1}) || st.Bindings != 1 || st.DueTimers != 0 || st.Fence != held.Fence+2 {
+		if st.Counts != (pool.Counts{Held: 3, Unhealthy: 1}) || st.Bindings != 1 || st.DueTimers != 0 || st.Fence != held.Fence()+2 {
 			t.Fatalf("stats %+v", *st)
 		}
 	})
@@ -54,23 +54,23 @@ func TestStatsBoundsDueTimers(t *testing.T) {
 		if second := tb.malloc(t, pool.LeaseTTL(leaseTTL)); second.Key == a.Key {
 			t.Fatalf("the second malloc took %s again: the first lease lapsed in between", a.Key)
 		}
-		keys := make([]string, pool.StatsDueLimit+200)
+		keys := make([]string, 1000+200)
 		for i := range keys {
 			keys[i] = fmt.Sprintf("m%04d", i)
 		}
-		if _, err := tb.p.Extend(tb.ctx, keys, pool.WithExpiry(memberTTL)); err != nil {
+		if _, err := tb.p.AddKeys(tb.ctx, keys, pool.MemberTTL(memberTTL)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(memberTTL + 100*time.Millisecond)
-		st, err := tb.p.Stats(tb.ctx)
+		st, err := tb.p.Admin().Stats(tb.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// The lapsed leases are the oldest due timers, so they are all seen.
 		want := pool.Stats{
-			Time: st.Time, Fence: a.Fence + 1, Counts: pool.Counts{Free: len(keys), Held: 2},
+			Time: st.Time, Fence: a.Fence() + 1, Counts: pool.Counts{Free: len(keys), Held: 2},
 			DueTimers: len(keys) + 2, DueSampled: true, LapsedLeases: 2, OldestLapsed: st.OldestLapsed,
-			ExpiredMembers: pool.StatsDueLimit - 2,
+			ExpiredMembers: 1000 - 2,
 		}
 		if *st != want {
 			t.Fatalf("stats %+v\nwant  %+v", *st, want)

@@ -51,7 +51,7 @@ func TestBatchedCallsTraceEveryCaller(t *testing.T) {
 					<-start
 					a, err := tb.p.Malloc(ctx, pool.LeaseTTL(time.Minute))
 					if err == nil {
-						err = a.Free(ctx)
+						err = a.Release(ctx)
 					}
 					errs[i] = err
 				})

@@ -25,15 +25,15 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	_, _ = p.Extend(ctx, []string{"gpu-0"})
+	_, _ = p.AddKeys(ctx, []string{"gpu-0"})
 
-	crashed, _ := p.MallocKey(ctx, pool.LeaseTTL(time.Minute)) // never freed
-	_, err = p.MallocKey(ctx)
+	crashed, _ := p.Malloc(ctx, pool.LeaseTTL(time.Minute)) // never freed
+	_, err = p.Malloc(ctx)
 	fmt.Println(crashed.Key, "held; next malloc empty:", errors.Is(err, pool.ErrEmpty))
 
 	srv.Advance(time.Minute + time.Second)
-	next, err := p.MallocKey(ctx)
-	fmt.Println(next.Key, "fence", next.Fence, err)
+	next, err := p.Malloc(ctx)
+	fmt.Println(next.Key, "fence", next.Fence(), err)
 	// Output:
 	// gpu-0 held; next malloc empty: true
 	// gpu-0 fence 2 <nil>

@@ -18,7 +18,7 @@
 //		p, err := pool.New[Proxy](srv.Client(), "test", "proxies")
 //		...
 //		srv.Advance(time.Minute) // every one-minute lease lapses
-//		redisallocatortest.RequirePoolValid(t, p)
+//		redisallocatortest.RequirePoolValid(t, p.Admin())
 //	}
 //
 // Only tests and dev tools should import this package: it links miniredis

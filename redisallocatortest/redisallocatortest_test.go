@@ -152,24 +152,24 @@ func TestAdvanceLapsesPoolLease(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Extend(ctx, []string{"p1"}); err != nil {
+	if _, err := p.AddKeys(ctx, []string{"p1"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.MallocKey(ctx, pool.LeaseTTL(time.Minute)); err != nil {
+	if _, err := p.Malloc(ctx, pool.LeaseTTL(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.MallocKey(ctx); !errors.Is(err, pool.ErrEmpty) {
+	if _, err := p.Malloc(ctx); !errors.Is(err, pool.ErrEmpty) {
 		t.Fatalf("second malloc: %v, want ErrEmpty", err)
 	}
 	srv.Advance(time.Minute + time.Millisecond)
-	l, err := p.MallocKey(ctx)
+	l, err := p.Malloc(ctx)
 	if err != nil {
 		t.Fatalf("malloc after the lease lapsed: %v", err)
 	}
-	if l.Key != "p1" || l.Fence != 2 {
-		t.Errorf("got %s fence %d, want p1 fence 2", l.Key, l.Fence)
+	if l.Key != "p1" || l.Fence() != 2 {
+		t.Errorf("got %s fence %d, want p1 fence 2", l.Key, l.Fence())
 	}
-	redisallocatortest.RequirePoolValid(t, p)
+	redisallocatortest.RequirePoolValid(t, p.Admin())
 }
 
 func TestRequirePoolValid(t *testing.T) {
@@ -180,14 +180,14 @@ func TestRequirePoolValid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Extend(ctx, []string{"p1", "p2"}); err != nil {
+	if _, err := p.AddKeys(ctx, []string{"p1", "p2"}); err != nil {
 		t.Fatal(err)
 	}
-	held, err := p.MallocKey(ctx)
+	held, err := p.Malloc(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := redisallocatortest.RequirePoolValid(t, p)
+	s := redisallocatortest.RequirePoolValid(t, p.Admin())
 	if s.Counts.Free != 1 || s.Counts.Held != 1 {
 		t.Errorf("snapshot counts %+v, want 1 free and 1 held", s.Counts)
 	}
@@ -205,7 +205,7 @@ func TestRequirePoolValid(t *testing.T) {
 	if _, err := srv.Miniredis().ZAdd(free, 1, held.Key); err != nil {
 		t.Fatal(err)
 	}
-	f := runFake(t, func(tb testing.TB) { redisallocatortest.RequirePoolValid(tb, p) })
+	f := runFake(t, func(tb testing.TB) { redisallocatortest.RequirePoolValid(tb, p.Admin()) })
 	if !f.failed || !strings.Contains(f.msg, "invariants violated") || !strings.Contains(f.msg, held.Key) {
 		t.Errorf("corrupt pool: failed %v, message %q", f.failed, f.msg)
 	}

@@ -275,7 +275,7 @@ func (c *controller) run(ctx context.Context) error {
 	if c.queue, err = task.New[Params, int64](c.client, prefix); err != nil {
 		return err
 	}
-	if _, err = c.pool.Extend(ctx, append(slices.Clone(c.core), c.churn...)); err != nil {
+	if _, err = c.pool.AddKeys(ctx, append(slices.Clone(c.core), c.churn...)); err != nil {
 		return fmt.Errorf("extend: %w", err)
 	}
 	c.logf("redis %s (dir %s), proxy %s, %d workers", c.redis.addr(), c.dir, c.px.addr(), c.cfg.Workers)
@@ -581,7 +581,7 @@ func (c *controller) gcLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		c.quiet.RLock()
 		gctx, cancel := context.WithTimeout(ctx, opTimeout)
-		_, _ = c.pool.GC(gctx, 1000)
+		_, _ = c.pool.Admin().GC(gctx, 1000)
 		cancel()
 		c.quiet.RUnlock()
 		sleep(ctx, gcEvery)
@@ -591,7 +591,7 @@ func (c *controller) gcLoop(ctx context.Context) {
 func (c *controller) snapshotLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, opTimeout)
-		s, err := c.pool.Snapshot(sctx)
+		s, err := c.pool.Admin().Snapshot(sctx)
 		cancel()
 		at := time.Now()
 		if err != nil {
@@ -683,11 +683,11 @@ func (c *controller) checkLeaks(ctx context.Context) {
 	sleep(ctx, max(maxLease, c.cfg.SessionTimeout)+maxInjectedDelay+500*time.Millisecond)
 	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	if _, err := c.pool.GC(gctx, 10000); err != nil {
+	if _, err := c.pool.Admin().GC(gctx, 10000); err != nil {
 		c.fail("final GC: %v", err)
 		return
 	}
-	s, err := c.pool.Snapshot(gctx)
+	s, err := c.pool.Admin().Snapshot(gctx)
 	if err != nil {
 		c.fail("final snapshot: %v", err)
 		return
@@ -869,7 +869,7 @@ type persisted struct {
 func (c *controller) state(ctx context.Context, ids []string) (*persisted, error) {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	s, err := c.pool.Snapshot(sctx)
+	s, err := c.pool.Admin().Snapshot(sctx)
 	if err != nil {
 		return nil, err
 	}

@@ -32,8 +32,8 @@
 // plain, with a soft binding, with Wait, or InSession of a health session
 // (2 s timeout, replaced when lost), each with a lease TTL in [1.5 s, 4 s);
 // while holding, guarded writes (below), Refresh and ReportUnhealthy; then
-// Free, or dropping the lease to let it lapse. Between holdings: GC,
-// SetUnhealthy, SetHealthy, Counts, and Extend, Shrink and Assign of the
+// Release, or dropping the lease to let it lapse. Between holdings: GC,
+// Quarantine (on and off), Stats, and AddKeys, Remove and AssignKeys of the
 // "churn" members (the -members "core" ones always stay). One goroutine
 // submits tasks with deterministic ids and waits for them; Listen runs
 // handlers whose result is a pure function of the payload; 1 task in 25 is

@@ -30,7 +30,7 @@ func cliMain(args []string) int {
 	fs.IntVar(&cfg.Workers, "workers", 4, "worker processes")
 	fs.IntVar(&cfg.Holders, "holders", 3, "pool-operation goroutines per worker")
 	fs.IntVar(&cfg.Core, "members", 8, "pool members that always stay")
-	fs.IntVar(&cfg.Churn, "churn", 4, "pool members that Extend, Shrink and Assign move in and out")
+	fs.IntVar(&cfg.Churn, "churn", 4, "pool members that AddKeys, Remove and AssignKeys move in and out")
 	seed := fs.Int64("seed", 0, "random seed (0: from the clock)")
 	fs.DurationVar(&cfg.KillEvery, "kill-every", 3*time.Second, "mean time between SIGKILLs of a random worker")
 	fs.DurationVar(&cfg.RestartEvery, "restart-every", 20*time.Second, "mean time between Redis restarts")

@@ -35,7 +35,7 @@ type workerConfig struct {
 	Pool           string        `json:"pool"`
 	Queue          string        `json:"queue"`
 	Core           []string      `json:"core"`  // members that are never removed
-	Churn          []string      `json:"churn"` // members Extend, Shrink and Assign move in and out
+	Churn          []string      `json:"churn"` // members AddKeys, Remove and AssignKeys move in and out
 	LeaseTTL       time.Duration `json:"lease_ttl"`
 	SessionTimeout time.Duration `json:"session_timeout"`
 	Holders        int           `json:"holders"`
@@ -236,23 +236,23 @@ func (w *worker) holderLoop(ctx context.Context, rng *rand.Rand) {
 			w.mallocAndHold(ctx, rng)
 		case n < 66:
 			c, cancel := w.opCtx(ctx)
-			_, err := w.pool.GC(c, 100)
+			_, err := w.pool.Admin().GC(c, 100)
 			cancel()
 			w.op("gc", err)
 		case n < 72:
 			c, cancel := w.opCtx(ctx)
-			err := w.pool.SetUnhealthy(c, w.anyMember(rng), time.Duration(200+rng.IntN(800))*time.Millisecond)
+			err := w.pool.Admin().Quarantine(c, w.anyMember(rng), time.Duration(200+rng.IntN(800))*time.Millisecond)
 			cancel()
 			w.op("set_unhealthy", ignore(err, pool.ErrNotMember))
 		case n < 75:
 			c, cancel := w.opCtx(ctx)
-			err := w.pool.SetHealthy(c, w.anyMember(rng))
+			err := w.pool.Admin().Quarantine(c, w.anyMember(rng), 0)
 			cancel()
 			w.op("set_healthy", ignore(err, pool.ErrNotMember))
 		case n < 82:
 			keys := pick(rng, w.cfg.Churn, 1+rng.IntN(3))
 			c, cancel := w.opCtx(ctx)
-			_, err := w.pool.Extend(c, keys, pool.WithPriority(rng.IntN(3)))
+			_, err := w.pool.AddKeys(c, keys, pool.Priority(rng.IntN(3)))
 			cancel()
 			w.op("extend", err)
 		case n < 88:
@@ -260,7 +260,7 @@ func (w *worker) holderLoop(ctx context.Context, rng *rand.Rand) {
 			send := now()
 			w.led.put(Record{K: kRemoving, Op: "shrink", Keys: keys, Send: send})
 			c, cancel := w.opCtx(ctx)
-			_, err := w.pool.Shrink(c, keys...)
+			_, err := w.pool.Remove(c, keys...)
 			cancel()
 			w.led.put(Record{K: kRemove, Op: "shrink", Keys: keys, Send: send, OK: err == nil, Err: errClass(err)})
 			w.op("shrink", err)
@@ -279,13 +279,13 @@ func (w *worker) holderLoop(ctx context.Context, rng *rand.Rand) {
 			// leaves its request in the proxy, which may still deliver it.
 			w.led.put(Record{K: kRemoving, Op: "assign", Keys: removed, Send: send})
 			c, cancel := w.opCtx(ctx)
-			_, _, err := w.pool.Assign(c, append(slicesClone(w.cfg.Core), keep...))
+			_, _, err := w.pool.AssignKeys(c, append(slicesClone(w.cfg.Core), keep...))
 			cancel()
 			w.led.put(Record{K: kRemove, Op: "assign", Keys: removed, Send: send, OK: err == nil, Err: errClass(err)})
 			w.op("assign", err)
 		default:
 			c, cancel := w.opCtx(ctx)
-			_, err := w.pool.Counts(c)
+			_, err := w.pool.Admin().Stats(c)
 			cancel()
 			w.op("counts", err)
 		}
@@ -324,14 +324,15 @@ func (w *worker) mallocAndHold(ctx context.Context, rng *rand.Rand) {
 	}
 	c, cancel := w.opCtx(ctx)
 	send := now()
-	a, err := w.pool.MallocKey(c, opts...)
+	al, err := w.pool.Malloc(c, opts...)
 	reply := now()
 	cancel()
 	w.op(kind, err)
 	if err != nil {
 		return
 	}
-	r := Record{K: kAcq, M: a.Key, F: a.Fence, TTL: ttl.Milliseconds(), Send: send, T: reply}
+	a := al.Lease
+	r := Record{K: kAcq, M: a.Key, F: a.Fence(), TTL: ttl.Milliseconds(), Send: send, T: reply}
 	if sess != nil {
 		r.Sess = sessKey(sess.Session)
 	}
@@ -359,7 +360,7 @@ func (w *worker) hold(ctx context.Context, rng *rand.Rand, l *pool.Lease, ttl ti
 			reply := now()
 			cancel()
 			w.led.put(Record{
-				K: kRefresh, M: l.Key, F: l.Fence, Send: send, T: reply, OK: err == nil,
+				K: kRefresh, M: l.Key, F: l.Fence(), Send: send, T: reply, OK: err == nil,
 				Lost: errors.Is(err, pool.ErrNotHeld), TTL: ttl.Milliseconds(),
 			})
 			w.op("refresh", err)
@@ -371,15 +372,15 @@ func (w *worker) hold(ctx context.Context, rng *rand.Rand, l *pool.Lease, ttl ti
 		}
 	}
 	if rng.IntN(100) < 15 && ctx.Err() == nil {
-		w.led.put(Record{K: kDrop, M: l.Key, F: l.Fence})
+		w.led.put(Record{K: kDrop, M: l.Key, F: l.Fence()})
 		return
 	}
 	// Free even when stopping: a fresh ctx, since ctx may have ended.
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.OpTimeout)
 	defer cancel()
-	w.led.put(Record{K: kFree, M: l.Key, F: l.Fence})
-	err := l.Free(fctx)
-	w.led.put(Record{K: kFreed, M: l.Key, F: l.Fence, OK: err == nil})
+	w.led.put(Record{K: kFree, M: l.Key, F: l.Fence()})
+	err := l.Release(fctx)
+	w.led.put(Record{K: kFreed, M: l.Key, F: l.Fence(), OK: err == nil})
 	w.op("free", err)
 }
 
@@ -387,7 +388,7 @@ func (w *worker) guardWrite(l *pool.Lease) {
 	c, cancel := context.WithTimeout(l.Context(), w.cfg.OpTimeout)
 	defer cancel()
 	send := now()
-	vals, err := guardScript.Exec(c, w.client, []string{guardKey(w.cfg.Prefix, l.Key)}, []string{strconv.FormatInt(l.Fence, 10)}).AsIntSlice()
+	vals, err := guardScript.Exec(c, w.client, []string{guardKey(w.cfg.Prefix, l.Key)}, []string{strconv.FormatInt(l.Fence(), 10)}).AsIntSlice()
 	reply := now()
 	if err == nil && len(vals) != 2 {
 		err = fmt.Errorf("guard: reply %v", vals)
@@ -396,7 +397,7 @@ func (w *worker) guardWrite(l *pool.Lease) {
 	if err != nil {
 		return
 	}
-	w.led.put(Record{K: kGuard, M: l.Key, F: l.Fence, Send: send, T: reply, OK: vals[0] == 1, Cur: vals[1]})
+	w.led.put(Record{K: kGuard, M: l.Key, F: l.Fence(), Send: send, T: reply, OK: vals[0] == 1, Cur: vals[1]})
 }
 
 // ---- tasks ----

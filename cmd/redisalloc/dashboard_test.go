@@ -397,7 +397,7 @@ func TestDashboardLive(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Put(ctx, map[string]string{"a": "1", "b": "2", "c": "3"}); err != nil {
+		if _, err := p.Add(ctx, map[string]string{"a": "1", "b": "2", "c": "3"}); err != nil {
 			t.Fatal(err)
 		}
 		a, err := p.Malloc(ctx, pool.LeaseTTL(time.Minute))
@@ -454,7 +454,7 @@ func TestDashboardLive(t *testing.T) {
 		if err := json.Unmarshal([]byte(body), &latest); res.StatusCode != http.StatusOK || err != nil || latest.Seq < last.Seq {
 			t.Errorf("latest snapshot: status %d, err %v, seq %d (last event %d)", res.StatusCode, err, latest.Seq, last.Seq)
 		}
-		_ = a.Free(ctx)
+		_ = a.Release(ctx)
 	})
 }
 

@@ -370,7 +370,7 @@ func newDemo(client rueidis.Client, out io.Writer, o demoOptions) (*demo, error)
 // fill adds the proxies, one Put each since each has its own priority.
 func (d *demo) fill(ctx context.Context) error {
 	for _, k := range d.keys {
-		if _, err := d.pool.Put(ctx, map[string]proxy{k: d.values[k]}, pool.WithPriority(d.prio[k])); err != nil {
+		if _, err := d.pool.Add(ctx, map[string]proxy{k: d.values[k]}, pool.Priority(d.prio[k])); err != nil {
 			return err
 		}
 	}
@@ -394,7 +394,7 @@ func (d *demo) run(ctx context.Context) {
 	if d.o.tel != nil {
 		// With --otlp, also export the pool's members by state and its
 		// waiters, read from Redis at each collection.
-		if reg, err := d.pool.RegisterMetrics(); err == nil {
+		if reg, err := d.pool.Admin().RegisterMetrics(); err == nil {
 			defer func() { _ = reg.Unregister() }()
 		} else {
 			d.event("metrics: %v", err)
@@ -564,15 +564,15 @@ func (d *demo) cycle(ctx context.Context, w *workerStats, last string) (string, 
 
 	// Forget the holding before freeing: once Free is sent, another worker
 	// may get the member and record it.
-	d.track.release(a.Key, a.Fence)
-	switch err := a.Free(fctx); {
+	d.track.release(a.Key, a.Fence())
+	switch err := a.Release(fctx); {
 	case err == nil:
 	case errors.Is(err, pool.ErrNotHeld) && !time.Now().Before(until):
 		d.lost.Add(1)
-		d.event("%s: lease of %s (fence %d) lapsed before Free", w.name, a.Key, a.Fence)
+		d.event("%s: lease of %s (fence %d) lapsed before Free", w.name, a.Key, a.Fence())
 	case errors.Is(err, pool.ErrNotHeld):
 		d.track.report([]string{fmt.Sprintf("%s: Free of %s (fence %d) refused with ErrNotHeld %v before the lease could lapse",
-			w.name, a.Key, a.Fence, time.Until(until).Round(time.Millisecond))})
+			w.name, a.Key, a.Fence(), time.Until(until).Round(time.Millisecond))})
 	default:
 		return a.Key, fmt.Errorf("free %s: %w", a.Key, err)
 	}
@@ -613,7 +613,7 @@ func (d *demo) allocated(w *workerStats, a *pool.Allocation[proxy], until time.T
 		d.back.Add(1)
 		d.event("%s is back in rotation (handed to %s)", a.Key, w.name)
 	}
-	d.track.acquire(a.Key, hold{worker: w.name, fence: a.Fence, until: until, crashed: w.crasher})
+	d.track.acquire(a.Key, hold{worker: w.name, fence: a.Fence(), until: until, crashed: w.crasher})
 }
 
 // use simulates traffic through the proxy: its latency plus jitter. It
@@ -639,8 +639,9 @@ func (d *demo) use(ctx context.Context, a *pool.Allocation[proxy]) error {
 	return nil
 }
 
-// gcLoop runs GC passes until ctx ends, adding up what they did. Pool.Maintain
-// does the same but does not report results, which the demo shows.
+// gcLoop runs GC passes until ctx ends, adding up what they did. A
+// pool.Maintainer does the same but does not report results, which the demo
+// shows.
 func (d *demo) gcLoop(ctx context.Context) {
 	t := time.NewTicker(d.o.gcEvery)
 	defer t.Stop()
@@ -657,7 +658,7 @@ func (d *demo) gcLoop(ctx context.Context) {
 // gcPass runs GC until no due timer is left (at most a few rounds).
 func (d *demo) gcPass(ctx context.Context) {
 	for range 10 {
-		r, err := d.pool.GC(ctx, 1000)
+		r, err := d.pool.Admin().GC(ctx, 1000)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.errs.Add(1)
@@ -697,7 +698,7 @@ func (d *demo) reportLoop(ctx context.Context) {
 // check reads a snapshot and checks it against the pool's invariants and
 // the holdings the workers recorded.
 func (d *demo) check(ctx context.Context) {
-	s, err := d.pool.Snapshot(ctx)
+	s, err := d.pool.Admin().Snapshot(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.errs.Add(1)
@@ -785,7 +786,7 @@ func (d *demo) explainHeld() {
 func (d *demo) cleanup(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), opTimeout)
 	defer cancel()
-	if _, err := d.pool.Clear(cctx); err != nil {
+	if _, err := d.pool.Admin().Clear(cctx); err != nil {
 		d.cleanupErr = fmt.Errorf("cleanup: clear: %w", err)
 		return
 	}

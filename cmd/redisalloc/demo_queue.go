@@ -42,12 +42,12 @@ func (d *demo) queueLoop(ctx context.Context) {
 		if err != nil {
 			return fetchResult{}, err
 		}
-		defer func() { _ = a.Free(context.WithoutCancel(ctx)) }()
+		defer func() { _ = a.Release(context.WithoutCancel(ctx)) }()
 		d.allocs.Add(1)
 		if err := d.use(ctx, a); err != nil {
 			return fetchResult{}, fmt.Errorf("fetch %s via %s: %w", t.Params.URL, a.Key, err)
 		}
-		return fetchResult{Proxy: a.Key, Fence: a.Fence}, nil
+		return fetchResult{Proxy: a.Key, Fence: a.Fence()}, nil
 	}
 	worker, err := task.New[fetchJob, fetchResult](d.client, d.prefix, task.WithCodec(codec.JSON), task.WithHandlerFunc(handler),
 		task.WithTracerProvider(d.o.tel.traces()), task.WithMeterProvider(d.o.tel.metrics()))

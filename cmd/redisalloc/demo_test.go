@@ -145,7 +145,7 @@ func TestDemoInterrupted(t *testing.T) {
 }
 
 // TestDemoCatchesBrokenExclusivity frees held members behind their holders'
-// backs (FreeKeys, the administrator's tool), which breaks exclusivity as a
+// backs (Admin.ForceRelease, the administrator's tool), which breaks exclusivity as a
 // buggy pool would: the demo must report violations and exit 1.
 func TestDemoCatchesBrokenExclusivity(t *testing.T) {
 	t.Parallel()
@@ -154,7 +154,11 @@ func TestDemoCatchesBrokenExclusivity(t *testing.T) {
 	o.interval = 250 * time.Millisecond
 	o.chaos = func(ctx context.Context, p *pool.Pool[proxy], keys []string) {
 		for ctx.Err() == nil {
-			_, _ = p.FreeKeys(ctx, keys...)
+			leases := map[string]int64{}
+			for _, k := range keys {
+				leases[k] = 0 // whoever holds it
+			}
+			_, _ = p.Admin().ForceRelease(ctx, leases)
 			sleep(ctx, 20*time.Millisecond)
 		}
 	}

@@ -184,8 +184,8 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 	if err := poolName(o.pool); err != nil {
 		return err
 	}
-	if o.batch < 1 || o.batch > pool.MaxImportBatch {
-		return usageErr("--batch must be between 1 and %d, got %d", pool.MaxImportBatch, o.batch)
+	if o.batch < 1 || o.batch > pool.MaxBatch {
+		return usageErr("--batch must be between 1 and %d, got %d", pool.MaxBatch, o.batch)
 	}
 	format, err := resolveFormat(o.format, file)
 	if err != nil {
@@ -232,7 +232,7 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 		return err
 	}
 	defer client.Close()
-	pl, err := pool.New[any](client, o.prefix, o.pool)
+	pl, err := pool.NewAdmin(client, o.prefix, o.pool)
 	if err != nil {
 		return usageErr("%w", err)
 	}
@@ -253,7 +253,7 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 				recs[i].TTL = max(r.expiresAt.Sub(serverNow).Truncate(time.Millisecond), time.Millisecond)
 			}
 		}
-		n, err := pl.ImportRecords(ctx, recs)
+		n, err := pl.Import(ctx, recs)
 		if err != nil {
 			bar.finish()
 			applied := ""
@@ -673,14 +673,14 @@ func runExport(ctx context.Context, e env, o exportOptions, _ []string) error {
 		return err
 	}
 	defer client.Close()
-	pl, err := pool.New[any](client, o.prefix, o.pool)
+	pl, err := pool.NewInspector(client, o.prefix, o.pool)
 	if err != nil {
 		return usageErr("%w", err)
 	}
 	if err := requireName(ctx, e, client, "pool export", o.prefix, inspect.DefaultScanLimit, catPool, o.pool); err != nil {
 		return err
 	}
-	recs, err := pl.ExportRecords(ctx)
+	recs, err := pl.Export(ctx)
 	if err != nil {
 		return redisFailure(err)
 	}

@@ -48,15 +48,15 @@ func fillPool(t *testing.T, b *redisxtest.Backend, name string, cd codec.Codec) 
 	}
 	ctx := t.Context()
 	for k, v := range items() {
-		opts := []pool.MemberOption{pool.WithPriority(len(k))}
+		opts := []pool.MemberOption{pool.Priority(len(k))}
 		if k == "m2" {
-			opts = append(opts, pool.WithExpiry(time.Hour))
+			opts = append(opts, pool.MemberTTL(time.Hour))
 		}
-		if _, err := p.Put(ctx, map[string]item{k: v}, opts...); err != nil {
+		if _, err := p.Add(ctx, map[string]item{k: v}, opts...); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := p.Extend(ctx, []string{"novalue"}, pool.WithPriority(-3)); err != nil {
+	if _, err := p.AddKeys(ctx, []string{"novalue"}, pool.Priority(-3)); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -139,7 +139,7 @@ func exportRecords(t *testing.T, b *redisxtest.Backend, name string) []pool.Reco
 	if err != nil {
 		t.Fatal(err)
 	}
-	recs, err := p.ExportRecords(t.Context())
+	recs, err := p.Admin().Export(t.Context())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func checkBytesEqual(t *testing.T, b *redisxtest.Backend, src, dst string) {
 	t.Helper()
 	read := func(name string) []pool.Record {
 		p, _ := pool.New[item](b.Client, b.Prefix, name)
-		recs, err := p.ExportRecords(t.Context())
+		recs, err := p.Admin().Export(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,7 +265,7 @@ func TestImportStdinBatches(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Extend(ctx, []string{"k0"}); err != nil {
+		if _, err := p.AddKeys(ctx, []string{"k0"}); err != nil {
 			t.Fatal(err)
 		}
 		held, err := p.MallocMember(ctx, "k0", pool.LeaseTTL(time.Hour))
@@ -281,10 +281,10 @@ func TestImportStdinBatches(t *testing.T) {
 		if r.code != exitOK || !strings.Contains(r.stdout, "imported 25 member(s) into pool dst (24 new, 1 updated) in 3 batch(es)") {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		if st, _ := p.State(ctx, "k0"); st != pool.StateHeld {
+		if st, _ := p.Admin().State(ctx, "k0"); st != pool.StateHeld {
 			t.Errorf("k0 is %s", st)
 		}
-		if err := held.Free(ctx); err != nil {
+		if err := held.Release(ctx); err != nil {
 			t.Errorf("holder's Free: %v", err)
 		}
 		if v, err := p.Get(ctx, "k7"); err != nil || v["n"] != float64(7) {

@@ -256,7 +256,7 @@ func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 		return err
 	}
 	for _, name := range due {
-		p, err := pool.New[any](client, o.prefix, name)
+		p, err := pool.NewAdmin(client, o.prefix, name)
 		if err != nil {
 			return err
 		}
@@ -396,13 +396,13 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 	if err := confirm(e, o.yes, fmt.Sprintf("free %d member(s) of pool %s, whoever holds them?", len(held), o.pool)); err != nil {
 		return err
 	}
-	p, err := pool.New[any](client, o.prefix, o.pool)
+	p, err := pool.NewAdmin(client, o.prefix, o.pool)
 	if err != nil {
 		return err
 	}
 	// Only the leases shown and confirmed: a member freed and taken again
 	// while the question waited belongs to a holder nobody asked about.
-	n, err := p.FreeFenced(ctx, fences)
+	n, err := p.ForceRelease(ctx, fences)
 	if err != nil && !errors.Is(err, pool.ErrNotMember) {
 		return redisFailure(err)
 	}

@@ -19,7 +19,7 @@ func repairPool(t *testing.T, b *redisxtest.Backend) *pool.Pool[string] {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Extend(ctx, []string{"a", "b", "c"}); err != nil {
+	if _, err := p.AddKeys(ctx, []string{"a", "b", "c"}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.MallocMember(ctx, "a", pool.PermanentLease()); err != nil {
@@ -29,7 +29,7 @@ func repairPool(t *testing.T, b *redisxtest.Backend) *pool.Pool[string] {
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		s, err := p.Snapshot(ctx)
+		s, err := p.Admin().Snapshot(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestPoolGCConfirmation(t *testing.T) {
 		p := repairPool(t, b)
 		args := []string{"pool", "gc", "--redis", backendURL(b), "--prefix", b.Prefix, "--pool", "res"}
 		lapsed := func() int {
-			s, err := p.Snapshot(t.Context())
+			s, err := p.Admin().Snapshot(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,7 +73,7 @@ func TestPoolGCConfirmation(t *testing.T) {
 			t.Errorf("answer yes: exit %d, stderr %q, lapsed %d", r.code, r.stderr, lapsed())
 		}
 		wantLine(t, r.stdout, `^pool res: reclaimed 1 lease\(s\)`)
-		if st, _ := p.State(t.Context(), "b"); st != pool.StateFree {
+		if st, _ := p.Admin().State(t.Context(), "b"); st != pool.StateFree {
 			t.Errorf("b is %s after gc", st)
 		}
 
@@ -90,7 +90,7 @@ func TestPoolFreeCommand(t *testing.T) {
 		p := repairPool(t, b)
 		args := []string{"pool", "free", "--redis", backendURL(b), "--prefix", b.Prefix, "--pool", "res"}
 		state := func(k string) pool.State {
-			st, err := p.State(t.Context(), k)
+			st, err := p.Admin().State(t.Context(), k)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +178,7 @@ func TestUnreadablePoolFailsCommands(t *testing.T) {
 				t.Errorf("%q on an unreadable pool: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
 			}
 		}
-		if st, err := p.State(t.Context(), "a"); err != nil || st != pool.StateHeld {
+		if st, err := p.Admin().State(t.Context(), "a"); err != nil || st != pool.StateHeld {
 			t.Errorf("a is %s (%v) after the refused repairs", st, err)
 		}
 	})

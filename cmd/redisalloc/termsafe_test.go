@@ -35,7 +35,7 @@ func TestInspectEscapesKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	evil := "evil\x1b]0;PWNED\x07\x1b[31mRED"
-	if _, err := p.Extend(t.Context(), []string{evil}); err != nil {
+	if _, err := p.AddKeys(t.Context(), []string{evil}); err != nil {
 		t.Fatal(err)
 	}
 	r := runCLI(t, cliEnv{}, "inspect", "pool", "esc", "--redis", backendURL(b), "--prefix", b.Prefix)

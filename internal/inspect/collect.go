@@ -217,7 +217,7 @@ func runAll(ctx context.Context, jobs []func(context.Context) error) error {
 }
 
 func (c *collector) pool(ctx context.Context, name string, out *Pool) error {
-	p, err := pool.New[any](c.client, c.prefix, name)
+	p, err := pool.NewInspector(c.client, c.prefix, name)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ func Diagnose(r *Report) {
 		if p.LapsedLeases > 0 {
 			if lapsed := msDur(p.LapsedMillis); lapsed > LapseGrace {
 				add(SeverityWarning, CodeLapsedLeases, s, gc(p.Name),
-					"%d lease(s) passed their deadline (the oldest %s ago) and still hold their members; the next malloc or GC reclaims them (is anything mallocing or running Maintain?)",
+					"%d lease(s) passed their deadline (the oldest %s ago) and still hold their members; the next malloc or GC reclaims them (is anything mallocing or running a pool.Maintainer?)",
 					p.LapsedLeases, lapsed.Round(time.Millisecond))
 			} else {
 				add(SeverityInfo, CodeLapsedLeases, s, "",

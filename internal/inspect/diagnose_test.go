@@ -90,7 +90,7 @@ func TestCollectSlowLogOfPrefixOnly(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Extend(ctx, []string{"a", "b"}); err != nil {
+		if _, err := p.AddKeys(ctx, []string{"a", "b"}); err != nil {
 			t.Fatal(err)
 		}
 		r, err := inspect.Collect(ctx, b.Client, b.Prefix, inspect.Options{SampleLimit: 1000})
@@ -129,7 +129,7 @@ func TestCollectLapseAge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Extend(ctx, []string{"a", "b", "c"}); err != nil {
+		if _, err := p.AddKeys(ctx, []string{"a", "b", "c"}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := p.Malloc(ctx, pool.LeaseTTL(time.Millisecond)); err != nil {

@@ -20,7 +20,7 @@ func ExampleCollect() {
 	ctx := context.Background()
 
 	p, _ := pool.New[string](r.Client(), "myapp", "gpus")
-	_, _ = p.Extend(ctx, []string{"gpu-0", "gpu-1"})
+	_, _ = p.AddKeys(ctx, []string{"gpu-0", "gpu-1"})
 	_, _ = p.MallocN(ctx, 2, pool.LeaseTTL(time.Hour))
 
 	rep, err := inspect.Collect(ctx, r.Client(), "myapp", inspect.Options{SkipRedis: true})

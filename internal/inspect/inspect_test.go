@@ -278,7 +278,7 @@ func TestCollectUnreadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Extend(ctx, []string{"a"}); err != nil {
+		if _, err := p.AddKeys(ctx, []string{"a"}); err != nil {
 			t.Fatal(err)
 		}
 		// The holders hash replaced by a string: the snapshot script fails.

@@ -58,26 +58,26 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 	p, err := pool.New[any](client, prefix, Pool, pool.WithCodec(cd))
 	must("pool.New", err)
 	for i := range 10 {
-		opts := []pool.MemberOption{pool.WithPriority(i % 3)}
+		opts := []pool.MemberOption{pool.Priority(i % 3)}
 		if i == 9 {
-			opts = append(opts, pool.WithExpiry(time.Hour))
+			opts = append(opts, pool.MemberTTL(time.Hour))
 		}
-		_, err := p.Put(ctx, map[string]any{"m" + strconv.Itoa(i): Value(i)}, opts...)
+		_, err := p.Add(ctx, map[string]any{"m" + strconv.Itoa(i): Value(i)}, opts...)
 		must("Put", err)
 	}
 	_, err = p.Malloc(ctx, pool.LeaseTTL(time.Hour), pool.Bind("job-1", time.Hour))
 	must("Malloc", err)
 	_, err = p.Malloc(ctx, pool.PermanentLease())
 	must("Malloc permanent", err)
-	must("SetUnhealthy", p.SetUnhealthy(ctx, "m0", time.Hour))
+	must("Quarantine", p.Admin().Quarantine(ctx, "m0", time.Hour))
 	// Last: a lease that lapses at once and stays until a malloc or GC.
 	_, err = p.Malloc(ctx, pool.LeaseTTL(time.Millisecond))
 	must("Malloc short", err)
 
 	g, err := pool.New[any](client, prefix, FullPool, pool.WithCodec(cd))
 	must("pool.New", err)
-	_, err = g.Extend(ctx, []string{"g0", "g1"})
-	must("Extend", err)
+	_, err = g.AddKeys(ctx, []string{"g0", "g1"})
+	must("AddKeys", err)
 	_, err = g.MallocN(ctx, 2, pool.LeaseTTL(time.Hour))
 	must("MallocN", err)
 
