@@ -1,8 +1,8 @@
 // Package lease is the one lease keeper of the module: the local-deadline
 // rule, the renewal loop, the synchronous validity check and the context of
 // every lease-like thing a holder keeps alive on a Redis server (lock
-// leases, worker sessions; pool leases and task heartbeats are meant to
-// move onto it).
+// leases, pool leases, worker sessions; task heartbeats are meant to move
+// onto it).
 //
 // # The deadline rule
 //
@@ -27,6 +27,14 @@
 // ended locally, and the work bound to it was told to stop. The context
 // ([Keeper.Context]) is cancelled by a timer at the deadline, which the Go
 // runtime fires as soon as the process runs again.
+//
+// # Leases without a deadline
+//
+// A TTL of 0 makes a lease with no deadline (a pool's permanent lease): it
+// is valid until it ends (End, or a renewal that finds it lost), its
+// context has no timer, Renew passes a TTL of 0 on, and Run does not renew
+// it. RenewTTL with a positive TTL gives it a deadline from then on, by the
+// rule above; nothing takes a deadline away again.
 package lease
 
 import (
@@ -44,8 +52,11 @@ func Margin(ttl time.Duration) time.Duration { return ttl/100 + 2*time.Milliseco
 
 // Deadline is the local deadline of a grant or renewal of ttl whose request
 // was sent at sent (read with time.Now, so it carries the monotonic clock):
-// sent + ttl − Margin(ttl).
+// sent + ttl − Margin(ttl). A ttl of 0 (no deadline) gives the zero time.
 func Deadline(sent time.Time, ttl time.Duration) time.Time {
+	if ttl == 0 {
+		return time.Time{}
+	}
 	return sent.Add(ttl - Margin(ttl))
 }
 
@@ -70,16 +81,17 @@ var (
 // retried.
 type RenewFunc func(ctx context.Context, ttl time.Duration) error
 
-// Config describes a lease. TTL and Renew are required.
+// Config describes a lease. Renew is required.
 type Config struct {
-	// TTL is the server-side time to live each grant or renewal gives.
+	// TTL is the server-side time to live each grant or renewal gives; 0
+	// for a lease without a deadline (see the package doc).
 	TTL time.Duration
 	// Every is the renewal interval of Run (default a third of the current
 	// TTL). It must be below TTL − Margin(TTL) for Run to keep the lease
 	// alive.
 	Every time.Duration
 	// Retry is the delay before Run retries a failed renewal (default
-	// TTL/10, at most 100ms, at least 1ms).
+	// a tenth of the current TTL, at most 100ms, at least 1ms).
 	Retry time.Duration
 	// Renew renews the thing on the server.
 	Renew RenewFunc
@@ -108,7 +120,7 @@ type Keeper struct {
 	cfg Config
 
 	mu       sync.Mutex
-	deadline time.Time // local deadline, monotonic
+	deadline time.Time // local deadline, monotonic; zero: none
 	sent     time.Time // when the request behind deadline was sent
 	ttl      time.Duration
 	every    time.Duration // 0: a third of ttl
@@ -126,15 +138,12 @@ type Keeper struct {
 // context's timer is armed when Context is first called.
 func New(sent time.Time, cfg Config) (*Keeper, error) {
 	switch {
-	case cfg.TTL <= Margin(cfg.TTL):
+	case cfg.TTL < 0 || (cfg.TTL > 0 && cfg.TTL <= Margin(cfg.TTL)):
 		return nil, fmt.Errorf("lease: ttl %v not above its margin %v", cfg.TTL, Margin(cfg.TTL))
 	case cfg.Renew == nil:
 		return nil, errors.New("lease: nil Renew")
 	case cfg.Every < 0 || cfg.Retry < 0:
 		return nil, fmt.Errorf("lease: negative interval (every %v, retry %v)", cfg.Every, cfg.Retry)
-	}
-	if cfg.Retry == 0 {
-		cfg.Retry = max(min(cfg.TTL/10, 100*time.Millisecond), time.Millisecond)
 	}
 	if cfg.IsLost == nil {
 		cfg.IsLost = func(error) bool { return false }
@@ -169,7 +178,7 @@ func (k *Keeper) TTL() time.Duration {
 }
 
 // Deadline returns the local deadline: the lease is valid strictly before
-// it (unless ended).
+// it (unless ended). The zero time for a lease without a deadline.
 func (k *Keeper) Deadline() time.Time {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -185,7 +194,13 @@ func (k *Keeper) Valid() bool {
 	now := time.Now()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return k.cause == nil && now.Before(k.deadline)
+	return k.cause == nil && !k.lapsedLocked(now)
+}
+
+// lapsedLocked reports whether the local deadline passed at now; never for
+// a lease without a deadline. k.mu is held.
+func (k *Keeper) lapsedLocked(now time.Time) bool {
+	return !k.deadline.IsZero() && !now.Before(k.deadline)
 }
 
 // Err returns nil while the lease has not ended, else the cause it ended
@@ -213,9 +228,10 @@ func (k *Keeper) Context() context.Context {
 	switch {
 	case k.cause != nil:
 		k.cancel(k.cause)
-	case !time.Now().Before(k.deadline):
+	case k.lapsedLocked(time.Now()):
 		k.endLocked(k.cfg.Expired, true)
 		return ctx
+	case k.deadline.IsZero(): // no deadline, no timer (RenewTTL arms one)
 	default:
 		k.timer = time.AfterFunc(time.Until(k.deadline), k.fire)
 	}
@@ -228,7 +244,7 @@ func (k *Keeper) Context() context.Context {
 func (k *Keeper) fire() {
 	now := time.Now()
 	k.mu.Lock()
-	if k.cause != nil {
+	if k.cause != nil || k.deadline.IsZero() {
 		k.mu.Unlock()
 		return
 	}
@@ -244,7 +260,7 @@ func (k *Keeper) fire() {
 func (k *Keeper) expire() {
 	now := time.Now()
 	k.mu.Lock()
-	if k.cause != nil || now.Before(k.deadline) {
+	if k.cause != nil || !k.lapsedLocked(now) {
 		k.mu.Unlock()
 		return
 	}
@@ -279,7 +295,7 @@ func (k *Keeper) End(cause error) bool {
 		k.mu.Unlock()
 		return false
 	}
-	if !now.Before(k.deadline) {
+	if k.lapsedLocked(now) {
 		k.endLocked(k.cfg.Expired, true)
 		return false
 	}
@@ -296,9 +312,9 @@ func (k *Keeper) End(cause error) bool {
 func (k *Keeper) Renew(ctx context.Context) error { return k.renew(ctx, 0) }
 
 // RenewTTL renews the lease once for ttl, which becomes its TTL from now
-// on (for Run too); a shorter TTL moves the local deadline earlier. As
-// Renew otherwise. A ttl not above its margin ends nothing and returns an
-// error.
+// on (for Run too); a shorter TTL moves the local deadline earlier, and a
+// lease without a deadline gets one. As Renew otherwise. A ttl not above
+// its margin ends nothing and returns an error.
 func (k *Keeper) RenewTTL(ctx context.Context, ttl time.Duration) error {
 	if ttl <= Margin(ttl) {
 		return fmt.Errorf("lease: ttl %v not above its margin %v", ttl, Margin(ttl))
@@ -318,7 +334,7 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 		k.mu.Unlock()
 		return errors.Join(ErrEnded, cause)
 	}
-	if !sent.Before(k.deadline) {
+	if k.lapsedLocked(sent) {
 		cause := k.cfg.Expired
 		k.endLocked(cause, true)
 		return errors.Join(ErrEnded, cause)
@@ -328,7 +344,13 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 
 	// The renewal stops at the deadline, and when the lease ends (End):
 	// its answer could not count any more.
-	rctx, cancel := context.WithDeadline(ctx, deadline)
+	var rctx context.Context
+	var cancel context.CancelFunc
+	if deadline.IsZero() {
+		rctx, cancel = context.WithCancel(ctx)
+	} else {
+		rctx, cancel = context.WithDeadline(ctx, deadline)
+	}
 	stop := context.AfterFunc(k.life, cancel)
 	err := k.cfg.Renew(rctx, ttl)
 	stop()
@@ -341,7 +363,7 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 		k.mu.Unlock()
 		return errors.Join(ErrEnded, cause)
 	}
-	if !now.Before(k.deadline) {
+	if k.lapsedLocked(now) {
 		// Whatever the server said, the lease ran out here first: the work
 		// was (or is about to be) told to stop, so it stays ended.
 		cause := k.cfg.Expired
@@ -360,8 +382,15 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 	if !sent.Before(k.sent) {
 		next := Deadline(sent, ttl)
 		k.deadline, k.sent, k.ttl = next, sent, ttl
-		if k.timer != nil {
+		switch {
+		case next.IsZero(): // renewed without a deadline (a TTL of 0)
+			if k.timer != nil {
+				k.timer.Stop()
+			}
+		case k.timer != nil:
 			k.timer.Reset(next.Sub(now))
+		case k.ctx != nil: // the lease just got a deadline
+			k.timer = time.AfterFunc(next.Sub(now), k.fire)
 		}
 	}
 	k.mu.Unlock()
@@ -373,20 +402,33 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 // the last confirmed renewal, retrying a failed renewal every Config.Retry
 // until the deadline. It returns when ctx ends (ctx.Err(); the lease is
 // left as it is and lapses unless renewed otherwise) or when the lease
-// ends (its cause). A Renew called elsewhere reschedules the loop.
+// ends (its cause). A Renew called elsewhere reschedules the loop. A lease
+// without a deadline is not renewed: Run waits until RenewTTL gives it one
+// or it ends.
 func (k *Keeper) Run(ctx context.Context) error {
 	t := time.NewTimer(time.Hour)
 	defer t.Stop()
 	next := time.Time{}
 	for {
 		k.mu.Lock()
-		cause, sent, deadline, every := k.cause, k.sent, k.deadline, k.every
+		cause, sent, deadline, every, retry := k.cause, k.sent, k.deadline, k.every, k.cfg.Retry
 		if every == 0 {
 			every = k.ttl / 3
+		}
+		if retry == 0 {
+			retry = max(min(k.ttl/10, 100*time.Millisecond), time.Millisecond)
 		}
 		k.mu.Unlock()
 		if cause != nil {
 			return cause
+		}
+		if deadline.IsZero() {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-k.kick:
+				continue
+			}
 		}
 		if next.IsZero() || sent.Add(every).After(next) {
 			next = sent.Add(every)
@@ -418,7 +460,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		default:
-			next = time.Now().Add(k.cfg.Retry)
+			next = time.Now().Add(retry)
 		}
 	}
 }

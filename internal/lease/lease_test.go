@@ -53,6 +53,7 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		"NoRenew":        {TTL: time.Second},
 		"TTLUnderMargin": {TTL: 2 * time.Millisecond, Renew: ok},
 		"NegativeEvery":  {TTL: time.Second, Renew: ok, Every: -1},
+		"NegativeTTL":    {TTL: -time.Second, Renew: ok},
 	} {
 		if _, err := lease.New(time.Now(), cfg); err == nil {
 			t.Errorf("%s: New accepted %+v", name, cfg)
@@ -487,6 +488,112 @@ func TestEndStopsRenewalInFlight(t *testing.T) {
 		}
 		if d := time.Since(endAt); d != 0 {
 			t.Fatalf("the renewal ran on %v after End", d)
+		}
+	})
+}
+
+// A TTL of 0 is a lease without a deadline: valid until it ends, no timer,
+// Renew passes 0 on and keeps it without a deadline, Run never renews it.
+func TestNoDeadline(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		var got []time.Duration
+		k := newKeeper(t, time.Now(), lease.Config{TTL: 0, Renew: func(_ context.Context, ttl time.Duration) error {
+			got = append(got, ttl)
+			return nil
+		}})
+		if !k.Deadline().IsZero() || k.TTL() != 0 {
+			t.Fatalf("deadline %v ttl %v", k.Deadline(), k.TTL())
+		}
+		ctx := k.Context()
+		runCtx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- k.Run(runCtx) }()
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		if !k.Valid() || ctx.Err() != nil {
+			t.Fatalf("a lease without a deadline ended: valid=%v ctx=%v", k.Valid(), ctx.Err())
+		}
+		if len(got) != 0 {
+			t.Fatalf("Run renewed a lease without a deadline: %v", got)
+		}
+		if err := k.Renew(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != "[0s]" || !k.Deadline().IsZero() {
+			t.Fatalf("Renew passed %v, deadline %v", got, k.Deadline())
+		}
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		errReleased := errors.New("released")
+		if !k.End(errReleased) || k.Valid() || !errors.Is(context.Cause(ctx), errReleased) {
+			t.Fatal("End did not end a lease without a deadline")
+		}
+	})
+}
+
+// A lost renewal ends a lease without a deadline too.
+func TestNoDeadlineLost(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: 0, IsLost: isGone,
+			Renew: func(context.Context, time.Duration) error { return errGone }})
+		ctx := k.Context()
+		if err := k.Renew(context.Background()); !errors.Is(err, errGone) {
+			t.Fatalf("Renew = %v", err)
+		}
+		if k.Valid() || !errors.Is(context.Cause(ctx), errGone) {
+			t.Fatalf("valid=%v cause=%v", k.Valid(), context.Cause(ctx))
+		}
+	})
+}
+
+// RenewTTL gives a lease without a deadline one: its context (asked for
+// before) ends at it, and Run, waiting meanwhile, starts renewing.
+func TestNoDeadlineGetsOne(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const ttl = 3 * time.Second
+		var at []time.Duration
+		start := time.Now()
+		k := newKeeper(t, start, lease.Config{TTL: 0, Renew: func(_ context.Context, ttl time.Duration) error {
+			at = append(at, time.Since(start))
+			return nil
+		}})
+		ctx := k.Context()
+		runCtx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- k.Run(runCtx) }()
+		time.Sleep(time.Hour)
+		sent := time.Now()
+		if err := k.RenewTTL(context.Background(), ttl); err != nil {
+			t.Fatal(err)
+		}
+		if !k.Deadline().Equal(lease.Deadline(sent, ttl)) || k.TTL() != ttl {
+			t.Fatalf("deadline %v ttl %v", k.Deadline().Sub(sent), k.TTL())
+		}
+		time.Sleep(2500 * time.Millisecond)
+		cancel()
+		if err := <-done; !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		want := []time.Duration{time.Hour, time.Hour + time.Second, time.Hour + 2*time.Second}
+		if fmt.Sprint(at) != fmt.Sprint(want) {
+			t.Fatalf("renewals at %v, want %v", at, want)
+		}
+		// Without Run the context ends at the last renewal's deadline.
+		last := start.Add(want[2])
+		time.Sleep(time.Until(lease.Deadline(last, ttl)) - 1)
+		synctest.Wait()
+		if ctx.Err() != nil || !k.Valid() {
+			t.Fatal("ended before the deadline")
+		}
+		time.Sleep(1)
+		synctest.Wait()
+		if !errors.Is(context.Cause(ctx), lease.ErrExpired) || k.Valid() {
+			t.Fatalf("at the deadline: cause %v valid %v", context.Cause(ctx), k.Valid())
 		}
 	})
 }
