@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
+	"github.com/redisallocator/redisallocator/internal/lease"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
@@ -16,9 +16,20 @@ import (
 // that of every earlier allocation of the pool, so a resource that sees
 // fencing numbers can refuse a stale holder.
 //
+// A lease is kept by the module's one lease keeper (shared with lock
+// leases and health sessions): it is valid until its local deadline
+// ([Lease.Deadline]), the monotonic time at which the malloc or the last
+// successful Refresh was sent, plus the TTL, less a margin of 1% + 2ms for
+// clock drift, so strictly before the server can hand the member to
+// someone else. Refresh and KeepAlive move it on. A process that stalls (a
+// long GC pause, a SIGSTOP, a suspended VM) finds its lease invalid when it
+// resumes, and a refresh answered after the deadline does not revive it.
+// A permanent lease (PermanentLease) has no deadline: it is valid until
+// released or lost.
+//
 // A Lease is safe for concurrent use. In shared mode a lease holds nothing:
-// Fence is 0, and Release, Refresh and ReportUnhealthy do nothing but
-// return nil.
+// Fence is 0, it is always valid, its Context never ends, and Release,
+// Refresh and ReportUnhealthy do nothing but return nil.
 type Lease struct {
 	// Key is the member.
 	Key string
@@ -26,47 +37,96 @@ type Lease struct {
 	// token proves this holding to the scripts; empty in shared mode.
 	token string
 	fence int64
-
-	c  *core
-	mu sync.Mutex
-	// deadline is the server-clock end of the lease (zero: permanent).
-	deadline time.Time
-	// local is a local monotonic-clock bound that is never later than the
-	// server deadline: the request's start plus the TTL.
-	local  time.Time
-	ttl    time.Duration
-	ended  bool
-	cause  error // why the lease ended
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	stopKA chan struct{}
-	// stopSession unhooks the lease from its session's context.
-	stopSession func() bool
-	doneKA      chan struct{}
-	endOnce     sync.Once
+	c     *core
+	// keep keeps the local deadline, the context and the renewals; nil in
+	// shared mode.
+	keep *lease.Keeper
+	// session is the worker session the lease was taken under, if any;
+	// unhook unhooks the lease from the session's context.
+	session Session
+	unhook  func() bool
+	// doneKA is closed when the keep-alive goroutine, if any, has exited.
+	doneKA chan struct{}
 }
 
-func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Time, mc mallocConfig) *Lease {
-	l := &Lease{Key: key, token: token, fence: fence, c: c, ttl: mc.ttl}
+// Causes a lease's context ends with; each matches ErrNotHeld.
+var (
+	errLeaseEnded  = fmt.Errorf("%w: lease released", ErrNotHeld)
+	errLeaseLapsed = fmt.Errorf("%w: lease lapsed (not refreshed within its TTL)", ErrNotHeld)
+)
+
+// newLease makes the lease of a member granted by a malloc sent at sent.
+func newLease(c *core, key, token string, fence int64, sent time.Time, mc mallocConfig) *Lease {
+	l := &Lease{Key: key, token: token, fence: fence, c: c}
+	if token == "" {
+		return l // shared mode: nothing held
+	}
+	ttl := mc.ttl
 	if mc.permanent {
-		l.ttl = 0 // Refresh(ctx, 0) keeps it permanent
+		ttl = 0 // no deadline; Refresh(ctx, 0) keeps it so
 	}
-	if deadlineMS > 0 {
-		l.deadline = time.UnixMilli(deadlineMS)
-		l.local = start.Add(mc.ttl)
+	k, err := lease.New(sent, lease.Config{
+		TTL:     ttl,
+		Every:   mc.keepAlive,
+		Renew:   l.renew,
+		IsLost:  isNotHeld,
+		Expired: errLeaseLapsed,
+		Lost:    func(err error) error { return err }, // it matches ErrNotHeld
+		OnEnd:   l.ended,
+	})
+	if err != nil {
+		panic("bug: pool lease config: " + err.Error()) // the options were validated
 	}
-	if mc.keepAlive > 0 && token != "" {
-		l.startKeepAlive(mc.keepAlive)
-	}
-	if mc.session != nil && token != "" {
+	l.keep = k
+	if mc.session != nil {
 		sctx := mc.session.Context()
+		l.session = mc.session
 		// The session vouches for the lease: when it ends, so does the lease.
-		l.stopSession = context.AfterFunc(sctx, func() {
-			l.end(fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, mc.session.ID(), context.Cause(sctx)))
+		l.unhook = context.AfterFunc(sctx, func() {
+			k.End(fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, mc.session.ID(), context.Cause(sctx)))
 		})
 	}
+	if mc.keepAlive > 0 {
+		done := make(chan struct{})
+		l.doneKA = done
+		go func() {
+			defer close(done)
+			_ = k.Run(context.Background()) // returns when the lease ends
+		}()
+	}
 	return l
+}
+
+func isNotHeld(err error) bool { return errors.Is(err, ErrNotHeld) }
+
+// renew refreshes the lease on the server for ttl (0: permanent); the
+// keeper calls it.
+func (l *Lease) renew(ctx context.Context, ttl time.Duration) error {
+	arg := "0"
+	if ttl > 0 {
+		arg = ms(ttl)
+	}
+	msg, err := l.c.runScript(ctx, script.PoolRefresh, []string{l.Key, l.token, arg})
+	if err != nil {
+		return err
+	}
+	if _, err := msg.AsInt64(); err != nil {
+		return fmt.Errorf("pool %s: refresh: unexpected reply: %w", l.c.name, err)
+	}
+	return nil
+}
+
+// ended runs once when the keeper ends the lease by expiry or loss.
+func (l *Lease) ended(error) {
+	if l.unhook != nil {
+		l.unhook()
+	}
+}
+
+// end ends the lease with cause (a release, a loss found by another call).
+func (l *Lease) end(cause error) {
+	l.keep.End(cause)
+	l.ended(cause)
 }
 
 // Fence returns the allocation's fencing number: strictly greater than that
@@ -74,82 +134,60 @@ func newLease(c *core, key, token string, fence, deadlineMS int64, start time.Ti
 // refuse a stale holder. It is 0 in shared mode.
 func (l *Lease) Fence() int64 { return l.fence }
 
-// Deadline returns when the lease ends unless refreshed, by the Redis
-// server's clock; the zero time for permanent and shared leases.
+// Deadline returns the lease's local deadline: it is valid strictly before
+// it (unless released or lost), and the pool cannot hand the member to
+// anyone else before it. Refresh and KeepAlive move it. The zero time for
+// permanent and shared leases.
 func (l *Lease) Deadline() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.deadline
+	if l.keep == nil {
+		return time.Time{}
+	}
+	return l.keep.Deadline()
 }
 
-// Context returns a context that is cancelled when the lease is known lost
-// or ended: at the lease deadline by the local clock (measured from before
-// the malloc was sent, so never later than the server's), when Release
-// succeeds, or when Refresh or the keep-alive learns the lease is gone.
-// context.Cause tells which; it matches ErrNotHeld for a lost lease. Work
-// bound to the resource should use it.
+// Valid reports whether the lease still holds the member as far as this
+// process can know: not released, not lost (to a Refresh, ReportUnhealthy
+// or the keep-alive that found it gone, or to the end of its session), and
+// its local deadline not passed. It reads the monotonic clock now, so it
+// is right even in the moment after a stall, before the lease's timers have
+// run: call it right before acting on the resource. False for a nil Lease;
+// always true in shared mode.
+func (l *Lease) Valid() bool {
+	switch {
+	case l == nil:
+		return false
+	case l.keep == nil:
+		return true
+	case !l.keep.Valid():
+		return false
+	case l.session != nil:
+		return sessionValid(l.session)
+	}
+	return true
+}
+
+// sessionValid reports whether s still vouches for its leases: its own
+// synchronous check when it has one (health.Session does), else its
+// context.
+func sessionValid(s Session) bool {
+	if v, ok := s.(interface{ Valid() bool }); ok {
+		return v.Valid()
+	}
+	return s.Context().Err() == nil
+}
+
+// Context returns a context that is cancelled when the lease ends: at its
+// local deadline (see Lease), when Release succeeds, when Refresh,
+// ReportUnhealthy or the keep-alive learns the lease is gone, or when the
+// session it was taken under ends. context.Cause tells which; it matches
+// ErrNotHeld. A refresh answered after the deadline does not revive it.
+// Work bound to the resource should use it, and check Valid right before
+// acting. In shared mode the context never ends.
 func (l *Lease) Context() context.Context {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ctx != nil {
-		return l.ctx
+	if l.keep == nil {
+		return context.Background()
 	}
-	l.ctx, l.cancel = context.WithCancelCause(context.Background())
-	if l.ended {
-		l.cancel(l.cause)
-	} else {
-		l.armLocked()
-	}
-	return l.ctx
-}
-
-// armLocked makes Context end at the local deadline: it sets, moves or (for
-// a lease made permanent) stops the timer. l.mu is held and Context was
-// asked for.
-func (l *Lease) armLocked() {
-	if l.local.IsZero() {
-		if l.timer != nil {
-			l.timer.Stop()
-		}
-		return
-	}
-	left := time.Until(l.local)
-	if l.timer != nil {
-		l.timer.Reset(left)
-		return
-	}
-	lapsed := fmt.Errorf("%w: lease of %q lapsed", ErrNotHeld, l.Key)
-	if left <= 0 {
-		l.cancel(lapsed) // at once: a timer would fire a moment later
-		return
-	}
-	l.timer = time.AfterFunc(left, func() { l.cancel(lapsed) })
-}
-
-var errLeaseEnded = fmt.Errorf("%w: lease released", ErrNotHeld)
-
-// end marks the lease over and cancels its context with cause.
-func (l *Lease) end(cause error) {
-	l.endOnce.Do(func() {
-		l.mu.Lock()
-		l.ended, l.cause = true, cause
-		if l.timer != nil {
-			l.timer.Stop()
-		}
-		if l.cancel != nil {
-			l.cancel(cause)
-		}
-		stop := l.stopKA
-		l.stopKA = nil
-		unhook := l.stopSession
-		l.mu.Unlock()
-		if unhook != nil {
-			unhook()
-		}
-		if stop != nil {
-			close(stop)
-		}
-	})
+	return l.keep.Context()
 }
 
 // Release ends the lease and returns the member to the pool (to quarantine
@@ -216,16 +254,20 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 		errs = append(errs, lost)
 	}
 	for _, l := range held {
-		l.waitKeepAlive()
+		if l.doneKA != nil {
+			<-l.doneKA
+		}
 	}
 	return errors.Join(errs...)
 }
 
-// Refresh extends the lease to ttl from now (0 keeps the TTL it was made
-// with, or keeps a permanent lease permanent; a ttl turns a permanent lease
-// into one that ends, and Context then ends with it). It returns
-// ErrNotHeld, and cancels Context, when the lease already ended or went to
-// another holder.
+// Refresh extends the lease to ttl counted from now (0 keeps its current
+// TTL, and keeps a permanent lease permanent; a ttl turns a permanent lease
+// into one that ends, and Context then ends with it). The new local
+// deadline counts from when the refresh was sent (see Lease). It returns
+// ErrNotHeld, and the lease's Context ends, when the lease already ended,
+// went to another holder, or reached its local deadline before the
+// server's answer arrived.
 func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	if l == nil {
 		return ErrNotHeld
@@ -233,45 +275,20 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	if l.token == "" {
 		return nil
 	}
-	l.mu.Lock()
-	keep := l.ttl
-	l.mu.Unlock()
+	var err error
 	if ttl == 0 {
-		ttl = keep // 0 again for a permanent lease
-	}
-	arg := "0" // permanent
-	if ttl != 0 {
-		if ttl < time.Millisecond || ttl > MaxTTL {
-			return fmt.Errorf("%w: lease TTL %v", errInvalidDuration, ttl)
+		err = l.keep.Renew(ctx)
+	} else {
+		if err := checkLeaseTTL(ttl); err != nil {
+			return err
 		}
-		arg = ms(ttl)
+		err = l.keep.RenewTTL(ctx, ttl)
 	}
-	start := time.Now()
-	msg, err := l.c.runScript(ctx, script.PoolRefresh, []string{l.Key, l.token, arg})
-	if errors.Is(err, ErrNotHeld) {
-		l.end(err)
-		return err
+	if errors.Is(err, lease.ErrEnded) {
+		// The keeper's cause matches ErrNotHeld.
+		return fmt.Errorf("pool %s: refresh %q: %w", l.c.name, l.Key, l.keep.Err())
 	}
-	if err != nil {
-		return err
-	}
-	d, err := msg.AsInt64()
-	if err != nil {
-		return fmt.Errorf("pool %s: refresh: unexpected reply: %w", l.c.name, err)
-	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ended {
-		return fmt.Errorf("pool %s: refresh %q: %w", l.c.name, l.Key, ErrNotHeld)
-	}
-	l.deadline, l.local, l.ttl = time.Time{}, time.Time{}, ttl
-	if d > 0 {
-		l.deadline, l.local = time.UnixMilli(d), start.Add(ttl)
-	}
-	if l.ctx != nil {
-		l.armLocked()
-	}
-	return nil
+	return err
 }
 
 // ReportUnhealthy tells the pool the member misbehaved while held: when the
@@ -292,50 +309,6 @@ func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 		l.end(err)
 	}
 	return err
-}
-
-// startKeepAlive refreshes the lease every interval until it ends. A
-// refresh that fails for any reason but ErrNotHeld is retried on the next
-// tick; the context's local deadline still cancels it in time, since a
-// lease that could not be refreshed is not known to be held.
-func (l *Lease) startKeepAlive(every time.Duration) {
-	stop, done := make(chan struct{}), make(chan struct{})
-	l.stopKA, l.doneKA = stop, done
-	go func() {
-		defer close(done)
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				// Keep trying until the lease would lapse anyway.
-				l.mu.Lock()
-				until := l.local
-				l.mu.Unlock()
-				if d := time.Until(until); d < every {
-					until = time.Now().Add(every)
-				}
-				ctx, cancel := context.WithDeadline(context.Background(), until)
-				err := l.Refresh(ctx, 0)
-				cancel()
-				if errors.Is(err, ErrNotHeld) {
-					return
-				}
-			}
-		}
-	}()
-}
-
-// waitKeepAlive waits for an ended lease's keep-alive goroutine to exit.
-func (l *Lease) waitKeepAlive() {
-	l.mu.Lock()
-	done := l.doneKA
-	l.mu.Unlock()
-	if done != nil {
-		<-done
-	}
 }
 
 // String describes the lease for logs, without the token.

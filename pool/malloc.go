@@ -9,6 +9,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/lease"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
@@ -97,9 +98,10 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		}
 		o(&m)
 	}
+	if err := checkLeaseTTL(m.ttl); err != nil {
+		return m, fmt.Errorf("%w (use PermanentLease for no TTL)", err)
+	}
 	switch {
-	case m.ttl < time.Millisecond || m.ttl > MaxTTL:
-		return m, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v (use PermanentLease for no TTL)", errInvalidDuration, m.ttl, MaxTTL)
 	case m.bindTTL < 0 || m.bindTTL > MaxTTL || (m.bindTTL > 0 && m.bindTTL < time.Millisecond):
 		return m, fmt.Errorf("%w: binding TTL %v", errInvalidDuration, m.bindTTL)
 	case m.session != nil && !sessionRE.MatchString(m.session.ID()):
@@ -121,8 +123,8 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 	if m.keepAlive < 0 {
 		m.keepAlive = m.ttl / 3
 	}
-	if m.keepAlive != 0 && (m.keepAlive < time.Millisecond || m.keepAlive >= m.ttl) {
-		return m, fmt.Errorf("%w: keep-alive interval %v must be shorter than the lease %v", errInvalidDuration, m.keepAlive, m.ttl)
+	if valid := m.ttl - lease.Margin(m.ttl); m.keepAlive != 0 && (m.keepAlive < time.Millisecond || m.keepAlive >= valid) {
+		return m, fmt.Errorf("%w: keep-alive interval %v must be shorter than the lease %v less its drift margin (%v)", errInvalidDuration, m.keepAlive, m.ttl, valid)
 	}
 	return m, nil
 }
@@ -350,7 +352,7 @@ func (c *core) parseGrant(e []rueidis.RedisMessage, token string, start time.Tim
 	}
 	key, err1 := e[0].ToString()
 	fence, err2 := e[1].AsInt64()
-	deadline, err3 := e[2].AsInt64()
+	_, err3 := e[2].AsInt64() // the server's deadline: the local one counts from start
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, nil, fmt.Errorf("pool %s: malloc: bad reply: %w", c.name, err)
 	}
@@ -362,7 +364,7 @@ func (c *core) parseGrant(e []rueidis.RedisMessage, token string, start time.Tim
 		}
 		value = b
 	}
-	return newLease(c, key, token, fence, deadline, start, mc), value, nil
+	return newLease(c, key, token, fence, start, mc), value, nil
 }
 
 // gcCounts is the number of lazy-GC counts heading both malloc replies.

@@ -35,7 +35,19 @@ const (
 	// MaxTTL bounds every duration (about 68 years), keeping server-side
 	// deadlines exact.
 	MaxTTL = 1 << 41 * time.Millisecond
+	// MinLeaseTTL is the shortest lease TTL: a lease is valid for its TTL
+	// less a drift margin of 1% + 2ms (see Lease), so a shorter one would
+	// hardly be usable.
+	MinLeaseTTL = 10 * time.Millisecond
 )
+
+// checkLeaseTTL checks a lease TTL against MinLeaseTTL and MaxTTL.
+func checkLeaseTTL(d time.Duration) error {
+	if d < MinLeaseTTL || d > MaxTTL {
+		return fmt.Errorf("%w: lease TTL %v must be between %v and %v", errInvalidDuration, d, MinLeaseTTL, MaxTTL)
+	}
+	return nil
+}
 
 // config is what New, NewAdmin and NewInspector are configured with.
 type config struct {
@@ -78,7 +90,8 @@ func WithCodec(c codec.Codec) Option { return poolOption(func(o *config) { o.cod
 // and Refresh of shared allocations do nothing.
 func WithShared() Option { return poolOption(func(o *config) { o.shared = true }) }
 
-// WithLeaseTTL sets the default lease of an allocation (DefaultLeaseTTL).
+// WithLeaseTTL sets the default lease of an allocation (DefaultLeaseTTL;
+// MinLeaseTTL to MaxTTL).
 func WithLeaseTTL(d time.Duration) Option { return poolOption(func(o *config) { o.leaseTTL = d }) }
 
 // WithTimerBudget sets how many due timers each malloc handles first
@@ -112,11 +125,12 @@ func newConfig(opts []Option) (config, error) {
 		}
 		o.applyPool(&c)
 	}
+	if err := checkLeaseTTL(c.leaseTTL); err != nil {
+		return c, err
+	}
 	switch {
 	case c.codec == nil:
 		return c, fmt.Errorf("%w: nil codec", errInvalidOption)
-	case c.leaseTTL < time.Millisecond || c.leaseTTL > MaxTTL:
-		return c, fmt.Errorf("%w: lease TTL %v must be between 1ms and %v", errInvalidDuration, c.leaseTTL, MaxTTL)
 	case c.budget < 0 || c.budget > MaxBatch:
 		return c, fmt.Errorf("%w: timer budget %d", errInvalidOption, c.budget)
 	case c.waitPoll < time.Millisecond:
@@ -200,7 +214,8 @@ type mallocConfig struct {
 // MallocOption adjusts one Malloc, MallocN or MallocMember call.
 type MallocOption func(*mallocConfig)
 
-// LeaseTTL sets this allocation's lease instead of the pool default.
+// LeaseTTL sets this allocation's lease instead of the pool default
+// (MinLeaseTTL to MaxTTL).
 func LeaseTTL(d time.Duration) MallocOption { return func(m *mallocConfig) { m.ttl = d } }
 
 // PermanentLease makes the lease last until released. A crashed holder then
@@ -265,8 +280,11 @@ func sessionKey(s Session) string {
 func InSession(s Session) MallocOption { return func(m *mallocConfig) { m.session = s } }
 
 // KeepAlive refreshes the lease every interval in the background until it
-// is released or lost (then Lease.Context is cancelled). Zero means a third
-// of the lease TTL.
+// is released or lost (then Lease.Context is cancelled), with the lease
+// keeper's renewal loop: each refresh counts from when it was sent, and a
+// failed one is retried (every tenth of the TTL, at most 100ms) until the
+// local deadline. Zero means a third of the lease TTL; the interval must be
+// shorter than the TTL less its drift margin.
 func KeepAlive(interval time.Duration) MallocOption {
 	return func(m *mallocConfig) {
 		m.keepAlive = interval
