@@ -10,6 +10,9 @@
 //	a, err := p.Malloc(ctx, pool.Bind("worker-7", time.Hour), pool.KeepAlive(0))
 //	if errors.Is(err, pool.ErrEmpty) { ... }
 //	defer a.Release(ctx)
+//	if !a.Valid() { // right before acting: false after a stall past the lease
+//		return
+//	}
 //	use(a.Context(), a.Key, a.Value, a.Fence())
 //
 // # Types
@@ -17,8 +20,8 @@
 // Pool[T] is the hot path: allocation (Malloc, MallocN, MallocMember),
 // Release, values (Get) and membership (Add, AddKeys, Assign, AssignKeys,
 // Remove, Contains, Len, Keys). A Lease (promoted into an Allocation[T])
-// is one holding: Fence, Deadline, Context, Refresh, ReportUnhealthy,
-// Release. Inspector is the read-only view for operators: Snapshot,
+// is one holding: Fence, Deadline, Valid, Context, Refresh,
+// ReportUnhealthy, Release. Inspector is the read-only view for operators: Snapshot,
 // Stats, State, Bindings, Export and the state metrics. Admin is the
 // operator's side, as asynq's Inspector is of a queue: the Inspector's
 // reads plus ForceRelease, Quarantine, Update, Import, Clear, Bind, Unbind
@@ -44,11 +47,24 @@
 //     lease.
 //   - In shared mode (WithShared) members are handed out round-robin within
 //     each priority and nobody holds them.
-//   - Leases lapse after their TTL (DefaultLeaseTTL, or LeaseTTL); a TTL is
-//     never zero by accident: PermanentLease is explicit. A crashed holder's
-//     member comes back when its lease lapses: each Malloc handles a few due
-//     timers first, and Admin.GC or a Maintainer handle the rest. Every
-//     duration sent to Redis is rounded up to whole milliseconds.
+//   - Leases lapse after their TTL (DefaultLeaseTTL, or LeaseTTL, at least
+//     MinLeaseTTL); a TTL is never zero by accident: PermanentLease is
+//     explicit. A crashed holder's member comes back when its lease lapses:
+//     each Malloc handles a few due timers first, and Admin.GC or a
+//     Maintainer handle the rest. Every duration sent to Redis is rounded up
+//     to whole milliseconds.
+//   - A lease is kept by the module's one lease keeper, shared with lock
+//     leases and health sessions: its local deadline (Lease.Deadline) is the
+//     monotonic time the malloc or the last successful Refresh was sent,
+//     plus the TTL, less a drift margin of 1% + 2ms, so it comes strictly
+//     before the pool can hand the member to anyone else. Lease.Valid reads
+//     the clock (call it right before acting on the resource: it is false
+//     the moment a stalled process resumes past the deadline), and
+//     Lease.Context ends at the deadline, on Release, or when a Refresh,
+//     ReportUnhealthy, the keep-alive or the lease's session finds the lease
+//     gone. A refresh answered after the deadline does not revive the lease.
+//     KeepAlive renews it with the keeper's loop; a permanent lease has no
+//     deadline and is valid until released or lost.
 //   - Soft binding (Bind) gives a caller the member it had last time when it
 //     is free; Admin.Bindings answers which names are bound to a member.
 //   - Quarantine: Admin.Quarantine takes a member out of rotation for a
