@@ -97,8 +97,8 @@ func TestMaintainerRun(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b, pool.WithTimerBudget(0))
 		tb.extend(t, "a")
-		_ = tb.malloc(t, pool.LeaseTTL(pool.MinLeaseTTL)) // never released
-		time.Sleep(2 * pool.MinLeaseTTL)                  // the lease lapses (miniredis uses the real clock here)
+		_ = tb.malloc(t, pool.LeaseTTL(10*time.Millisecond)) // never released (the shortest lease)
+		time.Sleep(20 * time.Millisecond)                    // the lease lapses (miniredis uses the real clock here)
 		var mu sync.Mutex
 		var errs []error
 		calls := 0

@@ -48,7 +48,7 @@
 //   - In shared mode (WithShared) members are handed out round-robin within
 //     each priority and nobody holds them.
 //   - Leases lapse after their TTL (DefaultLeaseTTL, or LeaseTTL, at least
-//     MinLeaseTTL); a TTL is never zero by accident: PermanentLease is
+//     10ms); a TTL is never zero by accident: PermanentLease is
 //     explicit. A crashed holder's member comes back when its lease lapses:
 //     each Malloc handles a few due timers first, and Admin.GC or a
 //     Maintainer handle the rest. Every duration sent to Redis is rounded up

@@ -35,16 +35,17 @@ const (
 	// MaxTTL bounds every duration (about 68 years), keeping server-side
 	// deadlines exact.
 	MaxTTL = 1 << 41 * time.Millisecond
-	// MinLeaseTTL is the shortest lease TTL: a lease is valid for its TTL
-	// less a drift margin of 1% + 2ms (see Lease), so a shorter one would
-	// hardly be usable.
-	MinLeaseTTL = 10 * time.Millisecond
 )
 
-// checkLeaseTTL checks a lease TTL against MinLeaseTTL and MaxTTL.
+// minLeaseTTL is the shortest lease TTL: a lease is valid for its TTL less
+// a drift margin of 1% + 2ms (see Lease), so a shorter one would be eaten
+// by the margin.
+const minLeaseTTL = 10 * time.Millisecond
+
+// checkLeaseTTL checks a lease TTL against minLeaseTTL and MaxTTL.
 func checkLeaseTTL(d time.Duration) error {
-	if d < MinLeaseTTL || d > MaxTTL {
-		return fmt.Errorf("%w: lease TTL %v must be between %v and %v", errInvalidDuration, d, MinLeaseTTL, MaxTTL)
+	if d < minLeaseTTL || d > MaxTTL {
+		return fmt.Errorf("%w: lease TTL %v must be between %v and %v", errInvalidDuration, d, minLeaseTTL, MaxTTL)
 	}
 	return nil
 }
@@ -91,7 +92,8 @@ func WithCodec(c codec.Codec) Option { return poolOption(func(o *config) { o.cod
 func WithShared() Option { return poolOption(func(o *config) { o.shared = true }) }
 
 // WithLeaseTTL sets the default lease of an allocation (DefaultLeaseTTL;
-// MinLeaseTTL to MaxTTL).
+// at least 10ms, since shorter leases would be eaten by the clock-drift
+// margin, and at most MaxTTL).
 func WithLeaseTTL(d time.Duration) Option { return poolOption(func(o *config) { o.leaseTTL = d }) }
 
 // WithTimerBudget sets how many due timers each malloc handles first
@@ -214,8 +216,8 @@ type mallocConfig struct {
 // MallocOption adjusts one Malloc, MallocN or MallocMember call.
 type MallocOption func(*mallocConfig)
 
-// LeaseTTL sets this allocation's lease instead of the pool default
-// (MinLeaseTTL to MaxTTL).
+// LeaseTTL sets this allocation's lease instead of the pool default (at
+// least 10ms, at most MaxTTL).
 func LeaseTTL(d time.Duration) MallocOption { return func(m *mallocConfig) { m.ttl = d } }
 
 // PermanentLease makes the lease last until released. A crashed holder then
