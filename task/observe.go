@@ -260,64 +260,40 @@ func (in *instruments) reaped(ctx context.Context, name string, n int) {
 	}
 }
 
-// RegisterMetrics starts reporting queue depth through the meter provider
-// (WithMeterProvider): redisallocator.task.queue.depth by state (ready,
-// delayed, running, dead) and redisallocator.task.queue.workers, each
-// per task name. Every collection reads each name's Stats, one read-only
-// script per name, so the states of one name are consistent with each
-// other.
+// RegisterMetrics starts reporting the queue's depth through the meter
+// provider ([WithMeterProvider]): redisallocator.task.queue.depth by state
+// (ready, delayed, running, dead) and redisallocator.task.queue.workers.
+// Every collection reads the queue's counts with one read-only script, so
+// the states are consistent with each other.
 //
-// names are the task names to observe. With none, it observes every name
-// this Queue value has used when a collection runs (submitted to, listened
-// to, or given to Handle, Stats and the other calls that take a name), so
-// a process reports the queues it works with; list the names to report a
-// fixed set instead, or queues this process does not use.
-//
-// It is opt-in because the depths are the queues' in Redis, the same for
+// It is opt-in because the depths are the queue's in Redis, the same for
 // every process: register in one process (or a few), not in every one.
 // Call Unregister on the result when the queue is no longer used: until
 // then the meter provider keeps the Queue reachable and reads Redis at
 // every collection. A second RegisterMetrics on the same Queue value before
-// Unregister returns an error matching ErrInvalidOption. A bad name returns
-// an error matching ErrInvalidName. A name whose read fails is skipped for
-// that collection, and the error goes to the SDK's error handler.
-func (q *Queue[P, R]) RegisterMetrics(names ...string) (metric.Registration, error) {
-	for _, n := range names {
-		if _, err := q.c.keysFor(n); err != nil {
-			return nil, err
-		}
-	}
-	names = append([]string(nil), names...)
+// Unregister returns an error matching [ErrInvalid]. A failed read is
+// skipped for that collection, and the error goes to the SDK's error
+// handler.
+func (q *Queue[P, R]) RegisterMetrics() (metric.Registration, error) {
 	in := q.c.inst
 	if !in.registered.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("%w: task queue metrics already registered", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: task queue metrics already registered", ErrInvalid)
 	}
 	depth := otel.ObservedCount(in.meter, metricDepth, "{task}",
 		"Tasks by state (ready, delayed, running, dead), read from Redis at each collection.")
 	workers := otel.ObservedCount(in.meter, metricWorkers, "{worker}",
 		"Live workers listening for the task name, read from Redis at each collection.")
 	reg, err := in.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		observe := names
-		if len(observe) == 0 {
-			q.c.names.Range(func(k, _ any) bool {
-				observe = append(observe, k.(string))
-				return true
-			})
+		s, err := q.c.stats(ctx)
+		if err != nil {
+			return err
 		}
-		var errs []error
-		for _, n := range observe {
-			s, err := q.Stats(ctx, n)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			no := in.opts(n)
-			for i, v := range [4]int{s.Ready, s.Delayed, s.Running, s.Dead} {
-				o.ObserveInt64(depth, int64(v), no.states[i]...)
-			}
-			o.ObserveInt64(workers, int64(s.Workers), no.workers...)
+		no := in.opts(q.c.name)
+		for i, v := range [4]int{s.Ready, s.Delayed, s.Running, s.Dead} {
+			o.ObserveInt64(depth, int64(v), no.states[i]...)
 		}
-		return errors.Join(errs...)
+		o.ObserveInt64(workers, int64(s.Workers), no.workers...)
+		return nil
 	}, depth, workers)
 	if err != nil {
 		in.registered.Store(false)
