@@ -39,7 +39,7 @@ func TestRetriesDeadLetterAndRequeue(t *testing.T) {
 		}
 		_, err = h.Wait(tb.ctx)
 		var he *task.HandlerError
-		if !errors.As(err, &he) || he.Attempt != 3 || he.Message != "still failing" || he.Kind != "*errors.errorString" {
+		if !errors.As(err, &he) || he.Attempt != 3 || he.Message != "still failing" || he.Kind != "error" {
 			t.Fatalf("doomed: %v (%+v)", err, he)
 		}
 		if n := wh.count("doomed"); n != 3 {
