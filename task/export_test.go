@@ -16,7 +16,6 @@ type Claim struct {
 
 // Test-only options and views.
 var (
-	WithWaitPoll     = withWaitPoll
 	WithHousekeeping = withHousekeeping
 )
 

@@ -113,9 +113,11 @@ func WithBackoff(f func(attempt int, err error) time.Duration) Option {
 	return func(o *config) { o.backoff = f }
 }
 
-// withWaitPoll bounds one blocking wait (2 s by default): a safety net
-// for a lost wake-up. Tests shorten it.
-func withWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
+// WithWaitPoll bounds one blocking wait of a caller or an idle worker (2 s
+// by default). Wake-ups are pushed by the script that changes the task, so
+// this is only a safety net for a wake-up that was lost (a process paused
+// at the wrong moment).
+func WithWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
 
 // withHousekeeping sets how many expired records, due delayed tasks and
 // lapsed leases each enqueue and claim handles first (16 by default).
