@@ -211,7 +211,7 @@ func ExampleQueue_Submit() {
 		if err != nil {
 			panic(err)
 		}
-		steps = append(steps, fmt.Sprintf("%.0f%%", 100*p.Fraction()))
+		steps = append(steps, fmt.Sprintf("%.0f%%", 100*p.Current/p.Total))
 		seen = p.Seq
 	}
 	th, err := h.Wait(ctx)

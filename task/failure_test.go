@@ -49,8 +49,8 @@ func TestProgressThenResult(t *testing.T) {
 			if p.Seq != int64(i) || p.Current != float64(i) || p.Total != 3 || !running {
 				t.Fatalf("progress %d: %+v", i, p)
 			}
-			if p.Fraction() != float64(i)/3 || p.Updated.IsZero() {
-				t.Errorf("fraction %v updated %v", p.Fraction(), p.Updated)
+			if p.Current/p.Total != float64(i)/3 || p.Updated.IsZero() {
+				t.Errorf("progress %v/%v updated %v", p.Current, p.Total, p.Updated)
 			}
 			seen = p.Seq
 		}

@@ -125,9 +125,10 @@ func (h *Handle[R]) Progress(ctx context.Context) (Progress, error) {
 
 // WaitProgress blocks until the task reports progress newer than after (a
 // Progress.Seq; 0 for the first report) or finishes, and returns its
-// progress then; check Status to see whether it finished. Progress updates
-// wake it at once. After the task's deadline it returns the progress and an
-// ErrTimeout error; when ctx ends, an error matching ctx.Err().
+// progress then; check Status to see whether it finished (succeeded,
+// failed or canceled). Progress updates wake it at once. After the task's
+// deadline it returns the progress and an ErrTimeout error; when ctx ends,
+// an error matching ctx.Err().
 func (h *Handle[R]) WaitProgress(ctx context.Context, after int64) (Progress, error) {
 	if h == nil || h.h == nil {
 		return Progress{}, ErrNotFound
@@ -144,7 +145,7 @@ func (h *Handle[R]) WaitProgress(ctx context.Context, after int64) (Progress, er
 		}
 		p := parseProgress(rr.progress)
 		p.Status = statusOf(rr.m.status)
-		if p.Seq > after || p.Status.Final() {
+		if p.Seq > after || p.Status.final() {
 			return p, nil
 		}
 		left := time.Until(hd.getDeadline())

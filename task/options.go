@@ -180,8 +180,8 @@ type Policy int
 
 // The policies of the reference, with its defects fixed.
 const (
-	// Auto runs the task remotely when a live worker listens for its name
-	// (one whose heartbeat is fresh), else locally. A pending or running
+	// Auto runs the task remotely when a live worker runs the queue (one
+	// whose heartbeat is fresh), else locally. A pending or running
 	// task with the same id is joined either way.
 	Auto Policy = iota
 	// Local runs the handler in the calling goroutine. Redis is not used at
@@ -199,6 +199,8 @@ const (
 	RemoteFirst
 )
 
+// String returns the policy's name: "auto", "local", "remote",
+// "local-first" or "remote-first".
 func (p Policy) String() string {
 	switch p {
 	case Auto:

@@ -91,14 +91,6 @@ type Progress struct {
 	Status Status
 }
 
-// Fraction returns Current/Total, or 0 when Total is 0.
-func (p Progress) Fraction() float64 {
-	if p.Total == 0 {
-		return 0
-	}
-	return p.Current / p.Total
-}
-
 // Status is where a task is in its life.
 type Status string
 
@@ -116,8 +108,8 @@ const (
 	StatusCanceled Status = "canceled"
 )
 
-// Final reports whether the status is an outcome.
-func (s Status) Final() bool {
+// final reports whether the status is an outcome.
+func (s Status) final() bool {
 	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
 }
 

@@ -518,7 +518,7 @@ func (c *controller) drain(ctx context.Context) {
 		}
 		c.mu.Unlock()
 		for id, info := range c.readInfos(ctx, open) {
-			if info.found && info.Status.Final() {
+			if info.found && (info.Status == task.StatusSucceeded || info.Status == task.StatusFailed || info.Status == task.StatusCanceled) {
 				final[id] = true
 			}
 		}
