@@ -51,8 +51,9 @@
 // used to run handlers on zero values. Field names, tags and types count,
 // the Go package path does not, so two programs declaring the same struct
 // interoperate. A Run started while no worker is live records its own
-// shape (a deploy that changes the types); Queue[any, any] checks
-// nothing.
+// shape (a deploy that changes the types); a task still queued under the
+// old shape then fails with kind "shape" when a worker claims it, instead
+// of running on zero values. Queue[any, any] checks nothing.
 //
 // # Delivery and reliability
 //

@@ -56,7 +56,8 @@ var (
 	// is recorded for the name by the first worker (or, with no worker yet,
 	// the first submitter); Submit and Query refuse another shape at once,
 	// writing nothing, and a worker claims no task of another shape. A Run
-	// started while no worker is live records its own shape.
+	// started while no worker is live records its own shape; tasks queued
+	// under the old one then fail with kind "shape".
 	ErrShape = errors.New("task: params or result type does not match the queue's")
 	// ErrInvalid is matched by every invalid-argument error: an empty, too
 	// long or malformed task id, name or prefix, params the codec cannot
@@ -75,6 +76,7 @@ const (
 	kindDecode   = "decode" // a worker could not decode the params; no retries
 	kindEncode   = "encode" // the result could not be encoded; no retries
 	kindLost     = "lost"   // every attempt ended with the worker lost
+	kindShape    = "shape"  // queued under another shape than the worker's
 	kindTimeout  = "timeout"
 	kindCanceled = "canceled"
 )
@@ -89,8 +91,9 @@ type HandlerError struct {
 	// [Classify] (or a Kind() string method of its error), else "error";
 	// the queue's own kinds are "panic" (the handler panicked), "decode"
 	// (a worker could not decode the params), "encode" (the result could
-	// not be encoded) and "lost" (every attempt ended with its worker
-	// lost).
+	// not be encoded), "lost" (every attempt ended with its worker lost)
+	// and "shape" (queued under another shape than the worker's, see
+	// [ErrShape]).
 	Kind string
 	// Message is the handler's err.Error().
 	Message string

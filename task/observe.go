@@ -29,17 +29,37 @@ var (
 var traceContext = propagation.TraceContext{}
 
 // The task record's trace field is lines: the W3C traceparent, the
-// tracestate, then "key=value" lines; each may be empty. The only key is
+// tracestate, then "key=value" lines; each may be empty. The keys are
 // timeoutKey: the task's timeout in ms, from which a worker computes the
-// time the task waited (see [instruments.waited]). Readers that predate the
+// time the task waited (see [instruments.waited]), and shapeKey: the
+// submitter's shape, which a worker checks before it decodes the params. Readers that predate the
 // third line see it as part of an unparsable tracestate, which the
 // propagator drops without losing the traceparent.
-const timeoutKey = "timeout="
+const (
+	timeoutKey = "timeout="
+	shapeKey   = "shape="
+)
 
-func injectTrace(ctx context.Context, timeout string) string {
+func injectTrace(ctx context.Context, timeout, shape string) string {
 	c := propagation.MapCarrier{}
 	traceContext.Inject(ctx, c)
-	return c.Get("traceparent") + "\n" + c.Get("tracestate") + "\n" + timeoutKey + timeout
+	s := c.Get("traceparent") + "\n" + c.Get("tracestate") + "\n" + timeoutKey + timeout
+	if shape != "" {
+		s += "\n" + shapeKey + shape
+	}
+	return s
+}
+
+// traceShape returns the submitter's shape stored by injectTrace, or "".
+func traceShape(s string) string {
+	_, rest, _ := strings.Cut(s, "\n")
+	_, ext, _ := strings.Cut(rest, "\n")
+	for line := range strings.SplitSeq(ext, "\n") {
+		if v, ok := strings.CutPrefix(line, shapeKey); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // extractTrace returns ctx with the remote span context stored by

@@ -262,7 +262,7 @@ func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error)
 	}
 	args := []string{
 		s.id, string(s.payload), strconv.Itoa(s.qc.priority), roundMSZero(s.qc.delay), roundMS(s.qc.timeout),
-		strconv.Itoa(s.qc.maxAttempts), roundMS(c.cfg.retention), roundMS(c.cfg.keep), injectTrace(ctx, roundMS(s.qc.timeout)), s.waiter, auto,
+		strconv.Itoa(s.qc.maxAttempts), roundMS(c.cfg.retention), roundMS(c.cfg.keep), injectTrace(ctx, roundMS(s.qc.timeout), c.shape), s.waiter, auto,
 		strconv.Itoa(c.cfg.budget), c.shape,
 	}
 	msg, err := c.runScript(ctx, script.TaskEnqueue, c.keys.keys, args)

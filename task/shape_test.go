@@ -94,17 +94,32 @@ func TestShapeTakeoverWithoutLiveWorkers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := old.Submit(ctx, "o1", Email{To: "x"}); err != nil {
+		pending, err := old.Submit(ctx, "o1", Email{To: "x"})
+		if err != nil {
 			t.Fatal(err) // the first submitter records its shape
 		}
 		next, err := task.New[Resize, Thumb](secondClient(t, b), b.Prefix, "jobs")
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listenAny(t, next, task.HandlerFunc[Resize, Thumb](func(context.Context, *task.Task[Resize]) (Thumb, error) {
+		ran := make(chan Resize, 1)
+		stop := listenAny(t, next, task.HandlerFunc[Resize, Thumb](func(_ context.Context, tk *task.Task[Resize]) (Thumb, error) {
+			ran <- tk.Params
 			return Thumb{}, nil
 		}))
 		defer stop()
+		// The task queued under the old shape fails (kind "shape") instead
+		// of running on zero values.
+		_, err = pending.Wait(ctx)
+		var he *task.HandlerError
+		if !errors.As(err, &he) || he.Kind != "shape" || he.Attempt != 1 {
+			t.Fatalf("old-shape task after the takeover: %v, want kind shape", err)
+		}
+		select {
+		case p := <-ran:
+			t.Fatalf("the new worker ran an old-shape task with %+v", p)
+		default:
+		}
 		if _, err := old.Submit(ctx, "o2", Email{To: "y"}); !errors.Is(err, task.ErrShape) {
 			t.Fatalf("old-shape Submit after the takeover: %v, want ErrShape", err)
 		}

@@ -468,6 +468,12 @@ func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd tim
 func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, c claimed, deadline time.Time,
 	cancel context.CancelCauseFunc,
 ) (outcome, payload string, backoff time.Duration) {
+	// A task queued under another shape (before this worker took the
+	// name over) would decode into zero values: it fails instead.
+	if s := traceShape(c.trace); s != "" && w.c.shape != "" && s != w.c.shape {
+		return outcomeFatal, kindShape + "\nthe task was submitted with params or result shape " + s +
+			"; this worker runs " + w.c.shape, 0
+	}
 	var params P
 	if err := w.c.cfg.codec.Unmarshal(c.params, &params); err != nil {
 		return outcomeFatal, kindDecode + "\n" + err.Error(), 0
