@@ -171,7 +171,7 @@ func BenchmarkTaskThroughput(b *testing.B) {
 			b.ReportAllocs()
 			b.ResetTimer()
 			taskSubmit(b, subs, b.N, func(i int) error {
-				_, err := q.Submit(ctx, strconv.Itoa(i), i)
+				_, err := q.Submit(ctx, strconv.Itoa(i), i, task.NoWait())
 				return err
 			})
 			<-counter.done

@@ -115,7 +115,7 @@ func BenchmarkEnqueueProcess(b *testing.B) {
 						if i > int64(b.N) {
 							return
 						}
-						if _, err := q.Submit(ctx, strconv.FormatInt(i, 10), int(i)); err != nil {
+						if _, err := q.Submit(ctx, strconv.FormatInt(i, 10), int(i), task.NoWait()); err != nil {
 							b.Error(err)
 							return
 						}

@@ -64,6 +64,7 @@ func TestBadInput(t *testing.T) {
 			{"Attempts", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.MaxAttempts(-1)); return err }, task.ErrInvalid},
 			{"UnknownPolicy", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.Via(task.Policy(42))); return err }, task.ErrInvalid},
 			{"SubmitLocal", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Via(task.Local)); return err }, task.ErrInvalid},
+			{"QueryNoWait", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.NoWait()); return err }, task.ErrInvalid},
 			{"NilQueryOption", func() error { _, err := tb.q.Query(ctx, "x", job{}, nil); return err }, task.ErrInvalid},
 			{"ListenWorkers", func() error { return tb.q.Run(ctx, tb.h, task.Workers(-1)) }, task.ErrInvalid},
 			{"ListenLease", func() error {

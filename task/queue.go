@@ -327,10 +327,11 @@ func (q *Queue[P, R]) submission(id string, params P, qc queryConfig) (*submissi
 // Submit queues the task id with params for a worker and returns a handle
 // to wait for it, follow its progress or cancel it. The caller is
 // registered as a waiter by the same script, so [Handle.Wait] costs no
-// round trip more than [Queue.Query]. If a task with the same id is
-// pending or running, Submit joins it ([Handle.Joined]) and params are
-// ignored; a finished task with that id is replaced. Options: Timeout,
-// Priority, Delay or At, MaxAttempts, Once (applies to the handle's Wait).
+// round trip more than [Queue.Query]; [NoWait] skips that for
+// fire-and-forget submissions. If a task with the same id is pending or
+// running, Submit joins it ([Handle.Joined]) and params are ignored; a
+// finished task with that id is replaced. Options: Timeout, Priority, Delay
+// or At, MaxAttempts, NoWait, Once (applies to the handle's Wait).
 //
 // Bad input (an empty id, params the codec cannot encode, options out of
 // range) returns an [ErrInvalid] error and writes nothing; so does a queue
@@ -349,7 +350,9 @@ func (q *Queue[P, R]) Submit(ctx context.Context, id string, params P, opts ...Q
 	if err != nil {
 		return nil, err
 	}
-	s.waiter = q.c.newToken()
+	if !qc.noWait {
+		s.waiter = q.c.newToken()
+	}
 	h, outcome, err := q.c.enqueue(ctx, s)
 	if err != nil {
 		return nil, err
@@ -392,6 +395,9 @@ func (q *Queue[P, R]) Query(ctx context.Context, id string, params P, opts ...Qu
 	qc, err := q.check(id, opts)
 	if err != nil {
 		return zero, err
+	}
+	if qc.noWait {
+		return zero, fmt.Errorf("%w: Query always waits; NoWait is for Submit", ErrInvalid)
 	}
 	needLocal := qc.policy == Local || qc.policy == LocalFirst || qc.policy == RemoteFirst
 	if needLocal && q.handler() == nil {
