@@ -247,6 +247,33 @@ func ExampleQueue_Run() {
 	// <nil>
 }
 
+// An Inspector reads a queue without its types: counts, failed tasks, and
+// requeues them once the cause is fixed.
+func ExampleInspector() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	stop := startWorker(worker, resizer("worker"))
+	defer stop()
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_, _ = caller.Query(ctx, "img-1", Resize{Image: "bad.png"}, task.Via(task.Remote), task.MaxAttempts(1))
+
+	in, _ := task.NewInspector(r.Client(), "myapp", "thumbs")
+	st, _ := in.Stats(ctx)
+	fmt.Println("dead:", st.Dead, "workers:", st.Workers)
+	dead, _ := in.DeadLetters(ctx, 0, 10)
+	for _, d := range dead {
+		fmt.Println(d.ID, d.Status, d.ErrorKind, d.ErrorMessage)
+	}
+	n, _ := in.Requeue(ctx, "img-1")
+	fmt.Println("requeued:", n)
+	// Output:
+	// dead: 1 workers: 1
+	// img-1 failed format cannot read bad.png
+	// requeued: 1
+}
+
 // embedded starts an in-process Redis so the examples run anywhere; in
 // production use redisallocator.Connect.
 func embedded() *redisallocator.EmbeddedRedis {
@@ -263,7 +290,7 @@ func startWorker(q *task.Queue[Resize, Thumb], h task.Handler[Resize, Thumb]) (s
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- q.Run(ctx, h, task.Grace(time.Second)) }()
-	in, _ := task.InspectorOf(q)
+	in, _ := task.InspectorOf(q) // task.NewInspector with q's client, prefix and name
 	for {
 		st, err := in.Stats(context.Background())
 		if err == nil && st.Workers > 0 {
