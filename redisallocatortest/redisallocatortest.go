@@ -190,28 +190,27 @@ func RequirePoolValid(t testing.TB, p PoolSnapshotter) *pool.Snapshot {
 	return s
 }
 
-// QueueStatsReader reads the counts of a task queue; *task.Queue[P, R]
+// QueueStatsReader reads the counts of a task queue; *task.Inspector
 // implements it.
 type QueueStatsReader interface {
-	Stats(ctx context.Context, name string) (task.Stats, error)
+	Stats(ctx context.Context) (task.Stats, error)
 }
 
-// RequireQueueValid reads the counts of the queue for the task name and
-// fails t (t.Fatal) when they cannot be read or are inconsistent: a
+// RequireQueueValid reads the counts of the queue and fails t (t.Fatal) when they cannot be read or are inconsistent: a
 // negative count, or more tasks ready, delayed, running and dead together
 // than the queue keeps records for (a task listed without its record). It
 // returns the counts for further assertions.
-func RequireQueueValid(t testing.TB, q QueueStatsReader, name string) task.Stats {
+func RequireQueueValid(t testing.TB, q QueueStatsReader) task.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requireTimeout)
 	defer cancel()
-	st, err := q.Stats(ctx, name)
+	st, err := q.Stats(ctx)
 	if err != nil {
-		t.Fatalf("redisallocatortest: queue %s stats: %v", name, err)
+		t.Fatalf("redisallocatortest: queue stats: %v", err)
 	}
 	if v := queueViolations(st); len(v) > 0 {
-		t.Fatalf("redisallocatortest: queue %s invariants violated (%d):\n\t%s",
-			name, len(v), strings.Join(v, "\n\t"))
+		t.Fatalf("redisallocatortest: queue invariants violated (%d):\n\t%s",
+			len(v), strings.Join(v, "\n\t"))
 	}
 	return st
 }

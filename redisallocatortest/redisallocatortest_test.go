@@ -224,24 +224,28 @@ func TestRequirePoolValidReadError(t *testing.T) {
 	}
 }
 
-type statsFunc func(context.Context, string) (task.Stats, error)
+type statsFunc func(context.Context) (task.Stats, error)
 
-func (f statsFunc) Stats(ctx context.Context, name string) (task.Stats, error) { return f(ctx, name) }
+func (f statsFunc) Stats(ctx context.Context) (task.Stats, error) { return f(ctx) }
 
 func TestRequireQueueValid(t *testing.T) {
 	t.Parallel()
 	srv := redisallocatortest.NewServer(t)
 	ctx := context.Background()
-	q, err := task.New[string, string](srv.Client(), "test")
+	q, err := task.New[string, string](srv.Client(), "test", "echo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := task.NewInspector(srv.Client(), "test", "echo")
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := q.Submit(ctx, fmt.Sprint("t", i), "echo", "hello", task.Via(task.Remote)); err != nil {
+		if _, err := q.Submit(ctx, fmt.Sprint("t", i), "hello", task.Via(task.Remote), task.NoWait()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	st := redisallocatortest.RequireQueueValid(t, q, "echo")
+	st := redisallocatortest.RequireQueueValid(t, in)
 	if st.Ready != 3 || st.Records != 3 {
 		t.Errorf("stats %+v, want 3 ready and 3 records", st)
 	}
@@ -259,7 +263,7 @@ func TestRequireQueueValid(t *testing.T) {
 	if _, err := srv.Miniredis().ZAdd(ready, 1, "ghost"); err != nil {
 		t.Fatal(err)
 	}
-	f := runFake(t, func(tb testing.TB) { redisallocatortest.RequireQueueValid(tb, q, "echo") })
+	f := runFake(t, func(tb testing.TB) { redisallocatortest.RequireQueueValid(tb, in) })
 	if !f.failed || !strings.Contains(f.msg, "4 tasks listed") || !strings.Contains(f.msg, "3 records") {
 		t.Errorf("corrupt queue: failed %v, message %q", f.failed, f.msg)
 	}
@@ -269,11 +273,11 @@ func TestRequireQueueValid(t *testing.T) {
 		stats statsFunc
 		want  string
 	}{
-		{"ReadError", func(context.Context, string) (task.Stats, error) { return task.Stats{}, errors.New("boom") }, "boom"},
-		{"Negative", func(context.Context, string) (task.Stats, error) { return task.Stats{Running: -1}, nil }, "running count -1 is negative"},
+		{"ReadError", func(context.Context) (task.Stats, error) { return task.Stats{}, errors.New("boom") }, "boom"},
+		{"Negative", func(context.Context) (task.Stats, error) { return task.Stats{Running: -1}, nil }, "running count -1 is negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := runFake(t, func(tb testing.TB) { redisallocatortest.RequireQueueValid(tb, tc.stats, "echo") })
+			f := runFake(t, func(tb testing.TB) { redisallocatortest.RequireQueueValid(tb, tc.stats) })
 			if !f.failed || !strings.Contains(f.msg, tc.want) {
 				t.Errorf("failed %v, message %q, want %q", f.failed, f.msg, tc.want)
 			}

@@ -1,5 +1,9 @@
 package script
 
+// CodeShape reports a task queue used with another params or result shape
+// than the one recorded for its name.
+const CodeShape Code = "SHAPE"
+
 // taskKeys are the keys of every task script, in this order; the task
 // library (lua/lib/task.lua) names them. All belong to one queue (one task
 // name) and share its hash tag.
@@ -30,8 +34,9 @@ var (
 			"waiter token to register, or empty",
 			"1 to queue only while a worker is live (policy Auto), else 0",
 			"housekeeping budget: expired records deleted first",
+			"the caller's shape fingerprint, or empty for no check",
 		},
-		Errors: []Code{CodeInvalid},
+		Errors: []Code{CodeInvalid, CodeShape},
 	})
 	TaskClaim = register(&Script{
 		Name: "task_claim",
@@ -44,20 +49,22 @@ var (
 			"fetcher token to register as idle when fewer than n tasks are due, or empty",
 			"idle registration ttl in ms",
 			"1 when the fetcher registered as idle at its last claim, else 0",
+			"the worker's shape fingerprint, or empty for no check",
 		},
-		Errors: []Code{CodeInvalid},
+		Errors: []Code{CodeInvalid, CodeShape},
 	})
 	TaskHeartbeat = register(&Script{
 		Name: "task_heartbeat",
 		Keys: taskKeys,
 		Args: []string{
 			"worker id",
-			"op: beat, or stop to leave the registry",
+			"op: beat, join (beat and record the shape ARGV[6]), or stop to leave the registry",
 			"heartbeat ttl in ms, at least 1",
 			"lease ttl in ms, at least 1",
 			`the tasks the worker runs: "id\0attempt\0id\0attempt...", or empty`,
+			"the worker's shape fingerprint (join only), or empty",
 		},
-		Errors: []Code{CodeInvalid},
+		Errors: []Code{CodeInvalid, CodeShape},
 	})
 	TaskProgress = register(&Script{
 		Name: "task_progress",

@@ -7,7 +7,8 @@
 --   KEYS[5] expiry   zset  id -> when its record is deleted (ms); every record has one
 --   KEYS[6] data     hash  m:<id> meta record, p:<id> params, r:<id> result, e:<id> "kind\nmessage",
 --                          g:<id> progress "seq current total updated", t:<id> trace context,
---                          #seq the enqueue sequence
+--                          #seq the enqueue sequence, #shape the shape fingerprint of the name's
+--                          params and result (see check_shape)
 --   KEYS[7] waiters  zset  "<id>\0<waiter token>" at score 0: callers blocked on the task's notify list
 --   KEYS[8] owned    zset  "<worker>\0<id>" at score 0: running tasks by worker
 --   KEYS[9] workers  zset  worker id -> heartbeat deadline (ms): the live-worker registry
