@@ -5,11 +5,11 @@
 -- ARGV[2] budget: at most this many sessions, at least 1
 -- Returns {id1, metadata1, deadline1, ...} of the sessions removed.
 -- Errors: INVALID
+-- @include common
 local grace, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not grace or grace < 0 or not budget or budget < 1 then return redis.error_reply('INVALID malformed reap arguments') end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - grace), 'WITHSCORES', 'LIMIT', 0, budget)
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now - grace), 'WITHSCORES', 'LIMIT', 0, budget)
 local out = {}
 for i = 1, #dead, 2 do
   local id = dead[i]

@@ -5,11 +5,7 @@
 -- ARGV[2] ttl in milliseconds, or 0 for a lock without expiry
 -- Returns the number of holds after this call (1 when newly taken), or 0 when another owner holds the lock.
 -- Errors: INVALID
-
--- The hold count is stored only above one; absent (or unreadable) means one hold.
-local function holdCount(v)
-  return (v and tonumber(v)) or 1
-end
+-- @include lock_holds
 if not string.match(ARGV[2], '^%d+$') then
   return redis.error_reply('INVALID ttl must be a whole number of milliseconds')
 end
@@ -26,7 +22,7 @@ if not cur then
   redis.call('DEL', KEYS[2])
   return 1
 end
-local n = holdCount(redis.call('GET', KEYS[2])) + 1
+local n = hold_count(redis.call('GET', KEYS[2])) + 1
 local count = string.format('%d', n)
 if ARGV[2] == '0' then
   redis.call('PERSIST', KEYS[1])

@@ -4,15 +4,11 @@
 -- ARGV[1] owner
 -- Returns the number of holds left, 0 when the lock was deleted.
 -- Errors: NOT_HELD
-
--- The hold count is stored only above one; absent (or unreadable) means one hold.
-local function holdCount(v)
-  return (v and tonumber(v)) or 1
-end
+-- @include lock_holds
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return redis.error_reply('NOT_HELD the lock is not held by this owner')
 end
-local n = holdCount(redis.call('GET', KEYS[2]))
+local n = hold_count(redis.call('GET', KEYS[2]))
 if n > 1 then
   -- DECR keeps the ttl, which matches the lock's.
   local left = redis.call('DECR', KEYS[2])

@@ -1,4 +1,5 @@
 -- Shared read helpers of the pool_* scripts, expanded where a script includes "pool".
+-- @include common
 -- Key roles, the same in every pool script:
 --   KEYS[1] free       zset  member -> score (priority band, then least recently freed first)
 --   KEYS[2] holders    hash  member -> lease record "token fence deadline session mark expired"
@@ -23,17 +24,6 @@ local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTI
 -- an exact integer in a double until 2093.
 local SPAN = 2199023255552
 local EPOCH = 1704067200000
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- Numbers go to redis.call as integer strings: Redis and miniredis format
--- Lua floats differently.
-local function fmt(n)
-  return string.format('%.0f', n)
-end
 
 local function prio_of(m)
   local p = redis.call('HGET', PRIO, m)

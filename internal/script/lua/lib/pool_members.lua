@@ -1,6 +1,7 @@
 -- Member updates shared by pool_extend and pool_assign: ARGV from index
 -- first on, 5 entries a member: member, priority ('' keep), expiry ttl in ms
 -- ('' keep, 0 none), has value (0/1), value.
+-- @include pool_write
 
 -- check_members validates every entry before anything is written.
 local function check_members(first)

@@ -1,4 +1,5 @@
--- Mutating helpers of the pool_* scripts, included after "pool".
+-- Mutating helpers of the pool_* scripts, expanded where a script includes "pool_write".
+-- @include pool
 
 -- wake tells one waiting malloc that a member may be free.
 -- Waiters re-register on every wait, so one silent for a minute is gone
