@@ -35,13 +35,26 @@ local function free_score(prio, now)
   return fmt((2047 - prio) * SPAN + (now - EPOCH))
 end
 
+-- A lease record (the holders hash's value) is "token fence deadline session
+-- mark expired": the holder's token, its fence, when the lease ends in ms (0
+-- never), the worker session or '-', the quarantine in ms its holder asked
+-- for on release (0 none), and '1' when the member's expiry passed while
+-- held, else '0'.
+
+-- lease_record builds a lease record; it is the only place one is built
+-- (new leases in pool_malloc and pool_malloc_many, changed ones through
+-- put_lease). The fence is text (as parse_lease keeps it: fmt a counter
+-- value); deadline and mark are numbers. Every new lease has mark 0, which
+-- skips a format on the hot path.
+local function lease_record(token, fence, deadline, session, mark, expired)
+  if mark == 0 then mark = '0' else mark = fmt(mark) end
+  return token .. ' ' .. fence .. ' ' .. fmt(deadline) .. ' ' .. session .. ' ' .. mark .. ' ' .. expired
+end
+
+-- parse_lease reads a lease record into a table; fence stays a string.
 local function parse_lease(rec)
   local tok, fence, dl, sess, mark, exp = string.match(rec, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
   return {token = tok, fence = fence, deadline = tonumber(dl), session = sess, mark = tonumber(mark), expired = exp}
-end
-
-local function lease_record(l)
-  return l.token .. ' ' .. l.fence .. ' ' .. fmt(l.deadline) .. ' ' .. l.session .. ' ' .. fmt(l.mark) .. ' ' .. l.expired
 end
 
 -- state returns 'free', 'held', 'unhealthy' or nil for a non-member.
