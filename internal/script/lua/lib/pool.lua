@@ -41,11 +41,13 @@ end
 -- for on release (0 none), and '1' when the member's expiry passed while
 -- held, else '0'.
 
--- lease_record builds a lease record; it is the only place one is built
--- (new leases in pool_malloc and pool_malloc_many, changed ones through
--- put_lease). The fence is text (as parse_lease keeps it: fmt a counter
--- value); deadline and mark are numbers. Every new lease has mark 0, which
--- skips a format on the hot path.
+-- lease_record builds a lease record, the only place one is built: new
+-- leases in pool_malloc and pool_malloc_many, and a parsed lease l that
+-- changed, stored as lease_record(l.token, l.fence, ...) (no helper for
+-- that: every local function costs a closure on each call of every script
+-- that includes it). The fence is text, as parse_lease keeps it (fmt a
+-- counter value); deadline and mark are numbers. New leases have mark 0,
+-- which skips a format on the hot path.
 local function lease_record(token, fence, deadline, session, mark, expired)
   if mark == 0 then mark = '0' else mark = fmt(mark) end
   return token .. ' ' .. fence .. ' ' .. fmt(deadline) .. ' ' .. session .. ' ' .. mark .. ' ' .. expired

@@ -44,7 +44,7 @@ local function apply_member(m, p, e, hv, v, now, add)
       local l = parse_lease(redis.call('HGET', HOLDERS, m))
       if l.expired == '1' then
         l.expired = '0'
-        put_lease(m, l)
+        redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))
       end
     end
   end

@@ -1,11 +1,6 @@
 -- Mutating helpers of the pool_* scripts, expanded where a script includes "pool_write".
 -- @include pool
 
--- put_lease stores the parsed (and changed) lease l of m.
-local function put_lease(m, l)
-  redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))
-end
-
 -- wake tells one waiting malloc that a member may be free.
 -- Waiters re-register on every wait, so one silent for a minute is gone
 -- (its process died) and is dropped rather than owed wake-ups.
@@ -141,7 +136,7 @@ local function fire_timers(now, budget)
         -- Held members leave when their lease ends, never under the holder.
         local l = parse_lease(rec)
         l.expired = '1'
-        put_lease(m, l)
+        redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))
       elseif state(m) then
         forget(m)
         c[2] = c[2] + 1
