@@ -4,5 +4,6 @@
 -- Returns {now ms, {id, deadline, ...}, {id, metadata, ...}}.
 -- Read-only.
 -- @include common
+local WORKERS, META = KEYS[1], KEYS[2]
 local now = now_ms()
-return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[2])}
+return {now, redis.call('ZRANGE', WORKERS, 0, -1, 'WITHSCORES'), redis.call('HGETALL', META)}

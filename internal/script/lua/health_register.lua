@@ -7,12 +7,13 @@
 -- Returns the heartbeat deadline in ms.
 -- Errors: SESSION_EXISTS, INVALID
 -- @include common
-local id, ttl = ARGV[1], tonumber(ARGV[2])
+local WORKERS, META = KEYS[1], KEYS[2]
+local id, ttl, metadata = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if id == '' or not ttl or ttl < 1 then return redis.error_reply('INVALID malformed register arguments') end
 local now = now_ms()
-local cur = redis.call('ZSCORE', KEYS[1], id)
+local cur = redis.call('ZSCORE', WORKERS, id)
 if cur and tonumber(cur) > now then return redis.error_reply('SESSION_EXISTS ' .. id) end
 local deadline = now + ttl
-redis.call('ZADD', KEYS[1], fmt(deadline), id)
-redis.call('HSET', KEYS[2], id, ARGV[3])
+redis.call('ZADD', WORKERS, fmt(deadline), id)
+redis.call('HSET', META, id, metadata)
 return deadline

@@ -4,9 +4,10 @@
 -- Returns {-2} when there is no lock, else {ttl in milliseconds (-1: no expiry), holds, value}.
 -- Read-only.
 -- @include lock_holds
-local pttl = redis.call('PTTL', KEYS[1])
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local pttl = redis.call('PTTL', LOCK)
 if pttl == -2 then
   return {-2}
 end
-local holds = hold_count(redis.call('GET', KEYS[2]))
-return {pttl, holds, redis.call('GET', KEYS[1])}
+local holds = hold_count(redis.call('GET', HOLD_COUNT))
+return {pttl, holds, redis.call('GET', LOCK)}
