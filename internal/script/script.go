@@ -12,12 +12,6 @@ import (
 //go:embed lua/*.lua lua/lib/*.lua
 var files embed.FS
 
-// includeMarker on a line of its own is replaced by the library file
-// lua/lib/<name>.lua, so that scripts share their helper functions without
-// Redis needing modules. A library may include others; each library enters
-// a script once, where it is first included. The header stays first.
-const includeMarker = "-- @include "
-
 // Code is the first word of a script's error reply, for example "NOT_HELD"
 // in redis.error_reply('NOT_HELD lock held by another owner').
 type Code string
@@ -248,37 +242,4 @@ func fileNames() []string {
 		}
 	}
 	return names
-}
-
-// expandIncludes replaces each include marker line with its library file,
-// itself expanded; a library already included is not included again.
-func expandIncludes(name, src string) string {
-	if !strings.Contains(src, includeMarker) {
-		return src
-	}
-	var b strings.Builder
-	b.Grow(len(src) * 4)
-	expandInto(&b, name, src, map[string]bool{})
-	return b.String()
-}
-
-func expandInto(b *strings.Builder, name, src string, seen map[string]bool) {
-	for line := range strings.SplitSeq(strings.TrimRight(src, "\n"), "\n") {
-		lib, ok := strings.CutPrefix(line, includeMarker)
-		if !ok {
-			b.WriteString(line)
-			b.WriteByte('\n')
-			continue
-		}
-		lib = strings.TrimSpace(lib)
-		if seen[lib] {
-			continue
-		}
-		seen[lib] = true
-		body, err := files.ReadFile("lua/lib/" + lib + ".lua")
-		if err != nil {
-			panic(fmt.Sprintf("bug: script %q includes missing library %q", name, lib))
-		}
-		expandInto(b, name, string(body), seen)
-	}
 }

@@ -349,7 +349,7 @@ func TestIncludesExpanded(t *testing.T) {
 
 func TestIncludeOnce(t *testing.T) {
 	t.Parallel()
-	got := expandIncludes("t", "-- t: x\n-- @include pool_write\n-- @include pool\n-- @include common\nreturn 1\n")
+	got := expandIncludes("t", "-- t: x\n-- @include pool_write\n-- @include pool\n-- @include common\nreturn {now_ms(), FREE, wake}\n")
 	for _, lib := range []string{"common", "pool", "pool_write"} {
 		body, _ := files.ReadFile("lua/lib/" + lib + ".lua")
 		first, _, _ := strings.Cut(string(body), "\n")
@@ -359,5 +359,48 @@ func TestIncludeOnce(t *testing.T) {
 	}
 	if c, p := strings.Index(got, "local function now_ms"), strings.Index(got, "local FREE"); c < 0 || p < c {
 		t.Errorf("common must come before pool: now_ms at %d, FREE at %d", c, p)
+	}
+}
+
+// TestIncludeKeepsOnlyWhatIsUsed: a library contributes the definitions the
+// script uses, directly or through other definitions, and nothing else.
+func TestIncludeKeepsOnlyWhatIsUsed(t *testing.T) {
+	t.Parallel()
+	got := expandIncludes("t", "-- t: x\n-- @include pool_write\nlocal s = free_score(0, 1)\nwake(1)\nreturn s\n")
+	for _, want := range []string{
+		"local function fmt", "local function free_score", "local function wake", "local function call_chunked",
+		"local SPAN", "local EPOCH", "local WAITER_STALE", "local FREE, HOLDERS",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("expansion lacks %q (used)", want)
+		}
+	}
+	for _, unused := range []string{"local function now_ms", "local function fire_timers", "local function release", "local function parse_lease", "local function state(", "local function prio_of"} {
+		if strings.Contains(got, unused) {
+			t.Errorf("expansion keeps %q (unused)", unused)
+		}
+	}
+	// A library with other top-level statements is kept whole.
+	if got := expandIncludes("t", "-- t: x\n-- @include lock_compare\nreturn 1\n"); !strings.Contains(got, "local function decimal") {
+		t.Error("lock_compare was pruned although its top level runs checks")
+	}
+	if !strings.Contains(PoolMalloc.Source, "local function fire_timers") || strings.Contains(PoolUnwait.Source, "local function fire_timers") {
+		t.Error("pool_malloc must keep fire_timers, pool_unwait must not")
+	}
+}
+
+// BenchmarkInit measures what package initialisation does for every script:
+// read the file, parse its header, expand its includes.
+func BenchmarkInit(b *testing.B) {
+	names := fileNames()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, n := range names {
+			src, _ := files.ReadFile("lua/" + n + ".lua")
+			if _, err := parseHeader(string(src)); err != nil {
+				b.Fatal(err)
+			}
+			expandIncludes(n, string(src))
+		}
 	}
 }
