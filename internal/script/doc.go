@@ -48,15 +48,22 @@
 // # Libraries
 //
 // A line "-- @include name" (after the header) is replaced by
-// lua/lib/name.lua, which may include other libraries; each library enters a
-// script once, where it is first included. The top level of a library only
-// defines locals (key names, constants, functions), because it runs on every
-// call: a local function costs one closure per call, so scripts include only
-// the libraries they use, and feature libraries stay separate (pool,
-// pool_write, task, task_queue, lock_holds, ...). The helpers all features
-// share live in lib/common.lua (included by the pool and task libraries and
-// by any script that needs them): now_ms, the server clock in milliseconds
-// rounded down (the only way a script reads the time), and fmt, which
+// lua/lib/name.lua. A library includes the libraries it builds on (pool_write
+// includes pool, which includes common), and each enters a script once,
+// where it is first included. The top level of a library only defines locals
+// (key names, constants, functions), and of those a script gets only the
+// definitions it uses, directly or through other definitions it keeps: a
+// local function costs a closure on every call of the script, so pool_unwait
+// does not pay for the pool's timer handling. A library whose top level
+// runs other statements (lock_compare validates its arguments) is included
+// whole. A definition starts at a line that begins with "local " (with the
+// comment lines right above it) and runs to the next one; its other lines
+// are indented or a closing "end". A test resolves every name of every
+// expanded script, so a helper used without its library fails at test time.
+//
+// The helpers all features share live in lib/common.lua: now_ms, the server
+// clock in milliseconds rounded down (the only way a script reads the time;
+// Redis expires PX keys by the same truncated clock), and fmt, which
 // formats a whole number for redis.call and stored records.
 //
 // # Rules every script follows

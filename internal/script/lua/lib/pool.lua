@@ -43,11 +43,11 @@ end
 
 -- lease_record builds a lease record, the only place one is built: new
 -- leases in pool_malloc and pool_malloc_many, and a parsed lease l that
--- changed, stored as lease_record(l.token, l.fence, ...) (no helper for
--- that: every local function costs a closure on each call of every script
--- that includes it). The fence is text, as parse_lease keeps it (fmt a
--- counter value); deadline and mark are numbers. New leases have mark 0,
--- which skips a format on the hot path.
+-- changed, stored as lease_record(l.token, l.fence, ...) (no store helper:
+-- fire_timers would use it, so every malloc would pay for its closure). The
+-- fence is text, as parse_lease keeps it (fmt a counter value); deadline
+-- and mark are numbers. New leases have mark 0, which skips a format on the
+-- hot path.
 local function lease_record(token, fence, deadline, session, mark, expired)
   if mark == 0 then mark = '0' else mark = fmt(mark) end
   return token .. ' ' .. fence .. ' ' .. fmt(deadline) .. ' ' .. session .. ' ' .. mark .. ' ' .. expired
