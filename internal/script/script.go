@@ -160,7 +160,7 @@ func parseHeader(src string) (*Script, error) {
 			err = next(6, text)
 			s.ReadOnly = true
 		default:
-			err = fmt.Errorf("header line %q is none of KEYS[n], ARGV[n], ARGV..., Returns, Errors:, Read-only.", text)
+			err = fmt.Errorf("header line %q is none of KEYS[n], ARGV[n], ARGV..., Returns, Errors: or Read-only", text)
 		}
 		if err != nil {
 			return nil, err
@@ -195,7 +195,8 @@ func appendIndexed(list []string, what, text string) ([]string, error) {
 // and underscores, starting with a letter.
 func isName(s string) bool {
 	for i, r := range s {
-		if !(r >= 'a' && r <= 'z' || r == '_' && i > 0 || r >= '0' && r <= '9' && i > 0) {
+		lower := r >= 'a' && r <= 'z'
+		if !lower && (i == 0 || r != '_' && (r < '0' || r > '9')) {
 			return false
 		}
 	}
@@ -206,7 +207,7 @@ func isName(s string) bool {
 // underscores.
 func isCode(s string) bool {
 	for _, r := range s {
-		if !(r >= 'A' && r <= 'Z' || r == '_') {
+		if (r < 'A' || r > 'Z') && r != '_' {
 			return false
 		}
 	}

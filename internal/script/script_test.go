@@ -404,3 +404,17 @@ func BenchmarkInit(b *testing.B) {
 		}
 	}
 }
+
+func TestNamesAndCodes(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{"pool_malloc": true, "a1": true, "x": true, "": false, "_a": false, "1a": false, "Pool": false, "a-b": false} {
+		if got := isName(s); got != want {
+			t.Errorf("isName(%q) = %v", s, got)
+		}
+	}
+	for s, want := range map[string]bool{"NOT_HELD": true, "INVALID": true, "": false, "Invalid": false, "NOT-HELD": false, "E1": false} {
+		if got := isCode(s); got != want {
+			t.Errorf("isCode(%q) = %v", s, got)
+		}
+	}
+}
