@@ -116,7 +116,9 @@ func parseHeader(src string) (*Script, error) {
 		stage = st
 		return nil
 	}
-	for i, line := range strings.Split(src, "\n") {
+	i := -1
+	for line := range strings.SplitSeq(src, "\n") {
+		i++
 		text, ok := strings.CutPrefix(line, "-- ")
 		if !ok || strings.HasPrefix(line, includeMarker) {
 			break
