@@ -40,7 +40,6 @@ end
 -- never), the worker session or '-', the quarantine in ms its holder asked
 -- for on release (0 none), and '1' when the member's expiry passed while
 -- held, else '0'.
-
 -- lease_record builds a lease record, the only place one is built: new
 -- leases in pool_malloc and pool_malloc_many, and a parsed lease l that
 -- changed, stored as lease_record(l.token, l.fence, ...) (no store helper:
