@@ -19,12 +19,12 @@
 -- Returns one code per task: 0 no longer held, 1 held, 2 held and cancellation requested.
 -- Errors: INVALID, SHAPE
 -- @include task
-local worker, op, hb, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local worker, op, hb, lease, tasks = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local list = {}
 local pos = 1
-while pos <= #ARGV[5] do
-  local e = string.find(ARGV[5], '\0', pos, true) or (#ARGV[5] + 1)
-  list[#list + 1] = string.sub(ARGV[5], pos, e - 1)
+while pos <= #tasks do
+  local e = string.find(tasks, '\0', pos, true) or (#tasks + 1)
+  list[#list + 1] = string.sub(tasks, pos, e - 1)
   pos = e + 1
 end
 if worker == '' or (op ~= 'beat' and op ~= 'join' and op ~= 'stop') or not hb or hb < 1 or not lease or lease < 1 or #list % 2 ~= 0 then

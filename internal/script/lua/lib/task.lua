@@ -1,4 +1,5 @@
 -- Core helpers of the task_* scripts, expanded where a script includes "task".
+-- @include common
 -- One queue holds the tasks of one task name. Key roles, the same in every task script:
 --   KEYS[1] ready    zset  id -> (2047 - priority) * 2^41 + enqueue sequence: lowest is taken first
 --   KEYS[2] delayed  zset  id -> when it becomes due (ms): delayed tasks and retries in backoff
@@ -23,17 +24,6 @@ local READY, DELAYED, RUNNING, DEAD, EXPIRY, DATA, WAITERS, OWNED, WORKERS, IDLE
 local F_STATUS, F_ATTEMPT, F_MAX, F_PRIO, F_DEADLINE, F_TIMEOUT, F_RETENTION, F_KEEP = 1, 2, 3, 4, 5, 6, 7, 8
 local F_WORKER, F_CANCEL, F_CREATED, F_STARTED, F_FINISHED = 9, 10, 11, 12, 13 -- worker '-' when none, cancel '0'/'1'
 local META = '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$'
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- Numbers go to redis.call as integer strings: Redis and miniredis format
--- Lua floats differently.
-local function fmt(n)
-  return string.format('%.0f', n)
-end
 
 local function parse_meta(rec)
   local m = {string.match(rec, META)}
