@@ -48,7 +48,7 @@ func runFake(t *testing.T, fn func(tb testing.TB)) *fakeT {
 func TestNewServerClosesAtCleanup(t *testing.T) {
 	t.Parallel()
 	var srv *redisallocatortest.Server
-	var second interface{ Close() }
+	ran := false
 	t.Run("Inner", func(t *testing.T) {
 		srv = redisallocatortest.NewServer(t)
 		ctx := context.Background()
@@ -56,29 +56,22 @@ func TestNewServerClosesAtCleanup(t *testing.T) {
 		if err := c.Do(ctx, c.B().Set().Key("k").Value("v").Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
-		// A second client, with the options of ClientOption, sees the same data.
-		c2, err := srv.NewClient()
-		if err != nil {
-			t.Fatal(err)
-		}
-		second = c2
-		if v, err := c2.Do(ctx, c2.B().Get().Key("k").Build()).ToString(); v != "v" || err != nil {
-			t.Fatalf("second client reads %q, %v", v, err)
-		}
 		if srv.URL() != "redis://"+srv.Addr() {
 			t.Errorf("URL %q does not name Addr %q", srv.URL(), srv.Addr())
 		}
-		if !srv.ClientOption().DisableCache {
-			t.Error("client option keeps client-side caching on; miniredis has no CLIENT TRACKING")
-		}
-		// The URL works for Connect (caching falls back to off by itself).
+		// A second client, as the Client doc says: Connect to the URL
+		// (caching falls back to off by itself). It sees the same data.
 		rc, err := redisallocator.Connect(ctx, srv.URL())
 		if err != nil {
 			t.Fatal(err)
 		}
-		rc.Close()
+		defer rc.Close()
+		if v, err := rc.Do(ctx, rc.B().Get().Key("k").Build()).ToString(); v != "v" || err != nil {
+			t.Fatalf("second client reads %q, %v", v, err)
+		}
+		ran = true
 	})
-	if second == nil {
+	if !ran {
 		t.Fatal("subtest did not run")
 	}
 	ctx := context.Background()
@@ -121,9 +114,6 @@ func TestAdvance(t *testing.T) {
 	after := serverTime()
 	if d := after.Sub(before); d < 61*time.Second || d > 62*time.Second {
 		t.Errorf("TIME moved %v, want 61s (+ the test's own run time)", d)
-	}
-	if !srv.Now().Truncate(time.Microsecond).Equal(after) {
-		t.Errorf("Now() = %v, TIME = %v", srv.Now(), after)
 	}
 	time.Sleep(20 * time.Millisecond)
 	if got := serverTime(); !got.Equal(after) {
