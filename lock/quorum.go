@@ -82,8 +82,6 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	return q, nil
 }
 
-// Size returns the number of servers; a lease must hold Size()/2+1 of them.
-func (q *Quorum) Size() int { return len(q.servers) }
 
 // Mutex returns the quorum mutex for the lock key, with the Quorum's
 // options and opts (WithTTL, WithWatchdog, WithTracking, WithPollInterval,
