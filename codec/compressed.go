@@ -74,9 +74,9 @@ func WithMaxDecompressedSize(n int) CompressOption { return func(c *compressConf
 //
 // The encoder settings are fixed (level SpeedDefault, with checksums), so
 // the same value always compresses to the same bytes with the same
-// library version. Compressed returns an error wrapping [ErrInvalid], naming
-// the argument, for a nil inner codec or an out-of-range option. The result is safe for
-// concurrent use; build it once and share it.
+// library version. Compressed returns an error wrapping [ErrInvalid],
+// naming the argument, for a nil inner codec or an out-of-range option.
+// The result is safe for concurrent use; build it once and share it.
 func Compressed(inner Codec, opts ...CompressOption) (Codec, error) {
 	if inner == nil {
 		return nil, fmt.Errorf("%w: inner codec is nil", ErrInvalid)
