@@ -82,7 +82,6 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	return q, nil
 }
 
-
 // Mutex returns the quorum mutex for the lock key, with the Quorum's
 // options and opts (WithTTL, WithWatchdog, WithTracking, WithPollInterval,
 // WithQuorumTimeout). It sends nothing to Redis.
