@@ -27,5 +27,5 @@
 //
 // Errors are sentinels matched with errors.Is; this package re-exports the
 // ones shared by all packages ([ErrInvalidURL], [ErrConnect],
-// [ErrInvalidName], [ErrCrossSlot]).
+// [ErrInvalidName]).
 package redisallocator

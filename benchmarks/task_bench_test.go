@@ -128,13 +128,13 @@ func (h taskNoop) Handle(context.Context, *task.Task[int]) (int, error) {
 
 // taskListen starts a worker with taskWorkers handlers and waits until it
 // is registered.
-func taskListen(b *testing.B, q *task.Queue[int, int], name string) (stop func()) {
+func taskListen(b *testing.B, q *task.Queue[int, int], in *task.Inspector, h task.Handler[int, int]) (stop func()) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- q.Listen(ctx, []string{name}, task.Workers(taskWorkers)) }()
+	go func() { done <- q.Run(ctx, h, task.Workers(taskWorkers)) }()
 	for {
-		st, err := q.Stats(context.Background(), name)
+		st, err := in.Stats(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -157,17 +157,21 @@ func BenchmarkTaskThroughput(b *testing.B) {
 			e := taskSetup(b)
 			prefix, counter := taskUnique(), newTaskCounter(b.N)
 			b.Cleanup(func() { taskDeleteKeys(e.rc, prefix+":*") })
-			q, err := task.New[int, int](e.rc, prefix, task.WithHandler[int, int](taskNoop{counter}))
+			q, err := task.New[int, int](e.rc, prefix, "bench")
 			if err != nil {
 				b.Fatal(err)
 			}
-			stop := taskListen(b, q, "bench")
+			in, err := task.NewInspector(e.rc, prefix, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			stop := taskListen(b, q, in, taskNoop{counter})
 			defer stop()
 			ctx := context.Background()
 			b.ReportAllocs()
 			b.ResetTimer()
 			taskSubmit(b, subs, b.N, func(i int) error {
-				_, err := q.Submit(ctx, strconv.Itoa(i), "bench", i)
+				_, err := q.Submit(ctx, strconv.Itoa(i), i, task.NoWait())
 				return err
 			})
 			<-counter.done
@@ -228,11 +232,15 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 			e := taskSetup(b)
 			prefix := taskUnique()
 			b.Cleanup(func() { taskDeleteKeys(e.rc, prefix+":*") })
-			q, err := task.New[int, int](e.rc, prefix, task.WithHandler[int, int](taskNoop{}))
+			q, err := task.New[int, int](e.rc, prefix, "bench")
 			if err != nil {
 				b.Fatal(err)
 			}
-			stop := taskListen(b, q, "bench")
+			in, err := task.NewInspector(e.rc, prefix, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			stop := taskListen(b, q, in, taskNoop{})
 			defer stop()
 			ctx := context.Background()
 			lat := make([]time.Duration, b.N+1)
@@ -240,7 +248,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 			b.ResetTimer()
 			taskSubmit(b, subs, b.N, func(i int) error {
 				start := time.Now()
-				_, err := q.Query(ctx, strconv.Itoa(i), "bench", i, task.Via(task.Remote), task.Once())
+				_, err := q.Query(ctx, strconv.Itoa(i), i, task.Via(task.Remote), task.Once())
 				lat[i] = time.Since(start)
 				return err
 			})

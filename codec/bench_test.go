@@ -21,7 +21,7 @@ func benchRoundTrip[T any](b *testing.B, c codec.Codec, v T) {
 	b.ReportAllocs()
 	var size int
 	for b.Loop() {
-		data, err := codec.Encode(c, v)
+		data, err := c.Marshal(v)
 		if err != nil {
 			b.Fatal(err)
 		}

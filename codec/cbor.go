@@ -9,7 +9,7 @@ import (
 
 // NewCBOR returns a CBOR codec (fxamacker/cbor/v2) with the given limits;
 // zero fields take the defaults. The library needs MaxDepth >= 4 and
-// MaxElements >= 16. It returns an error wrapping [ErrInvalidLimits] if a
+// MaxElements >= 16. It returns an error wrapping [ErrInvalid] if a
 // field is out of range.
 func NewCBOR(l Limits) (Codec, error) {
 	l, err := l.withDefaults(4, 16)
@@ -39,7 +39,7 @@ func NewCBOR(l Limits) (Codec, error) {
 		IntDec: cbor.IntDecConvertSignedOrBigInt,
 	}.DecMode()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidLimits, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return &cborCodec{limits: l, em: em, dm: dm}, nil
 }

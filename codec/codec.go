@@ -35,9 +35,10 @@ var ErrLimitExceeded = errors.New("codec: limit exceeded")
 // ErrUnknownCodec is wrapped by [ByName] when no built-in codec has the name.
 var ErrUnknownCodec = errors.New("codec: unknown codec")
 
-// ErrInvalidLimits is wrapped by the constructors when a [Limits] field is out
-// of range; the message names the field.
-var ErrInvalidLimits = errors.New("codec: invalid limits")
+// ErrInvalid is wrapped by [NewJSON], [NewMsgPack], [NewCBOR] and
+// [Compressed] when an argument is out of range: a [Limits] field, an
+// option or a nil inner codec. The message names the argument.
+var ErrInvalid = errors.New("codec: invalid argument")
 
 // The ready codecs. They use [DefaultLimits]; build others with [NewJSON],
 // [NewMsgPack] or [NewCBOR].
@@ -73,17 +74,10 @@ func ByName(name string) (Codec, error) {
 	return nil, fmt.Errorf("%w: %q (want json, msgpack or cbor)", ErrUnknownCodec, name)
 }
 
-// Encode encodes v with c. It exists so typed callers such as Pool[T] read
-// the same as [Decode]; a nil c returns an error wrapping [ErrEncode].
-func Encode[T any](c Codec, v T) ([]byte, error) {
-	if c == nil {
-		return nil, encodeError("<nil>", errNilCodec)
-	}
-	return c.Marshal(v)
-}
-
-// Decode decodes data with c into a new T. On error it returns the zero T and
-// an error wrapping [ErrDecode]; a nil c is such an error, not a panic.
+// Decode decodes data with c into a new T, so typed callers need not declare
+// the variable first. On error it returns the zero T and an error wrapping
+// [ErrDecode]; a nil c is such an error, not a panic. To encode, call
+// [Codec.Marshal].
 func Decode[T any](c Codec, data []byte) (T, error) {
 	var v T
 	if c == nil {

@@ -63,7 +63,7 @@ func TestRoundTripSample(t *testing.T) {
 			t.Parallel()
 			want := sampleValue()
 			want.Ignored = "not encoded"
-			data, err := codec.Encode(c.codec, want)
+			data, err := c.codec.Marshal(want)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -211,11 +211,29 @@ func TestTimeMapKeys(t *testing.T) {
 	}
 }
 
+// TestDefaultLimits pins the defaults the docs of Limits and DefaultLimits
+// state.
+func TestDefaultLimits(t *testing.T) {
+	t.Parallel()
+	want := codec.Limits{MaxSize: 8 << 20, MaxDepth: 64, MaxElements: 128 << 10}
+	if got := codec.DefaultLimits(); got != want {
+		t.Fatalf("DefaultLimits() = %+v, want %+v", got, want)
+	}
+	// The documented ceilings are accepted, one above them refused.
+	for _, l := range []codec.Limits{{MaxDepth: 10000}, {MaxElements: math.MaxInt32}} {
+		if _, err := codec.NewJSON(l); err != nil {
+			t.Errorf("NewJSON(%+v): %v", l, err)
+		}
+	}
+	for _, l := range []codec.Limits{{MaxDepth: 10001}, {MaxElements: math.MaxInt32 + 1}} {
+		if _, err := codec.NewJSON(l); !errors.Is(err, codec.ErrInvalid) {
+			t.Errorf("NewJSON(%+v) error = %v, want ErrInvalid", l, err)
+		}
+	}
+}
+
 func TestNilCodec(t *testing.T) {
 	t.Parallel()
-	if _, err := codec.Encode[int](nil, 1); !errors.Is(err, codec.ErrEncode) {
-		t.Fatalf("Encode(nil codec) error = %v, want ErrEncode", err)
-	}
 	if _, err := codec.Decode[int](nil, []byte("1")); !errors.Is(err, codec.ErrDecode) {
 		t.Fatalf("Decode(nil codec) error = %v, want ErrDecode", err)
 	}
@@ -316,7 +334,7 @@ func TestNewLimits(t *testing.T) {
 		{"Small", codec.Limits{MaxSize: 1, MaxDepth: 4, MaxElements: 16}, "", false},
 		{"NegativeSize", codec.Limits{MaxSize: -1}, "MaxSize", false},
 		{"NegativeDepth", codec.Limits{MaxDepth: -1}, "MaxDepth", false},
-		{"DepthTooLarge", codec.Limits{MaxDepth: codec.MaxDepthCeiling + 1}, "MaxDepth", false},
+		{"DepthTooLarge", codec.Limits{MaxDepth: 10001}, "MaxDepth", false},
 		{"NegativeElements", codec.Limits{MaxElements: -5}, "MaxElements", false},
 		{"DepthBelowCBORFloor", codec.Limits{MaxDepth: 3}, "MaxDepth", true},
 		{"ElementsBelowCBORFloor", codec.Limits{MaxElements: 15}, "MaxElements", true},
@@ -333,8 +351,8 @@ func TestNewLimits(t *testing.T) {
 					}
 					return
 				}
-				if !errors.Is(err, codec.ErrInvalidLimits) || !strings.Contains(err.Error(), tt.wantField) {
-					t.Fatalf("New(%+v) error = %v, want ErrInvalidLimits naming %s", tt.limits, err, tt.wantField)
+				if !errors.Is(err, codec.ErrInvalid) || !strings.Contains(err.Error(), tt.wantField) {
+					t.Fatalf("New(%+v) error = %v, want ErrInvalid naming %s", tt.limits, err, tt.wantField)
 				}
 			})
 		}

@@ -9,15 +9,12 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
-// Defaults for [Compressed].
+// Defaults of [Compressed]'s options.
 const (
-	// DefaultCompressThreshold is the default for [WithThreshold]: encoded
-	// values shorter than 1 KiB are stored as they are, since zstd's frame
-	// overhead and CPU cost outweigh the saving on small values.
-	DefaultCompressThreshold = 1 << 10
-	// DefaultMaxDecompressedSize is the default for
-	// [WithMaxDecompressedSize]: the same as [DefaultMaxSize].
-	DefaultMaxDecompressedSize = DefaultMaxSize
+	// Encoded values shorter than 1 KiB are stored as they are: zstd's
+	// frame overhead and CPU cost outweigh the saving on small values.
+	defaultCompressThreshold   = 1 << 10
+	defaultMaxDecompressedSize = defaultMaxSize
 )
 
 // compressedMarker opens every compressed value; the zstd frame (with its
@@ -27,10 +24,6 @@ const (
 // would start with 0x1c, whose additional information 28 is reserved, so the
 // input is not well-formed. TestCompressedMarkerIsNotInnerData proves it.
 var compressedMarker = []byte{0xc1, 0x1c}
-
-// ErrInvalidOption is wrapped by [Compressed] when an option is out of
-// range or the inner codec is nil; the message names the option.
-var ErrInvalidOption = errors.New("codec: invalid option")
 
 // CompressOption configures [Compressed].
 type CompressOption func(*compressConfig)
@@ -42,15 +35,16 @@ type compressConfig struct {
 
 // WithThreshold sets the encoded size, in bytes, from which values are
 // compressed; shorter ones are stored as the inner codec wrote them. Zero
-// means [DefaultCompressThreshold]; a negative value is an error. Use 1 to
-// compress every value.
+// means the default, 1024 (1 KiB): below it zstd's frame overhead and CPU
+// cost outweigh the saving. A negative value is an error. Use 1 to compress
+// every value.
 func WithThreshold(n int) CompressOption { return func(c *compressConfig) { c.threshold = n } }
 
 // WithMaxDecompressedSize bounds, in bytes, what one compressed value may
 // inflate to; a larger one fails as described at [Compressed]. Marshal
 // refuses values whose inner encoding is larger, so nothing is written
-// that could not be read back. Zero means [DefaultMaxDecompressedSize]; a
-// value below 1 KiB ([zstd.MinWindowSize]) or above math.MaxInt/2 is an
+// that could not be read back. Zero means the default, 8 MiB (8388608, the
+// default [Limits.MaxSize]); a value below 1 KiB ([zstd.MinWindowSize]) or above math.MaxInt/2 is an
 // error. Keep it at or above the inner codec's [Limits.MaxSize], which the
 // inner codec still enforces.
 func WithMaxDecompressedSize(n int) CompressOption { return func(c *compressConfig) { c.maxSize = n } }
@@ -69,7 +63,7 @@ func WithMaxDecompressedSize(n int) CompressOption { return func(c *compressConf
 // compressed), but data it stored before being wrapped could be misread.
 //
 // Unmarshal treats its input as untrusted: a value that would inflate
-// beyond [WithMaxDecompressedSize] (default [DefaultMaxDecompressedSize])
+// beyond [WithMaxDecompressedSize] (default 8 MiB)
 // fails with an error wrapping [ErrDecode] and [ErrLimitExceeded]. One
 // whose zstd frame header declares its size (as ours do) or a window above
 // the bound fails before inflating anything; one that declares neither is
@@ -80,12 +74,12 @@ func WithMaxDecompressedSize(n int) CompressOption { return func(c *compressConf
 //
 // The encoder settings are fixed (level SpeedDefault, with checksums), so
 // the same value always compresses to the same bytes with the same
-// library version. Compressed returns an error wrapping [ErrInvalidOption]
-// for a nil inner codec or an out-of-range option. The result is safe for
-// concurrent use; build it once and share it.
+// library version. Compressed returns an error wrapping [ErrInvalid],
+// naming the argument, for a nil inner codec or an out-of-range option.
+// The result is safe for concurrent use; build it once and share it.
 func Compressed(inner Codec, opts ...CompressOption) (Codec, error) {
 	if inner == nil {
-		return nil, fmt.Errorf("%w: nil inner codec", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: inner codec is nil", ErrInvalid)
 	}
 	cfg := compressConfig{}
 	for _, o := range opts {
@@ -94,16 +88,16 @@ func Compressed(inner Codec, opts ...CompressOption) (Codec, error) {
 		}
 	}
 	if cfg.threshold == 0 {
-		cfg.threshold = DefaultCompressThreshold
+		cfg.threshold = defaultCompressThreshold
 	}
 	if cfg.maxSize == 0 {
-		cfg.maxSize = DefaultMaxDecompressedSize
+		cfg.maxSize = defaultMaxDecompressedSize
 	}
 	switch {
 	case cfg.threshold < 0:
-		return nil, fmt.Errorf("%w: WithThreshold %d is negative", ErrInvalidOption, cfg.threshold)
+		return nil, fmt.Errorf("%w: WithThreshold %d is negative", ErrInvalid, cfg.threshold)
 	case cfg.maxSize < zstd.MinWindowSize || cfg.maxSize > math.MaxInt/2:
-		return nil, fmt.Errorf("%w: WithMaxDecompressedSize %d is outside [%d, %d]", ErrInvalidOption, cfg.maxSize, zstd.MinWindowSize, math.MaxInt/2)
+		return nil, fmt.Errorf("%w: WithMaxDecompressedSize %d is outside [%d, %d]", ErrInvalid, cfg.maxSize, zstd.MinWindowSize, math.MaxInt/2)
 	}
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedDefault),
@@ -113,7 +107,7 @@ func Compressed(inner Codec, opts ...CompressOption) (Codec, error) {
 		zstd.WithEncoderConcurrency(0),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("%w: zstd encoder: %w", ErrInvalidOption, err)
+		return nil, fmt.Errorf("%w: zstd encoder: %w", ErrInvalid, err)
 	}
 	dec, err := zstd.NewReader(nil,
 		zstd.WithDecoderConcurrency(0),
@@ -121,7 +115,7 @@ func Compressed(inner Codec, opts ...CompressOption) (Codec, error) {
 		zstd.WithDecoderMaxWindow(uint64(cfg.maxSize)),
 	)
 	if err != nil {
-		return nil, fmt.Errorf("%w: zstd decoder: %w", ErrInvalidOption, err)
+		return nil, fmt.Errorf("%w: zstd decoder: %w", ErrInvalid, err)
 	}
 	return &compressedCodec{
 		name:  "zstd+" + inner.Name(),

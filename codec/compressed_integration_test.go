@@ -87,26 +87,29 @@ func TestCompressedQueue(t *testing.T) {
 		defer cancel()
 		zc := mustCompressed(t, codec.MsgPack)
 
-		worker, err := task.New[Large, Large](b.NewClient(t), b.Prefix, task.WithCodec(zc),
-			task.WithHandlerFunc(func(_ context.Context, tk *task.Task[Large]) (Large, error) {
-				out := tk.Params
-				out.ID = "done:" + out.ID
-				out.Names = append(out.Names, "worker")
-				return out, nil
-			}))
+		worker, err := task.New[Large, Large](b.NewClient(t), b.Prefix, "big", task.WithCodec(zc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listenLarge(t, worker, "big")
+		in, err := task.NewInspector(b.Client, b.Prefix, "big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := listenLarge(t, worker, in, task.HandlerFunc[Large, Large](func(_ context.Context, tk *task.Task[Large]) (Large, error) {
+			out := tk.Params
+			out.ID = "done:" + out.ID
+			out.Names = append(out.Names, "worker")
+			return out, nil
+		}))
 		defer stop()
 
-		caller, err := task.New[Large, Large](b.Client, b.Prefix, task.WithCodec(zc))
+		caller, err := task.New[Large, Large](b.Client, b.Prefix, "big", task.WithCodec(zc))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for i, params := range []Large{largeValue(), {ID: "small"}} {
 			params.ID = fmt.Sprint(params.ID, "-", i)
-			got, err := caller.Query(ctx, fmt.Sprint("job-", i), "big", params, task.Via(task.Remote))
+			got, err := caller.Query(ctx, fmt.Sprint("job-", i), params, task.Via(task.Remote))
 			if err != nil {
 				t.Fatalf("Query %d: %v", i, err)
 			}
@@ -120,31 +123,31 @@ func TestCompressedQueue(t *testing.T) {
 	})
 }
 
-// listenLarge runs q.Listen for name until stop and returns once the worker
-// is registered.
-func listenLarge(t *testing.T, q *task.Queue[Large, Large], name string) (stop func()) {
+// listenLarge runs q.Run with h until stop and returns once the worker is
+// registered (in is an inspector of q's queue).
+func listenLarge(t *testing.T, q *task.Queue[Large, Large], in *task.Inspector, h task.Handler[Large, Large]) (stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- q.Listen(ctx, []string{name}, task.Heartbeat(50*time.Millisecond), task.LeaseTTL(time.Second), task.Grace(5*time.Second))
+		done <- q.Run(ctx, h, task.Heartbeat(50*time.Millisecond), task.LeaseTTL(time.Second), task.Grace(5*time.Second))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		st, err := q.Stats(context.Background(), name)
+		st, err := in.Stats(context.Background())
 		if err == nil && st.Workers > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
 			cancel()
-			t.Fatalf("worker did not register: %v (Listen: %v)", err, <-done)
+			t.Fatalf("worker did not register: %v (Run: %v)", err, <-done)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	return func() {
 		cancel()
 		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
-			t.Errorf("Listen: %v", err)
+			t.Errorf("Run: %v", err)
 		}
 	}
 }

@@ -25,6 +25,13 @@ import (
 // marker is the compressed-value marker, as documented in compressed.go.
 var marker = []byte{0xc1, 0x1c}
 
+// Defaults of Compressed's options, as documented at WithThreshold and
+// WithMaxDecompressedSize.
+const (
+	defaultCompressThreshold   = 1 << 10
+	defaultMaxDecompressedSize = 8 << 20
+)
+
 func mustCompressed(t testing.TB, inner codec.Codec, opts ...codec.CompressOption) codec.Codec {
 	t.Helper()
 	c, err := codec.Compressed(inner, opts...)
@@ -108,6 +115,17 @@ func TestCompressedThreshold(t *testing.T) {
 				t.Errorf("small value with default threshold:\n got % x\nwant % x", got, plain)
 			}
 
+			// The default threshold is the documented 1 KiB: a compressible
+			// value of exactly that size is compressed, one byte shorter not.
+			atDefault := valueOfSize(t, c.codec, defaultCompressThreshold)
+			if got := mustMarshal(t, mustCompressed(t, c.codec), atDefault); !bytes.HasPrefix(got, marker) {
+				t.Errorf("value of %d bytes with the default threshold: not compressed", defaultCompressThreshold)
+			}
+			belowDefault := valueOfSize(t, c.codec, defaultCompressThreshold-1)
+			if got := mustMarshal(t, mustCompressed(t, c.codec), belowDefault); bytes.HasPrefix(got, marker) {
+				t.Errorf("value of %d bytes with the default threshold: compressed", defaultCompressThreshold-1)
+			}
+
 			// A compressible value exactly at and one byte below the threshold.
 			v := strings.Repeat("a", 2000)
 			n := len(mustMarshal(t, c.codec, v))
@@ -121,6 +139,20 @@ func TestCompressedThreshold(t *testing.T) {
 			}
 		})
 	}
+}
+
+// valueOfSize returns a compressible string whose encoding by c is exactly
+// n bytes long.
+func valueOfSize(t *testing.T, c codec.Codec, n int) string {
+	t.Helper()
+	for l := n; l > 0; l-- {
+		v := strings.Repeat("a", l)
+		if len(mustMarshal(t, c, v)) == n {
+			return v
+		}
+	}
+	t.Fatalf("%s: no string encodes to %d bytes", c.Name(), n)
+	return ""
 }
 
 // TestCompressedIncompressible checks that data zstd cannot shrink is
@@ -361,7 +393,7 @@ func TestCompressedBomb(t *testing.T) {
 		wantMsg  string
 	}{
 		// The header declares the size: refused before inflating.
-		{"SizeInHeader", codec.DefaultMaxDecompressedSize, 64 << 20, true, 0, 64 << 10, "decompressed size exceeds limit 8388608"},
+		{"SizeInHeader", defaultMaxDecompressedSize, 64 << 20, true, 0, 64 << 10, "decompressed size exceeds limit 8388608"},
 		// A stream whose window (8 MiB) is above the limit: refused at the header.
 		{"LargeWindow", small, 64 << 20, false, 0, 64 << 10, "zstd window exceeds decompressed size limit 1048576"},
 		// A stream with a 1 KiB window (and so 1 KiB blocks, hence the
@@ -426,7 +458,7 @@ func TestCompressedBadInput(t *testing.T) {
 		{"TruncatedHeader", good[:len(marker)+3], false},
 		{"Corrupt", flipped, false},
 		{"NotZstd", append(bytes.Clone(marker), "hello, world"...), false},
-		{"TooLong", append(bytes.Clone(marker), make([]byte, codec.DefaultMaxDecompressedSize*2)...), true},
+		{"TooLong", append(bytes.Clone(marker), make([]byte, defaultMaxDecompressedSize*2)...), true},
 		{"Empty", nil, false},
 	}
 	for _, tt := range tests {
@@ -479,7 +511,7 @@ func TestCompressedOptions(t *testing.T) {
 		{"NilOption", codec.CBOR, []codec.CompressOption{nil}, ""},
 		{"ThresholdOne", codec.JSON, []codec.CompressOption{codec.WithThreshold(1)}, ""},
 		{"MaxAtMinimum", codec.JSON, []codec.CompressOption{codec.WithMaxDecompressedSize(1024)}, ""},
-		{"NilInner", nil, nil, "nil inner codec"},
+		{"NilInner", nil, nil, "inner codec is nil"},
 		{"NegativeThreshold", codec.CBOR, []codec.CompressOption{codec.WithThreshold(-1)}, "WithThreshold"},
 		{"NegativeMax", codec.CBOR, []codec.CompressOption{codec.WithMaxDecompressedSize(-1)}, "WithMaxDecompressedSize"},
 		{"TinyMax", codec.CBOR, []codec.CompressOption{codec.WithMaxDecompressedSize(1023)}, "WithMaxDecompressedSize"},
@@ -495,8 +527,8 @@ func TestCompressedOptions(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, codec.ErrInvalidOption) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("error = %v, want ErrInvalidOption naming %s", err, tt.want)
+			if !errors.Is(err, codec.ErrInvalid) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want ErrInvalid naming %s", err, tt.want)
 			}
 		})
 	}
@@ -643,7 +675,7 @@ func compressedFuzzSeeds(t *testing.T) map[string][]byte {
 		"truncated":      golden[:len(golden)/2],
 		"bad-checksum":   append(bytes.Clone(golden[:len(golden)-1]), golden[len(golden)-1]^0xff),
 		"not-zstd":       append(bytes.Clone(marker), 0xa1, 0x61, 'a', 0x01),
-		"bomb-size":      bomb(t, codec.DefaultMaxDecompressedSize+1, true, 0),
+		"bomb-size":      bomb(t, defaultMaxDecompressedSize+1, true, 0),
 		"bomb-window":    bomb(t, 1<<20, false, 32<<20),
 		"two-frames":     append(bytes.Clone(small), small[len(marker):]...),
 		"skippable-only": append(bytes.Clone(marker), 0x50, 0x2a, 0x4d, 0x18, 0x01, 0, 0, 0, 0),

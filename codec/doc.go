@@ -1,12 +1,12 @@
 // Package codec turns the values users keep in pools and task queues into
 // the opaque bytes stored in Redis, and back. It is the bottom layer of the
 // module and imports nothing else from it: Pool[T] and Queue[P,R] hold a
-// [Codec] and call [Encode] and [Decode]; Lua scripts never look inside the
-// bytes.
+// [Codec] and call its Marshal and Unmarshal; Lua scripts never look inside
+// the bytes.
 //
 //	p, err := pool.New[Proxy](client, "myapp", "proxies", pool.WithCodec(codec.MsgPack))
 //
-//	data, err := codec.Encode(codec.MsgPack, job)
+//	data, err := codec.MsgPack.Marshal(job)
 //	job, err := codec.Decode[Job](codec.MsgPack, data)
 //
 // # Choosing a codec
@@ -123,7 +123,7 @@
 // has no length prefixes, and a pre-scan enforces depth and width, which
 // encoding/json cannot configure. Marshal applies the same limits to its
 // output, so nothing is stored that could not be read back. The defaults
-// are [DefaultMaxSize], [DefaultMaxDepth] and [DefaultMaxElements].
+// ([DefaultLimits]) are 8 MiB, depth 64 and 131072 elements.
 //
 // MsgPack accepts one extension type, the timestamp (-1), on both Marshal
 // and Unmarshal: the library would read a map out of any other extension's
@@ -146,9 +146,9 @@
 // [ErrDecode]; both name the codec, as in
 // "codec: msgpack: decode failed: nesting depth exceeds limit 64". A broken
 // limit also matches [ErrLimitExceeded]. A nil Codec, or a nil or
-// non-pointer target, is an error, not a panic. The constructors return
-// [ErrInvalidLimits], [Compressed] returns [ErrInvalidOption] and [ByName]
-// returns [ErrUnknownCodec]. Compare with errors.Is.
+// non-pointer target, is an error, not a panic. The constructors and
+// [Compressed] return [ErrInvalid] for a bad argument (the message names
+// it) and [ByName] returns [ErrUnknownCodec]. Compare with errors.Is.
 //
 // # Concurrency
 //

@@ -26,7 +26,7 @@ func ExampleDecode() {
 		Weight:  3,
 		Expires: time.Date(2025, 6, 1, 12, 0, 0, 500, time.FixedZone("CEST", 2*3600)),
 	}
-	data, err := codec.Encode(codec.MsgPack, in)
+	data, err := codec.MsgPack.Marshal(in)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -111,7 +111,7 @@ func (g gzipCodec) Unmarshal(data []byte, v any) error {
 	}
 	// Bound the inflated size too: a zip bomb is the compressed cousin of
 	// a huge length prefix.
-	raw, err := io.ReadAll(io.LimitReader(zr, codec.DefaultMaxSize+1))
+	raw, err := io.ReadAll(io.LimitReader(zr, int64(codec.DefaultLimits().MaxSize)+1))
 	if err != nil {
 		return fmt.Errorf("%w: %w", codec.ErrDecode, err)
 	}
@@ -121,7 +121,7 @@ func (g gzipCodec) Unmarshal(data []byte, v any) error {
 func Example_customCodec() {
 	var c codec.Codec = gzipCodec{inner: codec.JSON}
 	in := Proxy{Addr: "10.0.0.8:3128", Region: "us-east", Weight: 1}
-	data, err := codec.Encode(c, in)
+	data, err := c.Marshal(in)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -161,7 +161,7 @@ func ExampleCompressed() {
 		in.Hosts = append(in.Hosts, fmt.Sprintf("proxy-%03d.eu-west.example.com:3128", i))
 	}
 	plain, _ := codec.CBOR.Marshal(in)
-	data, err := codec.Encode(zc, in)
+	data, err := zc.Marshal(in)
 	if err != nil {
 		fmt.Println(err)
 		return

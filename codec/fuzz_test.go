@@ -38,7 +38,7 @@ func roundTrip[T any](t *testing.T, c codec.Codec, data []byte) {
 		}
 		return
 	}
-	b, err := codec.Encode(c, v)
+	b, err := c.Marshal(v)
 	if err != nil {
 		t.Fatalf("decoded %T %#v does not re-encode: %v", v, v, err)
 	}

@@ -3,7 +3,7 @@ package codec
 import "encoding/json"
 
 // NewJSON returns a JSON codec (encoding/json) with the given limits; zero
-// fields take the defaults. It returns an error wrapping [ErrInvalidLimits]
+// fields take the defaults. It returns an error wrapping [ErrInvalid]
 // if a field is out of range.
 func NewJSON(l Limits) (Codec, error) {
 	l, err := l.withDefaults(1, 1)

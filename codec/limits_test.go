@@ -30,10 +30,11 @@ func many(header []byte, item byte, n int) []byte {
 	return append(header, bytes.Repeat([]byte{item}, n)...)
 }
 
-const tooMany = codec.DefaultMaxElements + 1
+// tooMany is one above the default MaxElements (see codec.DefaultLimits).
+const tooMany = 128<<10 + 1
 
 func hostileCases() []hostileCase {
-	big := bytes.Repeat([]byte{' '}, codec.DefaultMaxSize+1)
+	big := bytes.Repeat([]byte{' '}, codec.DefaultLimits().MaxSize+1)
 	return []hostileCase{
 		// A tiny input claiming 2^31-1 items: msgpack/v5 alone would allocate
 		// the whole slice (or map) before noticing the input is short.

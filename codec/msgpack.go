@@ -11,7 +11,7 @@ import (
 
 // NewMsgPack returns a MessagePack codec (vmihailenco/msgpack/v5) with the
 // given limits; zero fields take the defaults. It returns an error wrapping
-// [ErrInvalidLimits] if a field is out of range.
+// [ErrInvalid] if a field is out of range.
 func NewMsgPack(l Limits) (Codec, error) {
 	l, err := l.withDefaults(1, 1)
 	if err != nil {

@@ -102,17 +102,19 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 		}
 		return renderResult{GPU: a.Key, Fence: a.Fence()}, nil
 	}
-	worker, err := task.New[renderJob, renderResult](client, prefix, task.WithHandlerFunc(handler), task.WithTracerProvider(tp))
+	worker, err := task.New[renderJob, renderResult](client, prefix, "render", task.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
 	}
-	caller, err := task.New[renderJob, renderResult](client, prefix, task.WithTracerProvider(tp))
+	caller, err := task.New[renderJob, renderResult](client, prefix, "render", task.WithTracerProvider(tp))
 	if err != nil {
 		t.Fatal(err)
 	}
 	listenCtx, stopListen := context.WithCancel(ctx)
 	listened := make(chan error, 1)
-	go func() { listened <- worker.Listen(listenCtx, []string{"render"}, task.Workers(1)) }()
+	go func() {
+		listened <- worker.Run(listenCtx, task.HandlerFunc[renderJob, renderResult](handler), task.Workers(1))
+	}()
 	stopWorker := sync.OnceValue(func() error {
 		stopListen()
 		select {
@@ -127,7 +129,7 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 	// The caller's own span makes the root, so the wait joins the trace too.
 	rctx, root := tp.Tracer("e2e").Start(ctx, "e2e.render")
 	traceID := root.SpanContext().TraceID().String()
-	h, err := caller.Submit(rctx, "job-1", "render", renderJob{Scene: "teapot"}, task.Timeout(30*time.Second))
+	h, err := caller.Submit(rctx, "job-1", renderJob{Scene: "teapot"}, task.Timeout(30*time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,16 +57,17 @@ type Checker[T any] struct {
 }
 
 // NewChecker builds a checker for target (a *pool.Pool[T]) whose strike
-// counts live under prefix. Errors: ErrInvalidOption for a nil client, target or probe or
-// a bad option; ErrInvalidName for a bad prefix or pool name.
+// counts live under prefix. Errors match ErrInvalid for a nil client,
+// target or probe, a bad option, or a bad prefix or pool name (which also
+// matches redisallocator.ErrInvalidName).
 func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], probe ProbeFunc[T], opts ...CheckerOption) (*Checker[T], error) {
 	switch {
 	case client == nil:
-		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: client is nil", ErrInvalid)
 	case target == nil:
-		return nil, fmt.Errorf("%w: nil target", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: target is nil", ErrInvalid)
 	case probe == nil:
-		return nil, fmt.Errorf("%w: nil probe", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: probe is nil", ErrInvalid)
 	}
 	cfg, err := newCheckerConfig(opts)
 	if err != nil {
@@ -74,7 +75,7 @@ func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], p
 	}
 	ns, err := redisx.NewNamespace(prefix, "probe", target.Name())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidName, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	prov := otel.NewProviders(cfg.tp, cfg.mp)
 	return &Checker[T]{

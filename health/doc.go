@@ -59,7 +59,8 @@
 // # Errors
 //
 // ErrSessionExists, ErrSessionLost, ErrClosed, ErrProbePanic, and
-// ErrInvalid with its refinements ErrInvalidOption and ErrInvalidName.
+// ErrInvalid for bad caller input, whose message names the argument (a bad
+// prefix, group or pool name also matches redisallocator.ErrInvalidName).
 // Bad input writes nothing to Redis.
 //
 // The package does not import pool: *pool.Pool[T] satisfies Target[T] and

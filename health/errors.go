@@ -2,7 +2,6 @@ package health
 
 import (
 	"errors"
-	"fmt"
 
 	"github.com/redisallocator/redisallocator/internal/script"
 )
@@ -18,13 +17,11 @@ var (
 	ErrClosed = errors.New("health: closed")
 	// ErrProbePanic: a probe panicked; the panic counts as a failed probe.
 	ErrProbePanic = errors.New("health: probe panicked")
-	// ErrInvalid is matched by every invalid-argument error.
+	// ErrInvalid: bad caller input, such as a nil client, target or probe,
+	// a nil, out-of-range or contradictory option, or a bad prefix, group,
+	// pool name or session id. The message names the argument. A bad
+	// prefix, group or pool name also matches redisallocator.ErrInvalidName.
 	ErrInvalid = errors.New("health: invalid argument")
-	// ErrInvalidOption: a nil, zero or contradictory option, a nil client,
-	// target or probe.
-	ErrInvalidOption = fmt.Errorf("%w: option", ErrInvalid)
-	// ErrInvalidName: a bad prefix, group, id or label.
-	ErrInvalidName = fmt.Errorf("%w: name", ErrInvalid)
 
 	errNotRegistered = errors.New("health: session not registered")
 )

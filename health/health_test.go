@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
@@ -223,34 +225,77 @@ func TestBadInput(t *testing.T) {
 	ctx := testCtx(t)
 	p, _ := pool.New[string](b.Client, b.Prefix, "p")
 	probe := func(context.Context, string, string) error { return nil }
-	cases := map[string]func() error{
-		"NilClient":    func() error { _, err := health.NewSession(ctx, nil, "x"); return err },
-		"ZeroInterval": func() error { _, err := health.NewSession(ctx, b.Client, "x", health.WithInterval(0)); return err },
-		"ShortTimeout": func() error {
+	// Every case matches ErrInvalid and its message names the argument;
+	// bad names also match the module's ErrInvalidName.
+	cases := []struct {
+		name, want string
+		isName     bool
+		f          func() error
+	}{
+		{"NilClient", "client", false, func() error { _, err := health.NewSession(ctx, nil, "x"); return err }},
+		{"ZeroInterval", "WithInterval", false, func() error { _, err := health.NewSession(ctx, b.Client, "x", health.WithInterval(0)); return err }},
+		{"ShortTimeout", "WithTimeout", false, func() error {
 			_, err := health.NewSession(ctx, b.Client, "x", health.WithInterval(time.Second), health.WithTimeout(time.Second))
 			return err
-		},
-		"BadID":     func() error { _, err := health.NewSession(ctx, b.Client, "x", health.WithID("a b")); return err },
-		"BadPrefix": func() error { _, err := health.NewSession(ctx, b.Client, "{x}"); return err },
-		"NilOption": func() error { _, err := health.NewRegistry(b.Client, "x", nil); return err },
-		"NilProbe":  func() error { _, err := health.NewChecker[string](b.Client, "x", p, nil); return err },
-		"NilTarget": func() error { _, err := health.NewChecker[string](b.Client, "x", nil, probe); return err },
-		"Concurrent": func() error {
+		}},
+		{"BadID", "session id", false, func() error { _, err := health.NewSession(ctx, b.Client, "x", health.WithID("a b")); return err }},
+		{"BadPrefix", "prefix", true, func() error { _, err := health.NewSession(ctx, b.Client, "{x}"); return err }},
+		{"BadGroup", "group", true, func() error { _, err := health.NewRegistry(b.Client, "x", health.WithGroup("")); return err }},
+		{"NilOption", "nil option", false, func() error { _, err := health.NewRegistry(b.Client, "x", nil); return err }},
+		{"NegativeGrace", "grace", false, func() error {
+			_, err := health.NewRegistry(b.Client, "x", health.WithReaper(time.Second, -1))
+			return err
+		}},
+		{"NilProbe", "probe", false, func() error { _, err := health.NewChecker[string](b.Client, "x", p, nil); return err }},
+		{"NilTarget", "target", false, func() error { _, err := health.NewChecker[string](b.Client, "x", nil, probe); return err }},
+		{"BadCheckerPrefix", "prefix", true, func() error { _, err := health.NewChecker(b.Client, "", p, probe); return err }},
+		{"Concurrent", "WithConcurrency", false, func() error {
 			_, err := health.NewChecker(b.Client, "x", p, probe, health.WithConcurrency(0))
 			return err
-		},
-		"Cooldown": func() error {
+		}},
+		{"Cooldown", "WithCooldown", false, func() error {
 			_, err := health.NewChecker(b.Client, "x", p, probe, health.WithCooldown(time.Minute, time.Second))
 			return err
-		},
+		}},
 	}
-	for name, f := range cases {
-		if err := f(); !errors.Is(err, health.ErrInvalid) {
-			t.Errorf("%s: %v, want ErrInvalid", name, err)
+	for _, c := range cases {
+		err := c.f()
+		if !errors.Is(err, health.ErrInvalid) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want ErrInvalid naming %q", c.name, err, c.want)
+		}
+		if got := errors.Is(err, redisallocator.ErrInvalidName); got != c.isName {
+			t.Errorf("%s: errors.Is(%v, redisallocator.ErrInvalidName) = %v, want %v", c.name, err, got, c.isName)
 		}
 	}
 	if ks := b.Mini.Keys(); len(ks) != 0 {
 		t.Errorf("bad input wrote %q", ks)
+	}
+}
+
+// TestDefaults checks the defaults the option docs state: group "workers",
+// heartbeat every 1s, timeout 5s.
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	ctx := testCtx(t)
+	s, err := health.NewSession(ctx, b.Client, b.Prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close(context.Background()) }()
+	if s.Timeout() != 5*time.Second {
+		t.Errorf("Timeout() = %v, want 5s", s.Timeout())
+	}
+	r, err := health.NewRegistry(b.Client, b.Prefix, health.WithGroup("workers"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws, err := r.Workers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ws) != 1 || ws[0].Group != "workers" || ws[0].Interval != time.Second || ws[0].Timeout != 5*time.Second {
+		t.Fatalf("workers = %+v, want one in group workers with interval 1s, timeout 5s", ws)
 	}
 }
 

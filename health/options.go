@@ -8,24 +8,15 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Defaults.
+// Defaults, stated in the docs of the options that change them.
 const (
-	// DefaultGroup is the session group when WithGroup is not given.
-	DefaultGroup = "workers"
-	// DefaultInterval is how often a session heartbeats (WithInterval) and a
-	// checker probes (WithProbeInterval).
-	DefaultInterval = time.Second
-	// DefaultTimeout is how long a session lives after its last heartbeat.
-	DefaultTimeout = 5 * time.Second
-	// DefaultConcurrency bounds the probes a checker runs at once.
-	DefaultConcurrency = 4
-	// DefaultProbeTimeout bounds one probe.
-	DefaultProbeTimeout = 5 * time.Second
-	// DefaultCooldown is the first quarantine of a failing member; each
-	// further failure in a row doubles it, up to DefaultMaxCooldown.
-	DefaultCooldown = 30 * time.Second
-	// DefaultMaxCooldown caps the doubling of DefaultCooldown.
-	DefaultMaxCooldown = 10 * time.Minute
+	defaultGroup        = "workers"
+	defaultInterval     = time.Second
+	defaultTimeout      = 5 * time.Second
+	defaultConcurrency  = 4
+	defaultProbeTimeout = 5 * time.Second
+	defaultCooldown     = 30 * time.Second
+	defaultMaxCooldown  = 10 * time.Minute
 )
 
 // Each constructor has its own option type, so the compiler refuses an
@@ -112,8 +103,9 @@ type checkerOption func(*checkerConfig)
 
 func (f checkerOption) applyChecker(c *checkerConfig) { f(c) }
 
-// WithGroup sets the session group (default [DefaultGroup]): sessions and
-// registries of one group see each other.
+// WithGroup sets the session group (default "workers"): sessions and
+// registries of one group see each other. A bad name fails the
+// constructor with ErrInvalid (and redisallocator.ErrInvalidName).
 func WithGroup(name string) GroupOption { return groupOption(name) }
 
 // WithEvents receives state changes (see [Event]). f runs on the goroutine
@@ -140,14 +132,14 @@ func WithMeterProvider(mp metric.MeterProvider) Option {
 // digits, '-', '_', '.' or ':'.
 func WithID(id string) SessionOption { return sessionOption(func(c *sessionConfig) { c.id = id }) }
 
-// WithInterval sets how often [Session.Run] heartbeats (default
-// [DefaultInterval], at least 1ms).
+// WithInterval sets how often [Session.Run] heartbeats (default 1s, at
+// least 1ms).
 func WithInterval(d time.Duration) SessionOption {
 	return sessionOption(func(c *sessionConfig) { c.interval = d })
 }
 
 // WithTimeout sets the session's TTL: how long it lives after a heartbeat
-// (default [DefaultTimeout]); it must be at least twice the interval.
+// (default 5s); it must be at least twice the interval.
 func WithTimeout(d time.Duration) SessionOption {
 	return sessionOption(func(c *sessionConfig) { c.timeout = d })
 }
@@ -159,31 +151,32 @@ func WithLabels(l map[string]string) SessionOption {
 
 // WithReaper sets how often [Registry.RunReaper] reaps (at least 1ms) and
 // how long after its deadline a session is reaped (grace, >= 0). Default:
-// every [DefaultTimeout], no grace.
+// every 5s, no grace.
 func WithReaper(every, grace time.Duration) RegistryOption {
 	return registryOption(func(c *registryConfig) { c.reapEvery, c.reapGrace = every, grace })
 }
 
 // WithProbeInterval sets how often [Checker.Run] probes the pool (default
-// [DefaultInterval], at least 1ms).
+// 1s, at least 1ms).
 func WithProbeInterval(d time.Duration) CheckerOption {
 	return checkerOption(func(c *checkerConfig) { c.interval = d })
 }
 
-// WithConcurrency bounds how many probes a checker runs at once
-// (default [DefaultConcurrency]).
+// WithConcurrency bounds how many probes a checker runs at once (default
+// 4, at least 1).
 func WithConcurrency(n int) CheckerOption {
 	return checkerOption(func(c *checkerConfig) { c.concurrency = n })
 }
 
-// WithProbeTimeout bounds one probe (default [DefaultProbeTimeout]); a
-// probe still running then counts as failed.
+// WithProbeTimeout bounds one probe (default 5s, at least 1ms); a probe
+// still running then counts as failed.
 func WithProbeTimeout(d time.Duration) CheckerOption {
 	return checkerOption(func(c *checkerConfig) { c.probeTimeout = d })
 }
 
-// WithCooldown sets the first quarantine of a failing member and the cap
-// its doubling stops at (default [DefaultCooldown], [DefaultMaxCooldown]).
+// WithCooldown sets the first quarantine of a failing member (default 30s,
+// at least 1ms) and the cap its doubling stops at (default 10m, at least
+// first): each further failure in a row doubles the quarantine.
 func WithCooldown(first, maxCooldown time.Duration) CheckerOption {
 	return checkerOption(func(c *checkerConfig) { c.cooldown, c.maxCooldown = first, maxCooldown })
 }
@@ -192,7 +185,7 @@ func WithCooldown(first, maxCooldown time.Duration) CheckerOption {
 func apply[O any](opts []O, f func(O)) error {
 	for _, o := range opts {
 		if any(o) == nil {
-			return fmt.Errorf("%w: nil option", ErrInvalidOption)
+			return fmt.Errorf("%w: nil option", ErrInvalid)
 		}
 		f(o)
 	}
@@ -200,50 +193,50 @@ func apply[O any](opts []O, f func(O)) error {
 }
 
 func newSessionConfig(opts []SessionOption) (sessionConfig, error) {
-	c := sessionConfig{group: DefaultGroup, interval: DefaultInterval, timeout: DefaultTimeout}
+	c := sessionConfig{group: defaultGroup, interval: defaultInterval, timeout: defaultTimeout}
 	if err := apply(opts, func(o SessionOption) { o.applySession(&c) }); err != nil {
 		return c, err
 	}
 	switch {
 	case c.interval < time.Millisecond:
-		return c, fmt.Errorf("%w: interval %v must be at least 1ms", ErrInvalidOption, c.interval)
+		return c, fmt.Errorf("%w: WithInterval(%v): want at least 1ms", ErrInvalid, c.interval)
 	case c.timeout < 2*c.interval:
-		return c, fmt.Errorf("%w: timeout %v must be at least twice the interval %v", ErrInvalidOption, c.timeout, c.interval)
+		return c, fmt.Errorf("%w: WithTimeout(%v): want at least twice the interval %v", ErrInvalid, c.timeout, c.interval)
 	}
 	return c, nil
 }
 
 func newRegistryConfig(opts []RegistryOption) (registryConfig, error) {
-	c := registryConfig{group: DefaultGroup, reapEvery: DefaultTimeout}
+	c := registryConfig{group: defaultGroup, reapEvery: defaultTimeout}
 	if err := apply(opts, func(o RegistryOption) { o.applyRegistry(&c) }); err != nil {
 		return c, err
 	}
 	switch {
 	case c.reapEvery < time.Millisecond:
-		return c, fmt.Errorf("%w: reaper interval %v must be at least 1ms", ErrInvalidOption, c.reapEvery)
+		return c, fmt.Errorf("%w: WithReaper: interval %v: want at least 1ms", ErrInvalid, c.reapEvery)
 	case c.reapGrace < 0:
-		return c, fmt.Errorf("%w: negative reaper grace %v", ErrInvalidOption, c.reapGrace)
+		return c, fmt.Errorf("%w: WithReaper: grace %v is negative", ErrInvalid, c.reapGrace)
 	}
 	return c, nil
 }
 
 func newCheckerConfig(opts []CheckerOption) (checkerConfig, error) {
 	c := checkerConfig{
-		interval: DefaultInterval, concurrency: DefaultConcurrency, probeTimeout: DefaultProbeTimeout,
-		cooldown: DefaultCooldown, maxCooldown: DefaultMaxCooldown,
+		interval: defaultInterval, concurrency: defaultConcurrency, probeTimeout: defaultProbeTimeout,
+		cooldown: defaultCooldown, maxCooldown: defaultMaxCooldown,
 	}
 	if err := apply(opts, func(o CheckerOption) { o.applyChecker(&c) }); err != nil {
 		return c, err
 	}
 	switch {
 	case c.interval < time.Millisecond:
-		return c, fmt.Errorf("%w: probe interval %v must be at least 1ms", ErrInvalidOption, c.interval)
+		return c, fmt.Errorf("%w: WithProbeInterval(%v): want at least 1ms", ErrInvalid, c.interval)
 	case c.concurrency < 1:
-		return c, fmt.Errorf("%w: concurrency %d", ErrInvalidOption, c.concurrency)
+		return c, fmt.Errorf("%w: WithConcurrency(%d): want at least 1", ErrInvalid, c.concurrency)
 	case c.probeTimeout < time.Millisecond:
-		return c, fmt.Errorf("%w: probe timeout %v", ErrInvalidOption, c.probeTimeout)
+		return c, fmt.Errorf("%w: WithProbeTimeout(%v): want at least 1ms", ErrInvalid, c.probeTimeout)
 	case c.cooldown < time.Millisecond || c.maxCooldown < c.cooldown:
-		return c, fmt.Errorf("%w: cooldown %v, max %v", ErrInvalidOption, c.cooldown, c.maxCooldown)
+		return c, fmt.Errorf("%w: WithCooldown(%v, %v): want 1ms <= first <= max", ErrInvalid, c.cooldown, c.maxCooldown)
 	}
 	return c, nil
 }

@@ -29,10 +29,11 @@ type Registry struct {
 }
 
 // NewRegistry opens prefix's group (WithGroup) for listing and reaping. It
-// writes nothing. Errors: ErrInvalidOption, ErrInvalidName.
+// writes nothing. Errors match ErrInvalid for bad input (a bad prefix or
+// group also matches redisallocator.ErrInvalidName).
 func NewRegistry(client rueidis.Client, prefix string, opts ...RegistryOption) (*Registry, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: client is nil", ErrInvalid)
 	}
 	cfg, err := newRegistryConfig(opts)
 	if err != nil {
@@ -88,7 +89,7 @@ func (r *Registry) Workers(ctx context.Context) ([]Worker, error) {
 // Pools reclaim the dead sessions' leases on their own (next malloc or GC).
 func (r *Registry) Reap(ctx context.Context, grace time.Duration) ([]Worker, error) {
 	if grace < 0 {
-		return nil, fmt.Errorf("%w: negative grace %v", ErrInvalidOption, grace)
+		return nil, fmt.Errorf("%w: grace %v is negative", ErrInvalid, grace)
 	}
 	msg, err := r.run.Run(ctx, script.HealthReap, r.keys, []string{ms(grace), "1000"})
 	if err != nil {

@@ -52,9 +52,17 @@ type workerMeta struct {
 
 // groupKeys returns the registry keys of prefix/group.
 func groupKeys(prefix, group string) ([]string, error) {
-	ns, err := redisx.NewNamespace(prefix, "health", group)
+	// The group is checked by itself first so that the message says "group".
+	err := redisx.ValidateName("prefix", prefix)
+	if err == nil {
+		err = redisx.ValidateName("group", group)
+	}
+	var ns redisx.Namespace
+	if err == nil {
+		ns, err = redisx.NewNamespace(prefix, "health", group)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidName, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return []string{ns.Key("workers"), ns.Key("meta")}, nil
 }
@@ -88,11 +96,11 @@ type Session struct {
 
 // NewSession registers a worker session in prefix's group; [Session.Run]
 // then keeps it alive. Until Run runs, the session lives one timeout.
-// Errors: ErrSessionExists when a live session has the id, ErrInvalidName,
-// ErrInvalidOption; ctx bounds the registration only.
+// Errors: ErrSessionExists when a live session has the id, ErrInvalid for
+// bad input; ctx bounds the registration only.
 func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts ...SessionOption) (*Session, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: client is nil", ErrInvalid)
 	}
 	cfg, err := newSessionConfig(opts)
 	if err != nil {
@@ -108,7 +116,7 @@ func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts 
 		cfg.id = hex.EncodeToString(b[:])
 	}
 	if !idRE.MatchString(cfg.id) {
-		return nil, fmt.Errorf("%w: session id %q: 1 to 64 letters, digits, '-', '_', '.' or ':'", ErrInvalidName, cfg.id)
+		return nil, fmt.Errorf("%w: session id %q: want 1 to 64 letters, digits, '-', '_', '.' or ':'", ErrInvalid, cfg.id)
 	}
 	host, _ := os.Hostname()
 	meta, err := json.Marshal(workerMeta{
@@ -116,7 +124,7 @@ func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts 
 		IntervalMS: cfg.interval.Milliseconds(), TimeoutMS: cfg.timeout.Milliseconds(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: labels: %w", ErrInvalidName, err)
+		return nil, fmt.Errorf("%w: labels: %w", ErrInvalid, err)
 	}
 	prov := otel.NewProviders(cfg.tp, cfg.mp)
 	var inc [8]byte
@@ -143,7 +151,7 @@ func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts 
 		OnEnd: s.lost,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidOption, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	s.ctx = s.keep.Context() // armed now: pools hang their leases on it
 	return s, nil

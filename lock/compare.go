@@ -52,7 +52,7 @@ func formatNumber(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64)
 
 func checkNumber(op, what string, f float64) error {
 	if math.IsNaN(f) || math.IsInf(f, 0) {
-		return fmt.Errorf("%s: %w: %s %v is not finite", op, ErrInvalidArgument, what, f)
+		return fmt.Errorf("%s: %w: %s %v is not finite", op, ErrInvalid, what, f)
 	}
 	return nil
 }
@@ -73,9 +73,9 @@ func checkNumber(op, what string, f float64) error {
 //     a reentrant lock.
 //
 // Numbers are stored in their shortest exact decimal form ("15", "0.1",
-// "1e+21"). Errors: ErrInvalidKey, ErrInvalidArgument (unknown op, NaN or
-// infinite numbers), ErrInvalidTTL (nothing is sent), ErrNotNumber, and
-// Redis or ctx errors.
+// "1e+21"). Errors: ErrInvalid (a bad key or ttl, an unknown op, NaN or
+// infinite numbers; nothing is sent), ErrNotNumber, and Redis or ctx
+// errors.
 func (l *Locker) CompareAndSet(ctx context.Context, key string, op Op, operand, value float64, ttl time.Duration) (bool, error) {
 	k, err := l.space.keys(key)
 	if err != nil {
@@ -126,7 +126,7 @@ func (l *Locker) CompareAndDelete(ctx context.Context, key string, op Op, operan
 
 func (l *Locker) checkCompare(name string, op Op, operand float64) error {
 	if !op.valid() {
-		return fmt.Errorf("%s: %w: unknown operator %v", name, ErrInvalidArgument, op)
+		return fmt.Errorf("%s: %w: op %v is unknown", name, ErrInvalid, op)
 	}
 	return checkNumber(name, "operand", operand)
 }

@@ -61,7 +61,8 @@
 //
 // TTLs are time.Duration with millisecond precision, rounded up: a TTL
 // the reference truncated to zero (and so made permanent) is a short TTL
-// here, and permanence must be asked for with [Permanent]. RLock counts
+// here, permanence must be asked for with [Permanent], and a finite TTL
+// is at most 100 years (365-day years). RLock counts
 // holds, so N RLocks need N Unlocks, and re-entering sets the TTL. Update
 // and Unlock check the owner ([ErrNotHeld]); the unconditional writes are
 // ForceSet and ForceUnlock. The conditional operations refuse to overwrite
@@ -114,10 +115,11 @@
 //
 // Errors are matched with errors.Is: [ErrNotHeld], [ErrNotAcquired],
 // [ErrNotLocked], [ErrNotNumber], [ErrNoQuorum], and for bad input
-// [ErrInvalidKey], [ErrInvalidOwner], [ErrInvalidTTL], [ErrInvalidArgument]
-// (also for a nil client) and [ErrInvalidOption]. The cause of a lease's
-// context ([context.Cause]) matches [ErrLost] or [ErrReleased]. Redis and
-// network errors are returned wrapped with the operation and lock name.
+// [ErrInvalid], whose message names the argument (a bad prefix, name,
+// member or owner also matches redisallocator.ErrInvalidName). The cause
+// of a lease's context ([context.Cause]) matches [ErrLost] or
+// [ErrReleased]. Redis and network errors are returned wrapped with the
+// operation and lock name.
 //
 // # Concurrency and contexts
 //

@@ -34,45 +34,40 @@ var (
 	// not a decimal number. Nothing is written.
 	ErrNotNumber = errors.New("lock: stored value is not a number")
 
-	// ErrInvalidKey reports an empty or malformed prefix, lock name, pool
-	// name or member. It also matches the module's ErrInvalidName.
-	ErrInvalidKey = errors.New("lock: invalid key")
-	// ErrInvalidOwner reports an empty owner or one longer than 1024 bytes.
-	ErrInvalidOwner = errors.New("lock: invalid owner")
-	// ErrInvalidTTL reports a TTL <= 0 (use [Permanent] for a lock without
-	// expiry), or a TTL the operation does not accept.
-	ErrInvalidTTL = errors.New("lock: invalid ttl")
-	// ErrInvalidArgument reports another bad argument: a nil client given
-	// to a constructor, an unknown comparison operator or a number that is
-	// NaN or infinite.
-	ErrInvalidArgument = errors.New("lock: invalid argument")
-	// ErrInvalidOption reports a bad option, or one the call does not take.
-	ErrInvalidOption = errors.New("lock: invalid option")
+	// ErrInvalid reports bad caller input; the message names the argument.
+	// It covers an empty or malformed prefix, lock name, pool name, member
+	// or owner (these also match the module's ErrInvalidName); a TTL <= 0
+	// (use [Permanent] for a lock without expiry), above about 100 years,
+	// or one the operation does not accept; a nil client, an unknown
+	// comparison operator, a NaN or infinite number; and a bad option, or
+	// one the call does not take. Nothing is sent to Redis.
+	ErrInvalid = errors.New("lock: invalid argument")
 )
 
 // errNilClient is returned by constructors given a nil client.
-var errNilClient = fmt.Errorf("%w: nil client", ErrInvalidArgument)
+var errNilClient = fmt.Errorf("%w: client is nil", ErrInvalid)
 
 // scriptErrors is the one table that turns the error codes of the lock
 // scripts into this package's errors.
 var scriptErrors = map[script.Code]error{
-	script.CodeInvalid:   ErrInvalidArgument,
+	script.CodeInvalid:   ErrInvalid,
 	script.CodeNotHeld:   ErrNotHeld,
 	script.CodeNotNumber: ErrNotNumber,
 }
 
-// keyError wraps a redisx name error so that it matches ErrInvalidKey and
+// keyError wraps a redisx name error so that it matches ErrInvalid and
 // redisx.ErrInvalidName.
 func keyError(err error) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: %w", ErrInvalidKey, err)
+	return fmt.Errorf("%w: %w", ErrInvalid, err)
 }
 
-func validateOwner(owner string) error {
-	if err := redisx.ValidateMember("owner", owner); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidOwner, err)
+// validateOwner checks an owner (or ForceSet's value, named by what).
+func validateOwner(what, owner string) error {
+	if err := redisx.ValidateMember(what, owner); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }

@@ -163,7 +163,7 @@ func ExampleQuorum() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("held on a majority of", q.Size(), "servers:", lease.Valid())
+	fmt.Println("held on a majority of", len(clients), "servers:", lease.Valid())
 	if err := lease.Release(ctx); err != nil {
 		log.Fatal(err)
 	}

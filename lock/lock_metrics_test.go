@@ -110,7 +110,7 @@ func TestMetricsAcquireAndContention(t *testing.T) {
 			t.Fatalf("RLock by the holder = %d holds, want 2", n)
 		}
 		// Bad input is refused before anything is sent or recorded.
-		if _, err := tb.l.Lock(ctx, "job", "me", -time.Second); !errors.Is(err, lock.ErrInvalidTTL) {
+		if _, err := tb.l.Lock(ctx, "job", "me", -time.Second); !errors.Is(err, lock.ErrInvalid) {
 			t.Fatalf("Lock with a negative TTL: %v", err)
 		}
 

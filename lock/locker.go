@@ -28,7 +28,7 @@ type Locker struct {
 
 // New returns a Locker whose keys start with prefix. The caller keeps
 // ownership of client and must not close it while the Locker is in use.
-// Errors: ErrInvalidArgument for a nil client, ErrInvalidKey for a bad prefix, ErrInvalidOption.
+// Errors: ErrInvalid for a nil client, a bad prefix or a bad option.
 // New sends nothing to Redis.
 func New(client rueidis.Client, prefix string, opts ...Option) (*Locker, error) {
 	if client == nil {
@@ -62,9 +62,9 @@ func ttlArg(op string, ttl time.Duration) (string, error) {
 	case ttl == Permanent:
 		return "0", nil
 	case ttl <= 0 || ttl == KeepTTL:
-		return "", fmt.Errorf("%s: %w: %v (use lock.Permanent for no expiry)", op, ErrInvalidTTL, ttlString(ttl))
-	case ttl > MaxTTL:
-		return "", fmt.Errorf("%s: %w: %v is above MaxTTL %v (use lock.Permanent for no expiry)", op, ErrInvalidTTL, ttl, MaxTTL)
+		return "", fmt.Errorf("%s: %w: ttl %v (use lock.Permanent for no expiry)", op, ErrInvalid, ttlString(ttl))
+	case ttl > maxTTL:
+		return "", fmt.Errorf("%s: %w: ttl %v is above the longest, %v (use lock.Permanent for no expiry)", op, ErrInvalid, ttl, maxTTL)
 	}
 	ms := (ttl + time.Millisecond - 1) / time.Millisecond
 	return strconv.FormatInt(int64(ms), 10), nil
@@ -86,7 +86,11 @@ func (l *Locker) prepare(op, key, owner string) (lockKeys, error) {
 	if err != nil {
 		return k, fmt.Errorf("lock.%s: %w", op, err)
 	}
-	if err := validateOwner(owner); err != nil {
+	what := "owner"
+	if op == "ForceSet" {
+		what = "value"
+	}
+	if err := validateOwner(what, owner); err != nil {
 		return k, fmt.Errorf("lock.%s %q: %w", op, key, err)
 	}
 	return k, nil
@@ -104,8 +108,8 @@ func (l *Locker) run(ctx context.Context, op, key string, s *script.Script, keys
 // (rounded up to whole milliseconds; [Permanent] for none). It reports
 // whether this call took it; it never overwrites or refreshes an existing
 // lock, even one owner already holds (see [Locker.RLock]).
-// Errors: ErrInvalidKey, ErrInvalidOwner, ErrInvalidTTL (nothing is sent),
-// and Redis or ctx errors.
+// Errors: ErrInvalid for a bad key, owner or ttl (nothing is sent), and
+// Redis or ctx errors.
 func (l *Locker) Lock(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
 	k, err := l.prepare("Lock", key, owner)
 	if err != nil {
@@ -318,7 +322,7 @@ func parseInfo(key string, msg rueidis.RedisMessage) (Info, error) {
 // normalTTL must be > 0 ([Permanent] makes every expiring lock Locked).
 func (l *Locker) Status(ctx context.Context, key string, normalTTL time.Duration) (Status, error) {
 	if normalTTL <= 0 || normalTTL == KeepTTL {
-		return StatusFree, fmt.Errorf("lock.Status %q: %w: normal ttl %s", key, ErrInvalidTTL, ttlString(normalTTL))
+		return StatusFree, fmt.Errorf("lock.Status %q: %w: normal ttl %s", key, ErrInvalid, ttlString(normalTTL))
 	}
 	in, err := l.Info(ctx, key)
 	if isNotLocked(err) {

@@ -169,17 +169,28 @@ func TestTTLMillisecondsAndPermanence(t *testing.T) {
 			t.Fatalf("TTL = %v, want Permanent", ttl)
 		}
 		// Near-maximal TTLs must not overflow on the way to Redis.
-		for _, bad := range []time.Duration{0, -time.Second, -1, lock.KeepTTL, lock.Permanent - 2, lock.MaxTTL + 1} {
-			if _, err := l.Lock(ctx, "zero", "o", bad); !errors.Is(err, lock.ErrInvalidTTL) {
-				t.Errorf("Lock with ttl %v: %v, want ErrInvalidTTL", bad, err)
+		// The longest TTL is the documented 100 years (365-day years).
+		const maxTTL = 100 * 365 * 24 * time.Hour
+		for _, bad := range []time.Duration{0, -time.Second, -1, lock.KeepTTL, lock.Permanent - 2, maxTTL + 1} {
+			if _, err := l.Lock(ctx, "zero", "o", bad); !errors.Is(err, lock.ErrInvalid) || !strings.Contains(err.Error(), "ttl") {
+				t.Errorf("Lock with ttl %v: %v, want ErrInvalid naming the ttl", bad, err)
 			}
 		}
-		must(l.Lock(ctx, "longest", "o", lock.MaxTTL)).get(t)
-		if ttl := must(ttlOf(l, ctx, "longest")).get(t); ttl < lock.MaxTTL-time.Minute || ttl > lock.MaxTTL {
-			t.Fatalf("TTL of a MaxTTL lock = %v", ttl)
+		must(l.Lock(ctx, "longest", "o", maxTTL)).get(t)
+		if ttl := must(ttlOf(l, ctx, "longest")).get(t); ttl < maxTTL-time.Minute || ttl > maxTTL {
+			t.Fatalf("TTL of a 100-year lock = %v", ttl)
 		}
-		if _, err := l.Mutex("m", lock.WithTTL(lock.Permanent-2)); !errors.Is(err, lock.ErrInvalidOption) {
-			t.Errorf("Mutex WithTTL(Permanent-2): %v, want ErrInvalidOption", err)
+		if _, err := l.Mutex("m", lock.WithTTL(maxTTL)); err != nil {
+			t.Errorf("Mutex WithTTL(100 years): %v", err)
+		}
+		// The shortest lease is the documented 10ms.
+		if _, err := l.Mutex("m", lock.WithTTL(10*time.Millisecond)); err != nil {
+			t.Errorf("Mutex WithTTL(10ms): %v", err)
+		}
+		for _, bad := range []time.Duration{10*time.Millisecond - 1, lock.Permanent - 2, maxTTL + 1} {
+			if _, err := l.Mutex("m", lock.WithTTL(bad)); !errors.Is(err, lock.ErrInvalid) {
+				t.Errorf("Mutex WithTTL(%v): %v, want ErrInvalid", bad, err)
+			}
 		}
 		if ok := must(isLocked(l, ctx, "zero")).get(t); ok {
 			t.Fatal("a refused TTL wrote a lock")
@@ -365,8 +376,8 @@ func TestStatusStates(t *testing.T) {
 			t.Errorf("Status against Permanent = %v, want LOCKED", got)
 		}
 		for _, bad := range []time.Duration{0, -time.Second} {
-			if _, err := l.Status(ctx, "locked", bad); !errors.Is(err, lock.ErrInvalidTTL) {
-				t.Errorf("Status with normal ttl %v: %v, want ErrInvalidTTL", bad, err)
+			if _, err := l.Status(ctx, "locked", bad); !errors.Is(err, lock.ErrInvalid) {
+				t.Errorf("Status with normal ttl %v: %v, want ErrInvalid", bad, err)
 			}
 		}
 	})
@@ -397,52 +408,53 @@ func TestBadInputWritesNothing(t *testing.T) {
 		ctx, l := tb.ctx, tb.l
 		long := strings.Repeat("x", 1025)
 		calls := map[string]struct {
-			call func() error
-			want error
+			call  func() error
+			want  error
+			names string // a word of the message: the argument
 		}{
-			"LockEmptyKey":       {func() error { _, err := l.Lock(ctx, "", "o", time.Minute); return err }, lock.ErrInvalidKey},
-			"LockBraceKey":       {func() error { _, err := l.Lock(ctx, "a{b}", "o", time.Minute); return err }, lock.ErrInvalidKey},
-			"LockControlKey":     {func() error { _, err := l.Lock(ctx, "a\x00b", "o", time.Minute); return err }, lock.ErrInvalidKey},
-			"LockEmptyOwner":     {func() error { _, err := l.Lock(ctx, "k", "", time.Minute); return err }, lock.ErrInvalidOwner},
-			"LockLongOwner":      {func() error { _, err := l.Lock(ctx, "k", long, time.Minute); return err }, lock.ErrInvalidOwner},
-			"LockZeroTTL":        {func() error { _, err := l.Lock(ctx, "k", "o", 0); return err }, lock.ErrInvalidTTL},
-			"RLockNegativeTTL":   {func() error { _, err := l.RLock(ctx, "k", "o", -time.Second); return err }, lock.ErrInvalidTTL},
-			"RLockEmptyOwner":    {func() error { _, err := l.RLock(ctx, "k", "", time.Minute); return err }, lock.ErrInvalidOwner},
-			"UpdateZeroTTL":      {func() error { return l.Update(ctx, "k", "o", 0) }, lock.ErrInvalidTTL},
-			"UpdateEmptyKey":     {func() error { return l.Update(ctx, "", "o", time.Minute) }, lock.ErrInvalidKey},
-			"ForceSetEmptyValue": {func() error { return l.ForceSet(ctx, "k", "", time.Minute) }, lock.ErrInvalidOwner},
-			"ForceSetZeroTTL":    {func() error { return l.ForceSet(ctx, "k", "v", 0) }, lock.ErrInvalidTTL},
-			"UnlockEmptyOwner":   {func() error { _, err := l.Unlock(ctx, "k", ""); return err }, lock.ErrInvalidOwner},
-			"UnlockNotOurs":      {func() error { _, err := l.Unlock(ctx, "k", "o"); return err }, lock.ErrNotHeld},
-			"ForceUnlockEmpty":   {func() error { _, err := l.ForceUnlock(ctx, ""); return err }, lock.ErrInvalidKey},
-			"InfoLongKey":        {func() error { _, err := l.Info(ctx, long); return err }, lock.ErrInvalidKey},
-			"StatusEmptyKey":     {func() error { _, err := l.Status(ctx, "", time.Minute); return err }, lock.ErrInvalidKey},
+			"LockEmptyKey":       {func() error { _, err := l.Lock(ctx, "", "o", time.Minute); return err }, lock.ErrInvalid, "name"},
+			"LockBraceKey":       {func() error { _, err := l.Lock(ctx, "a{b}", "o", time.Minute); return err }, lock.ErrInvalid, "name"},
+			"LockControlKey":     {func() error { _, err := l.Lock(ctx, "a\x00b", "o", time.Minute); return err }, lock.ErrInvalid, "name"},
+			"LockEmptyOwner":     {func() error { _, err := l.Lock(ctx, "k", "", time.Minute); return err }, lock.ErrInvalid, "owner"},
+			"LockLongOwner":      {func() error { _, err := l.Lock(ctx, "k", long, time.Minute); return err }, lock.ErrInvalid, "owner"},
+			"LockZeroTTL":        {func() error { _, err := l.Lock(ctx, "k", "o", 0); return err }, lock.ErrInvalid, "ttl"},
+			"RLockNegativeTTL":   {func() error { _, err := l.RLock(ctx, "k", "o", -time.Second); return err }, lock.ErrInvalid, "ttl"},
+			"RLockEmptyOwner":    {func() error { _, err := l.RLock(ctx, "k", "", time.Minute); return err }, lock.ErrInvalid, "owner"},
+			"UpdateZeroTTL":      {func() error { return l.Update(ctx, "k", "o", 0) }, lock.ErrInvalid, "ttl"},
+			"UpdateEmptyKey":     {func() error { return l.Update(ctx, "", "o", time.Minute) }, lock.ErrInvalid, "name"},
+			"ForceSetEmptyValue": {func() error { return l.ForceSet(ctx, "k", "", time.Minute) }, lock.ErrInvalid, "value"},
+			"ForceSetZeroTTL":    {func() error { return l.ForceSet(ctx, "k", "v", 0) }, lock.ErrInvalid, "ttl"},
+			"UnlockEmptyOwner":   {func() error { _, err := l.Unlock(ctx, "k", ""); return err }, lock.ErrInvalid, "owner"},
+			"UnlockNotOurs":      {func() error { _, err := l.Unlock(ctx, "k", "o"); return err }, lock.ErrNotHeld, ""},
+			"ForceUnlockEmpty":   {func() error { _, err := l.ForceUnlock(ctx, ""); return err }, lock.ErrInvalid, "name"},
+			"InfoLongKey":        {func() error { _, err := l.Info(ctx, long); return err }, lock.ErrInvalid, "name"},
+			"StatusEmptyKey":     {func() error { _, err := l.Status(ctx, "", time.Minute); return err }, lock.ErrInvalid, "name"},
 			"CompareNaN": {func() error {
 				_, err := l.CompareAndSet(ctx, "k", lock.OpGT, math.NaN(), 1, time.Minute)
 				return err
-			}, lock.ErrInvalidArgument},
+			}, lock.ErrInvalid, "operand"},
 			"CompareInfValue": {func() error {
 				_, err := l.CompareAndSet(ctx, "k", lock.OpGT, 1, math.Inf(1), time.Minute)
 				return err
-			}, lock.ErrInvalidArgument},
+			}, lock.ErrInvalid, "value"},
 			"CompareBadOp": {func() error {
 				_, err := l.CompareAndSet(ctx, "k", lock.Op(42), 1, 1, time.Minute)
 				return err
-			}, lock.ErrInvalidArgument},
+			}, lock.ErrInvalid, "op"},
 			"CompareZeroTTL": {func() error {
 				_, err := l.CompareAndSet(ctx, "k", lock.OpGT, 1, 1, 0)
 				return err
-			}, lock.ErrInvalidTTL},
+			}, lock.ErrInvalid, "ttl"},
 			"DeleteBadOp": {func() error {
 				_, err := l.CompareAndDelete(ctx, "k", 0, 1)
 				return err
-			}, lock.ErrInvalidArgument},
-			"MutexEmptyKey": {func() error { _, err := l.Mutex(""); return err }, lock.ErrInvalidKey},
-			"MutexShortTTL": {func() error { _, err := l.Mutex("k", lock.WithTTL(time.Millisecond)); return err }, lock.ErrInvalidOption},
+			}, lock.ErrInvalid, "op"},
+			"MutexEmptyKey": {func() error { _, err := l.Mutex(""); return err }, lock.ErrInvalid, "name"},
+			"MutexShortTTL": {func() error { _, err := l.Mutex("k", lock.WithTTL(time.Millisecond)); return err }, lock.ErrInvalid, "WithTTL"},
 		}
 		for name, c := range calls {
-			if err := c.call(); !errors.Is(err, c.want) {
-				t.Errorf("%s: %v, want %v", name, err, c.want)
+			if err := c.call(); !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.names) {
+				t.Errorf("%s: %v, want %v naming %q", name, err, c.want, c.names)
 			}
 		}
 		// Key errors also match the module-wide name error.
@@ -459,36 +471,37 @@ func TestNewRejectsBadArguments(t *testing.T) {
 	t.Parallel()
 	b := redisxtest.New(t, redisxtest.BackendMini)
 	tests := map[string]struct {
-		call func() error
-		want error
+		call  func() error
+		want  error
+		names string // a word of the message: the argument
 	}{
-		"NilClient":       {func() error { _, err := lock.New(nil, "p"); return err }, lock.ErrInvalidArgument},
-		"EmptyPrefix":     {func() error { _, err := lock.New(b.Client, ""); return err }, lock.ErrInvalidKey},
-		"BracePrefix":     {func() error { _, err := lock.New(b.Client, "{p}"); return err }, lock.ErrInvalidKey},
-		"NilOption":       {func() error { _, err := lock.New(b.Client, "p", nil); return err }, lock.ErrInvalidOption},
-		"NegativeTTL":     {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(-1)); return err }, lock.ErrInvalidOption},
-		"PermanentLease":  {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(lock.Permanent)); return err }, lock.ErrInvalidOption},
-		"NegativeEpsilon": {func() error { _, err := lock.New(b.Client, "p", lock.WithEpsilon(-1)); return err }, lock.ErrInvalidOption},
+		"NilClient":       {func() error { _, err := lock.New(nil, "p"); return err }, lock.ErrInvalid, "client"},
+		"EmptyPrefix":     {func() error { _, err := lock.New(b.Client, ""); return err }, lock.ErrInvalid, "prefix"},
+		"BracePrefix":     {func() error { _, err := lock.New(b.Client, "{p}"); return err }, lock.ErrInvalid, "prefix"},
+		"NilOption":       {func() error { _, err := lock.New(b.Client, "p", nil); return err }, lock.ErrInvalid, "nil option"},
+		"NegativeTTL":     {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(-1)); return err }, lock.ErrInvalid, "WithTTL"},
+		"PermanentLease":  {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(lock.Permanent)); return err }, lock.ErrInvalid, "WithTTL"},
+		"NegativeEpsilon": {func() error { _, err := lock.New(b.Client, "p", lock.WithEpsilon(-1)); return err }, lock.ErrInvalid, "WithEpsilon"},
 		"PollMinAboveMax": {func() error {
 			_, err := lock.New(b.Client, "p", lock.WithPollInterval(time.Second, time.Millisecond))
 			return err
-		}, lock.ErrInvalidOption},
-		"NegativeQuorumTO": {func() error { _, err := lock.New(b.Client, "p", lock.WithQuorumTimeout(-1)); return err }, lock.ErrInvalidOption},
-		"PoolNilClient":    {func() error { _, err := lock.NewPool(nil, "p", "n"); return err }, lock.ErrInvalidArgument},
-		"PoolEmptyName":    {func() error { _, err := lock.NewPool(b.Client, "p", ""); return err }, lock.ErrInvalidKey},
-		"QuorumNone":       {func() error { _, err := lock.NewQuorum(nil, "p"); return err }, lock.ErrInvalidArgument},
-		"QuorumNilClient":  {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, nil}, "p"); return err }, lock.ErrInvalidArgument},
-		"QuorumTwice":      {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, b.Client}, "p"); return err }, lock.ErrInvalidArgument},
+		}, lock.ErrInvalid, "WithPollInterval"},
+		"NegativeQuorumTO": {func() error { _, err := lock.New(b.Client, "p", lock.WithQuorumTimeout(-1)); return err }, lock.ErrInvalid, "WithQuorumTimeout"},
+		"PoolNilClient":    {func() error { _, err := lock.NewPool(nil, "p", "n"); return err }, lock.ErrInvalid, "client"},
+		"PoolEmptyName":    {func() error { _, err := lock.NewPool(b.Client, "p", ""); return err }, lock.ErrInvalid, "name"},
+		"QuorumNone":       {func() error { _, err := lock.NewQuorum(nil, "p"); return err }, lock.ErrInvalid, "clients"},
+		"QuorumNilClient":  {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, nil}, "p"); return err }, lock.ErrInvalid, "client"},
+		"QuorumTwice":      {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, b.Client}, "p"); return err }, lock.ErrInvalid, "clients"},
 		"QuorumEpsilon": {func() error {
 			_, err := lock.NewQuorum([]rueidis.Client{b.Client}, "p", lock.WithEpsilon(1))
 			return err
-		}, lock.ErrInvalidOption},
+		}, lock.ErrInvalid, "WithEpsilon"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			if err := tc.call(); !errors.Is(err, tc.want) {
-				t.Fatalf("%v, want %v", err, tc.want)
+			if err := tc.call(); !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.names) {
+				t.Fatalf("%v, want %v naming %q", err, tc.want, tc.names)
 			}
 		})
 	}

@@ -27,16 +27,22 @@ func waitDone(t *testing.T, ctx context.Context, limit time.Duration) {
 	}
 }
 
+// Defaults of a Mutex, as WithTTL and WithPollInterval document them.
+const (
+	defaultTTL     = 30 * time.Second
+	defaultPollMax = 100 * time.Millisecond
+)
+
 // wakeLimit is how fast a waiter must notice a release: invalidations on a
 // real server take about a millisecond, and miniredis is polled at most
-// every DefaultPollMax. The bounds are loose because these tests run in
+// every defaultPollMax. The bounds are loose because these tests run in
 // parallel under the race detector on small CI machines; the benchmarks
 // measure the real figures, and the synctest tests the exact timings.
 func wakeLimit(b *redisxtest.Backend) time.Duration {
 	if b.Real() {
 		return 250 * time.Millisecond
 	}
-	return lock.DefaultPollMax + 900*time.Millisecond
+	return defaultPollMax + 900*time.Millisecond
 }
 
 func TestMutexTryAcquireAndRelease(t *testing.T) {
@@ -57,8 +63,8 @@ func TestMutexTryAcquireAndRelease(t *testing.T) {
 			t.Fatal("Lock took a key a lease holds")
 		}
 		in := must(l.Info(ctx, "job")).get(t)
-		if in.Owner != lease.Owner() || in.TTL > lock.DefaultTTL || in.TTL < lock.DefaultTTL-5*time.Second {
-			t.Fatalf("Info = %+v, want owner %q and a TTL near %v", in, lease.Owner(), lock.DefaultTTL)
+		if in.Owner != lease.Owner() || in.TTL > defaultTTL || in.TTL < defaultTTL-5*time.Second {
+			t.Fatalf("Info = %+v, want owner %q and a TTL near %v", in, lease.Owner(), defaultTTL)
 		}
 		if v, _ := get(t, b.Client, fenceKey(b, "job")); v != strconv.FormatInt(lease.Fence(), 10) {
 			t.Fatalf("fence counter %q, token %d", v, lease.Fence())
@@ -69,8 +75,8 @@ func TestMutexTryAcquireAndRelease(t *testing.T) {
 		if f := must(l.Fence(ctx, "never-acquired")).get(t); f != 0 {
 			t.Fatalf("Fence of a lock never acquired = %d, want 0", f)
 		}
-		if _, err := l.Fence(ctx, "bad{name}"); !errors.Is(err, lock.ErrInvalidKey) {
-			t.Fatalf("Fence(bad name) = %v, want ErrInvalidKey", err)
+		if _, err := l.Fence(ctx, "bad{name}"); !errors.Is(err, lock.ErrInvalid) {
+			t.Fatalf("Fence(bad name) = %v, want ErrInvalid", err)
 		}
 		ctxLease := lease.Context()
 		if err := lease.Release(ctx); err != nil {

@@ -10,29 +10,20 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// Defaults used when an option is not given or given its zero value.
+// Defaults used when an option is not given or given its zero value, and
+// bounds; the docs of the options state them.
 const (
-	// DefaultTTL is the lease TTL of a [Mutex].
-	DefaultTTL = 30 * time.Second
-	// DefaultEpsilon is the tolerance of the conditional operations
-	// (ge, le, eq, ne), as in the reference.
-	DefaultEpsilon = 1e-6
-	// DefaultPollMin is the first delay between attempts of a waiting
-	// Acquire when it cannot be woken by invalidations; it doubles, with
-	// jitter, up to DefaultPollMax.
-	DefaultPollMin = 2 * time.Millisecond
-	// DefaultPollMax bounds the delay between attempts of a waiting Acquire.
-	DefaultPollMax = 100 * time.Millisecond
-	// DefaultQuorumTimeout bounds each server's answer during a quorum
-	// acquisition (at most a third of the TTL is used when that is less).
-	DefaultQuorumTimeout = 500 * time.Millisecond
-	// MinLeaseTTL is the shortest lease TTL a Mutex accepts: shorter leases
-	// would be eaten by the clock-drift margin.
-	MinLeaseTTL = 10 * time.Millisecond
-	// MaxTTL is the longest finite TTL accepted anywhere (about 100 years):
-	// longer ones are refused with ErrInvalidTTL before anything is sent,
-	// rather than overflowing on the way to Redis. Use Permanent instead.
-	MaxTTL = 100 * 365 * 24 * time.Hour
+	defaultTTL           = 30 * time.Second
+	defaultEpsilon       = 1e-6 // as in the reference
+	defaultPollMin       = 2 * time.Millisecond
+	defaultPollMax       = 100 * time.Millisecond
+	defaultQuorumTimeout = 500 * time.Millisecond
+	// minLeaseTTL: shorter leases would be eaten by the clock-drift margin.
+	minLeaseTTL = 10 * time.Millisecond
+	// maxTTL is the longest finite TTL accepted anywhere (about 100 years):
+	// longer ones are refused before anything is sent, rather than
+	// overflowing on the way to Redis.
+	maxTTL = 100 * 365 * 24 * time.Hour
 )
 
 // Special TTL values. They are far from any real duration, so a computed
@@ -90,12 +81,14 @@ type options struct {
 }
 
 func (o *options) fail(format string, args ...any) {
-	o.errs = append(o.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOption}, args...)...))
+	o.errs = append(o.errs, fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...))
 }
 
-// WithTTL sets the lease TTL of mutexes (default [DefaultTTL], at least
-// [MinLeaseTTL]). It does not apply to [Locker.Lock] and friends, which take
-// the TTL as an argument.
+// WithTTL sets the lease TTL of mutexes (default 30s). It must be at least
+// 10ms, since shorter leases would be eaten by the clock-drift margin, and
+// at most 100 years (365-day years); a lease cannot be [Permanent]. It does
+// not apply to [Locker.Lock] and friends, which take the TTL as an
+// argument.
 func WithTTL(ttl time.Duration) MutexOption {
 	return mutexOption(func(o *options) {
 		switch {
@@ -103,10 +96,10 @@ func WithTTL(ttl time.Duration) MutexOption {
 			o.fail("WithTTL(%v): negative", ttl)
 		case ttl == Permanent || ttl == KeepTTL:
 			o.fail("WithTTL: a lease must expire")
-		case ttl > 0 && ttl < MinLeaseTTL:
-			o.fail("WithTTL(%v): below MinLeaseTTL %v", ttl, MinLeaseTTL)
-		case ttl > MaxTTL:
-			o.fail("WithTTL(%v): above MaxTTL %v", ttl, MaxTTL)
+		case ttl > 0 && ttl < minLeaseTTL:
+			o.fail("WithTTL(%v): below the shortest lease, %v", ttl, minLeaseTTL)
+		case ttl > maxTTL:
+			o.fail("WithTTL(%v): above the longest TTL, %v", ttl, maxTTL)
 		default:
 			o.ttl = ttl
 		}
@@ -134,8 +127,8 @@ func WithTracking(on bool) MutexOption {
 
 // WithPollInterval sets the delays between attempts when polling: the
 // first is minDelay, then it doubles up to maxDelay, each with random
-// jitter between half and all of it (defaults [DefaultPollMin],
-// [DefaultPollMax]). A delay never runs past the holder's expiry. With
+// jitter between half and all of it (defaults 2ms and 100ms; a zero
+// argument takes its default). A delay never runs past the holder's expiry. With
 // tracking working, waiters do not poll; they still retry at the holder's
 // expiry and at least once a second, in case an invalidation is lost.
 func WithPollInterval(minDelay, maxDelay time.Duration) MutexOption {
@@ -149,8 +142,7 @@ func WithPollInterval(minDelay, maxDelay time.Duration) MutexOption {
 }
 
 // WithQuorumTimeout bounds how long a quorum lock waits for each server
-// during one acquisition (default [DefaultQuorumTimeout], capped at a third
-// of the TTL).
+// during one acquisition (default 500ms, capped at a third of the TTL).
 func WithQuorumTimeout(d time.Duration) MutexOption {
 	return mutexOption(func(o *options) {
 		if d < 0 {
@@ -162,7 +154,7 @@ func WithQuorumTimeout(d time.Duration) MutexOption {
 }
 
 // WithEpsilon sets the tolerance of the conditional operations (default
-// [DefaultEpsilon]). Only for New and NewPool.
+// 1e-6, as in the reference; see [Op]). Only for New and NewPool.
 func WithEpsilon(eps float64) Option {
 	return option(func(o *options) {
 		o.epsilonSet = true
@@ -203,22 +195,22 @@ func buildOptions[O Option](base options, opts []O) (options, error) {
 		opt.apply(&o)
 	}
 	if o.ttl == 0 {
-		o.ttl = DefaultTTL
+		o.ttl = defaultTTL
 	}
 	if o.eps == 0 {
-		o.eps = DefaultEpsilon
+		o.eps = defaultEpsilon
 	}
 	if o.pollMin == 0 {
-		o.pollMin = DefaultPollMin
+		o.pollMin = defaultPollMin
 	}
 	if o.pollMax == 0 {
-		o.pollMax = max(DefaultPollMax, o.pollMin)
+		o.pollMax = max(defaultPollMax, o.pollMin)
 	}
 	if o.pollMin > o.pollMax {
 		o.fail("poll interval: min %v above max %v", o.pollMin, o.pollMax)
 	}
 	if o.quorumTimeout == 0 {
-		o.quorumTimeout = DefaultQuorumTimeout
+		o.quorumTimeout = defaultQuorumTimeout
 	}
 	return o, errors.Join(o.errs...)
 }

@@ -30,8 +30,8 @@ type Pool struct {
 }
 
 // NewPool returns the lock pool name under prefix. The caller keeps
-// ownership of client. Errors: ErrInvalidArgument for a nil client, ErrInvalidKey,
-// ErrInvalidOption. It sends nothing to Redis.
+// ownership of client. Errors: ErrInvalid for a nil client, a bad prefix
+// or name, or a bad option. It sends nothing to Redis.
 func NewPool(client rueidis.Client, prefix, name string, opts ...Option) (*Pool, error) {
 	if client == nil {
 		return nil, errNilClient
@@ -91,7 +91,7 @@ func (p *Pool) count(ctx context.Context, op string, s *script.Script, members [
 }
 
 // Add adds members (the reference's extend) and returns how many were new.
-// No members is a no-op. Errors: ErrInvalidKey for an empty or malformed
+// No members is a no-op. Errors: ErrInvalid for an empty or malformed
 // member (nothing is written), Redis and ctx errors.
 func (p *Pool) Add(ctx context.Context, members ...string) (int, error) {
 	return p.count(ctx, "Add", script.LockPoolExtend, members)
@@ -159,7 +159,7 @@ const statusFanOut = 32
 // call runs is seen before or after the change.
 func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[string]Status, error) {
 	if normalTTL <= 0 || normalTTL == KeepTTL {
-		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w: normal ttl %s", p.name, ErrInvalidTTL, ttlString(normalTTL))
+		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w: normal ttl %s", p.name, ErrInvalid, ttlString(normalTTL))
 	}
 	members, err := p.Members(ctx)
 	if err != nil {

@@ -166,7 +166,7 @@ func TestPoolLocksAndHealth(t *testing.T) {
 		if err := lease.Release(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Statuses(ctx, 0); !errors.Is(err, lock.ErrInvalidTTL) {
+		if _, err := p.Statuses(ctx, 0); !errors.Is(err, lock.ErrInvalid) {
 			t.Fatalf("Statuses(0): %v", err)
 		}
 		keys := b.Keys(t)
@@ -184,22 +184,22 @@ func TestPoolBadInputWritesNothing(t *testing.T) {
 		tb := setup(t, b)
 		ctx := tb.ctx
 		p := newPool(t, b, "bad")
-		if _, err := p.Add(ctx, "ok", ""); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Add(ctx, "ok", ""); !errors.Is(err, lock.ErrInvalid) {
 			t.Errorf("Extend with an empty member: %v", err)
 		}
-		if _, err := p.Add(ctx, "ok", "nul\x00"); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Add(ctx, "ok", "nul\x00"); !errors.Is(err, lock.ErrInvalid) {
 			t.Errorf("Extend with NUL: %v", err)
 		}
-		if err := p.Assign(ctx, "ok", ""); !errors.Is(err, lock.ErrInvalidKey) {
+		if err := p.Assign(ctx, "ok", ""); !errors.Is(err, lock.ErrInvalid) {
 			t.Errorf("Assign with an empty member: %v", err)
 		}
-		if _, err := p.Remove(ctx, ""); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Remove(ctx, ""); !errors.Is(err, lock.ErrInvalid) {
 			t.Errorf("Shrink with an empty member: %v", err)
 		}
-		if _, err := p.Contains(ctx, ""); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Contains(ctx, ""); !errors.Is(err, lock.ErrInvalid) {
 			t.Errorf("Contains(\"\"): %v", err)
 		}
-		if _, err := p.Locker().Lock(ctx, "", "o", time.Minute); !errors.Is(err, lock.ErrInvalidKey) {
+		if _, err := p.Locker().Lock(ctx, "", "o", time.Minute); !errors.Is(err, lock.ErrInvalid) {
 			t.Errorf("Lock of an empty member: %v", err)
 		}
 		if keys := b.Keys(t); len(keys) != 0 {

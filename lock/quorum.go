@@ -47,12 +47,12 @@ type quorumServer struct {
 // NewQuorum returns a quorum lock over clients, one per independent Redis
 // server (not nodes of one cluster, nor a primary and its replica: they
 // share fate). One or two clients are allowed but give no fault
-// tolerance. Errors: ErrInvalidArgument (no clients, a nil client, or one
-// client twice), ErrInvalidKey, ErrInvalidOption. It sends nothing to
+// tolerance. Errors: ErrInvalid (no clients, a nil client, one client
+// twice, a bad prefix, a bad option). It sends nothing to
 // Redis.
 func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum, error) {
 	if len(clients) == 0 {
-		return nil, fmt.Errorf("lock.NewQuorum: %w: no clients", ErrInvalidArgument)
+		return nil, fmt.Errorf("lock.NewQuorum: %w: clients is empty", ErrInvalid)
 	}
 	for i, c := range clients {
 		if c == nil {
@@ -60,7 +60,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 		}
 		for j := range i {
 			if clients[j] == c {
-				return nil, fmt.Errorf("lock.NewQuorum: %w: clients %d and %d are the same", ErrInvalidArgument, j, i)
+				return nil, fmt.Errorf("lock.NewQuorum: %w: clients %d and %d are the same", ErrInvalid, j, i)
 			}
 		}
 	}
@@ -72,7 +72,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 		return nil, fmt.Errorf("lock.NewQuorum: %w", err)
 	}
 	if o.epsilonSet {
-		return nil, fmt.Errorf("lock.NewQuorum: %w: WithEpsilon has no use here", ErrInvalidOption)
+		return nil, fmt.Errorf("lock.NewQuorum: %w: WithEpsilon has no use here", ErrInvalid)
 	}
 	prov := otel.NewProviders(o.tp, o.mp)
 	q := &Quorum{prefix: prefix, opts: o, inst: newInstruments(prov)}
@@ -81,9 +81,6 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	}
 	return q, nil
 }
-
-// Size returns the number of servers; a lease must hold Size()/2+1 of them.
-func (q *Quorum) Size() int { return len(q.servers) }
 
 // Mutex returns the quorum mutex for the lock key, with the Quorum's
 // options and opts (WithTTL, WithWatchdog, WithTracking, WithPollInterval,

@@ -37,7 +37,7 @@ func (s *single) need() int { return 1 }
 // nothing behind.
 func (s *single) try(ctx context.Context, token string) (attempt, error) {
 	a, err := s.attempt(ctx, token)
-	if err != nil && !errors.Is(err, ErrInvalidArgument) {
+	if err != nil && !errors.Is(err, ErrInvalid) {
 		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cleanup)
 		_ = s.release(c, token) // best effort; the TTL ends it otherwise
 		cancel()

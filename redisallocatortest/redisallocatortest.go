@@ -37,7 +37,6 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/rueidis"
 
-	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/redisx/embedded"
 	"github.com/redisallocator/redisallocator/pool"
 	"github.com/redisallocator/redisallocator/task"
@@ -51,9 +50,8 @@ import (
 type Server struct {
 	e *embedded.Server
 
-	mu      sync.Mutex
-	now     time.Time // the frozen server clock; zero while it follows the wall clock
-	clients []rueidis.Client
+	mu  sync.Mutex
+	now time.Time // the frozen server clock; zero while it follows the wall clock
 }
 
 // Start starts an embedded Redis on a free loopback port, for programs
@@ -67,7 +65,7 @@ func Start() (*Server, error) {
 }
 
 // NewServer starts an embedded Redis for the test t and closes it, with its
-// clients, when t and its subtests end. It fails t if the server cannot
+// client, when t and its subtests end. It fails t if the server cannot
 // start.
 func NewServer(t testing.TB) *Server {
 	t.Helper()
@@ -81,46 +79,21 @@ func NewServer(t testing.TB) *Server {
 
 // Client returns the server's client: a rueidis client with client-side
 // caching off, ready for every package of the module. Close closes it; do
-// not close it yourself.
+// not close it yourself. For another client, a stand-in for a second
+// process, call redisallocator.Connect with [Server.URL] (and close it
+// yourself).
 func (s *Server) Client() rueidis.Client { return s.e.Client }
-
-// NewClient returns another client to the server, a stand-in for a second
-// process. Close closes it too.
-func (s *Server) NewClient() (rueidis.Client, error) {
-	c, err := rueidis.NewClient(s.ClientOption())
-	if err != nil {
-		return nil, fmt.Errorf("redisallocatortest: new client: %w", err)
-	}
-	s.mu.Lock()
-	s.clients = append(s.clients, c)
-	s.mu.Unlock()
-	return c, nil
-}
-
-// ClientOption returns the rueidis options of a client for this server, for
-// callers that build their own (caching must stay off).
-func (s *Server) ClientOption() rueidis.ClientOption {
-	return redisx.EmbeddedClientOption(s.Addr())
-}
 
 // Addr returns the server's host:port.
 func (s *Server) Addr() string { return s.e.Mini.Addr() }
 
-// URL returns a redis:// URL for the server, for redisallocator.Connect,
-// the redisalloc CLI or another process on this machine.
+// URL returns a redis:// URL for the server, for redisallocator.Connect
+// (which turns client-side caching off by itself here, as miniredis lacks
+// CLIENT TRACKING), the redisalloc CLI or another process on this machine.
 func (s *Server) URL() string { return s.e.URL() }
 
-// Now returns the server clock: what the TIME command answers.
-func (s *Server) Now() time.Time {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.now.IsZero() {
-		return time.Now()
-	}
-	return s.now
-}
-
-// Advance moves the server clock forward by d, and with it every key TTL,
+// Advance moves the server clock (what the TIME command answers) forward
+// by d, and with it every key TTL,
 // so what would expire within d expires now: lock TTLs, pool leases and
 // member expiries, quarantines, task delays, timeouts and worker
 // heartbeats.
@@ -151,18 +124,9 @@ func (s *Server) Advance(d time.Duration) {
 // [Server.Advance].
 func (s *Server) Miniredis() *miniredis.Miniredis { return s.e.Mini }
 
-// Close closes the clients and stops the server. It is safe to call more
+// Close closes the client and stops the server. It is safe to call more
 // than once.
-func (s *Server) Close() {
-	s.mu.Lock()
-	cs := s.clients
-	s.clients = nil
-	s.mu.Unlock()
-	for _, c := range cs {
-		c.Close()
-	}
-	s.e.Close()
-}
+func (s *Server) Close() { s.e.Close() }
 
 // PoolSnapshotter reads a pool's snapshot with its invariant check;
 // *pool.Pool[T] implements it.
@@ -190,28 +154,27 @@ func RequirePoolValid(t testing.TB, p PoolSnapshotter) *pool.Snapshot {
 	return s
 }
 
-// QueueStatsReader reads the counts of a task queue; *task.Queue[P, R]
+// QueueStatsReader reads the counts of a task queue; *task.Inspector
 // implements it.
 type QueueStatsReader interface {
-	Stats(ctx context.Context, name string) (task.Stats, error)
+	Stats(ctx context.Context) (task.Stats, error)
 }
 
-// RequireQueueValid reads the counts of the queue for the task name and
-// fails t (t.Fatal) when they cannot be read or are inconsistent: a
+// RequireQueueValid reads the counts of the queue and fails t (t.Fatal) when they cannot be read or are inconsistent: a
 // negative count, or more tasks ready, delayed, running and dead together
 // than the queue keeps records for (a task listed without its record). It
 // returns the counts for further assertions.
-func RequireQueueValid(t testing.TB, q QueueStatsReader, name string) task.Stats {
+func RequireQueueValid(t testing.TB, q QueueStatsReader) task.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requireTimeout)
 	defer cancel()
-	st, err := q.Stats(ctx, name)
+	st, err := q.Stats(ctx)
 	if err != nil {
-		t.Fatalf("redisallocatortest: queue %s stats: %v", name, err)
+		t.Fatalf("redisallocatortest: queue stats: %v", err)
 	}
 	if v := queueViolations(st); len(v) > 0 {
-		t.Fatalf("redisallocatortest: queue %s invariants violated (%d):\n\t%s",
-			name, len(v), strings.Join(v, "\n\t"))
+		t.Fatalf("redisallocatortest: queue invariants violated (%d):\n\t%s",
+			len(v), strings.Join(v, "\n\t"))
 	}
 	return st
 }

@@ -39,7 +39,7 @@ func (noop) Handle(context.Context, *task.Task[int]) (int, error) { return 0, ni
 func benchQueue(b *testing.B, c rueidis.Client) (*task.Queue[int, int], string) {
 	b.Helper()
 	prefix := redisxtest.NewPrefix()
-	q, err := task.New[int, int](c, prefix, task.WithHandler[int, int](noop{}))
+	q, err := task.New[int, int](c, prefix, "bench")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -70,9 +70,13 @@ func runWorker(b *testing.B, q *task.Queue[int, int], workers int) func() {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- q.Listen(ctx, []string{"bench"}, task.Workers(workers)) }()
+	go func() { done <- q.Run(ctx, noop{}, task.Workers(workers)) }()
+	in, err := task.InspectorOf(q)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for {
-		st, _ := q.Stats(context.Background(), "bench")
+		st, _ := in.Stats(context.Background())
 		if st.Workers > 0 {
 			break
 		}
@@ -107,7 +111,7 @@ func BenchmarkEnqueueProcess(b *testing.B) {
 						if i > int64(b.N) {
 							return
 						}
-						if _, err := q.Submit(ctx, strconv.FormatInt(i, 10), "bench", int(i)); err != nil {
+						if _, err := q.Submit(ctx, strconv.FormatInt(i, 10), int(i), task.NoWait()); err != nil {
 							b.Error(err)
 							return
 						}
@@ -115,8 +119,12 @@ func BenchmarkEnqueueProcess(b *testing.B) {
 				})
 			}
 			wg.Wait()
+			in, err := task.InspectorOf(q)
+			if err != nil {
+				b.Fatal(err)
+			}
 			for {
-				st, err := q.Stats(ctx, "bench")
+				st, err := in.Stats(ctx)
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -153,7 +161,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 							return
 						}
 						start := time.Now()
-						if _, err := q.Query(ctx, strconv.FormatInt(i, 10), "bench", int(i), task.Via(task.Remote)); err != nil {
+						if _, err := q.Query(ctx, strconv.FormatInt(i, 10), int(i), task.Via(task.Remote)); err != nil {
 							b.Error(err)
 							return
 						}

@@ -1,18 +1,23 @@
 // Package task is a typed distributed task queue on Redis: a caller submits
-// a task by id, name and params of type P and waits for a result of type R,
-// computed in its own process or by a worker anywhere that listens for the
-// name. It is the Go form of the Python RedisTaskQueue, with its execution
+// a task by id with params of type P to a queue bound to one name, and
+// waits for a result of type R, computed in its own process or by a worker
+// anywhere that runs the same queue. It is the Go form of the Python RedisTaskQueue, with its execution
 // policies and without its defects (lost results after progress updates, a
 // nil result that never completes, tasks lost with their worker, a broken
 // LocalFirst fallback, RemoteFirst running tasks twice, a stale Auto flag).
 //
-//	q, err := task.New[Resize, Thumb](client, "myapp", task.WithHandlerFunc(resize))
+//	q, err := task.New[Resize, Thumb](client, "myapp", "thumbs")
 //	// a caller: run it wherever a worker is, else here
-//	th, err := q.Query(ctx, "img-42", "thumbs", Resize{URL: u}, task.Timeout(time.Minute))
+//	err = q.HandleLocally(task.HandlerFunc[Resize, Thumb](resize))
+//	th, err := q.Query(ctx, "img-42", Resize{URL: u}, task.Timeout(time.Minute))
 //	var he *task.HandlerError
 //	if errors.As(err, &he) { log.Print(he.Kind, he.Message) }
 //	// a worker process
-//	err = q.Listen(ctx, []string{"thumbs"}, task.Workers(32))
+//	err = q.Run(ctx, task.HandlerFunc[Resize, Thumb](resize), task.Workers(32))
+//
+// The handler is given where it runs: to [Queue.Run] in workers and to
+// [Queue.HandleLocally] for local runs, both typed, so a handler of other
+// types does not compile. The name is given once, to [New].
 //
 // # Policies
 //
@@ -26,12 +31,29 @@
 //     failed for good, or when the wait timed out and the task, still
 //     pending, was withdrawn from the queue. A task running remotely when
 //     the wait times out is never run locally too.
-//   - Auto runs remotely while a live worker (fresh heartbeat) listens for
-//     the name, else locally. The check and the enqueue are one script.
+//   - Auto runs remotely while a live worker (fresh heartbeat) runs the
+//     queue, else locally. The check and the enqueue are one script.
 //
 // Submit queues a task and returns a [Handle] to Wait for the outcome, read
-// or wait for progress, or Cancel. Queue.Handle attaches to a task submitted
-// elsewhere.
+// or wait for progress, or Cancel; the enqueue registers the caller as a
+// waiter, so Submit and Wait cost the round trips of one Query.
+// [Queue.Handle] attaches to a task submitted elsewhere. An [Inspector]
+// reads a queue's counts, records and dead-letter set for operators and
+// requeues failed tasks; it needs no types.
+//
+// # Shapes
+//
+// Nothing in Redis says which Go types a queue carries, so each Queue sends
+// a fingerprint of the structure of P and R and of its codec's name with
+// every enqueue and claim. The first worker (or, before any, the first
+// submitter) records it for the name; a Queue of another shape gets
+// [ErrShape] from Submit, Query and Run at once and writes nothing, where it
+// used to run handlers on zero values. Field names, tags and types count,
+// the Go package path does not, so two programs declaring the same struct
+// interoperate. A Run started while no worker is live records its own
+// shape (a deploy that changes the types); a task still queued under the
+// old shape then fails with kind "shape" when a worker claims it, instead
+// of running on zero values. Queue[any, any] checks nothing.
 //
 // # Delivery and reliability
 //
@@ -39,12 +61,12 @@
 //     heartbeat renews every Heartbeat while the handler runs. A task whose
 //     lease lapses, or whose worker misses five heartbeats, goes back to the
 //     queue; after MaxAttempts attempts (handler errors and lost workers
-//     both count) it fails with kind KindLost. Callers see one outcome per
+//     both count) it fails with kind "lost". Callers see one outcome per
 //     task: a late worker's result is refused once another holds the task.
 //   - Retries: a handler error is retried after the queue's backoff while
 //     attempts remain and the retry would start before the deadline, unless
 //     it wraps ErrSkipRetry. Failed tasks go to the dead-letter set
-//     (Queue.DeadLetters) and come back with Queue.Requeue.
+//     ([Inspector.DeadLetters]) and come back with [Inspector.Requeue].
 //   - Scheduling: Delay or At make a task due later; Priority orders due
 //     tasks (higher first, then submission order).
 //   - Deduplication: submitting an id that is pending or running joins that
@@ -71,17 +93,17 @@
 //   - Metrics (WithMeterProvider): tasks submitted, runs and their
 //     durations by where and outcome (succeeded, retried, dead, ...), the
 //     time tasks waited in the queue, and tasks housekeeping ended, each with
-//     the task name as redisallocator.queue.name; queue depth by state and
-//     live workers after RegisterMetrics. docs/metrics.md in the repository
+//     the queue's name as redisallocator.queue.name; queue depth by state
+//     and live workers after [Queue.RegisterMetrics]. docs/metrics.md in the repository
 //     lists every metric of the module.
-//   - Graceful shutdown: when Listen's ctx ends it stops claiming, waits up
+//   - Graceful shutdown: when Run's ctx ends it stops claiming, waits up
 //     to Grace for running handlers, then cancels them (cause ErrShutdown);
 //     a task whose handler returns an error then goes back to the queue
 //     without using up an attempt.
 //
 // # Data model
 //
-// Each task name has its own queue: eleven keys sharing the hash tag
+// Each queue name has eleven keys sharing the hash tag
 // {queue:<name>}, so a queue lives in one Redis Cluster slot and every state
 // change is one Lua script (task_enqueue, task_claim, task_heartbeat,
 // task_progress, task_finish, task_read, task_cancel, task_requeue and the
@@ -92,7 +114,7 @@
 //	<prefix>:{queue:<name>}:running  zset  claimed tasks, by lease deadline
 //	<prefix>:{queue:<name>}:dead     zset  the dead-letter set, by failure time
 //	<prefix>:{queue:<name>}:expiry   zset  every record, by when it is deleted
-//	<prefix>:{queue:<name>}:data     hash  per task: meta record, params, result, error, progress, trace context and timeout
+//	<prefix>:{queue:<name>}:data     hash  per task: meta record, params, result, error, progress, trace context and timeout; the shape
 //	<prefix>:{queue:<name>}:waiters  zset  "<id>\0<token>": callers blocked on a task
 //	<prefix>:{queue:<name>}:owned    zset  "<worker>\0<id>": running tasks by worker
 //	<prefix>:{queue:<name>}:workers  zset  the live-worker registry: worker id -> heartbeat deadline
@@ -105,36 +127,40 @@
 // few expired records, due delayed tasks and lost workers first
 // (WithHousekeeping), so no background janitor is needed.
 //
-// Worker liveness: the workers set holds one entry per Listen call and name,
+// Worker liveness: the workers set holds one entry per Run call,
 // scored by its heartbeat deadline, refreshed by a ticker independent of the
 // handlers. A future health package can take this over: a worker whose entry
 // is removed or lapses counts as dead at once, and its tasks go back to the
-// queue at the next claim; WorkerID lets Listen register under a session id.
+// queue at the next claim; WorkerID lets Run register under a session id.
 //
 // # Options
 //
-// New takes Options (codec, handler, providers, default timeout, retention,
-// attempts, backoff), Query and Submit take QueryOptions (Via, Timeout,
-// Once, Priority, Delay or At, MaxAttempts), Listen takes ListenOptions
-// (Workers, Grace, LeaseTTL, Heartbeat, WorkerID, OnError). A zero duration
-// or count means the default (the Default constants), except Grace(0),
-// which cancels running handlers at once; negative or out-of-range values
-// are refused with an ErrInvalid error.
+// New takes Options, named With… (codec, providers, default timeout,
+// retention, attempts, backoff, wait poll); Query and Submit take
+// QueryOptions, bare names (Via, Timeout, Once, Priority, Delay or At,
+// MaxAttempts); Run takes RunOptions (Workers, Grace, LeaseTTL, Heartbeat,
+// WorkerID, OnError). Each option's doc states its default. A zero duration
+// or count means the default, except Grace(0), which cancels running
+// handlers at once; negative or out-of-range values are refused with an
+// [ErrInvalid] error, in one place per option type.
 //
 // # Errors
 //
 // Outcomes: a *HandlerError (matching ErrHandler) carries the handler's
-// message and kind for failed tasks; ErrTimeout, ErrCanceled and ErrQueue
-// (Redis failed: the outcome is unknown) tell the other endings apart; every
-// outcome error matches exactly one of the four. ErrNotFound, ErrFinished,
-// ErrLost and ErrShutdown describe tasks and claims. Bad input (empty ids or
-// names, params the codec cannot encode, options out of range, a missing
-// handler) returns errors matching ErrInvalid and writes nothing. A call
-// that gives up because its ctx ended returns an error matching ctx.Err().
+// message and kind for failed tasks: a word the handler chose with
+// [Classify], "error" when it chose none, or the queue's own "panic",
+// "decode", "encode" and "lost". ErrTimeout, ErrCanceled and ErrQueue
+// (Redis failed: the outcome is unknown) tell the other endings apart;
+// every outcome error matches exactly one of the four. ErrNotFound,
+// ErrFinished, ErrLost and ErrShutdown describe tasks and claims; ErrShape
+// a queue used with the wrong types. Bad input (empty ids or names, params
+// the codec cannot encode, options out of range, a missing handler)
+// returns errors matching ErrInvalid and writes nothing. A call that gives
+// up because its ctx ended returns an error matching ctx.Err().
 //
 // # Concurrency
 //
-// A Queue and its handles are safe for concurrent use. Listen runs its
-// workers, heartbeat and fetchers in goroutines it stops before returning;
-// Query and Wait block only the calling goroutine.
+// A Queue, its handles and an Inspector are safe for concurrent use. Run
+// runs its workers, heartbeat and fetchers in goroutines it stops before
+// returning; Query and Wait block only the calling goroutine.
 package task

@@ -41,48 +41,42 @@ var (
 	// task went back to the queue or to another worker); returned by
 	// [Task.Update] and the cause of the handler's ctx.
 	ErrLost = errors.New("task: claim lost")
-	// ErrShutdown is the cause of a handler's ctx when Listen's grace period
+	// ErrShutdown is the cause of a handler's ctx when Run's grace period
 	// ends; a handler that then returns an error puts its task back in the
 	// queue without using up an attempt.
 	ErrShutdown = errors.New("task: worker shutting down")
-	// ErrNoHandler: the call needs a handler (local execution, Listen) and
-	// the queue has none (see WithHandler). It also matches ErrInvalid.
-	ErrNoHandler = fmt.Errorf("%w: no handler", ErrInvalid)
 	// ErrSkipRetry, wrapped into a handler's error, fails the task at once
 	// instead of retrying it.
 	ErrSkipRetry = errors.New("task: do not retry")
-	// ErrInvalid is matched by every invalid-argument error below; nothing
-	// is written to Redis when one is returned.
+	// ErrShape: the queue's name is used with other params or result types
+	// (or another codec) than this Queue's: a Queue[Email, Thumb] that
+	// submits to a name whose workers run Queue[Resize, Thumb]. The shape
+	// is a fingerprint of the structure of P and R (field names, types and
+	// tags, recursively; not the Go package path) and the codec's name. It
+	// is recorded for the name by the first worker (or, with no worker yet,
+	// the first submitter); Submit and Query refuse another shape at once,
+	// writing nothing, and a worker claims no task of another shape. A Run
+	// started while no worker is live records its own shape; tasks queued
+	// under the old one then fail with kind "shape".
+	ErrShape = errors.New("task: params or result type does not match the queue's")
+	// ErrInvalid is matched by every invalid-argument error: an empty, too
+	// long or malformed task id, name or prefix, params the codec cannot
+	// encode (also matching codec.ErrEncode), a nil or out-of-range option,
+	// a nil client or handler, or a local run without a local handler
+	// ([Queue.HandleLocally]). Nothing is written to Redis when one is
+	// returned.
 	ErrInvalid = errors.New("task: invalid argument")
-	// ErrInvalidName: an empty, too long or malformed task id, task name or
-	// prefix. It also matches redisallocator.ErrInvalidName.
-	ErrInvalidName = fmt.Errorf("%w: name", ErrInvalid)
-	// ErrInvalidDuration: a timeout, delay, retention or interval out of
-	// range.
-	ErrInvalidDuration = fmt.Errorf("%w: duration", ErrInvalid)
-	// ErrInvalidOption: a nil or contradictory option, an option out of
-	// range, a nil client or a handler whose types do not match the queue.
-	ErrInvalidOption = fmt.Errorf("%w: option", ErrInvalid)
-	// ErrInvalidParams: the params could not be encoded (it also matches
-	// codec.ErrEncode).
-	ErrInvalidParams = fmt.Errorf("%w: params", ErrInvalid)
 )
 
-// Kinds the queue itself gives failures; handlers pick their own (see
-// [WithKind]).
+// Kinds the queue itself gives failures; handlers pick their own with
+// [Classify]. An error with no kind of its own has kind "error".
 const (
-	// KindPanic: the handler panicked.
-	KindPanic = "panic"
-	// KindDecode: a worker could not decode the params; the task failed at
-	// once, without retries.
-	KindDecode = "decode"
-	// KindEncode: the result could not be encoded; no retries.
-	KindEncode = "encode"
-	// KindLost: every attempt ended with the worker lost (crashed, stopped
-	// heart-beating or its lease lapsed).
-	KindLost = "lost"
-	// Timeout and cancellation are stored with these kinds and reported as
-	// ErrTimeout and ErrCanceled, not as a *HandlerError.
+	kindError    = "error"
+	kindPanic    = "panic"  // the handler panicked
+	kindDecode   = "decode" // a worker could not decode the params; no retries
+	kindEncode   = "encode" // the result could not be encoded; no retries
+	kindLost     = "lost"   // every attempt ended with the worker lost
+	kindShape    = "shape"  // queued under another shape than the worker's
 	kindTimeout  = "timeout"
 	kindCanceled = "canceled"
 )
@@ -93,10 +87,13 @@ const (
 type HandlerError struct {
 	// ID and Name identify the task.
 	ID, Name string
-	// Kind classifies the error: what the handler's error reports through a
-	// Kind() string method (see WithKind), else the Go type of the innermost
-	// error of its Unwrap chain ("*os.PathError", "*errors.errorString"), or
-	// one of KindPanic, KindDecode, KindEncode, KindLost.
+	// Kind classifies the error in a word: what the handler gave with
+	// [Classify] (or a Kind() string method of its error), else "error";
+	// the queue's own kinds are "panic" (the handler panicked), "decode"
+	// (a worker could not decode the params), "encode" (the result could
+	// not be encoded), "lost" (every attempt ended with its worker lost)
+	// and "shape" (queued under another shape than the worker's, see
+	// [ErrShape]).
 	Kind string
 	// Message is the handler's err.Error().
 	Message string
@@ -111,7 +108,8 @@ type HandlerError struct {
 	Err error
 }
 
-// Error says which task failed where, on which attempt, and why.
+// Error describes the failure: task, where it ran, attempt, kind and
+// message.
 func (e *HandlerError) Error() string {
 	where := "local"
 	if e.Remote {
@@ -133,18 +131,23 @@ func (k *kinded) Error() string { return k.err.Error() }
 func (k *kinded) Unwrap() error { return k.err }
 func (k *kinded) Kind() string  { return k.kind }
 
-// WithKind returns err with kind attached: the caller's [HandlerError.Kind].
-// Handlers use it to classify failures ("validation", "upstream") for
-// callers on other machines, which see only kind and message. A nil err
-// stays nil.
-func WithKind(err error, kind string) error {
-	if err == nil {
-		return nil
+// Classify returns err with kind attached: the caller's
+// [HandlerError.Kind]. Handlers use it to name failures ("validation",
+// "upstream") for callers on other machines, which see only kind and
+// message; errors.Is and errors.As see through it to err. Any error with a
+// Kind() string method classifies itself the same way. A nil err stays
+// nil; an empty kind leaves err as it is.
+func Classify(err error, kind string) error {
+	if err == nil || cleanKind(kind) == "" {
+		return err
 	}
 	return &kinded{kind: kind, err: err}
 }
 
-// kindOf finds the kind of a handler's error.
+// kindOf finds the kind of a handler's error: the first Kind() string
+// method in its chain, else "error". Go type names are not kinds: callers
+// in other programs could not name them, and "*errors.errorString" says
+// nothing.
 func kindOf(err error) string {
 	var k interface{ Kind() string }
 	if errors.As(err, &k) {
@@ -152,16 +155,7 @@ func kindOf(err error) string {
 			return s
 		}
 	}
-	// The innermost error names the failure best: fmt.Errorf("...: %w",
-	// &NotFoundError{}) is a *NotFoundError, not a *fmt.wrapError.
-	for {
-		next := errors.Unwrap(err)
-		if next == nil {
-			break
-		}
-		err = next
-	}
-	return cleanKind(fmt.Sprintf("%T", err))
+	return kindError
 }
 
 // cleanKind keeps kinds on one short line: they are stored before the
@@ -183,4 +177,5 @@ func cleanKind(s string) string {
 var scriptErrors = map[script.Code]error{
 	script.CodeNotHeld: ErrLost,
 	script.CodeInvalid: ErrInvalid,
+	script.CodeShape:   ErrShape,
 }

@@ -24,10 +24,10 @@ type Thumb struct {
 
 // resizer returns the handler of a process called by: it reports progress
 // and refuses images named "bad".
-func resizer(by string) task.Option {
-	return task.WithHandlerFunc(func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
+func resizer(by string) task.HandlerFunc[Resize, Thumb] {
+	return func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
 		if strings.HasPrefix(t.Params.Image, "bad") {
-			return Thumb{}, task.WithKind(fmt.Errorf("cannot read %s", t.Params.Image), "format")
+			return Thumb{}, task.Classify(fmt.Errorf("cannot read %s", t.Params.Image), "format")
 		}
 		for step := 1; step <= 2; step++ {
 			if err := t.Update(ctx, float64(step), 2); err != nil {
@@ -35,7 +35,7 @@ func resizer(by string) task.Option {
 			}
 		}
 		return Thumb{Name: fmt.Sprintf("%s@%d", t.Params.Image, t.Params.Width), By: by}, nil
-	})
+	}
 }
 
 // A caller queries, a worker in another process (here: a goroutine with its
@@ -45,15 +45,15 @@ func Example() {
 	defer r.Close()
 	ctx := context.Background()
 
-	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
-	stop := startWorker(worker, "thumbs")
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	stop := startWorker(worker, resizer("worker"))
 	defer stop()
 
-	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
-	th, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "cat.png", Width: 64}, task.Via(task.Remote))
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	th, err := caller.Query(ctx, "img-1", Resize{Image: "cat.png", Width: 64}, task.Via(task.Remote))
 	fmt.Println(th.Name, th.By, err)
 
-	_, err = caller.Query(ctx, "img-2", "thumbs", Resize{Image: "bad.png"}, task.Via(task.Remote), task.MaxAttempts(1))
+	_, err = caller.Query(ctx, "img-2", Resize{Image: "bad.png"}, task.Via(task.Remote), task.MaxAttempts(1))
 	var he *task.HandlerError
 	if errors.As(err, &he) {
 		fmt.Println(he.Kind, he.Message, errors.Is(err, task.ErrHandler))
@@ -67,18 +67,19 @@ func Example() {
 func ExampleQueue_Query_local() {
 	r := embedded()
 	defer r.Close()
-	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("caller"))
+	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_ = q.HandleLocally(resizer("caller"))
 
-	th, err := q.Query(context.Background(), "img-1", "thumbs", Resize{Image: "cat.png", Width: 32}, task.Via(task.Local))
+	th, err := q.Query(context.Background(), "img-1", Resize{Image: "cat.png", Width: 32}, task.Via(task.Local))
 	fmt.Println(th.Name, th.By, err)
 
 	// A handler that does not finish in time: ErrTimeout, not ErrHandler.
-	slow, _ := task.New[Resize, Thumb](r.Client(), "myapp", task.WithHandlerFunc(
-		func(ctx context.Context, _ *task.Task[Resize]) (Thumb, error) {
-			<-ctx.Done()
-			return Thumb{}, ctx.Err()
-		}))
-	_, err = slow.Query(context.Background(), "img-2", "thumbs", Resize{}, task.Via(task.Local), task.Timeout(10*time.Millisecond))
+	slow, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_ = slow.HandleLocally(task.HandlerFunc[Resize, Thumb](func(ctx context.Context, _ *task.Task[Resize]) (Thumb, error) {
+		<-ctx.Done()
+		return Thumb{}, ctx.Err()
+	}))
+	_, err = slow.Query(context.Background(), "img-2", Resize{}, task.Via(task.Local), task.Timeout(10*time.Millisecond))
 	fmt.Println(errors.Is(err, task.ErrTimeout), errors.Is(err, task.ErrHandler))
 	// Output:
 	// cat.png@32 caller <nil>
@@ -91,15 +92,16 @@ func ExampleQueue_Query_remote() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
-	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
-	stop := startWorker(worker, "thumbs")
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	stop := startWorker(worker, resizer("worker"))
 	defer stop()
-	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
 
-	th, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "dog.png", Width: 16}, task.Via(task.Remote))
+	th, err := caller.Query(ctx, "img-1", Resize{Image: "dog.png", Width: 16}, task.Via(task.Remote))
 	fmt.Println(th.Name, th.By, err)
 
-	_, err = caller.Query(ctx, "img-2", "nobody-listens", Resize{}, task.Via(task.Remote), task.Timeout(50*time.Millisecond))
+	idle, _ := task.New[Resize, Thumb](r.Client(), "myapp", "nobody-listens")
+	_, err = idle.Query(ctx, "img-2", Resize{}, task.Via(task.Remote), task.Timeout(50*time.Millisecond))
 	fmt.Println(errors.Is(err, task.ErrTimeout))
 	// Output:
 	// dog.png@16 worker <nil>
@@ -111,21 +113,21 @@ func ExampleQueue_Query_localFirst() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
-	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
-	stop := startWorker(worker, "thumbs")
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	stop := startWorker(worker, resizer("worker"))
 	defer stop()
 	// This caller cannot handle large images itself.
-	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", task.WithHandlerFunc(
-		func(_ context.Context, t *task.Task[Resize]) (Thumb, error) {
-			if t.Params.Width > 100 {
-				return Thumb{}, errors.New("too large for this machine")
-			}
-			return Thumb{Name: t.Params.Image, By: "caller"}, nil
-		}))
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_ = caller.HandleLocally(task.HandlerFunc[Resize, Thumb](func(_ context.Context, t *task.Task[Resize]) (Thumb, error) {
+		if t.Params.Width > 100 {
+			return Thumb{}, errors.New("too large for this machine")
+		}
+		return Thumb{Name: t.Params.Image, By: "caller"}, nil
+	}))
 
-	small, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "a.png", Width: 10}, task.Via(task.LocalFirst))
+	small, err := caller.Query(ctx, "img-1", Resize{Image: "a.png", Width: 10}, task.Via(task.LocalFirst))
 	fmt.Println(small.By, err)
-	large, err := caller.Query(ctx, "img-2", "thumbs", Resize{Image: "b.png", Width: 1000}, task.Via(task.LocalFirst))
+	large, err := caller.Query(ctx, "img-2", Resize{Image: "b.png", Width: 1000}, task.Via(task.LocalFirst))
 	fmt.Println(large.By, err)
 	// Output:
 	// caller <nil>
@@ -138,12 +140,14 @@ func ExampleQueue_Query_remoteFirst() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
-	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("caller"))
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_ = caller.HandleLocally(resizer("caller"))
 
-	th, err := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "c.png", Width: 8},
+	th, err := caller.Query(ctx, "img-1", Resize{Image: "c.png", Width: 8},
 		task.Via(task.RemoteFirst), task.Timeout(50*time.Millisecond))
 	fmt.Println(th.By, err)
-	info, _ := caller.Info(ctx, "thumbs", "img-1")
+	in, _ := task.NewInspector(r.Client(), "myapp", "thumbs")
+	info, _ := in.Info(ctx, "img-1")
 	fmt.Println(info.Status) // the queued copy
 	// Output:
 	// caller <nil>
@@ -155,17 +159,18 @@ func ExampleQueue_Query_auto() {
 	r := embedded()
 	defer r.Close()
 	ctx := context.Background()
-	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("caller"))
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_ = caller.HandleLocally(resizer("caller"))
 
-	th, _ := caller.Query(ctx, "img-1", "thumbs", Resize{Image: "d.png"})
+	th, _ := caller.Query(ctx, "img-1", Resize{Image: "d.png"})
 	fmt.Println(th.By)
 
-	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
-	stop := startWorker(worker, "thumbs")
-	th, _ = caller.Query(ctx, "img-2", "thumbs", Resize{Image: "e.png"})
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	stop := startWorker(worker, resizer("worker"))
+	th, _ = caller.Query(ctx, "img-2", Resize{Image: "e.png"})
 	fmt.Println(th.By)
 	stop()
-	th, _ = caller.Query(ctx, "img-3", "thumbs", Resize{Image: "f.png"})
+	th, _ = caller.Query(ctx, "img-3", Resize{Image: "f.png"})
 	fmt.Println(th.By)
 	// Output:
 	// caller
@@ -181,21 +186,20 @@ func ExampleQueue_Submit() {
 	defer r.Close()
 	ctx := context.Background()
 	next := make(chan struct{})
-	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", task.WithHandlerFunc(
-		func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
-			for step := 1; step <= 4; step++ {
-				<-next
-				if err := t.Update(ctx, float64(step), 4); err != nil {
-					return Thumb{}, err
-				}
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	stop := startWorker(worker, task.HandlerFunc[Resize, Thumb](func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
+		for step := 1; step <= 4; step++ {
+			<-next
+			if err := t.Update(ctx, float64(step), 4); err != nil {
+				return Thumb{}, err
 			}
-			return Thumb{Name: t.Params.Image + " resized"}, nil
-		}))
-	stop := startWorker(worker, "thumbs")
+		}
+		return Thumb{Name: t.Params.Image + " resized"}, nil
+	}))
 	defer stop()
-	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
 
-	h, err := caller.Submit(ctx, "img-1", "thumbs", Resize{Image: "big.png", Width: 256}, task.Timeout(time.Minute))
+	h, err := caller.Submit(ctx, "img-1", Resize{Image: "big.png", Width: 256}, task.Timeout(time.Minute))
 	if err != nil {
 		panic(err)
 	}
@@ -207,7 +211,7 @@ func ExampleQueue_Submit() {
 		if err != nil {
 			panic(err)
 		}
-		steps = append(steps, fmt.Sprintf("%.0f%%", 100*p.Fraction()))
+		steps = append(steps, fmt.Sprintf("%.0f%%", 100*p.Current/p.Total))
 		seen = p.Seq
 	}
 	th, err := h.Wait(ctx)
@@ -218,21 +222,21 @@ func ExampleQueue_Submit() {
 	// big.png resized <nil>
 }
 
-// A worker process: Listen runs until its ctx ends, then finishes the
-// running tasks and leaves.
-func ExampleQueue_Listen() {
+// A worker process: Run runs the handler until its ctx ends, then finishes
+// the running tasks and leaves.
+func ExampleQueue_Run() {
 	r := embedded()
 	defer r.Close()
-	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", resizer("worker"))
+	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", "avatars")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- q.Listen(ctx, []string{"thumbs", "avatars"}, task.Workers(8), task.Grace(10*time.Second))
+		done <- q.Run(ctx, resizer("worker"), task.Workers(8), task.Grace(10*time.Second))
 	}()
 
-	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp")
-	h, _ := caller.Submit(context.Background(), "img-1", "avatars", Resize{Image: "me.png", Width: 48})
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "avatars")
+	h, _ := caller.Submit(context.Background(), "img-1", Resize{Image: "me.png", Width: 48})
 	th, err := h.Wait(context.Background())
 	fmt.Println(th.Name, err)
 
@@ -241,6 +245,33 @@ func ExampleQueue_Listen() {
 	// Output:
 	// me.png@48 <nil>
 	// <nil>
+}
+
+// An Inspector reads a queue without its types: counts, failed tasks, and
+// requeues them once the cause is fixed.
+func ExampleInspector() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	stop := startWorker(worker, resizer("worker"))
+	defer stop()
+	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_, _ = caller.Query(ctx, "img-1", Resize{Image: "bad.png"}, task.Via(task.Remote), task.MaxAttempts(1))
+
+	in, _ := task.NewInspector(r.Client(), "myapp", "thumbs")
+	st, _ := in.Stats(ctx)
+	fmt.Println("dead:", st.Dead, "workers:", st.Workers)
+	dead, _ := in.DeadLetters(ctx, 0, 10)
+	for _, d := range dead {
+		fmt.Println(d.ID, d.Status, d.ErrorKind, d.ErrorMessage)
+	}
+	n, _ := in.Requeue(ctx, "img-1")
+	fmt.Println("requeued:", n)
+	// Output:
+	// dead: 1 workers: 1
+	// img-1 failed format cannot read bad.png
+	// requeued: 1
 }
 
 // embedded starts an in-process Redis so the examples run anywhere; in
@@ -253,14 +284,15 @@ func embedded() *redisallocatortest.Server {
 	return r
 }
 
-// startWorker listens for names in the background until stop is called,
-// and returns once the worker is registered (what Auto looks for).
-func startWorker(q *task.Queue[Resize, Thumb], names ...string) (stop func()) {
+// startWorker runs h on q in the background until stop is called, and
+// returns once the worker is registered (what Auto looks for).
+func startWorker(q *task.Queue[Resize, Thumb], h task.Handler[Resize, Thumb]) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- q.Listen(ctx, names, task.Grace(time.Second)) }()
+	go func() { done <- q.Run(ctx, h, task.Grace(time.Second)) }()
+	in, _ := task.InspectorOf(q) // task.NewInspector with q's client, prefix and name
 	for {
-		st, err := q.Stats(context.Background(), names[0])
+		st, err := in.Stats(context.Background())
 		if err == nil && st.Workers > 0 {
 			break
 		}

@@ -14,18 +14,38 @@ type Claim struct {
 	Attempt int
 }
 
-// testWorker drives the worker scripts without Listen, for the model test.
+// Test-only options and views.
+var (
+	WithHousekeeping = withHousekeeping
+)
+
+// Limits the tests probe.
+const (
+	MinPriority      = minPriority
+	MaxPriority      = maxPriority
+	MaxAttemptsLimit = maxAttemptsLimit
+	DefaultLeaseTTL  = defaultLeaseTTL
+	DefaultRetention = defaultRetention
+	DefaultHeartbeat = defaultHeartbeat
+	KindLost         = kindLost
+	KindDecode       = kindDecode
+	KindPanic        = kindPanic
+)
+
+// HandleDeadline returns when h's Wait stops waiting.
+func HandleDeadline[R any](h *Handle[R]) time.Time { return h.h.getDeadline() }
+
+// Shape returns q's shape fingerprint.
+func (q *Queue[P, R]) Shape() string { return q.c.shape }
+
+// testWorker drives the worker scripts without Run, for the model test.
 func (q *Queue[P, R]) testWorker(id string, lease, heartbeat time.Duration) *worker[P, R] {
-	return &worker[P, R]{q: q, c: q.c, id: id, lc: listenConfig{leaseTTL: lease, heartbeat: heartbeat}}
+	return &worker[P, R]{c: q.c, id: id, lc: runConfig{leaseTTL: lease, heartbeat: heartbeat}}
 }
 
 // ClaimForTest runs task_claim for worker (never registering it as idle).
-func (q *Queue[P, R]) ClaimForTest(ctx context.Context, name, worker string, n int, lease time.Duration) ([]Claim, error) {
-	k, err := q.c.keysFor(name)
-	if err != nil {
-		return nil, err
-	}
-	tasks, _, err := q.testWorker(worker, lease, time.Second).claim(ctx, k, n, "", false)
+func (q *Queue[P, R]) ClaimForTest(ctx context.Context, worker string, n int, lease time.Duration) ([]Claim, error) {
+	tasks, _, err := q.testWorker(worker, lease, time.Second).claim(ctx, q.c.keys, n, "", false)
 	out := make([]Claim, len(tasks))
 	for i, t := range tasks {
 		out[i] = Claim{ID: t.id, Attempt: t.attempt}
@@ -34,29 +54,38 @@ func (q *Queue[P, R]) ClaimForTest(ctx context.Context, name, worker string, n i
 }
 
 // FinishForTest runs task_finish for worker's claim of id.
-func (q *Queue[P, R]) FinishForTest(ctx context.Context, name, worker, id string, attempt int, outcome, payload string, backoff time.Duration) error {
-	k, err := q.c.keysFor(name)
-	if err != nil {
-		return err
-	}
-	args := []string{id, worker, strconv.Itoa(attempt), outcome, payload, ms(backoff)}
-	_, err = q.c.runScript(ctx, script.TaskFinish, k.withNotify(id), args)
+func (q *Queue[P, R]) FinishForTest(ctx context.Context, worker, id string, attempt int, outcome, payload string, backoff time.Duration) error {
+	args := []string{id, worker, strconv.Itoa(attempt), outcome, payload, roundMSZero(backoff)}
+	_, err := q.c.runScript(ctx, script.TaskFinish, q.c.keys.withNotify(id), args)
 	return err
 }
 
 // BeatForTest runs task_heartbeat for worker and its claims; heartbeat
 // times heartbeatMisses is the registration's TTL.
-func (q *Queue[P, R]) BeatForTest(ctx context.Context, name, worker string, heartbeat, lease time.Duration, claims []Claim) ([]int64, error) {
-	k, err := q.c.keysFor(name)
-	if err != nil {
-		return nil, err
-	}
+func (q *Queue[P, R]) BeatForTest(ctx context.Context, worker string, heartbeat, lease time.Duration, claims []Claim) ([]int64, error) {
 	runs := make([]runRef, len(claims))
 	for i, c := range claims {
 		runs[i] = runRef{id: c.ID, attempt: c.Attempt}
 	}
-	return q.testWorker(worker, lease, heartbeat).beat(ctx, k, "beat", runs)
+	return q.testWorker(worker, lease, heartbeat).beat(ctx, q.c.keys, "beat", runs)
 }
 
 // HeartbeatMisses is how many heartbeats make a worker registration's TTL.
 const HeartbeatMisses = heartbeatMisses
+
+// InspectorOf returns an inspector of q's queue on q's client.
+func InspectorOf[P, R any](q *Queue[P, R]) (*Inspector, error) {
+	return NewInspector(q.c.client, q.c.prefix, q.c.name)
+}
+
+// HandleInfo reads the record of h's task, as Inspector.Info does.
+func HandleInfo[R any](ctx context.Context, h *Handle[R]) (Info, error) {
+	if h == nil || h.h == nil {
+		return Info{}, ErrNotFound
+	}
+	rr, err := h.h.read(ctx, "", false, -1, false)
+	if err != nil {
+		return Info{}, err
+	}
+	return rr.m.info(h.h.id, h.h.c.name, rr.progress, rr.errText), nil
+}

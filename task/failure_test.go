@@ -23,12 +23,12 @@ func TestProgressThenResult(t *testing.T) {
 		tb := setup(t, b)
 		wh := newHandler("worker")
 		wh.gate = make(chan struct{})
-		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh))
+		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, []string{"work"})
-		h, err := tb.q.Submit(tb.ctx, "p1", "work", job{N: 7, Mode: modeProgress})
+		listen(t, q, wh)
+		h, err := tb.q.Submit(tb.ctx, "p1", job{N: 7, Mode: modeProgress})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,8 +49,8 @@ func TestProgressThenResult(t *testing.T) {
 			if p.Seq != int64(i) || p.Current != float64(i) || p.Total != 3 || !running {
 				t.Fatalf("progress %d: %+v", i, p)
 			}
-			if p.Fraction() != float64(i)/3 || p.Updated.IsZero() {
-				t.Errorf("fraction %v updated %v", p.Fraction(), p.Updated)
+			if p.Current/p.Total != float64(i)/3 || p.Updated.IsZero() {
+				t.Errorf("progress %v/%v updated %v", p.Current, p.Total, p.Updated)
 			}
 			seen = p.Seq
 		}
@@ -71,9 +71,9 @@ func TestNilResultCompletes(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		tb.worker(t, "worker", []string{"work"})
+		tb.worker(t, "worker", "work")
 		start := time.Now()
-		h, err := tb.q.Submit(tb.ctx, "nil", "work", job{Mode: modeNil}, task.Timeout(20*time.Second))
+		h, err := tb.q.Submit(tb.ctx, "nil", job{Mode: modeNil}, task.Timeout(20*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -84,7 +84,7 @@ func TestNilResultCompletes(t *testing.T) {
 		if d := time.Since(start); d > 10*time.Second {
 			t.Errorf("a nil result took %v", d)
 		}
-		in, err := h.Info(tb.ctx)
+		in, err := task.HandleInfo(tb.ctx, h)
 		if err != nil || in.Status != task.StatusSucceeded || in.Attempt != 1 || in.Finished.IsZero() {
 			t.Errorf("info %+v, %v", in, err)
 		}
@@ -103,12 +103,12 @@ func TestWorkerKilledAfterClaim(t *testing.T) {
 		aClient := secondClient(t, b)
 		ah := newHandler("A")
 		ah.start = make(chan string, 1)
-		aq, err := task.New[job, *res](aClient, b.Prefix, task.WithHandler[job, *res](ah))
+		aq, err := task.New[job, *res](aClient, b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		stopA := listen(t, aq, []string{"work"}, task.Grace(50*time.Millisecond))
-		h, err := tb.q.Submit(tb.ctx, "k1", "work", job{N: 5, StallOn: "A"}, task.MaxAttempts(2))
+		stopA := listen(t, aq, ah, task.Grace(50*time.Millisecond))
+		h, err := tb.q.Submit(tb.ctx, "k1", job{N: 5, StallOn: "A"}, task.MaxAttempts(2))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,11 +121,11 @@ func TestWorkerKilledAfterClaim(t *testing.T) {
 		// Stop A only at the end, as in TestWorkerLostOnLastAttempt: a
 		// graceful stop could still release the task, which a crash does not.
 		defer stopA()
-		if in, err := h.Info(tb.ctx); err != nil || in.Status != task.StatusRunning || in.Attempt != 1 {
+		if in, err := task.HandleInfo(tb.ctx, h); err != nil || in.Status != task.StatusRunning || in.Attempt != 1 {
 			t.Fatalf("after the crash: %+v, %v", in, err)
 		}
 		// Worker B takes over once A's heartbeat is missed.
-		bh, _ := tb.worker(t, "B", []string{"work"})
+		bh, _ := tb.worker(t, "B", "work")
 		r, err := h.Wait(tb.ctx)
 		if err != nil || r == nil || r.Worker != "B" || r.N != 10 {
 			t.Fatalf("Wait: %+v, %v", r, err)
@@ -133,7 +133,7 @@ func TestWorkerKilledAfterClaim(t *testing.T) {
 		if n := bh.count("k1"); n != 1 {
 			t.Errorf("worker B ran the task %d times", n)
 		}
-		in, err := h.Info(tb.ctx)
+		in, err := task.HandleInfo(tb.ctx, h)
 		if err != nil || in.Status != task.StatusSucceeded || in.Attempt != 2 {
 			t.Errorf("info %+v, %v", in, err)
 		}
@@ -149,12 +149,12 @@ func TestWorkerLostOnLastAttempt(t *testing.T) {
 		aClient := secondClient(t, b)
 		ah := newHandler("A")
 		ah.start = make(chan string, 1)
-		aq, err := task.New[job, *res](aClient, b.Prefix, task.WithHandler[job, *res](ah))
+		aq, err := task.New[job, *res](aClient, b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		stopA := listen(t, aq, []string{"work"}, task.Grace(50*time.Millisecond))
-		h, err := tb.q.Submit(tb.ctx, "k1", "work", job{StallOn: "A"}, task.MaxAttempts(1))
+		stopA := listen(t, aq, ah, task.Grace(50*time.Millisecond))
+		h, err := tb.q.Submit(tb.ctx, "k1", job{StallOn: "A"}, task.MaxAttempts(1))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,13 +164,13 @@ func TestWorkerLostOnLastAttempt(t *testing.T) {
 		// (if its client still got the release through), which is not what
 		// a crash does.
 		defer stopA()
-		tb.worker(t, "B", []string{"work"}) // its claims do the housekeeping
+		tb.worker(t, "B", "work") // its claims do the housekeeping
 		_, err = h.Wait(tb.ctx)
 		var he *task.HandlerError
 		if !errors.As(err, &he) || he.Kind != task.KindLost {
 			t.Fatalf("Wait: %v, want kind %s", err, task.KindLost)
 		}
-		dead, err := tb.q.DeadLetters(tb.ctx, "work", 0, 10)
+		dead, err := tb.insp("work").DeadLetters(tb.ctx, 0, 10)
 		if err != nil || len(dead) != 1 || dead[0].ID != "k1" || dead[0].ErrorKind != task.KindLost {
 			t.Errorf("dead letters %+v, %v", dead, err)
 		}
@@ -186,15 +186,15 @@ func TestRecordExpiry(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b, task.WithRetention(100*time.Millisecond))
 		// Pending for longer than the retention: still there, then run.
-		h, err := tb.q.Submit(tb.ctx, "slow-pickup", "work", job{N: 1}, task.Timeout(5*time.Second))
+		h, err := tb.q.Submit(tb.ctx, "slow-pickup", job{N: 1}, task.Timeout(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(300 * time.Millisecond)
-		if in, err := h.Info(tb.ctx); err != nil || in.Status != task.StatusPending {
+		if in, err := task.HandleInfo(tb.ctx, h); err != nil || in.Status != task.StatusPending {
 			t.Fatalf("pending task after the retention: %+v, %v", in, err)
 		}
-		tb.worker(t, "worker", []string{"work"})
+		tb.worker(t, "worker", "work")
 		if r, err := h.Wait(tb.ctx); err != nil || r.N != 2 {
 			t.Fatalf("Wait: %+v, %v", r, err)
 		}
@@ -205,7 +205,7 @@ func TestRecordExpiry(t *testing.T) {
 			t.Fatalf("Wait after the retention but before the deadline: %+v, %v", r, err)
 		}
 		// A short task: gone once its deadline and retention passed.
-		h2, err := tb.q.Submit(tb.ctx, "short", "work", job{N: 2}, task.Timeout(200*time.Millisecond))
+		h2, err := tb.q.Submit(tb.ctx, "short", job{N: 2}, task.Timeout(200*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +216,7 @@ func TestRecordExpiry(t *testing.T) {
 		if _, err := h2.Wait(tb.ctx); !errors.Is(err, task.ErrNotFound) {
 			t.Fatalf("Wait after expiry: %v, want ErrNotFound", err)
 		}
-		if _, err := tb.q.Info(tb.ctx, "work", "short"); !errors.Is(err, task.ErrNotFound) {
+		if _, err := tb.insp("work").Info(tb.ctx, "short"); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Info after expiry: %v", err)
 		}
 	})
@@ -228,25 +228,25 @@ func TestOnce(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		tb.worker(t, "worker", []string{"work"})
-		if _, err := tb.q.Query(tb.ctx, "once", "work", job{N: 1}, task.Via(task.Remote), task.Once()); err != nil {
+		tb.worker(t, "worker", "work")
+		if _, err := tb.q.Query(tb.ctx, "once", job{N: 1}, task.Via(task.Remote), task.Once()); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.q.Info(tb.ctx, "work", "once"); !errors.Is(err, task.ErrNotFound) {
+		if _, err := tb.insp("work").Info(tb.ctx, "once"); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("after a Once read: %v, want ErrNotFound", err)
 		}
-		_, err := tb.q.Query(tb.ctx, "once-failed", "work", job{Mode: modeFail}, task.Via(task.Remote), task.Once(), task.MaxAttempts(1))
+		_, err := tb.q.Query(tb.ctx, "once-failed", job{Mode: modeFail}, task.Via(task.Remote), task.Once(), task.MaxAttempts(1))
 		checkOutcome(t, err, task.ErrHandler)
-		if _, err := tb.q.Info(tb.ctx, "work", "once-failed"); !errors.Is(err, task.ErrNotFound) {
+		if _, err := tb.insp("work").Info(tb.ctx, "once-failed"); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("after a Once read of a failure: %v, want ErrNotFound", err)
 		}
-		if _, err := tb.q.Query(tb.ctx, "kept", "work", job{N: 1}, task.Via(task.Remote)); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "kept", job{N: 1}, task.Via(task.Remote)); err != nil {
 			t.Fatal(err)
 		}
-		if in, err := tb.q.Info(tb.ctx, "work", "kept"); err != nil || in.Status != task.StatusSucceeded {
+		if in, err := tb.insp("work").Info(tb.ctx, "kept"); err != nil || in.Status != task.StatusSucceeded {
 			t.Errorf("without Once: %+v, %v", in, err)
 		}
-		st, err := tb.q.Stats(tb.ctx, "work")
+		st, err := tb.insp("work").Stats(tb.ctx)
 		if err != nil || st.Records != 1 || st.Dead != 0 {
 			t.Errorf("stats %+v, %v", st, err)
 		}
@@ -256,7 +256,7 @@ func TestOnce(t *testing.T) {
 		errs := make(chan error, 3)
 		for range 3 {
 			go func() {
-				r, err := tb.q.Query(tb.ctx, "shared", "work", job{N: 5, Mode: modeSleep, Sleep: 300 * time.Millisecond},
+				r, err := tb.q.Query(tb.ctx, "shared", job{N: 5, Mode: modeSleep, Sleep: 300 * time.Millisecond},
 					task.Via(task.Remote), task.Once())
 				if err == nil && r.N != 10 {
 					err = fmt.Errorf("result %+v", r)
@@ -269,7 +269,7 @@ func TestOnce(t *testing.T) {
 				t.Errorf("a joined Once caller: %v", err)
 			}
 		}
-		if _, err := tb.q.Info(tb.ctx, "work", "shared"); !errors.Is(err, task.ErrNotFound) {
+		if _, err := tb.insp("work").Info(tb.ctx, "shared"); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("after every joined caller read with Once: %v, want ErrNotFound", err)
 		}
 	})
@@ -286,13 +286,16 @@ func TestPassedOnOutcomeMatchesHandlerOnly(t *testing.T) {
 		h := task.HandlerFunc[job, *res](func(context.Context, *task.Task[job]) (*res, error) {
 			return nil, fmt.Errorf("sub-task: %w", inner)
 		})
-		q, err := task.New[job, *res](b.Client, b.Prefix, task.WithHandler[job, *res](h))
+		q, err := task.New[job, *res](b.Client, b.Prefix, "passon")
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listen(t, q, []string{"passon"})
+		if err := q.HandleLocally(h); err != nil {
+			t.Fatal(err)
+		}
+		stop := listen(t, q, h)
 		for _, via := range []task.Policy{task.Local, task.Remote} {
-			_, err := q.Query(t.Context(), fmt.Sprintf("%v-%v", inner, via), "passon", job{}, task.Via(via), task.MaxAttempts(1))
+			_, err := q.Query(t.Context(), fmt.Sprintf("%v-%v", inner, via), job{}, task.Via(via), task.MaxAttempts(1))
 			var matched []error
 			for _, s := range []error{task.ErrHandler, task.ErrTimeout, task.ErrCanceled, task.ErrQueue} {
 				if errors.Is(err, s) {

@@ -16,30 +16,30 @@ func TestRetriesDeadLetterAndRequeue(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		wh, _ := tb.worker(t, "worker", []string{"work"})
+		wh, _ := tb.worker(t, "worker", "work")
 		wh.failing.Store(true)
 
 		// A flaky task succeeds on its second attempt.
-		h, err := tb.q.Submit(tb.ctx, "flaky", "work", job{N: 1, Mode: modeFlaky})
+		h, err := tb.q.Submit(tb.ctx, "flaky", job{N: 1, Mode: modeFlaky})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if r, err := h.Wait(tb.ctx); err != nil || r.N != 2 {
 			t.Fatalf("flaky: %+v, %v", r, err)
 		}
-		if in, _ := h.Info(tb.ctx); in.Attempt != 2 || in.ErrorKind != "" {
+		if in, _ := task.HandleInfo(tb.ctx, h); in.Attempt != 2 || in.ErrorKind != "" {
 			t.Errorf("flaky info %+v", in)
 		}
 
 		// A failing task uses up its attempts and lands in the dead-letter
 		// set with its last error.
-		h, err = tb.q.Submit(tb.ctx, "doomed", "work", job{N: 2, Mode: modeFailWhile}, task.MaxAttempts(3))
+		h, err = tb.q.Submit(tb.ctx, "doomed", job{N: 2, Mode: modeFailWhile}, task.MaxAttempts(3))
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, err = h.Wait(tb.ctx)
 		var he *task.HandlerError
-		if !errors.As(err, &he) || he.Attempt != 3 || he.Message != "still failing" || he.Kind != "*errors.errorString" {
+		if !errors.As(err, &he) || he.Attempt != 3 || he.Message != "still failing" || he.Kind != "error" {
 			t.Fatalf("doomed: %v (%+v)", err, he)
 		}
 		if n := wh.count("doomed"); n != 3 {
@@ -47,7 +47,7 @@ func TestRetriesDeadLetterAndRequeue(t *testing.T) {
 		}
 
 		// ErrSkipRetry fails at once.
-		h2, err := tb.q.Submit(tb.ctx, "hopeless", "work", job{N: 3, Mode: modeSkip}, task.MaxAttempts(5))
+		h2, err := tb.q.Submit(tb.ctx, "hopeless", job{N: 3, Mode: modeSkip}, task.MaxAttempts(5))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,7 +55,7 @@ func TestRetriesDeadLetterAndRequeue(t *testing.T) {
 			t.Fatalf("hopeless: %v", err)
 		}
 
-		dead, err := tb.q.DeadLetters(tb.ctx, "work", 0, 10)
+		dead, err := tb.insp("work").DeadLetters(tb.ctx, 0, 10)
 		if err != nil || len(dead) != 2 {
 			t.Fatalf("dead letters: %+v, %v", dead, err)
 		}
@@ -63,24 +63,24 @@ func TestRetriesDeadLetterAndRequeue(t *testing.T) {
 			dead[0].Attempt != 3 || dead[1].ID != "hopeless" {
 			t.Errorf("dead letters %+v", dead)
 		}
-		if page, _ := tb.q.DeadLetters(tb.ctx, "work", 1, 10); len(page) != 1 || page[0].ID != "hopeless" {
+		if page, _ := tb.insp("work").DeadLetters(tb.ctx, 1, 10); len(page) != 1 || page[0].ID != "hopeless" {
 			t.Errorf("second page %+v", page)
 		}
 
 		// Requeue: the cause is fixed, the task runs again with fresh
 		// attempts and succeeds.
 		wh.failing.Store(false)
-		n, err := tb.q.Requeue(tb.ctx, "work", "doomed", "no-such-task", "flaky")
+		n, err := tb.insp("work").Requeue(tb.ctx, "doomed", "no-such-task", "flaky")
 		if err != nil || n != 1 {
 			t.Fatalf("Requeue = %d, %v; want 1", n, err)
 		}
 		if r, err := h.Wait(tb.ctx); err != nil || r.N != 4 {
 			t.Fatalf("requeued: %+v, %v", r, err)
 		}
-		if in, _ := h.Info(tb.ctx); in.Attempt != 1 || in.Status != task.StatusSucceeded {
+		if in, _ := task.HandleInfo(tb.ctx, h); in.Attempt != 1 || in.Status != task.StatusSucceeded {
 			t.Errorf("requeued info %+v", in)
 		}
-		if st, _ := tb.q.Stats(tb.ctx, "work"); st.Dead != 1 {
+		if st, _ := tb.insp("work").Stats(tb.ctx); st.Dead != 1 {
 			t.Errorf("stats after requeue %+v", st)
 		}
 	})
@@ -92,19 +92,19 @@ func TestDelay(t *testing.T) {
 		// A zero housekeeping budget means the default: with none, no
 		// delayed task would ever become ready.
 		tb := setup(t, b, task.WithHousekeeping(0))
-		tb.worker(t, "worker", []string{"work"})
+		tb.worker(t, "worker", "work")
 		start := time.Now()
-		h, err := tb.q.Submit(tb.ctx, "later", "work", job{N: 1}, task.Delay(400*time.Millisecond), task.Timeout(5*time.Second))
+		h, err := tb.q.Submit(tb.ctx, "later", job{N: 1}, task.Delay(400*time.Millisecond), task.Timeout(5*time.Second))
 		if err != nil {
 			t.Fatal(err)
 		}
-		h2, err := tb.q.Submit(tb.ctx, "at", "work", job{N: 2}, task.At(time.Now().Add(400*time.Millisecond)))
+		h2, err := tb.q.Submit(tb.ctx, "at", job{N: 2}, task.At(time.Now().Add(400*time.Millisecond)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		// Both are still delayed, unless this machine took most of the
 		// delay to get here (then the check says nothing).
-		if st, _ := tb.q.Stats(tb.ctx, "work"); st.Delayed != 2 && time.Since(start) < 300*time.Millisecond {
+		if st, _ := tb.insp("work").Stats(tb.ctx); st.Delayed != 2 && time.Since(start) < 300*time.Millisecond {
 			t.Errorf("stats %+v, want 2 delayed", st)
 		}
 		for _, h := range []*task.Handle[*res]{h, h2} {
@@ -115,7 +115,7 @@ func TestDelay(t *testing.T) {
 				t.Errorf("a task delayed 400ms finished after %v", d)
 			}
 		}
-		in, _ := h.Info(tb.ctx)
+		in, _ := task.HandleInfo(tb.ctx, h)
 		if d := in.Started.Sub(in.Created); d < 390*time.Millisecond || d > 5*time.Second {
 			t.Errorf("started %v after creation", d)
 		}
@@ -132,7 +132,7 @@ func TestPriority(t *testing.T) {
 		prios := []int{0, 5, -3, 5, 10, task.MinPriority, task.MaxPriority}
 		var hs []*task.Handle[*res]
 		for i, p := range prios {
-			h, err := tb.q.Submit(tb.ctx, "p"+strconv.Itoa(i), "work", job{N: i}, task.Priority(p))
+			h, err := tb.q.Submit(tb.ctx, "p"+strconv.Itoa(i), job{N: i}, task.Priority(p))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -140,11 +140,11 @@ func TestPriority(t *testing.T) {
 		}
 		wh := newHandler("worker")
 		wh.start = make(chan string, len(prios))
-		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh))
+		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, []string{"work"}, task.Workers(1))
+		listen(t, q, wh, task.Workers(1))
 		for _, h := range hs {
 			if _, err := h.Wait(tb.ctx); err != nil {
 				t.Fatal(err)
@@ -169,12 +169,12 @@ func TestDedupByID(t *testing.T) {
 		tb := setup(t, b)
 		wh := newHandler("worker")
 		wh.gate = make(chan struct{})
-		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh))
+		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, []string{"work"})
-		h1, err := tb.q.Submit(tb.ctx, "same", "work", job{N: 1, Mode: modeProgress})
+		listen(t, q, wh)
+		h1, err := tb.q.Submit(tb.ctx, "same", job{N: 1, Mode: modeProgress})
 		if err != nil || h1.Joined() {
 			t.Fatalf("first Submit: joined %v, %v", h1.Joined(), err)
 		}
@@ -184,13 +184,13 @@ func TestDedupByID(t *testing.T) {
 		if _, err := h1.WaitProgress(tb.ctx, 0); err != nil {
 			t.Fatal(err)
 		}
-		h2, err := tb.q.Submit(tb.ctx, "same", "work", job{N: 100})
+		h2, err := tb.q.Submit(tb.ctx, "same", job{N: 100})
 		if err != nil || !h2.Joined() {
 			t.Fatalf("second Submit: joined %v, %v", h2.Joined(), err)
 		}
 		qr := make(chan *res, 1)
 		go func() {
-			r, err := tb.q.Query(tb.ctx, "same", "work", job{N: 200}, task.Via(task.Remote))
+			r, err := tb.q.Query(tb.ctx, "same", job{N: 200}, task.Via(task.Remote))
 			if err != nil {
 				t.Errorf("joining Query: %v", err)
 			}
@@ -211,7 +211,7 @@ func TestDedupByID(t *testing.T) {
 			t.Errorf("ran %d times, want 1", n)
 		}
 		// A finished id runs again when submitted again.
-		h3, err := tb.q.Submit(tb.ctx, "same", "work", job{N: 3})
+		h3, err := tb.q.Submit(tb.ctx, "same", job{N: 3})
 		if err != nil || h3.Joined() {
 			t.Fatalf("resubmit: joined %v, %v", h3.Joined(), err)
 		}
@@ -228,21 +228,21 @@ func TestResubmitExpiredPending(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		h1, err := tb.q.Submit(tb.ctx, "late", "nobody", job{N: 1}, task.Timeout(100*time.Millisecond))
+		h1, err := tb.on("nobody").Submit(tb.ctx, "late", job{N: 1}, task.Timeout(100*time.Millisecond))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := h1.Wait(tb.ctx); !errors.Is(err, task.ErrTimeout) {
 			t.Fatalf("no worker: %v, want ErrTimeout", err)
 		}
-		h2, err := tb.q.Submit(tb.ctx, "late", "nobody", job{N: 2}, task.Timeout(time.Minute))
+		h2, err := tb.on("nobody").Submit(tb.ctx, "late", job{N: 2}, task.Timeout(time.Minute))
 		if err != nil || h2.Joined() {
 			t.Fatalf("resubmit: joined %v, %v", h2.Joined(), err)
 		}
-		if left := time.Until(h2.Deadline()); left < 50*time.Second {
+		if left := time.Until(task.HandleDeadline(h2)); left < 50*time.Second {
 			t.Fatalf("resubmitted task's deadline is in %v, want about a minute", left)
 		}
-		tb.worker(t, "worker", []string{"nobody"})
+		tb.worker(t, "worker", "nobody")
 		if r, err := h2.Wait(tb.ctx); err != nil || r.N != 4 {
 			t.Fatalf("resubmitted: %+v, %v", r, err)
 		}
@@ -254,7 +254,7 @@ func TestCancel(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		// Pending: canceled at once, never runs.
-		h, err := tb.q.Submit(tb.ctx, "pending", "work", job{N: 1})
+		h, err := tb.q.Submit(tb.ctx, "pending", job{N: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -273,11 +273,11 @@ func TestCancel(t *testing.T) {
 		case <-time.After(time.Second):
 			t.Fatal("canceling did not wake the waiter")
 		}
-		wh, _ := tb.worker(t, "worker", []string{"work"})
+		wh, _ := tb.worker(t, "worker", "work")
 
 		// Running: the handler's ctx is cancelled with cause ErrCanceled.
 		wh.start = make(chan string, 1)
-		h2, err := tb.q.Submit(tb.ctx, "running", "work", job{Mode: modeBlock})
+		h2, err := tb.q.Submit(tb.ctx, "running", job{Mode: modeBlock})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func TestCancel(t *testing.T) {
 		}
 		_, err = h2.Wait(tb.ctx)
 		checkOutcome(t, err, task.ErrCanceled)
-		in, _ := h2.Info(tb.ctx)
+		in, _ := task.HandleInfo(tb.ctx, h2)
 		if in.Status != task.StatusCanceled || !in.CancelRequested {
 			t.Errorf("info %+v", in)
 		}
@@ -299,14 +299,14 @@ func TestCancel(t *testing.T) {
 		if err := h2.Cancel(tb.ctx); err != nil {
 			t.Errorf("second Cancel: %v", err)
 		}
-		h3, _ := tb.q.Submit(tb.ctx, "done", "work", job{N: 1})
+		h3, _ := tb.q.Submit(tb.ctx, "done", job{N: 1})
 		if _, err := h3.Wait(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		if err := h3.Cancel(tb.ctx); !errors.Is(err, task.ErrFinished) {
 			t.Errorf("Cancel of a finished task: %v", err)
 		}
-		h4, _ := tb.q.Handle("work", "nope")
+		h4, _ := tb.q.Handle("nope")
 		if err := h4.Cancel(tb.ctx); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Cancel of no task: %v", err)
 		}
@@ -320,7 +320,7 @@ func TestCallerGivesUp(t *testing.T) {
 		tb := setup(t, b)
 		ctx, cancel := context.WithTimeout(tb.ctx, 200*time.Millisecond)
 		defer cancel()
-		_, err := tb.q.Query(ctx, "abandoned", "work", job{N: 1}, task.Via(task.Remote))
+		_, err := tb.q.Query(ctx, "abandoned", job{N: 1}, task.Via(task.Remote))
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Query: %v", err)
 		}
@@ -330,13 +330,13 @@ func TestCallerGivesUp(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			cancel()
 		}()
-		_, err = tb.q.Query(ctx, "abandoned2", "work", job{N: 1}, task.Via(task.Remote))
+		_, err = tb.q.Query(ctx, "abandoned2", job{N: 1}, task.Via(task.Remote))
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("Query: %v", err)
 		}
 		checkOutcome(t, err, task.ErrCanceled)
-		tb.worker(t, "worker", []string{"work"})
-		h, _ := tb.q.Handle("work", "abandoned")
+		tb.worker(t, "worker", "work")
+		h, _ := tb.q.Handle("abandoned")
 		if r, err := h.Wait(tb.ctx); err != nil || r.N != 2 {
 			t.Errorf("the abandoned task: %+v, %v", r, err)
 		}
@@ -350,12 +350,12 @@ func TestGracefulShutdown(t *testing.T) {
 		// Within the grace period the running task finishes.
 		wh := newHandler("A")
 		wh.start = make(chan string, 1)
-		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh))
+		q, err := task.New[job, *res](secondClient(t, b), b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listen(t, q, []string{"work"}, task.Grace(10*time.Second))
-		h, _ := tb.q.Submit(tb.ctx, "finishes", "work", job{N: 1, Mode: modeSleep, Sleep: 300 * time.Millisecond})
+		stop := listen(t, q, wh, task.Grace(10*time.Second))
+		h, _ := tb.q.Submit(tb.ctx, "finishes", job{N: 1, Mode: modeSleep, Sleep: 300 * time.Millisecond})
 		<-wh.start
 		wh.start = nil
 		start := time.Now()
@@ -366,7 +366,7 @@ func TestGracefulShutdown(t *testing.T) {
 		if r, err := h.Wait(tb.ctx); err != nil || r.Worker != "A" {
 			t.Fatalf("Wait: %+v, %v", r, err)
 		}
-		if st, _ := tb.q.Stats(tb.ctx, "work"); st.Workers != 0 || st.Running != 0 {
+		if st, _ := tb.insp("work").Stats(tb.ctx); st.Workers != 0 || st.Running != 0 {
 			t.Errorf("after shutdown: %+v", st)
 		}
 
@@ -374,16 +374,16 @@ func TestGracefulShutdown(t *testing.T) {
 		// ErrShutdown and its task goes back, attempt not counted.
 		wh = newHandler("B")
 		wh.start = make(chan string, 1)
-		q, _ = task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh))
-		stop = listen(t, q, []string{"work"}, task.Grace(100*time.Millisecond))
-		h, _ = tb.q.Submit(tb.ctx, "released", "work", job{N: 2, StallOn: "B"}, task.MaxAttempts(1))
+		q, _ = task.New[job, *res](secondClient(t, b), b.Prefix, "work")
+		stop = listen(t, q, wh, task.Grace(100*time.Millisecond))
+		h, _ = tb.q.Submit(tb.ctx, "released", job{N: 2, StallOn: "B"}, task.MaxAttempts(1))
 		<-wh.start
 		stop()
-		in, err := h.Info(tb.ctx)
+		in, err := task.HandleInfo(tb.ctx, h)
 		if err != nil || in.Status != task.StatusPending || in.Attempt != 0 {
 			t.Fatalf("released task: %+v, %v", in, err)
 		}
-		tb.worker(t, "C", []string{"work"})
+		tb.worker(t, "C", "work")
 		if r, err := h.Wait(tb.ctx); err != nil || r.Worker != "C" {
 			t.Fatalf("Wait: %+v, %v", r, err)
 		}
@@ -398,12 +398,12 @@ func TestAutoSeesBusyWorker(t *testing.T) {
 		tb := setup(t, b)
 		wh := newHandler("worker")
 		wh.start = make(chan string, 2)
-		q, _ := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh))
-		stop := listen(t, q, []string{"work"}, task.Workers(1))
-		h, _ := tb.q.Submit(tb.ctx, "busy", "work", job{Mode: modeSleep, Sleep: 800 * time.Millisecond})
+		q, _ := task.New[job, *res](secondClient(t, b), b.Prefix, "work")
+		stop := listen(t, q, wh, task.Workers(1))
+		h, _ := tb.q.Submit(tb.ctx, "busy", job{Mode: modeSleep, Sleep: 800 * time.Millisecond})
 		<-wh.start
 		time.Sleep(500 * time.Millisecond) // ten heartbeats, twice the registration's TTL
-		r, err := tb.q.Query(tb.ctx, "auto", "work", job{N: 1}, task.Via(task.Auto))
+		r, err := tb.q.Query(tb.ctx, "auto", job{N: 1}, task.Via(task.Auto))
 		if err != nil || r.Worker != "worker" {
 			t.Fatalf("Auto while the worker is busy: %+v, %v", r, err)
 		}
@@ -412,7 +412,7 @@ func TestAutoSeesBusyWorker(t *testing.T) {
 		}
 		wh.start = nil
 		stop()
-		r, err = tb.q.Query(tb.ctx, "auto2", "work", job{N: 1}, task.Via(task.Auto))
+		r, err = tb.q.Query(tb.ctx, "auto2", job{N: 1}, task.Via(task.Auto))
 		if err != nil || r.Worker != "main" {
 			t.Fatalf("Auto without a worker: %+v, %v", r, err)
 		}

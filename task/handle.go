@@ -18,7 +18,6 @@ import (
 // handle is the untyped part of a Handle.
 type handle struct {
 	c    *core
-	keys *queueKeys
 	id   string
 	once bool
 
@@ -34,43 +33,17 @@ type handle struct {
 
 // Handle follows one queued task: wait for its outcome, read or wait for
 // its progress, cancel it. Handles are cheap and safe for concurrent use; a
-// nil Handle returns ErrNotFound.
+// nil Handle returns [ErrNotFound]. Operators read a task's whole record
+// with [Inspector.Info].
 type Handle[R any] struct {
 	h      *handle
 	joined bool
 }
 
-// ID returns the task's id ("" for a nil Handle).
-func (h *Handle[R]) ID() string {
-	if h == nil || h.h == nil {
-		return ""
-	}
-	return h.h.id
-}
-
-// Name returns the task's name ("" for a nil Handle).
-func (h *Handle[R]) Name() string {
-	if h == nil || h.h == nil {
-		return ""
-	}
-	return h.h.keys.name
-}
-
 // Joined reports whether Submit found the task pending or running already
-// and joined it instead of queuing it again.
+// and joined it instead of queuing it again (false for a handle from
+// [Queue.Handle]).
 func (h *Handle[R]) Joined() bool { return h != nil && h.joined }
-
-// Deadline returns when Wait stops waiting: the task's deadline as this
-// process estimates it (zero for a handle from Queue.Handle before its
-// first read, and for a nil Handle).
-func (h *Handle[R]) Deadline() time.Time {
-	if h == nil || h.h == nil {
-		return time.Time{}
-	}
-	h.h.mu.Lock()
-	defer h.h.mu.Unlock()
-	return h.h.deadline
-}
 
 // Wait blocks until the task has an outcome and returns it: the result, a
 // *HandlerError (ErrHandler), an ErrTimeout error once the task's deadline
@@ -84,7 +57,7 @@ func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 		return zero, ErrNotFound
 	}
 	ctx, span := h.h.c.prov.Tracer().Start(ctx, "task.wait", trace.WithAttributes(
-		attrName.String(h.h.keys.name), attrID.String(h.h.id)))
+		attrName.String(h.h.c.name), attrID.String(h.h.id)))
 	defer span.End()
 	r, err := h.wait(ctx)
 	if err != nil {
@@ -114,10 +87,10 @@ func (h *Handle[R]) wait(ctx context.Context) (R, error) {
 		skip = false
 		left := time.Until(hd.getDeadline())
 		if left <= 0 {
-			return zero, fmt.Errorf("task %s/%s: %w: no outcome before the deadline", hd.keys.name, hd.id, ErrTimeout)
+			return zero, fmt.Errorf("task %s/%s: %w: no outcome before the deadline", hd.c.name, hd.id, ErrTimeout)
 		}
-		if err := hd.c.block(ctx, hd.keys, hd.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
-			return zero, fmt.Errorf("task %s/%s: wait: %w", hd.keys.name, hd.id, err)
+		if err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
+			return zero, fmt.Errorf("task %s/%s: wait: %w", hd.c.name, hd.id, err)
 		}
 	}
 }
@@ -130,7 +103,7 @@ func (h *Handle[R]) result(ctx context.Context) (R, error) {
 		return zero, err
 	}
 	if !final(rr.m.status) {
-		return zero, fmt.Errorf("task %s/%s: %w", h.h.keys.name, h.h.id, ErrTimeout)
+		return zero, fmt.Errorf("task %s/%s: %w", h.h.c.name, h.h.id, ErrTimeout)
 	}
 	return decodeOutcome[R](h.h, rr)
 }
@@ -152,9 +125,10 @@ func (h *Handle[R]) Progress(ctx context.Context) (Progress, error) {
 
 // WaitProgress blocks until the task reports progress newer than after (a
 // Progress.Seq; 0 for the first report) or finishes, and returns its
-// progress then; check Status to see whether it finished. Progress updates
-// wake it at once. After the task's deadline it returns the progress and an
-// ErrTimeout error; when ctx ends, an error matching ctx.Err().
+// progress then; check Status to see whether it finished (succeeded,
+// failed or canceled). Progress updates wake it at once. After the task's
+// deadline it returns the progress and an ErrTimeout error; when ctx ends,
+// an error matching ctx.Err().
 func (h *Handle[R]) WaitProgress(ctx context.Context, after int64) (Progress, error) {
 	if h == nil || h.h == nil {
 		return Progress{}, ErrNotFound
@@ -171,15 +145,15 @@ func (h *Handle[R]) WaitProgress(ctx context.Context, after int64) (Progress, er
 		}
 		p := parseProgress(rr.progress)
 		p.Status = statusOf(rr.m.status)
-		if p.Seq > after || p.Status.Final() {
+		if p.Seq > after || p.Status.final() {
 			return p, nil
 		}
 		left := time.Until(hd.getDeadline())
 		if left <= 0 {
-			return p, fmt.Errorf("task %s/%s: %w: no progress before the deadline", hd.keys.name, hd.id, ErrTimeout)
+			return p, fmt.Errorf("task %s/%s: %w: no progress before the deadline", hd.c.name, hd.id, ErrTimeout)
 		}
-		if err := hd.c.block(ctx, hd.keys, hd.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
-			return p, fmt.Errorf("task %s/%s: wait for progress: %w", hd.keys.name, hd.id, err)
+		if err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
+			return p, fmt.Errorf("task %s/%s: wait for progress: %w", hd.c.name, hd.id, err)
 		}
 	}
 }
@@ -200,23 +174,11 @@ func (h *Handle[R]) Cancel(ctx context.Context) error {
 	}
 	switch was {
 	case "":
-		return fmt.Errorf("task %s/%s: %w", h.h.keys.name, h.h.id, ErrNotFound)
+		return fmt.Errorf("task %s/%s: %w", h.h.c.name, h.h.id, ErrNotFound)
 	case "s", "f":
-		return fmt.Errorf("task %s/%s: %w", h.h.keys.name, h.h.id, ErrFinished)
+		return fmt.Errorf("task %s/%s: %w", h.h.c.name, h.h.id, ErrFinished)
 	}
 	return nil
-}
-
-// Info reads the task's record; ErrNotFound when there is none.
-func (h *Handle[R]) Info(ctx context.Context) (Info, error) {
-	if h == nil || h.h == nil {
-		return Info{}, ErrNotFound
-	}
-	rr, err := h.h.read(ctx, "", false, -1, false)
-	if err != nil {
-		return Info{}, err
-	}
-	return rr.m.info(h.h.id, h.h.keys.name, rr.progress, rr.errText), nil
 }
 
 func (hd *handle) getDeadline() time.Time {
@@ -239,20 +201,20 @@ func (hd *handle) read(ctx context.Context, token string, once bool, seen int64,
 	var rr readReply
 	args := []string{hd.id, token, flag(once), strconv.FormatInt(seen, 10), flag(want)}
 	start := time.Now()
-	msg, err := hd.c.runScript(ctx, script.TaskRead, hd.keys.keys, args)
+	msg, err := hd.c.runScript(ctx, script.TaskRead, hd.c.keys.keys, args)
 	if err != nil {
-		return rr, fmt.Errorf("task %s/%s: read: %w", hd.keys.name, hd.id, err)
+		return rr, fmt.Errorf("task %s/%s: read: %w", hd.c.name, hd.id, err)
 	}
 	if msg.IsNil() {
-		return rr, fmt.Errorf("task %s/%s: %w", hd.keys.name, hd.id, ErrNotFound)
+		return rr, fmt.Errorf("task %s/%s: %w", hd.c.name, hd.id, ErrNotFound)
 	}
 	arr, err := msg.ToArray()
 	if err != nil || len(arr) != 6 {
-		return rr, badReply("task "+hd.keys.name+"/"+hd.id+": read", err)
+		return rr, badReply("task "+hd.c.name+"/"+hd.id+": read", err)
 	}
 	rec, _ := arr[0].ToString()
 	if rr.m, err = parseMeta(rec); err != nil {
-		return rr, fmt.Errorf("%w: task %s/%s: %w", ErrQueue, hd.keys.name, hd.id, err)
+		return rr, fmt.Errorf("%w: task %s/%s: %w", ErrQueue, hd.c.name, hd.id, err)
 	}
 	rr.progress, _ = arr[1].ToString()
 	rr.errText, _ = arr[2].ToString()
@@ -289,33 +251,33 @@ func decodeOutcome[R any](hd *handle, rr readReply) (R, error) {
 			return zero, nil
 		}
 		if err := hd.c.cfg.codec.Unmarshal(rr.result, &r); err != nil {
-			return zero, fmt.Errorf("%w: task %s/%s: result: %w", ErrQueue, hd.keys.name, hd.id, err)
+			return zero, fmt.Errorf("%w: task %s/%s: result: %w", ErrQueue, hd.c.name, hd.id, err)
 		}
 		return r, nil
 	case "c":
 		_, msg := splitError(rr.errText)
-		return zero, fmt.Errorf("task %s/%s: %w: %s", hd.keys.name, hd.id, ErrCanceled, msg)
+		return zero, fmt.Errorf("task %s/%s: %w: %s", hd.c.name, hd.id, ErrCanceled, msg)
 	}
 	kind, msg := splitError(rr.errText)
 	if kind == kindTimeout {
-		return zero, fmt.Errorf("task %s/%s: %w: %s", hd.keys.name, hd.id, ErrTimeout, msg)
+		return zero, fmt.Errorf("task %s/%s: %w: %s", hd.c.name, hd.id, ErrTimeout, msg)
 	}
-	return zero, &HandlerError{ID: hd.id, Name: hd.keys.name, Kind: kind, Message: msg, Attempt: rr.m.attempt, Remote: true}
+	return zero, &HandlerError{ID: hd.id, Name: hd.c.name, Kind: kind, Message: msg, Attempt: rr.m.attempt, Remote: true}
 }
 
 // cancel runs task_cancel and returns the status the task had ("" when
 // there is no record).
 func (hd *handle) cancel(ctx context.Context, mode string) (string, error) {
-	msg, err := hd.c.runScript(ctx, script.TaskCancel, hd.keys.withNotify(hd.id), []string{hd.id, mode})
+	msg, err := hd.c.runScript(ctx, script.TaskCancel, hd.c.keys.withNotify(hd.id), []string{hd.id, mode})
 	if err != nil {
-		return "", fmt.Errorf("task %s/%s: cancel: %w", hd.keys.name, hd.id, err)
+		return "", fmt.Errorf("task %s/%s: cancel: %w", hd.c.name, hd.id, err)
 	}
 	if msg.IsNil() {
 		return "", nil
 	}
 	was, err := msg.ToString()
 	if err != nil {
-		return "", fmt.Errorf("%w: task %s/%s: cancel: unexpected reply: %w", ErrQueue, hd.keys.name, hd.id, err)
+		return "", fmt.Errorf("%w: task %s/%s: cancel: unexpected reply: %w", ErrQueue, hd.c.name, hd.id, err)
 	}
 	return was, nil
 }

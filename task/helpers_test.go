@@ -81,7 +81,7 @@ func (h *handler) Handle(ctx context.Context, t *task.Task[job]) (*res, error) {
 	j := t.Params
 	switch {
 	case j.FailOn == h.tag:
-		return nil, task.WithKind(fmt.Errorf("job %d failed on %s", j.N, h.tag), "boom")
+		return nil, task.Classify(fmt.Errorf("job %d failed on %s", j.N, h.tag), "boom")
 	case j.StallOn == h.tag:
 		<-ctx.Done()
 		return nil, context.Cause(ctx)
@@ -90,7 +90,7 @@ func (h *handler) Handle(ctx context.Context, t *task.Task[job]) (*res, error) {
 	}
 	switch j.Mode {
 	case modeFail:
-		return nil, task.WithKind(fmt.Errorf("job %d failed", j.N), "boom")
+		return nil, task.Classify(fmt.Errorf("job %d failed", j.N), "boom")
 	case modeSkip:
 		return nil, fmt.Errorf("job %d is hopeless: %w", j.N, task.ErrSkipRetry)
 	case modePanic:
@@ -128,75 +128,119 @@ func (h *handler) Handle(ctx context.Context, t *task.Task[job]) (*res, error) {
 }
 
 type bundle struct {
-	b   *redisxtest.Backend
-	q   *task.Queue[job, *res] // the caller's queue; its handler is tagged "main"
-	h   *handler
-	ctx context.Context
+	t    *testing.T
+	b    *redisxtest.Backend
+	q    *task.Queue[job, *res] // the caller's queue "work"; its local handler is tagged "main"
+	h    *handler
+	ctx  context.Context
+	opts []task.Option
+
+	mu     sync.Mutex
+	queues map[string]*task.Queue[job, *res]
 }
 
-// worker opens the queue as another process would (its own client) with a
-// handler tagged tag, and listens for names.
-func (tb *bundle) worker(t *testing.T, tag string, names []string, opts ...task.ListenOption) (*handler, func()) {
+// on returns the caller's queue of name, with the bundle's options and
+// local handler.
+func (tb *bundle) on(name string) *task.Queue[job, *res] {
+	tb.t.Helper()
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	if q, ok := tb.queues[name]; ok {
+		return q
+	}
+	q, err := task.New[job, *res](tb.b.Client, tb.b.Prefix, name, tb.opts...)
+	if err != nil {
+		tb.t.Fatal(err)
+	}
+	if err := q.HandleLocally(tb.h); err != nil {
+		tb.t.Fatal(err)
+	}
+	tb.queues[name] = q
+	return q
+}
+
+// insp returns an inspector of queue name.
+func (tb *bundle) insp(name string) *task.Inspector {
+	tb.t.Helper()
+	return inspector(tb.t, tb.b, name)
+}
+
+func inspector(t *testing.T, b *redisxtest.Backend, name string) *task.Inspector {
+	t.Helper()
+	in, err := task.NewInspector(b.Client, b.Prefix, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// worker opens queue name as another process would (its own client) and
+// runs a worker with a handler tagged tag.
+func (tb *bundle) worker(t *testing.T, tag, name string, opts ...task.RunOption) (*handler, func()) {
 	t.Helper()
 	h := newHandler(tag)
-	q, err := task.New[job, *res](secondClient(t, tb.b), tb.b.Prefix, task.WithHandler[job, *res](h),
+	q, err := task.New[job, *res](secondClient(t, tb.b), tb.b.Prefix, name,
 		task.WithBackoff(func(int, error) time.Duration { return 10 * time.Millisecond }))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, listen(t, q, names, opts...)
+	return h, listen(t, q, h, opts...)
 }
 
 // fast are worker options that keep real-server tests short.
-func fast() []task.ListenOption {
-	return []task.ListenOption{task.Heartbeat(50 * time.Millisecond), task.LeaseTTL(time.Second), task.Grace(5 * time.Second)}
+func fast() []task.RunOption {
+	return []task.RunOption{task.Heartbeat(50 * time.Millisecond), task.LeaseTTL(time.Second), task.Grace(5 * time.Second)}
 }
 
 func setup(t *testing.T, b *redisxtest.Backend, opts ...task.Option) *bundle {
 	t.Helper()
 	h := newHandler("main")
-	opts = append([]task.Option{task.WithHandler[job, *res](h), task.WithBackoff(func(int, error) time.Duration { return 10 * time.Millisecond })}, opts...)
-	q, err := task.New[job, *res](b.Client, b.Prefix, opts...)
+	opts = append([]task.Option{task.WithBackoff(func(int, error) time.Duration { return 10 * time.Millisecond })}, opts...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	tb := &bundle{t: t, b: b, h: h, ctx: ctx, opts: opts, queues: map[string]*task.Queue[job, *res]{}}
+	tb.q = tb.on("work")
+	return tb
+}
+
+// listen runs q.Run with h in the background until the test ends (or stop
+// is called) and waits until the worker is registered.
+func listen(t *testing.T, q *task.Queue[job, *res], h task.Handler[job, *res], opts ...task.RunOption) (stop func()) {
+	t.Helper()
+	in := inspectorOf(t, q)
+	st, err := in.Stats(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return &bundle{b: b, q: q, h: h, ctx: ctx}
-}
-
-// listen runs q.Listen in the background until the test ends (or stop is
-// called) and waits until the worker is registered for every name.
-func listen(t *testing.T, q *task.Queue[job, *res], names []string, opts ...task.ListenOption) (stop func()) {
-	t.Helper()
+	before := st.Workers
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var before []int
-	for _, n := range names {
-		st, err := q.Stats(context.Background(), n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		before = append(before, st.Workers)
-	}
-	go func() { done <- q.Listen(ctx, names, append(fast(), opts...)...) }()
+	go func() { done <- q.Run(ctx, h, append(fast(), opts...)...) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
-				t.Errorf("Listen: %v", err)
+				t.Errorf("Run: %v", err)
 			}
 		})
 	}
 	t.Cleanup(stop)
-	for i, n := range names {
-		waitFor(t, "worker registered for "+n, func() bool {
-			st, err := q.Stats(context.Background(), n)
-			return err == nil && st.Workers > before[i]
-		})
-	}
+	waitFor(t, "worker registered", func() bool {
+		st, err := in.Stats(context.Background())
+		return err == nil && st.Workers > before
+	})
 	return stop
+}
+
+// inspectorOf returns an inspector of q's queue on q's client.
+func inspectorOf[P, R any](t *testing.T, q *task.Queue[P, R]) *task.Inspector {
+	t.Helper()
+	in, err := task.InspectorOf(q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return in
 }
 
 // waitFor polls cond until it holds or 10 seconds pass.
@@ -240,4 +284,29 @@ func dial(t *testing.T, b *redisxtest.Backend) rueidis.Client {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// listenAny runs q.Run with h in the background until stop is called or
+// the test ends; it returns once the worker is registered.
+func listenAny[P, R any](t *testing.T, q *task.Queue[P, R], h task.Handler[P, R], opts ...task.RunOption) (stop func()) {
+	t.Helper()
+	in := inspectorOf(t, q)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- q.Run(ctx, h, append(fast(), opts...)...) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	waitFor(t, "worker registered", func() bool {
+		st, err := in.Stats(context.Background())
+		return err == nil && st.Workers > 0
+	})
+	return stop
 }

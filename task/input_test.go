@@ -19,11 +19,11 @@ func TestBadInput(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		bare, err := task.New[job, *res](b.Client, b.Prefix)
+		bare, err := task.New[job, *res](b.Client, b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		anyQ, err := task.New[any, int](b.Client, b.Prefix)
+		anyQ, err := task.New[any, int](b.Client, b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -34,47 +34,49 @@ func TestBadInput(t *testing.T) {
 			call func() error
 			want error
 		}{
-			{"EmptyID", func() error { _, err := tb.q.Submit(ctx, "", "work", job{}); return err }, task.ErrInvalidName},
-			{"LongID", func() error { _, err := tb.q.Submit(ctx, long, "work", job{}); return err }, task.ErrInvalidName},
-			{"NULInID", func() error { _, err := tb.q.Submit(ctx, "a\x00b", "work", job{}); return err }, task.ErrInvalidName},
-			{"EmptyName", func() error { _, err := tb.q.Query(ctx, "x", "", job{}); return err }, redisallocator.ErrInvalidName},
-			{"BraceInName", func() error { _, err := tb.q.Query(ctx, "x", "a{b}", job{}); return err }, task.ErrInvalidName},
-			{"Unencodable", func() error { _, err := anyQ.Submit(ctx, "x", "work", make(chan int)); return err }, codec.ErrEncode},
-			{"UnencodableQuery", func() error { _, err := anyQ.Query(ctx, "x", "work", func() {}, task.Via(task.Remote)); return err }, task.ErrInvalidParams},
-			{"NoHandlerLocal", func() error { _, err := bare.Query(ctx, "x", "work", job{}, task.Via(task.Local)); return err }, task.ErrNoHandler},
-			{"NoHandlerLocalFirst", func() error { _, err := bare.Query(ctx, "x", "work", job{}, task.Via(task.LocalFirst)); return err }, task.ErrNoHandler},
-			{"NoHandlerRemoteFirst", func() error { _, err := bare.Query(ctx, "x", "work", job{}, task.Via(task.RemoteFirst)); return err }, task.ErrNoHandler},
-			{"NoHandlerListen", func() error { return bare.Listen(ctx, []string{"work"}) }, task.ErrNoHandler},
-			{"NegativeTimeout", func() error { _, err := tb.q.Submit(ctx, "x", "work", job{}, task.Timeout(-time.Second)); return err }, task.ErrInvalidDuration},
-			{"NegativeDelay", func() error { _, err := tb.q.Submit(ctx, "x", "work", job{}, task.Delay(-time.Second)); return err }, task.ErrInvalidDuration},
+			{"EmptyID", func() error { _, err := tb.q.Submit(ctx, "", job{}); return err }, task.ErrInvalid},
+			{"LongID", func() error { _, err := tb.q.Submit(ctx, long, job{}); return err }, task.ErrInvalid},
+			{"NULInID", func() error { _, err := tb.q.Submit(ctx, "a\x00b", job{}); return err }, task.ErrInvalid},
+			{"EmptyName", func() error { _, err := task.New[job, *res](b.Client, b.Prefix, ""); return err }, redisallocator.ErrInvalidName},
+			{"BraceInName", func() error { _, err := task.New[job, *res](b.Client, b.Prefix, "a{b}"); return err }, task.ErrInvalid},
+			{"InspectorBadName", func() error { _, err := task.NewInspector(b.Client, b.Prefix, "a{b}"); return err }, task.ErrInvalid},
+			{"Unencodable", func() error { _, err := anyQ.Submit(ctx, "x", make(chan int)); return err }, codec.ErrEncode},
+			{"UnencodableQuery", func() error { _, err := anyQ.Query(ctx, "x", func() {}, task.Via(task.Remote)); return err }, task.ErrInvalid},
+			{"NoHandlerLocal", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.Local)); return err }, task.ErrInvalid},
+			{"NoHandlerLocalFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.LocalFirst)); return err }, task.ErrInvalid},
+			{"NoHandlerRemoteFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.RemoteFirst)); return err }, task.ErrInvalid},
+			{"NilHandlerRun", func() error { return bare.Run(ctx, nil) }, task.ErrInvalid},
+			{"NilHandlerFuncRun", func() error { return bare.Run(ctx, task.HandlerFunc[job, *res](nil)) }, task.ErrInvalid},
+			{"NilLocalHandler", func() error { return bare.HandleLocally(nil) }, task.ErrInvalid},
+			{"NegativeTimeout", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Timeout(-time.Second)); return err }, task.ErrInvalid},
+			{"NegativeDelay", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Delay(-time.Second)); return err }, task.ErrInvalid},
 			{"SubMillisecondTimeout", func() error {
-				_, err := tb.q.Submit(ctx, "x", "work", job{}, task.Timeout(time.Microsecond))
+				_, err := tb.q.Submit(ctx, "x", job{}, task.Timeout(time.Microsecond))
 				return err
-			}, task.ErrInvalidDuration},
+			}, task.ErrInvalid},
 			{"DelayAndAt", func() error {
-				_, err := tb.q.Submit(ctx, "x", "work", job{}, task.Delay(time.Second), task.At(time.Now()))
+				_, err := tb.q.Submit(ctx, "x", job{}, task.Delay(time.Second), task.At(time.Now()))
 				return err
-			}, task.ErrInvalidOption},
+			}, task.ErrInvalid},
 			{"Priority", func() error {
-				_, err := tb.q.Submit(ctx, "x", "work", job{}, task.Priority(task.MaxPriority+1))
+				_, err := tb.q.Submit(ctx, "x", job{}, task.Priority(task.MaxPriority+1))
 				return err
-			}, task.ErrInvalidOption},
-			{"Attempts", func() error { _, err := tb.q.Submit(ctx, "x", "work", job{}, task.MaxAttempts(-1)); return err }, task.ErrInvalidOption},
-			{"UnknownPolicy", func() error { _, err := tb.q.Query(ctx, "x", "work", job{}, task.Via(task.Policy(42))); return err }, task.ErrInvalidOption},
-			{"SubmitLocal", func() error { _, err := tb.q.Submit(ctx, "x", "work", job{}, task.Via(task.Local)); return err }, task.ErrInvalidOption},
-			{"NilQueryOption", func() error { _, err := tb.q.Query(ctx, "x", "work", job{}, nil); return err }, task.ErrInvalidOption},
-			{"ListenNoNames", func() error { return tb.q.Listen(ctx, nil) }, task.ErrInvalidName},
-			{"ListenBadName", func() error { return tb.q.Listen(ctx, []string{"ok", ""}) }, task.ErrInvalidName},
-			{"ListenWorkers", func() error { return tb.q.Listen(ctx, []string{"work"}, task.Workers(-1)) }, task.ErrInvalidOption},
+			}, task.ErrInvalid},
+			{"Attempts", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.MaxAttempts(-1)); return err }, task.ErrInvalid},
+			{"UnknownPolicy", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.Via(task.Policy(42))); return err }, task.ErrInvalid},
+			{"SubmitLocal", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Via(task.Local)); return err }, task.ErrInvalid},
+			{"QueryNoWait", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.NoWait()); return err }, task.ErrInvalid},
+			{"NilQueryOption", func() error { _, err := tb.q.Query(ctx, "x", job{}, nil); return err }, task.ErrInvalid},
+			{"ListenWorkers", func() error { return tb.q.Run(ctx, tb.h, task.Workers(-1)) }, task.ErrInvalid},
 			{"ListenLease", func() error {
-				return tb.q.Listen(ctx, []string{"work"}, task.Heartbeat(time.Second), task.LeaseTTL(time.Second))
-			}, task.ErrInvalidDuration},
-			{"ListenGrace", func() error { return tb.q.Listen(ctx, []string{"work"}, task.Grace(-time.Second)) }, task.ErrInvalidDuration},
-			{"ListenWorkerID", func() error { return tb.q.Listen(ctx, []string{"work"}, task.WorkerID("a b")) }, task.ErrInvalidOption},
-			{"ListenNilOption", func() error { return tb.q.Listen(ctx, []string{"work"}, nil) }, task.ErrInvalidOption},
-			{"HandleEmptyID", func() error { _, err := tb.q.Handle("work", ""); return err }, task.ErrInvalidName},
-			{"RequeueBadID", func() error { _, err := tb.q.Requeue(ctx, "work", "ok", ""); return err }, task.ErrInvalidName},
-			{"DeadLettersCount", func() error { _, err := tb.q.DeadLetters(ctx, "work", 0, 0); return err }, task.ErrInvalidOption},
+				return tb.q.Run(ctx, tb.h, task.Heartbeat(time.Second), task.LeaseTTL(time.Second))
+			}, task.ErrInvalid},
+			{"ListenGrace", func() error { return tb.q.Run(ctx, tb.h, task.Grace(-time.Second)) }, task.ErrInvalid},
+			{"ListenWorkerID", func() error { return tb.q.Run(ctx, tb.h, task.WorkerID("a b")) }, task.ErrInvalid},
+			{"ListenNilOption", func() error { return tb.q.Run(ctx, tb.h, nil) }, task.ErrInvalid},
+			{"HandleEmptyID", func() error { _, err := tb.q.Handle(""); return err }, task.ErrInvalid},
+			{"RequeueBadID", func() error { _, err := tb.insp("work").Requeue(ctx, "ok", ""); return err }, task.ErrInvalid},
+			{"DeadLettersCount", func() error { _, err := tb.insp("work").DeadLetters(ctx, 0, 0); return err }, task.ErrInvalid},
 		}
 		for _, tt := range tests {
 			err := tt.call()
@@ -96,28 +98,23 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 	defer r.Close()
 	c := r.Client()
-	wrongTypes := task.WithHandlerFunc(func(context.Context, *task.Task[string]) (int, error) { return 0, nil })
 	tests := []struct {
 		name string
 		new  func() error
 		want error
 	}{
-		{"NilClient", func() error { _, err := task.New[job, *res](nil, "p"); return err }, task.ErrInvalidOption},
-		{"EmptyPrefix", func() error { _, err := task.New[job, *res](c, ""); return err }, task.ErrInvalidName},
-		{"NilOption", func() error { _, err := task.New[job, *res](c, "p", nil); return err }, task.ErrInvalidOption},
-		{"NilCodec", func() error { _, err := task.New[job, *res](c, "p", task.WithCodec(nil)); return err }, task.ErrInvalidOption},
-		{"HandlerTypes", func() error { _, err := task.New[job, *res](c, "p", wrongTypes); return err }, task.ErrInvalidOption},
-		{"NilHandlerFunc", func() error {
-			_, err := task.New[job, *res](c, "p", task.WithHandlerFunc[job, *res](nil))
-			return err
-		}, task.ErrInvalidOption},
-		{"NegativeRetention", func() error { _, err := task.New[job, *res](c, "p", task.WithRetention(-1)); return err }, task.ErrInvalidDuration},
+		{"NilClient", func() error { _, err := task.New[job, *res](nil, "p", "q"); return err }, task.ErrInvalid},
+		{"EmptyPrefix", func() error { _, err := task.New[job, *res](c, "", "q"); return err }, task.ErrInvalid},
+		{"NilOption", func() error { _, err := task.New[job, *res](c, "p", "q", nil); return err }, task.ErrInvalid},
+		{"NilCodec", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithCodec(nil)); return err }, task.ErrInvalid},
+		{"NegativeRetention", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithRetention(-1)); return err }, task.ErrInvalid},
 		{"Attempts", func() error {
-			_, err := task.New[job, *res](c, "p", task.WithMaxAttempts(task.MaxAttemptsLimit+1))
+			_, err := task.New[job, *res](c, "p", "q", task.WithMaxAttempts(task.MaxAttemptsLimit+1))
 			return err
-		}, task.ErrInvalidOption},
-		{"NilBackoff", func() error { _, err := task.New[job, *res](c, "p", task.WithBackoff(nil)); return err }, task.ErrInvalidOption},
-		{"Housekeeping", func() error { _, err := task.New[job, *res](c, "p", task.WithHousekeeping(-1)); return err }, task.ErrInvalidOption},
+		}, task.ErrInvalid},
+		{"NilBackoff", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithBackoff(nil)); return err }, task.ErrInvalid},
+		{"Housekeeping", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithHousekeeping(-1)); return err }, task.ErrInvalid},
+		{"InspectorNilClient", func() error { _, err := task.NewInspector(nil, "p", "q"); return err }, task.ErrInvalid},
 	}
 	for _, tt := range tests {
 		if err := tt.new(); !errors.Is(err, tt.want) {
@@ -132,13 +129,14 @@ func TestUndecodableParams(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		tb.worker(t, "worker", []string{"work"})
-		// A producer with other types shares the queue by mistake.
-		other, err := task.New[string, *res](b.Client, b.Prefix)
+		tb.worker(t, "worker", "work")
+		// A producer that checks no shape (Queue[any, any]) sends params
+		// the worker cannot decode.
+		other, err := task.New[any, any](b.Client, b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		h, err := other.Submit(tb.ctx, "garbage", "work", "not a job", task.MaxAttempts(5))
+		h, err := other.Submit(tb.ctx, "garbage", "not a job", task.MaxAttempts(5))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -147,16 +145,27 @@ func TestUndecodableParams(t *testing.T) {
 		if !errors.As(err, &he) || he.Kind != task.KindDecode || he.Attempt != 1 {
 			t.Fatalf("Wait: %v, want kind %s on attempt 1", err, task.KindDecode)
 		}
-		if dead, _ := tb.q.DeadLetters(tb.ctx, "work", 0, 10); len(dead) != 1 || dead[0].ErrorKind != task.KindDecode {
+		if dead, _ := tb.insp("work").DeadLetters(tb.ctx, 0, 10); len(dead) != 1 || dead[0].ErrorKind != task.KindDecode {
 			t.Errorf("dead letters %+v", dead)
 		}
-		if r, err := tb.q.Query(tb.ctx, "fine", "work", job{N: 4}, task.Via(task.Remote)); err != nil || r.N != 8 {
+		if r, err := tb.q.Query(tb.ctx, "fine", job{N: 4}, task.Via(task.Remote)); err != nil || r.N != 8 {
 			t.Errorf("the worker after a bad task: %+v, %v", r, err)
 		}
-		// A result the caller cannot decode is a queue error, not a
-		// handler failure.
-		wrong, _ := task.New[job, string](b.Client, b.Prefix)
-		_, err = wrong.Query(tb.ctx, "fine2", "work", job{N: 4}, task.Via(task.Remote))
+		// A caller expecting another result type is refused at once.
+		wrong, _ := task.New[job, string](b.Client, b.Prefix, "work")
+		_, err = wrong.Query(tb.ctx, "fine2", job{N: 4}, task.Via(task.Remote))
+		if !errors.Is(err, task.ErrShape) {
+			t.Errorf("wrong result type: %v, want ErrShape", err)
+		}
+		// A result that does not decode (a worker that checks no shape
+		// answered) is a queue error, not a handler failure.
+		loose, _ := task.New[any, any](b.Client, b.Prefix, "loose")
+		stop := listenAny(t, loose, task.HandlerFunc[any, any](func(context.Context, *task.Task[any]) (any, error) {
+			return "a string", nil
+		}))
+		defer stop()
+		strict, _ := task.New[job, *res](b.Client, b.Prefix, "loose")
+		_, err = strict.Query(tb.ctx, "fine3", job{N: 4}, task.Via(task.Remote))
 		if !errors.Is(err, codec.ErrDecode) {
 			t.Errorf("undecodable result: %v", err)
 		}
@@ -173,7 +182,7 @@ func TestHandleNotFound(t *testing.T) {
 		if _, err := nilHandle.Wait(tb.ctx); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("nil handle Wait: %v", err)
 		}
-		h, _ := tb.q.Handle("work", "missing")
+		h, _ := tb.q.Handle("missing")
 		if _, err := h.Wait(tb.ctx); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Wait: %v", err)
 		}

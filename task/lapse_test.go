@@ -101,16 +101,16 @@ func TestCutOffWorkerStopsBeforeTakeover(t *testing.T) {
 		return nil, context.Cause(ctx)
 	})
 	const hb = 200 * time.Millisecond
-	opts := []task.ListenOption{task.Heartbeat(hb), task.LeaseTTL(10 * time.Second), task.Grace(0)}
-	qa, err := task.New[job, *res](viaProxy, b.Prefix, task.WithHandler[job, *res](h))
+	opts := []task.RunOption{task.Heartbeat(hb), task.LeaseTTL(10 * time.Second), task.Grace(0)}
+	qa, err := task.New[job, *res](viaProxy, b.Prefix, "cut")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopA := listen(t, qa, []string{"cut"}, opts...)
+	stopA := listen(t, qa, h, opts...)
 	defer stopA()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	if _, err := qa.Submit(ctx, "t1", "cut", job{}, task.Timeout(20*time.Second)); err != nil {
+	if _, err := qa.Submit(ctx, "t1", job{}, task.Timeout(20*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	var aStart event
@@ -120,11 +120,11 @@ func TestCutOffWorkerStopsBeforeTakeover(t *testing.T) {
 		t.Fatal("worker A never started the task")
 	}
 	// B takes over once A's registration lapses (5 heartbeats).
-	qb, err := task.New[job, *res](b.Client, b.Prefix, task.WithHandler[job, *res](h))
+	qb, err := task.New[job, *res](b.Client, b.Prefix, "cut")
 	if err != nil {
 		t.Fatal(err)
 	}
-	stopB := listen(t, qb, []string{"cut"}, opts...)
+	stopB := listen(t, qb, h, opts...)
 	defer stopB()
 	cutAt := time.Now()
 	p.partition()

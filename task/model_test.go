@@ -135,6 +135,7 @@ type taskMachine struct {
 	ctx    context.Context
 	b      *redisxtest.Backend
 	q      *task.Queue[job, *res]
+	in     *task.Inspector
 	name   string
 	base   time.Time
 	m      *qModel
@@ -157,7 +158,7 @@ func (s *taskMachine) Submit(t *rapid.T) {
 	delay := rapid.SampledFrom([]int64{0, 0, 500}).Draw(t, "delay")
 	timeout := rapid.SampledFrom([]int64{1500, 60000}).Draw(t, "timeout")
 	maxA := rapid.IntRange(1, 3).Draw(t, "max")
-	h, err := s.q.Submit(s.ctx, id, s.name, job{}, task.Priority(prio), task.Delay(time.Duration(delay)*time.Millisecond),
+	h, err := s.q.Submit(s.ctx, id, job{}, task.Priority(prio), task.Delay(time.Duration(delay)*time.Millisecond),
 		task.Timeout(time.Duration(timeout)*time.Millisecond), task.MaxAttempts(maxA))
 	if err != nil {
 		t.Fatalf("Submit: %v", err)
@@ -189,7 +190,7 @@ func (s *taskMachine) Submit(t *rapid.T) {
 func (s *taskMachine) Claim(t *rapid.T) {
 	w := rapid.SampledFrom(mWorkers).Draw(t, "worker")
 	n := rapid.IntRange(1, 3).Draw(t, "n")
-	got, err := s.q.ClaimForTest(s.ctx, s.name, w, n, mLease*time.Millisecond)
+	got, err := s.q.ClaimForTest(s.ctx, w, n, mLease*time.Millisecond)
 	if err != nil {
 		t.Fatalf("claim: %v", err)
 	}
@@ -221,7 +222,7 @@ func (s *taskMachine) Claim(t *rapid.T) {
 
 func (s *taskMachine) Beat(t *rapid.T) {
 	w := rapid.SampledFrom(mWorkers).Draw(t, "worker")
-	codes, err := s.q.BeatForTest(s.ctx, s.name, w, mBeat*time.Millisecond, mLease*time.Millisecond, s.claims[w])
+	codes, err := s.q.BeatForTest(s.ctx, w, mBeat*time.Millisecond, mLease*time.Millisecond, s.claims[w])
 	if err != nil {
 		t.Fatalf("beat: %v", err)
 	}
@@ -254,7 +255,7 @@ func (s *taskMachine) Finish(t *rapid.T) {
 	if outcome == "err" || outcome == "fatal" {
 		payload = "boom\nfailed"
 	}
-	err := s.q.FinishForTest(s.ctx, s.name, w, c.ID, c.Attempt, outcome, payload, time.Duration(backoff)*time.Millisecond)
+	err := s.q.FinishForTest(s.ctx, w, c.ID, c.Attempt, outcome, payload, time.Duration(backoff)*time.Millisecond)
 	m := s.m
 	nt := m.tasks[c.ID]
 	if nt == nil || nt.status != 'r' || nt.worker != w || nt.attempt != c.Attempt {
@@ -289,7 +290,7 @@ func (s *taskMachine) Finish(t *rapid.T) {
 
 func (s *taskMachine) Cancel(t *rapid.T) {
 	id := rapid.SampledFrom(mIDs).Draw(t, "id")
-	h, _ := s.q.Handle(s.name, id)
+	h, _ := s.q.Handle(id)
 	err := h.Cancel(s.ctx)
 	nt := s.m.tasks[id]
 	switch {
@@ -312,7 +313,7 @@ func (s *taskMachine) Cancel(t *rapid.T) {
 
 func (s *taskMachine) Requeue(t *rapid.T) {
 	id := rapid.SampledFrom(mIDs).Draw(t, "id")
-	n, err := s.q.Requeue(s.ctx, s.name, id)
+	n, err := s.in.Requeue(s.ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,7 @@ var statusNames = map[byte]task.Status{
 }
 
 func (s *taskMachine) Check(t *rapid.T) {
-	st, err := s.q.Stats(s.ctx, s.name)
+	st, err := s.in.Stats(s.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +363,7 @@ func (s *taskMachine) Check(t *rapid.T) {
 	}
 	// Reading drops an expired record, in both.
 	for _, id := range mIDs {
-		in, err := s.q.Info(s.ctx, s.name, id)
+		in, err := s.in.Info(s.ctx, id)
 		nt := s.m.tasks[id]
 		if nt != nil && nt.expiry <= s.m.now {
 			delete(s.m.tasks, id)
@@ -385,16 +386,21 @@ func TestStateMachine(t *testing.T) {
 	t.Parallel()
 	b := redisxtest.New(t, redisxtest.BackendMini)
 	base := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
-	q, err := task.New[job, *res](b.Client, b.Prefix, task.WithRetention(mRetention*time.Millisecond),
-		task.WithFailedRetention(mKeep*time.Millisecond), task.WithHousekeeping(10000))
-	if err != nil {
-		t.Fatal(err)
-	}
 	iter := 0
 	rapid.Check(t, func(t *rapid.T) {
 		iter++
+		name := fmt.Sprintf("sm%d", iter)
+		q, err := task.New[job, *res](b.Client, b.Prefix, name, task.WithRetention(mRetention*time.Millisecond),
+			task.WithFailedRetention(mKeep*time.Millisecond), task.WithHousekeeping(10000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in, err := task.InspectorOf(q)
+		if err != nil {
+			t.Fatal(err)
+		}
 		s := &taskMachine{
-			t: t, ctx: context.Background(), b: b, q: q, name: fmt.Sprintf("sm%d", iter), base: base,
+			t: t, ctx: context.Background(), b: b, q: q, in: in, name: name, base: base,
 			m:      &qModel{tasks: map[string]*mTask{}, workers: map[string]int64{}},
 			claims: map[string][]task.Claim{},
 		}

@@ -29,17 +29,37 @@ var (
 var traceContext = propagation.TraceContext{}
 
 // The task record's trace field is lines: the W3C traceparent, the
-// tracestate, then "key=value" lines; each may be empty. The only key is
+// tracestate, then "key=value" lines; each may be empty. The keys are
 // timeoutKey: the task's timeout in ms, from which a worker computes the
-// time the task waited (see [instruments.waited]). Readers that predate the
+// time the task waited (see [instruments.waited]), and shapeKey: the
+// submitter's shape, which a worker checks before it decodes the params. Readers that predate the
 // third line see it as part of an unparsable tracestate, which the
 // propagator drops without losing the traceparent.
-const timeoutKey = "timeout="
+const (
+	timeoutKey = "timeout="
+	shapeKey   = "shape="
+)
 
-func injectTrace(ctx context.Context, timeout string) string {
+func injectTrace(ctx context.Context, timeout, shape string) string {
 	c := propagation.MapCarrier{}
 	traceContext.Inject(ctx, c)
-	return c.Get("traceparent") + "\n" + c.Get("tracestate") + "\n" + timeoutKey + timeout
+	s := c.Get("traceparent") + "\n" + c.Get("tracestate") + "\n" + timeoutKey + timeout
+	if shape != "" {
+		s += "\n" + shapeKey + shape
+	}
+	return s
+}
+
+// traceShape returns the submitter's shape stored by injectTrace, or "".
+func traceShape(s string) string {
+	_, rest, _ := strings.Cut(s, "\n")
+	_, ext, _ := strings.Cut(rest, "\n")
+	for line := range strings.SplitSeq(ext, "\n") {
+		if v, ok := strings.CutPrefix(line, shapeKey); ok {
+			return v
+		}
+	}
+	return ""
 }
 
 // extractTrace returns ctx with the remote span context stored by
@@ -260,64 +280,40 @@ func (in *instruments) reaped(ctx context.Context, name string, n int) {
 	}
 }
 
-// RegisterMetrics starts reporting queue depth through the meter provider
-// (WithMeterProvider): redisallocator.task.queue.depth by state (ready,
-// delayed, running, dead) and redisallocator.task.queue.workers, each
-// per task name. Every collection reads each name's Stats, one read-only
-// script per name, so the states of one name are consistent with each
-// other.
+// RegisterMetrics starts reporting the queue's depth through the meter
+// provider ([WithMeterProvider]): redisallocator.task.queue.depth by state
+// (ready, delayed, running, dead) and redisallocator.task.queue.workers.
+// Every collection reads the queue's counts with one read-only script, so
+// the states are consistent with each other.
 //
-// names are the task names to observe. With none, it observes every name
-// this Queue value has used when a collection runs (submitted to, listened
-// to, or given to Handle, Stats and the other calls that take a name), so
-// a process reports the queues it works with; list the names to report a
-// fixed set instead, or queues this process does not use.
-//
-// It is opt-in because the depths are the queues' in Redis, the same for
+// It is opt-in because the depths are the queue's in Redis, the same for
 // every process: register in one process (or a few), not in every one.
 // Call Unregister on the result when the queue is no longer used: until
 // then the meter provider keeps the Queue reachable and reads Redis at
 // every collection. A second RegisterMetrics on the same Queue value before
-// Unregister returns an error matching ErrInvalidOption. A bad name returns
-// an error matching ErrInvalidName. A name whose read fails is skipped for
-// that collection, and the error goes to the SDK's error handler.
-func (q *Queue[P, R]) RegisterMetrics(names ...string) (metric.Registration, error) {
-	for _, n := range names {
-		if _, err := q.c.keysFor(n); err != nil {
-			return nil, err
-		}
-	}
-	names = append([]string(nil), names...)
+// Unregister returns an error matching [ErrInvalid]. A failed read is
+// skipped for that collection, and the error goes to the SDK's error
+// handler.
+func (q *Queue[P, R]) RegisterMetrics() (metric.Registration, error) {
 	in := q.c.inst
 	if !in.registered.CompareAndSwap(false, true) {
-		return nil, fmt.Errorf("%w: task queue metrics already registered", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: task queue metrics already registered", ErrInvalid)
 	}
 	depth := otel.ObservedCount(in.meter, metricDepth, "{task}",
 		"Tasks by state (ready, delayed, running, dead), read from Redis at each collection.")
 	workers := otel.ObservedCount(in.meter, metricWorkers, "{worker}",
 		"Live workers listening for the task name, read from Redis at each collection.")
 	reg, err := in.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
-		observe := names
-		if len(observe) == 0 {
-			q.c.names.Range(func(k, _ any) bool {
-				observe = append(observe, k.(string))
-				return true
-			})
+		s, err := q.c.stats(ctx)
+		if err != nil {
+			return err
 		}
-		var errs []error
-		for _, n := range observe {
-			s, err := q.Stats(ctx, n)
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			no := in.opts(n)
-			for i, v := range [4]int{s.Ready, s.Delayed, s.Running, s.Dead} {
-				o.ObserveInt64(depth, int64(v), no.states[i]...)
-			}
-			o.ObserveInt64(workers, int64(s.Workers), no.workers...)
+		no := in.opts(q.c.name)
+		for i, v := range [4]int{s.Ready, s.Delayed, s.Running, s.Dead} {
+			o.ObserveInt64(depth, int64(v), no.states[i]...)
 		}
-		return errors.Join(errs...)
+		o.ObserveInt64(workers, int64(s.Workers), no.workers...)
+		return nil
 	}, depth, workers)
 	if err != nil {
 		in.registered.Store(false)

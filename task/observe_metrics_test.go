@@ -28,8 +28,8 @@ func TestTraceFieldCarriesTimeout(t *testing.T) {
 		state   string
 		remote  bool
 	}{
-		{name: "New", field: injectTrace(traced, "1500"), timeout: 1500 * time.Millisecond, state: "k=v", remote: true},
-		{name: "NewUntraced", field: injectTrace(context.Background(), "20"), timeout: 20 * time.Millisecond},
+		{name: "New", field: injectTrace(traced, "1500", ""), timeout: 1500 * time.Millisecond, state: "k=v", remote: true},
+		{name: "NewUntraced", field: injectTrace(context.Background(), "20", ""), timeout: 20 * time.Millisecond},
 		{name: "OldEmpty", field: ""},
 		{name: "OldParentOnly", field: tp, remote: true},
 		{name: "OldParentAndState", field: tp + "\nk=v", state: "k=v", remote: true},
@@ -64,7 +64,7 @@ func TestTraceFieldOldReader(t *testing.T) {
 	sid, _ := trace.SpanIDFromHex("0102030405060708")
 	ts, _ := trace.ParseTraceState("k=v")
 	sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, TraceState: ts})
-	field := injectTrace(trace.ContextWithSpanContext(context.Background(), sc), "1000")
+	field := injectTrace(trace.ContextWithSpanContext(context.Background(), sc), "1000", "")
 	// The old extractTrace: traceparent, then everything after the first
 	// newline as tracestate.
 	tp, rest, _ := strings.Cut(field, "\n")

@@ -1,9 +1,10 @@
 package task
 
 import (
-	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
-	"reflect"
+	"regexp"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -12,67 +13,42 @@ import (
 	"github.com/redisallocator/redisallocator/codec"
 )
 
-// Defaults and limits.
+// Defaults and limits; each option's doc states the default it stands for.
 const (
-	// DefaultTimeout is how long a task may take, from when it is due to
-	// its outcome, unless the Timeout query option says otherwise. It is the
-	// reference's queue timeout.
-	DefaultTimeout = 5 * time.Minute
-	// DefaultRetention is how long a finished task's record (its result)
-	// stays readable; never less than until the task's deadline.
-	DefaultRetention = 10 * time.Minute
-	// DefaultFailedRetention is how long a failed task stays in the
-	// dead-letter set before its record is deleted.
-	DefaultFailedRetention = 7 * 24 * time.Hour
-	// DefaultMaxAttempts is how many times a task is run at most: handler
-	// errors and lost workers both use up an attempt.
-	DefaultMaxAttempts = 3
-	// MaxAttemptsLimit bounds MaxAttempts and WithMaxAttempts.
-	MaxAttemptsLimit = 1000
-	// DefaultWaitPoll bounds one blocking wait of a caller or an idle
+	defaultTimeout         = 5 * time.Minute
+	defaultRetention       = 10 * time.Minute
+	defaultFailedRetention = 7 * 24 * time.Hour
+	defaultMaxAttempts     = 3
+	maxAttemptsLimit       = 1000
+	// defaultWaitPoll bounds one blocking wait of a caller or an idle
 	// worker. Wake-ups are pushed by the script that changes the task, so
 	// this is only a safety net for a wake-up that was lost (a process
 	// paused at the wrong moment).
-	DefaultWaitPoll = 2 * time.Second
-	// DefaultHousekeeping is how many expired records, due delayed tasks and
-	// lapsed leases each enqueue or claim handles first.
-	DefaultHousekeeping = 16
-	// MinPriority and MaxPriority bound task priorities; higher runs first,
-	// equal ones in submission order.
-	MinPriority = -2048
-	MaxPriority = 2047
-	// MaxDuration bounds every duration (about 68 years), keeping
+	defaultWaitPoll = 2 * time.Second
+	// defaultHousekeeping is how many expired records, due delayed tasks
+	// and lapsed leases each enqueue or claim handles first.
+	defaultHousekeeping = 16
+	minPriority         = -2048
+	maxPriority         = 2047
+	// maxDuration bounds every duration (about 68 years), keeping
 	// server-side times exact.
-	MaxDuration = 1 << 41 * time.Millisecond
+	maxDuration = 1 << 41 * time.Millisecond
 )
 
-// Defaults of Listen.
+// Defaults of Run.
 const (
-	// DefaultWorkers is how many handlers a Listen call runs at once.
-	DefaultWorkers = 16
-	// DefaultGrace is how long Listen waits for running handlers after its
-	// ctx ends before cancelling them.
-	DefaultGrace = 30 * time.Second
-	// DefaultLeaseTTL is how long a claimed task stays with its worker
-	// without a heartbeat; then it returns to the queue.
-	DefaultLeaseTTL = 30 * time.Second
-	// DefaultHeartbeat is how often a worker renews its registration and
-	// the leases of its tasks. A worker missing for five heartbeats counts
-	// as dead: its tasks return to the queue at once, and policy Auto stops
-	// sending tasks its way.
-	DefaultHeartbeat = time.Second
+	defaultWorkers   = 16
+	defaultGrace     = 30 * time.Second
+	defaultLeaseTTL  = 30 * time.Second
+	defaultHeartbeat = time.Second
 	// heartbeatMisses is how many heartbeats make the registration's TTL.
 	heartbeatMisses = 5
 	// maxClaimBatch bounds the tasks one claim takes.
 	maxClaimBatch = 64
 )
 
-// BackoffFunc returns how long to wait before attempt+1 after attempt
-// (1-based) failed with err.
-type BackoffFunc func(attempt int, err error) time.Duration
-
-// DefaultBackoff doubles from one second, capped at five minutes.
-func DefaultBackoff(attempt int, _ error) time.Duration {
+// defaultBackoff doubles from one second, capped at five minutes.
+func defaultBackoff(attempt int, _ error) time.Duration {
 	if attempt < 1 {
 		attempt = 1
 	}
@@ -84,42 +60,24 @@ func DefaultBackoff(attempt int, _ error) time.Duration {
 
 type config struct {
 	codec       codec.Codec
-	handler     any // a Handler[P, R]; New checks the types
-	handlerSet  bool
 	tp          trace.TracerProvider
 	mp          metric.MeterProvider
 	timeout     time.Duration
 	retention   time.Duration
 	keep        time.Duration
 	maxAttempts int
-	backoff     BackoffFunc
+	backoff     func(attempt int, err error) time.Duration
 	waitPoll    time.Duration
 	budget      int
 }
 
-// Option configures a Queue in New.
+// Option configures a Queue in [New].
 type Option func(*config)
 
 // WithCodec sets how params and results are encoded; the default is
-// codec.CBOR. Every process sharing a queue must use the same codec.
+// codec.CBOR. Every process sharing a queue must use the same codec: the
+// codec's name is part of the queue's shape (see [ErrShape]).
 func WithCodec(c codec.Codec) Option { return func(o *config) { o.codec = c } }
-
-// WithHandler sets the handler that runs tasks, locally (policies Local,
-// LocalFirst, RemoteFirst, Auto) and in Listen. Its types must be the
-// queue's: New returns ErrInvalidOption otherwise.
-func WithHandler[P, R any](h Handler[P, R]) Option {
-	return func(o *config) { o.handler, o.handlerSet = h, true }
-}
-
-// WithHandlerFunc is WithHandler for a plain function.
-func WithHandlerFunc[P, R any](f func(ctx context.Context, t *Task[P]) (R, error)) Option {
-	return func(o *config) {
-		o.handlerSet = true
-		if f != nil {
-			o.handler = HandlerFunc[P, R](f)
-		}
-	}
-}
 
 // WithTracerProvider sets where spans go; nil or absent means the global
 // provider, even one set after New.
@@ -129,36 +87,41 @@ func WithTracerProvider(tp trace.TracerProvider) Option { return func(o *config)
 // provider.
 func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *config) { o.mp = mp } }
 
-// WithDefaultTimeout sets the timeout of tasks submitted without the Timeout
-// option (DefaultTimeout).
+// WithDefaultTimeout sets the timeout of tasks submitted without the
+// [Timeout] option: 5 minutes by default, at most about 68 years.
 func WithDefaultTimeout(d time.Duration) Option { return func(o *config) { o.timeout = d } }
 
-// WithRetention sets how long finished records stay readable
-// (DefaultRetention); never less than until the task's deadline.
+// WithRetention sets how long finished records stay readable (10 minutes
+// by default); never less than until the task's deadline.
 func WithRetention(d time.Duration) Option { return func(o *config) { o.retention = d } }
 
 // WithFailedRetention sets how long failed tasks stay in the dead-letter
-// set (DefaultFailedRetention).
+// set (7 days by default).
 func WithFailedRetention(d time.Duration) Option { return func(o *config) { o.keep = d } }
 
-// WithMaxAttempts sets how many times tasks are run at most
-// (DefaultMaxAttempts); 1 means never retry.
+// WithMaxAttempts sets how many times tasks are run at most: 3 by default,
+// 1 to 1000; 1 means never retry. Handler errors and lost workers both use
+// up an attempt.
 func WithMaxAttempts(n int) Option { return func(o *config) { o.maxAttempts = n } }
 
-// WithBackoff sets the wait between attempts of a failed task
-// (DefaultBackoff); the worker calls it, a negative wait counts as 0. A
-// retry that would start after the task's deadline is not made: the task
-// fails instead.
-func WithBackoff(f BackoffFunc) Option { return func(o *config) { o.backoff = f } }
+// WithBackoff sets the wait before attempt+1 after attempt (1-based)
+// failed with err. The default doubles from one second, capped at five
+// minutes. The worker calls f; a negative wait counts as 0. A retry that
+// would start after the task's deadline is not made: the task fails
+// instead.
+func WithBackoff(f func(attempt int, err error) time.Duration) Option {
+	return func(o *config) { o.backoff = f }
+}
 
-// WithWaitPoll bounds one blocking wait (DefaultWaitPoll).
+// WithWaitPoll bounds one blocking wait of a caller or an idle worker (2 s
+// by default). Wake-ups are pushed by the script that changes the task, so
+// this is only a safety net for a wake-up that was lost (a process paused
+// at the wrong moment).
 func WithWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
 
-// WithHousekeeping sets how many expired records, due delayed tasks and
-// lapsed leases each enqueue and claim handles first (DefaultHousekeeping;
-// 0 means the default, like every zero option: without housekeeping no
-// delayed task or retry would ever become ready).
-func WithHousekeeping(n int) Option { return func(o *config) { o.budget = n } }
+// withHousekeeping sets how many expired records, due delayed tasks and
+// lapsed leases each enqueue and claim handles first (16 by default).
+func withHousekeeping(n int) Option { return func(o *config) { o.budget = n } }
 
 func orDefault[T comparable](v, def T) T {
 	var zero T
@@ -169,75 +132,47 @@ func orDefault[T comparable](v, def T) T {
 }
 
 func checkDuration(what string, d time.Duration) error {
-	if d < time.Millisecond || d > MaxDuration {
-		return fmt.Errorf("%w: %s %v must be between 1ms and %v", ErrInvalidDuration, what, d, MaxDuration)
+	if d < time.Millisecond || d > maxDuration {
+		return fmt.Errorf("%w: %s %v must be between 1ms and %v", ErrInvalid, what, d, maxDuration)
 	}
 	return nil
 }
 
-func newConfig[P, R any](opts []Option) (config, Handler[P, R], error) {
-	c := config{codec: codec.CBOR, backoff: DefaultBackoff, budget: DefaultHousekeeping}
+// newConfig applies and validates the options of New.
+func newConfig(opts []Option) (config, error) {
+	c := config{codec: codec.CBOR, backoff: defaultBackoff, budget: defaultHousekeeping}
 	for _, o := range opts {
 		if o == nil {
-			return c, nil, fmt.Errorf("%w: nil Option", ErrInvalidOption)
+			return c, fmt.Errorf("%w: nil Option", ErrInvalid)
 		}
 		o(&c)
 	}
 	// A zero value means the default.
-	c.timeout = orDefault(c.timeout, DefaultTimeout)
-	c.retention = orDefault(c.retention, DefaultRetention)
-	c.keep = orDefault(c.keep, DefaultFailedRetention)
-	c.waitPoll = orDefault(c.waitPoll, DefaultWaitPoll)
-	c.maxAttempts = orDefault(c.maxAttempts, DefaultMaxAttempts)
-	c.budget = orDefault(c.budget, DefaultHousekeeping)
-	var h Handler[P, R]
-	if c.handlerSet && isNil(c.handler) {
-		return c, nil, fmt.Errorf("%w: nil handler", ErrInvalidOption)
-	}
-	if c.handler != nil {
-		var ok bool
-		h, ok = c.handler.(Handler[P, R])
-		if !ok {
-			return c, nil, fmt.Errorf("%w: handler %T does not handle Queue[%v, %v]", ErrInvalidOption, c.handler,
-				reflect.TypeFor[P](), reflect.TypeFor[R]())
-		}
-		if isNil(h) {
-			return c, nil, fmt.Errorf("%w: nil handler", ErrInvalidOption)
-		}
-	}
+	c.timeout = orDefault(c.timeout, defaultTimeout)
+	c.retention = orDefault(c.retention, defaultRetention)
+	c.keep = orDefault(c.keep, defaultFailedRetention)
+	c.waitPoll = orDefault(c.waitPoll, defaultWaitPoll)
+	c.maxAttempts = orDefault(c.maxAttempts, defaultMaxAttempts)
+	c.budget = orDefault(c.budget, defaultHousekeeping)
 	for _, d := range []struct {
 		what string
 		d    time.Duration
 	}{{"default timeout", c.timeout}, {"retention", c.retention}, {"failed retention", c.keep}, {"wait poll", c.waitPoll}} {
 		if err := checkDuration(d.what, d.d); err != nil {
-			return c, nil, err
+			return c, err
 		}
 	}
 	switch {
 	case c.codec == nil:
-		return c, nil, fmt.Errorf("%w: nil codec", ErrInvalidOption)
+		return c, fmt.Errorf("%w: nil codec", ErrInvalid)
 	case c.backoff == nil:
-		return c, nil, fmt.Errorf("%w: nil backoff", ErrInvalidOption)
-	case c.maxAttempts < 1 || c.maxAttempts > MaxAttemptsLimit:
-		return c, nil, fmt.Errorf("%w: max attempts %d must be between 1 and %d", ErrInvalidOption, c.maxAttempts, MaxAttemptsLimit)
+		return c, fmt.Errorf("%w: nil backoff", ErrInvalid)
+	case c.maxAttempts < 1 || c.maxAttempts > maxAttemptsLimit:
+		return c, fmt.Errorf("%w: max attempts %d must be between 1 and %d", ErrInvalid, c.maxAttempts, maxAttemptsLimit)
 	case c.budget < 1 || c.budget > 10000:
-		return c, nil, fmt.Errorf("%w: housekeeping budget %d must be between 1 and 10000 (0 means the default)", ErrInvalidOption, c.budget)
+		return c, fmt.Errorf("%w: housekeeping budget %d must be between 1 and 10000 (0 means the default)", ErrInvalid, c.budget)
 	}
-	return c, h, nil
-}
-
-// isNil reports a nil handler hidden in an interface (a nil HandlerFunc or
-// pointer).
-func isNil(h any) bool {
-	if h == nil {
-		return true
-	}
-	v := reflect.ValueOf(h)
-	switch v.Kind() {
-	case reflect.Func, reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Chan:
-		return v.IsNil()
-	}
-	return false
+	return c, nil
 }
 
 // Policy says where Query runs a task. The zero value is Auto.
@@ -245,8 +180,8 @@ type Policy int
 
 // The policies of the reference, with its defects fixed.
 const (
-	// Auto runs the task remotely when a live worker listens for its name
-	// (one whose heartbeat is fresh), else locally. A pending or running
+	// Auto runs the task remotely when a live worker runs the queue (one
+	// whose heartbeat is fresh), else locally. A pending or running
 	// task with the same id is joined either way.
 	Auto Policy = iota
 	// Local runs the handler in the calling goroutine. Redis is not used at
@@ -264,7 +199,8 @@ const (
 	RemoteFirst
 )
 
-// String returns the policy's name ("auto", "local", …).
+// String returns the policy's name: "auto", "local", "remote",
+// "local-first" or "remote-first".
 func (p Policy) String() string {
 	switch p {
 	case Auto:
@@ -290,9 +226,10 @@ type queryConfig struct {
 	delay       time.Duration
 	at          time.Time
 	maxAttempts int
+	noWait      bool
 }
 
-// QueryOption adjusts one Query or Submit.
+// QueryOption adjusts one [Queue.Query] or [Queue.Submit].
 type QueryOption func(*queryConfig)
 
 // Via sets the policy of a Query (default Auto). Submit always queues and
@@ -300,7 +237,7 @@ type QueryOption func(*queryConfig)
 func Via(p Policy) QueryOption { return func(q *queryConfig) { q.policy, q.policySet = p, true } }
 
 // Timeout bounds the task from when it is due to its outcome (default: the
-// queue's WithDefaultTimeout). It becomes the handler's ctx deadline, the
+// queue's [WithDefaultTimeout]; at least 1 ms, rounded up to whole ms). It becomes the handler's ctx deadline, the
 // caller's wait, and the point after which no worker starts the task. For
 // LocalFirst and RemoteFirst each of the two runs gets this long.
 func Timeout(d time.Duration) QueryOption { return func(q *queryConfig) { q.timeout = d } }
@@ -311,8 +248,8 @@ func Timeout(d time.Duration) QueryOption { return func(q *queryConfig) { q.time
 // have a minute to read before the record goes).
 func Once() QueryOption { return func(q *queryConfig) { q.once = true } }
 
-// Priority sets the task's priority (MinPriority..MaxPriority, default 0):
-// higher priorities run first.
+// Priority sets the task's priority, -2048 to 2047 (default 0): higher
+// priorities run first, equal ones in submission order.
 func Priority(p int) QueryOption { return func(q *queryConfig) { q.priority = p } }
 
 // Delay makes the task due d from now (by the Redis server's clock).
@@ -322,15 +259,24 @@ func Delay(d time.Duration) QueryOption { return func(q *queryConfig) { q.delay 
 // clock; a time in the past means now.
 func At(t time.Time) QueryOption { return func(q *queryConfig) { q.at = t } }
 
-// MaxAttempts sets how many times this task is run at most (default: the
-// queue's WithMaxAttempts).
+// NoWait makes Submit skip registering the caller as a waiter, for
+// fire-and-forget submissions at high rates: each registration costs the
+// server a short-lived wake-up list per task (40% of the throughput of a
+// two-core server in the package benchmarks). A later [Handle.Wait] then
+// reads the task first, one round trip more. Query, which always waits,
+// refuses it.
+func NoWait() QueryOption { return func(q *queryConfig) { q.noWait = true } }
+
+// MaxAttempts sets how many times this task is run at most, 1 to 1000
+// (default: the queue's [WithMaxAttempts]).
 func MaxAttempts(n int) QueryOption { return func(q *queryConfig) { q.maxAttempts = n } }
 
+// newQueryConfig applies and validates the options of one call.
 func (c *core) newQueryConfig(opts []QueryOption) (queryConfig, error) {
 	var q queryConfig
 	for _, o := range opts {
 		if o == nil {
-			return q, fmt.Errorf("%w: nil QueryOption", ErrInvalidOption)
+			return q, fmt.Errorf("%w: nil QueryOption", ErrInvalid)
 		}
 		o(&q)
 	}
@@ -338,19 +284,19 @@ func (c *core) newQueryConfig(opts []QueryOption) (queryConfig, error) {
 	q.maxAttempts = orDefault(q.maxAttempts, c.cfg.maxAttempts)
 	if !q.at.IsZero() {
 		if q.delay != 0 {
-			return q, fmt.Errorf("%w: both Delay and At", ErrInvalidOption)
+			return q, fmt.Errorf("%w: both Delay and At", ErrInvalid)
 		}
 		q.delay = max(time.Until(q.at), 0)
 	}
 	switch {
 	case q.policy < Auto || q.policy > RemoteFirst:
-		return q, fmt.Errorf("%w: unknown policy %d", ErrInvalidOption, int(q.policy))
-	case q.priority < MinPriority || q.priority > MaxPriority:
-		return q, fmt.Errorf("%w: priority %d not in [%d, %d]", ErrInvalidOption, q.priority, MinPriority, MaxPriority)
-	case q.maxAttempts < 1 || q.maxAttempts > MaxAttemptsLimit:
-		return q, fmt.Errorf("%w: max attempts %d must be between 1 and %d", ErrInvalidOption, q.maxAttempts, MaxAttemptsLimit)
-	case q.delay < 0 || q.delay > MaxDuration:
-		return q, fmt.Errorf("%w: delay %v", ErrInvalidDuration, q.delay)
+		return q, fmt.Errorf("%w: unknown policy %d", ErrInvalid, int(q.policy))
+	case q.priority < minPriority || q.priority > maxPriority:
+		return q, fmt.Errorf("%w: priority %d not in [%d, %d]", ErrInvalid, q.priority, minPriority, maxPriority)
+	case q.maxAttempts < 1 || q.maxAttempts > maxAttemptsLimit:
+		return q, fmt.Errorf("%w: max attempts %d must be between 1 and %d", ErrInvalid, q.maxAttempts, maxAttemptsLimit)
+	case q.delay < 0 || q.delay > maxDuration:
+		return q, fmt.Errorf("%w: delay %v", ErrInvalid, q.delay)
 	}
 	if err := checkDuration("timeout", q.timeout); err != nil {
 		return q, err
@@ -358,7 +304,7 @@ func (c *core) newQueryConfig(opts []QueryOption) (queryConfig, error) {
 	return q, nil
 }
 
-type listenConfig struct {
+type runConfig struct {
 	workers   int
 	grace     time.Duration
 	graceSet  bool
@@ -368,53 +314,64 @@ type listenConfig struct {
 	workerID  string
 }
 
-// ListenOption adjusts Listen.
-type ListenOption func(*listenConfig)
+// RunOption adjusts one [Queue.Run].
+type RunOption func(*runConfig)
 
-// Workers sets how many handlers run at once across the names
-// (DefaultWorkers).
-func Workers(n int) ListenOption { return func(l *listenConfig) { l.workers = n } }
+// Workers sets how many handlers run at once, 1 to 100000 (16 by
+// default).
+func Workers(n int) RunOption { return func(l *runConfig) { l.workers = n } }
 
-// Grace sets how long Listen waits for running handlers once its ctx ends,
-// before it cancels them with cause ErrShutdown (DefaultGrace). Zero cancels
-// them at once.
-func Grace(d time.Duration) ListenOption {
-	return func(l *listenConfig) { l.grace, l.graceSet = d, true }
+// Grace sets how long Run waits for running handlers once its ctx ends,
+// before it cancels them with cause [ErrShutdown] (30 s by default). Zero
+// cancels them at once.
+func Grace(d time.Duration) RunOption {
+	return func(l *runConfig) { l.grace, l.graceSet = d, true }
 }
 
 // LeaseTTL sets how long a claimed task stays with this worker without a
-// heartbeat (DefaultLeaseTTL); it must be longer than two heartbeats.
-func LeaseTTL(d time.Duration) ListenOption { return func(l *listenConfig) { l.leaseTTL = d } }
+// heartbeat (30 s by default); it must be longer than two heartbeats.
+func LeaseTTL(d time.Duration) RunOption { return func(l *runConfig) { l.leaseTTL = d } }
 
 // Heartbeat sets how often the worker renews its registration and its
-// leases (DefaultHeartbeat). It is also how often a cancellation reaches a
-// running handler.
-func Heartbeat(d time.Duration) ListenOption { return func(l *listenConfig) { l.heartbeat = d } }
+// leases (1 s by default). It is also how often a cancellation reaches a
+// running handler. A worker missing for five heartbeats counts as dead: its
+// tasks return to the queue, and policy Auto stops sending tasks its way.
+func Heartbeat(d time.Duration) RunOption { return func(l *runConfig) { l.heartbeat = d } }
 
-// OnError receives errors Listen recovers from (Redis unreachable, a
-// result that could not be stored); Listen keeps going. f may be called
+// OnError receives errors Run recovers from (Redis unreachable, a result
+// that could not be stored, a claim refused with [ErrShape]); Run keeps
+// going. f may be called
 // from several goroutines at once and must not block.
-func OnError(f func(error)) ListenOption { return func(l *listenConfig) { l.onError = f } }
+func OnError(f func(error)) RunOption { return func(l *runConfig) { l.onError = f } }
 
-func newListenConfig(opts []ListenOption) (listenConfig, error) {
-	var l listenConfig
+var workerIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
+
+// WorkerID sets the id under which the worker registers (default: random).
+// It is 1 to 64 letters, digits, '.', '_', ':' or '-', and must be unique
+// among live workers: a health-checking session id fits. Two Run calls
+// with one id would renew each other's registration and leases.
+func WorkerID(id string) RunOption { return func(l *runConfig) { l.workerID = id } }
+
+// newRunConfig applies and validates the options of Run.
+func newRunConfig(opts []RunOption) (runConfig, error) {
+	var l runConfig
 	for _, o := range opts {
 		if o == nil {
-			return l, fmt.Errorf("%w: nil ListenOption", ErrInvalidOption)
+			return l, fmt.Errorf("%w: nil RunOption", ErrInvalid)
 		}
 		o(&l)
 	}
-	l.workers = orDefault(l.workers, DefaultWorkers)
-	l.leaseTTL = orDefault(l.leaseTTL, DefaultLeaseTTL)
-	l.heartbeat = orDefault(l.heartbeat, DefaultHeartbeat)
+	l.workers = orDefault(l.workers, defaultWorkers)
+	l.leaseTTL = orDefault(l.leaseTTL, defaultLeaseTTL)
+	l.heartbeat = orDefault(l.heartbeat, defaultHeartbeat)
 	if !l.graceSet {
-		l.grace = DefaultGrace
+		l.grace = defaultGrace
 	}
-	if l.grace < 0 || l.grace > MaxDuration {
-		return l, fmt.Errorf("%w: grace %v", ErrInvalidDuration, l.grace)
+	if l.grace < 0 || l.grace > maxDuration {
+		return l, fmt.Errorf("%w: grace %v", ErrInvalid, l.grace)
 	}
 	if l.workers < 1 || l.workers > 100000 {
-		return l, fmt.Errorf("%w: workers %d must be between 1 and 100000", ErrInvalidOption, l.workers)
+		return l, fmt.Errorf("%w: workers %d must be between 1 and 100000", ErrInvalid, l.workers)
 	}
 	if err := checkDuration("heartbeat", l.heartbeat); err != nil {
 		return l, err
@@ -422,8 +379,15 @@ func newListenConfig(opts []ListenOption) (listenConfig, error) {
 	if err := checkDuration("lease TTL", l.leaseTTL); err != nil {
 		return l, err
 	}
+	if l.workerID == "" {
+		var r [8]byte
+		_, _ = rand.Read(r[:])
+		l.workerID = "w-" + hex.EncodeToString(r[:])
+	} else if !workerIDRE.MatchString(l.workerID) {
+		return l, fmt.Errorf("%w: worker id %q", ErrInvalid, l.workerID)
+	}
 	if l.leaseTTL <= 2*l.heartbeat {
-		return l, fmt.Errorf("%w: lease TTL %v must be longer than two heartbeats (%v)", ErrInvalidDuration, l.leaseTTL, l.heartbeat)
+		return l, fmt.Errorf("%w: lease TTL %v must be longer than two heartbeats (%v)", ErrInvalid, l.leaseTTL, l.heartbeat)
 	}
 	return l, nil
 }

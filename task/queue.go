@@ -6,8 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -16,7 +16,6 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/internal/otel"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
@@ -52,89 +51,134 @@ func (k *queueKeys) withNotify(id string) []string {
 	return out
 }
 
-// core is the untyped part of a queue, shared with handles and workers.
+// core is the untyped part of a queue, shared with handles, workers and
+// inspectors.
 type core struct {
 	prefix string
+	name   string
+	keys   *queueKeys
 	client rueidis.Client
 	cfg    config
 	run    *redisx.Runner
 	prov   *otel.Providers
 	inst   *instruments
-	names  sync.Map // task name -> *queueKeys
+	shape  string // fingerprint of P, R and the codec; "" for no check
 
 	tokenPrefix string // random per Queue value
 	tokenSeq    atomic.Uint64
 }
 
-// Queue is a typed distributed task queue: tasks with params P produce
-// results R, run by the caller (locally) or by workers in any process that
-// listens for the task's name (remotely), with at-least-once delivery,
-// retries, delays, priorities, deduplication by id, cancellation, progress
-// and a dead-letter set.
-//
-// Each task name has its own queue: a dozen keys sharing the hash tag
-// {queue:<name>}, so one name lives in one Redis Cluster slot and every
-// state change is one Lua script. A Queue is safe for concurrent use; it
-// holds no connection of its own and starts goroutines only in Listen and
-// while a call waits.
-type Queue[P, R any] struct {
-	c       *core
-	handler Handler[P, R]
-}
-
-// New returns a queue under prefix on client. It writes nothing to Redis;
-// the caller keeps ownership of client. The handler (WithHandler) is needed
-// for local runs and Listen. Errors match ErrInvalidName (bad prefix) or
-// ErrInvalidOption and ErrInvalidDuration.
-func New[P, R any](client rueidis.Client, prefix string, opts ...Option) (*Queue[P, R], error) {
+// newCore validates client, prefix and name and builds the queue's keys.
+func newCore(client rueidis.Client, prefix, name string, cfg config) (*core, error) {
 	if client == nil {
-		return nil, fmt.Errorf("%w: nil client", ErrInvalidOption)
+		return nil, fmt.Errorf("%w: nil client", ErrInvalid)
 	}
 	if err := redisx.ValidateName("prefix", prefix); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidName, err)
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	cfg, h, err := newConfig[P, R](opts)
+	ns, err := redisx.NewNamespace(prefix, "queue", name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	k := &queueKeys{name: name, ns: ns, keys: make([]string, len(keySuffixes))}
+	for i, s := range keySuffixes {
+		k.keys[i] = ns.Key(s)
 	}
 	var r [8]byte
 	_, _ = rand.Read(r[:])
 	prov := otel.NewProviders(cfg.tp, cfg.mp)
-	c := &core{
+	return &core{
 		prefix:      prefix,
+		name:        name,
+		keys:        k,
 		client:      client,
 		cfg:         cfg,
 		prov:        prov,
 		run:         redisx.NewRunner(client, prov, scriptErrors),
 		inst:        newInstruments(prov),
 		tokenPrefix: hex.EncodeToString(r[:]) + "-",
-	}
-	return &Queue[P, R]{c: c, handler: h}, nil
+	}, nil
 }
 
-// Codec returns the codec of params and results.
-func (q *Queue[P, R]) Codec() codec.Codec { return q.c.cfg.codec }
+// Queue is a typed distributed task queue bound to one name: tasks with
+// params P produce results R, run by the caller (locally, with the handler
+// given to [Queue.HandleLocally]) or by workers in any process that calls
+// [Queue.Run] for the same name (remotely), with at-least-once delivery,
+// retries, delays, priorities, deduplication by id, cancellation, progress
+// and a dead-letter set. Operators read and repair a queue with an
+// [Inspector].
+//
+// A queue is a dozen keys sharing the hash tag {queue:<name>}, so it lives
+// in one Redis Cluster slot and every state change is one Lua script. A
+// Queue is safe for concurrent use; it holds no connection of its own and
+// starts goroutines only in Run and while a call waits.
+type Queue[P, R any] struct {
+	c     *core
+	local atomic.Pointer[localHandler[P, R]]
+}
 
-// keysFor returns the keys of name's queue, validating name.
-func (c *core) keysFor(name string) (*queueKeys, error) {
-	if k, ok := c.names.Load(name); ok {
-		return k.(*queueKeys), nil
-	}
-	ns, err := redisx.NewNamespace(c.prefix, "queue", name)
+// localHandler boxes the handler of local runs for an atomic pointer.
+type localHandler[P, R any] struct{ h Handler[P, R] }
+
+// New returns the queue name under prefix on client. It writes nothing to
+// Redis; the caller keeps ownership of client. Errors match [ErrInvalid]: a
+// nil client, a bad prefix or name, a bad option.
+//
+// The queue's shape (the structure of P and R and the codec's name) is
+// recorded for name in Redis by its first worker or, before any, its first
+// submitter; Submit, Query and Run with another shape fail with [ErrShape].
+func New[P, R any](client rueidis.Client, prefix, name string, opts ...Option) (*Queue[P, R], error) {
+	cfg, err := newConfig(opts)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalidName, err)
+		return nil, err
 	}
-	k := &queueKeys{name: name, ns: ns, keys: make([]string, len(keySuffixes))}
-	for i, s := range keySuffixes {
-		k.keys[i] = ns.Key(s)
+	c, err := newCore(client, prefix, name, cfg)
+	if err != nil {
+		return nil, err
 	}
-	actual, _ := c.names.LoadOrStore(name, k)
-	return actual.(*queueKeys), nil
+	c.shape = shapeOf[P, R](cfg.codec)
+	return &Queue[P, R]{c: c}, nil
+}
+
+// HandleLocally sets the handler of local runs: policies Local, LocalFirst,
+// RemoteFirst, and Auto when no worker is live. Without one, those runs
+// return an error matching [ErrInvalid]. Workers get their handler from
+// [Queue.Run] instead. A later call replaces the handler for the runs that
+// start after it; a nil h returns an [ErrInvalid] error. It is safe for
+// concurrent use.
+func (q *Queue[P, R]) HandleLocally(h Handler[P, R]) error {
+	if isNil(h) {
+		return fmt.Errorf("%w: task %s: nil local handler", ErrInvalid, q.c.name)
+	}
+	q.local.Store(&localHandler[P, R]{h: h})
+	return nil
+}
+
+// handler returns the local handler, or nil.
+func (q *Queue[P, R]) handler() Handler[P, R] {
+	if l := q.local.Load(); l != nil {
+		return l.h
+	}
+	return nil
+}
+
+// isNil reports a nil handler, also one hidden in an interface (a nil
+// HandlerFunc or pointer).
+func isNil(h any) bool {
+	if h == nil {
+		return true
+	}
+	v := reflect.ValueOf(h)
+	switch v.Kind() {
+	case reflect.Func, reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Chan:
+		return v.IsNil()
+	}
+	return false
 }
 
 func checkID(id string) error {
 	if err := redisx.ValidateMember("task id", id); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidName, err)
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return nil
 }
@@ -184,8 +228,6 @@ func badReply(op string, err error) error {
 	return fmt.Errorf("%w: %s: unexpected reply: %w", ErrQueue, op, err)
 }
 
-func ms(d time.Duration) string { return strconv.FormatInt(d.Milliseconds(), 10) }
-
 // roundMS rounds a positive duration up to whole milliseconds, so that a
 // sub-millisecond duration never becomes 0.
 func roundMS(d time.Duration) string {
@@ -195,7 +237,6 @@ func roundMS(d time.Duration) string {
 
 // submission is one validated remote submission.
 type submission struct {
-	keys    *queueKeys
 	id      string
 	payload []byte
 	qc      queryConfig
@@ -213,7 +254,7 @@ const (
 // enqueue runs task_enqueue and returns a handle (nil with enqueueNoWorker).
 func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error) {
 	ctx, span := c.prov.Tracer().Start(ctx, "task.submit", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attrName.String(s.keys.name), attrID.String(s.id)))
+		trace.WithAttributes(attrName.String(c.name), attrID.String(s.id)))
 	defer span.End()
 	auto := "0"
 	if s.auto {
@@ -221,19 +262,19 @@ func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error)
 	}
 	args := []string{
 		s.id, string(s.payload), strconv.Itoa(s.qc.priority), roundMSZero(s.qc.delay), roundMS(s.qc.timeout),
-		strconv.Itoa(s.qc.maxAttempts), roundMS(c.cfg.retention), roundMS(c.cfg.keep), injectTrace(ctx, roundMS(s.qc.timeout)), s.waiter, auto,
-		strconv.Itoa(c.cfg.budget),
+		strconv.Itoa(s.qc.maxAttempts), roundMS(c.cfg.retention), roundMS(c.cfg.keep), injectTrace(ctx, roundMS(s.qc.timeout), c.shape), s.waiter, auto,
+		strconv.Itoa(c.cfg.budget), c.shape,
 	}
-	msg, err := c.runScript(ctx, script.TaskEnqueue, s.keys.keys, args)
+	msg, err := c.runScript(ctx, script.TaskEnqueue, c.keys.keys, args)
 	recv := time.Now()
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		return nil, 0, fmt.Errorf("task %s/%s: submit: %w", s.keys.name, s.id, err)
+		return nil, 0, fmt.Errorf("task %s/%s: submit: %w", c.name, s.id, err)
 	}
 	arr, err := msg.ToArray()
 	if err != nil || len(arr) != 3 {
-		return nil, 0, badReply("task "+s.keys.name+"/"+s.id+": submit", err)
+		return nil, 0, badReply("task "+c.name+"/"+s.id+": submit", err)
 	}
 	outcome, _ := arr[0].AsInt64()
 	if outcome == enqueueNoWorker {
@@ -243,13 +284,13 @@ func (c *core) enqueue(ctx context.Context, s *submission) (*handle, int, error)
 	rec, _ := arr[1].ToString()
 	m, err := parseMeta(rec)
 	if err != nil {
-		return nil, 0, fmt.Errorf("%w: task %s/%s: submit: %w", ErrQueue, s.keys.name, s.id, err)
+		return nil, 0, fmt.Errorf("%w: task %s/%s: submit: %w", ErrQueue, c.name, s.id, err)
 	}
 	span.SetAttributes(attribute.Bool("task.joined", outcome == enqueueJoined))
 	if outcome == enqueueNew {
-		c.inst.submitted(ctx, s.keys.name)
+		c.inst.submitted(ctx, c.name)
 	}
-	h := &handle{c: c, keys: s.keys, id: s.id, once: s.qc.once, waiter: s.waiter, registered: s.waiter != ""}
+	h := &handle{c: c, id: s.id, once: s.qc.once, waiter: s.waiter, registered: s.waiter != ""}
 	// Wait until the sooner of our own deadline and the task's (when we
 	// joined an earlier submission, its deadline counts from that one). The
 	// task's is on the server clock, whose now lies between our send and
@@ -275,38 +316,42 @@ func roundMSZero(d time.Duration) string {
 
 // submission validates a remote submission for Query and Submit and
 // encodes its params.
-func (q *Queue[P, R]) submission(id, name string, params P, qc queryConfig) (*submission, error) {
-	keys, err := q.c.keysFor(name)
-	if err != nil {
-		return nil, err
-	}
+func (q *Queue[P, R]) submission(id string, params P, qc queryConfig) (*submission, error) {
 	payload, err := q.c.cfg.codec.Marshal(params)
 	if err != nil {
-		return nil, fmt.Errorf("%w: task %s/%s: %w", ErrInvalidParams, name, id, err)
+		return nil, fmt.Errorf("%w: task %s/%s: params: %w", ErrInvalid, q.c.name, id, err)
 	}
-	return &submission{keys: keys, id: id, payload: payload, qc: qc}, nil
+	return &submission{id: id, payload: payload, qc: qc}, nil
 }
 
-// Submit queues a task for a worker and returns a handle to wait for it,
-// follow its progress or cancel it. If a task with the same id is pending
-// or running, Submit joins it (Handle.Joined) and params are ignored; a
-// finished task with that id is replaced. Options: Timeout, Priority,
-// Delay or At, MaxAttempts, Once (applies to the handle's Wait).
+// Submit queues the task id with params for a worker and returns a handle
+// to wait for it, follow its progress or cancel it. The caller is
+// registered as a waiter by the same script, so [Handle.Wait] costs no
+// round trip more than [Queue.Query]; [NoWait] skips that for
+// fire-and-forget submissions. If a task with the same id is pending or
+// running, Submit joins it ([Handle.Joined]) and params are ignored; a
+// finished task with that id is replaced. Options: Timeout, Priority, Delay
+// or At, MaxAttempts, NoWait, Once (applies to the handle's Wait).
 //
-// Bad input (an empty id or name, params the codec cannot encode, options
-// out of range) returns an ErrInvalid error and writes nothing. Redis
-// failures match ErrQueue: the task may or may not have been queued.
-func (q *Queue[P, R]) Submit(ctx context.Context, id, name string, params P, opts ...QueryOption) (*Handle[R], error) {
-	qc, err := q.check(id, name, opts)
+// Bad input (an empty id, params the codec cannot encode, options out of
+// range) returns an [ErrInvalid] error and writes nothing; so does a queue
+// whose name records another shape ([ErrShape]). Redis failures match
+// [ErrQueue]: the task may or may not have been queued. ctx bounds the
+// submission only.
+func (q *Queue[P, R]) Submit(ctx context.Context, id string, params P, opts ...QueryOption) (*Handle[R], error) {
+	qc, err := q.check(id, opts)
 	if err != nil {
 		return nil, err
 	}
 	if qc.policySet && qc.policy != Remote {
-		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalidOption, qc.policy)
+		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalid, qc.policy)
 	}
-	s, err := q.submission(id, name, params, qc)
+	s, err := q.submission(id, params, qc)
 	if err != nil {
 		return nil, err
+	}
+	if !qc.noWait {
+		s.waiter = q.c.newToken()
 	}
 	h, outcome, err := q.c.enqueue(ctx, s)
 	if err != nil {
@@ -315,33 +360,27 @@ func (q *Queue[P, R]) Submit(ctx context.Context, id, name string, params P, opt
 	return &Handle[R]{h: h, joined: outcome == enqueueJoined}, nil
 }
 
-func (q *Queue[P, R]) check(id, name string, opts []QueryOption) (queryConfig, error) {
+func (q *Queue[P, R]) check(id string, opts []QueryOption) (queryConfig, error) {
 	if err := checkID(id); err != nil {
-		return queryConfig{}, err
-	}
-	if _, err := q.c.keysFor(name); err != nil {
 		return queryConfig{}, err
 	}
 	return q.c.newQueryConfig(opts)
 }
 
-// Handle returns a handle on the task id of name, submitted by anyone, to
-// wait for it, follow its progress or cancel it. It checks the names only;
-// Wait on a task that does not exist returns ErrNotFound.
-func (q *Queue[P, R]) Handle(name, id string) (*Handle[R], error) {
+// Handle returns a handle on the task id, submitted by anyone, to wait for
+// it, follow its progress or cancel it. It checks id only; Wait on a task
+// that does not exist returns [ErrNotFound].
+func (q *Queue[P, R]) Handle(id string) (*Handle[R], error) {
 	if err := checkID(id); err != nil {
 		return nil, err
 	}
-	keys, err := q.c.keysFor(name)
-	if err != nil {
-		return nil, err
-	}
-	return &Handle[R]{h: &handle{c: q.c, keys: keys, id: id}}, nil
+	return &Handle[R]{h: &handle{c: q.c, id: id}}, nil
 }
 
-// Query runs a task and returns its result, by the policy given with Via
-// (default Auto): locally in the calling goroutine, or remotely by a worker
-// that listens for name, or one and then the other (see Policy). Options:
+// Query runs the task id with params and returns its result, by the
+// policy given with Via (default Auto): locally in the calling goroutine
+// (see [Queue.HandleLocally]), or remotely by a worker of the queue, or one
+// and then the other (see [Policy]). Options:
 // Via, Timeout (per run), Once, and for remote runs Priority, Delay or At,
 // MaxAttempts.
 //
@@ -350,21 +389,24 @@ func (q *Queue[P, R]) Handle(name, id string) (*Handle[R], error) {
 // or ctx was cancelled, ErrQueue when Redis failed. A remote task keeps
 // running when ctx ends; its record (and result) stays for the retention
 // period unless Once was given and the result was read. Bad input returns
-// an ErrInvalid error and writes nothing.
-func (q *Queue[P, R]) Query(ctx context.Context, id, name string, params P, opts ...QueryOption) (R, error) {
+// an [ErrInvalid] error and writes nothing, another shape [ErrShape].
+func (q *Queue[P, R]) Query(ctx context.Context, id string, params P, opts ...QueryOption) (R, error) {
 	var zero R
-	qc, err := q.check(id, name, opts)
+	qc, err := q.check(id, opts)
 	if err != nil {
 		return zero, err
 	}
+	if qc.noWait {
+		return zero, fmt.Errorf("%w: Query always waits; NoWait is for Submit", ErrInvalid)
+	}
 	needLocal := qc.policy == Local || qc.policy == LocalFirst || qc.policy == RemoteFirst
-	if needLocal && q.handler == nil {
-		return zero, fmt.Errorf("task %s/%s: policy %s: %w", name, id, qc.policy, ErrNoHandler)
+	if needLocal && q.handler() == nil {
+		return zero, fmt.Errorf("%w: task %s/%s: policy %s needs a local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id, qc.policy)
 	}
 	ctx, span := q.c.prov.Tracer().Start(ctx, "task.query", trace.WithAttributes(
-		attrName.String(name), attrID.String(id), attribute.String("task.policy", qc.policy.String())))
+		attrName.String(q.c.name), attrID.String(id), attribute.String("task.policy", qc.policy.String())))
 	defer span.End()
-	r, err := q.query(ctx, id, name, params, qc)
+	r, err := q.query(ctx, id, params, qc)
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -372,17 +414,17 @@ func (q *Queue[P, R]) Query(ctx context.Context, id, name string, params P, opts
 	return r, err
 }
 
-func (q *Queue[P, R]) query(ctx context.Context, id, name string, params P, qc queryConfig) (R, error) {
+func (q *Queue[P, R]) query(ctx context.Context, id string, params P, qc queryConfig) (R, error) {
 	var zero R
 	switch qc.policy {
 	case Local:
-		return q.runLocal(ctx, id, name, params, qc)
+		return q.runLocal(ctx, id, params, qc)
 	case LocalFirst:
-		r, err := q.runLocal(ctx, id, name, params, qc)
+		r, err := q.runLocal(ctx, id, params, qc)
 		if err == nil || ctx.Err() != nil {
 			return r, err
 		}
-		r2, err2 := q.remote(ctx, id, name, params, qc, false)
+		r2, err2 := q.remote(ctx, id, params, qc, false)
 		if err2 != nil {
 			// Only the remote outcome is wrapped, so the error matches exactly
 			// one outcome sentinel.
@@ -390,19 +432,19 @@ func (q *Queue[P, R]) query(ctx context.Context, id, name string, params P, qc q
 		}
 		return r2, nil
 	case RemoteFirst:
-		return q.remoteFirst(ctx, id, name, params, qc)
+		return q.remoteFirst(ctx, id, params, qc)
 	case Remote:
-		return q.remote(ctx, id, name, params, qc, false)
+		return q.remote(ctx, id, params, qc, false)
 	default: // Auto
-		return q.remote(ctx, id, name, params, qc, true)
+		return q.remote(ctx, id, params, qc, true)
 	}
 }
 
 // remote queues the task and waits for it. With auto and no live worker it
 // runs the task locally instead.
-func (q *Queue[P, R]) remote(ctx context.Context, id, name string, params P, qc queryConfig, auto bool) (R, error) {
+func (q *Queue[P, R]) remote(ctx context.Context, id string, params P, qc queryConfig, auto bool) (R, error) {
 	var zero R
-	s, err := q.submission(id, name, params, qc)
+	s, err := q.submission(id, params, qc)
 	if err != nil {
 		return zero, err
 	}
@@ -413,10 +455,10 @@ func (q *Queue[P, R]) remote(ctx context.Context, id, name string, params P, qc 
 		return zero, err
 	}
 	if outcome == enqueueNoWorker {
-		if q.handler == nil {
-			return zero, fmt.Errorf("task %s/%s: policy auto found no live worker: %w", name, id, ErrNoHandler)
+		if q.handler() == nil {
+			return zero, fmt.Errorf("%w: task %s/%s: policy auto found no live worker and the queue has no local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id)
 		}
-		return q.runLocal(ctx, id, name, params, qc)
+		return q.runLocal(ctx, id, params, qc)
 	}
 	return (&Handle[R]{h: h}).Wait(ctx)
 }
@@ -424,9 +466,9 @@ func (q *Queue[P, R]) remote(ctx context.Context, id, name string, params P, qc 
 // remoteFirst queues the task and falls back to a local run only once the
 // queued task is known not to run again: it failed, or it was still pending
 // and got withdrawn.
-func (q *Queue[P, R]) remoteFirst(ctx context.Context, id, name string, params P, qc queryConfig) (R, error) {
+func (q *Queue[P, R]) remoteFirst(ctx context.Context, id string, params P, qc queryConfig) (R, error) {
 	var zero R
-	s, err := q.submission(id, name, params, qc)
+	s, err := q.submission(id, params, qc)
 	if err != nil {
 		return zero, err
 	}
@@ -437,11 +479,11 @@ func (q *Queue[P, R]) remoteFirst(ctx context.Context, id, name string, params P
 			return zero, err
 		}
 		// The enqueue may or may not have happened: withdraw to be sure.
-		h = &handle{c: q.c, keys: s.keys, id: id}
+		h = &handle{c: q.c, id: id}
 		if was, werr := h.withdraw(ctx); werr != nil || (was != "" && was != "p") {
 			return zero, err
 		}
-		return q.fallback(ctx, id, name, params, qc, err)
+		return q.fallback(ctx, id, params, qc, err)
 	}
 	hd := &Handle[R]{h: h}
 	r, err := hd.Wait(ctx)
@@ -450,7 +492,7 @@ func (q *Queue[P, R]) remoteFirst(ctx context.Context, id, name string, params P
 		return r, err
 	case errors.Is(err, ErrHandler):
 		// It ran and failed for good: it will not run again remotely.
-		return q.fallback(ctx, id, name, params, qc, err)
+		return q.fallback(ctx, id, params, qc, err)
 	case errors.Is(err, ErrTimeout):
 		was, werr := h.withdraw(ctx)
 		if werr != nil || was != "p" {
@@ -461,13 +503,13 @@ func (q *Queue[P, R]) remoteFirst(ctx context.Context, id, name string, params P
 			}
 			return zero, err
 		}
-		return q.fallback(ctx, id, name, params, qc, err)
+		return q.fallback(ctx, id, params, qc, err)
 	}
 	return r, err // ErrQueue: the outcome is unknown
 }
 
-func (q *Queue[P, R]) fallback(ctx context.Context, id, name string, params P, qc queryConfig, remoteErr error) (R, error) {
-	r, err := q.runLocal(ctx, id, name, params, qc)
+func (q *Queue[P, R]) fallback(ctx context.Context, id string, params P, qc queryConfig, remoteErr error) (R, error) {
+	r, err := q.runLocal(ctx, id, params, qc)
 	if err != nil {
 		return r, fmt.Errorf("%w (after the remote run failed: %s)", err, remoteErr.Error())
 	}
@@ -475,21 +517,22 @@ func (q *Queue[P, R]) fallback(ctx context.Context, id, name string, params P, q
 }
 
 // runLocal runs the handler in the calling goroutine.
-func (q *Queue[P, R]) runLocal(ctx context.Context, id, name string, params P, qc queryConfig) (R, error) {
+func (q *Queue[P, R]) runLocal(ctx context.Context, id string, params P, qc queryConfig) (R, error) {
 	var zero R
-	if q.handler == nil {
-		return zero, fmt.Errorf("task %s/%s: local run: %w", name, id, ErrNoHandler)
+	h := q.handler()
+	if h == nil {
+		return zero, fmt.Errorf("%w: task %s/%s: local run without a local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id)
 	}
 	deadline := time.Now().Add(qc.timeout)
-	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("task %s/%s: %w", name, id, ErrTimeout))
+	rctx, cancel := context.WithDeadlineCause(ctx, deadline, fmt.Errorf("task %s/%s: %w", q.c.name, id, ErrTimeout))
 	defer cancel()
 	rctx, span := q.c.prov.Tracer().Start(rctx, "task.run", trace.WithAttributes(
-		attrName.String(name), attrID.String(id), attrAttempt.Int(1), attribute.Bool("task.local", true)))
+		attrName.String(q.c.name), attrID.String(id), attrAttempt.Int(1), attribute.Bool("task.local", true)))
 	defer span.End()
-	t := &Task[P]{ID: id, Name: name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline}
+	t := &Task[P]{ID: id, Name: q.c.name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline}
 	start := time.Now()
-	r, err := safeHandle(rctx, q.handler, t)
-	q.c.inst.ranLocal(ctx, name, time.Since(start), err)
+	r, err := safeHandle(rctx, h, t)
+	q.c.inst.ranLocal(ctx, q.c.name, time.Since(start), err)
 	if err == nil {
 		return r, nil
 	}
@@ -499,9 +542,9 @@ func (q *Queue[P, R]) runLocal(ctx context.Context, id, name string, params P, q
 	case ctx.Err() != nil:
 		return zero, errors.Join(ctxErr(ctx), err)
 	case rctx.Err() != nil && !errors.Is(err, ErrSkipRetry):
-		return zero, fmt.Errorf("task %s/%s: local run: %w: %w", name, id, ErrTimeout, err)
+		return zero, fmt.Errorf("task %s/%s: local run: %w: %w", q.c.name, id, ErrTimeout, err)
 	}
-	return zero, &HandlerError{ID: id, Name: name, Kind: kindOf(err), Message: err.Error(), Attempt: 1, Err: err}
+	return zero, &HandlerError{ID: id, Name: q.c.name, Kind: kindOf(err), Message: err.Error(), Attempt: 1, Err: err}
 }
 
 // ctxErr names what ended the caller's ctx as an outcome sentinel.
@@ -516,7 +559,7 @@ func ctxErr(ctx context.Context) error {
 type panicError struct{ v any }
 
 func (p *panicError) Error() string { return fmt.Sprintf("panic: %v", p.v) }
-func (p *panicError) Kind() string  { return KindPanic }
+func (p *panicError) Kind() string  { return kindPanic }
 
 func safeHandle[P, R any](ctx context.Context, h Handler[P, R], t *Task[P]) (r R, err error) {
 	defer func() {

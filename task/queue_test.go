@@ -41,7 +41,7 @@ func TestPolicies(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
-		wh, _ := tb.worker(t, "worker", []string{"work"})
+		wh, _ := tb.worker(t, "worker", "work")
 		short := task.Timeout(400 * time.Millisecond)
 		tests := []struct {
 			name   string
@@ -93,7 +93,7 @@ func TestPolicies(t *testing.T) {
 			{
 				name: "RemoteFirstWithdrawsPending", policy: task.RemoteFirst, task: "idle", job: job{N: 4}, opts: []task.QueryOption{short}, where: "main",
 				check: func(t *testing.T, id string) {
-					in, err := tb.q.Info(tb.ctx, "idle", id)
+					in, err := tb.insp("idle").Info(tb.ctx, id)
 					if err != nil || in.Status != task.StatusCanceled {
 						t.Errorf("withdrawn task: %+v, %v; want canceled", in, err)
 					}
@@ -112,7 +112,7 @@ func TestPolicies(t *testing.T) {
 			{
 				name: "AutoLocalWithoutWorker", policy: task.Auto, task: "idle", job: job{N: 5}, where: "main",
 				check: func(t *testing.T, id string) {
-					if _, err := tb.q.Info(tb.ctx, "idle", id); !errors.Is(err, task.ErrNotFound) {
+					if _, err := tb.insp("idle").Info(tb.ctx, id); !errors.Is(err, task.ErrNotFound) {
 						t.Errorf("a local Auto run left a record: %v", err)
 					}
 				},
@@ -127,7 +127,7 @@ func TestPolicies(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				id := "id-" + tt.name
-				r, err := tb.q.Query(tb.ctx, id, tt.task, tt.job, append([]task.QueryOption{task.Via(tt.policy)}, tt.opts...)...)
+				r, err := tb.on(tt.task).Query(tb.ctx, id, tt.job, append([]task.QueryOption{task.Via(tt.policy)}, tt.opts...)...)
 				checkOutcome(t, err, tt.want)
 				switch {
 				case tt.want == nil && tt.job.Mode == modeNil:

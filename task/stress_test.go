@@ -36,7 +36,7 @@ func TestExactlyOnceUnderRandomStops(t *testing.T) {
 				for !done.Load() {
 					c := dial(t, b)
 					h := &countingHandler{runs: &runs}
-					q, err := task.New[job, *res](c, b.Prefix, task.WithHandler[job, *res](h))
+					q, err := task.New[job, *res](c, b.Prefix, "work")
 					if err != nil {
 						t.Error(err)
 						c.Close()
@@ -44,11 +44,11 @@ func TestExactlyOnceUnderRandomStops(t *testing.T) {
 					}
 					ctx, cancel := context.WithCancel(context.Background())
 					ended := make(chan error, 1)
-					opts := []task.ListenOption{
+					opts := []task.RunOption{
 						task.Workers(4), task.Heartbeat(50 * time.Millisecond), task.LeaseTTL(time.Second),
 						task.Grace(time.Duration(rng.IntN(50)) * time.Millisecond), task.WorkerID(fmt.Sprintf("g%d-%d", g, rng.Uint32())),
 					}
-					go func() { ended <- q.Listen(ctx, []string{"work"}, opts...) }()
+					go func() { ended <- q.Run(ctx, h, opts...) }()
 					time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 					if rng.IntN(2) == 0 {
 						crashes.Add(1)
@@ -72,7 +72,7 @@ func TestExactlyOnceUnderRandomStops(t *testing.T) {
 			callers.Go(func() {
 				time.Sleep(time.Duration(i*10) * time.Millisecond)
 				id := fmt.Sprintf("t%03d", i)
-				h, err := tb.q.Submit(tb.ctx, id, "work", job{N: i, Mode: modeSleep, Sleep: time.Duration(i%30) * time.Millisecond},
+				h, err := tb.q.Submit(tb.ctx, id, job{N: i, Mode: modeSleep, Sleep: time.Duration(i%30) * time.Millisecond},
 					task.MaxAttempts(100), task.Timeout(25*time.Second))
 				if err != nil {
 					t.Errorf("Submit %s: %v", id, err)
@@ -94,7 +94,7 @@ func TestExactlyOnceUnderRandomStops(t *testing.T) {
 				t.Errorf("task %d: result %d", i, n)
 			}
 		}
-		st, err := tb.q.Stats(tb.ctx, "work")
+		st, err := tb.insp("work").Stats(tb.ctx)
 		if err != nil || st.Ready+st.Delayed+st.Running+st.Dead != 0 || st.Records != tasks {
 			t.Errorf("stats %+v, %v", st, err)
 		}

@@ -20,7 +20,7 @@ func TestDefaultTimingsInFakeTime(t *testing.T) {
 	t.Parallel()
 	redisxtest.Synctest(t, func(t *testing.T, b *redisxtest.Backend) {
 		ctx := context.Background()
-		caller, err := task.New[job, *res](b.Client, b.Prefix)
+		caller, err := task.New[job, *res](b.Client, b.Prefix, "work")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,12 +31,12 @@ func TestDefaultTimingsInFakeTime(t *testing.T) {
 		}
 		ah := newHandler("A")
 		ah.start = make(chan string, 1)
-		aq, _ := task.New[job, *res](aClient, b.Prefix, task.WithHandler[job, *res](ah))
+		aq, _ := task.New[job, *res](aClient, b.Prefix, "work")
 		actx, stopA := context.WithCancel(ctx)
 		aDone := make(chan error, 1)
-		go func() { aDone <- aq.Listen(actx, []string{"work"}, task.Grace(time.Second)) }()
+		go func() { aDone <- aq.Run(actx, ah, task.Grace(time.Second)) }()
 
-		h, err := caller.Submit(ctx, "t1", "work", job{N: 1, StallOn: "A"})
+		h, err := caller.Submit(ctx, "t1", job{N: 1, StallOn: "A"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,10 +49,10 @@ func TestDefaultTimingsInFakeTime(t *testing.T) {
 		crashed := time.Now()
 
 		bh := newHandler("B")
-		bq, _ := task.New[job, *res](b.Client, b.Prefix, task.WithHandler[job, *res](bh))
+		bq, _ := task.New[job, *res](b.Client, b.Prefix, "work")
 		bctx, stopB := context.WithCancel(ctx)
 		bDone := make(chan error, 1)
-		go func() { bDone <- bq.Listen(bctx, []string{"work"}) }()
+		go func() { bDone <- bq.Run(bctx, bh) }()
 
 		r, err := h.Wait(ctx)
 		if err != nil || r.Worker != "B" {

@@ -10,21 +10,21 @@ import (
 	"time"
 )
 
-// Handler runs tasks with params P and returns results R. The same handler
-// serves local runs (Query with Local, LocalFirst, RemoteFirst, Auto) and
-// workers (Listen). It must honour ctx: ctx ends at the task's deadline,
-// when the task is canceled, when the worker loses the task, and at the end
-// of Listen's grace period; context.Cause tells which.
+// Handler runs tasks with params P and returns results R: in workers
+// ([Queue.Run]) and in local runs ([Queue.HandleLocally]). It must honour
+// ctx: ctx ends at the task's deadline, when the task is canceled, when the
+// worker loses the task, and at the end of Run's grace period;
+// context.Cause tells which.
 //
 // A nil error completes the task with the returned result, zero values and
 // nil pointers included. An error fails this attempt; it is retried (after
 // the queue's backoff) while attempts and time remain, unless it wraps
-// ErrSkipRetry. A panic is an error of kind KindPanic.
+// ErrSkipRetry. A panic is an error of kind "panic".
 type Handler[P, R any] interface {
 	Handle(ctx context.Context, t *Task[P]) (R, error)
 }
 
-// HandlerFunc adapts a function to Handler.
+// HandlerFunc adapts a function to [Handler].
 type HandlerFunc[P, R any] func(ctx context.Context, t *Task[P]) (R, error)
 
 // Handle calls f.
@@ -36,7 +36,7 @@ type Task[P any] struct {
 	// ID identifies the task: callers that submit the same id while it is
 	// pending or running join it instead of running it again.
 	ID string
-	// Name is the task's name; each name has its own queue.
+	// Name is the queue's name.
 	Name string
 	// Params are the decoded params.
 	Params P
@@ -78,13 +78,6 @@ func (t *Task[P]) Update(ctx context.Context, current, total float64) error {
 	return t.update(ctx, current, total)
 }
 
-// Progress returns the last progress the handler reported through Update.
-func (t *Task[P]) Progress() Progress {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.progress
-}
-
 // Progress is what a running task reported last.
 type Progress struct {
 	// Seq numbers the updates of the task, from 1; 0 means none yet.
@@ -96,14 +89,6 @@ type Progress struct {
 	Updated time.Time
 	// Status is the task's status when the progress was read.
 	Status Status
-}
-
-// Fraction returns Current/Total, or 0 when Total is 0.
-func (p Progress) Fraction() float64 {
-	if p.Total == 0 {
-		return 0
-	}
-	return p.Current / p.Total
 }
 
 // Status is where a task is in its life.
@@ -123,8 +108,8 @@ const (
 	StatusCanceled Status = "canceled"
 )
 
-// Final reports whether the status is an outcome.
-func (s Status) Final() bool {
+// final reports whether the status is an outcome.
+func (s Status) final() bool {
 	return s == StatusSucceeded || s == StatusFailed || s == StatusCanceled
 }
 

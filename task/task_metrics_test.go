@@ -108,35 +108,35 @@ func TestMetricsRunsAndOutcomes(t *testing.T) {
 
 		// A task whose deadline passes before any worker listens: the
 		// first claim's housekeeping ends it.
-		if _, err := tb.q.Submit(tb.ctx, "late", "work", job{N: 9}, task.Timeout(20*time.Millisecond)); err != nil {
+		if _, err := tb.q.Submit(tb.ctx, "late", job{N: 9}, task.Timeout(20*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(60 * time.Millisecond)
 
 		wh := newHandler("worker")
-		wq, err := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](wh),
+		wq, err := task.New[job, *res](secondClient(t, b), b.Prefix, "work",
 			task.WithBackoff(func(int, error) time.Duration { return 10 * time.Millisecond }),
 			task.WithMeterProvider(mr.mp))
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, wq, []string{"work"})
+		listen(t, wq, wh)
 
-		if _, err := tb.q.Query(tb.ctx, "ok", "work", job{N: 1}, task.Via(task.Remote)); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "ok", job{N: 1}, task.Via(task.Remote)); err != nil {
 			t.Fatalf("ok: %v", err)
 		}
-		_, err = tb.q.Query(tb.ctx, "fails", "work", job{N: 2, Mode: modeFail}, task.Via(task.Remote), task.MaxAttempts(2))
+		_, err = tb.q.Query(tb.ctx, "fails", job{N: 2, Mode: modeFail}, task.Via(task.Remote), task.MaxAttempts(2))
 		if !errors.Is(err, task.ErrHandler) {
 			t.Fatalf("fails: %v", err)
 		}
-		_, err = tb.q.Query(tb.ctx, "hopeless", "work", job{N: 3, Mode: modeSkip}, task.Via(task.Remote), task.MaxAttempts(5))
+		_, err = tb.q.Query(tb.ctx, "hopeless", job{N: 3, Mode: modeSkip}, task.Via(task.Remote), task.MaxAttempts(5))
 		if !errors.Is(err, task.ErrHandler) {
 			t.Fatalf("hopeless: %v", err)
 		}
-		if _, err := tb.q.Query(tb.ctx, "here", "work", job{N: 4}, task.Via(task.Local)); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "here", job{N: 4}, task.Via(task.Local)); err != nil {
 			t.Fatalf("local: %v", err)
 		}
-		if _, err := tb.q.Query(tb.ctx, "here-fails", "work", job{N: 5, Mode: modeFail}, task.Via(task.Local)); !errors.Is(err, task.ErrHandler) {
+		if _, err := tb.q.Query(tb.ctx, "here-fails", job{N: 5, Mode: modeFail}, task.Via(task.Local)); !errors.Is(err, task.ErrHandler) {
 			t.Fatalf("local fails: %v", err)
 		}
 
@@ -189,27 +189,24 @@ func TestMetricsQueueDepth(t *testing.T) {
 		mr := newMeterReader(t)
 		tb := setup(t, b, task.WithMeterProvider(mr.mp))
 		for _, id := range []string{"a", "b"} {
-			if _, err := tb.q.Submit(tb.ctx, id, "work", job{}); err != nil {
+			if _, err := tb.q.Submit(tb.ctx, id, job{}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := tb.q.Submit(tb.ctx, "later", "work", job{}, task.Delay(time.Hour)); err != nil {
+		if _, err := tb.q.Submit(tb.ctx, "later", job{}, task.Delay(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.q.Submit(tb.ctx, "other", "other", job{}); err != nil {
+		if _, err := tb.on("other").Submit(tb.ctx, "other", job{}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.q.RegisterMetrics("work", "bad{name"); !errors.Is(err, task.ErrInvalidName) {
-			t.Fatalf("RegisterMetrics with a bad name: %v", err)
-		}
-		reg, err := tb.q.RegisterMetrics("work")
+		reg, err := tb.q.RegisterMetrics()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.q.RegisterMetrics("work"); !errors.Is(err, task.ErrInvalidOption) {
-			t.Errorf("second RegisterMetrics: %v, want ErrInvalidOption", err)
+		if _, err := tb.q.RegisterMetrics(); !errors.Is(err, task.ErrInvalid) {
+			t.Errorf("second RegisterMetrics: %v, want ErrInvalid", err)
 		}
-		st, err := tb.q.Stats(tb.ctx, "work")
+		st, err := tb.insp("work").Stats(tb.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,12 +228,17 @@ func TestMetricsQueueDepth(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// With no names: every name this Queue has used.
+		// Each queue reports its own depth, under its name.
 		reg, err = tb.q.RegisterMetrics()
 		if err != nil {
 			t.Fatalf("RegisterMetrics after Unregister: %v", err)
 		}
 		defer func() { _ = reg.Unregister() }()
+		reg2, err := tb.on("other").RegisterMetrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = reg2.Unregister() }()
 		depth := mr.collect(t)["redisallocator.task.queue.depth"].Data.(metricdata.Sum[int64])
 		perQueue := map[string]int64{}
 		for _, p := range depth.DataPoints {

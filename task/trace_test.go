@@ -20,13 +20,13 @@ func TestTraceTravelsWithTheTask(t *testing.T) {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(sr))
 		t.Cleanup(func() { _ = tp.Shutdown(t.Context()) })
 		tb := setup(t, b, task.WithTracerProvider(tp))
-		wq, err := task.New[job, *res](secondClient(t, b), b.Prefix, task.WithHandler[job, *res](newHandler("worker")),
+		wq, err := task.New[job, *res](secondClient(t, b), b.Prefix, "work",
 			task.WithTracerProvider(tp))
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, wq, []string{"work"})
-		if _, err := tb.q.Query(tb.ctx, "traced", "work", job{N: 1}, task.Via(task.Remote)); err != nil {
+		listen(t, wq, newHandler("worker"))
+		if _, err := tb.q.Query(tb.ctx, "traced", job{N: 1}, task.Via(task.Remote)); err != nil {
 			t.Fatal(err)
 		}
 		// The worker ends its spans just after the caller has the result.

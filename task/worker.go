@@ -2,11 +2,8 @@ package task
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,82 +20,55 @@ import (
 const idxWake = 10
 
 // claimTimeout bounds a claim or finish script, which runs detached from
-// Listen's ctx: had the ctx cut it short, Redis might have handed over
+// Run's ctx: had the ctx cut it short, Redis might have handed over
 // tasks nobody knows of, stuck until their leases lapse.
 const claimTimeout = 10 * time.Second
 
-var workerIDRE = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
-
-// WorkerID sets the id under which the worker registers (default: random).
-// It is 1 to 64 letters, digits, '.', '_', ':' or '-', and must be unique
-// among live workers: a health-checking session id fits. Two Listen calls
-// with one id would renew each other's registration and leases.
-func WorkerID(id string) ListenOption { return func(l *listenConfig) { l.workerID = id } }
-
-// Listen runs workers for the tasks of names until ctx ends, with up to
-// Workers handlers at once across the names. It registers the worker as
-// live for each name (what policy Auto looks for) and renews that
-// registration and the leases of its running tasks every Heartbeat, also
-// while every handler is busy.
+// Run runs workers for the queue's tasks with handler h until ctx ends,
+// with up to Workers handlers at once. It registers the worker as live
+// (what policy Auto looks for) and renews that registration and the
+// leases of its running tasks every Heartbeat, also while every handler is
+// busy.
 //
 // Each handler's ctx ends at the task's deadline, when the task is
-// canceled (cause ErrCanceled), when the worker lost the task (ErrLost) or
-// at the end of the grace period (ErrShutdown). A worker that cannot reach
-// Redis counts its tasks lost before Redis could give them to another
+// canceled (cause [ErrCanceled]), when the worker lost the task ([ErrLost])
+// or at the end of the grace period ([ErrShutdown]). A worker that cannot
+// reach Redis counts its tasks lost before Redis could give them to another
 // worker: min(LeaseTTL, 5 heartbeats) − 2 heartbeats after the start of its
 // last answered heartbeat, 3 s by default. Tasks whose params do not
-// decode fail at once (kind KindDecode, in the dead-letter set); the worker
+// decode fail at once (kind "decode", in the dead-letter set); the worker
 // goes on.
 //
-// When ctx ends Listen stops taking tasks, waits up to Grace for running
+// When ctx ends Run stops taking tasks, waits up to Grace for running
 // handlers, then cancels the rest and waits for them; a task whose handler
 // returns an error after that goes back to the queue without using up an
 // attempt. It then leaves the registry and returns nil. Handlers that
-// ignore their ctx keep Listen from returning. Redis failures while
-// listening go to OnError and are retried. Errors before the start
-// (no handler, bad names or options, Redis unreachable) are returned.
-func (q *Queue[P, R]) Listen(ctx context.Context, names []string, opts ...ListenOption) error {
-	if q.handler == nil {
-		return fmt.Errorf("task: listen: %w", ErrNoHandler)
+// ignore their ctx keep Run from returning. Redis failures while running go
+// to OnError and are retried. Errors before the start are returned: a nil
+// h or bad options ([ErrInvalid]), live workers of another shape
+// ([ErrShape]), Redis unreachable.
+func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOption) error {
+	if isNil(h) {
+		return fmt.Errorf("%w: task %s: run: nil handler", ErrInvalid, q.c.name)
 	}
-	lc, err := newListenConfig(opts)
+	lc, err := newRunConfig(opts)
 	if err != nil {
 		return err
 	}
-	if len(names) == 0 {
-		return fmt.Errorf("%w: listen: no task names", ErrInvalidName)
-	}
-	var queues []*queueKeys
-	seen := map[string]bool{}
-	for _, n := range names {
-		k, err := q.c.keysFor(n)
-		if err != nil {
-			return err
-		}
-		if !seen[n] {
-			seen[n] = true
-			queues = append(queues, k)
-		}
-	}
-	if lc.workerID == "" {
-		var r [8]byte
-		_, _ = rand.Read(r[:])
-		lc.workerID = "w-" + hex.EncodeToString(r[:])
-	} else if !workerIDRE.MatchString(lc.workerID) {
-		return fmt.Errorf("%w: worker id %q", ErrInvalidOption, lc.workerID)
-	}
+	queues := []*queueKeys{q.c.keys}
 	w := &worker[P, R]{
-		q: q, c: q.c, lc: lc, id: lc.workerID, queues: queues, running: map[runKey]*run{},
+		h: h, c: q.c, lc: lc, id: lc.workerID, queues: queues, running: map[runKey]*run{},
 		slots: make(chan struct{}, lc.workers),
 	}
-	// Register before taking tasks, so Auto callers see the worker.
+	// Register before taking tasks, so Auto callers see the worker; the
+	// first beat records the worker's shape.
 	for _, k := range queues {
-		if _, err := w.beat(ctx, k, "beat", nil); err != nil {
+		if _, err := w.beat(ctx, k, "join", nil); err != nil {
 			if ctx.Err() != nil {
 				w.leave(ctx)
 				return nil // stopped before it started
 			}
-			return fmt.Errorf("task: listen %s: %w", k.name, err)
+			return fmt.Errorf("task %s: run: %w", k.name, err)
 		}
 	}
 	return w.serve(ctx)
@@ -113,9 +83,9 @@ type run struct {
 }
 
 type worker[P, R any] struct {
-	q      *Queue[P, R]
+	h      Handler[P, R]
 	c      *core
-	lc     listenConfig
+	lc     runConfig
 	id     string
 	queues []*queueKeys
 	slots  chan struct{} // a token per running handler
@@ -193,7 +163,11 @@ func (w *worker[P, R]) beat(ctx context.Context, k *queueKeys, op string, runs [
 	for _, r := range runs {
 		list = append(list, r.id, strconv.Itoa(r.attempt))
 	}
-	args := []string{w.id, op, ms(heartbeatMisses * w.lc.heartbeat), ms(w.lc.leaseTTL), strings.Join(list, "\x00")}
+	shape := ""
+	if op == "join" {
+		shape = w.c.shape
+	}
+	args := []string{w.id, op, roundMS(heartbeatMisses * w.lc.heartbeat), roundMS(w.lc.leaseTTL), strings.Join(list, "\x00"), shape}
 	msg, err := w.c.runScript(ctx, script.TaskHeartbeat, k.keys, args)
 	if err != nil {
 		return nil, err
@@ -238,7 +212,7 @@ func (w *worker[P, R]) heartbeatQueue(stop <-chan struct{}, k *queueKeys) {
 	t := time.NewTicker(w.lc.heartbeat)
 	defer t.Stop()
 	lapse := w.lapseAfter()
-	lastOK := time.Now() // Listen registered just before
+	lastOK := time.Now() // Run registered just before
 	for {
 		select {
 		case <-stop:
@@ -373,7 +347,7 @@ func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token str
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
 	defer cancel()
 	idleTTL := w.c.cfg.waitPoll + time.Second
-	args := []string{w.id, strconv.Itoa(n), ms(w.lc.leaseTTL), strconv.Itoa(w.c.cfg.budget), token, ms(idleTTL), flag(idle)}
+	args := []string{w.id, strconv.Itoa(n), roundMS(w.lc.leaseTTL), strconv.Itoa(w.c.cfg.budget), token, roundMS(idleTTL), flag(idle), w.c.shape}
 	msg, err := w.c.runScript(cctx, script.TaskClaim, k.keys, args)
 	if err != nil {
 		return nil, 0, err
@@ -494,9 +468,15 @@ func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd tim
 func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, c claimed, deadline time.Time,
 	cancel context.CancelCauseFunc,
 ) (outcome, payload string, backoff time.Duration) {
+	// A task queued under another shape (before this worker took the
+	// name over) would decode into zero values: it fails instead.
+	if s := traceShape(c.trace); s != "" && w.c.shape != "" && s != w.c.shape {
+		return outcomeFatal, kindShape + "\nthe task was submitted with params or result shape " + s +
+			"; this worker runs " + w.c.shape, 0
+	}
 	var params P
 	if err := w.c.cfg.codec.Unmarshal(c.params, &params); err != nil {
-		return outcomeFatal, KindDecode + "\n" + err.Error(), 0
+		return outcomeFatal, kindDecode + "\n" + err.Error(), 0
 	}
 	t := &Task[P]{
 		ID: c.id, Name: k.name, Params: params, Attempt: c.attempt, MaxAttempts: c.max, Priority: c.priority,
@@ -505,11 +485,11 @@ func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, c claimed, dea
 	t.update = func(uctx context.Context, current, total float64) error {
 		return w.progress(uctx, k, c, current, total, cancel)
 	}
-	res, err := safeHandle(ctx, w.q.handler, t)
+	res, err := safeHandle(ctx, w.h, t)
 	if err == nil {
 		b, err := w.c.cfg.codec.Marshal(res)
 		if err != nil {
-			return outcomeFatal, KindEncode + "\n" + err.Error(), 0
+			return outcomeFatal, kindEncode + "\n" + err.Error(), 0
 		}
 		return outcomeOK, string(b), 0
 	}
@@ -560,7 +540,7 @@ func (w *worker[P, R]) progress(ctx context.Context, k *queueKeys, c claimed, cu
 // lost outcome would make the task run again after its lease lapses. It
 // returns task_finish's answer: the task's status after it.
 func (w *worker[P, R]) finish(ctx context.Context, k *queueKeys, c claimed, outcome, payload string, backoff time.Duration) (string, error) {
-	args := []string{c.id, w.id, strconv.Itoa(c.attempt), outcome, payload, ms(backoff)}
+	args := []string{c.id, w.id, strconv.Itoa(c.attempt), outcome, payload, roundMSZero(backoff)}
 	delay := 50 * time.Millisecond
 	for try := 1; ; try++ {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)

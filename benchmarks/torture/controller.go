@@ -112,6 +112,7 @@ type controller struct {
 	client rueidis.Client
 	pool   *pool.Pool[string]
 	queue  *task.Queue[Params, int64]
+	insp   *task.Inspector
 	core   []string
 	churn  []string
 
@@ -272,7 +273,10 @@ func (c *controller) run(ctx context.Context) error {
 	if c.pool, err = pool.New[string](c.client, prefix, poolName); err != nil {
 		return err
 	}
-	if c.queue, err = task.New[Params, int64](c.client, prefix); err != nil {
+	if c.queue, err = task.New[Params, int64](c.client, prefix, queueName); err != nil {
+		return err
+	}
+	if c.insp, err = task.NewInspector(c.client, prefix, queueName); err != nil {
 		return err
 	}
 	if _, err = c.pool.AddKeys(ctx, append(slices.Clone(c.core), c.churn...)); err != nil {
@@ -514,7 +518,7 @@ func (c *controller) drain(ctx context.Context) {
 		}
 		c.mu.Unlock()
 		for id, info := range c.readInfos(ctx, open) {
-			if info.found && info.Status.Final() {
+			if info.found && (info.Status == task.StatusSucceeded || info.Status == task.StatusFailed || info.Status == task.StatusCanceled) {
 				final[id] = true
 			}
 		}
@@ -873,7 +877,7 @@ func (c *controller) state(ctx context.Context, ids []string) (*persisted, error
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.queue.Stats(sctx, queueName)
+	st, err := c.insp.Stats(sctx)
 	if err != nil {
 		return nil, err
 	}
@@ -946,7 +950,7 @@ func (c *controller) readInfos(ctx context.Context, ids []string) map[string]tas
 			defer func() { <-sem }()
 			rctx, cancel := context.WithTimeout(ctx, opTimeout)
 			defer cancel()
-			info, err := c.queue.Info(rctx, queueName, id)
+			info, err := c.insp.Info(rctx, id)
 			ti := taskInfo{Info: info, found: err == nil}
 			if err != nil && !errors.Is(err, task.ErrNotFound) {
 				return
@@ -1023,7 +1027,7 @@ func (c *controller) taskStates(ctx context.Context, records []Record) map[strin
 	dead := map[string]bool{}
 	for off := 0; ; {
 		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		page, err := c.queue.DeadLetters(dctx, queueName, off, 1000)
+		page, err := c.insp.DeadLetters(dctx, off, 1000)
 		cancel()
 		if err != nil {
 			c.fail("dead letters: %v", err)
@@ -1058,7 +1062,7 @@ func (c *controller) taskStates(ctx context.Context, records []Record) map[strin
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			h, err := c.queue.Handle(queueName, id)
+			h, err := c.queue.Handle(id)
 			if err == nil {
 				rctx, cancel := context.WithTimeout(ctx, opTimeout)
 				var r int64

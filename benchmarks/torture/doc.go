@@ -35,7 +35,7 @@
 // Release, or dropping the lease to let it lapse. Between holdings: GC,
 // Quarantine (on and off), Stats, and AddKeys, Remove and AssignKeys of the
 // "churn" members (the -members "core" ones always stay). One goroutine
-// submits tasks with deterministic ids and waits for them; Listen runs
+// submits tasks with deterministic ids and waits for them; Run runs
 // handlers whose result is a pure function of the payload; 1 task in 25 is
 // poison (always fails, so it must end in the dead-letter set) and 15% of
 // other attempts fail transiently.

@@ -155,8 +155,7 @@ func newWorker(cfg workerConfig, client rueidis.Client, led *ledgerWriter) (*wor
 	}
 	w := &worker{cfg: cfg, client: client, led: led, pool: p}
 	w.sess = sessions{w: w}
-	q, err := task.New[Params, int64](client, cfg.Prefix,
-		task.WithHandlerFunc(w.handle),
+	q, err := task.New[Params, int64](client, cfg.Prefix, cfg.Queue,
 		task.WithRetention(cfg.Retention),
 		task.WithDefaultTimeout(cfg.TaskTimeout),
 		task.WithMaxAttempts(maxAttempts),
@@ -423,7 +422,7 @@ func (w *worker) handle(ctx context.Context, t *task.Task[Params]) (int64, error
 
 func (w *worker) listen(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := w.queue.Listen(ctx, []string{w.cfg.Queue},
+		err := w.queue.Run(ctx, task.HandlerFunc[Params, int64](w.handle),
 			task.Workers(3), task.LeaseTTL(3*time.Second), task.Heartbeat(500*time.Millisecond),
 			task.Grace(500*time.Millisecond), task.WorkerID(w.cfg.ID), task.OnError(func(error) {}))
 		w.op("listen", err)
@@ -441,7 +440,7 @@ func (w *worker) submitLoop(ctx context.Context, rng *rand.Rand) {
 		for try := 0; try < 10 && ctx.Err() == nil; try++ {
 			c, cancel := w.opCtx(ctx)
 			var err error
-			h, err = w.queue.Submit(c, id, w.cfg.Queue, p)
+			h, err = w.queue.Submit(c, id, p)
 			cancel()
 			w.op("submit", err)
 			if err == nil {

@@ -49,14 +49,14 @@ func (d *demo) queueLoop(ctx context.Context) {
 		}
 		return fetchResult{Proxy: a.Key, Fence: a.Fence()}, nil
 	}
-	worker, err := task.New[fetchJob, fetchResult](d.client, d.prefix, task.WithCodec(codec.JSON), task.WithHandlerFunc(handler),
+	worker, err := task.New[fetchJob, fetchResult](d.client, d.prefix, "fetch", task.WithCodec(codec.JSON),
 		task.WithTracerProvider(d.o.tel.traces()), task.WithMeterProvider(d.o.tel.metrics()))
 	if err != nil {
 		d.errs.Add(1)
 		d.event("queue: %v", err)
 		return
 	}
-	caller, err := task.New[fetchJob, fetchResult](d.client, d.prefix, task.WithCodec(codec.JSON),
+	caller, err := task.New[fetchJob, fetchResult](d.client, d.prefix, "fetch", task.WithCodec(codec.JSON),
 		task.WithTracerProvider(d.o.tel.traces()), task.WithMeterProvider(d.o.tel.metrics()))
 	if err != nil {
 		d.errs.Add(1)
@@ -65,7 +65,7 @@ func (d *demo) queueLoop(ctx context.Context) {
 	}
 	if d.o.tel != nil {
 		// With --otlp, also export the queue's depth by state.
-		if reg, err := caller.RegisterMetrics("fetch"); err == nil {
+		if reg, err := caller.RegisterMetrics(); err == nil {
 			defer func() { _ = reg.Unregister() }()
 		} else {
 			d.event("metrics: %v", err)
@@ -73,14 +73,14 @@ func (d *demo) queueLoop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := worker.Listen(ctx, []string{"fetch"}, task.Workers(2), task.Grace(5*time.Second)); err != nil && ctx.Err() == nil {
+		if err := worker.Run(ctx, task.HandlerFunc[fetchJob, fetchResult](handler), task.Workers(2), task.Grace(5*time.Second)); err != nil && ctx.Err() == nil {
 			d.errs.Add(1)
-			d.event("queue: listen: %v", err)
+			d.event("queue: run: %v", err)
 		}
 	})
 	for i := 0; ctx.Err() == nil; i++ {
 		id := fmt.Sprintf("fetch-%d", i)
-		_, err := caller.Query(ctx, id, "fetch", fetchJob{URL: fmt.Sprintf("https://example.test/page/%d", i)},
+		_, err := caller.Query(ctx, id, fetchJob{URL: fmt.Sprintf("https://example.test/page/%d", i)},
 			task.Via(task.Remote), task.Timeout(10*time.Second))
 		switch {
 		case err == nil:

@@ -479,11 +479,11 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 		return err
 	}
 	defer client.Close()
-	q, err := task.New[any, any](client, o.prefix)
+	q, err := task.NewInspector(client, o.prefix, o.queue)
 	if err != nil {
-		return usageErr("%w", err)
+		return usageErr("--queue: %w", err)
 	}
-	st, err := q.Stats(ctx, o.queue)
+	st, err := q.Stats(ctx)
 	if errors.Is(err, task.ErrInvalid) {
 		return usageErr("--queue: %w", err)
 	}
@@ -495,7 +495,7 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 	}
 	if o.all {
 		for off := 0; off < st.Dead; off += requeueChunk {
-			page, err := q.DeadLetters(ctx, o.queue, off, requeueChunk)
+			page, err := q.DeadLetters(ctx, off, requeueChunk)
 			if err != nil {
 				return redisFailure(err)
 			}
@@ -524,7 +524,7 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 	moved := 0
 	var notMoved []string
 	for chunk := range slices.Chunk(ids, size) {
-		n, err := q.Requeue(ctx, o.queue, chunk...)
+		n, err := q.Requeue(ctx, chunk...)
 		if errors.Is(err, task.ErrInvalid) {
 			return usageErr("%w (requeued %d before)", err, moved)
 		}

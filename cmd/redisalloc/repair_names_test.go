@@ -90,11 +90,11 @@ func TestRequeueBadIDAppliesNothing(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		seedAll(t, b)
 		r := runCLI(t, cliEnv{}, "queue", "requeue", "t-fail", "", "--queue", "emails", "--yes", "--redis", backendURL(b), "--prefix", b.Prefix)
-		q, err := task.New[string, string](b.Client, b.Prefix)
+		q, err := task.NewInspector(b.Client, b.Prefix, "emails")
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := q.Stats(t.Context(), "emails")
+		st, err := q.Stats(t.Context())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -121,13 +121,13 @@ func TestPoolFreeCommand(t *testing.T) {
 func TestQueueRequeueCommand(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		seedAll(t, b)
-		q, err := task.New[string, string](b.Client, b.Prefix)
+		q, err := task.NewInspector(b.Client, b.Prefix, "emails")
 		if err != nil {
 			t.Fatal(err)
 		}
 		args := []string{"queue", "requeue", "--redis", backendURL(b), "--prefix", b.Prefix, "--queue", "emails"}
 		stats := func() task.Stats {
-			st, err := q.Stats(t.Context(), "emails")
+			st, err := q.Stats(t.Context())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -108,16 +108,10 @@ func (c *collector) run(ctx context.Context, names Names) error {
 			return c.part("pool:"+n, func() error { return c.pool(ctx, n, &r.Pools[i]) })
 		})
 	}
-	if len(names.Queues) > 0 {
-		q, err := task.New[any, any](c.client, c.prefix)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrInvalid, err)
-		}
-		for i, n := range names.Queues {
-			jobs = append(jobs, func(ctx context.Context) error {
-				return c.part("queue:"+n, func() error { return c.queue(ctx, q, n, &r.Queues[i]) })
-			})
-		}
+	for i, n := range names.Queues {
+		jobs = append(jobs, func(ctx context.Context) error {
+			return c.part("queue:"+n, func() error { return c.queue(ctx, n, &r.Queues[i]) })
+		})
 	}
 	if len(names.Locks) > 0 {
 		l, err := lock.New(c.client, c.prefix, lock.WithTracking(false))
@@ -327,8 +321,12 @@ func timePtr(t time.Time) *time.Time {
 	return &u
 }
 
-func (c *collector) queue(ctx context.Context, q *task.Queue[any, any], name string, out *Queue) error {
-	st, err := q.Stats(ctx, name)
+func (c *collector) queue(ctx context.Context, name string, out *Queue) error {
+	q, err := task.NewInspector(c.client, c.prefix, name)
+	if err != nil {
+		return err
+	}
+	st, err := q.Stats(ctx)
 	if err != nil {
 		return err
 	}
@@ -339,7 +337,7 @@ func (c *collector) queue(ctx context.Context, q *task.Queue[any, any], name str
 	if st.Dead > 0 {
 		// The dead-letter set is oldest first: read its tail.
 		n := min(c.opts.SampleLimit, st.Dead, 1000)
-		infos, err := q.DeadLetters(ctx, name, max(st.Dead-n, 0), n)
+		infos, err := q.DeadLetters(ctx, max(st.Dead-n, 0), n)
 		if err != nil {
 			return err
 		}

@@ -1,7 +1,13 @@
 package script
 
 import (
-	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
@@ -9,21 +15,7 @@ import (
 	"testing"
 )
 
-// header is what a file's opening comment block declares.
-type header struct {
-	name     string
-	summary  string
-	keys     []string
-	args     []string
-	errors   []Code
-	readOnly bool
-	returns  bool
-}
-
 var (
-	reNameLine = regexp.MustCompile(`^([a-z][a-z0-9_]*): (.+)$`)
-	reKeyLine  = regexp.MustCompile(`^KEYS\[(\d+)\] (.+)$`)
-	reArgLine  = regexp.MustCompile(`^ARGV\[(\d+)\] (.+)$`)
 	reErrReply = regexp.MustCompile(`error_reply\(\s*'([A-Z_]+)[ ']`)
 	// Commands that change data; a read-only script must not call them.
 	writeCommands = []string{
@@ -35,52 +27,6 @@ var (
 		"RENAME", "COPY", "MSET", "PUBLISH",
 	}
 )
-
-// parseHeader reads the leading "-- " comment block of a script file.
-func parseHeader(src string) (header, error) {
-	var h header
-	lines := strings.Split(src, "\n")
-	for i, line := range lines {
-		text, ok := strings.CutPrefix(line, "-- ")
-		if !ok {
-			if i == 0 {
-				return h, fmt.Errorf("file does not open with a '-- name: summary' line")
-			}
-			break
-		}
-		switch {
-		case i == 0:
-			m := reNameLine.FindStringSubmatch(text)
-			if m == nil {
-				return h, fmt.Errorf("first line %q is not 'name: summary'", text)
-			}
-			h.name, h.summary = m[1], m[2]
-		case reKeyLine.MatchString(text):
-			m := reKeyLine.FindStringSubmatch(text)
-			if n, _ := strconv.Atoi(m[1]); n != len(h.keys)+1 {
-				return h, fmt.Errorf("KEYS[%s] out of order, want KEYS[%d]", m[1], len(h.keys)+1)
-			}
-			h.keys = append(h.keys, m[2])
-		case reArgLine.MatchString(text):
-			m := reArgLine.FindStringSubmatch(text)
-			if n, _ := strconv.Atoi(m[1]); n != len(h.args)+1 {
-				return h, fmt.Errorf("ARGV[%s] out of order, want ARGV[%d]", m[1], len(h.args)+1)
-			}
-			h.args = append(h.args, m[2])
-		case strings.HasPrefix(text, "ARGV... "): // variadic: what follows says how
-			h.args = append(h.args, "...")
-		case strings.HasPrefix(text, "Returns"):
-			h.returns = true
-		case strings.HasPrefix(text, "Errors: "):
-			for c := range strings.SplitSeq(strings.TrimPrefix(text, "Errors: "), ",") {
-				h.errors = append(h.errors, Code(strings.TrimSpace(c)))
-			}
-		case text == "Read-only.":
-			h.readOnly = true
-		}
-	}
-	return h, nil
-}
 
 func TestEveryFileRegisteredOnce(t *testing.T) {
 	t.Parallel()
@@ -103,43 +49,70 @@ func TestEveryFileRegisteredOnce(t *testing.T) {
 	}
 }
 
-func TestHeaderMatchesDescription(t *testing.T) {
+// TestHeaderContract pins the descriptor read from one header, so that a
+// parser change cannot silently drop what callers rely on.
+func TestHeaderContract(t *testing.T) {
 	t.Parallel()
-	for _, s := range All() {
-		t.Run(s.Name, func(t *testing.T) {
-			t.Parallel()
-			h, err := parseHeader(s.Source)
-			if err != nil {
-				t.Fatalf("header: %v", err)
-			}
-			if h.name != s.Name {
-				t.Errorf("header names %q, file and Script say %q", h.name, s.Name)
-			}
-			if !slices.Equal(h.keys, s.Keys) {
-				t.Errorf("KEYS differ:\nheader: %q\nGo:     %q", h.keys, s.Keys)
-			}
-			if !slices.Equal(h.args, s.Args) {
-				t.Errorf("ARGV differ:\nheader: %q\nGo:     %q", h.args, s.Args)
-			}
-			if !slices.Equal(h.errors, s.Errors) {
-				t.Errorf("Errors differ: header %q, Go %q", h.errors, s.Errors)
-			}
-			if h.readOnly != s.ReadOnly {
-				t.Errorf("read-only: header %v, Go %v", h.readOnly, s.ReadOnly)
-			}
-			if !h.returns {
-				t.Errorf("header has no 'Returns' line")
-			}
-			if len(s.Keys) == 0 {
-				t.Errorf("script has no KEYS: every script needs one key to route it in a cluster")
-			}
-		})
+	want := &Script{
+		Name: "pool_free",
+		Keys: []string{
+			"free set", "holders", "unhealthy", "timers", "priorities", "values",
+			"fence counter", "bindings", "binding index", "wake-up list", "waiter count", "session index",
+		},
+		Args: []string{
+			"member",
+			`holder token, empty to free whoever holds it, or "=" and a fence to free the lease only while it has that fence (administrators)`,
+			"...",
+		},
+		Errors: []Code{CodeInvalid},
+	}
+	got := *PoolFree
+	got.Source = ""
+	if !reflect.DeepEqual(&got, want) {
+		t.Errorf("PoolFree = %+v\nwant       %+v", &got, want)
+	}
+	if !PoolInspect.ReadOnly || PoolMalloc.ReadOnly {
+		t.Errorf("read-only: pool_inspect %v, pool_malloc %v", PoolInspect.ReadOnly, PoolMalloc.ReadOnly)
+	}
+	if PoolScale.MinArgs() != 7 || len(PoolScale.Keys) != 14 {
+		t.Errorf("pool_scale: %d args, %d keys, want 7 and 14", PoolScale.MinArgs(), len(PoolScale.Keys))
+	}
+}
+
+// TestDocExampleMatchesFile keeps the header shown in doc.go equal to the
+// file it quotes.
+func TestDocExampleMatchesFile(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example []string
+	for line := range strings.SplitSeq(string(doc), "\n") {
+		if l, ok := strings.CutPrefix(line, "//\t-- "); ok {
+			example = append(example, "-- "+l)
+		}
+	}
+	if len(example) == 0 {
+		t.Fatal("doc.go shows no header")
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(example[0], "-- "), ":")
+	src, err := files.ReadFile("lua/" + name + ".lua")
+	if err != nil {
+		t.Fatalf("doc.go quotes %s: %v", name, err)
+	}
+	lines := strings.Split(string(src), "\n")
+	if len(lines) < len(example) || !slices.Equal(lines[:len(example)], example) {
+		t.Errorf("doc.go's example differs from the header of lua/%s.lua:\ndoc:  %q\nfile: %q", name, example, lines[:min(len(lines), len(example))])
 	}
 }
 
 func TestErrorRepliesAreDeclared(t *testing.T) {
 	t.Parallel()
 	for _, s := range All() {
+		if len(s.Errors) != len(slices.Compact(slices.Clone(s.Errors))) {
+			t.Errorf("%s declares an error code twice: %q", s.Name, s.Errors)
+		}
 		for _, m := range reErrReply.FindAllStringSubmatch(s.Source, -1) {
 			if !slices.Contains(s.Errors, Code(m[1])) {
 				t.Errorf("%s raises %s but does not declare it in Errors", s.Name, m[1])
@@ -151,6 +124,79 @@ func TestErrorRepliesAreDeclared(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestErrorCodesAreConstants: every code a header declares is a Code
+// constant of this package (the name the feature packages' error tables
+// use), and every constant is declared by some header.
+func TestErrorCodesAreConstants(t *testing.T) {
+	t.Parallel()
+	consts := codeConstants(t)
+	declared := map[Code]bool{}
+	for _, s := range All() {
+		for _, c := range s.Errors {
+			declared[c] = true
+			if consts[c] == "" {
+				t.Errorf("%s declares %s, which is no Code constant", s.Name, c)
+			}
+		}
+	}
+	for c, name := range consts {
+		if !declared[c] {
+			t.Errorf("%s (%s) is declared by no script header", name, c)
+		}
+	}
+}
+
+// codeConstants reads the Code constants of this package's Go files:
+// value -> constant name.
+func codeConstants(t *testing.T) map[Code]string {
+	t.Helper()
+	fset := token.NewFileSet()
+	paths, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[Code]string{}
+	for _, p := range paths {
+		if strings.HasSuffix(p, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, p, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			gd, ok := d.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Code" {
+					continue
+				}
+				for i, n := range vs.Names {
+					lit, ok := vs.Values[i].(*ast.BasicLit)
+					if !ok {
+						t.Fatalf("%s: %s is not a string literal", p, n.Name)
+					}
+					v, err := strconv.Unquote(lit.Value)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if prev, dup := out[Code(v)]; dup {
+						t.Errorf("%s and %s are both %q", prev, n.Name, v)
+					}
+					out[Code(v)] = n.Name
+				}
+			}
+		}
+	}
+	if len(out) == 0 {
+		t.Fatal("no Code constants found")
+	}
+	return out
 }
 
 func TestScriptsNeverBuildKeyNames(t *testing.T) {
@@ -205,7 +251,17 @@ func TestParseHeaderRejectsBadHeaders(t *testing.T) {
 		"NoHeader":       "return 1\n",
 		"BadFirstLine":   "-- Lock Acquire takes a lock\n",
 		"KeysOutOfOrder": "-- x: y\n-- KEYS[2] b\n",
-		"ArgsOutOfOrder": "-- x: y\n-- KEYS[1] a\n-- ARGV[2] b\n",
+		"ArgsOutOfOrder": "-- x: y\n-- KEYS[1] a\n-- ARGV[2] b\n-- Returns 1.\n",
+		"NoReturns":      "-- x: y\n-- KEYS[1] a\n-- ARGV[1] b\n",
+		"NoKeys":         "-- x: y\n-- ARGV[1] b\n-- Returns 1.\n",
+		"UnknownLine":    "-- x: y\n-- KEYS[1] a\n-- Error: INVALID\n-- Returns 1.\n",
+		"KeysAfterArgs":  "-- x: y\n-- ARGV[1] b\n-- KEYS[1] a\n-- Returns 1.\n",
+		"ErrorsFirst":    "-- x: y\n-- KEYS[1] a\n-- Errors: INVALID\n-- Returns 1.\n",
+		"TwoReturns":     "-- x: y\n-- KEYS[1] a\n-- Returns 1.\n-- Returns 2.\n",
+		"LowerCaseCode":  "-- x: y\n-- KEYS[1] a\n-- Returns 1.\n-- Errors: invalid\n",
+		"EmptyKey":       "-- x: y\n-- KEYS[1] \n-- Returns 1.\n",
+		"VariadicAlone":  "-- x: y\n-- KEYS[1] a\n-- ARGV... more\n-- Returns 1.\n",
+		"ArgsAfterDots":  "-- x: y\n-- KEYS[1] a\n-- ARGV[1] b\n-- ARGV... more\n-- ARGV[2] c\n-- Returns 1.\n",
 	}
 	for name, src := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -214,6 +270,23 @@ func TestParseHeaderRejectsBadHeaders(t *testing.T) {
 				t.Errorf("parseHeader(%q) accepted a bad header", src)
 			}
 		})
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	t.Parallel()
+	src := "-- x_1: does y.\n-- KEYS[1] a key\n-- KEYS[2] b\n-- ARGV[1] c: d, e\n-- ARGV... repeats\n" +
+		"-- Returns 1.\n-- Errors: INVALID, NOT_HELD\n-- Read-only.\n-- @include pool\n-- KEYS[3] not header\nreturn 1\n"
+	got, err := parseHeader(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Script{
+		Name: "x_1", Keys: []string{"a key", "b"}, Args: []string{"c: d, e", "..."},
+		Errors: []Code{CodeInvalid, CodeNotHeld}, ReadOnly: true,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("parseHeader = %+v, want %+v", got, want)
 	}
 }
 
@@ -242,23 +315,106 @@ func TestLookup(t *testing.T) {
 func TestIncludesExpanded(t *testing.T) {
 	t.Parallel()
 	used := map[string]bool{}
+	libs, _ := files.ReadDir("lua/lib")
 	for _, s := range All() {
 		if strings.Contains(s.Source, includeMarker) {
 			t.Errorf("%s: include marker left after expansion", s.Name)
 		}
+		// Each library enters once: its opening comment line appears at
+		// most once.
+		for _, l := range libs {
+			body, _ := files.ReadFile("lua/lib/" + l.Name())
+			first, _, _ := strings.Cut(string(body), "\n")
+			if n := strings.Count(s.Source, first+"\n"); n > 1 {
+				t.Errorf("%s: library %s included %d times", s.Name, l.Name(), n)
+			}
+		}
 	}
-	for _, n := range fileNames() {
-		src, _ := files.ReadFile("lua/" + n + ".lua")
-		for _, line := range strings.Split(string(src), "\n") {
+	paths, _ := fs.Glob(files, "lua/*.lua")
+	more, _ := fs.Glob(files, "lua/lib/*.lua")
+	for _, p := range append(paths, more...) {
+		src, _ := files.ReadFile(p)
+		for line := range strings.SplitSeq(string(src), "\n") {
 			if lib, ok := strings.CutPrefix(line, includeMarker); ok {
 				used[strings.TrimSpace(lib)] = true
 			}
 		}
 	}
-	libs, _ := files.ReadDir("lua/lib")
 	for _, l := range libs {
 		if n := strings.TrimSuffix(l.Name(), ".lua"); !used[n] {
 			t.Errorf("library lua/lib/%s is included by no script", l.Name())
+		}
+	}
+}
+
+func TestIncludeOnce(t *testing.T) {
+	t.Parallel()
+	got := expandIncludes("t", "-- t: x\n-- @include pool_write\n-- @include pool\n-- @include common\nreturn {now_ms(), FREE, wake}\n")
+	for _, lib := range []string{"common", "pool", "pool_write"} {
+		body, _ := files.ReadFile("lua/lib/" + lib + ".lua")
+		first, _, _ := strings.Cut(string(body), "\n")
+		if n := strings.Count(got, first+"\n"); n != 1 {
+			t.Errorf("%s included %d times, want once", lib, n)
+		}
+	}
+	if c, p := strings.Index(got, "local function now_ms"), strings.Index(got, "local FREE"); c < 0 || p < c {
+		t.Errorf("common must come before pool: now_ms at %d, FREE at %d", c, p)
+	}
+}
+
+// TestIncludeKeepsOnlyWhatIsUsed: a library contributes the definitions the
+// script uses, directly or through other definitions, and nothing else.
+func TestIncludeKeepsOnlyWhatIsUsed(t *testing.T) {
+	t.Parallel()
+	got := expandIncludes("t", "-- t: x\n-- @include pool_write\nlocal s = free_score(0, 1)\nwake(1)\nreturn s\n")
+	for _, want := range []string{
+		"local function fmt", "local function free_score", "local function wake", "local function call_chunked",
+		"local SPAN", "local EPOCH", "local WAITER_STALE", "local FREE, HOLDERS",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("expansion lacks %q (used)", want)
+		}
+	}
+	for _, unused := range []string{"local function now_ms", "local function fire_timers", "local function release", "local function parse_lease", "local function state(", "local function prio_of"} {
+		if strings.Contains(got, unused) {
+			t.Errorf("expansion keeps %q (unused)", unused)
+		}
+	}
+	// A library with other top-level statements is kept whole.
+	if got := expandIncludes("t", "-- t: x\n-- @include lock_compare\nreturn 1\n"); !strings.Contains(got, "local function decimal") {
+		t.Error("lock_compare was pruned although its top level runs checks")
+	}
+	if !strings.Contains(PoolMalloc.Source, "local function fire_timers") || strings.Contains(PoolUnwait.Source, "local function fire_timers") {
+		t.Error("pool_malloc must keep fire_timers, pool_unwait must not")
+	}
+}
+
+// BenchmarkInit measures what package initialisation does for every script:
+// read the file, parse its header, expand its includes.
+func BenchmarkInit(b *testing.B) {
+	names := fileNames()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, n := range names {
+			src, _ := files.ReadFile("lua/" + n + ".lua")
+			if _, err := parseHeader(string(src)); err != nil {
+				b.Fatal(err)
+			}
+			expandIncludes(n, string(src))
+		}
+	}
+}
+
+func TestNamesAndCodes(t *testing.T) {
+	t.Parallel()
+	for s, want := range map[string]bool{"pool_malloc": true, "a1": true, "x": true, "": false, "_a": false, "1a": false, "Pool": false, "a-b": false} {
+		if got := isName(s); got != want {
+			t.Errorf("isName(%q) = %v", s, got)
+		}
+	}
+	for s, want := range map[string]bool{"NOT_HELD": true, "INVALID": true, "": false, "Invalid": false, "NOT-HELD": false, "E1": false} {
+		if got := isCode(s); got != want {
+			t.Errorf("isCode(%q) = %v", s, got)
 		}
 	}
 }

@@ -137,22 +137,24 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 
 func seedQueues(ctx context.Context, t testing.TB, client rueidis.Client, prefix string, must func(string, error)) {
 	t.Helper()
-	fail := task.WithHandlerFunc(func(context.Context, *task.Task[string]) (string, error) {
-		return "", task.WithKind(errors.New("smtp refused"), "smtp")
+	fail := task.HandlerFunc[string, string](func(context.Context, *task.Task[string]) (string, error) {
+		return "", task.Classify(errors.New("smtp refused"), "smtp")
 	})
-	q, err := task.New[string, string](client, prefix, fail)
+	q, err := task.New[string, string](client, prefix, DeadQueue)
 	must("task.New", err)
 	lctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- q.Listen(lctx, []string{DeadQueue}, task.Grace(time.Second)) }()
-	h, err := q.Submit(ctx, FailedTaskID, DeadQueue, "hello", task.MaxAttempts(1))
+	go func() { done <- q.Run(lctx, fail, task.Grace(time.Second)) }()
+	h, err := q.Submit(ctx, FailedTaskID, "hello", task.MaxAttempts(1))
 	must("Submit", err)
 	_, err = h.Wait(ctx)
 	if !errors.Is(err, task.ErrHandler) {
 		t.Fatalf("inspecttest: the failing task returned %v", err)
 	}
 	stop()
-	must("Listen", <-done)
-	_, err = q.Submit(ctx, "t-idle", IdleQueue, "later")
+	must("Run", <-done)
+	idle, err := task.New[string, string](client, prefix, IdleQueue)
+	must("task.New idle", err)
+	_, err = idle.Submit(ctx, "t-idle", "later")
 	must("Submit idle", err)
 }

@@ -4,13 +4,14 @@
 -- ARGV[2] timeout in ms, at least 1
 -- Returns the new heartbeat deadline in ms.
 -- Errors: NOT_REGISTERED, INVALID
+-- @include common
+local WORKERS = KEYS[1]
 local id, ttl = ARGV[1], tonumber(ARGV[2])
 if id == '' or not ttl or ttl < 1 then return redis.error_reply('INVALID malformed beat arguments') end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cur = redis.call('ZSCORE', KEYS[1], id)
+local now = now_ms()
+local cur = redis.call('ZSCORE', WORKERS, id)
 -- A session seen dead (or reaped) stays dead: what it held was reclaimed.
 if not cur or tonumber(cur) <= now then return redis.error_reply('NOT_REGISTERED ' .. id) end
 local deadline = now + ttl
-redis.call('ZADD', KEYS[1], string.format('%.0f', deadline), id)
+redis.call('ZADD', WORKERS, fmt(deadline), id)
 return deadline

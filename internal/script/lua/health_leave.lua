@@ -3,6 +3,8 @@
 -- KEYS[2] worker metadata: session id -> JSON
 -- ARGV[1] session id
 -- Returns 1 when the session was registered, else 0.
-local n = redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
+local WORKERS, META = KEYS[1], KEYS[2]
+local id = ARGV[1]
+local n = redis.call('ZREM', WORKERS, id)
+redis.call('HDEL', META, id)
 return n

@@ -3,6 +3,7 @@
 -- KEYS[2] worker metadata: session id -> JSON
 -- Returns {now ms, {id, deadline, ...}, {id, metadata, ...}}.
 -- Read-only.
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-return {now, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), redis.call('HGETALL', KEYS[2])}
+-- @include common
+local WORKERS, META = KEYS[1], KEYS[2]
+local now = now_ms()
+return {now, redis.call('ZRANGE', WORKERS, 0, -1, 'WITHSCORES'), redis.call('HGETALL', META)}

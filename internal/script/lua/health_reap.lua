@@ -5,18 +5,19 @@
 -- ARGV[2] budget: at most this many sessions, at least 1
 -- Returns {id1, metadata1, deadline1, ...} of the sessions removed.
 -- Errors: INVALID
+-- @include common
+local WORKERS, META = KEYS[1], KEYS[2]
 local grace, budget = tonumber(ARGV[1]), tonumber(ARGV[2])
 if not grace or grace < 0 or not budget or budget < 1 then return redis.error_reply('INVALID malformed reap arguments') end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', string.format('%.0f', now - grace), 'WITHSCORES', 'LIMIT', 0, budget)
+local now = now_ms()
+local dead = redis.call('ZRANGEBYSCORE', WORKERS, '-inf', fmt(now - grace), 'WITHSCORES', 'LIMIT', 0, budget)
 local out = {}
 for i = 1, #dead, 2 do
   local id = dead[i]
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', KEYS[2], id) or ''
+  out[#out + 1] = redis.call('HGET', META, id) or ''
   out[#out + 1] = dead[i + 1]
-  redis.call('ZREM', KEYS[1], id)
-  redis.call('HDEL', KEYS[2], id)
+  redis.call('ZREM', WORKERS, id)
+  redis.call('HDEL', META, id)
 end
 return out

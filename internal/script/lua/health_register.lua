@@ -6,13 +6,14 @@
 -- ARGV[3] metadata JSON
 -- Returns the heartbeat deadline in ms.
 -- Errors: SESSION_EXISTS, INVALID
-local id, ttl = ARGV[1], tonumber(ARGV[2])
+-- @include common
+local WORKERS, META = KEYS[1], KEYS[2]
+local id, ttl, metadata = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 if id == '' or not ttl or ttl < 1 then return redis.error_reply('INVALID malformed register arguments') end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local cur = redis.call('ZSCORE', KEYS[1], id)
+local now = now_ms()
+local cur = redis.call('ZSCORE', WORKERS, id)
 if cur and tonumber(cur) > now then return redis.error_reply('SESSION_EXISTS ' .. id) end
 local deadline = now + ttl
-redis.call('ZADD', KEYS[1], string.format('%.0f', deadline), id)
-redis.call('HSET', KEYS[2], id, ARGV[3])
+redis.call('ZADD', WORKERS, fmt(deadline), id)
+redis.call('HSET', META, id, metadata)
 return deadline

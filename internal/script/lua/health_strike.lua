@@ -4,9 +4,11 @@
 -- ARGV[2] op: fail or clear
 -- Returns the member's strikes afterwards.
 -- Errors: INVALID
-if ARGV[2] == 'fail' then return redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
-if ARGV[2] == 'clear' then
-  redis.call('HDEL', KEYS[1], ARGV[1])
+local STRIKES = KEYS[1]
+local member, op = ARGV[1], ARGV[2]
+if op == 'fail' then return redis.call('HINCRBY', STRIKES, member, 1) end
+if op == 'clear' then
+  redis.call('HDEL', STRIKES, member)
   return 0
 end
 return redis.error_reply('INVALID unknown strike op')

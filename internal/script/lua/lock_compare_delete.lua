@@ -8,7 +8,8 @@
 -- Errors: INVALID, NOT_NUMBER
 
 -- @include lock_compare
-local stored = redis.call('GET', KEYS[1])
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local stored = redis.call('GET', LOCK)
 if stored then
   local cur = decimal(stored)
   if cur == nil then
@@ -17,6 +18,6 @@ if stored then
   if not holds(op, v, cur, eps) then
     return 0
   end
-  redis.call('DEL', KEYS[1], KEYS[2])
+  redis.call('DEL', LOCK, HOLD_COUNT)
 end
 return 1

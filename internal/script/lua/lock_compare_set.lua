@@ -10,10 +10,12 @@
 -- Errors: INVALID, NOT_NUMBER
 
 -- @include lock_compare
-if ARGV[5] ~= 'keep' and not string.match(ARGV[5], '^%d+$') then
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local value, expiry = ARGV[4], ARGV[5]
+if expiry ~= 'keep' and not string.match(expiry, '^%d+$') then
   return redis.error_reply('INVALID expiry must be milliseconds or keep')
 end
-local stored = redis.call('GET', KEYS[1])
+local stored = redis.call('GET', LOCK)
 if stored then
   local cur = decimal(stored)
   if cur == nil then
@@ -23,12 +25,12 @@ if stored then
     return 0
   end
 end
-if ARGV[5] == 'keep' then
-  redis.call('SET', KEYS[1], ARGV[4], 'KEEPTTL')
-elseif ARGV[5] == '0' then
-  redis.call('SET', KEYS[1], ARGV[4])
+if expiry == 'keep' then
+  redis.call('SET', LOCK, value, 'KEEPTTL')
+elseif expiry == '0' then
+  redis.call('SET', LOCK, value)
 else
-  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[5])
+  redis.call('SET', LOCK, value, 'PX', expiry)
 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', HOLD_COUNT)
 return 1

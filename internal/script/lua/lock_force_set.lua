@@ -5,13 +5,15 @@
 -- ARGV[2] ttl in milliseconds, or 0 for no expiry
 -- Returns 1.
 -- Errors: INVALID
-if not string.match(ARGV[2], '^%d+$') then
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local value, ttl = ARGV[1], ARGV[2]
+if not string.match(ttl, '^%d+$') then
   return redis.error_reply('INVALID ttl must be a whole number of milliseconds')
 end
-if ARGV[2] == '0' then
-  redis.call('SET', KEYS[1], ARGV[1])
+if ttl == '0' then
+  redis.call('SET', LOCK, value)
 else
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('SET', LOCK, value, 'PX', ttl)
 end
-redis.call('DEL', KEYS[2])
+redis.call('DEL', HOLD_COUNT)
 return 1

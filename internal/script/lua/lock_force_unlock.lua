@@ -2,6 +2,7 @@
 -- KEYS[1] lock key
 -- KEYS[2] hold count of the lock
 -- Returns 1 when a lock was deleted, 0 when there was none.
-local existed = redis.call('EXISTS', KEYS[1])
-redis.call('DEL', KEYS[1], KEYS[2])
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local existed = redis.call('EXISTS', LOCK)
+redis.call('DEL', LOCK, HOLD_COUNT)
 return existed

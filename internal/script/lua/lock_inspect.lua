@@ -3,14 +3,11 @@
 -- KEYS[2] hold count of the lock
 -- Returns {-2} when there is no lock, else {ttl in milliseconds (-1: no expiry), holds, value}.
 -- Read-only.
-
--- The hold count is stored only above one; absent (or unreadable) means one hold.
-local function holdCount(v)
-  return (v and tonumber(v)) or 1
-end
-local pttl = redis.call('PTTL', KEYS[1])
+-- @include lock_holds
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local pttl = redis.call('PTTL', LOCK)
 if pttl == -2 then
   return {-2}
 end
-local holds = holdCount(redis.call('GET', KEYS[2]))
-return {pttl, holds, redis.call('GET', KEYS[1])}
+local holds = hold_count(redis.call('GET', HOLD_COUNT))
+return {pttl, holds, redis.call('GET', LOCK)}

@@ -5,18 +5,20 @@
 -- ARGV[2] ttl in milliseconds, or 0 for a lock without expiry
 -- Returns 1 when this call created the lock, 0 when the key already existed.
 -- Errors: INVALID
-if not string.match(ARGV[2], '^%d+$') then
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local owner, ttl = ARGV[1], ARGV[2]
+if not string.match(ttl, '^%d+$') then
   return redis.error_reply('INVALID ttl must be a whole number of milliseconds')
 end
 local created
-if ARGV[2] == '0' then
-  created = redis.call('SET', KEYS[1], ARGV[1], 'NX')
+if ttl == '0' then
+  created = redis.call('SET', LOCK, owner, 'NX')
 else
-  created = redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+  created = redis.call('SET', LOCK, owner, 'NX', 'PX', ttl)
 end
 if not created then
   return 0
 end
 -- A fresh lock has one hold; a count left by an earlier holder must not leak into it.
-redis.call('DEL', KEYS[2])
+redis.call('DEL', HOLD_COUNT)
 return 1

@@ -5,34 +5,32 @@
 -- ARGV[2] ttl in milliseconds, or 0 for a lock without expiry
 -- Returns the number of holds after this call (1 when newly taken), or 0 when another owner holds the lock.
 -- Errors: INVALID
-
--- The hold count is stored only above one; absent (or unreadable) means one hold.
-local function holdCount(v)
-  return (v and tonumber(v)) or 1
-end
-if not string.match(ARGV[2], '^%d+$') then
+-- @include lock_holds
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local owner, ttl = ARGV[1], ARGV[2]
+if not string.match(ttl, '^%d+$') then
   return redis.error_reply('INVALID ttl must be a whole number of milliseconds')
 end
-local cur = redis.call('GET', KEYS[1])
-if cur and cur ~= ARGV[1] then
+local cur = redis.call('GET', LOCK)
+if cur and cur ~= owner then
   return 0
 end
 if not cur then
-  if ARGV[2] == '0' then
-    redis.call('SET', KEYS[1], ARGV[1])
+  if ttl == '0' then
+    redis.call('SET', LOCK, owner)
   else
-    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    redis.call('SET', LOCK, owner, 'PX', ttl)
   end
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', HOLD_COUNT)
   return 1
 end
-local n = holdCount(redis.call('GET', KEYS[2])) + 1
+local n = hold_count(redis.call('GET', HOLD_COUNT)) + 1
 local count = string.format('%d', n)
-if ARGV[2] == '0' then
-  redis.call('PERSIST', KEYS[1])
-  redis.call('SET', KEYS[2], count)
+if ttl == '0' then
+  redis.call('PERSIST', LOCK)
+  redis.call('SET', HOLD_COUNT, count)
 else
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('SET', KEYS[2], count, 'PX', ARGV[2])
+  redis.call('PEXPIRE', LOCK, ttl)
+  redis.call('SET', HOLD_COUNT, count, 'PX', ttl)
 end
 return n

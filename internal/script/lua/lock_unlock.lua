@@ -4,22 +4,20 @@
 -- ARGV[1] owner
 -- Returns the number of holds left, 0 when the lock was deleted.
 -- Errors: NOT_HELD
-
--- The hold count is stored only above one; absent (or unreadable) means one hold.
-local function holdCount(v)
-  return (v and tonumber(v)) or 1
-end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+-- @include lock_holds
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local owner = ARGV[1]
+if redis.call('GET', LOCK) ~= owner then
   return redis.error_reply('NOT_HELD the lock is not held by this owner')
 end
-local n = holdCount(redis.call('GET', KEYS[2]))
+local n = hold_count(redis.call('GET', HOLD_COUNT))
 if n > 1 then
   -- DECR keeps the ttl, which matches the lock's.
-  local left = redis.call('DECR', KEYS[2])
+  local left = redis.call('DECR', HOLD_COUNT)
   if left <= 1 then
-    redis.call('DEL', KEYS[2])
+    redis.call('DEL', HOLD_COUNT)
   end
   return left
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', LOCK, HOLD_COUNT)
 return 0

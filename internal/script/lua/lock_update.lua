@@ -5,17 +5,19 @@
 -- ARGV[2] ttl in milliseconds, or 0 for no expiry
 -- Returns 1 when the ttl was set.
 -- Errors: INVALID, NOT_HELD
-if not string.match(ARGV[2], '^%d+$') then
+local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
+local owner, ttl = ARGV[1], ARGV[2]
+if not string.match(ttl, '^%d+$') then
   return redis.error_reply('INVALID ttl must be a whole number of milliseconds')
 end
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+if redis.call('GET', LOCK) ~= owner then
   return redis.error_reply('NOT_HELD the lock is not held by this owner')
 end
-if ARGV[2] == '0' then
-  redis.call('PERSIST', KEYS[1])
-  redis.call('PERSIST', KEYS[2])
+if ttl == '0' then
+  redis.call('PERSIST', LOCK)
+  redis.call('PERSIST', HOLD_COUNT)
 else
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  redis.call('PEXPIRE', LOCK, ttl)
+  redis.call('PEXPIRE', HOLD_COUNT, ttl)
 end
 return 1

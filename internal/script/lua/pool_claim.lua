@@ -4,7 +4,9 @@
 -- ARGV[2] interval in ms, at least 1
 -- Returns 1 when claimed, 0 when another claim is still running.
 -- Errors: INVALID
-local ttl = tonumber(ARGV[2])
+local CLAIM = KEYS[1]
+local token, interval = ARGV[1], ARGV[2]
+local ttl = tonumber(interval)
 if not ttl or ttl < 1 then return redis.error_reply('INVALID interval must be at least 1 ms') end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('SET', CLAIM, token, 'NX', 'PX', interval) then return 1 end
 return 0

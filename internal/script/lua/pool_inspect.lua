@@ -55,9 +55,9 @@ elseif op == 'stats' then
     now, redis.call('GET', FENCE) or '0',
     redis.call('ZCARD', FREE), redis.call('HLEN', HOLDERS), redis.call('HLEN', UNHEALTHY),
     redis.call('ZCARD', WAITING), redis.call('ZCARD', SESIDX), redis.call('HLEN', BIND),
-    redis.call('ZCOUNT', TIMERS, '-inf', now),
+    redis.call('ZCOUNT', TIMERS, '-inf', fmt(now)),
   }
-  for _, v in ipairs(redis.call('ZRANGEBYSCORE', TIMERS, '-inf', now, 'WITHSCORES', 'LIMIT', 0, limit)) do
+  for _, v in ipairs(redis.call('ZRANGEBYSCORE', TIMERS, '-inf', fmt(now), 'WITHSCORES', 'LIMIT', 0, limit)) do
     out[#out + 1] = v
   end
   return out

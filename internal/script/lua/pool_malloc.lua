@@ -172,7 +172,7 @@ for _, m in ipairs(picked) do
       deadline = now + ttl
       redis.call('ZADD', TIMERS, fmt(deadline), 'l:' .. m)
     end
-    redis.call('HSET', HOLDERS, m, token .. ' ' .. fmt(fence) .. ' ' .. fmt(deadline) .. ' ' .. session .. ' 0 0')
+    redis.call('HSET', HOLDERS, m, lease_record(token, fmt(fence), deadline, session, 0, '0'))
     if session ~= '-' then redis.call('ZADD', SESIDX, 0, session .. '\0' .. m) end
   end
   out[#out + 1] = m

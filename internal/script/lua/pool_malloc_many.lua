@@ -64,7 +64,7 @@ if k > 0 then
       timers[#timers + 1] = 'l:' .. m
     end
     holders[#holders + 1] = m
-    holders[#holders + 1] = token .. ' ' .. fmt(fence) .. ' ' .. fmt(deadline) .. ' - 0 0'
+    holders[#holders + 1] = lease_record(token, fmt(fence), deadline, '-', 0, '0')
     out[#out + 1] = m
     out[#out + 1] = fence
     out[#out + 1] = deadline

@@ -31,7 +31,7 @@ if st == 'held' then
   if token ~= '' and l.token ~= token then return redis.error_reply('NOT_HELD another holder has it') end
   -- A held member is quarantined when its lease ends, not under its holder.
   if op == 'u' then l.mark = d else l.mark = 0 end
-  redis.call('HSET', HOLDERS, m, lease_record(l))
+  redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))
   return 'held'
 end
 if token ~= '' then return redis.error_reply('NOT_HELD the lease ended') end

@@ -37,5 +37,5 @@ if ttl > 0 then
 else
   redis.call('ZREM', TIMERS, 'l:' .. m)
 end
-redis.call('HSET', HOLDERS, m, lease_record(l))
+redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))
 return l.deadline

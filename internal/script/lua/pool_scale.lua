@@ -27,29 +27,30 @@
 -- @include pool_write
 -- @include pool_members
 local CLAIM, SFENCE = KEYS[13], KEYS[14]
-local op, token = ARGV[1], ARGV[2]
+-- ARGV[3] is the claim ttl (claim) or the claim's fence (add, retire, release).
+local op, token, ttl_or_fence = ARGV[1], ARGV[2], ARGV[3]
 if token == '' then return redis.error_reply('INVALID empty scaler token') end
 local cur = redis.call('GET', CLAIM)
 if op == 'claim' then
-  local ttl = tonumber(ARGV[3])
+  local ttl = tonumber(ttl_or_fence)
   if not ttl or ttl < 1 then return redis.error_reply('INVALID claim ttl') end
   if cur then
     local t, f = string.match(cur, '^(%S+) (%S+)$')
     if t ~= token then return 0 end
-    redis.call('PEXPIRE', CLAIM, ARGV[3])
+    redis.call('PEXPIRE', CLAIM, ttl_or_fence)
     return tonumber(f)
   end
   local f = redis.call('INCR', SFENCE)
-  redis.call('SET', CLAIM, token .. ' ' .. f, 'PX', ARGV[3])
+  redis.call('SET', CLAIM, token .. ' ' .. f, 'PX', ttl_or_fence)
   return f
 elseif op == 'release' then
-  if cur == token .. ' ' .. ARGV[3] or (cur and string.match(cur, '^(%S+) ') == token) then
+  if cur == token .. ' ' .. ttl_or_fence or (cur and string.match(cur, '^(%S+) ') == token) then
     redis.call('DEL', CLAIM)
     return 1
   end
   return 0
 end
-if cur ~= token .. ' ' .. ARGV[3] then return redis.error_reply('NOT_HELD the scaler claim is not ours') end
+if cur ~= token .. ' ' .. ttl_or_fence then return redis.error_reply('NOT_HELD the scaler claim is not ours') end
 local now = now_ms()
 if op == 'add' then
   if not check_members(8) then return redis.error_reply('INVALID malformed member arguments') end

@@ -17,10 +17,12 @@
 -- ARGV[5] fetcher token to register as idle when fewer than n tasks are due, or empty
 -- ARGV[6] idle registration ttl in ms
 -- ARGV[7] 1 when the fetcher registered as idle at its last claim, else 0
+-- ARGV[8] the worker's shape fingerprint, or empty for no check
 -- Returns {got, hint, ended, [id, attempt, max, ms to deadline, priority, trace, params] x got, [id, waiters] x ended}; hint = -2 when the fetcher did not register as idle, else ms until the next delayed task or lease end (-1 none); ended lists tasks housekeeping ended.
--- Errors: INVALID
+-- Errors: INVALID, SHAPE
 -- @include task
 -- @include task_queue
+-- @include task_shape
 -- @include task_reap
 local worker, n, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local budget, token, idle_ttl, was_idle = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
@@ -28,6 +30,8 @@ if worker == '' or not n or n < 1 or not lease or lease < 1 or not budget or bud
   or (was_idle ~= '0' and was_idle ~= '1') then
   return redis.error_reply('INVALID malformed claim arguments')
 end
+local bad_shape = check_shape(ARGV[8])
+if bad_shape then return bad_shape end
 local now = now_ms()
 if was_idle == '1' then redis.call('ZREM', IDLE, token) end
 purge(now, budget)

@@ -22,10 +22,12 @@
 -- ARGV[10] waiter token to register, or empty
 -- ARGV[11] 1 to queue only while a worker is live (policy Auto), else 0
 -- ARGV[12] housekeeping budget: expired records deleted first
+-- ARGV[13] the caller's shape fingerprint, or empty for no check
 -- Returns {outcome, meta, server time in ms}: outcome 1 queued, 2 joined the pending or running task with that id, 0 not queued (no live worker).
--- Errors: INVALID
+-- Errors: INVALID, SHAPE
 -- @include task
 -- @include task_queue
+-- @include task_shape
 local id, params, prio, delay, timeout = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 local max, retention, keep, trace = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]
 local token, auto, budget = ARGV[10], ARGV[11], tonumber(ARGV[12])
@@ -38,6 +40,8 @@ if id == '' or not prio or prio < -2048 or prio > 2047 or not delay or delay < 0
   or (auto ~= '0' and auto ~= '1') or not budget or budget < 0 then
   return redis.error_reply('INVALID malformed enqueue arguments')
 end
+local bad_shape = check_shape(ARGV[13])
+if bad_shape then return bad_shape end
 local now = now_ms()
 -- Expired records are deleted by claims; enqueues help now and then, for
 -- queues nobody claims from.

@@ -11,25 +11,40 @@
 -- KEYS[10] idle workers
 -- KEYS[11] wake-up list
 -- ARGV[1] worker id
--- ARGV[2] op: beat, or stop to leave the registry
+-- ARGV[2] op: beat, join (beat and record the shape ARGV[6]), or stop to leave the registry
 -- ARGV[3] heartbeat ttl in ms, at least 1
 -- ARGV[4] lease ttl in ms, at least 1
 -- ARGV[5] the tasks the worker runs: "id\0attempt\0id\0attempt...", or empty
+-- ARGV[6] the worker's shape fingerprint (join only), or empty
 -- Returns one code per task: 0 no longer held, 1 held, 2 held and cancellation requested.
--- Errors: INVALID
+-- Errors: INVALID, SHAPE
 -- @include task
-local worker, op, hb, lease = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local worker, op, hb, lease, tasks = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local list = {}
 local pos = 1
-while pos <= #ARGV[5] do
-  local e = string.find(ARGV[5], '\0', pos, true) or (#ARGV[5] + 1)
-  list[#list + 1] = string.sub(ARGV[5], pos, e - 1)
+while pos <= #tasks do
+  local e = string.find(tasks, '\0', pos, true) or (#tasks + 1)
+  list[#list + 1] = string.sub(tasks, pos, e - 1)
   pos = e + 1
 end
-if worker == '' or (op ~= 'beat' and op ~= 'stop') or not hb or hb < 1 or not lease or lease < 1 or #list % 2 ~= 0 then
+if worker == '' or (op ~= 'beat' and op ~= 'join' and op ~= 'stop') or not hb or hb < 1 or not lease or lease < 1 or #list % 2 ~= 0 then
   return redis.error_reply('INVALID malformed heartbeat arguments')
 end
 local now = now_ms()
+if op == 'join' and ARGV[6] ~= '' then
+  -- A worker of another shape may take over the name only when no other
+  -- live worker runs the recorded one.
+  local cur = redis.call('HGET', DATA, '#shape')
+  if cur and cur ~= ARGV[6] then
+    local live = redis.call('ZCOUNT', WORKERS, '(' .. fmt(now), '+inf')
+    local own = redis.call('ZSCORE', WORKERS, worker)
+    if own and tonumber(own) > now then live = live - 1 end
+    if live > 0 then
+      return redis.error_reply('SHAPE live workers of queue run another params or result shape (' .. cur .. ')')
+    end
+  end
+  redis.call('HSET', DATA, '#shape', ARGV[6])
+end
 if op == 'stop' then
   redis.call('ZREM', WORKERS, worker)
 else

@@ -16,11 +16,11 @@
 -- Returns for stats {ready, delayed, running, dead, live workers, records}; for dead {id, failed at, meta, error} per task.
 -- Errors: INVALID
 -- Read-only.
+-- @include common
 local READY, DELAYED, RUNNING, DEAD, EXPIRY, DATA, WORKERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9]
 local op = ARGV[1]
 if op == 'stats' then
-  local t = redis.call('TIME')
-  local now = string.format('%.0f', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+  local now = fmt(now_ms())
   return {
     redis.call('ZCARD', READY), redis.call('ZCARD', DELAYED), redis.call('ZCARD', RUNNING), redis.call('ZCARD', DEAD),
     redis.call('ZCOUNT', WORKERS, '(' .. now, '+inf'), redis.call('ZCARD', EXPIRY),
@@ -30,7 +30,7 @@ local offset, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 if op ~= 'dead' or not offset or offset < 0 or not count or count < 1 then
   return redis.error_reply('INVALID malformed inspect arguments')
 end
-local page = redis.call('ZRANGE', DEAD, string.format('%.0f', offset), string.format('%.0f', offset + count - 1), 'WITHSCORES')
+local page = redis.call('ZRANGE', DEAD, fmt(offset), fmt(offset + count - 1), 'WITHSCORES')
 local out = {}
 for i = 1, #page, 2 do
   local id = page[i]

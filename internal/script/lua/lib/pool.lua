@@ -1,4 +1,5 @@
 -- Shared read helpers of the pool_* scripts, expanded where a script includes "pool".
+-- @include common
 -- Key roles, the same in every pool script:
 --   KEYS[1] free       zset  member -> score (priority band, then least recently freed first)
 --   KEYS[2] holders    hash  member -> lease record "token fence deadline session mark expired"
@@ -24,17 +25,6 @@ local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTI
 local SPAN = 2199023255552
 local EPOCH = 1704067200000
 
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- Numbers go to redis.call as integer strings: Redis and miniredis format
--- Lua floats differently.
-local function fmt(n)
-  return string.format('%.0f', n)
-end
-
 local function prio_of(m)
   local p = redis.call('HGET', PRIO, m)
   if p then return tonumber(p) end
@@ -45,13 +35,27 @@ local function free_score(prio, now)
   return fmt((2047 - prio) * SPAN + (now - EPOCH))
 end
 
+-- A lease record (the holders hash's value) is "token fence deadline session
+-- mark expired": the holder's token, its fence, when the lease ends in ms (0
+-- never), the worker session or '-', the quarantine in ms its holder asked
+-- for on release (0 none), and '1' when the member's expiry passed while
+-- held, else '0'.
+-- lease_record builds a lease record, the only place one is built: new
+-- leases in pool_malloc and pool_malloc_many, and a parsed lease l that
+-- changed, stored as lease_record(l.token, l.fence, ...) (no store helper:
+-- fire_timers would use it, so every malloc would pay for its closure). The
+-- fence is text, as parse_lease keeps it (fmt a counter value); deadline
+-- and mark are numbers. New leases have mark 0, which skips a format on the
+-- hot path.
+local function lease_record(token, fence, deadline, session, mark, expired)
+  if mark == 0 then mark = '0' else mark = fmt(mark) end
+  return token .. ' ' .. fence .. ' ' .. fmt(deadline) .. ' ' .. session .. ' ' .. mark .. ' ' .. expired
+end
+
+-- parse_lease reads a lease record into a table; fence stays a string.
 local function parse_lease(rec)
   local tok, fence, dl, sess, mark, exp = string.match(rec, '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$')
   return {token = tok, fence = fence, deadline = tonumber(dl), session = sess, mark = tonumber(mark), expired = exp}
-end
-
-local function lease_record(l)
-  return l.token .. ' ' .. l.fence .. ' ' .. fmt(l.deadline) .. ' ' .. l.session .. ' ' .. fmt(l.mark) .. ' ' .. l.expired
 end
 
 -- state returns 'free', 'held', 'unhealthy' or nil for a non-member.

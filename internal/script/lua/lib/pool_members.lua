@@ -1,6 +1,7 @@
 -- Member updates shared by pool_extend and pool_assign: ARGV from index
 -- first on, 5 entries a member: member, priority ('' keep), expiry ttl in ms
 -- ('' keep, 0 none), has value (0/1), value.
+-- @include pool_write
 
 -- check_members validates every entry before anything is written.
 local function check_members(first)
@@ -43,7 +44,7 @@ local function apply_member(m, p, e, hv, v, now, add)
       local l = parse_lease(redis.call('HGET', HOLDERS, m))
       if l.expired == '1' then
         l.expired = '0'
-        redis.call('HSET', HOLDERS, m, lease_record(l))
+        redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))
       end
     end
   end

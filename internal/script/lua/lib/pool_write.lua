@@ -1,4 +1,5 @@
--- Mutating helpers of the pool_* scripts, included after "pool".
+-- Mutating helpers of the pool_* scripts, expanded where a script includes "pool_write".
+-- @include pool
 
 -- wake tells one waiting malloc that a member may be free.
 -- Waiters re-register on every wait, so one silent for a minute is gone
@@ -135,7 +136,7 @@ local function fire_timers(now, budget)
         -- Held members leave when their lease ends, never under the holder.
         local l = parse_lease(rec)
         l.expired = '1'
-        redis.call('HSET', HOLDERS, m, lease_record(l))
+        redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))
       elseif state(m) then
         forget(m)
         c[2] = c[2] + 1

@@ -1,4 +1,5 @@
 -- Core helpers of the task_* scripts, expanded where a script includes "task".
+-- @include common
 -- One queue holds the tasks of one task name. Key roles, the same in every task script:
 --   KEYS[1] ready    zset  id -> (2047 - priority) * 2^41 + enqueue sequence: lowest is taken first
 --   KEYS[2] delayed  zset  id -> when it becomes due (ms): delayed tasks and retries in backoff
@@ -7,7 +8,8 @@
 --   KEYS[5] expiry   zset  id -> when its record is deleted (ms); every record has one
 --   KEYS[6] data     hash  m:<id> meta record, p:<id> params, r:<id> result, e:<id> "kind\nmessage",
 --                          g:<id> progress "seq current total updated", t:<id> trace context,
---                          #seq the enqueue sequence
+--                          #seq the enqueue sequence, #shape the shape fingerprint of the name's
+--                          params and result (see check_shape)
 --   KEYS[7] waiters  zset  "<id>\0<waiter token>" at score 0: callers blocked on the task's notify list
 --   KEYS[8] owned    zset  "<worker>\0<id>" at score 0: running tasks by worker
 --   KEYS[9] workers  zset  worker id -> heartbeat deadline (ms): the live-worker registry
@@ -22,17 +24,6 @@ local READY, DELAYED, RUNNING, DEAD, EXPIRY, DATA, WAITERS, OWNED, WORKERS, IDLE
 local F_STATUS, F_ATTEMPT, F_MAX, F_PRIO, F_DEADLINE, F_TIMEOUT, F_RETENTION, F_KEEP = 1, 2, 3, 4, 5, 6, 7, 8
 local F_WORKER, F_CANCEL, F_CREATED, F_STARTED, F_FINISHED = 9, 10, 11, 12, 13 -- worker '-' when none, cancel '0'/'1'
 local META = '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$'
-
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- Numbers go to redis.call as integer strings: Redis and miniredis format
--- Lua floats differently.
-local function fmt(n)
-  return string.format('%.0f', n)
-end
 
 local function parse_meta(rec)
   local m = {string.match(rec, META)}

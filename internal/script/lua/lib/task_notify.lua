@@ -1,5 +1,6 @@
--- Wake-ups for the callers waiting on one task, expanded where a script includes "task_notify"
--- (after "task_queue"). KEYS[12] is the task's notify list: every registered waiter gets one token.
+-- Wake-ups for the callers waiting on one task, expanded where a script includes "task_notify".
+-- KEYS[12] is the task's notify list: every registered waiter gets one token.
+-- @include task_queue
 local NOTIFY = KEYS[12]
 
 -- Tokens left for waiters that already gave up disappear with the list.

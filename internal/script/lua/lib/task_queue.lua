@@ -1,4 +1,5 @@
--- Write helpers of the task_* scripts, expanded where a script includes "task_queue" (after "task").
+-- Write helpers of the task_* scripts, expanded where a script includes "task_queue".
+-- @include task
 local SPAN = 2199023255552 -- 2^41: room for the enqueue sequence within one priority
 
 local function put_meta(id, m, ...)

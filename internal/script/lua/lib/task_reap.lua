@@ -1,4 +1,5 @@
--- Housekeeping of task_claim, expanded where a script includes "task_reap" (after "task_queue").
+-- Housekeeping of task_claim, expanded where a script includes "task_reap".
+-- @include task_queue
 
 -- promote moves up to budget delayed tasks that are due to the ready set.
 local function promote(now, budget)

@@ -1,0 +1,318 @@
+package script
+
+import (
+	"fmt"
+	"io/fs"
+	"slices"
+	"strings"
+	"sync"
+)
+
+// includeMarker on a line of its own is replaced by the library file
+// lua/lib/<name>.lua, so that scripts share their helper functions without
+// Redis needing modules. A library includes the libraries it uses; each
+// library enters a script once, where it is first included. The header
+// stays first.
+const includeMarker = "-- @include "
+
+// expandIncludes replaces each include marker line of a script with its
+// library, itself expanded. Of a library whose top level only defines
+// locals, only the definitions the script uses (directly or through other
+// kept definitions) are kept: each local function costs a closure on every
+// call, so a script pays only for the helpers it needs.
+func expandIncludes(name, src string) string {
+	if !strings.Contains(src, includeMarker) {
+		return src
+	}
+	libs := allLibraries()
+	// The libraries whose closures cover every included one.
+	var included []*library
+	direct := includesOf(src)
+	for _, lib := range direct {
+		l := libs[lib]
+		if l == nil {
+			panic(fmt.Sprintf("bug: script %q includes missing library %q", name, lib))
+		}
+		covered := false
+		for _, other := range direct {
+			if o := libs[other]; o != nil && o != l && slices.Contains(o.closure, l) {
+				covered = true
+			}
+		}
+		if !covered {
+			included = append(included, l)
+		}
+	}
+	used := map[*definition]bool{}
+	var keep func(d *definition)
+	keep = func(d *definition) {
+		if !used[d] {
+			used[d] = true
+			for _, u := range d.uses {
+				keep(u)
+			}
+		}
+	}
+	forEachWord(src, func(w string) {
+		for _, l := range included {
+			for _, d := range l.reach[w] {
+				keep(d)
+			}
+		}
+	})
+	for _, l := range included {
+		for _, c := range l.closure {
+			for _, d := range c.roots {
+				keep(d)
+			}
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(src) * 4)
+	expandInto(&b, src, libs, used, map[string]bool{})
+	return b.String()
+}
+
+func expandInto(b *strings.Builder, src string, libs map[string]*library, used map[*definition]bool, seen map[string]bool) {
+	for line := range strings.SplitSeq(strings.TrimRight(src, "\n"), "\n") {
+		lib, ok := strings.CutPrefix(line, includeMarker)
+		if !ok {
+			b.WriteString(line)
+			b.WriteByte('\n')
+			continue
+		}
+		lib = strings.TrimSpace(lib)
+		if seen[lib] {
+			continue
+		}
+		seen[lib] = true
+		l := libs[lib]
+		if l.whole {
+			expandInto(b, l.body, libs, used, seen)
+			continue
+		}
+		if l.preamble != "" {
+			expandInto(b, l.preamble, libs, used, seen)
+		}
+		for i := range l.defs {
+			if d := &l.defs[i]; used[d] {
+				b.WriteString(d.text)
+				b.WriteByte('\n')
+			}
+		}
+	}
+}
+
+// library is one lua/lib file split into its top-level definitions.
+type library struct {
+	body     string
+	whole    bool   // it has top-level statements other than definitions: kept whole
+	preamble string // the lines above the first definition, always kept
+	defs     []definition
+	index    map[string]int           // local name -> index in defs of its definition
+	closure  []*library               // this library and every library it includes, recursively
+	reach    map[string][]*definition // local name -> its definitions in the closure
+	roots    []*definition            // definitions a whole library uses: kept whenever it is included
+}
+
+// definition is one top-level "local ..." statement of a library with the
+// comment lines just above it.
+type definition struct {
+	text  string
+	names []string      // the locals it defines
+	words []string      // the words it uses (see words)
+	uses  []*definition // definitions of its library's closure it uses
+}
+
+var (
+	libsOnce sync.Once
+	libs     map[string]*library
+)
+
+// allLibraries splits every file of lua/lib once and links each definition
+// to the definitions it uses in its library's closure.
+func allLibraries() map[string]*library {
+	libsOnce.Do(func() {
+		libs = map[string]*library{}
+		paths, err := fs.Glob(files, "lua/lib/*.lua")
+		if err != nil {
+			panic("bug: embedded lua/lib missing: " + err.Error())
+		}
+		for _, p := range paths {
+			body, err := files.ReadFile(p)
+			if err != nil {
+				panic("bug: " + err.Error())
+			}
+			name := strings.TrimSuffix(strings.TrimPrefix(p, "lua/lib/"), ".lua")
+			libs[name] = splitLibrary(strings.TrimRight(string(body), "\n"))
+		}
+		for name, l := range libs {
+			l.closure = closureOf(name, map[string]bool{})
+			l.reach = map[string][]*definition{}
+			for _, c := range l.closure {
+				for n, i := range c.index {
+					l.reach[n] = append(l.reach[n], &c.defs[i])
+				}
+			}
+		}
+		for _, l := range libs {
+			resolve := func(ws []string, add func(*definition)) {
+				for _, w := range ws {
+					for _, d := range l.reach[w] {
+						add(d)
+					}
+				}
+			}
+			for i := range l.defs {
+				d := &l.defs[i]
+				resolve(d.words, func(u *definition) {
+					if u != d {
+						d.uses = append(d.uses, u)
+					}
+				})
+			}
+			if l.whole {
+				resolve(words(l.body), func(u *definition) { l.roots = append(l.roots, u) })
+			}
+		}
+	})
+	return libs
+}
+
+// closureOf lists lib and the libraries it includes, recursively.
+func closureOf(lib string, seen map[string]bool) []*library {
+	l := libs[lib]
+	if l == nil {
+		panic(fmt.Sprintf("bug: missing library %q is included", lib))
+	}
+	if seen[lib] {
+		return nil
+	}
+	seen[lib] = true
+	out := []*library{l}
+	for _, dep := range includesOf(l.body) {
+		out = append(out, closureOf(dep, seen)...)
+	}
+	return out
+}
+
+// includesOf lists the libraries src includes directly, in order.
+func includesOf(src string) []string {
+	var out []string
+	for line := range strings.SplitSeq(src, "\n") {
+		if lib, ok := strings.CutPrefix(line, includeMarker); ok {
+			out = append(out, strings.TrimSpace(lib))
+		}
+	}
+	return out
+}
+
+// splitLibrary cuts a library before each line that starts with "local "
+// in the first column; the comment lines just above such a line go with it.
+// Other lines in the first column must be comments, blank or "end" (closing
+// a function), else the library is kept whole, as is one with an include
+// marker below its first definition.
+func splitLibrary(body string) *library {
+	l := &library{body: body, index: map[string]int{}}
+	lines := strings.Split(body, "\n")
+	var at, from []int // each definition's "local" line and first line
+	comment := -1      // first line of the comment block above the next definition
+	for i, line := range lines {
+		switch {
+		case strings.HasPrefix(line, "local "):
+			f := i
+			if comment >= 0 {
+				f = comment
+			}
+			at, from, comment = append(at, i), append(from, f), -1
+		case strings.HasPrefix(line, includeMarker):
+			// Includes belong to the preamble; one further down stays in
+			// place by keeping the whole library.
+			l.whole = l.whole || len(at) > 0
+			comment = -1
+		case strings.HasPrefix(line, "--"):
+			if comment < 0 {
+				comment = i
+			}
+		case strings.TrimSpace(line) == "":
+			comment = -1 // a blank line ends the comment above a definition
+		case strings.HasPrefix(line, " ") || line == "end":
+			comment = -1
+		default:
+			l.whole = true
+		}
+	}
+	if l.whole || len(at) == 0 {
+		l.whole = true
+		return l
+	}
+	l.preamble = strings.Join(lines[:from[0]], "\n")
+	for k, i := range at {
+		end := len(lines)
+		if k+1 < len(from) {
+			end = from[k+1]
+		}
+		text := strings.Join(lines[from[k]:end], "\n")
+		l.defs = append(l.defs, definition{text: text, names: definedNames(lines[i]), words: words(text)})
+		for _, n := range l.defs[k].names {
+			l.index[n] = k
+		}
+	}
+	return l
+}
+
+// definedNames returns the locals a "local function f(" or "local a, b ="
+// line defines.
+func definedNames(line string) []string {
+	rest := strings.TrimPrefix(line, "local ")
+	if fn, ok := strings.CutPrefix(rest, "function "); ok {
+		name, _, _ := strings.Cut(fn, "(")
+		return []string{strings.TrimSpace(name)}
+	}
+	list, _, _ := strings.Cut(rest, "=")
+	var names []string
+	for n := range strings.SplitSeq(list, ",") {
+		names = append(names, strings.TrimSpace(n))
+	}
+	return names
+}
+
+// words returns the distinct words of text (see forEachWord).
+func words(text string) []string {
+	seen := map[string]bool{}
+	var out []string
+	forEachWord(text, func(w string) {
+		if !seen[w] {
+			seen[w] = true
+			out = append(out, w)
+		}
+	})
+	return out
+}
+
+// forEachWord calls fn with each identifier-like word of text outside
+// whole-line comments. A word that only looks like a use (in a string,
+// after a dot) keeps a definition the script does not need, which costs a
+// closure but never breaks a script.
+func forEachWord(text string, fn func(string)) {
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+			continue
+		}
+		start := -1
+		for i := 0; i <= len(line); i++ {
+			c := byte(0)
+			if i < len(line) {
+				c = line[i]
+			}
+			word := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+			switch {
+			case word && start < 0:
+				start = i
+			case !word && start >= 0:
+				fn(line[start:i])
+				start = -1
+			}
+		}
+	}
+}

@@ -1,0 +1,132 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/script"
+)
+
+// Inspector reads and repairs one queue for operators: its counts, its
+// tasks' records, its dead-letter set. It needs no params or result types,
+// so tools (the redisalloc CLI, dashboards) use it on any queue. Reads are
+// read-only scripts; only Requeue writes. An Inspector is safe for
+// concurrent use and holds no connection of its own.
+type Inspector struct {
+	c *core
+}
+
+// NewInspector returns an inspector of the queue name under prefix on
+// client. It writes nothing to Redis; the caller keeps ownership of client.
+// Errors match [ErrInvalid]: a nil client, a bad prefix or name.
+func NewInspector(client rueidis.Client, prefix, name string) (*Inspector, error) {
+	cfg, err := newConfig(nil)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newCore(client, prefix, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Inspector{c: c}, nil
+}
+
+// Stats counts the tasks of one queue.
+type Stats struct {
+	// Ready tasks wait for a worker; Delayed ones for their time or their
+	// next attempt; Running ones are held by workers; Dead ones failed for
+	// good (the dead-letter set).
+	Ready, Delayed, Running, Dead int
+	// Workers counts live workers (fresh heartbeat) of the queue.
+	Workers int
+	// Records counts every stored record, finished ones included.
+	Records int
+}
+
+// Stats reads the queue's counts in one atomic step. Redis failures match
+// [ErrQueue].
+func (i *Inspector) Stats(ctx context.Context) (Stats, error) { return i.c.stats(ctx) }
+
+func (c *core) stats(ctx context.Context) (Stats, error) {
+	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.keys, []string{"stats", "0", "1"})
+	if err != nil {
+		return Stats{}, fmt.Errorf("task %s: stats: %w", c.name, err)
+	}
+	n, err := msg.AsIntSlice()
+	if err != nil || len(n) != 6 {
+		return Stats{}, badReply("task "+c.name+": stats", err)
+	}
+	return Stats{Ready: int(n[0]), Delayed: int(n[1]), Running: int(n[2]), Dead: int(n[3]), Workers: int(n[4]), Records: int(n[5])}, nil
+}
+
+// Info reads the record of task id; [ErrNotFound] when there is none.
+func (i *Inspector) Info(ctx context.Context, id string) (Info, error) {
+	if err := checkID(id); err != nil {
+		return Info{}, err
+	}
+	hd := &handle{c: i.c, id: id}
+	rr, err := hd.read(ctx, "", false, -1, false)
+	if err != nil {
+		return Info{}, err
+	}
+	return rr.m.info(id, i.c.name, rr.progress, rr.errText), nil
+}
+
+// DeadLetters lists up to count tasks of the dead-letter set (failed for
+// good), oldest failure first, from offset; count is 1 to 1000 (else an
+// [ErrInvalid] error).
+func (i *Inspector) DeadLetters(ctx context.Context, offset, count int) ([]Info, error) {
+	c := i.c
+	if offset < 0 || count < 1 || count > 1000 {
+		return nil, fmt.Errorf("%w: dead letters offset %d count %d (want offset >= 0, count 1 to 1000)", ErrInvalid, offset, count)
+	}
+	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.keys, []string{"dead", strconv.Itoa(offset), strconv.Itoa(count)})
+	if err != nil {
+		return nil, fmt.Errorf("task %s: dead letters: %w", c.name, err)
+	}
+	arr, err := msg.AsStrSlice()
+	if err != nil || len(arr)%4 != 0 {
+		return nil, badReply("task "+c.name+": dead letters", err)
+	}
+	out := make([]Info, 0, len(arr)/4)
+	for j := 0; j < len(arr); j += 4 {
+		m, err := parseMeta(arr[j+2])
+		if err != nil {
+			continue // deleted meanwhile
+		}
+		out = append(out, m.info(arr[j], c.name, "", arr[j+3]))
+	}
+	return out, nil
+}
+
+// Requeue moves failed tasks from the dead-letter set back to the queue
+// with fresh attempts and a fresh deadline (their original timeout from
+// now), and returns how many it moved; ids not in the set are skipped. At
+// most 10000 ids per call; a bad id returns an [ErrInvalid] error and
+// moves none.
+func (i *Inspector) Requeue(ctx context.Context, ids ...string) (int, error) {
+	c := i.c
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if len(ids) > 10000 {
+		return 0, fmt.Errorf("%w: %d ids in one call, at most 10000", ErrInvalid, len(ids))
+	}
+	for _, id := range ids {
+		if err := checkID(id); err != nil {
+			return 0, err
+		}
+	}
+	msg, err := c.runScript(ctx, script.TaskRequeue, c.keys.keys, ids)
+	if err != nil {
+		return 0, fmt.Errorf("task %s: requeue: %w", c.name, err)
+	}
+	n, err := msg.AsInt64()
+	if err != nil {
+		return 0, fmt.Errorf("%w: task %s: requeue: unexpected reply: %w", ErrQueue, c.name, err)
+	}
+	return int(n), nil
+}
