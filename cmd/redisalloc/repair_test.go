@@ -25,7 +25,7 @@ func repairPool(t *testing.T, b *redisxtest.Backend) *pool.Pool[string] {
 	if _, err := p.MallocMember(ctx, "a", pool.PermanentLease()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.MallocMember(ctx, "b", pool.LeaseTTL(time.Millisecond)); err != nil {
+	if _, err := p.MallocMember(ctx, "b", pool.LeaseTTL(10*time.Millisecond)); err != nil { // the shortest lease
 		t.Fatal(err)
 	}
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {

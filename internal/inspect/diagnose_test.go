@@ -132,10 +132,10 @@ func TestCollectLapseAge(t *testing.T) {
 		if _, err := p.AddKeys(ctx, []string{"a", "b", "c"}); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := p.Malloc(ctx, pool.LeaseTTL(time.Millisecond)); err != nil {
+		if _, err := p.Malloc(ctx, pool.LeaseTTL(10*time.Millisecond)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond)
 		r, err := inspect.Collect(ctx, b.Client, b.Prefix, inspect.Options{SkipRedis: true})
 		if err != nil {
 			t.Fatal(err)

@@ -70,8 +70,9 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 	_, err = p.Malloc(ctx, pool.PermanentLease())
 	must("Malloc permanent", err)
 	must("Quarantine", p.Admin().Quarantine(ctx, "m0", time.Hour))
-	// Last: a lease that lapses at once and stays until a malloc or GC.
-	_, err = p.Malloc(ctx, pool.LeaseTTL(time.Millisecond))
+	// Last: a lease that lapses soon (the shortest, 10ms; the dead worker
+	// below takes longer) and stays until a malloc or GC.
+	_, err = p.Malloc(ctx, pool.LeaseTTL(10*time.Millisecond))
 	must("Malloc short", err)
 
 	g, err := pool.New[any](client, prefix, FullPool, pool.WithCodec(cd))
