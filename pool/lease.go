@@ -65,15 +65,18 @@ func newLease(c *core, key, token string, fence int64, sent time.Time, mc malloc
 	if mc.permanent {
 		ttl = 0 // no deadline; Refresh(ctx, 0) keeps it so
 	}
-	k, err := lease.New(sent, lease.Config{
+	cfg := lease.Config{
 		TTL:     ttl,
 		Every:   mc.keepAlive,
 		Renew:   l.renew,
 		IsLost:  isNotHeld,
 		Expired: errLeaseLapsed,
 		Lost:    func(err error) error { return err }, // it matches ErrNotHeld
-		OnEnd:   l.ended,
-	})
+	}
+	if mc.session != nil {
+		cfg.OnEnd = l.ended // unhooks the lease from its session
+	}
+	k, err := lease.New(sent, cfg)
 	if err != nil {
 		panic("bug: pool lease config: " + err.Error()) // the options were validated
 	}

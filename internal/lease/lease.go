@@ -128,9 +128,14 @@ type Keeper struct {
 	ctx      context.Context
 	cancel   context.CancelCauseFunc
 	timer    *time.Timer
-	kick     chan struct{} // the deadline moved: Run recomputes its schedule
-	life     context.Context
-	die      context.CancelFunc // ends life: the lease ended, in-flight renewals stop
+	// kick wakes Run when the deadline moved or the lease ended; made by
+	// the first Run.
+	kick chan struct{}
+	// life ends when the lease ends, stopping renewals in flight; made by
+	// the first renewal. Both are made lazily: most leases (a pool's
+	// without KeepAlive) are never renewed.
+	life context.Context
+	die  context.CancelFunc
 }
 
 // New returns the keeper of a lease granted by a request sent at sent (read
@@ -157,16 +162,12 @@ func New(sent time.Time, cfg Config) (*Keeper, error) {
 	if cfg.Parent == nil {
 		cfg.Parent = context.Background()
 	}
-	life, die := context.WithCancel(context.Background())
 	return &Keeper{
-		life:     life,
-		die:      die,
 		cfg:      cfg,
 		sent:     sent,
 		deadline: Deadline(sent, cfg.TTL),
 		ttl:      cfg.TTL,
 		every:    cfg.Every,
-		kick:     make(chan struct{}, 1),
 	}, nil
 }
 
@@ -271,15 +272,18 @@ func (k *Keeper) expire() {
 // OnEnd (after unlocking).
 func (k *Keeper) endLocked(cause error, notify bool) {
 	k.cause = cause
-	k.die()
+	if k.die != nil {
+		k.die()
+	}
 	if k.cancel != nil {
 		k.cancel(cause)
 	}
 	if k.timer != nil {
 		k.timer.Stop()
 	}
+	kick := k.kick
 	k.mu.Unlock()
-	signal(k.kick)
+	signal(kick)
 	if notify && k.cfg.OnEnd != nil {
 		k.cfg.OnEnd(cause)
 	}
@@ -340,6 +344,10 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 		return errors.Join(ErrEnded, cause)
 	}
 	deadline := k.deadline
+	if k.life == nil {
+		k.life, k.die = context.WithCancel(context.Background())
+	}
+	life := k.life
 	k.mu.Unlock()
 
 	// The renewal stops at the deadline, and when the lease ends (End):
@@ -351,7 +359,7 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 	} else {
 		rctx, cancel = context.WithDeadline(ctx, deadline)
 	}
-	stop := context.AfterFunc(k.life, cancel)
+	stop := context.AfterFunc(life, cancel)
 	err := k.cfg.Renew(rctx, ttl)
 	stop()
 	cancel()
@@ -393,8 +401,9 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 			k.timer = time.AfterFunc(next.Sub(now), k.fire)
 		}
 	}
+	kick := k.kick
 	k.mu.Unlock()
-	signal(k.kick)
+	signal(kick)
 	return nil
 }
 
@@ -411,7 +420,10 @@ func (k *Keeper) Run(ctx context.Context) error {
 	next := time.Time{}
 	for {
 		k.mu.Lock()
-		cause, sent, deadline, every, retry := k.cause, k.sent, k.deadline, k.every, k.cfg.Retry
+		if k.kick == nil {
+			k.kick = make(chan struct{}, 1)
+		}
+		cause, sent, deadline, every, retry, kick := k.cause, k.sent, k.deadline, k.every, k.cfg.Retry, k.kick
 		if every == 0 {
 			every = k.ttl / 3
 		}
@@ -426,7 +438,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-k.kick:
+			case <-kick:
 				continue
 			}
 		}
@@ -447,7 +459,7 @@ func (k *Keeper) Run(ctx context.Context) error {
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
-			case <-k.kick:
+			case <-kick:
 				continue
 			case <-t.C:
 				continue
@@ -465,7 +477,8 @@ func (k *Keeper) Run(ctx context.Context) error {
 	}
 }
 
-// signal makes a non-blocking send: one pending wake-up is enough.
+// signal makes a non-blocking send: one pending wake-up is enough. A nil
+// channel (no Run yet) takes none.
 func signal(ch chan<- struct{}) {
 	select {
 	case ch <- struct{}{}:
