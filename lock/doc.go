@@ -96,8 +96,8 @@
 // mechanism lets a [Lease] notice at once that its lock was deleted or
 // taken over.
 //
-// A lease is kept by the module's one lease keeper (shared with health
-// sessions): it is valid until its local deadline ([Lease.Deadline]), its
+// A lease is kept by the module's one lease keeper (shared with pool
+// leases and health sessions): it is valid until its local deadline ([Lease.Deadline]), its
 // TTL less a clock-drift margin (1% + 2ms) counted from the monotonic time
 // at which the acquisition or the last successful renewal was SENT.
 // [Lease.Valid] reads the clock, so it is false the moment a process

@@ -16,7 +16,7 @@ import (
 
 // Allocation is a member handed out by Malloc: its key, its decoded value
 // and the lease that holds it. Lease methods (Release, Refresh, Fence,
-// Context, ReportUnhealthy) are promoted.
+// Deadline, Valid, Context, ReportUnhealthy) are promoted.
 type Allocation[T any] struct {
 	*Lease
 	// Value is the member's value, the zero T when HasValue is false.
