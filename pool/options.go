@@ -242,6 +242,9 @@ func Wait() MallocOption { return func(m *mallocConfig) { m.wait = true } }
 // health.Session is one). A lease taken InSession is reclaimed as soon as the
 // pool sees the session dead — its heartbeat stopped for Timeout — instead of
 // when the lease lapses, and the lease's Context ends with the session's.
+// Lease.Valid is false once the session's Context has ended, or, for a
+// session with a Valid() bool method (health.Session has one), as soon as
+// that reports false.
 type Session interface {
 	// ID names the session: 1 to 64 letters, digits, '-', '_', '.' or ':'.
 	ID() string
