@@ -17,8 +17,8 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
-	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 )
 
 // cliTarget is what every diagnostics and repair command points at: a
@@ -60,7 +60,7 @@ func (t *cliTarget) check(e env) error {
 	if t.prefix == "" {
 		return usageErr("--prefix is required")
 	}
-	if err := redisx.ValidateName("prefix", t.prefix); err != nil {
+	if err := redisallocator.ValidateName("prefix", t.prefix); err != nil {
 		return usageErr("--prefix: %w", err)
 	}
 	if t.timeout <= 0 {
@@ -74,7 +74,7 @@ func (t *cliTarget) check(e env) error {
 func (t *cliTarget) connect(ctx context.Context) (rueidis.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, min(t.timeout, connectTimeout))
 	defer cancel()
-	c, err := redisx.Connect(cctx, t.redisURL, redisx.WithCache(redisx.CacheOff))
+	c, err := redisallocator.Connect(cctx, t.redisURL, redisallocator.WithCache(redisallocator.CacheOff))
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
 	}
@@ -226,7 +226,7 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 		}
 		// An invalid name cannot exist: say why instead of "no pool named",
 		// and never let "" fall back to showing everything.
-		if err := redisx.ValidateName(cat+" name", name); err != nil {
+		if err := redisallocator.ValidateName(cat+" name", name); err != nil {
 			return usageErr("%w", err)
 		}
 		o.members = true
@@ -242,7 +242,7 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 	}
 	defer client.Close()
 
-	names, err := inspect.DiscoverLimit(ctx, client, o.prefix, o.scanLimit)
+	names, err := redisallocator.Discover(ctx, client, o.prefix, o.scanLimit)
 	if err != nil {
 		return redisFailure(err)
 	}
@@ -316,7 +316,7 @@ func unreadable(r *inspect.Report) error {
 // name exists under prefix, found by the same bounded discovery as inspect:
 // commands given a mistyped name must not report success for doing nothing.
 func requireName(ctx context.Context, e env, client rueidis.Client, cmd, prefix string, scanLimit int, cat, name string) error {
-	names, err := inspect.DiscoverLimit(ctx, client, prefix, scanLimit)
+	names, err := redisallocator.Discover(ctx, client, prefix, scanLimit)
 	if err != nil {
 		return redisFailure(err)
 	}
