@@ -147,7 +147,7 @@ type inspectOptions struct {
 func (o *inspectOptions) flags(fs *flag.FlagSet) {
 	o.cliTarget.flags(fs)
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON (the versioned shape of docs/cli.md)")
-	fs.IntVar(&o.scanLimit, "scan-limit", inspect.DefaultScanLimit, "examine at most this many keys per node when discovering names")
+	fs.IntVar(&o.scanLimit, "scan-limit", inspect.DefaultScanLimit, "keep at most this many keys of the prefix per node when discovering names")
 	fs.IntVar(&o.sampleLimit, "sample-limit", inspect.DefaultSampleLimit, "slow-log entries per node and recent failures per queue to show")
 	fs.IntVar(&o.fullReadLimit, "full-read-limit", inspect.DefaultFullReadLimit,
 		"read pools of at most this many members whole (members, invariant check); larger ones\n"+
