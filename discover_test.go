@@ -80,14 +80,15 @@ func TestDiscover(t *testing.T) {
 			t.Errorf("Discover wrote:\n%s", cmp.Diff(before, after))
 		}
 
-		// A tiny limit truncates, and says so. miniredis ignores COUNT and
-		// answers the whole scan at once, which is complete.
-		n, err = redisallocator.Discover(ctx, b.Client, b.Prefix, 2)
+		// A tiny limit truncates, and says so (every namespace has several
+		// keys on one node). miniredis ignores COUNT and answers the whole
+		// scan at once, which is complete.
+		n, err = redisallocator.Discover(ctx, b.Client, b.Prefix, 1)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n.Truncated != b.Real() || (b.Real() && n.Scanned > 2*len(b.Client.Nodes())) {
-			t.Errorf("limit 2: %+v", n)
+		if n.Truncated != b.Real() {
+			t.Errorf("limit 1: %+v", n)
 		}
 
 		for _, prefix := range []string{b.Prefix[:len(b.Prefix)-1] + "*", b.Prefix + "?", b.Prefix[:len(b.Prefix)-1] + "[" + b.Prefix[len(b.Prefix)-1:] + "]"} {
