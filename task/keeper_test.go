@@ -7,10 +7,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
-	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -19,49 +15,33 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator/internal/lease"
+	"github.com/redisallocator/redisallocator/internal/lease/leasetest"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/task"
 )
 
 // cutDial reaches a miniredis through in-memory pipes (so it works in a
-// synctest bubble) until cut: then it closes every connection and refuses
-// new ones, a worker cut off from Redis, until mend.
+// synctest bubble) until cut.
 type cutDial struct {
-	m     *miniredis.Miniredis
-	mu    sync.Mutex
-	cut   bool
-	conns []net.Conn
+	m *miniredis.Miniredis
+	cutter
 }
 
 func (d *cutDial) option() rueidis.ClientOption {
 	opt := redisxtest.DialEmbedded(d.m)
 	opt.DisableRetry = true
 	opt.DialCtxFn = func(context.Context, string, *net.Dialer, *tls.Config) (net.Conn, error) {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		if d.cut {
-			return nil, errors.New("cut off")
+		conns, err := d.add(func() ([]net.Conn, error) {
+			c, err := d.m.Dial()
+			return []net.Conn{c}, err
+		})
+		if err != nil {
+			return nil, err
 		}
-		c, err := d.m.Dial()
-		if err == nil {
-			d.conns = append(d.conns, c)
-		}
-		return c, err
+		return conns[0], nil
 	}
 	return opt
-}
-
-func (d *cutDial) set(cut bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.cut = cut
-	if cut {
-		for _, c := range d.conns {
-			_ = c.Close()
-		}
-		d.conns = nil
-	}
 }
 
 // The worker's cut-off follows the module's one lease rule, in fake time:
@@ -162,47 +142,13 @@ func TestCutOffDeadlineIsTheLeaseRule(t *testing.T) {
 // milliseconds, before any heartbeat could run. The code before the keeper
 // left the ctx alive: its first heartbeat after the stall succeeded.
 func TestStallSIGSTOP(t *testing.T) {
-	if os.Getenv("TASK_STALL_CHILD") == "1" {
+	if leasetest.Child("TASK_STALL_CHILD") {
 		stallChild()
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStallSIGSTOP$")
-	cmd.Env = append(os.Environ(), "TASK_STALL_CHILD=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	buf := make([]byte, 64)
-	n, _ := out.Read(buf)
-	if !strings.Contains(string(buf[:n]), "ready") {
-		t.Fatalf("child said %q", buf[:n])
-	}
-	time.Sleep(300 * time.Millisecond) // a few heartbeats
-	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(time.Second) // the cut-off is 150ms
-	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	rest := new(strings.Builder)
-	tmp := make([]byte, 256)
-	for {
-		n, err := out.Read(tmp)
-		rest.Write(tmp[:n])
-		if err != nil {
-			break
-		}
-	}
-	if got, _, _ := strings.Cut(rest.String(), "\n"); got != "valid=false ctx=lost" {
+	// A few heartbeats, then a stop well past the 150ms cut-off.
+	got := leasetest.Stall(t, "TestStallSIGSTOP", "TASK_STALL_CHILD", 300*time.Millisecond, time.Second)
+	if got != "valid=false ctx=lost" {
 		t.Fatalf("after the stall the child's handler saw %q, want valid=false ctx=lost", got)
 	}
 }
@@ -226,26 +172,20 @@ func stallChild() {
 	}
 	h := task.HandlerFunc[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
 		fmt.Println("ready")
-		last := time.Now()
-		for {
-			now := time.Now()
-			if now.Sub(last) > 500*time.Millisecond { // we were stopped
-				valid := tk.Valid()
-				state := "live"
-				select {
-				case <-ctx.Done():
-					state = "ended"
-					if errors.Is(context.Cause(ctx), task.ErrLost) {
-						state = "lost"
-					}
-				case <-time.After(50 * time.Millisecond):
-				}
-				fmt.Printf("valid=%v ctx=%s\n", valid, state)
-				os.Exit(0)
+		leasetest.AwaitStall(500 * time.Millisecond)
+		valid := tk.Valid()
+		state := "live"
+		select {
+		case <-ctx.Done():
+			state = "ended"
+			if errors.Is(context.Cause(ctx), task.ErrLost) {
+				state = "lost"
 			}
-			last = now
-			time.Sleep(time.Millisecond)
+		case <-time.After(50 * time.Millisecond):
 		}
+		fmt.Printf("valid=%v ctx=%s\n", valid, state)
+		os.Exit(0)
+		return nil, nil
 	})
 	// One slot, taken by the handler: no claim runs (and reaps) after the
 	// stall, only the heartbeat.
