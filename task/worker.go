@@ -242,18 +242,22 @@ func (w *worker[P, R]) heartbeats(ctx context.Context) {
 		}
 		w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
 		for {
+			// An answer later than the cut-off would give a registration
+			// that ended already.
 			sent := time.Now()
-			bctx, cancel := context.WithTimeout(ctx, w.lc.heartbeat)
+			bctx, cancel := context.WithTimeout(ctx, w.lc.cutoff())
 			_, err := w.beat(bctx, w.k, "beat", nil)
 			cancel()
-			if err == nil {
+			if err == nil && time.Since(sent) < w.lc.cutoff()-lease.Margin(w.lc.cutoff()) {
 				_ = w.live(sent) // the config was checked by Run
 				break
 			}
 			if ctx.Err() != nil {
 				return
 			}
-			w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
+			if err != nil {
+				w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
+			}
 			sleep(ctx, w.lc.heartbeat)
 		}
 	}
