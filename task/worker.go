@@ -68,16 +68,12 @@ func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOptio
 	}
 	// Register before taking tasks, so Auto callers see the worker; the
 	// first beat records the worker's shape.
-	sent := time.Now()
-	if _, err := w.beat(ctx, w.k, "join", nil); err != nil {
+	if err := w.register(ctx, "join"); err != nil {
 		if ctx.Err() != nil {
 			w.leave(ctx)
 			return nil // stopped before it started
 		}
 		return fmt.Errorf("task %s: run: %w", w.k.name, err)
-	}
-	if err := w.live(sent); err != nil {
-		return fmt.Errorf("%w: task %s: run: %w", ErrInvalid, w.k.name, err)
 	}
 	return w.serve(ctx)
 }
@@ -114,8 +110,14 @@ type life struct {
 	next chan struct{}
 }
 
-// live starts a registration whose (answered) heartbeat was sent at sent.
-func (w *worker[P, R]) live(sent time.Time) error {
+// register sends a heartbeat (op join or beat) and, once it is answered,
+// starts a registration counted from its send time. One answered after the
+// cut-off starts a registration that ended already.
+func (w *worker[P, R]) register(ctx context.Context, op string) error {
+	sent := time.Now()
+	if _, err := w.beat(ctx, w.k, op, nil); err != nil {
+		return err
+	}
 	ttl := w.lc.cutoff()
 	keep, err := lease.New(sent, lease.Config{
 		TTL:     ttl,
@@ -242,22 +244,16 @@ func (w *worker[P, R]) heartbeats(ctx context.Context) {
 		}
 		w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
 		for {
-			// An answer later than the cut-off would give a registration
-			// that ended already.
-			sent := time.Now()
 			bctx, cancel := context.WithTimeout(ctx, w.lc.cutoff())
-			_, err := w.beat(bctx, w.k, "beat", nil)
+			err := w.register(bctx, "beat")
 			cancel()
-			if err == nil && time.Since(sent) < w.lc.cutoff()-lease.Margin(w.lc.cutoff()) {
-				_ = w.live(sent) // the config was checked by Run
+			if err == nil {
 				break
 			}
 			if ctx.Err() != nil {
 				return
 			}
-			if err != nil {
-				w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
-			}
+			w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
 			sleep(ctx, w.lc.heartbeat)
 		}
 	}
