@@ -329,6 +329,12 @@ func (w *worker[P, R]) fetch(ctx context.Context) {
 				break more
 			}
 		}
+		if l = w.current(); !l.keep.Valid() { // cut off while waiting for a slot
+			for range n {
+				<-w.slots
+			}
+			continue
+		}
 		start := time.Now()
 		tasks, hint, err := w.claim(ctx, k, n, token, idle)
 		end := time.Now()
