@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/redisallocator/redisallocator/internal/lease"
 )
 
 // Handler runs tasks with params P and returns results R: in workers
@@ -51,7 +53,8 @@ type Task[P any] struct {
 	Remote bool
 
 	update   func(ctx context.Context, current, total float64) error
-	valid    func() bool
+	ctx      context.Context // the handler's, when run by Run or locally
+	keep     *lease.Keeper   // the worker's registration, when run by Run
 	mu       sync.Mutex
 	progress Progress
 }
@@ -66,8 +69,8 @@ type Task[P any] struct {
 // run the task now. A Task made outside a worker or a local run (a
 // handler's unit test) is valid until its Deadline.
 func (t *Task[P]) Valid() bool {
-	if t.valid != nil {
-		return t.valid()
+	if (t.ctx != nil && t.ctx.Err() != nil) || (t.keep != nil && !t.keep.Valid()) {
+		return false
 	}
 	return t.Deadline.IsZero() || time.Now().Before(t.Deadline)
 }

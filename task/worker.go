@@ -66,6 +66,8 @@ func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOptio
 		h: h, c: q.c, lc: lc, id: lc.workerID, k: q.c.keys, running: map[string]*run{},
 		slots: make(chan struct{}, lc.workers),
 	}
+	w.hardCtx, w.hardCancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	defer w.hardCancel(nil)
 	// Register before taking tasks, so Auto callers see the worker; the
 	// first beat records the worker's shape.
 	if err := w.register(ctx, "join"); err != nil {
@@ -96,17 +98,19 @@ type worker[P, R any] struct {
 	running map[string]*run // by task id
 	life    *life           // the current registration
 
-	handlers sync.WaitGroup
-	hardCtx  context.Context // handlers' base; cancelled at the end of the grace period
+	handlers   sync.WaitGroup
+	hardCtx    context.Context // handlers' base; cancelled at the end of the grace period
+	hardCancel context.CancelCauseFunc
 }
 
 // life is one registration of the worker: a lease on its liveness, kept
-// by a lease.Keeper whose Run is the heartbeat loop. Its context ends when
-// the worker is cut off; the handlers of the tasks claimed under it end
-// then. next is closed when a later registration replaces it.
+// by a lease.Keeper whose Run is the heartbeat loop. base, the handlers'
+// base context of the tasks claimed under it, ends with the keeper's cause
+// when the worker is cut off, and at the end of the grace period. next is
+// closed when a later registration replaces it.
 type life struct {
 	keep *lease.Keeper
-	ctx  context.Context
+	base context.Context
 	next chan struct{}
 }
 
@@ -128,7 +132,10 @@ func (w *worker[P, R]) register(ctx context.Context, op string) error {
 	if err != nil {
 		return err
 	}
-	l := &life{keep: keep, ctx: keep.Context(), next: make(chan struct{})}
+	base, cancel := context.WithCancelCause(w.hardCtx)
+	kctx := keep.Context()
+	context.AfterFunc(kctx, func() { cancel(context.Cause(kctx)) })
+	l := &life{keep: keep, base: base, next: make(chan struct{})}
 	w.mu.Lock()
 	prev := w.life
 	w.life = l
@@ -147,10 +154,6 @@ func (w *worker[P, R]) current() *life {
 }
 
 func (w *worker[P, R]) serve(ctx context.Context) error {
-	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer hardCancel(nil)
-	w.hardCtx = hard
-
 	hbCtx, hbStop := context.WithCancel(context.WithoutCancel(ctx))
 	hbDone := make(chan struct{})
 	go func() {
@@ -178,7 +181,7 @@ func (w *worker[P, R]) serve(ctx context.Context) error {
 	select {
 	case <-done:
 	default:
-		hardCancel(ErrShutdown)
+		w.hardCancel(ErrShutdown)
 		<-done
 	}
 	hbStop()
@@ -458,7 +461,7 @@ func (w *worker[P, R]) runTask(k *queueKeys, l *life, c claimed, claimStart, cla
 	defer w.handlers.Done()
 	defer func() { <-w.slots }()
 
-	base, timeout := extractTrace(w.hardCtx, c.trace)
+	base, timeout := extractTrace(l.base, c.trace)
 	w.c.inst.waited(base, k.name, c.attempt, timeout, c.left)
 	tracer := w.c.prov.Tracer()
 	attrs := trace.WithAttributes(attrName.String(k.name), attrID.String(c.id), attrAttempt.Int(c.attempt))
@@ -469,8 +472,6 @@ func (w *worker[P, R]) runTask(k *queueKeys, l *life, c claimed, claimStart, cla
 	deadline := claimStart.Add(c.left)
 	rctx, cancel := context.WithCancelCause(base)
 	defer cancel(nil)
-	// The worker cut off: the handler ends with the registration's cause.
-	defer context.AfterFunc(l.ctx, func() { cancel(context.Cause(l.ctx)) })()
 	rctx, cancelDL := context.WithDeadlineCause(rctx, deadline, fmt.Errorf("task %s/%s: %w", k.name, c.id, ErrTimeout))
 	defer cancelDL()
 	rctx, span := tracer.Start(rctx, "task.run", trace.WithSpanKind(trace.SpanKindConsumer), attrs)
@@ -528,7 +529,7 @@ func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, l *life, c cla
 	t := &Task[P]{
 		ID: c.id, Name: k.name, Params: params, Attempt: c.attempt, MaxAttempts: c.max, Priority: c.priority,
 		Deadline: deadline, Remote: true,
-		valid: func() bool { return ctx.Err() == nil && time.Now().Before(deadline) && l.keep.Valid() },
+		ctx: ctx, keep: l.keep,
 	}
 	t.update = func(uctx context.Context, current, total float64) error {
 		return w.progress(uctx, k, c, current, total, cancel)
