@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/redisallocator/redisallocator/internal/lease"
+	"github.com/redisallocator/redisallocator/internal/lease/leasetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -359,47 +356,12 @@ func TestRunFollowsExternalRenew(t *testing.T) {
 // when it resumes, Valid is false at the first look, and the context ends
 // within a few milliseconds, although its Run renews the lease for ever.
 func TestStallSIGSTOP(t *testing.T) {
-	if os.Getenv("LEASE_STALL_CHILD") == "1" {
+	if leasetest.Child("LEASE_STALL_CHILD") {
 		stallChild()
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStallSIGSTOP$")
-	cmd.Env = append(os.Environ(), "LEASE_STALL_CHILD=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	n, _ := out.Read(buf) // "ready"
-	if !strings.Contains(string(buf[:n]), "ready") {
-		t.Fatalf("child said %q", buf[:n])
-	}
-	time.Sleep(100 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(600 * time.Millisecond) // the lease is 200ms
-	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	rest := new(strings.Builder)
-	tmp := make([]byte, 256)
-	for {
-		n, err := out.Read(tmp)
-		rest.Write(tmp[:n])
-		if err != nil {
-			break
-		}
-	}
-	_ = cmd.Wait()
-	if got, _, _ := strings.Cut(rest.String(), "\n"); got != "valid=false ctx=ended" {
+	got := leasetest.Stall(t, "TestStallSIGSTOP", "LEASE_STALL_CHILD", 100*time.Millisecond, 600*time.Millisecond) // the lease is 200ms
+	if got != "valid=false ctx=ended" {
 		t.Fatalf("after the stall the child saw %q, want valid=false ctx=ended", got)
 	}
 }
@@ -416,23 +378,15 @@ func stallChild() {
 	defer cancel()
 	go func() { _ = k.Run(runCtx) }()
 	fmt.Println("ready")
-	last := time.Now()
-	for {
-		now := time.Now()
-		if now.Sub(last) > 3*ttl/2 { // we were stopped
-			valid := k.Valid()
-			state := "live"
-			select {
-			case <-ctx.Done():
-				state = "ended"
-			case <-time.After(5 * time.Millisecond):
-			}
-			fmt.Printf("valid=%v ctx=%s\n", valid, state)
-			return
-		}
-		last = now
-		time.Sleep(time.Millisecond)
+	leasetest.AwaitStall(3 * ttl / 2)
+	valid := k.Valid()
+	state := "live"
+	select {
+	case <-ctx.Done():
+		state = "ended"
+	case <-time.After(5 * time.Millisecond):
 	}
+	fmt.Printf("valid=%v ctx=%s\n", valid, state)
 }
 
 // RenewTTL changes the TTL: the renew function gets it, the deadline
