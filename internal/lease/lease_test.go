@@ -66,8 +66,10 @@ func TestContextEndsAtLocalDeadline(t *testing.T) {
 		sent := time.Now()
 		time.Sleep(5 * time.Millisecond) // the grant's round trip
 		var ended atomic.Int32
-		k := newKeeper(t, sent, lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error { return nil },
-			OnEnd: func(error) { ended.Add(1) }})
+		k := newKeeper(t, sent, lease.Config{
+			TTL: ttl, Renew: func(context.Context, time.Duration) error { return nil },
+			OnEnd: func(error) { ended.Add(1) },
+		})
 		want := sent.Add(ttl - 102*time.Millisecond)
 		if got := k.Deadline(); !got.Equal(want) {
 			t.Fatalf("Deadline = %v, want %v", got, want)
@@ -99,7 +101,7 @@ func TestValidWithoutContext(t *testing.T) {
 		if !k.Valid() {
 			t.Fatal("invalid before the deadline")
 		}
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond) // synctest: the smallest step past the deadline
 		if k.Valid() {
 			t.Fatal("valid at the deadline")
 		}
@@ -115,7 +117,7 @@ func TestRenewCountsFromSendTime(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const ttl, rtt = time.Second, 300 * time.Millisecond
-		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context, _ time.Duration) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error {
 			time.Sleep(rtt)
 			return nil
 		}})
@@ -133,7 +135,7 @@ func TestRenewCountsFromSendTime(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal("context did not follow the renewed deadline")
 		}
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond) // synctest: the smallest step past the deadline
 		synctest.Wait()
 		if ctx.Err() == nil {
 			t.Fatal("context outlived the renewed deadline")
@@ -147,7 +149,7 @@ func TestLateRenewalDoesNotRevive(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const ttl = time.Second
-		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context, _ time.Duration) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error {
 			time.Sleep(ttl) // a reply that arrives long after (a stall)
 			return nil
 		}})
@@ -185,10 +187,12 @@ func TestRenewLost(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var causes []error
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, IsLost: isGone,
+		k := newKeeper(t, time.Now(), lease.Config{
+			TTL: time.Second, IsLost: isGone,
 			Renew: func(context.Context, time.Duration) error { return errGone },
 			Lost:  func(err error) error { return fmt.Errorf("taken: %w", err) },
-			OnEnd: func(c error) { causes = append(causes, c) }})
+			OnEnd: func(c error) { causes = append(causes, c) },
+		})
 		ctx := k.Context()
 		if err := k.Renew(context.Background()); !errors.Is(err, errGone) {
 			t.Fatalf("Renew = %v", err)
@@ -223,8 +227,10 @@ func TestEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errReleased := errors.New("released")
 		var onEnd atomic.Int32
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context, time.Duration) error { return nil },
-			OnEnd: func(error) { onEnd.Add(1) }})
+		k := newKeeper(t, time.Now(), lease.Config{
+			TTL: time.Second, Renew: func(context.Context, time.Duration) error { return nil },
+			OnEnd: func(error) { onEnd.Add(1) },
+		})
 		ctx := k.Context()
 		done := make(chan error)
 		go func() { done <- k.Run(context.Background()) }()
@@ -344,7 +350,9 @@ func TestRunFollowsExternalRenew(t *testing.T) {
 		}
 		time.Sleep(1600 * time.Millisecond)
 		cancel()
-		<-done
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want nil or context.Canceled", err)
+		}
 		want := []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond}
 		if fmt.Sprint(at) != fmt.Sprint(want) {
 			t.Fatalf("renewals at %v, want %v", at, want)
@@ -414,7 +422,9 @@ func TestRenewTTL(t *testing.T) {
 		go func() { done <- k.Run(ctx) }()
 		time.Sleep(2500 * time.Millisecond)
 		cancel()
-		<-done
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want nil or context.Canceled", err)
+		}
 		want := []time.Duration{3 * time.Second, 3 * time.Second, 3 * time.Second}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("renewed with %v, want %v", got, want)
