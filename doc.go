@@ -8,7 +8,7 @@
 // At a glance:
 //
 //	Need                                        Package
-//	connect by URL                              redisallocator (this one)
+//	connect by URL, list what a prefix holds    redisallocator (this one)
 //	locks, a blocking mutex, quorum locks       lock
 //	a pool of named resources, Pool[T]          pool
 //	worker heartbeats, probing resources        health

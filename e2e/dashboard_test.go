@@ -21,8 +21,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 	"github.com/redisallocator/redisallocator/health"
-	"github.com/redisallocator/redisallocator/internal/inspect"
 )
 
 // TestDashboardInChromium loads the dashboard of a running demo in a real

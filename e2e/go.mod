@@ -4,12 +4,17 @@ go 1.26.8
 
 replace github.com/redisallocator/redisallocator => ../
 
+// The dashboard test reads the CLI's report shape (package inspect of the
+// redisalloc tool), built from this working tree too.
+replace github.com/redisallocator/redisallocator/cmd/redisalloc => ../cmd/redisalloc
+
 tool github.com/jaegertracing/jaeger/cmd/jaeger
 
 require (
 	github.com/chromedp/chromedp v0.23.0
 	github.com/redis/rueidis v1.0.79
 	github.com/redisallocator/redisallocator v0.0.0-00010101000000-000000000000
+	github.com/redisallocator/redisallocator/cmd/redisalloc v0.0.0-00010101000000-000000000000
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0

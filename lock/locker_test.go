@@ -120,22 +120,22 @@ func TestLockTakesOnlyFreeLocks(t *testing.T) {
 		if v, _ := get(t, b.Client, lockKey(b, "job")); v != "alice" {
 			t.Fatalf("stored owner %q, want alice", v)
 		}
-		if v := must(value(l, ctx, "job")).get(t); v != "alice" {
+		if v := must(value(ctx, l, "job")).get(t); v != "alice" {
 			t.Fatalf("Value = %q", v)
 		}
-		if !must(isLocked(l, ctx, "job")).get(t) {
+		if !must(isLocked(ctx, l, "job")).get(t) {
 			t.Fatal("IsLocked = false")
 		}
 		if n := must(l.Unlock(ctx, "job", "alice")).get(t); n != 0 {
 			t.Fatalf("Unlock = %d holds left, want 0", n)
 		}
-		if must(isLocked(l, ctx, "job")).get(t) {
+		if must(isLocked(ctx, l, "job")).get(t) {
 			t.Fatal("IsLocked after Unlock = true")
 		}
-		if _, err := value(l, ctx, "job"); !errors.Is(err, lock.ErrNotLocked) {
+		if _, err := value(ctx, l, "job"); !errors.Is(err, lock.ErrNotLocked) {
 			t.Fatalf("Value of a free lock: %v, want ErrNotLocked", err)
 		}
-		if _, err := ttlOf(l, ctx, "job"); !errors.Is(err, lock.ErrNotLocked) {
+		if _, err := ttlOf(ctx, l, "job"); !errors.Is(err, lock.ErrNotLocked) {
 			t.Fatalf("TTL of a free lock: %v, want ErrNotLocked", err)
 		}
 		if keys := b.Keys(t); len(keys) != 0 {
@@ -165,7 +165,7 @@ func TestTTLMillisecondsAndPermanence(t *testing.T) {
 		if ms := pttl(t, b.Client, lockKey(b, "forever")); ms != -1 {
 			t.Fatalf("PTTL of a permanent lock = %d, want -1", ms)
 		}
-		if ttl := must(ttlOf(l, ctx, "forever")).get(t); ttl != lock.Permanent {
+		if ttl := must(ttlOf(ctx, l, "forever")).get(t); ttl != lock.Permanent {
 			t.Fatalf("TTL = %v, want Permanent", ttl)
 		}
 		// Near-maximal TTLs must not overflow on the way to Redis.
@@ -177,7 +177,7 @@ func TestTTLMillisecondsAndPermanence(t *testing.T) {
 			}
 		}
 		must(l.Lock(ctx, "longest", "o", maxTTL)).get(t)
-		if ttl := must(ttlOf(l, ctx, "longest")).get(t); ttl < maxTTL-time.Minute || ttl > maxTTL {
+		if ttl := must(ttlOf(ctx, l, "longest")).get(t); ttl < maxTTL-time.Minute || ttl > maxTTL {
 			t.Fatalf("TTL of a 100-year lock = %v", ttl)
 		}
 		if _, err := l.Mutex("m", lock.WithTTL(maxTTL)); err != nil {
@@ -192,7 +192,7 @@ func TestTTLMillisecondsAndPermanence(t *testing.T) {
 				t.Errorf("Mutex WithTTL(%v): %v, want ErrInvalid", bad, err)
 			}
 		}
-		if ok := must(isLocked(l, ctx, "zero")).get(t); ok {
+		if ok := must(isLocked(ctx, l, "zero")).get(t); ok {
 			t.Fatal("a refused TTL wrote a lock")
 		}
 	})
@@ -231,7 +231,7 @@ func TestRLockCountsHolds(t *testing.T) {
 			if n := must(l.Unlock(ctx, "r", "alice")).get(t); n != want {
 				t.Fatalf("Unlock = %d holds left, want %d", n, want)
 			}
-			if !must(isLocked(l, ctx, "r")).get(t) {
+			if !must(isLocked(ctx, l, "r")).get(t) {
 				t.Fatalf("lock gone with %d holds left", want)
 			}
 		}
@@ -315,7 +315,7 @@ func TestUpdateIsOwnerChecked(t *testing.T) {
 		if err := l.Update(ctx, "u", "alice", lock.Permanent); err != nil {
 			t.Fatal(err)
 		}
-		if ttl := must(ttlOf(l, ctx, "u")).get(t); ttl != lock.Permanent {
+		if ttl := must(ttlOf(ctx, l, "u")).get(t); ttl != lock.Permanent {
 			t.Fatalf("TTL after a permanent Update = %v", ttl)
 		}
 	})
@@ -535,7 +535,7 @@ func TestNamesSpreadOverSlots(t *testing.T) {
 }
 
 // isLocked, value and ttlOf read one field of [lock.Locker.Info].
-func isLocked(l *lock.Locker, ctx context.Context, key string) (bool, error) {
+func isLocked(ctx context.Context, l *lock.Locker, key string) (bool, error) {
 	_, err := l.Info(ctx, key)
 	if errors.Is(err, lock.ErrNotLocked) {
 		return false, nil
@@ -543,12 +543,12 @@ func isLocked(l *lock.Locker, ctx context.Context, key string) (bool, error) {
 	return err == nil, err
 }
 
-func value(l *lock.Locker, ctx context.Context, key string) (string, error) {
+func value(ctx context.Context, l *lock.Locker, key string) (string, error) {
 	in, err := l.Info(ctx, key)
 	return in.Owner, err
 }
 
-func ttlOf(l *lock.Locker, ctx context.Context, key string) (time.Duration, error) {
+func ttlOf(ctx context.Context, l *lock.Locker, key string) (time.Duration, error) {
 	in, err := l.Info(ctx, key)
 	return in.TTL, err
 }

@@ -417,7 +417,7 @@ func (l *Lease) startMonitorLocked() {
 	mon := &monitor{stop: make(chan struct{}), ctx: ctx, cancel: cancel}
 	l.mon = mon
 	lctx := l.keep.Context()
-	mon.done.Go(func() { l.watch(mon, lctx) })
+	mon.done.Go(func() { l.watch(lctx, mon) })
 	if l.m.o.watchdog {
 		mon.done.Go(func() { _ = l.keep.Run(ctx) })
 	}
@@ -435,7 +435,7 @@ func (mon *monitor) halt() {
 // checking the lock periodically, and deletes a lock whose lease ran out
 // locally. The keeper ends the lease at its deadline; the watchdog's
 // renewals run beside (lease.Keeper.Run).
-func (l *Lease) watch(mon *monitor, lctx context.Context) {
+func (l *Lease) watch(lctx context.Context, mon *monitor) {
 	o := l.m.o
 	checkEvery := min(max(o.ttl/4, o.pollMin), time.Second)
 

@@ -383,7 +383,7 @@ func TestLeaseContextEndsWhenTakenOver(t *testing.T) {
 		if err := lease.Release(tb.ctx); !errors.Is(err, lock.ErrNotHeld) {
 			t.Fatalf("Release: %v", err)
 		}
-		if v := must(value(tb.l, tb.ctx, "take")).get(t); v != "intruder" {
+		if v := must(value(tb.ctx, tb.l, "take")).get(t); v != "intruder" {
 			t.Fatalf("value %q", v)
 		}
 	})
@@ -422,7 +422,7 @@ func TestLeaseContextEndsAtExpiry(t *testing.T) {
 		}
 		// ... and the lease gave it up then.
 		deadline := time.Now().Add(2 * time.Second)
-		for must(isLocked(tb.l, tb.ctx, "exp")).get(t) {
+		for must(isLocked(tb.ctx, tb.l, "exp")).get(t) {
 			if time.Now().After(deadline) {
 				t.Fatal("lock still there after its lease ended")
 			}
@@ -457,7 +457,7 @@ func TestWatchdogRenewsOverSeveralTTLs(t *testing.T) {
 		if err := lease.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
-		if must(isLocked(tb.l, tb.ctx, "dog")).get(t) {
+		if must(isLocked(tb.ctx, tb.l, "dog")).get(t) {
 			t.Fatal("lock still there after Release")
 		}
 	})

@@ -148,12 +148,12 @@ func TestPoolLocksAndHealth(t *testing.T) {
 		if err := p.Assign(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if !must(isLocked(l, ctx, "locked")).get(t) {
+		if !must(isLocked(ctx, l, "locked")).get(t) {
 			t.Fatal("Shrink/Clear removed a member's lock")
 		}
 		// Pool locks are not the plain Locker's locks of the same name.
 		plain := tb.l
-		if must(isLocked(plain, ctx, "locked")).get(t) {
+		if must(isLocked(ctx, plain, "locked")).get(t) {
 			t.Fatal("pool lock visible through the plain Locker")
 		}
 		// Reentrancy and mutexes work on members too.

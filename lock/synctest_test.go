@@ -66,7 +66,7 @@ func TestSynctestLeaseEndsBeforeServerTTL(t *testing.T) {
 		}
 		synctest.Wait()
 		// The lease deleted its lock on the way out.
-		if must(isLocked(l, ctx, "exp")).get(t) {
+		if must(isLocked(ctx, l, "exp")).get(t) {
 			t.Fatal("lock left after the lease ended")
 		}
 	})
@@ -135,7 +135,7 @@ func TestSynctestStalledRenewalEndsLeaseInTime(t *testing.T) {
 			t.Fatalf("lock at the end of the lease: %+v; want still ours", atRelease)
 		}
 		// And the lease then gave the lock up.
-		if must(isLocked(l, ctx, "stall")).get(t) {
+		if must(isLocked(ctx, l, "stall")).get(t) {
 			t.Fatal("lock left after the lease ended")
 		}
 	})

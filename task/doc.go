@@ -63,6 +63,13 @@
 //     queue; after MaxAttempts attempts (handler errors and lost workers
 //     both count) it fails with kind "lost". Callers see one outcome per
 //     task: a late worker's result is refused once another holds the task.
+//   - Cut-off workers stop first: the worker's liveness is a lease kept
+//     with the module's one lease rule (counted from the send time of its
+//     last answered heartbeat, ending a drift margin early), and a worker
+//     that cannot renew it ends its handlers ([ErrLost]) two heartbeats
+//     before Redis could give their tasks to another worker.
+//     [Task.Valid] reads that deadline from the clock: call it right
+//     before acting on an external resource.
 //   - Retries: a handler error is retried after the queue's backoff while
 //     attempts remain and the retry would start before the deadline, unless
 //     it wraps ErrSkipRetry. Failed tasks go to the dead-letter set
@@ -128,8 +135,8 @@
 // (WithHousekeeping), so no background janitor is needed.
 //
 // Worker liveness: the workers set holds one entry per Run call,
-// scored by its heartbeat deadline, refreshed by a ticker independent of the
-// handlers. A future health package can take this over: a worker whose entry
+// scored by its heartbeat deadline, refreshed by the worker's lease keeper
+// independently of the handlers. A future health package can take this over: a worker whose entry
 // is removed or lapses counts as dead at once, and its tasks go back to the
 // queue at the next claim; WorkerID lets Run register under a session id.
 //

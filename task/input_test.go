@@ -71,6 +71,11 @@ func TestBadInput(t *testing.T) {
 			{"ListenLease", func() error {
 				return tb.q.Run(ctx, tb.h, task.Heartbeat(time.Second), task.LeaseTTL(time.Second))
 			}, task.ErrInvalid},
+			// The cut-off, min(LeaseTTL, 5 heartbeats) − 2 heartbeats, must
+			// outlast a heartbeat after the keeper's margin.
+			{"ListenLeaseThreeBeats", func() error {
+				return tb.q.Run(ctx, tb.h, task.Heartbeat(time.Second), task.LeaseTTL(3*time.Second))
+			}, task.ErrInvalid},
 			{"ListenGrace", func() error { return tb.q.Run(ctx, tb.h, task.Grace(-time.Second)) }, task.ErrInvalid},
 			{"ListenWorkerID", func() error { return tb.q.Run(ctx, tb.h, task.WorkerID("a b")) }, task.ErrInvalid},
 			{"ListenNilOption", func() error { return tb.q.Run(ctx, tb.h, nil) }, task.ErrInvalid},

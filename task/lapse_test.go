@@ -19,10 +19,43 @@ import (
 // cutProxy forwards TCP to addr until cut, then refuses everything: a
 // worker cut off from Redis.
 type cutProxy struct {
-	ln    net.Listener
+	ln net.Listener
+	cutter
+}
+
+// cutter holds the connections of a path to Redis that a test cuts: then
+// it closes them and refuses new ones, until mended.
+type cutter struct {
 	mu    sync.Mutex
 	conns []net.Conn
 	cut   bool
+}
+
+// add keeps the connections dial opens, or refuses them (nil) when cut.
+func (c *cutter) add(dial func() ([]net.Conn, error)) ([]net.Conn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cut {
+		return nil, errors.New("cut off")
+	}
+	conns, err := dial()
+	if err == nil {
+		c.conns = append(c.conns, conns...)
+	}
+	return conns, err
+}
+
+// set cuts (closing every connection) or mends the path.
+func (c *cutter) set(cut bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.cut = cut
+	if cut {
+		for _, conn := range c.conns {
+			_ = conn.Close()
+		}
+		c.conns = nil
+	}
 }
 
 func newCutProxy(t *testing.T, addr string) *cutProxy {
@@ -38,20 +71,15 @@ func newCutProxy(t *testing.T, addr string) *cutProxy {
 			if err != nil {
 				return
 			}
-			p.mu.Lock()
-			if p.cut {
-				p.mu.Unlock()
-				_ = c.Close()
-				continue
-			}
-			u, err := net.Dial("tcp", addr)
+			conns, err := p.add(func() ([]net.Conn, error) {
+				u, err := net.Dial("tcp", addr)
+				return []net.Conn{c, u}, err
+			})
 			if err != nil {
-				p.mu.Unlock()
 				_ = c.Close()
 				continue
 			}
-			p.conns = append(p.conns, c, u)
-			p.mu.Unlock()
+			u := conns[1]
 			go func() { _, _ = io.Copy(u, c); _ = u.Close() }()
 			go func() { _, _ = io.Copy(c, u); _ = c.Close() }()
 		}
@@ -60,15 +88,7 @@ func newCutProxy(t *testing.T, addr string) *cutProxy {
 	return p
 }
 
-func (p *cutProxy) partition() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
+func (p *cutProxy) partition() { p.set(true) }
 
 // TestCutOffWorkerStopsBeforeTakeover: a worker that cannot reach Redis
 // ends its handlers (ErrLost) before Redis counts it gone and another

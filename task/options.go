@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/redisallocator/redisallocator/codec"
+	"github.com/redisallocator/redisallocator/internal/lease"
 )
 
 // Defaults and limits; each option's doc states the default it stands for.
@@ -329,7 +330,8 @@ func Grace(d time.Duration) RunOption {
 }
 
 // LeaseTTL sets how long a claimed task stays with this worker without a
-// heartbeat (30 s by default); it must be longer than two heartbeats.
+// heartbeat (30 s by default); it must be longer than three heartbeats
+// (see [Queue.Run] for the worker's cut-off).
 func LeaseTTL(d time.Duration) RunOption { return func(l *runConfig) { l.leaseTTL = d } }
 
 // Heartbeat sets how often the worker renews its registration and its
@@ -386,8 +388,24 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	} else if !workerIDRE.MatchString(l.workerID) {
 		return l, fmt.Errorf("%w: worker id %q", ErrInvalid, l.workerID)
 	}
-	if l.leaseTTL <= 2*l.heartbeat {
-		return l, fmt.Errorf("%w: lease TTL %v must be longer than two heartbeats (%v)", ErrInvalid, l.leaseTTL, l.heartbeat)
+	// The keeper renews every heartbeat: the cut-off must outlast one
+	// heartbeat, else the worker would lapse between two answered ones.
+	if cut := l.cutoff(); cut-lease.Margin(cut) <= l.heartbeat {
+		return l, fmt.Errorf("%w: lease TTL %v with heartbeat %v: the cut-off min(lease TTL, %d heartbeats) − 2 heartbeats (%v) less its margin must be longer than a heartbeat",
+			ErrInvalid, l.leaseTTL, l.heartbeat, heartbeatMisses, cut)
 	}
 	return l, nil
+}
+
+// cutoff is the TTL of the worker's liveness lease (its lease.Keeper): how
+// long after sending its last answered heartbeat a worker may trust that
+// Redis still counts it live and leaves its tasks with it. Redis may hand
+// them to another worker from heartbeatMisses heartbeats on (the
+// registration lapses) or leaseTTL (a task's lease lapses), whichever
+// comes first. The keeper ends a drift margin (1% + 2ms) before that; the
+// task package asks for two more heartbeats on top, so that a handler
+// told ErrLost has that long to wind down before the task can start
+// elsewhere: 3 s with the defaults.
+func (l runConfig) cutoff() time.Duration {
+	return min(l.leaseTTL, heartbeatMisses*l.heartbeat) - 2*l.heartbeat
 }

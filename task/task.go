@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/redisallocator/redisallocator/internal/lease"
 )
 
 // Handler runs tasks with params P and returns results R: in workers
@@ -51,8 +53,26 @@ type Task[P any] struct {
 	Remote bool
 
 	update   func(ctx context.Context, current, total float64) error
+	ctx      context.Context // the handler's, when run by Run or locally
+	keep     *lease.Keeper   // the worker's registration, when run by Run
 	mu       sync.Mutex
 	progress Progress
+}
+
+// Valid reports whether this run still holds its task as far as the
+// process can know: the handler's ctx has not ended and, read from the
+// clock now, neither the task's deadline nor (in a worker) the worker's
+// liveness deadline has passed. Unlike the ctx, which timers end, it is
+// right in the moment a stalled process (a GC pause, a SIGSTOP, a
+// suspended VM) resumes, before any timer has run. Call it right before
+// acting on an external resource; a false answer means another worker may
+// run the task now. A Task made outside a worker or a local run (a
+// handler's unit test) is valid until its Deadline.
+func (t *Task[P]) Valid() bool {
+	if (t.ctx != nil && t.ctx.Err() != nil) || (t.keep != nil && !t.keep.Valid()) {
+		return false
+	}
+	return t.Deadline.IsZero() || time.Now().Before(t.Deadline)
 }
 
 // Update reports progress: current out of total (any scale; the reference

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/redisallocator/redisallocator/internal/lease"
 	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
@@ -32,12 +33,18 @@ const claimTimeout = 10 * time.Second
 //
 // Each handler's ctx ends at the task's deadline, when the task is
 // canceled (cause [ErrCanceled]), when the worker lost the task ([ErrLost])
-// or at the end of the grace period ([ErrShutdown]). A worker that cannot
-// reach Redis counts its tasks lost before Redis could give them to another
-// worker: min(LeaseTTL, 5 heartbeats) − 2 heartbeats after the start of its
-// last answered heartbeat, 3 s by default. Tasks whose params do not
-// decode fail at once (kind "decode", in the dead-letter set); the worker
-// goes on.
+// or at the end of the grace period ([ErrShutdown]). The worker's liveness
+// is a lease, kept with the module's one lease rule: a worker that cannot
+// reach Redis (or was stalled) counts its tasks lost, and ends its
+// handlers with [ErrLost], strictly before Redis could give them to
+// another worker: min(LeaseTTL, 5 heartbeats) − 2 heartbeats − 1% − 2ms
+// after it SENT its last answered heartbeat, 2.97 s by default. The two
+// heartbeats are the handlers' time to wind down before the task can run
+// elsewhere; [Task.Valid] reads the same deadline from the clock, for a
+// check right before acting. A cut-off worker takes no tasks; it
+// registers afresh, and goes on, once Redis answers again. Tasks whose
+// params do not decode fail at once (kind "decode", in the dead-letter
+// set); the worker goes on.
 //
 // When ctx ends Run stops taking tasks, waits up to Grace for running
 // handlers, then cancels the rest and waits for them; a task whose handler
@@ -55,26 +62,23 @@ func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOptio
 	if err != nil {
 		return err
 	}
-	queues := []*queueKeys{q.c.keys}
 	w := &worker[P, R]{
-		h: h, c: q.c, lc: lc, id: lc.workerID, queues: queues, running: map[runKey]*run{},
+		h: h, c: q.c, lc: lc, id: lc.workerID, k: q.c.keys, running: map[string]*run{},
 		slots: make(chan struct{}, lc.workers),
 	}
+	w.hardCtx, w.hardCancel = context.WithCancelCause(context.WithoutCancel(ctx))
+	defer w.hardCancel(nil)
 	// Register before taking tasks, so Auto callers see the worker; the
 	// first beat records the worker's shape.
-	for _, k := range queues {
-		if _, err := w.beat(ctx, k, "join", nil); err != nil {
-			if ctx.Err() != nil {
-				w.leave(ctx)
-				return nil // stopped before it started
-			}
-			return fmt.Errorf("task %s: run: %w", k.name, err)
+	if err := w.register(ctx, "join"); err != nil {
+		if ctx.Err() != nil {
+			w.leave(ctx)
+			return nil // stopped before it started
 		}
+		return fmt.Errorf("task %s: run: %w", w.k.name, err)
 	}
 	return w.serve(ctx)
 }
-
-type runKey struct{ name, id string }
 
 // run is one task a worker runs.
 type run struct {
@@ -83,34 +87,81 @@ type run struct {
 }
 
 type worker[P, R any] struct {
-	h      Handler[P, R]
-	c      *core
-	lc     runConfig
-	id     string
-	queues []*queueKeys
-	slots  chan struct{} // a token per running handler
+	h     Handler[P, R]
+	c     *core
+	lc    runConfig
+	id    string
+	k     *queueKeys
+	slots chan struct{} // a token per running handler
 
 	mu      sync.Mutex
-	running map[runKey]*run
+	running map[string]*run // by task id
+	life    *life           // the current registration
 
-	handlers sync.WaitGroup
-	hardCtx  context.Context // handlers' base; cancelled at the end of the grace period
+	handlers   sync.WaitGroup
+	hardCtx    context.Context // handlers' base; cancelled at the end of the grace period
+	hardCancel context.CancelCauseFunc
+}
+
+// life is one registration of the worker: a lease on its liveness, kept
+// by a lease.Keeper whose Run is the heartbeat loop. base, the handlers'
+// base context of the tasks claimed under it, ends with the keeper's cause
+// when the worker is cut off, and at the end of the grace period. next is
+// closed when a later registration replaces it.
+type life struct {
+	keep *lease.Keeper
+	base context.Context
+	next chan struct{}
+}
+
+// register sends a heartbeat (op join or beat) and, once it is answered,
+// starts a registration counted from its send time. One answered after the
+// cut-off starts a registration that ended already.
+func (w *worker[P, R]) register(ctx context.Context, op string) error {
+	sent := time.Now()
+	if _, err := w.beat(ctx, w.k, op, nil); err != nil {
+		return err
+	}
+	ttl := w.lc.cutoff()
+	keep, err := lease.New(sent, lease.Config{
+		TTL:     ttl,
+		Every:   w.lc.heartbeat,
+		Renew:   w.heartbeat,
+		Expired: fmt.Errorf("task %s: worker %s: %w: no heartbeat answered within %v", w.k.name, w.id, ErrLost, ttl),
+	})
+	if err != nil {
+		return err
+	}
+	base, cancel := context.WithCancelCause(w.hardCtx)
+	kctx := keep.Context()
+	context.AfterFunc(kctx, func() { cancel(context.Cause(kctx)) })
+	l := &life{keep: keep, base: base, next: make(chan struct{})}
+	w.mu.Lock()
+	prev := w.life
+	w.life = l
+	w.mu.Unlock()
+	if prev != nil {
+		close(prev.next)
+	}
+	return nil
+}
+
+// current returns the current registration.
+func (w *worker[P, R]) current() *life {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.life
 }
 
 func (w *worker[P, R]) serve(ctx context.Context) error {
-	hard, hardCancel := context.WithCancelCause(context.WithoutCancel(ctx))
-	defer hardCancel(nil)
-	w.hardCtx = hard
-
-	hbStop, hbDone := make(chan struct{}), make(chan struct{})
+	hbCtx, hbStop := context.WithCancel(context.WithoutCancel(ctx))
+	hbDone := make(chan struct{})
 	go func() {
 		defer close(hbDone)
-		w.heartbeats(hbStop)
+		w.heartbeats(hbCtx)
 	}()
 	var fetchers sync.WaitGroup
-	for _, k := range w.queues {
-		fetchers.Go(func() { w.fetch(ctx, k) })
-	}
+	fetchers.Go(func() { w.fetch(ctx) })
 	<-ctx.Done()
 	fetchers.Wait()
 
@@ -130,23 +181,22 @@ func (w *worker[P, R]) serve(ctx context.Context) error {
 	select {
 	case <-done:
 	default:
-		hardCancel(ErrShutdown)
+		w.hardCancel(ErrShutdown)
 		<-done
 	}
-	close(hbStop)
+	hbStop()
 	<-hbDone
+	w.current().keep.End(fmt.Errorf("task %s: worker %s: %w", w.k.name, w.id, ErrShutdown))
 	w.leave(ctx)
 	return nil
 }
 
-// leave takes the worker out of the registry of every queue.
+// leave takes the worker out of the queue's registry.
 func (w *worker[P, R]) leave(ctx context.Context) {
-	for _, k := range w.queues {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		if _, err := w.beat(sctx, k, "stop", nil); err != nil {
-			w.report(fmt.Errorf("task: leave %s: %w", k.name, err))
-		}
-		cancel()
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := w.beat(sctx, w.k, "stop", nil); err != nil {
+		w.report(fmt.Errorf("task: leave %s: %w", w.k.name, err))
 	}
 }
 
@@ -185,81 +235,58 @@ type runRef struct {
 	r       *run
 }
 
-// heartbeats renews the registration and the leases every heartbeat until
-// stop is closed, and passes cancellations and lost claims to handlers.
-// Each queue beats on its own, so one slow or unreachable queue (a cluster
-// node) does not hold back the others' heartbeats.
-func (w *worker[P, R]) heartbeats(stop <-chan struct{}) {
-	var wg sync.WaitGroup
-	for _, k := range w.queues {
-		wg.Go(func() { w.heartbeatQueue(stop, k) })
-	}
-	wg.Wait()
-}
-
-// lapseAfter is how long after the start of its last answered heartbeat a
-// worker stops the handlers of a queue it cannot reach. The server may
-// count it gone, and hand its tasks to another worker, from
-// heartbeatMisses heartbeats on (its registration) or leaseTTL (a lease);
-// a handler still running then would run beside the next one. The check
-// runs at each heartbeat tick, so it comes two heartbeats early: 3 s with
-// the defaults, and leaseTTL > 2 heartbeats keeps it positive.
-func (w *worker[P, R]) lapseAfter() time.Duration {
-	return min(w.lc.leaseTTL, heartbeatMisses*w.lc.heartbeat) - 2*w.lc.heartbeat
-}
-
-func (w *worker[P, R]) heartbeatQueue(stop <-chan struct{}, k *queueKeys) {
-	t := time.NewTicker(w.lc.heartbeat)
-	defer t.Stop()
-	lapse := w.lapseAfter()
-	lastOK := time.Now() // Run registered just before
+// heartbeats runs the registration's keeper (the heartbeat loop) until ctx
+// ends. When the worker is cut off (the keeper's deadline passed), the
+// handlers of the registration were told ErrLost and the fetcher waits:
+// heartbeats then registers the worker afresh as soon as Redis answers.
+func (w *worker[P, R]) heartbeats(ctx context.Context) {
 	for {
-		select {
-		case <-stop:
+		err := w.current().keep.Run(ctx)
+		if ctx.Err() != nil {
 			return
-		case <-t.C:
 		}
-		var runs []runRef
-		w.mu.Lock()
-		for key, r := range w.running {
-			if key.name == k.name {
-				runs = append(runs, runRef{id: key.id, attempt: r.attempt, r: r})
+		w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
+		for {
+			bctx, cancel := context.WithTimeout(ctx, w.lc.cutoff())
+			err := w.register(bctx, "beat")
+			cancel()
+			if err == nil {
+				break
 			}
-		}
-		w.mu.Unlock()
-		start := time.Now()
-		// A beat may take until the handlers have to stop, and at least a
-		// heartbeat: waiting longer would only delay that.
-		ctx, cancel := context.WithDeadline(context.Background(), later(lastOK.Add(lapse), start.Add(w.lc.heartbeat)))
-		codes, err := w.beat(ctx, k, "beat", runs)
-		cancel()
-		if err != nil {
-			w.report(fmt.Errorf("task: heartbeat %s: %w", k.name, err))
-			if since := time.Since(lastOK); since >= lapse {
-				for _, r := range runs {
-					r.r.cancel(fmt.Errorf("task %s/%s: %w: no heartbeat answered for %v", k.name, r.id, ErrLost, since.Round(time.Millisecond)))
-				}
+			if ctx.Err() != nil {
+				return
 			}
-			continue
-		}
-		lastOK = start
-		for i, code := range codes {
-			switch code {
-			case 0:
-				runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrLost))
-			case 2:
-				runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", k.name, runs[i].id, ErrCanceled))
-			}
+			w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
+			sleep(ctx, w.lc.heartbeat)
 		}
 	}
 }
 
-// later returns the later of a and b.
-func later(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
+// heartbeat is the registration's lease.RenewFunc: it renews the
+// registration and the leases of the running tasks (its ctx ends at the
+// worker's local deadline), and passes cancellations and lost claims to
+// their handlers.
+func (w *worker[P, R]) heartbeat(ctx context.Context, _ time.Duration) error {
+	var runs []runRef
+	w.mu.Lock()
+	for id, r := range w.running {
+		runs = append(runs, runRef{id: id, attempt: r.attempt, r: r})
 	}
-	return b
+	w.mu.Unlock()
+	codes, err := w.beat(ctx, w.k, "beat", runs)
+	if err != nil {
+		w.report(fmt.Errorf("task: heartbeat %s: %w", w.k.name, err))
+		return err
+	}
+	for i, code := range codes {
+		switch code {
+		case 0:
+			runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", w.k.name, runs[i].id, ErrLost))
+		case 2:
+			runs[i].r.cancel(fmt.Errorf("task %s/%s: %w", w.k.name, runs[i].id, ErrCanceled))
+		}
+	}
+	return nil
 }
 
 // claimed is one task handed over by task_claim.
@@ -273,13 +300,23 @@ type claimed struct {
 	params   []byte
 }
 
-// fetch claims tasks of queue k while slots are free, and waits on the
-// queue's wake-up list when there is nothing to do.
-func (w *worker[P, R]) fetch(ctx context.Context, k *queueKeys) {
+// fetch claims tasks of the queue while slots are free, and waits on the
+// queue's wake-up list when there is nothing to do. It takes no task while
+// the worker is cut off.
+func (w *worker[P, R]) fetch(ctx context.Context) {
+	k := w.k
 	token := w.c.newToken()
 	idle := false // registered as idle by the last claim
 	failures := 0
 	for ctx.Err() == nil {
+		l := w.current()
+		if !l.keep.Valid() {
+			select {
+			case <-l.next:
+			case <-ctx.Done():
+			}
+			continue
+		}
 		select {
 		case w.slots <- struct{}{}:
 		case <-ctx.Done():
@@ -294,6 +331,12 @@ func (w *worker[P, R]) fetch(ctx context.Context, k *queueKeys) {
 			default:
 				break more
 			}
+		}
+		if l = w.current(); !l.keep.Valid() { // cut off while waiting for a slot
+			for range n {
+				<-w.slots
+			}
+			continue
 		}
 		start := time.Now()
 		tasks, hint, err := w.claim(ctx, k, n, token, idle)
@@ -311,7 +354,7 @@ func (w *worker[P, R]) fetch(ctx context.Context, k *queueKeys) {
 		idle = hint != claimMore
 		for _, t := range tasks {
 			w.handlers.Add(1)
-			go w.runTask(k, t, start, end)
+			go w.runTask(k, l, t, start, end)
 		}
 		if !idle {
 			continue
@@ -412,12 +455,13 @@ const (
 	outcomeRelease = "release"
 )
 
-// runTask runs one claimed task and records its outcome.
-func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd time.Time) {
+// runTask runs one claimed task, under the worker's registration l, and
+// records its outcome.
+func (w *worker[P, R]) runTask(k *queueKeys, l *life, c claimed, claimStart, claimEnd time.Time) {
 	defer w.handlers.Done()
 	defer func() { <-w.slots }()
 
-	base, timeout := extractTrace(w.hardCtx, c.trace)
+	base, timeout := extractTrace(l.base, c.trace)
 	w.c.inst.waited(base, k.name, c.attempt, timeout, c.left)
 	tracer := w.c.prov.Tracer()
 	attrs := trace.WithAttributes(attrName.String(k.name), attrID.String(c.id), attrAttempt.Int(c.attempt))
@@ -433,21 +477,20 @@ func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd tim
 	rctx, span := tracer.Start(rctx, "task.run", trace.WithSpanKind(trace.SpanKindConsumer), attrs)
 	defer span.End()
 
-	key := runKey{k.name, c.id}
 	r := &run{attempt: c.attempt, cancel: cancel}
 	w.mu.Lock()
-	w.running[key] = r
+	w.running[c.id] = r
 	w.mu.Unlock()
 	defer func() {
 		w.mu.Lock()
-		if w.running[key] == r {
-			delete(w.running, key)
+		if w.running[c.id] == r {
+			delete(w.running, c.id)
 		}
 		w.mu.Unlock()
 	}()
 
 	start := time.Now()
-	outcome, payload, backoff := w.execute(rctx, k, c, deadline, cancel)
+	outcome, payload, backoff := w.execute(rctx, k, l, c, deadline, cancel)
 	d := time.Since(start)
 	if outcome == "" {
 		w.c.inst.ran(rctx, k.name, whereRemote, d, runLost)
@@ -465,9 +508,14 @@ func (w *worker[P, R]) runTask(k *queueKeys, c claimed, claimStart, claimEnd tim
 // execute decodes and runs the task and returns what to record: outcome,
 // payload (result or "kind\nmessage") and backoff; "" when the claim was
 // lost.
-func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, c claimed, deadline time.Time,
+func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, l *life, c claimed, deadline time.Time,
 	cancel context.CancelCauseFunc,
 ) (outcome, payload string, backoff time.Duration) {
+	// Cut off while the claim was on its way: the task goes back without
+	// using up an attempt (the script checks the worker still holds it).
+	if !l.keep.Valid() {
+		return outcomeRelease, kindLost + "\nthe worker was cut off before the handler started", 0
+	}
 	// A task queued under another shape (before this worker took the
 	// name over) would decode into zero values: it fails instead.
 	if s := traceShape(c.trace); s != "" && w.c.shape != "" && s != w.c.shape {
@@ -481,6 +529,7 @@ func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, c claimed, dea
 	t := &Task[P]{
 		ID: c.id, Name: k.name, Params: params, Attempt: c.attempt, MaxAttempts: c.max, Priority: c.priority,
 		Deadline: deadline, Remote: true,
+		ctx: ctx, keep: l.keep,
 	}
 	t.update = func(uctx context.Context, current, total float64) error {
 		return w.progress(uctx, k, c, current, total, cancel)

@@ -21,7 +21,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 )
 
 // The dashboard: one collection loop per server reads a report every

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 )
 
 // startDashboard serves the web dashboard on the demo's Redis and prefix

@@ -9,7 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 )
 
 // diagnoseOptions are diagnose's flags: inspect's plus --sample.

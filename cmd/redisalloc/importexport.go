@@ -23,9 +23,9 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 	"github.com/redisallocator/redisallocator/codec"
-	"github.com/redisallocator/redisallocator/internal/inspect"
-	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/pool"
 )
 
@@ -479,7 +479,7 @@ func containsStr(list []string, s string) bool {
 func (p *recordParser) record(line int, raw map[string]string, value json.RawMessage, hasValue bool) {
 	n := len(p.errs)
 	r := pool.Record{Key: raw["key"]}
-	if err := redisx.ValidateMember("key", r.Key); err != nil {
+	if err := redisallocator.ValidateMember("key", r.Key); err != nil {
 		p.fail(line, "%v", err)
 	} else if first, dup := p.seen[r.Key]; dup {
 		p.fail(line, "duplicate key %q (first on line %d)", r.Key, first)

@@ -17,8 +17,8 @@ import (
 
 	"github.com/redis/rueidis"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
-	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 )
 
 // cliTarget is what every diagnostics and repair command points at: a
@@ -60,7 +60,7 @@ func (t *cliTarget) check(e env) error {
 	if t.prefix == "" {
 		return usageErr("--prefix is required")
 	}
-	if err := redisx.ValidateName("prefix", t.prefix); err != nil {
+	if err := redisallocator.ValidateName("prefix", t.prefix); err != nil {
 		return usageErr("--prefix: %w", err)
 	}
 	if t.timeout <= 0 {
@@ -74,7 +74,8 @@ func (t *cliTarget) check(e env) error {
 func (t *cliTarget) connect(ctx context.Context) (rueidis.Client, error) {
 	cctx, cancel := context.WithTimeout(ctx, min(t.timeout, connectTimeout))
 	defer cancel()
-	c, err := redisx.Connect(cctx, t.redisURL, redisx.WithCache(redisx.CacheOff))
+	c, err := redisallocator.Connect(cctx, t.redisURL,
+		redisallocator.WithClientOption(func(o *rueidis.ClientOption) { o.DisableCache = true }))
 	if err != nil {
 		return nil, &exitError{exitUsage, err}
 	}
@@ -147,7 +148,7 @@ type inspectOptions struct {
 func (o *inspectOptions) flags(fs *flag.FlagSet) {
 	o.cliTarget.flags(fs)
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON (the versioned shape of docs/cli.md)")
-	fs.IntVar(&o.scanLimit, "scan-limit", inspect.DefaultScanLimit, "examine at most this many keys per node when discovering names")
+	fs.IntVar(&o.scanLimit, "scan-limit", inspect.DefaultScanLimit, "keep at most this many keys of the prefix per node when discovering names")
 	fs.IntVar(&o.sampleLimit, "sample-limit", inspect.DefaultSampleLimit, "slow-log entries per node and recent failures per queue to show")
 	fs.IntVar(&o.fullReadLimit, "full-read-limit", inspect.DefaultFullReadLimit,
 		"read pools of at most this many members whole (members, invariant check); larger ones\n"+
@@ -226,7 +227,7 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 		}
 		// An invalid name cannot exist: say why instead of "no pool named",
 		// and never let "" fall back to showing everything.
-		if err := redisx.ValidateName(cat+" name", name); err != nil {
+		if err := redisallocator.ValidateName(cat+" name", name); err != nil {
 			return usageErr("%w", err)
 		}
 		o.members = true
@@ -242,7 +243,7 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 	}
 	defer client.Close()
 
-	names, err := inspect.DiscoverLimit(ctx, client, o.prefix, o.scanLimit)
+	names, err := redisallocator.Discover(ctx, client, o.prefix, o.scanLimit)
 	if err != nil {
 		return redisFailure(err)
 	}
@@ -316,7 +317,7 @@ func unreadable(r *inspect.Report) error {
 // name exists under prefix, found by the same bounded discovery as inspect:
 // commands given a mistyped name must not report success for doing nothing.
 func requireName(ctx context.Context, e env, client rueidis.Client, cmd, prefix string, scanLimit int, cat, name string) error {
-	names, err := inspect.DiscoverLimit(ctx, client, prefix, scanLimit)
+	names, err := redisallocator.Discover(ctx, client, prefix, scanLimit)
 	if err != nil {
 		return redisFailure(err)
 	}

@@ -10,9 +10,9 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect/inspecttest"
 	"github.com/redisallocator/redisallocator/codec"
-	"github.com/redisallocator/redisallocator/internal/inspect"
-	"github.com/redisallocator/redisallocator/internal/inspect/inspecttest"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 )
 

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
-	"github.com/redisallocator/redisallocator/internal/redisx"
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 	"github.com/redisallocator/redisallocator/pool"
 	"github.com/redisallocator/redisallocator/task"
 )
@@ -144,7 +144,7 @@ func poolName(name string) error {
 	if name == "" {
 		return usageErr("--pool is required")
 	}
-	if err := redisx.ValidateName("pool name", name); err != nil {
+	if err := redisallocator.ValidateName("pool name", name); err != nil {
 		return usageErr("--pool: %w", err)
 	}
 	return nil
@@ -221,7 +221,7 @@ func runPoolGC(ctx context.Context, e env, o gcOptions, _ []string) error {
 	}
 	var truncated error
 	if o.all {
-		n, err := inspect.Discover(ctx, client, o.prefix)
+		n, err := redisallocator.Discover(ctx, client, o.prefix, inspect.DefaultScanLimit)
 		if err != nil {
 			return redisFailure(err)
 		}
@@ -328,7 +328,7 @@ func runPoolFree(ctx context.Context, e env, o freeOptions, keys []string) error
 		return usageErr("name at least one member KEY to free")
 	}
 	for _, k := range keys {
-		if err := redisx.ValidateMember("member key", k); err != nil {
+		if err := redisallocator.ValidateMember("member key", k); err != nil {
 			return usageErr("%w", err)
 		}
 	}
@@ -463,12 +463,12 @@ func runRequeue(ctx context.Context, e env, o requeueOptions, ids []string) erro
 	case !o.all && len(ids) == 0:
 		return usageErr("give the task IDs to requeue, or --all")
 	}
-	if err := redisx.ValidateName("--queue", o.queue); err != nil {
+	if err := redisallocator.ValidateName("--queue", o.queue); err != nil {
 		return usageErr("%w", err)
 	}
 	// Every id is checked before anything is sent: a bad one applies none.
 	for _, id := range ids {
-		if err := redisx.ValidateMember("task id", id); err != nil {
+		if err := redisallocator.ValidateMember("task id", id); err != nil {
 			return usageErr("%w", err)
 		}
 	}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/health"
-	"github.com/redisallocator/redisallocator/internal/redisx"
 )
 
 // The workers group repairs health registries: the dead-workers finding
@@ -67,7 +67,7 @@ func runReap(ctx context.Context, e env, o reapOptions, _ []string) error {
 	if o.group == "" {
 		return usageErr("--group is required")
 	}
-	if err := redisx.ValidateName("--group", o.group); err != nil {
+	if err := redisallocator.ValidateName("--group", o.group); err != nil {
 		return usageErr("%w", err)
 	}
 	if o.grace < 0 {

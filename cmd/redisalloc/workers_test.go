@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect/inspecttest"
 	"github.com/redisallocator/redisallocator/health"
-	"github.com/redisallocator/redisallocator/internal/inspect/inspecttest"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 )
 

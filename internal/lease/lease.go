@@ -1,8 +1,7 @@
 // Package lease is the one lease keeper of the module: the local-deadline
 // rule, the renewal loop, the synchronous validity check and the context of
 // every lease-like thing a holder keeps alive on a Redis server (lock
-// leases, pool leases, worker sessions; task heartbeats are meant to move
-// onto it).
+// leases, pool leases, health sessions and task workers' liveness).
 //
 // # The deadline rule
 //

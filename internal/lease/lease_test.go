@@ -4,11 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/redisallocator/redisallocator/internal/lease"
+	"github.com/redisallocator/redisallocator/internal/lease/leasetest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -70,8 +67,10 @@ func TestContextEndsAtLocalDeadline(t *testing.T) {
 		sent := time.Now()
 		time.Sleep(5 * time.Millisecond) // the grant's round trip
 		var ended atomic.Int32
-		k := newKeeper(t, sent, lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error { return nil },
-			OnEnd: func(error) { ended.Add(1) }})
+		k := newKeeper(t, sent, lease.Config{
+			TTL: ttl, Renew: func(context.Context, time.Duration) error { return nil },
+			OnEnd: func(error) { ended.Add(1) },
+		})
 		want := sent.Add(ttl - 102*time.Millisecond)
 		if got := k.Deadline(); !got.Equal(want) {
 			t.Fatalf("Deadline = %v, want %v", got, want)
@@ -103,7 +102,7 @@ func TestValidWithoutContext(t *testing.T) {
 		if !k.Valid() {
 			t.Fatal("invalid before the deadline")
 		}
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond) // synctest: the smallest step past the deadline
 		if k.Valid() {
 			t.Fatal("valid at the deadline")
 		}
@@ -119,7 +118,7 @@ func TestRenewCountsFromSendTime(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const ttl, rtt = time.Second, 300 * time.Millisecond
-		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context, _ time.Duration) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error {
 			time.Sleep(rtt)
 			return nil
 		}})
@@ -137,7 +136,7 @@ func TestRenewCountsFromSendTime(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal("context did not follow the renewed deadline")
 		}
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond) // synctest: the smallest step past the deadline
 		synctest.Wait()
 		if ctx.Err() == nil {
 			t.Fatal("context outlived the renewed deadline")
@@ -151,7 +150,7 @@ func TestLateRenewalDoesNotRevive(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		const ttl = time.Second
-		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(ctx context.Context, _ time.Duration) error {
+		k := newKeeper(t, time.Now(), lease.Config{TTL: ttl, Renew: func(context.Context, time.Duration) error {
 			time.Sleep(ttl) // a reply that arrives long after (a stall)
 			return nil
 		}})
@@ -189,10 +188,12 @@ func TestRenewLost(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
 		var causes []error
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, IsLost: isGone,
+		k := newKeeper(t, time.Now(), lease.Config{
+			TTL: time.Second, IsLost: isGone,
 			Renew: func(context.Context, time.Duration) error { return errGone },
 			Lost:  func(err error) error { return fmt.Errorf("taken: %w", err) },
-			OnEnd: func(c error) { causes = append(causes, c) }})
+			OnEnd: func(c error) { causes = append(causes, c) },
+		})
 		ctx := k.Context()
 		if err := k.Renew(context.Background()); !errors.Is(err, errGone) {
 			t.Fatalf("Renew = %v", err)
@@ -227,8 +228,10 @@ func TestEnd(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		errReleased := errors.New("released")
 		var onEnd atomic.Int32
-		k := newKeeper(t, time.Now(), lease.Config{TTL: time.Second, Renew: func(context.Context, time.Duration) error { return nil },
-			OnEnd: func(error) { onEnd.Add(1) }})
+		k := newKeeper(t, time.Now(), lease.Config{
+			TTL: time.Second, Renew: func(context.Context, time.Duration) error { return nil },
+			OnEnd: func(error) { onEnd.Add(1) },
+		})
 		ctx := k.Context()
 		done := make(chan error)
 		go func() { done <- k.Run(context.Background()) }()
@@ -348,7 +351,9 @@ func TestRunFollowsExternalRenew(t *testing.T) {
 		}
 		time.Sleep(1600 * time.Millisecond)
 		cancel()
-		<-done
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want nil or context.Canceled", err)
+		}
 		want := []time.Duration{500 * time.Millisecond, 1500 * time.Millisecond}
 		if fmt.Sprint(at) != fmt.Sprint(want) {
 			t.Fatalf("renewals at %v, want %v", at, want)
@@ -360,47 +365,12 @@ func TestRunFollowsExternalRenew(t *testing.T) {
 // when it resumes, Valid is false at the first look, and the context ends
 // within a few milliseconds, although its Run renews the lease for ever.
 func TestStallSIGSTOP(t *testing.T) {
-	if os.Getenv("LEASE_STALL_CHILD") == "1" {
+	if leasetest.Child("LEASE_STALL_CHILD") {
 		stallChild()
 		return
 	}
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestStallSIGSTOP$")
-	cmd.Env = append(os.Environ(), "LEASE_STALL_CHILD=1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 64)
-	n, _ := out.Read(buf) // "ready"
-	if !strings.Contains(string(buf[:n]), "ready") {
-		t.Fatalf("child said %q", buf[:n])
-	}
-	time.Sleep(100 * time.Millisecond)
-	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(600 * time.Millisecond) // the lease is 200ms
-	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
-	rest := new(strings.Builder)
-	tmp := make([]byte, 256)
-	for {
-		n, err := out.Read(tmp)
-		rest.Write(tmp[:n])
-		if err != nil {
-			break
-		}
-	}
-	_ = cmd.Wait()
-	if got, _, _ := strings.Cut(rest.String(), "\n"); got != "valid=false ctx=ended" {
+	got := leasetest.Stall(t, "TestStallSIGSTOP", "LEASE_STALL_CHILD", 100*time.Millisecond, 600*time.Millisecond) // the lease is 200ms
+	if got != "valid=false ctx=ended" {
 		t.Fatalf("after the stall the child saw %q, want valid=false ctx=ended", got)
 	}
 }
@@ -417,23 +387,15 @@ func stallChild() {
 	defer cancel()
 	go func() { _ = k.Run(runCtx) }()
 	fmt.Println("ready")
-	last := time.Now()
-	for {
-		now := time.Now()
-		if now.Sub(last) > 3*ttl/2 { // we were stopped
-			valid := k.Valid()
-			state := "live"
-			select {
-			case <-ctx.Done():
-				state = "ended"
-			case <-time.After(5 * time.Millisecond):
-			}
-			fmt.Printf("valid=%v ctx=%s\n", valid, state)
-			return
-		}
-		last = now
-		time.Sleep(time.Millisecond)
+	leasetest.AwaitStall(3 * ttl / 2)
+	valid := k.Valid()
+	state := "live"
+	select {
+	case <-ctx.Done():
+		state = "ended"
+	case <-time.After(5 * time.Millisecond):
 	}
+	fmt.Printf("valid=%v ctx=%s\n", valid, state)
 }
 
 // RenewTTL changes the TTL: the renew function gets it, the deadline
@@ -461,7 +423,9 @@ func TestRenewTTL(t *testing.T) {
 		go func() { done <- k.Run(ctx) }()
 		time.Sleep(2500 * time.Millisecond)
 		cancel()
-		<-done
+		if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("Run = %v, want nil or context.Canceled", err)
+		}
 		want := []time.Duration{3 * time.Second, 3 * time.Second, 3 * time.Second}
 		if fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("renewed with %v, want %v", got, want)

@@ -32,7 +32,7 @@ func TestPropertyNeverValidPastServerExpiry(t *testing.T) {
 
 			var before, after time.Duration // latencies of the next renewal
 			var outcome int                 // 0 ok, 1 transient, 2 lost
-			k, err := lease.New(sent, lease.Config{TTL: ttl, IsLost: isGone, Renew: func(ctx context.Context, _ time.Duration) error {
+			k, err := lease.New(sent, lease.Config{TTL: ttl, IsLost: isGone, Renew: func(_ context.Context, _ time.Duration) error {
 				time.Sleep(before)
 				if outcome == 0 {
 					serverExpiry = time.Now().Add(ttl)

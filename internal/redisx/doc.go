@@ -1,6 +1,8 @@
 // Package redisx is the only code of the module that talks rueidis: it
 // connects by URL ([Connect]), builds and validates key names ([Namespace],
-// [ValidateName], [ValidateMember]), checks cluster slots ([SameSlot]) and
+// [ValidateName], [ValidateMember]), lists the namespaces under a prefix
+// from those key names ([ScanNamespaces], behind redisallocator.Discover),
+// checks cluster slots ([SameSlot]) and
 // runs the Lua scripts of package script with a span each ([Runner]),
 // mapping their error codes to the feature packages' sentinel errors.
 //

@@ -13,9 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect/inspecttest"
 	"github.com/redisallocator/redisallocator/codec"
-	"github.com/redisallocator/redisallocator/internal/inspect"
-	"github.com/redisallocator/redisallocator/internal/inspect/inspecttest"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
 )
@@ -29,7 +30,7 @@ func TestDiscover(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		seed(t, b)
 		ctx := t.Context()
-		n, err := inspect.Discover(ctx, b.Client, b.Prefix)
+		n, err := redisallocator.Discover(ctx, b.Client, b.Prefix, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -48,7 +49,7 @@ func TestDiscover(t *testing.T) {
 		}
 
 		// A tiny limit truncates, and says so.
-		n, err = inspect.DiscoverLimit(ctx, b.Client, b.Prefix, 2)
+		n, err = redisallocator.Discover(ctx, b.Client, b.Prefix, 2)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,7 +60,7 @@ func TestDiscover(t *testing.T) {
 		}
 
 		// Another prefix that starts the same sees nothing of ours.
-		n, err = inspect.Discover(ctx, b.Client, b.Prefix+"x")
+		n, err = redisallocator.Discover(ctx, b.Client, b.Prefix+"x", 0)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -76,17 +77,17 @@ func cmpIgnoreScan() cmp.Option {
 	}, cmp.Ignore())
 }
 
-func TestDiscoverBadInput(t *testing.T) {
+func TestCollectBadInput(t *testing.T) {
 	b := redisxtest.New(t, redisxtest.BackendMini)
 	for _, prefix := range []string{"", "a{b}", "x\x00"} {
-		if _, err := inspect.Discover(t.Context(), b.Client, prefix); !errors.Is(err, inspect.ErrInvalid) {
+		if _, err := inspect.Collect(t.Context(), b.Client, prefix, inspect.Options{}); !errors.Is(err, inspect.ErrInvalid) || !errors.Is(err, redisallocator.ErrInvalidName) {
 			t.Errorf("prefix %q: %v", prefix, err)
 		}
 	}
-	if _, err := inspect.DiscoverLimit(t.Context(), b.Client, "p", -1); !errors.Is(err, inspect.ErrInvalid) {
-		t.Errorf("negative limit: %v", err)
+	if _, err := inspect.Collect(t.Context(), b.Client, "p", inspect.Options{ScanLimit: -1}); !errors.Is(err, inspect.ErrInvalid) {
+		t.Errorf("negative scan limit: %v", err)
 	}
-	if _, err := inspect.Discover(t.Context(), nil, "p"); !errors.Is(err, inspect.ErrInvalid) {
+	if _, err := inspect.Collect(t.Context(), nil, "p", inspect.Options{}); !errors.Is(err, inspect.ErrInvalid) {
 		t.Errorf("nil client: %v", err)
 	}
 	if _, err := inspect.Collect(t.Context(), b.Client, "p", inspect.Options{SampleLimit: -1}); !errors.Is(err, inspect.ErrInvalid) {

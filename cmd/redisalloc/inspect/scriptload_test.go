@@ -10,7 +10,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 )
 

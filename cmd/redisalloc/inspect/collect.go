@@ -2,8 +2,6 @@ package inspect
 
 import (
 	"context"
-	"crypto/sha1" // not for security: Redis names scripts by SHA-1
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -17,16 +15,25 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/health"
-	"github.com/redisallocator/redisallocator/internal/script"
 	"github.com/redisallocator/redisallocator/lock"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/script"
 	"github.com/redisallocator/redisallocator/task"
 )
 
 // parallel bounds the namespaces read at once: enough to hide round trips,
 // few enough not to crowd a busy server.
 const parallel = 8
+
+// checkPrefix validates prefix as every constructor of the module does.
+func checkPrefix(prefix string) error {
+	if err := redisallocator.ValidateName("prefix", prefix); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
 
 func collect(ctx context.Context, client rueidis.Client, prefix string, opts Options) (*Report, error) {
 	if client == nil {
@@ -55,8 +62,8 @@ func collect(ctx context.Context, client rueidis.Client, prefix string, opts Opt
 		names = *opts.Names
 	} else {
 		var err error
-		if names, err = discover(ctx, client, prefix, opts.ScanLimit); err != nil {
-			return nil, err
+		if names, err = redisallocator.Discover(ctx, client, prefix, orDefault(opts.ScanLimit, DefaultScanLimit)); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrRedis, err)
 		}
 		r.Scan = &Scan{Scanned: names.Scanned, Truncated: names.Truncated, Limit: orDefault(opts.ScanLimit, DefaultScanLimit)}
 	}
@@ -530,8 +537,7 @@ func touchesPrefix(args []string, prefix string) bool {
 var scriptBySHA = sync.OnceValue(func() map[string]string {
 	m := map[string]string{}
 	for _, s := range script.All() {
-		sum := sha1.Sum([]byte(s.Source))
-		m[hex.EncodeToString(sum[:])] = s.Name
+		m[s.SHA1] = s.Name
 	}
 	return m
 })

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
 )

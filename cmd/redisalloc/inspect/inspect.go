@@ -6,12 +6,15 @@ import (
 	"time"
 
 	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator"
 )
 
 // Defaults of Options.
 const (
-	// DefaultScanLimit bounds the keys one Discover examines per node, like
-	// the reference's scan_limit.
+	// DefaultScanLimit bounds the keys of the prefix one discovery
+	// (redisallocator.Discover) keeps per node, like the reference's
+	// scan_limit.
 	DefaultScanLimit = 10000
 	// DefaultSampleLimit caps the slow-log entries per node and the recent
 	// failures per queue.
@@ -33,25 +36,14 @@ var (
 	ErrRedis = errors.New("inspect: redis failed")
 )
 
-// Names are the namespaces found under a prefix, each list sorted.
-type Names struct {
-	Pools     []string `json:"pools"`
-	Queues    []string `json:"queues"`
-	Locks     []string `json:"locks"`
-	LockPools []string `json:"lock_pools"`
-	// HealthGroups are the health.Session groups (workers).
-	HealthGroups []string `json:"health_groups"`
-	// Scanned counts the keys examined (all nodes together).
-	Scanned int `json:"scanned"`
-	// Truncated reports that the scan stopped at its limit on some node
-	// before the end: names may be missing.
-	Truncated bool `json:"truncated"`
-}
+// Names are the namespaces found under a prefix: what
+// redisallocator.Discover returns, and what Options.Names selects.
+type Names = redisallocator.Names
 
 // Options tune Collect. The zero value means every default.
 type Options struct {
-	// ScanLimit bounds the keys examined per node by Discover
-	// (DefaultScanLimit); negative is an error.
+	// ScanLimit bounds the keys of the prefix kept per node by the
+	// discovery (DefaultScanLimit); negative is an error.
 	ScanLimit int
 	// SampleLimit caps slow-log entries per node and recent failures per
 	// queue (DefaultSampleLimit); negative is an error.
@@ -70,20 +62,6 @@ type Options struct {
 	// of its size) with Pool.Summary set. 0 means DefaultFullReadLimit;
 	// negative reads every pool whole.
 	FullReadLimit int
-}
-
-// Discover finds the pools, queues, locks, lock pools and health groups
-// under prefix by SCAN on every master (every master of a cluster),
-// examining at most DefaultScanLimit keys per node. It never writes.
-// Errors match ErrInvalid (bad prefix) or ErrRedis.
-func Discover(ctx context.Context, client rueidis.Client, prefix string) (Names, error) {
-	return discover(ctx, client, prefix, DefaultScanLimit)
-}
-
-// DiscoverLimit is Discover examining at most limit keys per node (0:
-// DefaultScanLimit; negative is ErrInvalid).
-func DiscoverLimit(ctx context.Context, client rueidis.Client, prefix string, limit int) (Names, error) {
-	return discover(ctx, client, prefix, limit)
 }
 
 // Collect reads everything under prefix into a Report and diagnoses it

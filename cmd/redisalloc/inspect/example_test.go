@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/redisallocator/redisallocator/internal/inspect"
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 	"github.com/redisallocator/redisallocator/pool"
 	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
