@@ -522,7 +522,7 @@ func TestNoDeadlineGetsOne(t *testing.T) {
 		const ttl = 3 * time.Second
 		var at []time.Duration
 		start := time.Now()
-		k := newKeeper(t, start, lease.Config{TTL: 0, Renew: func(_ context.Context, ttl time.Duration) error {
+		k := newKeeper(t, start, lease.Config{TTL: 0, Renew: func(context.Context, time.Duration) error {
 			at = append(at, time.Since(start))
 			return nil
 		}})
@@ -549,12 +549,12 @@ func TestNoDeadlineGetsOne(t *testing.T) {
 		}
 		// Without Run the context ends at the last renewal's deadline.
 		last := start.Add(want[2])
-		time.Sleep(time.Until(lease.Deadline(last, ttl)) - 1)
+		time.Sleep(time.Until(lease.Deadline(last, ttl)) - time.Nanosecond)
 		synctest.Wait()
 		if ctx.Err() != nil || !k.Valid() {
 			t.Fatal("ended before the deadline")
 		}
-		time.Sleep(1)
+		time.Sleep(time.Nanosecond)
 		synctest.Wait()
 		if !errors.Is(context.Cause(ctx), lease.ErrExpired) || k.Valid() {
 			t.Fatalf("at the deadline: cause %v valid %v", context.Cause(ctx), k.Valid())
