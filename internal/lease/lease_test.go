@@ -502,8 +502,10 @@ func TestNoDeadline(t *testing.T) {
 func TestNoDeadlineLost(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		k := newKeeper(t, time.Now(), lease.Config{TTL: 0, IsLost: isGone,
-			Renew: func(context.Context, time.Duration) error { return errGone }})
+		k := newKeeper(t, time.Now(), lease.Config{
+			TTL: 0, IsLost: isGone,
+			Renew: func(context.Context, time.Duration) error { return errGone },
+		})
 		ctx := k.Context()
 		if err := k.Renew(context.Background()); !errors.Is(err, errGone) {
 			t.Fatalf("Renew = %v", err)
