@@ -54,8 +54,8 @@
 //     Maintainer handle the rest. Every duration sent to Redis is rounded up
 //     to whole milliseconds.
 //   - A lease is kept by the module's one lease keeper, shared with lock
-//     leases and health sessions: its local deadline (Lease.Deadline) is the
-//     monotonic time the malloc or the last successful Refresh was sent,
+//     leases, health sessions and task workers: its local deadline
+//     (Lease.Deadline) is the monotonic time the malloc or the last successful Refresh was sent,
 //     plus the TTL, less a drift margin of 1% + 2ms, so it comes strictly
 //     before the pool can hand the member to anyone else. Lease.Valid reads
 //     the clock (call it right before acting on the resource: it is false

@@ -17,7 +17,7 @@ import (
 // fencing numbers can refuse a stale holder.
 //
 // A lease is kept by the module's one lease keeper (shared with lock
-// leases and health sessions): it is valid until its local deadline
+// leases, health sessions and task workers): it is valid until its local deadline
 // ([Lease.Deadline]), the monotonic time at which the malloc or the last
 // successful Refresh was sent, plus the TTL, less a margin of 1% + 2ms for
 // clock drift, so strictly before the server can hand the member to
