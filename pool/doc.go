@@ -55,9 +55,10 @@
 //     to whole milliseconds.
 //   - A lease is kept by the module's one lease keeper, shared with lock
 //     leases, health sessions and task workers: its local deadline
-//     (Lease.Deadline) is the monotonic time the malloc or the last successful Refresh was sent,
-//     plus the TTL, less a drift margin of 1% + 2ms, so it comes strictly
-//     before the pool can hand the member to anyone else. Lease.Valid reads
+//     (Lease.Deadline) is the monotonic time the malloc or the last
+//     successful Refresh was sent, plus the TTL, less a drift margin of
+//     1% + 2ms, so it comes strictly before the pool can hand the member to
+//     anyone else. Lease.Valid reads
 //     the clock (call it right before acting on the resource: it is false
 //     the moment a stalled process resumes past the deadline), and
 //     Lease.Context ends at the deadline, on Release, or when a Refresh,
