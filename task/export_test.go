@@ -17,6 +17,7 @@ type Claim struct {
 // Test-only options and views.
 var (
 	WithHousekeeping = withHousekeeping
+	WithWaitPoll     = withWaitPoll
 )
 
 // Limits the tests probe.

@@ -184,7 +184,7 @@ func TestWorkerLostOnLastAttempt(t *testing.T) {
 func TestRecordExpiry(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
-		tb := setup(t, b, task.WithRetention(100*time.Millisecond))
+		tb := setup(t, b, task.WithRetention(100*time.Millisecond, 0))
 		// Pending for longer than the retention: still there, then run.
 		h, err := tb.q.Submit(tb.ctx, "slow-pickup", job{N: 1}, task.Timeout(5*time.Second))
 		if err != nil {

@@ -98,8 +98,16 @@ func TestDelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h2, err := tb.q.Submit(tb.ctx, "at", job{N: 2}, task.At(time.Now().Add(400*time.Millisecond)))
+		h2, err := tb.q.Submit(tb.ctx, "at", job{N: 2}, task.Delay(time.Until(time.Now().Add(400*time.Millisecond))))
 		if err != nil {
+			t.Fatal(err)
+		}
+		// A negative delay (a moment in the past) means now.
+		past, err := tb.q.Submit(tb.ctx, "past", job{N: 3}, task.Delay(-time.Hour))
+		if err != nil {
+			t.Fatalf("Delay(-1h): %v, want due now", err)
+		}
+		if _, err := past.Wait(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		// Both are still delayed, unless this machine took most of the

@@ -49,13 +49,8 @@ func TestBadInput(t *testing.T) {
 			{"NilHandlerFuncRun", func() error { return bare.Run(ctx, task.HandlerFunc[job, *res](nil)) }, task.ErrInvalid},
 			{"NilLocalHandler", func() error { return bare.HandleLocally(nil) }, task.ErrInvalid},
 			{"NegativeTimeout", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Timeout(-time.Second)); return err }, task.ErrInvalid},
-			{"NegativeDelay", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Delay(-time.Second)); return err }, task.ErrInvalid},
 			{"SubMillisecondTimeout", func() error {
 				_, err := tb.q.Submit(ctx, "x", job{}, task.Timeout(time.Microsecond))
-				return err
-			}, task.ErrInvalid},
-			{"DelayAndAt", func() error {
-				_, err := tb.q.Submit(ctx, "x", job{}, task.Delay(time.Second), task.At(time.Now()))
 				return err
 			}, task.ErrInvalid},
 			{"Priority", func() error {
@@ -112,7 +107,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"EmptyPrefix", func() error { _, err := task.New[job, *res](c, "", "q"); return err }, task.ErrInvalid},
 		{"NilOption", func() error { _, err := task.New[job, *res](c, "p", "q", nil); return err }, task.ErrInvalid},
 		{"NilCodec", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithCodec(nil)); return err }, task.ErrInvalid},
-		{"NegativeRetention", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithRetention(-1)); return err }, task.ErrInvalid},
+		{"NegativeRetention", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithRetention(-1, 0)); return err }, task.ErrInvalid},
+		{"NegativeFailedRetention", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithRetention(0, -1)); return err }, task.ErrInvalid},
 		{"Attempts", func() error {
 			_, err := task.New[job, *res](c, "p", "q", task.WithMaxAttempts(task.MaxAttemptsLimit+1))
 			return err

@@ -344,7 +344,7 @@ func (q *Queue[P, R]) Submit(ctx context.Context, id string, params P, opts ...Q
 		return nil, err
 	}
 	if qc.policySet && qc.policy != Remote {
-		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalid, qc.policy)
+		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalid, qc.policy.name())
 	}
 	s, err := q.submission(id, params, qc)
 	if err != nil {
@@ -401,10 +401,10 @@ func (q *Queue[P, R]) Query(ctx context.Context, id string, params P, opts ...Qu
 	}
 	needLocal := qc.policy == Local || qc.policy == LocalFirst || qc.policy == RemoteFirst
 	if needLocal && q.handler() == nil {
-		return zero, fmt.Errorf("%w: task %s/%s: policy %s needs a local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id, qc.policy)
+		return zero, fmt.Errorf("%w: task %s/%s: policy %s needs a local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id, qc.policy.name())
 	}
 	ctx, span := q.c.prov.Tracer().Start(ctx, "task.query", trace.WithAttributes(
-		attrName.String(q.c.name), attrID.String(id), attribute.String("task.policy", qc.policy.String())))
+		attrName.String(q.c.name), attrID.String(id), attribute.String("task.policy", qc.policy.name())))
 	defer span.End()
 	r, err := q.query(ctx, id, params, qc)
 	if err != nil {

@@ -33,7 +33,7 @@ const claimTimeout = 10 * time.Second
 //
 // Each handler's ctx ends at the task's deadline, when the task is
 // canceled (cause [ErrCanceled]), when the worker lost the task ([ErrLost])
-// or at the end of the grace period ([ErrShutdown]). The worker's liveness
+// or at the end of the grace period (a cause matching [ErrLost] that says "worker shutting down"). The worker's liveness
 // is a lease, kept with the module's one lease rule: a worker that cannot
 // reach Redis (or was stalled) counts its tasks lost, and ends its
 // handlers with [ErrLost], strictly before Redis could give them to
@@ -181,12 +181,12 @@ func (w *worker[P, R]) serve(ctx context.Context) error {
 	select {
 	case <-done:
 	default:
-		w.hardCancel(ErrShutdown)
+		w.hardCancel(errShutdown)
 		<-done
 	}
 	hbStop()
 	<-hbDone
-	w.current().keep.End(fmt.Errorf("task %s: worker %s: %w", w.k.name, w.id, ErrShutdown))
+	w.current().keep.End(fmt.Errorf("task %s: worker %s: %w", w.k.name, w.id, errShutdown))
 	w.leave(ctx)
 	return nil
 }
@@ -545,10 +545,10 @@ func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, l *life, c cla
 	cause := context.Cause(ctx)
 	text := kindOf(err) + "\n" + err.Error()
 	switch {
+	case ctx.Err() != nil && errors.Is(cause, errShutdown):
+		return outcomeRelease, text, 0
 	case ctx.Err() != nil && errors.Is(cause, ErrLost):
 		return "", "", 0
-	case ctx.Err() != nil && errors.Is(cause, ErrShutdown):
-		return outcomeRelease, text, 0
 	case ctx.Err() != nil && errors.Is(cause, ErrTimeout):
 		return outcomeFatal, kindTimeout + "\ndeadline passed while running: " + err.Error(), 0
 	case errors.Is(err, ErrSkipRetry):

@@ -156,11 +156,10 @@ func newWorker(cfg workerConfig, client rueidis.Client, led *ledgerWriter) (*wor
 	w := &worker{cfg: cfg, client: client, led: led, pool: p}
 	w.sess = sessions{w: w}
 	q, err := task.New[Params, int64](client, cfg.Prefix, cfg.Queue,
-		task.WithRetention(cfg.Retention),
+		task.WithRetention(cfg.Retention, 0),
 		task.WithDefaultTimeout(cfg.TaskTimeout),
 		task.WithMaxAttempts(maxAttempts),
 		task.WithBackoff(func(int, error) time.Duration { return 100 * time.Millisecond }),
-		task.WithWaitPoll(500*time.Millisecond),
 	)
 	if err != nil {
 		return nil, err
