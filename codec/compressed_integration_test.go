@@ -95,7 +95,7 @@ func TestCompressedQueue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listenLarge(t, worker, in, task.HandlerFunc[Large, Large](func(_ context.Context, tk *task.Task[Large]) (Large, error) {
+		stop := listenLarge(t, worker, in, task.Handler[Large, Large](func(_ context.Context, tk *task.Task[Large]) (Large, error) {
 			out := tk.Params
 			out.ID = "done:" + out.ID
 			out.Names = append(out.Names, "worker")

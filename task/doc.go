@@ -8,12 +8,12 @@
 //
 //	q, err := task.New[Resize, Thumb](client, "myapp", "thumbs")
 //	// a caller: run it wherever a worker is, else here
-//	err = q.HandleLocally(task.HandlerFunc[Resize, Thumb](resize))
+//	err = q.HandleLocally(resize)
 //	th, err := q.Query(ctx, "img-42", Resize{URL: u}, task.Timeout(time.Minute))
 //	var he *task.HandlerError
 //	if errors.As(err, &he) { log.Print(he.Kind, he.Message) }
 //	// a worker process
-//	err = q.Run(ctx, task.HandlerFunc[Resize, Thumb](resize), task.Workers(32))
+//	err = q.Run(ctx, resize, task.Workers(32))
 //
 // The handler is given where it runs: to [Queue.Run] in workers and to
 // [Queue.HandleLocally] for local runs, both typed, so a handler of other

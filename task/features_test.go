@@ -152,7 +152,7 @@ func TestPriority(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, wh, task.Workers(1))
+		listen(t, q, wh.Handle, task.Workers(1))
 		for _, h := range hs {
 			if _, err := h.Wait(tb.ctx); err != nil {
 				t.Fatal(err)
@@ -181,7 +181,7 @@ func TestDedupByID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, wh)
+		listen(t, q, wh.Handle)
 		h1, err := tb.q.Submit(tb.ctx, "same", job{N: 1, Mode: modeProgress})
 		if err != nil || h1.Joined() {
 			t.Fatalf("first Submit: joined %v, %v", h1.Joined(), err)
@@ -362,7 +362,7 @@ func TestGracefulShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listen(t, q, wh, task.Grace(10*time.Second))
+		stop := listen(t, q, wh.Handle, task.Grace(10*time.Second))
 		h, _ := tb.q.Submit(tb.ctx, "finishes", job{N: 1, Mode: modeSleep, Sleep: 300 * time.Millisecond})
 		<-wh.start
 		wh.start = nil
@@ -383,7 +383,7 @@ func TestGracefulShutdown(t *testing.T) {
 		wh = newHandler("B")
 		wh.start = make(chan string, 1)
 		q, _ = task.New[job, *res](secondClient(t, b), b.Prefix, "work")
-		stop = listen(t, q, wh, task.Grace(100*time.Millisecond))
+		stop = listen(t, q, wh.Handle, task.Grace(100*time.Millisecond))
 		h, _ = tb.q.Submit(tb.ctx, "released", job{N: 2, StallOn: "B"}, task.MaxAttempts(1))
 		<-wh.start
 		stop()
@@ -407,7 +407,7 @@ func TestAutoSeesBusyWorker(t *testing.T) {
 		wh := newHandler("worker")
 		wh.start = make(chan string, 2)
 		q, _ := task.New[job, *res](secondClient(t, b), b.Prefix, "work")
-		stop := listen(t, q, wh, task.Workers(1))
+		stop := listen(t, q, wh.Handle, task.Workers(1))
 		h, _ := tb.q.Submit(tb.ctx, "busy", job{Mode: modeSleep, Sleep: 800 * time.Millisecond})
 		<-wh.start
 		time.Sleep(500 * time.Millisecond) // ten heartbeats, twice the registration's TTL

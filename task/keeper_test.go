@@ -67,7 +67,7 @@ func TestCutOffDeadlineIsTheLeaseRule(t *testing.T) {
 		defer wc.Close()
 		started := make(chan *task.Task[job], 2)
 		causes := make(chan error, 2)
-		h := task.HandlerFunc[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
+		h := task.Handler[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
 			started <- tk
 			if tk.Params.Mode == modeBlock {
 				<-ctx.Done()
@@ -170,7 +170,7 @@ func stallChild() {
 	if err != nil {
 		fail(err)
 	}
-	h := task.HandlerFunc[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
+	h := task.Handler[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
 		fmt.Println("ready")
 		leasetest.AwaitStall(500 * time.Millisecond)
 		valid := tk.Valid()
@@ -210,7 +210,7 @@ func TestTaskValidLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 		var before, after bool
-		err = q.HandleLocally(task.HandlerFunc[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
+		err = q.HandleLocally(task.Handler[job, *res](func(ctx context.Context, tk *task.Task[job]) (*res, error) {
 			before = tk.Valid()
 			time.Sleep(2 * time.Second) // past the deadline, not looking at ctx
 			after = tk.Valid()

@@ -114,7 +114,7 @@ func TestCutOffWorkerStopsBeforeTakeover(t *testing.T) {
 	}
 	started := make(chan event, 4)
 	ended := make(chan event, 4)
-	h := task.HandlerFunc[job, *res](func(ctx context.Context, _ *task.Task[job]) (*res, error) {
+	h := task.Handler[job, *res](func(ctx context.Context, _ *task.Task[job]) (*res, error) {
 		started <- event{at: time.Now()}
 		<-ctx.Done()
 		ended <- event{at: time.Now(), cause: context.Cause(ctx)}

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -147,7 +146,7 @@ func New[P, R any](client rueidis.Client, prefix, name string, opts ...Option) (
 // start after it; a nil h returns an [ErrInvalid] error. It is safe for
 // concurrent use.
 func (q *Queue[P, R]) HandleLocally(h Handler[P, R]) error {
-	if isNil(h) {
+	if h == nil {
 		return fmt.Errorf("%w: task %s: nil local handler", ErrInvalid, q.c.name)
 	}
 	q.local.Store(&localHandler[P, R]{h: h})
@@ -160,20 +159,6 @@ func (q *Queue[P, R]) handler() Handler[P, R] {
 		return l.h
 	}
 	return nil
-}
-
-// isNil reports a nil handler, also one hidden in an interface (a nil
-// HandlerFunc or pointer).
-func isNil(h any) bool {
-	if h == nil {
-		return true
-	}
-	v := reflect.ValueOf(h)
-	switch v.Kind() {
-	case reflect.Func, reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Chan:
-		return v.IsNil()
-	}
-	return false
 }
 
 func checkID(id string) error {
@@ -569,5 +554,5 @@ func safeHandle[P, R any](ctx context.Context, h Handler[P, R], t *Task[P]) (r R
 			r, err = zero, &panicError{v: v}
 		}
 	}()
-	return h.Handle(ctx, t)
+	return h(ctx, t)
 }

@@ -48,7 +48,7 @@ func TestExactlyOnceUnderRandomStops(t *testing.T) {
 						task.Workers(4), task.Heartbeat(50 * time.Millisecond), task.LeaseTTL(time.Second),
 						task.Grace(time.Duration(rng.IntN(50)) * time.Millisecond), task.WorkerID(fmt.Sprintf("g%d-%d", g, rng.Uint32())),
 					}
-					go func() { ended <- q.Run(ctx, h, opts...) }()
+					go func() { ended <- q.Run(ctx, h.Handle, opts...) }()
 					time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 					if rng.IntN(2) == 0 {
 						crashes.Add(1)

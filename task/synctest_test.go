@@ -34,7 +34,7 @@ func TestDefaultTimingsInFakeTime(t *testing.T) {
 		aq, _ := task.New[job, *res](aClient, b.Prefix, "work")
 		actx, stopA := context.WithCancel(ctx)
 		aDone := make(chan error, 1)
-		go func() { aDone <- aq.Run(actx, ah, task.Grace(time.Second)) }()
+		go func() { aDone <- aq.Run(actx, ah.Handle, task.Grace(time.Second)) }()
 
 		h, err := caller.Submit(ctx, "t1", job{N: 1, StallOn: "A"})
 		if err != nil {
@@ -52,7 +52,7 @@ func TestDefaultTimingsInFakeTime(t *testing.T) {
 		bq, _ := task.New[job, *res](b.Client, b.Prefix, "work")
 		bctx, stopB := context.WithCancel(ctx)
 		bDone := make(chan error, 1)
-		go func() { bDone <- bq.Run(bctx, bh) }()
+		go func() { bDone <- bq.Run(bctx, bh.Handle) }()
 
 		r, err := h.Wait(ctx)
 		if err != nil || r.Worker != "B" {

@@ -55,7 +55,7 @@ const claimTimeout = 10 * time.Second
 // h or bad options ([ErrInvalid]), live workers of another shape
 // ([ErrShape]), Redis unreachable.
 func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOption) error {
-	if isNil(h) {
+	if h == nil {
 		return fmt.Errorf("%w: task %s: run: nil handler", ErrInvalid, q.c.name)
 	}
 	lc, err := newRunConfig(opts)
