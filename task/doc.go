@@ -143,9 +143,9 @@
 // # Options
 //
 // New takes Options, named With… (codec, providers, default timeout,
-// retention, attempts, backoff, wait poll); Query and Submit take
-// QueryOptions, bare names (Via, Timeout, Once, Priority, Delay or At,
-// MaxAttempts); Run takes RunOptions (Workers, Grace, LeaseTTL, Heartbeat,
+// retention, attempts, backoff); Query and Submit take
+// QueryOptions, bare names (Via, Timeout, Once, Priority, Delay,
+// MaxAttempts); Run takes RunOptions (Workers, Grace, Heartbeat,
 // WorkerID, OnError). Each option's doc states its default. A zero duration
 // or count means the default, except Grace(0), which cancels running
 // handlers at once; negative or out-of-range values are refused with an

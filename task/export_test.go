@@ -25,7 +25,7 @@ const (
 	MinPriority      = minPriority
 	MaxPriority      = maxPriority
 	MaxAttemptsLimit = maxAttemptsLimit
-	DefaultLeaseTTL  = defaultLeaseTTL
+	DefaultLeaseTTL  = heartbeatMisses * defaultHeartbeat
 	DefaultRetention = defaultRetention
 	DefaultHeartbeat = defaultHeartbeat
 	KindLost         = kindLost

@@ -189,7 +189,7 @@ func (tb *bundle) worker(t *testing.T, tag, name string, opts ...task.RunOption)
 
 // fast are worker options that keep real-server tests short.
 func fast() []task.RunOption {
-	return []task.RunOption{task.Heartbeat(50 * time.Millisecond), task.LeaseTTL(time.Second), task.Grace(5 * time.Second)}
+	return []task.RunOption{task.Heartbeat(50 * time.Millisecond), task.Grace(5 * time.Second)}
 }
 
 func setup(t *testing.T, b *redisxtest.Backend, opts ...task.Option) *bundle {

@@ -63,13 +63,10 @@ func TestBadInput(t *testing.T) {
 			{"QueryNoWait", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.NoWait()); return err }, task.ErrInvalid},
 			{"NilQueryOption", func() error { _, err := tb.q.Query(ctx, "x", job{}, nil); return err }, task.ErrInvalid},
 			{"ListenWorkers", func() error { return tb.q.Run(ctx, tb.h.Handle, task.Workers(-1)) }, task.ErrInvalid},
-			{"ListenLease", func() error {
-				return tb.q.Run(ctx, tb.h.Handle, task.Heartbeat(time.Second), task.LeaseTTL(time.Second))
-			}, task.ErrInvalid},
-			// The cut-off, min(LeaseTTL, 5 heartbeats) − 2 heartbeats, must
-			// outlast a heartbeat after the keeper's margin.
-			{"ListenLeaseThreeBeats", func() error {
-				return tb.q.Run(ctx, tb.h.Handle, task.Heartbeat(time.Second), task.LeaseTTL(3*time.Second))
+			// The cut-off, 5 heartbeats − 2 heartbeats, must outlast a
+			// heartbeat after the keeper's margin (1% + 2ms).
+			{"ListenHeartbeatTooShort", func() error {
+				return tb.q.Run(ctx, tb.h.Handle, task.Heartbeat(time.Millisecond))
 			}, task.ErrInvalid},
 			{"ListenGrace", func() error { return tb.q.Run(ctx, tb.h.Handle, task.Grace(-time.Second)) }, task.ErrInvalid},
 			{"ListenWorkerID", func() error { return tb.q.Run(ctx, tb.h.Handle, task.WorkerID("a b")) }, task.ErrInvalid},

@@ -56,8 +56,8 @@ func TestCutOffDeadlineIsTheLeaseRule(t *testing.T) {
 	t.Parallel()
 	redisxtest.Synctest(t, func(t *testing.T, b *redisxtest.Backend) {
 		ctx := context.Background()
-		const hb, leaseTTL = time.Second, 30 * time.Second
-		cut := task.HeartbeatMisses*hb - 2*hb // min(LeaseTTL, 5 heartbeats) − 2 heartbeats
+		const hb = time.Second
+		cut := task.HeartbeatMisses*hb - 2*hb // 5 heartbeats − 2 heartbeats
 
 		d := &cutDial{m: b.Mini}
 		wc, err := rueidis.NewClient(d.option())
@@ -88,7 +88,7 @@ func TestCutOffDeadlineIsTheLeaseRule(t *testing.T) {
 		done := make(chan error, 1)
 		joined := time.Now() // the join is sent now: fake time stands still until all block
 		go func() {
-			done <- wq.Run(rctx, h, task.Heartbeat(hb), task.LeaseTTL(leaseTTL), task.Grace(0), task.Workers(1))
+			done <- wq.Run(rctx, h, task.Heartbeat(hb), task.Grace(0), task.Workers(1))
 		}()
 		if _, err := caller.Submit(ctx, "t1", job{Mode: modeBlock}, task.Timeout(time.Hour)); err != nil {
 			t.Fatal(err)
@@ -190,7 +190,7 @@ func stallChild() {
 	// One slot, taken by the handler: no claim runs (and reaps) after the
 	// stall, only the heartbeat.
 	go func() {
-		_ = q.Run(context.Background(), h, task.Workers(1), task.Heartbeat(50*time.Millisecond), task.LeaseTTL(time.Second))
+		_ = q.Run(context.Background(), h, task.Workers(1), task.Heartbeat(50*time.Millisecond))
 	}()
 	if _, err := q.Submit(context.Background(), "t", job{}, task.NoWait()); err != nil {
 		fail(err)

@@ -121,7 +121,7 @@ func TestCutOffWorkerStopsBeforeTakeover(t *testing.T) {
 		return nil, context.Cause(ctx)
 	})
 	const hb = 200 * time.Millisecond
-	opts := []task.RunOption{task.Heartbeat(hb), task.LeaseTTL(10 * time.Second), task.Grace(0)}
+	opts := []task.RunOption{task.Heartbeat(hb), task.Grace(0)}
 	qa, err := task.New[job, *res](viaProxy, b.Prefix, "cut")
 	if err != nil {
 		t.Fatal(err)

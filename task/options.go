@@ -40,7 +40,6 @@ const (
 const (
 	defaultWorkers   = 16
 	defaultGrace     = 30 * time.Second
-	defaultLeaseTTL  = 30 * time.Second
 	defaultHeartbeat = time.Second
 	// heartbeatMisses is how many heartbeats make the registration's TTL.
 	heartbeatMisses = 5
@@ -319,15 +318,14 @@ func Grace(d time.Duration) RunOption {
 	return func(l *runConfig) { l.grace, l.graceSet = d, true }
 }
 
-// LeaseTTL sets how long a claimed task stays with this worker without a
-// heartbeat (30 s by default); it must be longer than three heartbeats
-// (see [Queue.Run] for the worker's cut-off).
-func LeaseTTL(d time.Duration) RunOption { return func(l *runConfig) { l.leaseTTL = d } }
-
-// Heartbeat sets how often the worker renews its registration and its
-// leases (1 s by default). It is also how often a cancellation reaches a
-// running handler. A worker missing for five heartbeats counts as dead: its
-// tasks return to the queue, and policy Auto stops sending tasks its way.
+// Heartbeat sets how often the worker renews its registration and the
+// leases of its tasks (1 s by default, at least 2 ms). It is also how often
+// a cancellation reaches a running handler. A worker missing for five
+// heartbeats counts as dead: its tasks return to the queue, and policy Auto
+// stops sending tasks its way. A worker that cannot renew ends its
+// handlers (cause [ErrLost]) three heartbeats after its last answered one,
+// less a drift margin, so they have two heartbeats to wind down before the
+// task can start elsewhere (see [Queue.Run]).
 func Heartbeat(d time.Duration) RunOption { return func(l *runConfig) { l.heartbeat = d } }
 
 // OnError receives errors Run recovers from (Redis unreachable, a result
@@ -354,7 +352,6 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 		o(&l)
 	}
 	l.workers = orDefault(l.workers, defaultWorkers)
-	l.leaseTTL = orDefault(l.leaseTTL, defaultLeaseTTL)
 	l.heartbeat = orDefault(l.heartbeat, defaultHeartbeat)
 	if !l.graceSet {
 		l.grace = defaultGrace
@@ -368,9 +365,8 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	if err := checkDuration("heartbeat", l.heartbeat); err != nil {
 		return l, err
 	}
-	if err := checkDuration("lease TTL", l.leaseTTL); err != nil {
-		return l, err
-	}
+	// A task's lease lapses with the worker's registration.
+	l.leaseTTL = heartbeatMisses * l.heartbeat
 	if l.workerID == "" {
 		var r [8]byte
 		_, _ = rand.Read(r[:])
@@ -381,8 +377,8 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	// The keeper renews every heartbeat: the cut-off must outlast one
 	// heartbeat, else the worker would lapse between two answered ones.
 	if cut := l.cutoff(); cut-lease.Margin(cut) <= l.heartbeat {
-		return l, fmt.Errorf("%w: lease TTL %v with heartbeat %v: the cut-off min(lease TTL, %d heartbeats) − 2 heartbeats (%v) less its margin must be longer than a heartbeat",
-			ErrInvalid, l.leaseTTL, l.heartbeat, heartbeatMisses, cut)
+		return l, fmt.Errorf("%w: heartbeat %v: the cut-off, %d heartbeats − 2 heartbeats (%v), less its margin must be longer than a heartbeat",
+			ErrInvalid, l.heartbeat, heartbeatMisses, cut)
 	}
 	return l, nil
 }
@@ -391,11 +387,10 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 // long after sending its last answered heartbeat a worker may trust that
 // Redis still counts it live and leaves its tasks with it. Redis may hand
 // them to another worker from heartbeatMisses heartbeats on (the
-// registration lapses) or leaseTTL (a task's lease lapses), whichever
-// comes first. The keeper ends a drift margin (1% + 2ms) before that; the
-// task package asks for two more heartbeats on top, so that a handler
-// told ErrLost has that long to wind down before the task can start
-// elsewhere: 3 s with the defaults.
+// registration and the tasks' leases lapse). The keeper ends a drift
+// margin (1% + 2ms) before that; the task package asks for two more
+// heartbeats on top, so that a handler told ErrLost has that long to wind
+// down before the task can start elsewhere: 3 s with the defaults.
 func (l runConfig) cutoff() time.Duration {
 	return min(l.leaseTTL, heartbeatMisses*l.heartbeat) - 2*l.heartbeat
 }

@@ -33,11 +33,12 @@ const claimTimeout = 10 * time.Second
 //
 // Each handler's ctx ends at the task's deadline, when the task is
 // canceled (cause [ErrCanceled]), when the worker lost the task ([ErrLost])
-// or at the end of the grace period (a cause matching [ErrLost] that says "worker shutting down"). The worker's liveness
+// or at the end of the grace period (a cause matching [ErrLost] that says
+// "worker shutting down"). The worker's liveness
 // is a lease, kept with the module's one lease rule: a worker that cannot
 // reach Redis (or was stalled) counts its tasks lost, and ends its
 // handlers with [ErrLost], strictly before Redis could give them to
-// another worker: min(LeaseTTL, 5 heartbeats) − 2 heartbeats − 1% − 2ms
+// another worker: 5 heartbeats − 2 heartbeats − 1% − 2ms
 // after it SENT its last answered heartbeat, 2.97 s by default. The two
 // heartbeats are the handlers' time to wind down before the task can run
 // elsewhere; [Task.Valid] reads the same deadline from the clock, for a

@@ -422,7 +422,7 @@ func (w *worker) handle(ctx context.Context, t *task.Task[Params]) (int64, error
 func (w *worker) listen(ctx context.Context) {
 	for ctx.Err() == nil {
 		err := w.queue.Run(ctx, task.Handler[Params, int64](w.handle),
-			task.Workers(3), task.LeaseTTL(3*time.Second), task.Heartbeat(500*time.Millisecond),
+			task.Workers(3), task.Heartbeat(500*time.Millisecond),
 			task.Grace(500*time.Millisecond), task.WorkerID(w.cfg.ID), task.OnError(func(error) {}))
 		w.op("listen", err)
 		sleep(ctx, 300*time.Millisecond)
