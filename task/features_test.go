@@ -3,8 +3,10 @@ package task_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -378,15 +380,24 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("after shutdown: %+v", st)
 		}
 
-		// After the grace period the handler is cancelled with cause
-		// ErrShutdown and its task goes back, attempt not counted.
+		// After the grace period the handler is cancelled with a cause
+		// matching ErrLost that says why, and its task goes back, attempt
+		// not counted.
 		wh = newHandler("B")
 		wh.start = make(chan string, 1)
+		causes := make(chan error, 1)
 		q, _ = task.New[job, *res](secondClient(t, b), b.Prefix, "work")
-		stop = listen(t, q, wh.Handle, task.Grace(100*time.Millisecond))
+		stop = listen(t, q, func(ctx context.Context, tk *task.Task[job]) (*res, error) {
+			r, err := wh.Handle(ctx, tk)
+			causes <- context.Cause(ctx)
+			return r, err
+		}, task.Grace(100*time.Millisecond))
 		h, _ = tb.q.Submit(tb.ctx, "released", job{N: 2, StallOn: "B"}, task.MaxAttempts(1))
 		<-wh.start
 		stop()
+		if cause := <-causes; !errors.Is(cause, task.ErrLost) || !strings.Contains(fmt.Sprint(cause), "shutting down") {
+			t.Errorf("handler's ctx cause after the grace period: %v, want ErrLost, worker shutting down", cause)
+		}
 		in, err := task.HandleInfo(tb.ctx, h)
 		if err != nil || in.Status != task.StatusPending || in.Attempt != 0 {
 			t.Fatalf("released task: %+v, %v", in, err)
