@@ -514,8 +514,10 @@ func (q *Queue[P, R]) runLocal(ctx context.Context, id string, params P, qc quer
 	rctx, span := q.c.prov.Tracer().Start(rctx, "task.run", trace.WithAttributes(
 		attrName.String(q.c.name), attrID.String(id), attrAttempt.Int(1), attribute.Bool("task.local", true)))
 	defer span.End()
-	t := &Task[P]{ID: id, Name: q.c.name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline,
-		ctx: rctx}
+	t := &Task[P]{
+		ID: id, Name: q.c.name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline,
+		ctx: rctx,
+	}
 	start := time.Now()
 	r, err := safeHandle(rctx, h, t)
 	q.c.inst.ranLocal(ctx, q.c.name, time.Since(start), err)
