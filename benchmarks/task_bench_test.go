@@ -165,7 +165,7 @@ func BenchmarkTaskThroughput(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			stop := taskListen(b, q, in, taskNoop{counter})
+			stop := taskListen(b, q, in, taskNoop{counter}.Handle)
 			defer stop()
 			ctx := context.Background()
 			b.ReportAllocs()
@@ -240,7 +240,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			stop := taskListen(b, q, in, taskNoop{})
+			stop := taskListen(b, q, in, taskNoop{}.Handle)
 			defer stop()
 			ctx := context.Background()
 			lat := make([]time.Duration, b.N+1)

@@ -95,7 +95,7 @@ func TestCompressedQueue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listenLarge(t, worker, in, task.HandlerFunc[Large, Large](func(_ context.Context, tk *task.Task[Large]) (Large, error) {
+		stop := listenLarge(t, worker, in, task.Handler[Large, Large](func(_ context.Context, tk *task.Task[Large]) (Large, error) {
 			out := tk.Params
 			out.ID = "done:" + out.ID
 			out.Names = append(out.Names, "worker")
@@ -130,7 +130,7 @@ func listenLarge(t *testing.T, q *task.Queue[Large, Large], in *task.Inspector, 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- q.Run(ctx, h, task.Heartbeat(50*time.Millisecond), task.LeaseTTL(time.Second), task.Grace(5*time.Second))
+		done <- q.Run(ctx, h, task.Heartbeat(50*time.Millisecond), task.Grace(5*time.Second))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

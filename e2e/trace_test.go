@@ -113,7 +113,7 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 	listenCtx, stopListen := context.WithCancel(ctx)
 	listened := make(chan error, 1)
 	go func() {
-		listened <- worker.Run(listenCtx, task.HandlerFunc[renderJob, renderResult](handler), task.Workers(1))
+		listened <- worker.Run(listenCtx, task.Handler[renderJob, renderResult](handler), task.Workers(1))
 	}()
 	stopWorker := sync.OnceValue(func() error {
 		stopListen()

@@ -70,7 +70,7 @@ func runWorker(b *testing.B, q *task.Queue[int, int], workers int) func() {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- q.Run(ctx, noop{}, task.Workers(workers)) }()
+	go func() { done <- q.Run(ctx, noop{}.Handle, task.Workers(workers)) }()
 	in, err := task.InspectorOf(q)
 	if err != nil {
 		b.Fatal(err)

@@ -8,12 +8,12 @@
 //
 //	q, err := task.New[Resize, Thumb](client, "myapp", "thumbs")
 //	// a caller: run it wherever a worker is, else here
-//	err = q.HandleLocally(task.HandlerFunc[Resize, Thumb](resize))
+//	err = q.HandleLocally(resize)
 //	th, err := q.Query(ctx, "img-42", Resize{URL: u}, task.Timeout(time.Minute))
 //	var he *task.HandlerError
 //	if errors.As(err, &he) { log.Print(he.Kind, he.Message) }
 //	// a worker process
-//	err = q.Run(ctx, task.HandlerFunc[Resize, Thumb](resize), task.Workers(32))
+//	err = q.Run(ctx, resize, task.Workers(32))
 //
 // The handler is given where it runs: to [Queue.Run] in workers and to
 // [Queue.HandleLocally] for local runs, both typed, so a handler of other
@@ -84,15 +84,15 @@
 //   - Cancellation: Handle.Cancel ends a pending task at once and cancels a
 //     running handler's ctx (cause ErrCanceled) at the worker's next
 //     heartbeat, or at its next Task.Update.
-//   - Retention: a finished record stays readable for WithRetention, and
-//     never less than until the task's deadline; an unfinished one lives
-//     until its deadline plus the retention; failed ones stay in the
-//     dead-letter set for WithFailedRetention. Once deletes a record when
-//     its outcome is read.
+//   - Retention (WithRetention): a finished record stays readable for the
+//     finished retention, and never less than until the task's deadline;
+//     an unfinished one lives until its deadline plus that retention;
+//     failed ones stay in the dead-letter set for the failed retention.
+//     Once deletes a record when its outcome is read.
 //   - Wake-ups: the script that finishes a task or records progress pushes
 //     a token to every waiting caller's list; an enqueue wakes an idle
-//     worker the same way. Blocking waits are bounded by WithWaitPoll only
-//     as a safety net.
+//     worker the same way. Blocking waits also end every 2 s, only as a
+//     safety net for a lost wake-up.
 //   - Tracing: the submitter's span context travels in the task (W3C
 //     traceparent); the worker's task.claim and task.run spans are children
 //     of the task.submit span, so one trace shows submit, claim, run and the
@@ -104,7 +104,7 @@
 //     and live workers after [Queue.RegisterMetrics]. docs/metrics.md in the repository
 //     lists every metric of the module.
 //   - Graceful shutdown: when Run's ctx ends it stops claiming, waits up
-//     to Grace for running handlers, then cancels them (cause ErrShutdown);
+//     to Grace for running handlers, then cancels them (a cause matching ErrLost);
 //     a task whose handler returns an error then goes back to the queue
 //     without using up an attempt.
 //
@@ -143,9 +143,9 @@
 // # Options
 //
 // New takes Options, named With… (codec, providers, default timeout,
-// retention, attempts, backoff, wait poll); Query and Submit take
-// QueryOptions, bare names (Via, Timeout, Once, Priority, Delay or At,
-// MaxAttempts); Run takes RunOptions (Workers, Grace, LeaseTTL, Heartbeat,
+// retention, attempts, backoff); Query and Submit take
+// QueryOptions, bare names (Via, Timeout, Once, Priority, Delay,
+// MaxAttempts); Run takes RunOptions (Workers, Grace, Heartbeat,
 // WorkerID, OnError). Each option's doc states its default. A zero duration
 // or count means the default, except Grace(0), which cancels running
 // handlers at once; negative or out-of-range values are refused with an
@@ -159,7 +159,7 @@
 // "decode", "encode" and "lost". ErrTimeout, ErrCanceled and ErrQueue
 // (Redis failed: the outcome is unknown) tell the other endings apart;
 // every outcome error matches exactly one of the four. ErrNotFound,
-// ErrFinished, ErrLost and ErrShutdown describe tasks and claims; ErrShape
+// ErrFinished and ErrLost describe tasks and claims; ErrShape
 // a queue used with the wrong types. Bad input (empty ids or names, params
 // the codec cannot encode, options out of range, a missing handler)
 // returns errors matching ErrInvalid and writes nothing. A call that gives

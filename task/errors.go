@@ -37,14 +37,14 @@ var (
 	ErrNotFound = errors.New("task: not found")
 	// ErrFinished: Cancel found the task already finished.
 	ErrFinished = errors.New("task: already finished")
-	// ErrLost: the worker no longer holds the task (its lease lapsed and the
-	// task went back to the queue or to another worker); returned by
-	// [Task.Update] and the cause of the handler's ctx.
+	// ErrLost: the worker no longer holds the task, so the handler must
+	// stop and change nothing more; returned by [Task.Update] and matched by
+	// the cause of the handler's ctx. Either the task's lease lapsed (the
+	// task went back to the queue or to another worker), or Run's grace
+	// period ended (the cause's message says "worker shutting down"; a
+	// handler that then returns an error puts its task back in the queue
+	// without using up an attempt).
 	ErrLost = errors.New("task: claim lost")
-	// ErrShutdown is the cause of a handler's ctx when Run's grace period
-	// ends; a handler that then returns an error puts its task back in the
-	// queue without using up an attempt.
-	ErrShutdown = errors.New("task: worker shutting down")
 	// ErrSkipRetry, wrapped into a handler's error, fails the task at once
 	// instead of retrying it.
 	ErrSkipRetry = errors.New("task: do not retry")
@@ -67,6 +67,10 @@ var (
 	// returned.
 	ErrInvalid = errors.New("task: invalid argument")
 )
+
+// errShutdown is the cause of a handler's ctx when Run's grace period ends.
+// It matches ErrLost: the handler acts the same either way.
+var errShutdown = fmt.Errorf("%w: worker shutting down", ErrLost)
 
 // Kinds the queue itself gives failures; handlers pick their own with
 // [Classify]. An error with no kind of its own has kind "error".

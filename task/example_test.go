@@ -24,7 +24,7 @@ type Thumb struct {
 
 // resizer returns the handler of a process called by: it reports progress
 // and refuses images named "bad".
-func resizer(by string) task.HandlerFunc[Resize, Thumb] {
+func resizer(by string) task.Handler[Resize, Thumb] {
 	return func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
 		if strings.HasPrefix(t.Params.Image, "bad") {
 			return Thumb{}, task.Classify(fmt.Errorf("cannot read %s", t.Params.Image), "format")
@@ -75,7 +75,7 @@ func ExampleQueue_Query_local() {
 
 	// A handler that does not finish in time: ErrTimeout, not ErrHandler.
 	slow, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
-	_ = slow.HandleLocally(task.HandlerFunc[Resize, Thumb](func(ctx context.Context, _ *task.Task[Resize]) (Thumb, error) {
+	_ = slow.HandleLocally(task.Handler[Resize, Thumb](func(ctx context.Context, _ *task.Task[Resize]) (Thumb, error) {
 		<-ctx.Done()
 		return Thumb{}, ctx.Err()
 	}))
@@ -118,7 +118,7 @@ func ExampleQueue_Query_localFirst() {
 	defer stop()
 	// This caller cannot handle large images itself.
 	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
-	_ = caller.HandleLocally(task.HandlerFunc[Resize, Thumb](func(_ context.Context, t *task.Task[Resize]) (Thumb, error) {
+	_ = caller.HandleLocally(task.Handler[Resize, Thumb](func(_ context.Context, t *task.Task[Resize]) (Thumb, error) {
 		if t.Params.Width > 100 {
 			return Thumb{}, errors.New("too large for this machine")
 		}
@@ -187,7 +187,7 @@ func ExampleQueue_Submit() {
 	ctx := context.Background()
 	next := make(chan struct{})
 	worker, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
-	stop := startWorker(worker, task.HandlerFunc[Resize, Thumb](func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
+	stop := startWorker(worker, task.Handler[Resize, Thumb](func(ctx context.Context, t *task.Task[Resize]) (Thumb, error) {
 		for step := 1; step <= 4; step++ {
 			<-next
 			if err := t.Update(ctx, float64(step), 4); err != nil {

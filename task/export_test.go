@@ -17,6 +17,7 @@ type Claim struct {
 // Test-only options and views.
 var (
 	WithHousekeeping = withHousekeeping
+	WithWaitPoll     = withWaitPoll
 )
 
 // Limits the tests probe.
@@ -24,7 +25,7 @@ const (
 	MinPriority      = minPriority
 	MaxPriority      = maxPriority
 	MaxAttemptsLimit = maxAttemptsLimit
-	DefaultLeaseTTL  = defaultLeaseTTL
+	DefaultLeaseTTL  = heartbeatMisses * defaultHeartbeat
 	DefaultRetention = defaultRetention
 	DefaultHeartbeat = defaultHeartbeat
 	KindLost         = kindLost

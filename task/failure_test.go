@@ -27,7 +27,7 @@ func TestProgressThenResult(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, wh)
+		listen(t, q, wh.Handle)
 		h, err := tb.q.Submit(tb.ctx, "p1", job{N: 7, Mode: modeProgress})
 		if err != nil {
 			t.Fatal(err)
@@ -107,7 +107,7 @@ func TestWorkerKilledAfterClaim(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stopA := listen(t, aq, ah, task.Grace(50*time.Millisecond))
+		stopA := listen(t, aq, ah.Handle, task.Grace(50*time.Millisecond))
 		h, err := tb.q.Submit(tb.ctx, "k1", job{N: 5, StallOn: "A"}, task.MaxAttempts(2))
 		if err != nil {
 			t.Fatal(err)
@@ -153,7 +153,7 @@ func TestWorkerLostOnLastAttempt(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stopA := listen(t, aq, ah, task.Grace(50*time.Millisecond))
+		stopA := listen(t, aq, ah.Handle, task.Grace(50*time.Millisecond))
 		h, err := tb.q.Submit(tb.ctx, "k1", job{StallOn: "A"}, task.MaxAttempts(1))
 		if err != nil {
 			t.Fatal(err)
@@ -184,7 +184,7 @@ func TestWorkerLostOnLastAttempt(t *testing.T) {
 func TestRecordExpiry(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
-		tb := setup(t, b, task.WithRetention(100*time.Millisecond))
+		tb := setup(t, b, task.WithRetention(100*time.Millisecond, 0))
 		// Pending for longer than the retention: still there, then run.
 		h, err := tb.q.Submit(tb.ctx, "slow-pickup", job{N: 1}, task.Timeout(5*time.Second))
 		if err != nil {
@@ -283,7 +283,7 @@ func TestPassedOnOutcomeMatchesHandlerOnly(t *testing.T) {
 	t.Parallel()
 	b := redisxtest.New(t, redisxtest.BackendMini)
 	for _, inner := range []error{task.ErrTimeout, task.ErrQueue, task.ErrCanceled} {
-		h := task.HandlerFunc[job, *res](func(context.Context, *task.Task[job]) (*res, error) {
+		h := task.Handler[job, *res](func(context.Context, *task.Task[job]) (*res, error) {
 			return nil, fmt.Errorf("sub-task: %w", inner)
 		})
 		q, err := task.New[job, *res](b.Client, b.Prefix, "passon")

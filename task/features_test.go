@@ -3,8 +3,10 @@ package task_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,8 +100,16 @@ func TestDelay(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h2, err := tb.q.Submit(tb.ctx, "at", job{N: 2}, task.At(time.Now().Add(400*time.Millisecond)))
+		h2, err := tb.q.Submit(tb.ctx, "at", job{N: 2}, task.Delay(time.Until(time.Now().Add(400*time.Millisecond))))
 		if err != nil {
+			t.Fatal(err)
+		}
+		// A negative delay (a moment in the past) means now.
+		past, err := tb.q.Submit(tb.ctx, "past", job{N: 3}, task.Delay(-time.Hour))
+		if err != nil {
+			t.Fatalf("Delay(-1h): %v, want due now", err)
+		}
+		if _, err := past.Wait(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
 		// Both are still delayed, unless this machine took most of the
@@ -144,7 +154,7 @@ func TestPriority(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, wh, task.Workers(1))
+		listen(t, q, wh.Handle, task.Workers(1))
 		for _, h := range hs {
 			if _, err := h.Wait(tb.ctx); err != nil {
 				t.Fatal(err)
@@ -173,7 +183,7 @@ func TestDedupByID(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, q, wh)
+		listen(t, q, wh.Handle)
 		h1, err := tb.q.Submit(tb.ctx, "same", job{N: 1, Mode: modeProgress})
 		if err != nil || h1.Joined() {
 			t.Fatalf("first Submit: joined %v, %v", h1.Joined(), err)
@@ -354,7 +364,7 @@ func TestGracefulShutdown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := listen(t, q, wh, task.Grace(10*time.Second))
+		stop := listen(t, q, wh.Handle, task.Grace(10*time.Second))
 		h, _ := tb.q.Submit(tb.ctx, "finishes", job{N: 1, Mode: modeSleep, Sleep: 300 * time.Millisecond})
 		<-wh.start
 		wh.start = nil
@@ -370,15 +380,24 @@ func TestGracefulShutdown(t *testing.T) {
 			t.Errorf("after shutdown: %+v", st)
 		}
 
-		// After the grace period the handler is cancelled with cause
-		// ErrShutdown and its task goes back, attempt not counted.
+		// After the grace period the handler is cancelled with a cause
+		// matching ErrLost that says why, and its task goes back, attempt
+		// not counted.
 		wh = newHandler("B")
 		wh.start = make(chan string, 1)
+		causes := make(chan error, 1)
 		q, _ = task.New[job, *res](secondClient(t, b), b.Prefix, "work")
-		stop = listen(t, q, wh, task.Grace(100*time.Millisecond))
+		stop = listen(t, q, func(ctx context.Context, tk *task.Task[job]) (*res, error) {
+			r, err := wh.Handle(ctx, tk)
+			causes <- context.Cause(ctx)
+			return r, err
+		}, task.Grace(100*time.Millisecond))
 		h, _ = tb.q.Submit(tb.ctx, "released", job{N: 2, StallOn: "B"}, task.MaxAttempts(1))
 		<-wh.start
 		stop()
+		if cause := <-causes; !errors.Is(cause, task.ErrLost) || !strings.Contains(fmt.Sprint(cause), "shutting down") {
+			t.Errorf("handler's ctx cause after the grace period: %v, want ErrLost, worker shutting down", cause)
+		}
 		in, err := task.HandleInfo(tb.ctx, h)
 		if err != nil || in.Status != task.StatusPending || in.Attempt != 0 {
 			t.Fatalf("released task: %+v, %v", in, err)
@@ -399,7 +418,7 @@ func TestAutoSeesBusyWorker(t *testing.T) {
 		wh := newHandler("worker")
 		wh.start = make(chan string, 2)
 		q, _ := task.New[job, *res](secondClient(t, b), b.Prefix, "work")
-		stop := listen(t, q, wh, task.Workers(1))
+		stop := listen(t, q, wh.Handle, task.Workers(1))
 		h, _ := tb.q.Submit(tb.ctx, "busy", job{Mode: modeSleep, Sleep: 800 * time.Millisecond})
 		<-wh.start
 		time.Sleep(500 * time.Millisecond) // ten heartbeats, twice the registration's TTL

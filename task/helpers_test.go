@@ -152,7 +152,7 @@ func (tb *bundle) on(name string) *task.Queue[job, *res] {
 	if err != nil {
 		tb.t.Fatal(err)
 	}
-	if err := q.HandleLocally(tb.h); err != nil {
+	if err := q.HandleLocally(tb.h.Handle); err != nil {
 		tb.t.Fatal(err)
 	}
 	tb.queues[name] = q
@@ -184,12 +184,12 @@ func (tb *bundle) worker(t *testing.T, tag, name string, opts ...task.RunOption)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, listen(t, q, h, opts...)
+	return h, listen(t, q, h.Handle, opts...)
 }
 
 // fast are worker options that keep real-server tests short.
 func fast() []task.RunOption {
-	return []task.RunOption{task.Heartbeat(50 * time.Millisecond), task.LeaseTTL(time.Second), task.Grace(5 * time.Second)}
+	return []task.RunOption{task.Heartbeat(50 * time.Millisecond), task.Grace(5 * time.Second)}
 }
 
 func setup(t *testing.T, b *redisxtest.Backend, opts ...task.Option) *bundle {

@@ -46,16 +46,11 @@ func TestBadInput(t *testing.T) {
 			{"NoHandlerLocalFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.LocalFirst)); return err }, task.ErrInvalid},
 			{"NoHandlerRemoteFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.RemoteFirst)); return err }, task.ErrInvalid},
 			{"NilHandlerRun", func() error { return bare.Run(ctx, nil) }, task.ErrInvalid},
-			{"NilHandlerFuncRun", func() error { return bare.Run(ctx, task.HandlerFunc[job, *res](nil)) }, task.ErrInvalid},
+			{"NilTypedHandlerRun", func() error { return bare.Run(ctx, task.Handler[job, *res](nil)) }, task.ErrInvalid},
 			{"NilLocalHandler", func() error { return bare.HandleLocally(nil) }, task.ErrInvalid},
 			{"NegativeTimeout", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Timeout(-time.Second)); return err }, task.ErrInvalid},
-			{"NegativeDelay", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Delay(-time.Second)); return err }, task.ErrInvalid},
 			{"SubMillisecondTimeout", func() error {
 				_, err := tb.q.Submit(ctx, "x", job{}, task.Timeout(time.Microsecond))
-				return err
-			}, task.ErrInvalid},
-			{"DelayAndAt", func() error {
-				_, err := tb.q.Submit(ctx, "x", job{}, task.Delay(time.Second), task.At(time.Now()))
 				return err
 			}, task.ErrInvalid},
 			{"Priority", func() error {
@@ -67,18 +62,15 @@ func TestBadInput(t *testing.T) {
 			{"SubmitLocal", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Via(task.Local)); return err }, task.ErrInvalid},
 			{"QueryNoWait", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.NoWait()); return err }, task.ErrInvalid},
 			{"NilQueryOption", func() error { _, err := tb.q.Query(ctx, "x", job{}, nil); return err }, task.ErrInvalid},
-			{"ListenWorkers", func() error { return tb.q.Run(ctx, tb.h, task.Workers(-1)) }, task.ErrInvalid},
-			{"ListenLease", func() error {
-				return tb.q.Run(ctx, tb.h, task.Heartbeat(time.Second), task.LeaseTTL(time.Second))
+			{"ListenWorkers", func() error { return tb.q.Run(ctx, tb.h.Handle, task.Workers(-1)) }, task.ErrInvalid},
+			// The cut-off, 5 heartbeats − 2 heartbeats, must outlast a
+			// heartbeat after the keeper's margin (1% + 2ms).
+			{"ListenHeartbeatTooShort", func() error {
+				return tb.q.Run(ctx, tb.h.Handle, task.Heartbeat(time.Millisecond))
 			}, task.ErrInvalid},
-			// The cut-off, min(LeaseTTL, 5 heartbeats) − 2 heartbeats, must
-			// outlast a heartbeat after the keeper's margin.
-			{"ListenLeaseThreeBeats", func() error {
-				return tb.q.Run(ctx, tb.h, task.Heartbeat(time.Second), task.LeaseTTL(3*time.Second))
-			}, task.ErrInvalid},
-			{"ListenGrace", func() error { return tb.q.Run(ctx, tb.h, task.Grace(-time.Second)) }, task.ErrInvalid},
-			{"ListenWorkerID", func() error { return tb.q.Run(ctx, tb.h, task.WorkerID("a b")) }, task.ErrInvalid},
-			{"ListenNilOption", func() error { return tb.q.Run(ctx, tb.h, nil) }, task.ErrInvalid},
+			{"ListenGrace", func() error { return tb.q.Run(ctx, tb.h.Handle, task.Grace(-time.Second)) }, task.ErrInvalid},
+			{"ListenWorkerID", func() error { return tb.q.Run(ctx, tb.h.Handle, task.WorkerID("a b")) }, task.ErrInvalid},
+			{"ListenNilOption", func() error { return tb.q.Run(ctx, tb.h.Handle, nil) }, task.ErrInvalid},
 			{"HandleEmptyID", func() error { _, err := tb.q.Handle(""); return err }, task.ErrInvalid},
 			{"RequeueBadID", func() error { _, err := tb.insp("work").Requeue(ctx, "ok", ""); return err }, task.ErrInvalid},
 			{"DeadLettersCount", func() error { _, err := tb.insp("work").DeadLetters(ctx, 0, 0); return err }, task.ErrInvalid},
@@ -112,7 +104,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"EmptyPrefix", func() error { _, err := task.New[job, *res](c, "", "q"); return err }, task.ErrInvalid},
 		{"NilOption", func() error { _, err := task.New[job, *res](c, "p", "q", nil); return err }, task.ErrInvalid},
 		{"NilCodec", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithCodec(nil)); return err }, task.ErrInvalid},
-		{"NegativeRetention", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithRetention(-1)); return err }, task.ErrInvalid},
+		{"NegativeRetention", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithRetention(-1, 0)); return err }, task.ErrInvalid},
+		{"NegativeFailedRetention", func() error { _, err := task.New[job, *res](c, "p", "q", task.WithRetention(0, -1)); return err }, task.ErrInvalid},
 		{"Attempts", func() error {
 			_, err := task.New[job, *res](c, "p", "q", task.WithMaxAttempts(task.MaxAttemptsLimit+1))
 			return err
@@ -165,7 +158,7 @@ func TestUndecodableParams(t *testing.T) {
 		// A result that does not decode (a worker that checks no shape
 		// answered) is a queue error, not a handler failure.
 		loose, _ := task.New[any, any](b.Client, b.Prefix, "loose")
-		stop := listenAny(t, loose, task.HandlerFunc[any, any](func(context.Context, *task.Task[any]) (any, error) {
+		stop := listenAny(t, loose, task.Handler[any, any](func(context.Context, *task.Task[any]) (any, error) {
 			return "a string", nil
 		}))
 		defer stop()

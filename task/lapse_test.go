@@ -114,14 +114,14 @@ func TestCutOffWorkerStopsBeforeTakeover(t *testing.T) {
 	}
 	started := make(chan event, 4)
 	ended := make(chan event, 4)
-	h := task.HandlerFunc[job, *res](func(ctx context.Context, _ *task.Task[job]) (*res, error) {
+	h := task.Handler[job, *res](func(ctx context.Context, _ *task.Task[job]) (*res, error) {
 		started <- event{at: time.Now()}
 		<-ctx.Done()
 		ended <- event{at: time.Now(), cause: context.Cause(ctx)}
 		return nil, context.Cause(ctx)
 	})
 	const hb = 200 * time.Millisecond
-	opts := []task.RunOption{task.Heartbeat(hb), task.LeaseTTL(10 * time.Second), task.Grace(0)}
+	opts := []task.RunOption{task.Heartbeat(hb), task.Grace(0)}
 	qa, err := task.New[job, *res](viaProxy, b.Prefix, "cut")
 	if err != nil {
 		t.Fatal(err)

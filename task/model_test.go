@@ -390,8 +390,8 @@ func TestStateMachine(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		iter++
 		name := fmt.Sprintf("sm%d", iter)
-		q, err := task.New[job, *res](b.Client, b.Prefix, name, task.WithRetention(mRetention*time.Millisecond),
-			task.WithFailedRetention(mKeep*time.Millisecond), task.WithHousekeeping(10000))
+		q, err := task.New[job, *res](b.Client, b.Prefix, name, task.WithRetention(mRetention*time.Millisecond, mKeep*time.Millisecond),
+			task.WithHousekeeping(10000))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,6 @@ const (
 const (
 	defaultWorkers   = 16
 	defaultGrace     = 30 * time.Second
-	defaultLeaseTTL  = 30 * time.Second
 	defaultHeartbeat = time.Second
 	// heartbeatMisses is how many heartbeats make the registration's TTL.
 	heartbeatMisses = 5
@@ -92,13 +91,14 @@ func WithMeterProvider(mp metric.MeterProvider) Option { return func(o *config) 
 // [Timeout] option: 5 minutes by default, at most about 68 years.
 func WithDefaultTimeout(d time.Duration) Option { return func(o *config) { o.timeout = d } }
 
-// WithRetention sets how long finished records stay readable (10 minutes
-// by default); never less than until the task's deadline.
-func WithRetention(d time.Duration) Option { return func(o *config) { o.retention = d } }
-
-// WithFailedRetention sets how long failed tasks stay in the dead-letter
-// set (7 days by default).
-func WithFailedRetention(d time.Duration) Option { return func(o *config) { o.keep = d } }
+// WithRetention sets how long records are kept once their task finished:
+// finished records stay readable for finished (10 minutes by default;
+// never less than until the task's deadline), and failed tasks stay in the
+// dead-letter set for failed (7 days by default). A zero value keeps the
+// default of that one.
+func WithRetention(finished, failed time.Duration) Option {
+	return func(o *config) { o.retention, o.keep = finished, failed }
+}
 
 // WithMaxAttempts sets how many times tasks are run at most: 3 by default,
 // 1 to 1000; 1 means never retry. Handler errors and lost workers both use
@@ -114,11 +114,9 @@ func WithBackoff(f func(attempt int, err error) time.Duration) Option {
 	return func(o *config) { o.backoff = f }
 }
 
-// WithWaitPoll bounds one blocking wait of a caller or an idle worker (2 s
-// by default). Wake-ups are pushed by the script that changes the task, so
-// this is only a safety net for a wake-up that was lost (a process paused
-// at the wrong moment).
-func WithWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
+// withWaitPoll bounds one blocking wait of a caller or an idle worker (2 s
+// by default); tests shorten it.
+func withWaitPoll(d time.Duration) Option { return func(o *config) { o.waitPoll = d } }
 
 // withHousekeeping sets how many expired records, due delayed tasks and
 // lapsed leases each enqueue and claim handles first (16 by default).
@@ -200,9 +198,9 @@ const (
 	RemoteFirst
 )
 
-// String returns the policy's name: "auto", "local", "remote",
+// name returns the policy's name for messages: "auto", "local", "remote",
 // "local-first" or "remote-first".
-func (p Policy) String() string {
+func (p Policy) name() string {
 	switch p {
 	case Auto:
 		return "auto"
@@ -225,7 +223,6 @@ type queryConfig struct {
 	once        bool
 	priority    int
 	delay       time.Duration
-	at          time.Time
 	maxAttempts int
 	noWait      bool
 }
@@ -253,12 +250,10 @@ func Once() QueryOption { return func(q *queryConfig) { q.once = true } }
 // priorities run first, equal ones in submission order.
 func Priority(p int) QueryOption { return func(q *queryConfig) { q.priority = p } }
 
-// Delay makes the task due d from now (by the Redis server's clock).
-func Delay(d time.Duration) QueryOption { return func(q *queryConfig) { q.delay = d } }
-
-// At makes the task due at t, taken as a delay from now by this process's
-// clock; a time in the past means now.
-func At(t time.Time) QueryOption { return func(q *queryConfig) { q.at = t } }
+// Delay makes the task due d from now (by the Redis server's clock;
+// rounded up to whole ms). For a moment t, pass time.Until(t): a time in
+// the past means now.
+func Delay(d time.Duration) QueryOption { return func(q *queryConfig) { q.delay = max(d, 0) } }
 
 // NoWait makes Submit skip registering the caller as a waiter, for
 // fire-and-forget submissions at high rates: each registration costs the
@@ -283,12 +278,6 @@ func (c *core) newQueryConfig(opts []QueryOption) (queryConfig, error) {
 	}
 	q.timeout = orDefault(q.timeout, c.cfg.timeout)
 	q.maxAttempts = orDefault(q.maxAttempts, c.cfg.maxAttempts)
-	if !q.at.IsZero() {
-		if q.delay != 0 {
-			return q, fmt.Errorf("%w: both Delay and At", ErrInvalid)
-		}
-		q.delay = max(time.Until(q.at), 0)
-	}
 	switch {
 	case q.policy < Auto || q.policy > RemoteFirst:
 		return q, fmt.Errorf("%w: unknown policy %d", ErrInvalid, int(q.policy))
@@ -323,21 +312,20 @@ type RunOption func(*runConfig)
 func Workers(n int) RunOption { return func(l *runConfig) { l.workers = n } }
 
 // Grace sets how long Run waits for running handlers once its ctx ends,
-// before it cancels them with cause [ErrShutdown] (30 s by default). Zero
+// before it cancels them with a cause matching [ErrLost] (30 s by default). Zero
 // cancels them at once.
 func Grace(d time.Duration) RunOption {
 	return func(l *runConfig) { l.grace, l.graceSet = d, true }
 }
 
-// LeaseTTL sets how long a claimed task stays with this worker without a
-// heartbeat (30 s by default); it must be longer than three heartbeats
-// (see [Queue.Run] for the worker's cut-off).
-func LeaseTTL(d time.Duration) RunOption { return func(l *runConfig) { l.leaseTTL = d } }
-
-// Heartbeat sets how often the worker renews its registration and its
-// leases (1 s by default). It is also how often a cancellation reaches a
-// running handler. A worker missing for five heartbeats counts as dead: its
-// tasks return to the queue, and policy Auto stops sending tasks its way.
+// Heartbeat sets how often the worker renews its registration and the
+// leases of its tasks (1 s by default, at least 2 ms). It is also how often
+// a cancellation reaches a running handler. A worker missing for five
+// heartbeats counts as dead: its tasks return to the queue, and policy Auto
+// stops sending tasks its way. A worker that cannot renew ends its
+// handlers (cause [ErrLost]) three heartbeats after its last answered one,
+// less a drift margin, so they have two heartbeats to wind down before the
+// task can start elsewhere (see [Queue.Run]).
 func Heartbeat(d time.Duration) RunOption { return func(l *runConfig) { l.heartbeat = d } }
 
 // OnError receives errors Run recovers from (Redis unreachable, a result
@@ -364,7 +352,6 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 		o(&l)
 	}
 	l.workers = orDefault(l.workers, defaultWorkers)
-	l.leaseTTL = orDefault(l.leaseTTL, defaultLeaseTTL)
 	l.heartbeat = orDefault(l.heartbeat, defaultHeartbeat)
 	if !l.graceSet {
 		l.grace = defaultGrace
@@ -378,9 +365,8 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	if err := checkDuration("heartbeat", l.heartbeat); err != nil {
 		return l, err
 	}
-	if err := checkDuration("lease TTL", l.leaseTTL); err != nil {
-		return l, err
-	}
+	// A task's lease lapses with the worker's registration.
+	l.leaseTTL = heartbeatMisses * l.heartbeat
 	if l.workerID == "" {
 		var r [8]byte
 		_, _ = rand.Read(r[:])
@@ -391,8 +377,8 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 	// The keeper renews every heartbeat: the cut-off must outlast one
 	// heartbeat, else the worker would lapse between two answered ones.
 	if cut := l.cutoff(); cut-lease.Margin(cut) <= l.heartbeat {
-		return l, fmt.Errorf("%w: lease TTL %v with heartbeat %v: the cut-off min(lease TTL, %d heartbeats) − 2 heartbeats (%v) less its margin must be longer than a heartbeat",
-			ErrInvalid, l.leaseTTL, l.heartbeat, heartbeatMisses, cut)
+		return l, fmt.Errorf("%w: heartbeat %v: the cut-off, %d heartbeats − 2 heartbeats (%v), less its margin must be longer than a heartbeat",
+			ErrInvalid, l.heartbeat, heartbeatMisses, cut)
 	}
 	return l, nil
 }
@@ -401,11 +387,10 @@ func newRunConfig(opts []RunOption) (runConfig, error) {
 // long after sending its last answered heartbeat a worker may trust that
 // Redis still counts it live and leaves its tasks with it. Redis may hand
 // them to another worker from heartbeatMisses heartbeats on (the
-// registration lapses) or leaseTTL (a task's lease lapses), whichever
-// comes first. The keeper ends a drift margin (1% + 2ms) before that; the
-// task package asks for two more heartbeats on top, so that a handler
-// told ErrLost has that long to wind down before the task can start
-// elsewhere: 3 s with the defaults.
+// registration and the tasks' leases lapse). The keeper ends a drift
+// margin (1% + 2ms) before that; the task package asks for two more
+// heartbeats on top, so that a handler told ErrLost has that long to wind
+// down before the task can start elsewhere: 3 s with the defaults.
 func (l runConfig) cutoff() time.Duration {
 	return min(l.leaseTTL, heartbeatMisses*l.heartbeat) - 2*l.heartbeat
 }

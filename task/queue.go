@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -147,7 +146,7 @@ func New[P, R any](client rueidis.Client, prefix, name string, opts ...Option) (
 // start after it; a nil h returns an [ErrInvalid] error. It is safe for
 // concurrent use.
 func (q *Queue[P, R]) HandleLocally(h Handler[P, R]) error {
-	if isNil(h) {
+	if h == nil {
 		return fmt.Errorf("%w: task %s: nil local handler", ErrInvalid, q.c.name)
 	}
 	q.local.Store(&localHandler[P, R]{h: h})
@@ -160,20 +159,6 @@ func (q *Queue[P, R]) handler() Handler[P, R] {
 		return l.h
 	}
 	return nil
-}
-
-// isNil reports a nil handler, also one hidden in an interface (a nil
-// HandlerFunc or pointer).
-func isNil(h any) bool {
-	if h == nil {
-		return true
-	}
-	v := reflect.ValueOf(h)
-	switch v.Kind() {
-	case reflect.Func, reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Chan:
-		return v.IsNil()
-	}
-	return false
 }
 
 func checkID(id string) error {
@@ -344,7 +329,7 @@ func (q *Queue[P, R]) Submit(ctx context.Context, id string, params P, opts ...Q
 		return nil, err
 	}
 	if qc.policySet && qc.policy != Remote {
-		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalid, qc.policy)
+		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalid, qc.policy.name())
 	}
 	s, err := q.submission(id, params, qc)
 	if err != nil {
@@ -401,10 +386,10 @@ func (q *Queue[P, R]) Query(ctx context.Context, id string, params P, opts ...Qu
 	}
 	needLocal := qc.policy == Local || qc.policy == LocalFirst || qc.policy == RemoteFirst
 	if needLocal && q.handler() == nil {
-		return zero, fmt.Errorf("%w: task %s/%s: policy %s needs a local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id, qc.policy)
+		return zero, fmt.Errorf("%w: task %s/%s: policy %s needs a local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id, qc.policy.name())
 	}
 	ctx, span := q.c.prov.Tracer().Start(ctx, "task.query", trace.WithAttributes(
-		attrName.String(q.c.name), attrID.String(id), attribute.String("task.policy", qc.policy.String())))
+		attrName.String(q.c.name), attrID.String(id), attribute.String("task.policy", qc.policy.name())))
 	defer span.End()
 	r, err := q.query(ctx, id, params, qc)
 	if err != nil {
@@ -529,8 +514,10 @@ func (q *Queue[P, R]) runLocal(ctx context.Context, id string, params P, qc quer
 	rctx, span := q.c.prov.Tracer().Start(rctx, "task.run", trace.WithAttributes(
 		attrName.String(q.c.name), attrID.String(id), attrAttempt.Int(1), attribute.Bool("task.local", true)))
 	defer span.End()
-	t := &Task[P]{ID: id, Name: q.c.name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline,
-		ctx: rctx}
+	t := &Task[P]{
+		ID: id, Name: q.c.name, Params: params, Attempt: 1, MaxAttempts: 1, Deadline: deadline,
+		ctx: rctx,
+	}
 	start := time.Now()
 	r, err := safeHandle(rctx, h, t)
 	q.c.inst.ranLocal(ctx, q.c.name, time.Since(start), err)
@@ -569,5 +556,5 @@ func safeHandle[P, R any](ctx context.Context, h Handler[P, R], t *Task[P]) (r R
 			r, err = zero, &panicError{v: v}
 		}
 	}()
-	return h.Handle(ctx, t)
+	return h(ctx, t)
 }

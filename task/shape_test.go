@@ -29,7 +29,7 @@ func TestWrongShapeFailsAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listenAny(t, worker, task.HandlerFunc[Resize, Thumb](func(_ context.Context, tk *task.Task[Resize]) (Thumb, error) {
+		listenAny(t, worker, task.Handler[Resize, Thumb](func(_ context.Context, tk *task.Task[Resize]) (Thumb, error) {
 			return Thumb{Name: tk.Params.Image}, nil
 		}))
 		wrong, err := task.New[Email, Thumb](b.Client, b.Prefix, "thumbs")
@@ -50,7 +50,7 @@ func TestWrongShapeFailsAtOnce(t *testing.T) {
 			t.Fatalf("after refused submissions: %+v, %v; want no record", st, err)
 		}
 		// A worker of the wrong shape cannot join the live ones...
-		err = wrong.Run(ctx, task.HandlerFunc[Email, Thumb](func(_ context.Context, tk *task.Task[Email]) (Thumb, error) {
+		err = wrong.Run(ctx, task.Handler[Email, Thumb](func(_ context.Context, tk *task.Task[Email]) (Thumb, error) {
 			ran <- tk.Params
 			return Thumb{}, nil
 		}))
@@ -103,7 +103,7 @@ func TestShapeTakeoverWithoutLiveWorkers(t *testing.T) {
 			t.Fatal(err)
 		}
 		ran := make(chan Resize, 1)
-		stop := listenAny(t, next, task.HandlerFunc[Resize, Thumb](func(_ context.Context, tk *task.Task[Resize]) (Thumb, error) {
+		stop := listenAny(t, next, task.Handler[Resize, Thumb](func(_ context.Context, tk *task.Task[Resize]) (Thumb, error) {
 			ran <- tk.Params
 			return Thumb{}, nil
 		}))

@@ -45,10 +45,10 @@ func TestExactlyOnceUnderRandomStops(t *testing.T) {
 					ctx, cancel := context.WithCancel(context.Background())
 					ended := make(chan error, 1)
 					opts := []task.RunOption{
-						task.Workers(4), task.Heartbeat(50 * time.Millisecond), task.LeaseTTL(time.Second),
+						task.Workers(4), task.Heartbeat(50 * time.Millisecond),
 						task.Grace(time.Duration(rng.IntN(50)) * time.Millisecond), task.WorkerID(fmt.Sprintf("g%d-%d", g, rng.Uint32())),
 					}
-					go func() { ended <- q.Run(ctx, h, opts...) }()
+					go func() { ended <- q.Run(ctx, h.Handle, opts...) }()
 					time.Sleep(time.Duration(100+rng.IntN(300)) * time.Millisecond)
 					if rng.IntN(2) == 0 {
 						crashes.Add(1)

@@ -22,15 +22,10 @@ import (
 // nil pointers included. An error fails this attempt; it is retried (after
 // the queue's backoff) while attempts and time remain, unless it wraps
 // ErrSkipRetry. A panic is an error of kind "panic".
-type Handler[P, R any] interface {
-	Handle(ctx context.Context, t *Task[P]) (R, error)
-}
-
-// HandlerFunc adapts a function to [Handler].
-type HandlerFunc[P, R any] func(ctx context.Context, t *Task[P]) (R, error)
-
-// Handle calls f.
-func (f HandlerFunc[P, R]) Handle(ctx context.Context, t *Task[P]) (R, error) { return f(ctx, t) }
+//
+// Any function of this shape is a Handler; a type with its own state
+// passes its method value (q.Run(ctx, svc.Resize)).
+type Handler[P, R any] func(ctx context.Context, t *Task[P]) (R, error)
 
 // Task is one run of a task, as its handler sees it. Update is safe for
 // concurrent use; the other fields are read-only.

@@ -120,7 +120,7 @@ func TestMetricsRunsAndOutcomes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, wq, wh)
+		listen(t, wq, wh.Handle)
 
 		if _, err := tb.q.Query(tb.ctx, "ok", job{N: 1}, task.Via(task.Remote)); err != nil {
 			t.Fatalf("ok: %v", err)

@@ -25,7 +25,7 @@ func TestTraceTravelsWithTheTask(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		listen(t, wq, newHandler("worker"))
+		listen(t, wq, newHandler("worker").Handle)
 		if _, err := tb.q.Query(tb.ctx, "traced", job{N: 1}, task.Via(task.Remote)); err != nil {
 			t.Fatal(err)
 		}

@@ -33,11 +33,12 @@ const claimTimeout = 10 * time.Second
 //
 // Each handler's ctx ends at the task's deadline, when the task is
 // canceled (cause [ErrCanceled]), when the worker lost the task ([ErrLost])
-// or at the end of the grace period ([ErrShutdown]). The worker's liveness
+// or at the end of the grace period (a cause matching [ErrLost] that says
+// "worker shutting down"). The worker's liveness
 // is a lease, kept with the module's one lease rule: a worker that cannot
 // reach Redis (or was stalled) counts its tasks lost, and ends its
 // handlers with [ErrLost], strictly before Redis could give them to
-// another worker: min(LeaseTTL, 5 heartbeats) − 2 heartbeats − 1% − 2ms
+// another worker: 5 heartbeats − 2 heartbeats − 1% − 2ms
 // after it SENT its last answered heartbeat, 2.97 s by default. The two
 // heartbeats are the handlers' time to wind down before the task can run
 // elsewhere; [Task.Valid] reads the same deadline from the clock, for a
@@ -55,7 +56,7 @@ const claimTimeout = 10 * time.Second
 // h or bad options ([ErrInvalid]), live workers of another shape
 // ([ErrShape]), Redis unreachable.
 func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOption) error {
-	if isNil(h) {
+	if h == nil {
 		return fmt.Errorf("%w: task %s: run: nil handler", ErrInvalid, q.c.name)
 	}
 	lc, err := newRunConfig(opts)
@@ -181,12 +182,12 @@ func (w *worker[P, R]) serve(ctx context.Context) error {
 	select {
 	case <-done:
 	default:
-		w.hardCancel(ErrShutdown)
+		w.hardCancel(errShutdown)
 		<-done
 	}
 	hbStop()
 	<-hbDone
-	w.current().keep.End(fmt.Errorf("task %s: worker %s: %w", w.k.name, w.id, ErrShutdown))
+	w.current().keep.End(fmt.Errorf("task %s: worker %s: %w", w.k.name, w.id, errShutdown))
 	w.leave(ctx)
 	return nil
 }
@@ -545,10 +546,10 @@ func (w *worker[P, R]) execute(ctx context.Context, k *queueKeys, l *life, c cla
 	cause := context.Cause(ctx)
 	text := kindOf(err) + "\n" + err.Error()
 	switch {
+	case ctx.Err() != nil && errors.Is(cause, errShutdown):
+		return outcomeRelease, text, 0
 	case ctx.Err() != nil && errors.Is(cause, ErrLost):
 		return "", "", 0
-	case ctx.Err() != nil && errors.Is(cause, ErrShutdown):
-		return outcomeRelease, text, 0
 	case ctx.Err() != nil && errors.Is(cause, ErrTimeout):
 		return outcomeFatal, kindTimeout + "\ndeadline passed while running: " + err.Error(), 0
 	case errors.Is(err, ErrSkipRetry):

@@ -156,11 +156,10 @@ func newWorker(cfg workerConfig, client rueidis.Client, led *ledgerWriter) (*wor
 	w := &worker{cfg: cfg, client: client, led: led, pool: p}
 	w.sess = sessions{w: w}
 	q, err := task.New[Params, int64](client, cfg.Prefix, cfg.Queue,
-		task.WithRetention(cfg.Retention),
+		task.WithRetention(cfg.Retention, 0),
 		task.WithDefaultTimeout(cfg.TaskTimeout),
 		task.WithMaxAttempts(maxAttempts),
 		task.WithBackoff(func(int, error) time.Duration { return 100 * time.Millisecond }),
-		task.WithWaitPoll(500*time.Millisecond),
 	)
 	if err != nil {
 		return nil, err
@@ -422,8 +421,8 @@ func (w *worker) handle(ctx context.Context, t *task.Task[Params]) (int64, error
 
 func (w *worker) listen(ctx context.Context) {
 	for ctx.Err() == nil {
-		err := w.queue.Run(ctx, task.HandlerFunc[Params, int64](w.handle),
-			task.Workers(3), task.LeaseTTL(3*time.Second), task.Heartbeat(500*time.Millisecond),
+		err := w.queue.Run(ctx, task.Handler[Params, int64](w.handle),
+			task.Workers(3), task.Heartbeat(500*time.Millisecond),
 			task.Grace(500*time.Millisecond), task.WorkerID(w.cfg.ID), task.OnError(func(error) {}))
 		w.op("listen", err)
 		sleep(ctx, 300*time.Millisecond)

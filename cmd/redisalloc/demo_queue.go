@@ -73,7 +73,7 @@ func (d *demo) queueLoop(ctx context.Context) {
 	}
 	var wg sync.WaitGroup
 	wg.Go(func() {
-		if err := worker.Run(ctx, task.HandlerFunc[fetchJob, fetchResult](handler), task.Workers(2), task.Grace(5*time.Second)); err != nil && ctx.Err() == nil {
+		if err := worker.Run(ctx, task.Handler[fetchJob, fetchResult](handler), task.Workers(2), task.Grace(5*time.Second)); err != nil && ctx.Err() == nil {
 			d.errs.Add(1)
 			d.event("queue: run: %v", err)
 		}

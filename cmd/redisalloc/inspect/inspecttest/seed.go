@@ -138,7 +138,7 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 
 func seedQueues(ctx context.Context, t testing.TB, client rueidis.Client, prefix string, must func(string, error)) {
 	t.Helper()
-	fail := task.HandlerFunc[string, string](func(context.Context, *task.Task[string]) (string, error) {
+	fail := task.Handler[string, string](func(context.Context, *task.Task[string]) (string, error) {
 		return "", task.Classify(errors.New("smtp refused"), "smtp")
 	})
 	q, err := task.New[string, string](client, prefix, DeadQueue)
