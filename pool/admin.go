@@ -214,17 +214,18 @@ func firstErr(errs ...error) error {
 }
 
 // Import adds or updates the members of records in one atomic
-// step: every record is checked first, and one bad record (errInvalidKey,
-// errInvalidPriority, errInvalidDuration, or more than MaxImportBatch
-// records: errInvalidCount) rejects the whole call before anything is sent.
+// step: every record is checked first, and one bad record (a malformed
+// key, a priority outside -2048 to 2047, a TTL outside 1ms to 2^41 ms) or
+// more than 10000 records reject the whole call with ErrInvalid before
+// anything is sent.
 // New members join the free set; existing ones get the record's priority
 // and expiry (TTL 0 removes an expiry), and its value when HasValue is set,
 // and keep their state: a held member stays held by its holder. Values must
 // be encoded with the pool's codec. Records with the same key apply in
 // order, so the last one wins. It returns how many members were new.
 func (a *Admin) Import(ctx context.Context, records []Record) (int, error) {
-	if len(records) > MaxBatch {
-		return 0, fmt.Errorf("%w: %d records, at most %d per call", errInvalidCount, len(records), MaxBatch)
+	if len(records) > maxBatch {
+		return 0, fmt.Errorf("%w: %d records, at most %d per call", errInvalidCount, len(records), maxBatch)
 	}
 	args := make([]string, 1, 1+5*len(records))
 	args[0] = "add"
@@ -232,11 +233,11 @@ func (a *Admin) Import(ctx context.Context, records []Record) (int, error) {
 		if err := checkKey(r.Key); err != nil {
 			return 0, fmt.Errorf("record %d: %w", i, err)
 		}
-		if r.Priority < MinPriority || r.Priority > MaxPriority {
-			return 0, fmt.Errorf("%w: record %d: %d is outside [%d, %d]", errInvalidPriority, i, r.Priority, MinPriority, MaxPriority)
+		if r.Priority < minPriority || r.Priority > maxPriority {
+			return 0, fmt.Errorf("%w: record %d: %d is outside [%d, %d]", errInvalidPriority, i, r.Priority, minPriority, maxPriority)
 		}
-		if r.TTL != 0 && (r.TTL < time.Millisecond || r.TTL > MaxTTL) {
-			return 0, fmt.Errorf("%w: record %d: ttl %v must be 0 or between 1ms and %v", errInvalidDuration, i, r.TTL, MaxTTL)
+		if r.TTL != 0 && (r.TTL < time.Millisecond || r.TTL > maxTTL) {
+			return 0, fmt.Errorf("%w: record %d: ttl %v must be 0 or between 1ms and %v", errInvalidDuration, i, r.TTL, maxTTL)
 		}
 		hv, v := "0", ""
 		if r.HasValue {

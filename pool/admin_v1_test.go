@@ -113,7 +113,7 @@ func TestMaintainerRun(t *testing.T) {
 		}
 		m, err := pool.NewMaintainer(tb.p.Admin(), pool.WithMaintainInterval(5*time.Millisecond),
 			pool.WithSource(src, time.Millisecond, false),
-			pool.WithErrorHandler(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
+			pool.WithErrorFunc(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,7 @@ func (a *Admin) Bind(ctx context.Context, name, key string, ttl time.Duration) e
 	if err := checkKey(key); err != nil {
 		return err
 	}
-	if ttl < 0 || ttl > MaxTTL || (ttl > 0 && ttl < time.Millisecond) {
+	if ttl < 0 || ttl > maxTTL || (ttl > 0 && ttl < time.Millisecond) {
 		return fmt.Errorf("%w: binding TTL %v", errInvalidDuration, ttl)
 	}
 	_, err := a.c.runScript(ctx, script.PoolBind, []string{"set", name, key, ms(ttl)})

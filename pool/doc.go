@@ -47,9 +47,9 @@
 //     lease.
 //   - In shared mode (WithShared) members are handed out round-robin within
 //     each priority and nobody holds them.
-//   - Leases lapse after their TTL (DefaultLeaseTTL, or LeaseTTL, at least
-//     10ms); a TTL is never zero by accident: PermanentLease is
-//     explicit. A crashed holder's member comes back when its lease lapses:
+//   - Leases lapse after their TTL (2 minutes, or WithLeaseTTL, or LeaseTTL,
+//     at least 10ms); a TTL is never zero by accident: LeaseTTL(Permanent)
+//     is explicit. A crashed holder's member comes back when its lease lapses:
 //     each Malloc handles a few due timers first, and Admin.GC or a
 //     Maintainer handle the rest. Every duration sent to Redis is rounded up
 //     to whole milliseconds.

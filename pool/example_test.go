@@ -269,7 +269,7 @@ func ExampleNewMaintainer() {
 	}
 	m, err := pool.NewMaintainer(p.Admin(), pool.WithSource(inventory, time.Minute, true),
 		pool.WithMaintainInterval(10*time.Millisecond),
-		pool.WithErrorHandler(func(err error) { fmt.Println("maintain:", err) }))
+		pool.WithErrorFunc(func(err error) { fmt.Println("maintain:", err) }))
 	if err != nil {
 		panic(err)
 	}

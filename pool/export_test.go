@@ -57,3 +57,11 @@ func (a *Admin) ForceReleaseKeys(ctx context.Context, keys ...string) (int, erro
 
 // Counts returns the members by state (Stats.Counts without the rest).
 func (a *Inspector) Counts(ctx context.Context) (Counts, error) { return a.c.counts(ctx) }
+
+// The pool's limits, for tests (documented on the options that take them).
+const (
+	MaxBatch    = maxBatch
+	MaxPriority = maxPriority
+	MinPriority = minPriority
+	MaxTTL      = maxTTL
+)

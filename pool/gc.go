@@ -32,8 +32,8 @@ type GCResult struct {
 func (a *Admin) GC(ctx context.Context, budget int) (GCResult, error) { return a.c.gcPass(ctx, budget) }
 
 func (c *core) gcPass(ctx context.Context, budget int) (GCResult, error) {
-	if budget < 1 || budget > MaxBatch {
-		return GCResult{}, fmt.Errorf("%w: GC budget %d: want 1 to %d", errInvalidCount, budget, MaxBatch)
+	if budget < 1 || budget > maxBatch {
+		return GCResult{}, fmt.Errorf("%w: GC budget %d: want 1 to %d", errInvalidCount, budget, maxBatch)
 	}
 	msg, err := c.runScript(ctx, script.PoolGC, []string{strconv.Itoa(budget)})
 	if err != nil {
@@ -160,7 +160,7 @@ func (c *core) quarantine(ctx context.Context, key string, d time.Duration) erro
 	}
 	args := []string{key, "", "h", "0"}
 	if d != 0 {
-		if d < time.Millisecond || d > MaxTTL {
+		if d < time.Millisecond || d > maxTTL {
 			return fmt.Errorf("%w: quarantine %v", errInvalidDuration, d)
 		}
 		args[2], args[3] = "u", ms(d)

@@ -214,8 +214,8 @@ func (l *Lease) Release(ctx context.Context) error {
 // free ends leases in one script and ends each one released or found
 // lost. The error joins one error per lease not released.
 func (c *core) free(ctx context.Context, leases []*Lease) error {
-	if len(leases) > MaxBatch {
-		return fmt.Errorf("%w: %d leases in one call, at most %d", errInvalidCount, len(leases), MaxBatch)
+	if len(leases) > maxBatch {
+		return fmt.Errorf("%w: %d leases in one call, at most %d", errInvalidCount, len(leases), maxBatch)
 	}
 	args := make([]string, 0, 2*len(leases))
 	var held []*Lease
@@ -301,7 +301,7 @@ func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 	if l == nil {
 		return ErrNotHeld
 	}
-	if d < time.Millisecond || d > MaxTTL {
+	if d < time.Millisecond || d > maxTTL {
 		return fmt.Errorf("%w: quarantine %v", errInvalidDuration, d)
 	}
 	if l.token == "" {

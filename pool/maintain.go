@@ -8,9 +8,7 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-// DefaultMaintainInterval is how often a Maintainer runs unless
-// WithMaintainInterval says otherwise.
-const DefaultMaintainInterval = 10 * time.Second
+const defaultMaintainInterval = 10 * time.Second
 
 type maintainerConfig struct {
 	every     time.Duration
@@ -24,14 +22,15 @@ type maintainerConfig struct {
 type MaintainerOption func(*maintainerConfig)
 
 // WithMaintainInterval sets how often the Maintainer runs GC (and looks at
-// its source); DefaultMaintainInterval when absent.
+// its source); 10 s when absent.
 func WithMaintainInterval(d time.Duration) MaintainerOption {
 	return func(c *maintainerConfig) { c.every = d }
 }
 
-// WithErrorHandler receives the errors of single passes, which do not stop
-// the loop; it must return quickly. Without it they are dropped.
-func WithErrorHandler(f func(error)) MaintainerOption {
+// WithErrorFunc receives the errors of single passes, which do not stop
+// the loop. It runs on the loop's goroutine and must return quickly.
+// Default: errors are dropped.
+func WithErrorFunc(f func(error)) MaintainerOption {
 	return func(c *maintainerConfig) { c.onError = f }
 }
 
@@ -46,7 +45,7 @@ func WithSource(src func(ctx context.Context) ([]Member, error), every time.Dura
 }
 
 func newMaintainerConfig(opts []MaintainerOption) (maintainerConfig, error) {
-	c := maintainerConfig{every: DefaultMaintainInterval}
+	c := maintainerConfig{every: defaultMaintainInterval}
 	for _, o := range opts {
 		if o == nil {
 			return c, fmt.Errorf("%w: nil MaintainerOption", errInvalidOption)
@@ -86,7 +85,7 @@ func NewMaintainer(a *Admin, opts ...MaintainerOption) (*Maintainer, error) {
 }
 
 // Run maintains the pool until ctx ends, then returns ctx's error. The
-// first pass runs at once. Errors of single passes go to WithErrorHandler
+// first pass runs at once. Errors of single passes go to WithErrorFunc
 // and do not stop the loop.
 func (m *Maintainer) Run(ctx context.Context) error {
 	t := time.NewTicker(m.cfg.every)

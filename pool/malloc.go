@@ -53,10 +53,10 @@ func (p *Pool[T]) Malloc(ctx context.Context, opts ...MallocOption) (*Allocation
 
 // MallocN hands out n members in one atomic step, all or none: with fewer
 // than n free it returns ErrEmpty (or waits, with Wait) and takes nothing.
-// n is 1 to MaxBatch; Bind applies to the first member.
+// n is 1 to 10000; Bind applies to the first member.
 func (p *Pool[T]) MallocN(ctx context.Context, n int, opts ...MallocOption) ([]*Allocation[T], error) {
-	if n < 1 || n > MaxBatch {
-		return nil, fmt.Errorf("%w: MallocN(%d): want 1 to %d", errInvalidCount, n, MaxBatch)
+	if n < 1 || n > maxBatch {
+		return nil, fmt.Errorf("%w: MallocN(%d): want 1 to %d", errInvalidCount, n, maxBatch)
 	}
 	leases, values, err := p.c.malloc(ctx, n, opts)
 	if err != nil {
@@ -102,13 +102,13 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		return m, fmt.Errorf("%w (use PermanentLease for no TTL)", err)
 	}
 	switch {
-	case m.bindTTL < 0 || m.bindTTL > MaxTTL || (m.bindTTL > 0 && m.bindTTL < time.Millisecond):
+	case m.bindTTL < 0 || m.bindTTL > maxTTL || (m.bindTTL > 0 && m.bindTTL < time.Millisecond):
 		return m, fmt.Errorf("%w: binding TTL %v", errInvalidDuration, m.bindTTL)
 	case m.session != nil && !sessionRE.MatchString(m.session.ID()):
 		return m, fmt.Errorf("%w: session id %q", errInvalidKey, m.session.ID())
 	case m.session != nil && !incarnationRE.MatchString(incarnation(m.session)):
 		return m, fmt.Errorf("%w: session incarnation %q", errInvalidKey, incarnation(m.session))
-	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > MaxTTL):
+	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > maxTTL):
 		return m, fmt.Errorf("%w: session timeout %v", errInvalidDuration, m.session.Timeout())
 	case m.permanent && m.keepAlive != 0:
 		return m, fmt.Errorf("%w: KeepAlive with PermanentLease", errInvalidOption)

@@ -11,30 +11,23 @@ import (
 	"github.com/redisallocator/redisallocator/codec"
 )
 
-// Defaults and limits.
+// Defaults and limits; each is stated in the doc of the option that sets it.
 const (
-	// DefaultLeaseTTL is how long an allocation lasts unless refreshed.
-	DefaultLeaseTTL = 2 * time.Minute
-	// DefaultTimerBudget is how many due timers (lapsed leases, expired
-	// members, ended quarantines, expired bindings) each malloc handles
-	// before allocating, so a pool without a GC loop still recovers.
-	DefaultTimerBudget = 16
-	// DefaultWaitPoll bounds one wait of a waiting malloc when no timer is
-	// due sooner; releases wake waiters at once, so this only matters when
-	// a waiter misses a wake-up (its process was paused, say).
-	DefaultWaitPoll = 2 * time.Second
-	// MinPriority and MaxPriority bound member priorities; higher is handed
-	// out first.
-	MinPriority = -2048
-	// MaxPriority is the highest member priority; see MinPriority.
-	MaxPriority = 2047
-	// MaxBatch bounds MallocN, the members of one Add, AddKeys, Assign,
+	defaultLeaseTTL    = 2 * time.Minute
+	defaultTimerBudget = 16
+	// defaultWaitPoll bounds one wait of a waiting malloc when no timer is
+	// due sooner.
+	defaultWaitPoll = 2 * time.Second
+	// minPriority and maxPriority bound member priorities.
+	minPriority = -2048
+	maxPriority = 2047
+	// maxBatch bounds MallocN, the members of one Add, AddKeys, Assign,
 	// AssignKeys, Remove or Release call and the records of one
 	// Admin.Import, so one script never blocks Redis for long.
-	MaxBatch = 10000
-	// MaxTTL bounds every duration (about 68 years), keeping server-side
+	maxBatch = 10000
+	// maxTTL bounds every duration (about 69 years), keeping server-side
 	// deadlines exact.
-	MaxTTL = 1 << 41 * time.Millisecond
+	maxTTL = 1 << 41 * time.Millisecond
 )
 
 // minLeaseTTL is the shortest lease TTL: a lease is valid for its TTL less
@@ -42,10 +35,10 @@ const (
 // by the margin.
 const minLeaseTTL = 10 * time.Millisecond
 
-// checkLeaseTTL checks a lease TTL against minLeaseTTL and MaxTTL.
+// checkLeaseTTL checks a lease TTL against minLeaseTTL and maxTTL.
 func checkLeaseTTL(d time.Duration) error {
-	if d < minLeaseTTL || d > MaxTTL {
-		return fmt.Errorf("%w: lease TTL %v must be between %v and %v", errInvalidDuration, d, minLeaseTTL, MaxTTL)
+	if d < minLeaseTTL || d > maxTTL {
+		return fmt.Errorf("%w: lease TTL %v must be between %v and %v", errInvalidDuration, d, minLeaseTTL, maxTTL)
 	}
 	return nil
 }
@@ -91,16 +84,19 @@ func WithCodec(c codec.Codec) Option { return poolOption(func(o *config) { o.cod
 // and Refresh of shared allocations do nothing.
 func WithShared() Option { return poolOption(func(o *config) { o.shared = true }) }
 
-// WithLeaseTTL sets the default lease of an allocation (DefaultLeaseTTL;
-// at least 10ms, since shorter leases would be eaten by the clock-drift
-// margin, and at most MaxTTL).
+// WithLeaseTTL sets the default lease of an allocation: 2 minutes when
+// absent; at least 10ms, since shorter leases would be eaten by the
+// clock-drift margin, and at most 2^41 ms (about 69 years, the longest
+// duration the pool accepts anywhere).
 func WithLeaseTTL(d time.Duration) Option { return poolOption(func(o *config) { o.leaseTTL = d }) }
 
-// WithTimerBudget sets how many due timers each malloc handles first
-// (DefaultTimerBudget); 0 leaves all the work to GC.
+// WithTimerBudget sets how many due timers (lapsed leases, expired
+// members, ended quarantines, expired bindings) each malloc handles before
+// allocating, so a pool without a GC loop still recovers: 16 when absent,
+// at most 10000; 0 leaves all the work to GC.
 func WithTimerBudget(n int) Option { return poolOption(func(o *config) { o.budget = n }) }
 
-// WithWaitPoll bounds a single wait of a waiting malloc (DefaultWaitPoll;
+// WithWaitPoll bounds a single wait of a waiting malloc (2 s when absent;
 // at most 30 s are used, so the pool never takes a live waiter for a dead
 // one). A waiting MallocN of several members checks again at this interval
 // (or when a timer is due); a single-member malloc is also woken by
@@ -120,7 +116,7 @@ func WithMeterProvider(mp metric.MeterProvider) AdminOption {
 }
 
 func newConfig(opts []Option) (config, error) {
-	c := config{codec: codec.CBOR, leaseTTL: DefaultLeaseTTL, budget: DefaultTimerBudget, waitPoll: DefaultWaitPoll}
+	c := config{codec: codec.CBOR, leaseTTL: defaultLeaseTTL, budget: defaultTimerBudget, waitPoll: defaultWaitPoll}
 	for _, o := range opts {
 		if o == nil {
 			return c, fmt.Errorf("%w: nil Option", errInvalidOption)
@@ -133,7 +129,7 @@ func newConfig(opts []Option) (config, error) {
 	switch {
 	case c.codec == nil:
 		return c, fmt.Errorf("%w: nil codec", errInvalidOption)
-	case c.budget < 0 || c.budget > MaxBatch:
+	case c.budget < 0 || c.budget > maxBatch:
 		return c, fmt.Errorf("%w: timer budget %d", errInvalidOption, c.budget)
 	case c.waitPoll < time.Millisecond:
 		return c, fmt.Errorf("%w: wait poll %v", errInvalidDuration, c.waitPoll)
@@ -142,7 +138,7 @@ func newConfig(opts []Option) (config, error) {
 }
 
 func newAdminConfig(opts []AdminOption) (config, error) {
-	c := config{codec: codec.CBOR, leaseTTL: DefaultLeaseTTL, budget: DefaultTimerBudget, waitPoll: DefaultWaitPoll}
+	c := config{codec: codec.CBOR, leaseTTL: defaultLeaseTTL, budget: defaultTimerBudget, waitPoll: defaultWaitPoll}
 	for _, o := range opts {
 		if o == nil {
 			return c, fmt.Errorf("%w: nil AdminOption", errInvalidOption)
@@ -172,7 +168,7 @@ type memberConfig struct {
 // AssignKeys and Admin.Update.
 type MemberOption func(*memberConfig)
 
-// Priority sets the members' priority (MinPriority..MaxPriority); Malloc
+// Priority sets the members' priority, -2048 to 2047; Malloc
 // hands out higher priorities first, ties least recently released first.
 // New members default to 0; existing ones keep theirs unless given.
 func Priority(p int) MemberOption { return func(m *memberConfig) { m.prio = &p } }
@@ -193,11 +189,11 @@ func newMemberConfig(opts []MemberOption) (memberConfig, error) {
 		}
 		o(&m)
 	}
-	if m.prio != nil && (*m.prio < MinPriority || *m.prio > MaxPriority) {
-		return m, fmt.Errorf("%w: %d not in [%d, %d]", errInvalidPriority, *m.prio, MinPriority, MaxPriority)
+	if m.prio != nil && (*m.prio < minPriority || *m.prio > maxPriority) {
+		return m, fmt.Errorf("%w: %d not in [%d, %d]", errInvalidPriority, *m.prio, minPriority, maxPriority)
 	}
-	if m.setTTL && m.ttl != 0 && (m.ttl < time.Millisecond || m.ttl > MaxTTL) {
-		return m, fmt.Errorf("%w: member TTL %v must be 0 or between 1ms and %v", errInvalidDuration, m.ttl, MaxTTL)
+	if m.setTTL && m.ttl != 0 && (m.ttl < time.Millisecond || m.ttl > maxTTL) {
+		return m, fmt.Errorf("%w: member TTL %v must be 0 or between 1ms and %v", errInvalidDuration, m.ttl, maxTTL)
 	}
 	return m, nil
 }
@@ -217,7 +213,7 @@ type mallocConfig struct {
 type MallocOption func(*mallocConfig)
 
 // LeaseTTL sets this allocation's lease instead of the pool default (at
-// least 10ms, at most MaxTTL).
+// least 10ms, at most 2^41 ms, about 69 years).
 func LeaseTTL(d time.Duration) MallocOption { return func(m *mallocConfig) { m.ttl = d } }
 
 // PermanentLease makes the lease last until released. A crashed holder then

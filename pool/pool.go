@@ -158,8 +158,8 @@ func checkKey(key string) error {
 }
 
 func checkKeys(keys []string) error {
-	if len(keys) > MaxBatch {
-		return fmt.Errorf("%w: %d members in one call, at most %d", errInvalidCount, len(keys), MaxBatch)
+	if len(keys) > maxBatch {
+		return fmt.Errorf("%w: %d members in one call, at most %d", errInvalidCount, len(keys), maxBatch)
 	}
 	for _, k := range keys {
 		if err := checkKey(k); err != nil {

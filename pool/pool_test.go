@@ -978,7 +978,7 @@ func TestFreeKeysOneRun(t *testing.T) {
 	})
 }
 
-// TestFreeKeysMaxBatch frees MaxBatch held members in one run: the script
+// TestFreeKeysMaxBatch frees pool.MaxBatch held members in one run: the script
 // passes them to Redis in slices (Lua's unpack stops near 8000 values).
 func TestFreeKeysMaxBatch(t *testing.T) {
 	t.Parallel()

@@ -54,7 +54,7 @@ func WithSizeBounds(minSize, maxSize int) ScalerOption {
 func WithIdleAfter(d time.Duration) ScalerOption { return func(c *scalerConfig) { c.idleAfter = d } }
 
 // WithCooldown sets the pause after an action before the next one
-// (DefaultScalerCooldown when absent or 0).
+// (10 s when absent or 0).
 func WithCooldown(d time.Duration) ScalerOption {
 	return func(c *scalerConfig) {
 		if d != 0 {
@@ -63,8 +63,7 @@ func WithCooldown(d time.Duration) ScalerOption {
 	}
 }
 
-// WithScalerInterval sets how often Run decides (DefaultScalerInterval
-// when absent or 0).
+// WithScalerInterval sets how often Run decides (1 s when absent or 0).
 func WithScalerInterval(d time.Duration) ScalerOption {
 	return func(c *scalerConfig) {
 		if d != 0 {
@@ -73,14 +72,14 @@ func WithScalerInterval(d time.Duration) ScalerOption {
 	}
 }
 
-// WithEventHandler receives the scaler's decisions and errors; it must
-// return quickly.
-func WithEventHandler(f func(ScaleEvent)) ScalerOption {
+// WithEvents receives the scaler's decisions and errors (see [ScaleEvent]).
+// f runs on the scaler's goroutine and must return quickly.
+func WithEvents(f func(ScaleEvent)) ScalerOption {
 	return func(c *scalerConfig) { c.onEvent = f }
 }
 
 func newScalerConfig(opts []ScalerOption) (scalerConfig, error) {
-	c := scalerConfig{cooldown: DefaultScalerCooldown, interval: DefaultScalerInterval}
+	c := scalerConfig{cooldown: defaultScalerCooldown, interval: defaultScalerInterval}
 	for _, o := range opts {
 		if o == nil {
 			return c, fmt.Errorf("%w: nil ScalerOption", errInvalidOption)
@@ -102,8 +101,8 @@ func newScalerConfig(opts []ScalerOption) (scalerConfig, error) {
 
 // Scaler defaults.
 const (
-	DefaultScalerCooldown = 10 * time.Second
-	DefaultScalerInterval = time.Second
+	defaultScalerCooldown = 10 * time.Second
+	defaultScalerInterval = time.Second
 )
 
 // ScaleEvent reports one scaler decision or failure.
@@ -368,7 +367,7 @@ func (s *Scaler[T]) add(ctx context.Context, fence int64, got []Provisioned[T]) 
 
 // Run decides every WithScalerInterval until ctx ends, then gives up its
 // claim and returns ctx's error. Errors of single steps go to
-// WithEventHandler.
+// WithEvents.
 func (s *Scaler[T]) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.interval)
 	defer t.Stop()

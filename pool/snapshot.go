@@ -214,7 +214,7 @@ func (r *rawSnapshot) check() *Snapshot {
 	prio := map[string]int{}
 	for _, pr := range r.prio {
 		v, err := strconv.Atoi(pr[1])
-		if err != nil || v < MinPriority || v > MaxPriority || v == 0 {
+		if err != nil || v < minPriority || v > maxPriority || v == 0 {
 			bad("priority of %q is %q", pr[0], pr[1])
 		}
 		prio[pr[0]] = v

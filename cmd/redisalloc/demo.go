@@ -355,7 +355,7 @@ func newDemo(client rueidis.Client, out io.Writer, o demoOptions) (*demo, error)
 			Region:  regions[i%len(regions)],
 			Latency: 3*time.Millisecond + time.Duration(i)*40*time.Millisecond/time.Duration(o.proxies-1),
 		}
-		d.prio[key] = min(o.proxies-i, pool.MaxPriority)
+		d.prio[key] = min(o.proxies-i, poolMaxPriority)
 	}
 	// The bad proxy is a fast one, so it is soon handed out again after
 	// each outage.

@@ -59,6 +59,17 @@ type transferOptions struct {
 	codec  string
 }
 
+// The pool's limits, as pool.Priority, pool.LeaseTTL and Admin.Import
+// document them. The CLI checks them itself so that every bad line of the
+// input is reported, by number, before anything is written;
+// TestPoolLimits keeps them equal to the library's.
+const (
+	poolMinPriority = -2048
+	poolMaxPriority = 2047
+	poolMaxBatch    = 10000
+	poolMaxTTL      = 1 << 41 * time.Millisecond
+)
+
 func (o *transferOptions) flags(fs *flag.FlagSet) {
 	o.cliTarget.flags(fs)
 	fs.StringVar(&o.pool, "pool", "", "the pool's `name` (required)")
@@ -146,7 +157,7 @@ Exit status: 0 imported, 1 a batch failed, 2 invalid input or flags, or a
 Redis that cannot be reached.
 
 flags:
-`, pool.MinPriority, pool.MaxPriority)
+`, poolMinPriority, poolMaxPriority)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -184,8 +195,8 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 	if err := poolName(o.pool); err != nil {
 		return err
 	}
-	if o.batch < 1 || o.batch > pool.MaxBatch {
-		return usageErr("--batch must be between 1 and %d, got %d", pool.MaxBatch, o.batch)
+	if o.batch < 1 || o.batch > poolMaxBatch {
+		return usageErr("--batch must be between 1 and %d, got %d", poolMaxBatch, o.batch)
 	}
 	format, err := resolveFormat(o.format, file)
 	if err != nil {
@@ -491,8 +502,8 @@ func (p *recordParser) record(line int, raw map[string]string, value json.RawMes
 		switch {
 		case err != nil:
 			p.fail(line, "priority %s is not an integer", s)
-		case v < pool.MinPriority || v > pool.MaxPriority:
-			p.fail(line, "priority %d is outside [%d, %d]", v, pool.MinPriority, pool.MaxPriority)
+		case v < poolMinPriority || v > poolMaxPriority:
+			p.fail(line, "priority %d is outside [%d, %d]", v, poolMinPriority, poolMaxPriority)
 		default:
 			r.Priority = v
 		}
@@ -523,8 +534,8 @@ func (p *recordParser) record(line int, raw map[string]string, value json.RawMes
 		}
 		r.TTL = d.Truncate(time.Millisecond)
 	}
-	if r.TTL > pool.MaxTTL {
-		p.fail(line, "expiry %v is beyond the longest allowed, %v", r.TTL, pool.MaxTTL)
+	if r.TTL > poolMaxTTL {
+		p.fail(line, "expiry %v is beyond the longest allowed, %v", r.TTL, poolMaxTTL)
 	}
 	b64, hasB64 := raw["value_base64"]
 	switch {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -363,4 +364,40 @@ func TestImportProgress(t *testing.T) {
 			t.Errorf("tty %v: exit %d, stderr %q", tty, code, errb.String())
 		}
 	}
+}
+
+// TestPoolLimits: the CLI's copies of the pool's limits are the library's:
+// the library takes a record at each limit and refuses one just past it.
+func TestPoolLimits(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx := t.Context()
+		a, err := pool.NewAdmin(b.Client, b.Prefix, "limits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok := []pool.Record{
+			{Key: "lo", Priority: poolMinPriority},
+			{Key: "hi", Priority: poolMaxPriority, TTL: poolMaxTTL},
+		}
+		if _, err := a.Import(ctx, ok); err != nil {
+			t.Fatalf("records at the limits: %v", err)
+		}
+		for name, bad := range map[string][]pool.Record{
+			"priority below": {{Key: "x", Priority: poolMinPriority - 1}},
+			"priority above": {{Key: "x", Priority: poolMaxPriority + 1}},
+			"ttl above":      {{Key: "x", TTL: poolMaxTTL + time.Millisecond}},
+			"batch above":    make([]pool.Record, poolMaxBatch+1),
+		} {
+			if _, err := a.Import(ctx, bad); !errors.Is(err, pool.ErrInvalid) {
+				t.Errorf("%s: err = %v, want pool.ErrInvalid", name, err)
+			}
+		}
+		recs := make([]pool.Record, poolMaxBatch)
+		for i := range recs {
+			recs[i] = pool.Record{Key: fmt.Sprintf("m%d", i)}
+		}
+		if n, err := a.Import(ctx, recs); n != poolMaxBatch || err != nil {
+			t.Fatalf("a full batch: %d, %v", n, err)
+		}
+	})
 }
