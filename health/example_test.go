@@ -72,9 +72,12 @@ func ExampleNewChecker() {
 	}
 	res, err := ck.CheckOnce(ctx)
 	fmt.Println(res.Healthy, res.Unhealthy, err)
-	st, _ := p.Admin().State(ctx, "p2")
-	fmt.Println(st)
+	snap, _ := p.Admin().Snapshot(ctx)
+	for _, m := range snap.Members {
+		fmt.Println(m.Key, m.State)
+	}
 	// Output:
 	// [p1] [p2] <nil>
-	// unhealthy
+	// p1 free
+	// p2 unhealthy
 }

@@ -76,9 +76,6 @@ func (c *core) counts(ctx context.Context) (Counts, error) {
 	return Counts{Free: int(r[0]), Held: int(r[1]), Unhealthy: int(r[2])}, nil
 }
 
-// State returns the member's state, or ErrNotMember.
-func (a *Inspector) State(ctx context.Context, key string) (State, error) { return a.c.state(ctx, key) }
-
 // Update changes existing members: the priority and expiry the options
 // give (Priority, MemberTTL; MemberTTL(0) removes the expiry). A free
 // member moves to its new place at once. Unlike AddKeys it adds nothing:

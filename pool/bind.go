@@ -3,7 +3,6 @@ package pool
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
@@ -45,19 +44,4 @@ func (a *Admin) Unbind(ctx context.Context, name string) (bool, error) {
 	}
 	n, err := msg.AsInt64()
 	return n == 1, err
-}
-
-// Bindings returns the names currently bound to a member, sorted (the
-// reference's planned reverse lookup). Snapshot lists every binding.
-func (a *Inspector) Bindings(ctx context.Context, key string) ([]string, error) {
-	if err := checkKey(key); err != nil {
-		return nil, err
-	}
-	msg, err := a.c.runScript(ctx, script.PoolInspect, []string{"bindings", key})
-	if err != nil {
-		return nil, err
-	}
-	names, err := msg.AsStrSlice()
-	slices.Sort(names)
-	return names, err
 }

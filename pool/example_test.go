@@ -124,11 +124,14 @@ func ExampleBind() {
 	l, _ := p.Malloc(ctx, pool.Bind("worker-7", time.Hour))
 	other, _ := p.Malloc(ctx, pool.Bind("worker-8", time.Hour))
 	fmt.Println(l.Key, other.Key)
-	names, _ := p.Admin().Bindings(ctx, "c")
-	fmt.Println(names)
+	snap, _ := p.Admin().Snapshot(ctx)
+	for _, b := range snap.Bindings {
+		fmt.Println(b.Name, "->", b.Key)
+	}
 	// Output:
 	// c a
-	// [worker-7]
+	// worker-7 -> c
+	// worker-8 -> a
 }
 
 // With Wait, an empty pool blocks Malloc until a member is freed.

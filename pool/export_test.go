@@ -2,7 +2,10 @@ package pool
 
 import (
 	"context"
+	"slices"
 	"time"
+
+	"github.com/redisallocator/redisallocator/internal/script"
 )
 
 // RetireWithFence retires as a scaler that believes it holds the claim
@@ -65,3 +68,20 @@ const (
 	MinPriority = minPriority
 	MaxTTL      = maxTTL
 )
+
+// State returns the member's state, or ErrNotMember.
+func (a *Inspector) State(ctx context.Context, key string) (State, error) { return a.c.state(ctx, key) }
+
+// Bindings returns the names bound to a member, sorted.
+func (a *Inspector) Bindings(ctx context.Context, key string) ([]string, error) {
+	if err := checkKey(key); err != nil {
+		return nil, err
+	}
+	msg, err := a.c.runScript(ctx, script.PoolInspect, []string{"bindings", key})
+	if err != nil {
+		return nil, err
+	}
+	names, err := msg.AsStrSlice()
+	slices.Sort(names)
+	return names, err
+}

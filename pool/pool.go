@@ -324,13 +324,13 @@ type Counts struct {
 	Unhealthy int // quarantined until their mark ends
 }
 
-// Total is the number of members.
-func (c Counts) Total() int { return c.Free + c.Held + c.Unhealthy }
+// total is the number of members.
+func (c Counts) total() int { return c.Free + c.Held + c.Unhealthy }
 
 // Len returns the number of members.
 func (p *Pool[T]) Len(ctx context.Context) (int, error) {
 	c, err := p.c.counts(ctx)
-	return c.Total(), err
+	return c.total(), err
 }
 
 // State of a member.

@@ -241,7 +241,7 @@ func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
 	if err != nil {
 		return nil, s.fail(err)
 	}
-	total := counts.Total()
+	total := counts.total()
 	ev := &ScaleEvent{Counts: counts, Waiting: waiting, Fence: fence}
 	switch {
 	case total < s.cfg.min || counts.Free < s.cfg.lowWater || waiting > 0:

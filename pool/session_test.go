@@ -152,8 +152,8 @@ func TestClearKeepsSessionsAlive(t *testing.T) {
 			t.Fatalf("beat after Clear: %v (the session counts as dead)", err)
 		}
 		snap := tb.healthy(t) // no session-index entry without its lease
-		if len(snap.Sessions) != 4 || snap.Counts.Total() != 0 {
-			t.Fatalf("after Clear: %d sessions, %d members", len(snap.Sessions), snap.Counts.Total())
+		if len(snap.Sessions) != 4 || snap.Counts.Free+snap.Counts.Held+snap.Counts.Unhealthy != 0 {
+			t.Fatalf("after Clear: %d sessions, %d members", len(snap.Sessions), snap.Counts.Free+snap.Counts.Held+snap.Counts.Unhealthy)
 		}
 	})
 }

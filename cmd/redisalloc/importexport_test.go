@@ -282,7 +282,7 @@ func TestImportStdinBatches(t *testing.T) {
 		if r.code != exitOK || !strings.Contains(r.stdout, "imported 25 member(s) into pool dst (24 new, 1 updated) in 3 batch(es)") {
 			t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
-		if st, _ := p.Admin().State(ctx, "k0"); st != pool.StateHeld {
+		if st, _ := memberState(ctx, p.Admin(), "k0"); st != pool.StateHeld {
 			t.Errorf("k0 is %s", st)
 		}
 		if err := held.Release(ctx); err != nil {

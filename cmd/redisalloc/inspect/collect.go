@@ -228,7 +228,7 @@ func (c *collector) pool(ctx context.Context, name string, out *Pool) error {
 	if err != nil {
 		return err
 	}
-	if limit := orDefault(c.opts.FullReadLimit, DefaultFullReadLimit); limit >= 0 && st.Counts.Total() > limit {
+	if limit := orDefault(c.opts.FullReadLimit, DefaultFullReadLimit); limit >= 0 && countsTotal(st.Counts) > limit {
 		*out = PoolFromStats(name, st)
 		return nil
 	}
@@ -244,7 +244,7 @@ func (c *collector) pool(ctx context.Context, name string, out *Pool) error {
 // Summary set and no members, bindings, sessions or invariant check.
 func PoolFromStats(name string, st *pool.Stats) Pool {
 	p := Pool{
-		Name: name, Summary: true, Free: st.Counts.Free, Held: st.Counts.Held, Unhealthy: st.Counts.Unhealthy, Total: st.Counts.Total(),
+		Name: name, Summary: true, Free: st.Counts.Free, Held: st.Counts.Held, Unhealthy: st.Counts.Unhealthy, Total: countsTotal(st.Counts),
 		Fence: st.Fence, Waiters: st.Waiters, LapsedLeases: st.LapsedLeases, ExpiredMembers: st.ExpiredMembers,
 		DueTimers: st.DueTimers, ServerTime: st.Time.UTC(), SessionLeases: st.SessionLeases, DeadSessions: st.DeadSessions,
 		Members: []Member{}, Bindings: []Binding{}, Sessions: []Session{}, Violations: []string{},
@@ -262,7 +262,7 @@ func PoolFromStats(name string, st *pool.Stats) Pool {
 // counts only.
 func PoolFromSnapshot(name string, s *pool.Snapshot, omitMembers bool) Pool {
 	p := Pool{
-		Name: name, Free: s.Counts.Free, Held: s.Counts.Held, Unhealthy: s.Counts.Unhealthy, Total: s.Counts.Total(),
+		Name: name, Free: s.Counts.Free, Held: s.Counts.Held, Unhealthy: s.Counts.Unhealthy, Total: countsTotal(s.Counts),
 		Fence: s.Fence, Waiters: s.Waiters, LapsedLeases: s.LapsedLeases, ExpiredMembers: s.ExpiredMembers,
 		DueTimers: s.DueTimers, ServerTime: s.Time.UTC(),
 		Members: []Member{}, Bindings: []Binding{}, Sessions: []Session{}, Violations: []string{},
@@ -541,3 +541,6 @@ var scriptBySHA = sync.OnceValue(func() map[string]string {
 	}
 	return m
 })
+
+// countsTotal is the number of members in c.
+func countsTotal(c pool.Counts) int { return c.Free + c.Held + c.Unhealthy }
