@@ -144,11 +144,11 @@ func TestFreeFenced(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.extend(t, "a")
-		seen := tb.malloc(t, pool.PermanentLease())
+		seen := tb.malloc(t, pool.LeaseTTL(pool.Permanent))
 		if err := seen.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
-		again := tb.malloc(t, pool.PermanentLease()) // the same member, a new lease
+		again := tb.malloc(t, pool.LeaseTTL(pool.Permanent)) // the same member, a new lease
 		if again.Key != seen.Key || again.Fence() == seen.Fence() {
 			t.Fatalf("leases %s/%d and %s/%d", seen.Key, seen.Fence(), again.Key, again.Fence())
 		}

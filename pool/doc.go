@@ -34,7 +34,7 @@
 // Options follow one form: constructor options are WithX (Option for New,
 // AdminOption for NewAdmin and NewInspector, MaintainerOption,
 // ScalerOption), per-call
-// options are bare names (MallocOption: LeaseTTL, PermanentLease, Bind,
+// options are bare names (MallocOption: LeaseTTL (with Permanent), Bind,
 // Wait, InSession, KeepAlive; MemberOption: Priority, MemberTTL).
 //
 // # Behaviour

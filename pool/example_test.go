@@ -238,7 +238,7 @@ func ExampleNewAdmin() {
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "stuck")
 	_, _ = p.AddKeys(ctx, []string{"a", "b"})
-	a, _ := p.Malloc(ctx, pool.PermanentLease()) // its holder crashed
+	a, _ := p.Malloc(ctx, pool.LeaseTTL(pool.Permanent)) // its holder crashed
 
 	admin, err := pool.NewAdmin(r.Client(), "myapp", "stuck")
 	if err != nil {

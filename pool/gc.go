@@ -69,7 +69,7 @@ func (c *core) lazyGC(ctx context.Context, counts []rueidis.RedisMessage) {
 
 // ForceRelease ends the leases of members whoever holds them, without
 // asking the holders (their Release then returns ErrNotHeld): an operator's
-// tool to recover members of crashed holders that took PermanentLease, or
+// tool to recover members of crashed holders that took LeaseTTL(Permanent), or
 // that a lease keeps from the pool for too long. leases maps each member to
 // the fencing number of the lease to end: the member is released only while
 // its lease still has it, so what the operator saw and confirmed is ended,

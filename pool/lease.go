@@ -24,7 +24,7 @@ import (
 // someone else. Refresh and KeepAlive move it on. A process that stalls (a
 // long GC pause, a SIGSTOP, a suspended VM) finds its lease invalid when it
 // resumes, and a refresh answered after the deadline does not revive it.
-// A permanent lease (PermanentLease) has no deadline: it is valid until
+// A permanent lease (LeaseTTL(Permanent)) has no deadline: it is valid until
 // released or lost.
 //
 // A Lease is safe for concurrent use. In shared mode a lease holds nothing:

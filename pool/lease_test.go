@@ -185,7 +185,7 @@ func TestSynctestPermanentLease(t *testing.T) {
 	t.Parallel()
 	redisxtest.Synctest(t, func(t *testing.T, b *redisxtest.Backend) {
 		p := fakePool(t, b, "a", "b")
-		a, err := p.Malloc(context.Background(), pool.PermanentLease())
+		a, err := p.Malloc(context.Background(), pool.LeaseTTL(pool.Permanent))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -209,7 +209,7 @@ func TestSynctestPermanentLease(t *testing.T) {
 			t.Fatalf("context ended %v after the refresh, valid %v", took, a.Valid())
 		}
 		// Release ends a permanent lease.
-		c, err := p.Malloc(context.Background(), pool.PermanentLease())
+		c, err := p.Malloc(context.Background(), pool.LeaseTTL(pool.Permanent))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -98,8 +98,11 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		}
 		o(&m)
 	}
+	if m.ttl == Permanent {
+		m.ttl, m.permanent = c.cfg.leaseTTL, true
+	}
 	if err := checkLeaseTTL(m.ttl); err != nil {
-		return m, fmt.Errorf("%w (use PermanentLease for no TTL)", err)
+		return m, fmt.Errorf("%w (use LeaseTTL(pool.Permanent) for no TTL)", err)
 	}
 	switch {
 	case m.bindTTL < 0 || m.bindTTL > maxTTL || (m.bindTTL > 0 && m.bindTTL < time.Millisecond):
@@ -111,7 +114,7 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > maxTTL):
 		return m, fmt.Errorf("%w: session timeout %v", errInvalidDuration, m.session.Timeout())
 	case m.permanent && m.keepAlive != 0:
-		return m, fmt.Errorf("%w: KeepAlive with PermanentLease", errInvalidOption)
+		return m, fmt.Errorf("%w: KeepAlive with LeaseTTL(Permanent)", errInvalidOption)
 	case c.cfg.shared && (m.permanent || m.keepAlive != 0 || m.session != nil):
 		return m, fmt.Errorf("%w: leases options on a shared pool, which holds nothing", errInvalidOption)
 	}

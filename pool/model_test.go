@@ -260,7 +260,7 @@ func (s *machine) Malloc(t *rapid.T) {
 	ttl := rapid.SampledFrom([]time.Duration{time.Second, 5 * time.Second, 0}).Draw(t, "ttl")
 	opts := []pool.MallocOption{pool.LeaseTTL(time.Second)}
 	if ttl == 0 {
-		opts = []pool.MallocOption{pool.PermanentLease()}
+		opts = []pool.MallocOption{pool.LeaseTTL(pool.Permanent)}
 	} else {
 		opts[0] = pool.LeaseTTL(ttl)
 	}

@@ -3,6 +3,7 @@ package pool
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"go.opentelemetry.io/otel/metric"
@@ -213,13 +214,14 @@ type mallocConfig struct {
 type MallocOption func(*mallocConfig)
 
 // LeaseTTL sets this allocation's lease instead of the pool default (at
-// least 10ms, at most 2^41 ms, about 69 years).
+// least 10ms, at most 2^41 ms, about 69 years), or Permanent.
 func LeaseTTL(d time.Duration) MallocOption { return func(m *mallocConfig) { m.ttl = d } }
 
-// PermanentLease makes the lease last until released. A crashed holder then
-// keeps the member forever (an operator's Admin.ForceRelease recovers it),
-// so prefer a TTL with KeepAlive.
-func PermanentLease() MallocOption { return func(m *mallocConfig) { m.permanent = true } }
+// Permanent, passed to LeaseTTL, makes the lease last until released (as
+// lock.Permanent does for a lock). A crashed holder then keeps the member
+// forever (an operator's Admin.ForceRelease recovers it), so prefer a TTL
+// with KeepAlive. WithLeaseTTL and Lease.Refresh refuse it.
+const Permanent time.Duration = math.MaxInt64
 
 // Bind asks for the member bound to name (soft binding): it is handed out
 // when free and healthy; otherwise another member is, and name is bound to

@@ -316,7 +316,7 @@ func TestLeaseTTLs(t *testing.T) {
 		if d := time.Until(a.Deadline()); d <= 0 || d > time.Second {
 			t.Errorf("500ms lease ends in %v", d)
 		}
-		p := tb.malloc(t, pool.PermanentLease())
+		p := tb.malloc(t, pool.LeaseTTL(pool.Permanent))
 		if !p.Deadline().IsZero() {
 			t.Errorf("permanent lease has deadline %v", p.Deadline())
 		}
@@ -435,8 +435,8 @@ func TestSharedMode(t *testing.T) {
 		if want := []string{"a", "b", "c", "a", "b", "c"}; !slices.Equal(got, want) {
 			t.Errorf("round robin %q, want %q", got, want)
 		}
-		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease()); !errors.Is(err, pool.ErrInvalid) {
-			t.Errorf("PermanentLease on a shared pool = %v", err)
+		if _, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(pool.Permanent)); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("LeaseTTL(Permanent) on a shared pool = %v", err)
 		}
 		// MallocN hands out distinct members, all or none, the bound one
 		// included.
@@ -856,7 +856,7 @@ func TestLeaseContextAndRefresh(t *testing.T) {
 
 		// A permanent lease stays permanent through Refresh(0); a TTL makes
 		// it end, and its Context (asked for before) with it.
-		p := tb.malloc(t, pool.PermanentLease())
+		p := tb.malloc(t, pool.LeaseTTL(pool.Permanent))
 		pctx := p.Context()
 		if err := p.Refresh(tb.ctx, 0); err != nil || !p.Deadline().IsZero() {
 			t.Fatalf("Refresh(0) of a permanent lease: %v, deadline %v", err, p.Deadline())
@@ -890,8 +890,35 @@ func TestKeepAlive(t *testing.T) {
 		if err := a.Release(tb.ctx); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.p.Malloc(tb.ctx, pool.PermanentLease(), pool.KeepAlive(0)); !errors.Is(err, pool.ErrInvalid) {
-			t.Errorf("KeepAlive with PermanentLease = %v", err)
+		if _, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(pool.Permanent), pool.KeepAlive(0)); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("KeepAlive with LeaseTTL(Permanent) = %v", err)
+		}
+	})
+}
+
+// TestPermanentOnlyPerCall: Permanent is a per-call lease TTL; as a pool
+// default or a refresh TTL it is refused, as lock.Permanent is by
+// lock.WithTTL.
+func TestPermanentOnlyPerCall(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		if _, err := pool.New[string](b.Client, b.Prefix, "perm", pool.WithLeaseTTL(pool.Permanent)); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("WithLeaseTTL(Permanent) = %v, want ErrInvalid", err)
+		}
+		tb := setup(t, b)
+		tb.extend(t, "a")
+		a, err := tb.p.Malloc(tb.ctx, pool.LeaseTTL(pool.Permanent))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !a.Deadline().IsZero() || !a.Valid() {
+			t.Errorf("permanent lease: deadline %v, valid %v", a.Deadline(), a.Valid())
+		}
+		if err := a.Refresh(tb.ctx, pool.Permanent); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("Refresh(Permanent) = %v, want ErrInvalid", err)
+		}
+		if err := a.Release(tb.ctx); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

@@ -15,7 +15,7 @@ func TestStatsAgreesWithSnapshot(t *testing.T) {
 		tb := setup(t, b)
 		tb.extend(t, "a", "b", "c", "d")
 		held := tb.malloc(t, pool.LeaseTTL(time.Hour))
-		tb.malloc(t, pool.PermanentLease())
+		tb.malloc(t, pool.LeaseTTL(pool.Permanent))
 		if err := tb.p.Admin().Quarantine(tb.ctx, "d", time.Hour); err != nil {
 			t.Fatal(err)
 		}

@@ -23,7 +23,7 @@ func repairPool(t *testing.T, b *redisxtest.Backend) *pool.Pool[string] {
 	if _, err := p.AddKeys(ctx, []string{"a", "b", "c"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.MallocMember(ctx, "a", pool.PermanentLease()); err != nil {
+	if _, err := p.MallocMember(ctx, "a", pool.LeaseTTL(pool.Permanent)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := p.MallocMember(ctx, "b", pool.LeaseTTL(10*time.Millisecond)); err != nil { // the shortest lease

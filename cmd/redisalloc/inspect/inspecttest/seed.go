@@ -67,7 +67,7 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 	}
 	_, err = p.Malloc(ctx, pool.LeaseTTL(time.Hour), pool.Bind("job-1", time.Hour))
 	must("Malloc", err)
-	_, err = p.Malloc(ctx, pool.PermanentLease())
+	_, err = p.Malloc(ctx, pool.LeaseTTL(pool.Permanent))
 	must("Malloc permanent", err)
 	must("Quarantine", p.Admin().Quarantine(ctx, "m0", time.Hour))
 	// Last: a lease that lapses soon (the shortest, 10ms; the dead worker
