@@ -103,7 +103,7 @@
 //
 // # Errors
 //
-// ErrEmpty, ErrNotFree, ErrNotHeld and ErrNotMember report the pool's
+// ErrEmpty, ErrNotHeld and ErrNotMember report the pool's
 // state; ErrInvalid reports bad input, which never writes anything (the
 // message names the argument). Values the codec cannot decode give errors
 // matching codec.ErrDecode that name the member. Calls that end because

@@ -457,7 +457,7 @@ func (c *core) track(s Session) {
 	})
 }
 
-// MallocMember takes one specific member if it is free: ErrNotFree when it
+// MallocMember takes one specific member if it is free: ErrEmpty when it
 // is held or quarantined, ErrNotMember when it is not in the pool. Bind and
 // Wait do not apply and are ignored. Health checking uses it to hold a
 // member while probing it.

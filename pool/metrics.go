@@ -37,7 +37,7 @@ type outcome int
 
 const (
 	outcomeOK       outcome = iota
-	outcomeEmpty            // malloc: too few free members (ErrEmpty, ErrNotFree)
+	outcomeEmpty            // malloc: too few free members (ErrEmpty)
 	outcomeNotHeld          // free: a lease was no longer held
 	outcomeCanceled         // ctx ended
 	outcomeError            // anything else: Redis unreachable, a bad reply
@@ -96,7 +96,7 @@ func outcomeOf(err error) outcome {
 	switch {
 	case err == nil:
 		return outcomeOK
-	case errors.Is(err, ErrEmpty), errors.Is(err, ErrNotFree):
+	case errors.Is(err, ErrEmpty):
 		return outcomeEmpty
 	case errors.Is(err, ErrNotHeld):
 		return outcomeNotHeld

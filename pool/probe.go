@@ -54,7 +54,7 @@ func (p *Pool[T]) ProbeHold(ctx context.Context, key string, ttl time.Duration) 
 			}, nil
 		case errors.Is(err, ErrNotMember):
 			return zero, false, nil, nil
-		case !errors.Is(err, ErrNotFree):
+		case !errors.Is(err, ErrEmpty):
 			return zero, false, nil, err
 		}
 	}

@@ -110,7 +110,7 @@ func TestMallocMember(t *testing.T) {
 		if err != nil || a.Key != "b" {
 			t.Fatalf("MallocMember(b) = %v, %v", a, err)
 		}
-		if _, err := tb.p.MallocMember(tb.ctx, "b"); !errors.Is(err, pool.ErrNotFree) {
+		if _, err := tb.p.MallocMember(tb.ctx, "b"); !errors.Is(err, pool.ErrEmpty) {
 			t.Errorf("MallocMember of a held member = %v", err)
 		}
 		if _, err := tb.p.MallocMember(tb.ctx, "zz"); !errors.Is(err, pool.ErrNotMember) {
@@ -119,7 +119,7 @@ func TestMallocMember(t *testing.T) {
 		if err := tb.p.Admin().Quarantine(tb.ctx, "a", time.Hour); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := tb.p.MallocMember(tb.ctx, "a"); !errors.Is(err, pool.ErrNotFree) {
+		if _, err := tb.p.MallocMember(tb.ctx, "a"); !errors.Is(err, pool.ErrEmpty) {
 			t.Errorf("MallocMember of a quarantined member = %v", err)
 		}
 		_ = a.Release(tb.ctx)
