@@ -85,3 +85,7 @@ func (a *Inspector) Bindings(ctx context.Context, key string) ([]string, error) 
 	slices.Sort(names)
 	return names, err
 }
+
+// WithWaitPoll bounds a single wait of a waiting malloc (default 2 s), so
+// tests can tell a wake-up from a poll.
+func WithWaitPoll(d time.Duration) Option { return poolOption(func(o *config) { o.waitPoll = d }) }

@@ -414,7 +414,7 @@ func (c *core) waitForFree(ctx context.Context, token string, hint time.Duration
 	return ctx.Err()
 }
 
-// maxWait bounds one wait whatever WithWaitPoll says: the scripts drop a
+// maxWait bounds one wait whatever the poll bound says: the scripts drop a
 // waiter that has not registered again for a minute (a dead process's) and
 // owe it no wake-ups, so a live one must come back well within that.
 const maxWait = 30 * time.Second

@@ -17,7 +17,9 @@ const (
 	defaultLeaseTTL    = 2 * time.Minute
 	defaultTimerBudget = 16
 	// defaultWaitPoll bounds one wait of a waiting malloc when no timer is
-	// due sooner.
+	// due sooner: a waiting MallocN of several members asks again at this
+	// interval; a single-member waiter is woken by releases and polls only
+	// in case it missed a wake-up (its process was paused, say).
 	defaultWaitPoll = 2 * time.Second
 	// minPriority and maxPriority bound member priorities.
 	minPriority = -2048
@@ -96,13 +98,6 @@ func WithLeaseTTL(d time.Duration) Option { return poolOption(func(o *config) { 
 // allocating, so a pool without a GC loop still recovers: 16 when absent,
 // at most 10000; 0 leaves all the work to GC.
 func WithTimerBudget(n int) Option { return poolOption(func(o *config) { o.budget = n }) }
-
-// WithWaitPoll bounds a single wait of a waiting malloc (2 s when absent;
-// at most 30 s are used, so the pool never takes a live waiter for a dead
-// one). A waiting MallocN of several members checks again at this interval
-// (or when a timer is due); a single-member malloc is also woken by
-// releases.
-func WithWaitPoll(d time.Duration) Option { return poolOption(func(o *config) { o.waitPoll = d }) }
 
 // WithTracerProvider sets where spans go; nil or absent means the global
 // provider, even one set after New.
@@ -232,8 +227,8 @@ func Bind(name string, ttl time.Duration) MallocOption {
 
 // Wait makes an empty pool block the call until a member is released or
 // ctx ends, instead of returning ErrEmpty. Releases wake single-member
-// waiters at once; a MallocN of several members checks again every
-// WithWaitPoll.
+// waiters at once; a MallocN of several members checks again every 2 s, or
+// sooner when a lease or quarantine is due to end.
 func Wait() MallocOption { return func(m *mallocConfig) { m.wait = true } }
 
 // Session is a worker session whose heartbeat keeps its leases alive (a

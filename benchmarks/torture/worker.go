@@ -149,7 +149,7 @@ type worker struct {
 }
 
 func newWorker(cfg workerConfig, client rueidis.Client, led *ledgerWriter) (*worker, error) {
-	p, err := pool.New[string](client, cfg.Prefix, cfg.Pool, pool.WithLeaseTTL(cfg.LeaseTTL), pool.WithWaitPoll(500*time.Millisecond))
+	p, err := pool.New[string](client, cfg.Prefix, cfg.Pool, pool.WithLeaseTTL(cfg.LeaseTTL))
 	if err != nil {
 		return nil, err
 	}
