@@ -179,6 +179,10 @@ func TestUnreadablePoolFailsCommands(t *testing.T) {
 				t.Errorf("%q on an unreadable pool: exit %d, stdout %q, stderr %q", args, r.code, r.stdout, r.stderr)
 			}
 		}
+		// The pool had no bindings: without the bad key it reads again.
+		if err := b.Client.Do(t.Context(), b.Client.B().Del().Key(b.Prefix+":{pool:res}:bindidx").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
 		if st, err := memberState(t.Context(), p.Admin(), "a"); err != nil || st != pool.StateHeld {
 			t.Errorf("a is %s (%v) after the refused repairs", st, err)
 		}
