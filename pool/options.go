@@ -212,8 +212,8 @@ type MallocOption func(*mallocConfig)
 // least 10ms, at most 2^41 ms, about 69 years), or Permanent.
 func LeaseTTL(d time.Duration) MallocOption { return func(m *mallocConfig) { m.ttl = d } }
 
-// Permanent, passed to LeaseTTL, makes the lease last until released (as
-// lock.Permanent does for a lock). A crashed holder then keeps the member
+// Permanent is the lease TTL, passed to LeaseTTL, that makes the lease last
+// until released (as lock.Permanent does for a lock). A crashed holder then keeps the member
 // forever (an operator's Admin.ForceRelease recovers it), so prefer a TTL
 // with KeepAlive. WithLeaseTTL and Lease.Refresh refuse it.
 const Permanent time.Duration = math.MaxInt64
