@@ -10,7 +10,6 @@ import (
 	"os"
 	"regexp"
 	"sort"
-	"strconv"
 	"sync"
 	"time"
 
@@ -121,7 +120,7 @@ func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts 
 	host, _ := os.Hostname()
 	meta, err := json.Marshal(workerMeta{
 		Host: host, PID: os.Getpid(), Started: time.Now().UTC(), Labels: cfg.labels,
-		IntervalMS: cfg.interval.Milliseconds(), TimeoutMS: cfg.timeout.Milliseconds(),
+		IntervalMS: redisx.CeilMS(cfg.interval), TimeoutMS: redisx.CeilMS(cfg.timeout),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w: labels: %w", ErrInvalid, err)
@@ -157,10 +156,9 @@ func NewSession(ctx context.Context, client rueidis.Client, prefix string, opts 
 	return s, nil
 }
 
-// ms renders d for the scripts in whole milliseconds, rounded up.
-func ms(d time.Duration) string {
-	return strconv.FormatInt(int64((d+time.Millisecond-1)/time.Millisecond), 10)
-}
+// ms renders d for the scripts by the module's one rounding rule (whole
+// milliseconds, rounded up).
+func ms(d time.Duration) string { return redisx.MSArg(d) }
 
 // ID returns the session id.
 func (s *Session) ID() string { return s.id }

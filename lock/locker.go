@@ -66,8 +66,7 @@ func ttlArg(op string, ttl time.Duration) (string, error) {
 	case ttl > maxTTL:
 		return "", fmt.Errorf("%s: %w: ttl %v is above the longest, %v (use lock.Permanent for no expiry)", op, ErrInvalid, ttl, maxTTL)
 	}
-	ms := (ttl + time.Millisecond - 1) / time.Millisecond
-	return strconv.FormatInt(int64(ms), 10), nil
+	return redisx.MSArg(ttl), nil
 }
 
 func ttlString(ttl time.Duration) string {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -25,8 +24,7 @@ type single struct {
 }
 
 func newSingle(r *redisx.Runner, track *redisx.Tracker, k lockKeys, o options) *single {
-	ms := (o.ttl + time.Millisecond - 1) / time.Millisecond
-	return &single{r: r, track: track, k: k, ttl: o.ttl, ttlMs: strconv.FormatInt(int64(ms), 10), cleanup: o.quorumTimeout}
+	return &single{r: r, track: track, k: k, ttl: o.ttl, ttlMs: redisx.MSArg(o.ttl), cleanup: o.quorumTimeout}
 }
 
 func (s *single) need() int { return 1 }

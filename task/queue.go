@@ -213,12 +213,9 @@ func badReply(op string, err error) error {
 	return fmt.Errorf("%w: %s: unexpected reply: %w", ErrQueue, op, err)
 }
 
-// roundMS rounds a positive duration up to whole milliseconds, so that a
-// sub-millisecond duration never becomes 0.
-func roundMS(d time.Duration) string {
-	n := int64((d + time.Millisecond - 1) / time.Millisecond)
-	return strconv.FormatInt(n, 10)
-}
+// roundMS is the module's one rounding rule for durations sent to Redis
+// (whole milliseconds, rounded up).
+func roundMS(d time.Duration) string { return redisx.MSArg(d) }
 
 // submission is one validated remote submission.
 type submission struct {

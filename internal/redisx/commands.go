@@ -91,7 +91,7 @@ func PushTokens(ctx context.Context, c rueidis.Client, key string, n int, ttl ti
 	}
 	for _, r := range c.DoMulti(ctx,
 		c.B().Lpush().Key(key).Element(tokens...).Build(),
-		c.B().Pexpire().Key(key).Milliseconds(ttl.Milliseconds()).Build()) {
+		c.B().Pexpire().Key(key).Milliseconds(CeilMS(ttl)).Build()) {
 		if err := r.Error(); err != nil {
 			return err
 		}
