@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -241,4 +242,128 @@ func docsDir(t *testing.T, base, file, code string) string {
 		t.Fatal(err)
 	}
 	return rel
+}
+
+// apiIndex is what api/redisallocator.txt lists: package-level names
+// ("pool.New") and, per type ("pool.Admin"), its methods and fields, and
+// the types it embeds.
+type apiIndex struct {
+	top     map[string]bool
+	members map[string]map[string]bool
+	embeds  map[string][]string
+}
+
+var (
+	apiLine   = regexp.MustCompile(`^pkg (\w+), (func|type|var|const|method) (?:\((?:\*)?(\w+)(?:\[[^\]]*\])?\) )?(\w+)(.*)$`)
+	apiMember = regexp.MustCompile(`^(?:\[[^\]]*\])? (?:struct|interface), (embedded \*?(\w+)|(\w+))`)
+)
+
+func readAPI(t *testing.T) apiIndex {
+	t.Helper()
+	data, err := os.ReadFile("api/redisallocator.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := apiIndex{top: map[string]bool{}, members: map[string]map[string]bool{}, embeds: map[string][]string{}}
+	add := func(typ, m string) {
+		if idx.members[typ] == nil {
+			idx.members[typ] = map[string]bool{}
+		}
+		idx.members[typ][m] = true
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		m := apiLine.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		pkg, kind, recv, name, rest := m[1], m[2], m[3], m[4], m[5]
+		if kind == "method" {
+			add(pkg+"."+recv, name)
+			continue
+		}
+		idx.top[pkg+"."+name] = true
+		if typ := strings.TrimSpace(rest); kind == "var" && !strings.ContainsAny(typ, ".[ ") {
+			idx.embeds[pkg+"."+name] = []string{pkg + "." + typ} // a var has its type's methods
+		}
+		if kind == "type" {
+			if mm := apiMember.FindStringSubmatch(rest); mm != nil {
+				if mm[2] != "" {
+					idx.embeds[pkg+"."+name] = append(idx.embeds[pkg+"."+name], pkg+"."+mm[2])
+					add(pkg+"."+name, mm[2])
+				} else {
+					add(pkg+"."+name, mm[3])
+				}
+			}
+		}
+	}
+	return idx
+}
+
+// has reports whether typ has the method or field m, promoted ones included.
+func (idx apiIndex) has(typ, m string) bool {
+	if idx.members[typ][m] {
+		return true
+	}
+	for _, e := range idx.embeds[typ] {
+		if idx.has(e, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// apiRef is a reference to the module's public API in documentation:
+// pkg.Name or pkg.Type.Member, not part of a longer path ("go.opentelemetry.io/otel.X")
+// and not an error-message prefix ("lock.Lock: …").
+var apiRef = regexp.MustCompile(`(^|[^\w./])(codec|health|lock|otel|pool|redisallocator|redisallocatortest|script|task)\.([A-Z]\w*)(?:\.([A-Z]\w*))?(:?)`)
+
+// TestDocsNameAPI: every pkg.Name and pkg.Type.Member that the README,
+// docs/*.md and the packages' doc.go files mention (in code spans, for
+// Markdown) is in the public API as api/redisallocator.txt records it, so
+// a renamed or removed identifier cannot linger in the prose.
+func TestDocsNameAPI(t *testing.T) {
+	t.Parallel()
+	idx := readAPI(t)
+	files := []string{"README.md"}
+	for _, pattern := range []string{"docs/*.md", "*/doc.go", "cmd/redisalloc/inspect/doc.go"} {
+		m, err := filepath.Glob(pattern)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	codeSpan := regexp.MustCompile("`[^`]+`")
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inBlock := false
+		for n, line := range strings.Split(string(data), "\n") {
+			texts := []string{line}
+			if strings.HasSuffix(file, ".md") {
+				if strings.HasPrefix(line, "```") {
+					inBlock = !inBlock
+					continue
+				}
+				if !inBlock {
+					texts = codeSpan.FindAllString(line, -1)
+				}
+			}
+			for _, text := range texts {
+				for _, m := range apiRef.FindAllStringSubmatch(text, -1) {
+					pkg, name, member, colon := m[2], m[3], m[4], m[5]
+					ref := pkg + "." + name
+					switch {
+					case colon != "" && member == "":
+						// an error message's prefix, such as "lock.Lock: "
+					case !idx.top[ref]:
+						t.Errorf("%s:%d: %s is not in the public API (api/redisallocator.txt)", file, n+1, ref)
+					case member != "" && !idx.has(ref, member):
+						t.Errorf("%s:%d: %s has no method or field %s", file, n+1, ref, member)
+					}
+				}
+			}
+		}
+	}
 }
