@@ -70,7 +70,7 @@
 //     of the session), each counting only if answered before the current
 //     end, with the session timeout;
 //   - the release intent's send time; and the send time of any Remove or
-//     Assign that may have removed the member after the acquisition was
+//     AssignKeys that may have removed the member after the acquisition was
 //     sent (one without a reply counts as running up to op timeout + the
 //     proxy's largest delay + 0.5 s after it was sent, except when the dial
 //     was refused: rueidis then sent nothing; such cuts leave some
