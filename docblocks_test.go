@@ -315,6 +315,10 @@ func (idx apiIndex) has(typ, m string) bool {
 // apiRef is a reference to the module's public API in documentation:
 // pkg.Name or pkg.Type.Member, not part of a longer path ("go.opentelemetry.io/otel.X")
 // and not an error-message prefix ("lock.Lock: …").
+// typeRef is Type.Member without a package; Type is taken to be any
+// exported type of that name (pool.Lease or lock.Lease).
+var typeRef = regexp.MustCompile(`(^|[^\w./])([A-Z]\w*)\.([A-Z]\w*)`)
+
 var apiRef = regexp.MustCompile(`(^|[^\w./])(codec|health|lock|otel|pool|redisallocator|redisallocatortest|script|task)\.([A-Z]\w*)(?:\.([A-Z]\w*))?(:?)`)
 
 // TestDocsNameAPI: every pkg.Name and pkg.Type.Member that the README,
@@ -356,6 +360,22 @@ func TestDocsNameAPI(t *testing.T) {
 				}
 			}
 			for _, text := range texts {
+				for _, m := range typeRef.FindAllStringSubmatch(text, -1) {
+					typ, member := m[2], m[3]
+					var types []string
+					for _, pkg := range []string{"codec", "health", "lock", "otel", "pool", "redisallocator", "redisallocatortest", "script", "task"} {
+						if idx.top[pkg+"."+typ] {
+							types = append(types, pkg+"."+typ)
+						}
+					}
+					found := len(types) == 0 // not a type of the module
+					for _, tp := range types {
+						found = found || idx.has(tp, member)
+					}
+					if !found {
+						t.Errorf("%s:%d: %s.%s: no type %s of the module has a method or field %s", file, n+1, typ, member, typ, member)
+					}
+				}
 				for _, m := range apiRef.FindAllStringSubmatch(text, -1) {
 					pkg, name, member, colon := m[2], m[3], m[4], m[5]
 					ref := pkg + "." + name
