@@ -14,7 +14,8 @@
 //	worker heartbeats, probing resources        health
 //	a typed task queue, Queue[P, R]             task
 //	JSON, MsgPack, CBOR or your own encoding    codec
-//	spans around every Redis script             otel
+//	names of its spans, metrics, attributes     otel
+//	the Lua scripts, for operators              script
 //	embedded Redis and assertions for tests     redisallocatortest
 //
 // Every package takes a rueidis.Client that the caller owns; build one with

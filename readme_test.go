@@ -123,11 +123,18 @@ func TestReadmeTesting(t *testing.T) {
 	}
 }
 
-// checkFormat fails t when code is not gofmt-formatted.
+// checkFormat fails t when code, a README block, is not gofmt-formatted.
 func checkFormat(t *testing.T, code string, first int) {
 	t.Helper()
+	checkFormatIn(t, "README.md", code, first)
+}
+
+// checkFormatIn fails t when code, a block of doc starting at line first,
+// is not gofmt-formatted (a fragment of statements is formatted as such).
+func checkFormatIn(t *testing.T, doc, code string, first int) {
+	t.Helper()
 	if formatted, err := format.Source([]byte(code)); err == nil && string(formatted) != code {
-		t.Errorf("README.md:%d: the block is not gofmt-formatted; gofmt gives:\n%s", first, formatted)
+		t.Errorf("%s:%d: the block is not gofmt-formatted; gofmt gives:\n%s", doc, first, formatted)
 	}
 }
 

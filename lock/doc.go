@@ -80,8 +80,9 @@
 //	<prefix>:{lock:<name>}:fence   the Mutex's fencing counter (no TTL)
 //
 // A Pool keeps its member set and its members' locks under one tag,
-// "{lockpool:<pool>}". Every operation is one Lua script (see package
-// script, files lock_*.lua) that receives all its keys through KEYS, so
+// "{lockpool:<pool>}". Every operation is one Lua script (listed by
+// package script; lock_*.lua in the repository's internal/script/lua) that
+// receives all its keys through KEYS, so
 // the package runs unchanged on a single Redis, Redis Cluster and the
 // embedded miniredis.
 //

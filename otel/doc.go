@@ -1,8 +1,8 @@
 // Package otel names what redisallocator reports to OpenTelemetry, for
 // users who build dashboards, alerts and collector rules on it.
 //
-// Every constructor takes a tracer and a meter provider (WithTracerProvider,
-// WithMeterProvider); without them the global providers are used, looked up
+// The constructors of lock, pool, task and health take a tracer and a meter
+// provider (WithTracerProvider, WithMeterProvider); without them the global providers are used, looked up
 // again whenever they change, so a component built before the application
 // calls go.opentelemetry.io/otel.SetTracerProvider still reports to it. The
 // module uses only the OpenTelemetry API; the application picks the SDK.

@@ -22,7 +22,7 @@
 // Remove, Contains, Len, Keys). A Lease (promoted into an Allocation[T])
 // is one holding: Fence, Deadline, Valid, Context, Refresh,
 // ReportUnhealthy, Release. Inspector is the read-only view for operators: Snapshot,
-// Stats, State, Bindings, Export and the state metrics. Admin is the
+// Stats, Export and the state metrics (RegisterMetrics). Admin is the
 // operator's side, as asynq's Inspector is of a queue: the Inspector's
 // reads plus ForceRelease, Quarantine, Update, Import, Clear, Bind, Unbind
 // and GC. Neither needs a value type: NewInspector and NewAdmin open them
@@ -67,7 +67,7 @@
 //     KeepAlive renews it with the keeper's loop; a permanent lease has no
 //     deadline and is valid until released or lost.
 //   - Soft binding (Bind) gives a caller the member it had last time when it
-//     is free; Admin.Bindings answers which names are bound to a member.
+//     is free; Admin.Snapshot lists the bindings (Snapshot.Bindings).
 //   - Quarantine: Admin.Quarantine takes a member out of rotation for a
 //     while; ReportUnhealthy on a lease does so when the lease ends, never
 //     under its holder.

@@ -129,7 +129,8 @@ func (s *Server) Miniredis() *miniredis.Miniredis { return s.e.Mini }
 func (s *Server) Close() { s.e.Close() }
 
 // PoolSnapshotter reads a pool's snapshot with its invariant check;
-// *pool.Pool[T] implements it.
+// *pool.Inspector and *pool.Admin implement it (pass p.Admin() for a
+// *pool.Pool[T] p).
 type PoolSnapshotter interface {
 	Snapshot(ctx context.Context) (*pool.Snapshot, error)
 }
@@ -137,7 +138,7 @@ type PoolSnapshotter interface {
 // RequirePoolValid reads p's snapshot and fails t (t.Fatal) when it cannot
 // be read or lists any invariant violation: a member in two states, a lease
 // without its timer, a fence used twice or above the counter, bindings out
-// of step with their index, and the other checks of [pool.Pool.Snapshot].
+// of step with their index, and the other checks of [pool.Inspector.Snapshot].
 // It returns the snapshot for further assertions.
 func RequirePoolValid(t testing.TB, p PoolSnapshotter) *pool.Snapshot {
 	t.Helper()

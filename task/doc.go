@@ -74,7 +74,7 @@
 //     attempts remain and the retry would start before the deadline, unless
 //     it wraps ErrSkipRetry. Failed tasks go to the dead-letter set
 //     ([Inspector.DeadLetters]) and come back with [Inspector.Requeue].
-//   - Scheduling: Delay or At make a task due later; Priority orders due
+//   - Scheduling: Delay makes a task due later; Priority orders due
 //     tasks (higher first, then submission order).
 //   - Deduplication: submitting an id that is pending or running joins that
 //     task (Handle.Joined); a finished id is run again.
@@ -131,12 +131,12 @@
 //
 // Times are the Redis server's clock; payloads are opaque to the scripts, so
 // any codec works (WithCodec, default codec.CBOR). Enqueue and claim handle a
-// few expired records, due delayed tasks and lost workers first
-// (WithHousekeeping), so no background janitor is needed.
+// few expired records, due delayed tasks and lost workers first, so no
+// background janitor is needed.
 //
 // Worker liveness: the workers set holds one entry per Run call,
 // scored by its heartbeat deadline, refreshed by the worker's lease keeper
-// independently of the handlers. A future health package can take this over: a worker whose entry
+// independently of the handlers. A worker whose entry
 // is removed or lapses counts as dead at once, and its tasks go back to the
 // queue at the next claim; WorkerID lets Run register under a session id.
 //
@@ -145,7 +145,7 @@
 // New takes Options, named With… (codec, providers, default timeout,
 // retention, attempts, backoff); Query and Submit take
 // QueryOptions, bare names (Via, Timeout, Once, Priority, Delay,
-// MaxAttempts); Run takes RunOptions (Workers, Grace, Heartbeat,
+// MaxAttempts, NoWait); Run takes RunOptions (Workers, Grace, Heartbeat,
 // WorkerID, OnError). Each option's doc states its default. A zero duration
 // or count means the default, except Grace(0), which cancels running
 // handlers at once; negative or out-of-range values are refused with an

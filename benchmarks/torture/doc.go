@@ -14,7 +14,7 @@
 //   - injects network faults one at a time: latency with jitter both ways,
 //     toxiproxy's timeout (data dropped, connections closed), reset_peer,
 //     slicer (tiny delayed TCP segments) and a disabled proxy;
-//   - reads pool.Pool.Snapshot every 150 ms on its own direct connection
+//   - reads pool.Inspector.Snapshot every 150 ms on its own direct connection
 //     and runs GC every 250 ms.
 //
 // Usage:
@@ -69,8 +69,8 @@
 //     acquiring malloc, successful pool heartbeats, other InSession mallocs
 //     of the session), each counting only if answered before the current
 //     end, with the session timeout;
-//   - the free intent's send time; and the send time of any Shrink or
-//     Assign that may have removed the member after the acquisition was
+//   - the release intent's send time; and the send time of any Remove or
+//     AssignKeys that may have removed the member after the acquisition was
 //     sent (one without a reply counts as running up to op timeout + the
 //     proxy's largest delay + 0.5 s after it was sent, except when the dial
 //     was refused: rueidis then sent nothing; such cuts leave some

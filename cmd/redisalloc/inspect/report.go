@@ -63,7 +63,7 @@ type Pool struct {
 	// Summary reports a pool larger than Options.FullReadLimit, read by
 	// its counters only: Members, Bindings, Sessions and Violations are
 	// empty, PermanentLeases and StaleBindings are not counted, and the
-	// due-timer counts cover the oldest pool.StatsDueLimit timers.
+	// due-timer counts cover the oldest 1000 due timers (pool.Stats.DueSampled).
 	Summary   bool `json:"summary"`
 	Free      int  `json:"free"`
 	Held      int  `json:"held"`
