@@ -330,8 +330,10 @@ func TestDocsNameAPI(t *testing.T) {
 	t.Parallel()
 	idx := readAPI(t)
 	files := []string{"README.md"}
-	for _, pattern := range []string{"docs/*.md", "*/doc.go", "cmd/redisalloc/inspect/doc.go",
-		"redisallocatortest/redisallocatortest.go", "cmd/redisalloc/main.go", "benchmarks/torture/doc.go"} {
+	for _, pattern := range []string{
+		"docs/*.md", "*/doc.go", "cmd/redisalloc/inspect/doc.go",
+		"redisallocatortest/redisallocatortest.go", "cmd/redisalloc/main.go", "benchmarks/torture/doc.go",
+	} {
 		m, err := filepath.Glob(pattern)
 		if err != nil {
 			t.Fatal(err)
