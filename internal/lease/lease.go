@@ -325,6 +325,23 @@ func (k *Keeper) RenewTTL(ctx context.Context, ttl time.Duration) error {
 	return k.renew(ctx, ttl)
 }
 
+// endedLocked returns the error a renewal reports on a lease that already
+// ended, or whose local deadline passed by now (ending it, expired), and
+// then releases k.mu; it returns nil, still locked, on a live lease.
+func (k *Keeper) endedLocked(now time.Time) error {
+	if k.cause != nil {
+		cause := k.cause
+		k.mu.Unlock()
+		return errors.Join(ErrEnded, cause)
+	}
+	if k.lapsedLocked(now) {
+		cause := k.cfg.Expired
+		k.endLocked(cause, true)
+		return errors.Join(ErrEnded, cause)
+	}
+	return nil
+}
+
 // renew is Renew with ttl, 0 for the current TTL.
 func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 	sent := time.Now()
@@ -332,15 +349,8 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 	if ttl == 0 {
 		ttl = k.ttl
 	}
-	if k.cause != nil {
-		cause := k.cause
-		k.mu.Unlock()
-		return errors.Join(ErrEnded, cause)
-	}
-	if k.lapsedLocked(sent) {
-		cause := k.cfg.Expired
-		k.endLocked(cause, true)
-		return errors.Join(ErrEnded, cause)
+	if err := k.endedLocked(sent); err != nil {
+		return err
 	}
 	deadline := k.deadline
 	if k.life == nil {
@@ -365,17 +375,10 @@ func (k *Keeper) renew(ctx context.Context, ttl time.Duration) error {
 
 	now := time.Now()
 	k.mu.Lock()
-	if k.cause != nil {
-		cause := k.cause
-		k.mu.Unlock()
-		return errors.Join(ErrEnded, cause)
-	}
-	if k.lapsedLocked(now) {
-		// Whatever the server said, the lease ran out here first: the work
-		// was (or is about to be) told to stop, so it stays ended.
-		cause := k.cfg.Expired
-		k.endLocked(cause, true)
-		return errors.Join(ErrEnded, cause)
+	// Whatever the server said, a lease that ran out here first stays
+	// ended: the work was (or is about to be) told to stop.
+	if err := k.endedLocked(now); err != nil {
+		return err
 	}
 	if err != nil {
 		if k.cfg.IsLost(err) {
