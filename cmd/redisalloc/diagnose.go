@@ -158,9 +158,9 @@ func writeDiagnosis(w io.Writer, r *inspect.Report, sampled bool) {
 		r.Prefix, strings.ToUpper(r.Health), len(r.Pools), len(r.Queues), len(r.Locks), len(r.LockPools), workers, len(r.Workers))
 	if r.Redis != nil {
 		for _, n := range r.Redis.Nodes {
-			mem := bytesText(n.UsedMemory)
+			mem := inspect.Bytes(n.UsedMemory)
 			if n.MaxMemory > 0 {
-				mem += " of " + bytesText(n.MaxMemory) + " (" + n.MaxMemoryPolicy + ")"
+				mem += " of " + inspect.Bytes(n.MaxMemory) + " (" + n.MaxMemoryPolicy + ")"
 			}
 			scripts := ""
 			if l := n.ScriptLoad; l != nil {
@@ -190,16 +190,3 @@ func writeDiagnosis(w io.Writer, r *inspect.Report, sampled bool) {
 	_ = tw.Flush()
 }
 
-// bytesText formats a byte count for people.
-func bytesText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}

@@ -223,9 +223,9 @@ func diagnoseNode(n Node, add func(sev, code, subject, repair, format string, ar
 		ratio := float64(n.UsedMemory) / float64(n.MaxMemory)
 		switch {
 		case ratio >= MemoryCriticalRatio:
-			add(SeverityCritical, CodeHighMemory, s, "", "used memory %s is %.0f%% of maxmemory %s", bytes(n.UsedMemory), 100*ratio, bytes(n.MaxMemory))
+			add(SeverityCritical, CodeHighMemory, s, "", "used memory %s is %.0f%% of maxmemory %s", Bytes(n.UsedMemory), 100*ratio, Bytes(n.MaxMemory))
 		case ratio >= MemoryWarnRatio:
-			add(SeverityWarning, CodeHighMemory, s, "", "used memory %s is %.0f%% of maxmemory %s", bytes(n.UsedMemory), 100*ratio, bytes(n.MaxMemory))
+			add(SeverityWarning, CodeHighMemory, s, "", "used memory %s is %.0f%% of maxmemory %s", Bytes(n.UsedMemory), 100*ratio, Bytes(n.MaxMemory))
 		}
 		if p := n.MaxMemoryPolicy; p != "" && p != "noeviction" {
 			add(SeverityWarning, CodeEvictionPolicy, s, "",
@@ -292,8 +292,9 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// bytes formats a byte count for people.
-func bytes(n int64) string {
+// Bytes formats a byte count for people (1.5GiB); the CLI prints node
+// memory with it too.
+func Bytes(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%dB", n)
