@@ -189,4 +189,3 @@ func writeDiagnosis(w io.Writer, r *inspect.Report, sampled bool) {
 	}
 	_ = tw.Flush()
 }
-
