@@ -32,6 +32,7 @@ if worker == '' or not n or n < 1 or not lease or lease < 1 or not budget or bud
 end
 local bad_shape = check_shape(ARGV[8])
 if bad_shape then return bad_shape end
+record_shape(ARGV[8])
 local now = now_ms()
 if was_idle == '1' then redis.call('ZREM', IDLE, token) end
 purge(now, budget)

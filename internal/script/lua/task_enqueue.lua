@@ -60,6 +60,7 @@ if auto == '1' and redis.call('ZCOUNT', WORKERS, '(' .. fmt(now), '+inf') == 0 t
   return {0, '', now}
 end
 if rec then drop(id) end
+record_shape(ARGV[13])
 
 local due = now + delay
 local m = {'p', '0', ARGV[6], ARGV[3], fmt(due + timeout), ARGV[5], ARGV[7], ARGV[8], '-', '0', fmt(now), '0', '0'}
