@@ -7,11 +7,11 @@ import (
 	"github.com/fxamacker/cbor/v2"
 )
 
-// NewCBOR returns a CBOR codec (fxamacker/cbor/v2) with the given limits;
+// newCBOR returns a CBOR codec (fxamacker/cbor/v2) with the given limits;
 // zero fields take the defaults. The library needs MaxDepth >= 4 and
 // MaxElements >= 16. It returns an error wrapping [ErrInvalid] if a
 // field is out of range.
-func NewCBOR(l Limits) (Codec, error) {
+func newCBOR(l Limits) (Codec, error) {
 	l, err := l.withDefaults(4, 16)
 	if err != nil {
 		return nil, err

@@ -32,23 +32,19 @@ var ErrDecode = errors.New("codec: decode failed")
 // hostile payloads apart from merely malformed ones.
 var ErrLimitExceeded = errors.New("codec: limit exceeded")
 
-// ErrUnknownCodec is wrapped by [ByName] when no built-in codec has the name.
-var ErrUnknownCodec = errors.New("codec: unknown codec")
-
-// ErrInvalid is wrapped by [NewJSON], [NewMsgPack], [NewCBOR] and
-// [Compressed] when an argument is out of range: a [Limits] field, an
-// option or a nil inner codec. The message names the argument.
+// ErrInvalid is wrapped by [New] and [Compressed] when an argument is out
+// of range: an unknown codec name, a [Limits] field, an option or a nil
+// inner codec. The message names the argument.
 var ErrInvalid = errors.New("codec: invalid argument")
 
-// The ready codecs. They use [DefaultLimits]; build others with [NewJSON],
-// [NewMsgPack] or [NewCBOR].
+// The ready codecs, with the default [Limits]; build others with [New].
 var (
 	// JSON is encoding/json with limits and UTC times. See the package doc.
-	JSON = mustBuild(NewJSON(Limits{}))
+	JSON = mustBuild(newJSON(Limits{}))
 	// MsgPack is MessagePack with json tag fallback, sorted maps and UTC times.
-	MsgPack = mustBuild(NewMsgPack(Limits{}))
+	MsgPack = mustBuild(newMsgPack(Limits{}))
 	// CBOR is core deterministic CBOR with nanosecond RFC 3339 times.
-	CBOR = mustBuild(NewCBOR(Limits{}))
+	CBOR = mustBuild(newCBOR(Limits{}))
 )
 
 // mustBuild is only for the package-level values, whose limits are constant.
@@ -59,19 +55,22 @@ func mustBuild(c Codec, err error) Codec {
 	return c
 }
 
-// ByName returns the built-in codec called name ("json", "msgpack" or
-// "cbor"), as reported by [Codec.Name]. Other names return an error wrapping
-// [ErrUnknownCodec]. Matching is exact because names are stored.
-func ByName(name string) (Codec, error) {
+// New returns the built-in codec called name ("json", "msgpack" or "cbor",
+// as reported by [Codec.Name]) with the limits l; zero fields of l take
+// their defaults, so New(name, Limits{}) behaves like [JSON], [MsgPack] or
+// [CBOR]. An unknown name or an out-of-range limit returns an error
+// wrapping [ErrInvalid]. Matching is exact because names are stored next to
+// data.
+func New(name string, l Limits) (Codec, error) {
 	switch name {
 	case "json":
-		return JSON, nil
+		return newJSON(l)
 	case "msgpack":
-		return MsgPack, nil
+		return newMsgPack(l)
 	case "cbor":
-		return CBOR, nil
+		return newCBOR(l)
 	}
-	return nil, fmt.Errorf("%w: %q (want json, msgpack or cbor)", ErrUnknownCodec, name)
+	return nil, fmt.Errorf("%w: unknown codec %q (want json, msgpack or cbor)", ErrInvalid, name)
 }
 
 // Decode decodes data with c into a new T, so typed callers need not declare

@@ -21,7 +21,14 @@ import (
 	"github.com/redisallocator/redisallocator/codec"
 )
 
-func TestByName(t *testing.T) {
+// defaultLimits are the documented defaults of Limits.
+var defaultLimits = codec.Limits{MaxSize: 8 << 20, MaxDepth: 64, MaxElements: 128 << 10}
+
+func newJSON(l codec.Limits) (codec.Codec, error)    { return codec.New("json", l) }
+func newMsgPack(l codec.Limits) (codec.Codec, error) { return codec.New("msgpack", l) }
+func newCBOR(l codec.Limits) (codec.Codec, error)    { return codec.New("cbor", l) }
+
+func TestNew(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
@@ -39,18 +46,18 @@ func TestByName(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := codec.ByName(tt.in)
+			got, err := codec.New(tt.in, codec.Limits{})
 			if tt.wantErr {
-				if !errors.Is(err, codec.ErrUnknownCodec) {
-					t.Fatalf("ByName(%q) error = %v, want ErrUnknownCodec", tt.in, err)
+				if !errors.Is(err, codec.ErrInvalid) {
+					t.Fatalf("New(%q) error = %v, want ErrInvalid", tt.in, err)
 				}
 				return
 			}
-			if err != nil || got != tt.want {
-				t.Fatalf("ByName(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+			if err != nil || got.Name() != tt.want.Name() {
+				t.Fatalf("New(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
 			}
 			if got.Name() != tt.in {
-				t.Fatalf("ByName(%q).Name() = %q", tt.in, got.Name())
+				t.Fatalf("New(%q).Name() = %q", tt.in, got.Name())
 			}
 		})
 	}
@@ -211,23 +218,26 @@ func TestTimeMapKeys(t *testing.T) {
 	}
 }
 
-// TestDefaultLimits pins the defaults the docs of Limits and DefaultLimits
-// state.
+// TestDefaultLimits pins the defaults the docs of Limits state.
 func TestDefaultLimits(t *testing.T) {
 	t.Parallel()
-	want := codec.Limits{MaxSize: 8 << 20, MaxDepth: 64, MaxElements: 128 << 10}
-	if got := codec.DefaultLimits(); got != want {
-		t.Fatalf("DefaultLimits() = %+v, want %+v", got, want)
+	// The defaults round-trip a value at each of them, and the codecs
+	// refuse one above (limits_test covers the refusal per field).
+	if _, err := codec.JSON.Marshal(make([]int, defaultLimits.MaxElements)); err != nil {
+		t.Fatalf("JSON at the default MaxElements: %v", err)
+	}
+	if _, err := codec.JSON.Marshal(make([]int, defaultLimits.MaxElements+1)); !errors.Is(err, codec.ErrLimitExceeded) {
+		t.Fatalf("JSON above the default MaxElements: %v, want ErrLimitExceeded", err)
 	}
 	// The documented ceilings are accepted, one above them refused.
 	for _, l := range []codec.Limits{{MaxDepth: 10000}, {MaxElements: math.MaxInt32}} {
-		if _, err := codec.NewJSON(l); err != nil {
-			t.Errorf("NewJSON(%+v): %v", l, err)
+		if _, err := newJSON(l); err != nil {
+			t.Errorf("New(json, %+v): %v", l, err)
 		}
 	}
 	for _, l := range []codec.Limits{{MaxDepth: 10001}, {MaxElements: math.MaxInt32 + 1}} {
-		if _, err := codec.NewJSON(l); !errors.Is(err, codec.ErrInvalid) {
-			t.Errorf("NewJSON(%+v) error = %v, want ErrInvalid", l, err)
+		if _, err := newJSON(l); !errors.Is(err, codec.ErrInvalid) {
+			t.Errorf("New(json, %+v) error = %v, want ErrInvalid", l, err)
 		}
 	}
 }
@@ -319,9 +329,9 @@ func TestNewLimits(t *testing.T) {
 		name string
 		new  func(codec.Limits) (codec.Codec, error)
 	}{
-		{"JSON", codec.NewJSON},
-		{"MsgPack", codec.NewMsgPack},
-		{"CBOR", codec.NewCBOR},
+		{"JSON", newJSON},
+		{"MsgPack", newMsgPack},
+		{"CBOR", newCBOR},
 	}
 	tests := []struct {
 		name      string
@@ -330,7 +340,7 @@ func TestNewLimits(t *testing.T) {
 		cborOnly  bool   // invalid only for CBOR
 	}{
 		{"Zero", codec.Limits{}, "", false},
-		{"Defaults", codec.DefaultLimits(), "", false},
+		{"Defaults", defaultLimits, "", false},
 		{"Small", codec.Limits{MaxSize: 1, MaxDepth: 4, MaxElements: 16}, "", false},
 		{"NegativeSize", codec.Limits{MaxSize: -1}, "MaxSize", false},
 		{"NegativeDepth", codec.Limits{MaxDepth: -1}, "MaxDepth", false},

@@ -11,7 +11,7 @@
 //
 // # Choosing a codec
 //
-// Three ready codecs share one interface; [ByName] finds them by the name
+// Three ready codecs share one interface; [New] builds them by the name
 // stored next to data. Encode plus decode of a six-field struct took about
 // 1.5 µs (CBOR), 1.9 µs (MsgPack) and 3.5 µs (JSON) on a busy 2-core VM;
 // see BenchmarkCodec.
@@ -26,8 +26,7 @@
 //   - [JSON] (encoding/json): two to three times slower and 25-50%
 //     larger, but readable in redis-cli and by Lua's cjson.
 //
-// Each is also available with other [Limits] through [NewJSON],
-// [NewMsgPack] and [NewCBOR]. Any type with Name, Marshal and Unmarshal
+// Each is also available with other [Limits] through [New]. Any type with Name, Marshal and Unmarshal
 // methods can stand in for them (encryption, protobuf), and [Compressed]
 // wraps any of them.
 //
@@ -123,7 +122,7 @@
 // has no length prefixes, and a pre-scan enforces depth and width, which
 // encoding/json cannot configure. Marshal applies the same limits to its
 // output, so nothing is stored that could not be read back. The defaults
-// ([DefaultLimits]) are 8 MiB, depth 64 and 131072 elements.
+// (a zero [Limits]) are 8 MiB, depth 64 and 131072 elements.
 //
 // MsgPack accepts one extension type, the timestamp (-1), on both Marshal
 // and Unmarshal: the library would read a map out of any other extension's
@@ -146,9 +145,9 @@
 // [ErrDecode]; both name the codec, as in
 // "codec: msgpack: decode failed: nesting depth exceeds limit 64". A broken
 // limit also matches [ErrLimitExceeded]. A nil Codec, or a nil or
-// non-pointer target, is an error, not a panic. The constructors and
-// [Compressed] return [ErrInvalid] for a bad argument (the message names
-// it) and [ByName] returns [ErrUnknownCodec]. Compare with errors.Is.
+// non-pointer target, is an error, not a panic. [New] and [Compressed]
+// return [ErrInvalid] for a bad argument or an unknown name (the message
+// names it). Compare with errors.Is.
 //
 // # Concurrency
 //

@@ -43,10 +43,10 @@ func ExampleDecode() {
 	// 2025-06-01 10:00:00.0000005 +0000 UTC true
 }
 
-func ExampleByName() {
+func ExampleNew() {
 	// The codec name is stored next to the data, so a reader can pick the
 	// codec the writer used.
-	c, err := codec.ByName("cbor")
+	c, err := codec.New("cbor", codec.Limits{})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -54,17 +54,17 @@ func ExampleByName() {
 	data, _ := c.Marshal(map[string]int{"b": 2, "a": 1})
 	fmt.Printf("%s: % x\n", c.Name(), data)
 
-	_, err = codec.ByName("yaml")
-	fmt.Println(errors.Is(err, codec.ErrUnknownCodec))
+	_, err = codec.New("yaml", codec.Limits{})
+	fmt.Println(errors.Is(err, codec.ErrInvalid))
 	// Output:
 	// cbor: a2 61 61 01 61 62 02
 	// true
 }
 
-func ExampleNewMsgPack() {
+func ExampleNew_limits() {
 	// A codec for small queue payloads: anything over 1 KiB is refused,
 	// on both Marshal and Unmarshal.
-	small, err := codec.NewMsgPack(codec.Limits{MaxSize: 1024})
+	small, err := codec.New("msgpack", codec.Limits{MaxSize: 1024})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -111,7 +111,7 @@ func (g gzipCodec) Unmarshal(data []byte, v any) error {
 	}
 	// Bound the inflated size too: a zip bomb is the compressed cousin of
 	// a huge length prefix.
-	raw, err := io.ReadAll(io.LimitReader(zr, int64(codec.DefaultLimits().MaxSize)+1))
+	raw, err := io.ReadAll(io.LimitReader(zr, 8<<20+1))
 	if err != nil {
 		return fmt.Errorf("%w: %w", codec.ErrDecode, err)
 	}

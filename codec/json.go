@@ -2,10 +2,10 @@ package codec
 
 import "encoding/json"
 
-// NewJSON returns a JSON codec (encoding/json) with the given limits; zero
+// newJSON returns a JSON codec (encoding/json) with the given limits; zero
 // fields take the defaults. It returns an error wrapping [ErrInvalid]
 // if a field is out of range.
-func NewJSON(l Limits) (Codec, error) {
+func newJSON(l Limits) (Codec, error) {
 	l, err := l.withDefaults(1, 1)
 	if err != nil {
 		return nil, err

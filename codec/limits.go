@@ -17,7 +17,7 @@ const (
 )
 
 // Limits bounds what a codec accepts. A zero field means "use the default"
-// given in the field's doc (the values of [DefaultLimits]).
+// given in the field's doc; [JSON], [MsgPack] and [CBOR] use the defaults.
 //
 // The limits apply to Unmarshal, before and while decoding, and also to
 // Marshal's output, so a codec never writes bytes that it would refuse to
@@ -44,10 +44,9 @@ type Limits struct {
 	MaxElements int
 }
 
-// DefaultLimits returns the limits used by [JSON], [MsgPack] and [CBOR], and
-// by a zero [Limits] field: MaxSize 8 MiB (8388608 bytes), MaxDepth 64,
-// MaxElements 131072.
-func DefaultLimits() Limits {
+// defaultLimits returns the limits of [JSON], [MsgPack] and [CBOR], and of
+// a zero [Limits] field.
+func defaultLimits() Limits {
 	return Limits{MaxSize: defaultMaxSize, MaxDepth: defaultMaxDepth, MaxElements: defaultMaxElements}
 }
 

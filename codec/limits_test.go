@@ -30,11 +30,11 @@ func many(header []byte, item byte, n int) []byte {
 	return append(header, bytes.Repeat([]byte{item}, n)...)
 }
 
-// tooMany is one above the default MaxElements (see codec.DefaultLimits).
+// tooMany is one above the default MaxElements (see the Limits doc).
 const tooMany = 128<<10 + 1
 
 func hostileCases() []hostileCase {
-	big := bytes.Repeat([]byte{' '}, codec.DefaultLimits().MaxSize+1)
+	big := bytes.Repeat([]byte{' '}, defaultLimits.MaxSize+1)
 	return []hostileCase{
 		// A tiny input claiming 2^31-1 items: msgpack/v5 alone would allocate
 		// the whole slice (or map) before noticing the input is short.
@@ -163,7 +163,7 @@ func TestHostileInputAllocation(t *testing.T) {
 func TestLimitsApply(t *testing.T) {
 	t.Parallel()
 	build := map[string]func(codec.Limits) (codec.Codec, error){
-		"JSON": codec.NewJSON, "MsgPack": codec.NewMsgPack, "CBOR": codec.NewCBOR,
+		"JSON": newJSON, "MsgPack": newMsgPack, "CBOR": newCBOR,
 	}
 	type deep4 struct {
 		A [][][]int `json:"a"` // struct + 3 arrays = depth 4
@@ -190,7 +190,7 @@ func TestLimitsApply(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				unlimited, err := codec.ByName(limited.Name())
+				unlimited, err := codec.New(limited.Name(), codec.Limits{})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -232,7 +232,7 @@ func mapOfN(n int) map[int]int {
 // including escaped quotes, do not count towards depth or width.
 func TestJSONScanIgnoresStrings(t *testing.T) {
 	t.Parallel()
-	c, err := codec.NewJSON(codec.Limits{MaxDepth: 1, MaxElements: 2})
+	c, err := newJSON(codec.Limits{MaxDepth: 1, MaxElements: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,10 +9,10 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// NewMsgPack returns a MessagePack codec (vmihailenco/msgpack/v5) with the
+// newMsgPack returns a MessagePack codec (vmihailenco/msgpack/v5) with the
 // given limits; zero fields take the defaults. It returns an error wrapping
 // [ErrInvalid] if a field is out of range.
-func NewMsgPack(l Limits) (Codec, error) {
+func newMsgPack(l Limits) (Codec, error) {
 	l, err := l.withDefaults(1, 1)
 	if err != nil {
 		return nil, err

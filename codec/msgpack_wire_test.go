@@ -84,7 +84,7 @@ func TestMpHeadAt(t *testing.T) {
 // valid encoding is rejected.
 func TestMsgpackWireProperties(t *testing.T) {
 	t.Parallel()
-	l := DefaultLimits()
+	l := defaultLimits()
 	rapid.Check(t, func(t *rapid.T) {
 		v := wireValue(t, 4)
 		raw, err := msgpack.Marshal(v)
@@ -287,7 +287,7 @@ func BenchmarkMsgpackWire(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	l := DefaultLimits()
+	l := defaultLimits()
 	b.Run("Check", func(b *testing.B) {
 		var fences []int
 		for b.Loop() {

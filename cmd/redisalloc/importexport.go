@@ -105,13 +105,10 @@ func resolveCodec(name string) (codec.Codec, error) {
 		return nil, nil
 	}
 	inner, zstd := strings.CutPrefix(name, "zstd+")
-	c, err := codec.ByName(inner)
+	c, err := codec.New(inner, codec.Limits{})
 	if err != nil {
-		// codec.ByName lists its own names; say the full list once.
-		if errors.Is(err, codec.ErrUnknownCodec) {
-			return nil, usageErr("--codec: %w %q (want json, msgpack, cbor, zstd+<one of them> or raw)", codec.ErrUnknownCodec, name)
-		}
-		return nil, usageErr("--codec: %w", err)
+		// codec.New lists its own names; say the full list once.
+		return nil, usageErr("--codec: %w: unknown codec %q (want json, msgpack, cbor, zstd+<one of them> or raw)", codec.ErrInvalid, name)
 	}
 	if zstd {
 		if c, err = codec.Compressed(c); err != nil {

@@ -76,7 +76,7 @@ func TestImportExportRoundTrip(t *testing.T) {
 				if cname == codecRaw {
 					inner = "msgpack"
 				}
-				cd, err := codec.ByName(inner)
+				cd, err := codec.New(inner, codec.Limits{})
 				if err != nil {
 					t.Fatal(err)
 				}
