@@ -15,7 +15,7 @@ import (
 // reference: OpGT passes when operand > stored.
 type Op int
 
-// Comparisons; e is the Locker's epsilon ([WithEpsilon]).
+// Comparisons; e is 1e-6, the reference's epsilon.
 const (
 	// OpGT passes when operand > stored.
 	OpGT Op = iota + 1
@@ -93,7 +93,7 @@ func (l *Locker) CompareAndSet(ctx context.Context, key string, op Op, operand, 
 			return false, err
 		}
 	}
-	args := []string{op.String(), formatNumber(operand), formatNumber(l.opts.eps), formatNumber(value), expiry}
+	args := []string{op.String(), formatNumber(operand), formatNumber(defaultEpsilon), formatNumber(value), expiry}
 	msg, err := l.run(ctx, "CompareAndSet", key, script.LockCompareSet, k.pair, args)
 	if err != nil {
 		return false, err
@@ -115,7 +115,7 @@ func (l *Locker) CompareAndDelete(ctx context.Context, key string, op Op, operan
 	if err := l.checkCompare("lock.CompareAndDelete", op, operand); err != nil {
 		return false, err
 	}
-	args := []string{op.String(), formatNumber(operand), formatNumber(l.opts.eps)}
+	args := []string{op.String(), formatNumber(operand), formatNumber(defaultEpsilon)}
 	msg, err := l.run(ctx, "CompareAndDelete", key, script.LockCompareDelete, k.pair, args)
 	if err != nil {
 		return false, err

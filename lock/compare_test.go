@@ -85,18 +85,19 @@ func TestCompareAndSetSemantics(t *testing.T) {
 func TestCompareEpsilonBoundary(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
-		tb := setup(t, b, lock.WithEpsilon(0.5))
+		tb := setup(t, b)
 		ctx, l := tb.ctx, tb.l
-		// A difference of exactly epsilon is neither equal nor not equal.
-		for _, op := range []lock.Op{lock.OpEQ, lock.OpNE} {
+		// Within the reference's epsilon (1e-6) numbers are equal.
+		for op, want := range map[lock.Op]bool{lock.OpEQ: true, lock.OpNE: false, lock.OpGE: true, lock.OpLE: true} {
 			set(t, b.Client, lockKey(b, "e"), "1")
-			if ok := must(l.CompareAndSet(ctx, "e", op, 1.5, 7, time.Minute)).get(t); ok {
-				t.Errorf("%s at exactly epsilon passed", op)
+			if ok := must(l.CompareAndSet(ctx, "e", op, 1-5e-7, 7, time.Minute)).get(t); ok != want {
+				t.Errorf("%s half an epsilon below: %v, want %v", op, ok, want)
 			}
 		}
+		// Beyond it they are not.
 		set(t, b.Client, lockKey(b, "e"), "1")
-		if ok := must(l.CompareAndSet(ctx, "e", lock.OpGE, 0.5, 7, time.Minute)).get(t); !ok {
-			t.Error("ge at stored - epsilon failed")
+		if ok := must(l.CompareAndSet(ctx, "e", lock.OpEQ, 1-2e-6, 7, time.Minute)).get(t); ok {
+			t.Error("eq two epsilons apart passed")
 		}
 	})
 }

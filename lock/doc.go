@@ -9,13 +9,13 @@
 //     the reference's vocabulary: Lock (take if free), RLock (reentrant,
 //     counting holds), Update (owner-checked TTL change), Unlock
 //     (owner-checked, one hold at a time), the explicitly dangerous
-//     ForceSet and ForceUnlock, Info (owner, TTL and holds in one read),
-//     Status with the reference's four states (FREE, UNAVAILABLE, LOCKED,
-//     ERROR), Fence (the last fencing number handed out), and the
+//     ForceSet and ForceUnlock, Info (owner, TTL and holds in one read; the
+//     reference's four key_status states are a comparison on it), Fence
+//     (the last fencing number handed out), and the
 //     conditional family CompareAndSet/CompareAndDelete (setgt, delle, ...).
 //   - [Pool] ([NewPool]): the reference's lock pool, a named member set
-//     with Add/Remove/Assign/Members/Contains and the status of every
-//     member in one call (Statuses, which also answers the reference's
+//     with Add/Remove/Assign/Members/Contains and the lock of every
+//     member in one call (Infos, which also answers the reference's
 //     health check).
 //   - [Mutex] ([Locker.Mutex], [Quorum.Mutex]): Acquire waits, TryAcquire
 //     does not; both return a [Lease] with a fencing token and a context
@@ -44,7 +44,7 @@
 // [WithQuorumTimeout]) are [MutexOption]s: given to a constructor they are
 // the default of every mutex made there, given to [Locker.Mutex] or
 // [Quorum.Mutex] they configure that mutex. The Locker-wide ones
-// ([WithEpsilon], the providers) are not MutexOptions, so passing one to
+// (the providers) are not MutexOptions, so passing one to
 // Mutex does not compile. Options are validated in one place, when the
 // Locker or the Mutex is made.
 //
@@ -52,8 +52,8 @@
 //
 // The read API operators need is on the types that own the data, as in
 // the reference (no separate inspector: a lock has no administration
-// beyond it): [Locker.Info], [Locker.Status] and [Locker.Fence] read one
-// lock, [Pool.Members] and [Pool.Statuses] a lock pool, and
+// beyond it): [Locker.Info] and [Locker.Fence] read one
+// lock, [Pool.Members] and [Pool.Infos] a lock pool, and
 // [Locker.ForceUnlock] ends someone else's hold. The CLI and its
 // diagnostics use nothing else.
 //
@@ -115,7 +115,7 @@
 // # Errors
 //
 // Errors are matched with errors.Is: [ErrNotHeld], [ErrNotAcquired],
-// [ErrNotLocked], [ErrNotNumber], [ErrNoQuorum], and for bad input
+// [ErrNotNumber], [ErrNoQuorum], and for bad input
 // [ErrInvalid], whose message names the argument (a bad prefix, name,
 // member or owner also matches redisallocator.ErrInvalidName). The cause
 // of a lease's context ([context.Cause]) matches [ErrLost] or

@@ -19,8 +19,6 @@ var (
 	// TryAcquire returns it at once, Acquire joined with ctx.Err() when its
 	// context ends first.
 	ErrNotAcquired = errors.New("lock: not acquired")
-	// ErrNotLocked reports a read (Value, TTL) of a lock that does not exist.
-	ErrNotLocked = errors.New("lock: not locked")
 	// ErrLost is the cause (context.Cause) of a lease context cancelled
 	// because the lock was lost: deleted, taken over, expired, or not
 	// renewed within its TTL because Redis could not be reached.
@@ -71,5 +69,3 @@ func validateOwner(what, owner string) error {
 	}
 	return nil
 }
-
-func isNotLocked(err error) bool { return errors.Is(err, ErrNotLocked) }

@@ -36,8 +36,7 @@ func ExampleLocker() {
 	fmt.Println("worker-2 may extend:", !errors.Is(err, lock.ErrNotHeld))
 
 	info, _ := l.Info(ctx, "invoice:42")
-	status, _ := l.Status(ctx, "invoice:42", 2*time.Minute)
-	fmt.Println("owner:", info.Owner, "status:", status)
+	fmt.Println("owner:", info.Owner, "holds:", info.Holds)
 
 	left, _ := l.Unlock(ctx, "invoice:42", "worker-1")
 	fmt.Println("holds left:", left)
@@ -45,7 +44,7 @@ func ExampleLocker() {
 	// worker-1 locked: true
 	// worker-2 locked: false
 	// worker-2 may extend: false
-	// owner: worker-1 status: LOCKED
+	// owner: worker-1 holds: 1
 	// holds left: 0
 }
 

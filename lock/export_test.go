@@ -82,3 +82,11 @@ func TrackingOff(l *Locker) bool { return l.track.Off() }
 // KillTracking marks l's tracking connections broken, as a dropped
 // connection would, waking everyone watching through them.
 func KillTracking(l *Locker) { l.track.Kill() }
+
+// LeaseToken is the random token a lease stores as the lock's owner.
+func LeaseToken(l *Lease) string {
+	if l == nil {
+		return ""
+	}
+	return l.token
+}

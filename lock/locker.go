@@ -229,20 +229,24 @@ func (l *Locker) ForceUnlock(ctx context.Context, key string) (bool, error) {
 	return n == 1, err
 }
 
-// Info describes a lock as read by [Locker.Info].
+// Info describes a lock as read by [Locker.Info]. A free lock reads as the
+// zero Info (Holds 0). The reference's key_status(timeout) classification
+// is a comparison away: FREE when Holds is 0, ERROR when TTL is
+// [Permanent], UNAVAILABLE when TTL > timeout, LOCKED otherwise.
 type Info struct {
 	// Owner is the stored value: the owner given to Lock, or a lease's
 	// token.
 	Owner string
 	// TTL is the remaining time to live, or Permanent.
 	TTL time.Duration
-	// Holds is the number of holds (1 unless RLock re-entered).
+	// Holds is the number of holds: 0 when the lock is free, 1 unless
+	// RLock re-entered.
 	Holds int
 }
 
 // Info reads owner, remaining TTL and holds of a lock in one step (the
-// reference's is_locked, get_value and get_ttl in one atomic read). It
-// returns ErrNotLocked when the lock does not exist.
+// reference's is_locked, get_value and get_ttl in one atomic read). A lock
+// that does not exist reads as the zero Info.
 func (l *Locker) Info(ctx context.Context, key string) (Info, error) {
 	k, err := l.space.keys(key)
 	if err != nil {
@@ -287,7 +291,7 @@ func parseInfo(key string, msg rueidis.RedisMessage) (Info, error) {
 		return Info{}, fmt.Errorf("lock.Info %q: unexpected reply: %w", key, err)
 	}
 	if pttl == -2 {
-		return Info{}, fmt.Errorf("lock.Info %q: %w", key, ErrNotLocked)
+		return Info{}, nil // free
 	}
 	if len(arr) != 3 {
 		return Info{}, fmt.Errorf("lock.Info %q: unexpected reply of %d elements", key, len(arr))
@@ -305,75 +309,6 @@ func parseInfo(key string, msg rueidis.RedisMessage) (Info, error) {
 		ttl = time.Duration(pttl) * time.Millisecond
 	}
 	return Info{Owner: owner, TTL: ttl, Holds: int(holds)}, nil
-}
-
-// Status classifies the lock the way the reference's key_status does,
-// against normalTTL, the TTL the caller's locks normally get:
-//
-//   - StatusFree: there is no lock;
-//   - StatusError: the lock has no expiry, which the reference treats as
-//     suspicious;
-//   - StatusUnavailable: its remaining TTL is above normalTTL, read as
-//     "marked unavailable on purpose" (an unhealthy mark) or "held with a
-//     longer lease";
-//   - StatusLocked: its remaining TTL is within normalTTL.
-//
-// normalTTL must be > 0 ([Permanent] makes every expiring lock Locked).
-func (l *Locker) Status(ctx context.Context, key string, normalTTL time.Duration) (Status, error) {
-	if normalTTL <= 0 || normalTTL == KeepTTL {
-		return StatusFree, fmt.Errorf("lock.Status %q: %w: normal ttl %s", key, ErrInvalid, ttlString(normalTTL))
-	}
-	in, err := l.Info(ctx, key)
-	if isNotLocked(err) {
-		return StatusFree, nil
-	}
-	if err != nil {
-		return StatusFree, err
-	}
-	return classify(in.TTL, normalTTL), nil
-}
-
-func classify(ttl, normalTTL time.Duration) Status {
-	switch {
-	case ttl == Permanent:
-		return StatusError
-	case ttl > normalTTL:
-		return StatusUnavailable
-	default:
-		return StatusLocked
-	}
-}
-
-// Status is the state of a lock as [Locker.Status] reads it. The numeric
-// values are the reference's LockStatus codes.
-type Status int
-
-// Lock states.
-const (
-	// StatusFree: no lock.
-	StatusFree Status = 0
-	// StatusUnavailable: locked for longer than the normal TTL.
-	StatusUnavailable Status = 1
-	// StatusLocked: locked within the normal TTL.
-	StatusLocked Status = 2
-	// StatusError: locked without expiry.
-	StatusError Status = 4
-)
-
-// String returns the reference's name of the state: FREE, UNAVAILABLE,
-// LOCKED or ERROR.
-func (s Status) String() string {
-	switch s {
-	case StatusFree:
-		return "FREE"
-	case StatusUnavailable:
-		return "UNAVAILABLE"
-	case StatusLocked:
-		return "LOCKED"
-	case StatusError:
-		return "ERROR"
-	}
-	return "Status(" + strconv.Itoa(int(s)) + ")"
 }
 
 // Mutex returns the blocking mutex for the lock key, configured by the

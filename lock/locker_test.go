@@ -132,11 +132,8 @@ func TestLockTakesOnlyFreeLocks(t *testing.T) {
 		if must(isLocked(ctx, l, "job")).get(t) {
 			t.Fatal("IsLocked after Unlock = true")
 		}
-		if _, err := value(ctx, l, "job"); !errors.Is(err, lock.ErrNotLocked) {
-			t.Fatalf("Value of a free lock: %v, want ErrNotLocked", err)
-		}
-		if _, err := ttlOf(ctx, l, "job"); !errors.Is(err, lock.ErrNotLocked) {
-			t.Fatalf("TTL of a free lock: %v, want ErrNotLocked", err)
+		if in, err := l.Info(ctx, "job"); err != nil || in != (lock.Info{}) {
+			t.Fatalf("Info of a free lock = %+v, %v; want the zero Info", in, err)
 		}
 		if keys := b.Keys(t); len(keys) != 0 {
 			t.Fatalf("keys left after Unlock: %v", keys)
@@ -361,44 +358,26 @@ func TestStatusStates(t *testing.T) {
 		must(l.Lock(ctx, "short", "o", time.Second)).get(t)
 		must(l.Lock(ctx, "unavailable", "o", time.Hour)).get(t)
 		must(l.Lock(ctx, "error", "o", lock.Permanent)).get(t)
-		for key, want := range map[string]lock.Status{
-			"free":        lock.StatusFree,
-			"locked":      lock.StatusLocked,
-			"short":       lock.StatusLocked,
-			"unavailable": lock.StatusUnavailable,
-			"error":       lock.StatusError,
-		} {
-			if got := must(l.Status(ctx, key, normal)).get(t); got != want {
-				t.Errorf("Status(%s) = %v, want %v", key, got, want)
+		// The reference's key_status, read off Info (see its doc).
+		status := func(in lock.Info, timeout time.Duration) string {
+			switch {
+			case in.Holds == 0:
+				return "FREE"
+			case in.TTL == lock.Permanent:
+				return "ERROR"
+			case in.TTL > timeout:
+				return "UNAVAILABLE"
 			}
+			return "LOCKED"
 		}
-		if got := must(l.Status(ctx, "unavailable", lock.Permanent)).get(t); got != lock.StatusLocked {
-			t.Errorf("Status against Permanent = %v, want LOCKED", got)
-		}
-		for _, bad := range []time.Duration{0, -time.Second} {
-			if _, err := l.Status(ctx, "locked", bad); !errors.Is(err, lock.ErrInvalid) {
-				t.Errorf("Status with normal ttl %v: %v, want ErrInvalid", bad, err)
+		for key, want := range map[string]string{
+			"free": "FREE", "locked": "LOCKED", "short": "LOCKED", "unavailable": "UNAVAILABLE", "error": "ERROR",
+		} {
+			if got := status(must(l.Info(ctx, key)).get(t), normal); got != want {
+				t.Errorf("status of %s = %v, want %v", key, got, want)
 			}
 		}
 	})
-}
-
-func TestStatusCodesMatchReference(t *testing.T) {
-	t.Parallel()
-	for s, want := range map[lock.Status]struct {
-		code int
-		name string
-	}{
-		lock.StatusFree:        {0, "FREE"},
-		lock.StatusUnavailable: {1, "UNAVAILABLE"},
-		lock.StatusLocked:      {2, "LOCKED"},
-		lock.StatusError:       {4, "ERROR"},
-		lock.Status(3):         {3, "Status(3)"},
-	} {
-		if int(s) != want.code || s.String() != want.name {
-			t.Errorf("%d %q, want %d %q", int(s), s, want.code, want.name)
-		}
-	}
 }
 
 func TestBadInputWritesNothing(t *testing.T) {
@@ -428,7 +407,7 @@ func TestBadInputWritesNothing(t *testing.T) {
 			"UnlockNotOurs":      {func() error { _, err := l.Unlock(ctx, "k", "o"); return err }, lock.ErrNotHeld, ""},
 			"ForceUnlockEmpty":   {func() error { _, err := l.ForceUnlock(ctx, ""); return err }, lock.ErrInvalid, "name"},
 			"InfoLongKey":        {func() error { _, err := l.Info(ctx, long); return err }, lock.ErrInvalid, "name"},
-			"StatusEmptyKey":     {func() error { _, err := l.Status(ctx, "", time.Minute); return err }, lock.ErrInvalid, "name"},
+			"InfoEmptyKey":       {func() error { _, err := l.Info(ctx, ""); return err }, lock.ErrInvalid, "name"},
 			"CompareNaN": {func() error {
 				_, err := l.CompareAndSet(ctx, "k", lock.OpGT, math.NaN(), 1, time.Minute)
 				return err
@@ -475,13 +454,12 @@ func TestNewRejectsBadArguments(t *testing.T) {
 		want  error
 		names string // a word of the message: the argument
 	}{
-		"NilClient":       {func() error { _, err := lock.New(nil, "p"); return err }, lock.ErrInvalid, "client"},
-		"EmptyPrefix":     {func() error { _, err := lock.New(b.Client, ""); return err }, lock.ErrInvalid, "prefix"},
-		"BracePrefix":     {func() error { _, err := lock.New(b.Client, "{p}"); return err }, lock.ErrInvalid, "prefix"},
-		"NilOption":       {func() error { _, err := lock.New(b.Client, "p", nil); return err }, lock.ErrInvalid, "nil option"},
-		"NegativeTTL":     {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(-1)); return err }, lock.ErrInvalid, "WithTTL"},
-		"PermanentLease":  {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(lock.Permanent)); return err }, lock.ErrInvalid, "WithTTL"},
-		"NegativeEpsilon": {func() error { _, err := lock.New(b.Client, "p", lock.WithEpsilon(-1)); return err }, lock.ErrInvalid, "WithEpsilon"},
+		"NilClient":      {func() error { _, err := lock.New(nil, "p"); return err }, lock.ErrInvalid, "client"},
+		"EmptyPrefix":    {func() error { _, err := lock.New(b.Client, ""); return err }, lock.ErrInvalid, "prefix"},
+		"BracePrefix":    {func() error { _, err := lock.New(b.Client, "{p}"); return err }, lock.ErrInvalid, "prefix"},
+		"NilOption":      {func() error { _, err := lock.New(b.Client, "p", nil); return err }, lock.ErrInvalid, "nil option"},
+		"NegativeTTL":    {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(-1)); return err }, lock.ErrInvalid, "WithTTL"},
+		"PermanentLease": {func() error { _, err := lock.New(b.Client, "p", lock.WithTTL(lock.Permanent)); return err }, lock.ErrInvalid, "WithTTL"},
 		"PollMinAboveMax": {func() error {
 			_, err := lock.New(b.Client, "p", lock.WithPollInterval(time.Second, time.Millisecond))
 			return err
@@ -492,10 +470,6 @@ func TestNewRejectsBadArguments(t *testing.T) {
 		"QuorumNone":       {func() error { _, err := lock.NewQuorum(nil, "p"); return err }, lock.ErrInvalid, "clients"},
 		"QuorumNilClient":  {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, nil}, "p"); return err }, lock.ErrInvalid, "client"},
 		"QuorumTwice":      {func() error { _, err := lock.NewQuorum([]rueidis.Client{b.Client, b.Client}, "p"); return err }, lock.ErrInvalid, "clients"},
-		"QuorumEpsilon": {func() error {
-			_, err := lock.NewQuorum([]rueidis.Client{b.Client}, "p", lock.WithEpsilon(1))
-			return err
-		}, lock.ErrInvalid, "WithEpsilon"},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
@@ -536,11 +510,8 @@ func TestNamesSpreadOverSlots(t *testing.T) {
 
 // isLocked, value and ttlOf read one field of [lock.Locker.Info].
 func isLocked(ctx context.Context, l *lock.Locker, key string) (bool, error) {
-	_, err := l.Info(ctx, key)
-	if errors.Is(err, lock.ErrNotLocked) {
-		return false, nil
-	}
-	return err == nil, err
+	in, err := l.Info(ctx, key)
+	return in.Holds > 0, err
 }
 
 func value(ctx context.Context, l *lock.Locker, key string) (string, error) {

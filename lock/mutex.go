@@ -85,9 +85,6 @@ func newMutex(key string, o options, be backend, inst *instruments) *Mutex {
 	return &Mutex{key: key, o: o, be: be, inst: inst}
 }
 
-// Key returns the lock's name.
-func (m *Mutex) Key() string { return m.key }
-
 // newToken returns a random lease token: 120 bits, base64url.
 func newToken() string {
 	var b [15]byte
@@ -283,15 +280,6 @@ func (l *Lease) Fence() int64 {
 		return 0
 	}
 	return l.fence
-}
-
-// Owner returns the random token stored in the lock key while the lease
-// holds it (the owner [Locker.Info] reads).
-func (l *Lease) Owner() string {
-	if l == nil {
-		return ""
-	}
-	return l.token
 }
 
 // Deadline returns the lease's local deadline: it is valid strictly before

@@ -63,8 +63,8 @@ func TestMutexTryAcquireAndRelease(t *testing.T) {
 			t.Fatal("Lock took a key a lease holds")
 		}
 		in := must(l.Info(ctx, "job")).get(t)
-		if in.Owner != lease.Owner() || in.TTL > defaultTTL || in.TTL < defaultTTL-5*time.Second {
-			t.Fatalf("Info = %+v, want owner %q and a TTL near %v", in, lease.Owner(), defaultTTL)
+		if in.Owner != lock.LeaseToken(lease) || in.TTL > defaultTTL || in.TTL < defaultTTL-5*time.Second {
+			t.Fatalf("Info = %+v, want owner %q and a TTL near %v", in, lock.LeaseToken(lease), defaultTTL)
 		}
 		if v, _ := get(t, b.Client, fenceKey(b, "job")); v != strconv.FormatInt(lease.Fence(), 10) {
 			t.Fatalf("fence counter %q, token %d", v, lease.Fence())
@@ -128,7 +128,7 @@ func TestNilLease(t *testing.T) {
 	if err := l.Refresh(context.Background()); !errors.Is(err, lock.ErrNotHeld) {
 		t.Errorf("Refresh: %v", err)
 	}
-	if l.Valid() || l.Fence() != 0 || l.Owner() != "" {
+	if l.Valid() || l.Fence() != 0 || lock.LeaseToken(l) != "" {
 		t.Error("nil lease looks held")
 	}
 	if ctx := l.Context(); ctx.Err() == nil || !errors.Is(context.Cause(ctx), lock.ErrNotHeld) {
@@ -312,7 +312,7 @@ func TestAcquireGivesUpWhenCtxEnds(t *testing.T) {
 		if took := time.Since(start); took > time.Second {
 			t.Fatalf("Acquire returned %v after its deadline", took)
 		}
-		if in := must(tb.l.Info(tb.ctx, "busy")).get(t); in.Owner != holder.Owner() {
+		if in := must(tb.l.Info(tb.ctx, "busy")).get(t); in.Owner != lock.LeaseToken(holder) {
 			t.Fatalf("the waiter changed the lock: %+v", in)
 		}
 		if lock.TrackingConns(tb.l) != 0 {
@@ -417,7 +417,7 @@ func TestLeaseContextEndsAtExpiry(t *testing.T) {
 		// Unless this machine stalled past the drift margin (the synctest
 		// version checks the exact timing), the lock was still ours when
 		// the lease ended.
-		if in := <-seen; in.Owner != lease.Owner() {
+		if in := <-seen; in.Owner != lock.LeaseToken(lease) {
 			t.Logf("lock at the end of the lease: %+v (a scheduling stall longer than the drift margin?)", in)
 		}
 		// ... and the lease gave it up then.
@@ -442,7 +442,7 @@ func TestWatchdogRenewsOverSeveralTTLs(t *testing.T) {
 		for i := range 4 { // four TTLs
 			time.Sleep(ttl)
 			in, err := tb.l.Info(tb.ctx, "dog")
-			if err != nil || in.Owner != lease.Owner() {
+			if err != nil || in.Owner != lock.LeaseToken(lease) {
 				// Read Valid after the lock: a lease that is still valid
 				// now was valid when the lock was read.
 				if lease.Valid() {

@@ -47,8 +47,8 @@ type Option interface{ apply(*options) }
 // [WithTracking], [WithPollInterval], [WithQuorumTimeout]. Given to
 // [Locker.Mutex] or [Quorum.Mutex] it configures that mutex; given to a
 // constructor (every MutexOption is an Option) it is the default of every
-// mutex made there. Options that mean nothing to one mutex (WithEpsilon,
-// the providers) are not MutexOptions, so the compiler refuses them there.
+// mutex made there. Options that mean nothing to one mutex (the
+// providers) are not MutexOptions, so the compiler refuses them there.
 type MutexOption interface {
 	Option
 	mutexOption()
@@ -72,12 +72,10 @@ type options struct {
 	pollMin       time.Duration
 	pollMax       time.Duration
 	quorumTimeout time.Duration
-	eps           float64
 	tp            trace.TracerProvider
 	mp            metric.MeterProvider
 
-	epsilonSet bool // WithEpsilon was given (NewQuorum has no use for it)
-	errs       []error
+	errs []error
 }
 
 func (o *options) fail(format string, args ...any) {
@@ -153,19 +151,6 @@ func WithQuorumTimeout(d time.Duration) MutexOption {
 	})
 }
 
-// WithEpsilon sets the tolerance of the conditional operations (default
-// 1e-6, as in the reference; see [Op]). Only for New and NewPool.
-func WithEpsilon(eps float64) Option {
-	return option(func(o *options) {
-		o.epsilonSet = true
-		if eps < 0 || math.IsNaN(eps) || math.IsInf(eps, 0) {
-			o.fail("WithEpsilon(%v): want a finite number >= 0", eps)
-			return
-		}
-		o.eps = eps
-	})
-}
-
 // WithTracerProvider sets the OpenTelemetry tracer provider; nil (the
 // default) follows the global one. Only for New, NewPool and NewQuorum.
 func WithTracerProvider(tp trace.TracerProvider) Option {
@@ -196,9 +181,6 @@ func buildOptions[O Option](base options, opts []O) (options, error) {
 	}
 	if o.ttl == 0 {
 		o.ttl = defaultTTL
-	}
-	if o.eps == 0 {
-		o.eps = defaultEpsilon
 	}
 	if o.pollMin == 0 {
 		o.pollMin = defaultPollMin

@@ -7,7 +7,7 @@ import (
 )
 
 // TestOptionTypes proves that the compiler refuses a Locker option given
-// to one Mutex: testdata/options/bad passes WithEpsilon to Locker.Mutex and
+// to one Mutex: testdata/options/bad passes WithMeterProvider to Locker.Mutex and
 // must fail to build with a type error, while testdata/options/good (mutex
 // options at the constructor and per mutex) builds.
 func TestOptionTypes(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/redis/rueidis"
 
@@ -21,7 +20,7 @@ import (
 // spread over the cluster.
 //
 // Lock the members through [Pool.Locker], which has the whole [Locker]
-// surface (Lock, RLock, Unlock, Status, Mutex, ...) over member names. A
+// surface (Lock, RLock, Unlock, Info, Mutex, ...) over member names. A
 // Pool is safe for concurrent use.
 type Pool struct {
 	name    string
@@ -50,9 +49,6 @@ func NewPool(client rueidis.Client, prefix, name string, opts ...Option) (*Pool,
 		l:       newLocker(client, space{prefix: prefix, pool: &ns}, o),
 	}, nil
 }
-
-// Name returns the pool's name.
-func (p *Pool) Name() string { return p.name }
 
 // Locker returns the locks of the pool's members: a [Locker] whose keys are
 // member names, stored in the pool's slot.
@@ -146,37 +142,33 @@ func (p *Pool) Contains(ctx context.Context, member string) (bool, error) {
 	return n == 1, err
 }
 
-// statusFanOut bounds the lock reads Statuses has in flight; rueidis
+// infoFanOut bounds the lock reads Infos has in flight; rueidis
 // pipelines them.
-const statusFanOut = 32
+const infoFanOut = 32
 
-// Statuses returns the lock status of every member, classified against
-// normalTTL as by [Locker.Status]: the reference's values_lock_status, with
-// the four states instead of a bool, and its health_check (count the
-// members by state: its (locked, free) pair is the members not StatusFree
-// and those StatusFree). An empty pool gives an empty map. Membership is read first, then every
+// Infos reads the lock of every member, as [Locker.Info] does: the
+// reference's values_lock_status and health_check (a member is locked when
+// its Info's Holds > 0; see [Info] for the reference's four states). An
+// empty pool gives an empty map. Membership is read first, then every
 // member's lock, each in one atomic read; a lock that changes while the
 // call runs is seen before or after the change.
-func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[string]Status, error) {
-	if normalTTL <= 0 || normalTTL == KeepTTL {
-		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w: normal ttl %s", p.name, ErrInvalid, ttlString(normalTTL))
-	}
+func (p *Pool) Infos(ctx context.Context) (map[string]Info, error) {
 	members, err := p.Members(ctx)
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Status, len(members))
+	out := make(map[string]Info, len(members))
 	var (
 		mu    sync.Mutex
 		first error
 		wg    sync.WaitGroup
-		slots = make(chan struct{}, statusFanOut)
+		slots = make(chan struct{}, infoFanOut)
 	)
 	for _, m := range members {
 		slots <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-slots }()
-			st, err := p.l.Status(ctx, m, normalTTL)
+			st, err := p.l.Info(ctx, m)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -190,7 +182,7 @@ func (p *Pool) Statuses(ctx context.Context, normalTTL time.Duration) (map[strin
 	}
 	wg.Wait()
 	if first != nil {
-		return nil, fmt.Errorf("lock.Pool.Statuses %q: %w", p.name, first)
+		return nil, fmt.Errorf("lock.Pool.Infos %q: %w", p.name, first)
 	}
 	return out, nil
 }

@@ -118,9 +118,8 @@ func TestPoolLocksAndHealth(t *testing.T) {
 		ctx := tb.ctx
 		p := newPool(t, b, "workers")
 		l := p.Locker()
-		normal := 2 * time.Minute
-		if st := must(p.Statuses(ctx, normal)).get(t); len(st) != 0 {
-			t.Fatalf("Statuses of an empty pool = %+v", st)
+		if st := must(p.Infos(ctx)).get(t); len(st) != 0 {
+			t.Fatalf("Infos of an empty pool = %+v", st)
 		}
 		must(p.Add(ctx, "free", "locked", "sick", "stuck", "{odd}")).get(t)
 		must(l.Lock(ctx, "locked", "w1", time.Minute)).get(t)
@@ -130,18 +129,18 @@ func TestPoolLocksAndHealth(t *testing.T) {
 		// A lock on a non-member is allowed and not reported.
 		must(l.Lock(ctx, "outsider", "w4", time.Minute)).get(t)
 
-		st := must(p.Statuses(ctx, normal)).get(t)
-		want := map[string]lock.Status{
-			"free": lock.StatusFree, "locked": lock.StatusLocked, "{odd}": lock.StatusLocked,
-			"sick": lock.StatusUnavailable, "stuck": lock.StatusError,
-		}
+		st := must(p.Infos(ctx)).get(t)
+		want := map[string]string{"free": "", "locked": "w1", "{odd}": "w2", "sick": "health", "stuck": "w3"}
 		if len(st) != len(want) {
-			t.Fatalf("Statuses = %v", st)
+			t.Fatalf("Infos = %v", st)
 		}
-		for m, s := range want {
-			if st[m] != s {
-				t.Errorf("status of %s = %v, want %v", m, st[m], s)
+		for m, owner := range want {
+			if st[m].Owner != owner || (owner != "") != (st[m].Holds > 0) {
+				t.Errorf("Info of %s = %+v, want owner %q", m, st[m], owner)
 			}
+		}
+		if st["stuck"].TTL != lock.Permanent || st["sick"].TTL <= time.Minute {
+			t.Errorf("TTLs: stuck %v, sick %v", st["stuck"].TTL, st["sick"].TTL)
 		}
 		// Membership calls leave locks alone.
 		must(p.Remove(ctx, "locked")).get(t)
@@ -165,9 +164,6 @@ func TestPoolLocksAndHealth(t *testing.T) {
 		lease := must(m.TryAcquire(ctx)).get(t)
 		if err := lease.Release(ctx); err != nil {
 			t.Fatal(err)
-		}
-		if _, err := p.Statuses(ctx, 0); !errors.Is(err, lock.ErrInvalid) {
-			t.Fatalf("Statuses(0): %v", err)
 		}
 		keys := b.Keys(t)
 		for _, k := range keys {

@@ -71,9 +71,6 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 	if err != nil {
 		return nil, fmt.Errorf("lock.NewQuorum: %w", err)
 	}
-	if o.epsilonSet {
-		return nil, fmt.Errorf("lock.NewQuorum: %w: WithEpsilon has no use here", ErrInvalid)
-	}
 	prov := otel.NewProviders(o.tp, o.mp)
 	q := &Quorum{prefix: prefix, opts: o, inst: newInstruments(prov)}
 	for _, c := range clients {

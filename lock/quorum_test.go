@@ -52,7 +52,7 @@ func TestQuorumAcquireAndRelease(t *testing.T) {
 		m := must(qb.q.Mutex("job")).get(t)
 		lease := must(m.TryAcquire(qb.ctx)).get(t)
 		for i, s := range qb.ss {
-			if v, ok := getOn(s, qb.lockKey("job")); !ok || v != lease.Owner() {
+			if v, ok := getOn(s, qb.lockKey("job")); !ok || v != lock.LeaseToken(lease) {
 				t.Fatalf("server %d holds %q, %v; want the lease token", i, v, ok)
 			}
 		}
@@ -61,7 +61,7 @@ func TestQuorumAcquireAndRelease(t *testing.T) {
 		}
 		// The failed attempt left nothing of its own behind.
 		for i, s := range qb.ss {
-			if v, _ := getOn(s, qb.lockKey("job")); v != lease.Owner() {
+			if v, _ := getOn(s, qb.lockKey("job")); v != lock.LeaseToken(lease) {
 				t.Fatalf("server %d now holds %q", i, v)
 			}
 		}
@@ -99,7 +99,7 @@ func TestQuorumOneOfThreeDown(t *testing.T) {
 			t.Fatalf("lease lost with one server down: %v", context.Cause(ctx))
 		}
 		for i, s := range qb.ss[:2] {
-			if v, _ := getOn(s, qb.lockKey("job")); v != lease.Owner() {
+			if v, _ := getOn(s, qb.lockKey("job")); v != lock.LeaseToken(lease) {
 				t.Fatalf("server %d holds %q", i, v)
 			}
 		}

@@ -96,10 +96,7 @@ func (s *single) check(ctx context.Context, token string) (bool, error) {
 		return false, err
 	}
 	in, err := parseInfo(s.k.lock, msg)
-	if isNotLocked(err) {
-		return false, nil
-	}
-	return err == nil && in.Owner == token, err
+	return err == nil && in.Holds > 0 && in.Owner == token, err
 }
 
 func (s *single) watch(ctx context.Context, token string, notify chan<- struct{}) watchState {

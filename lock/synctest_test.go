@@ -37,7 +37,7 @@ func TestSynctestWatchdogKeepsLeaseForLong(t *testing.T) {
 		if lctx.Err() != nil {
 			t.Fatalf("lease lost: %v", context.Cause(lctx))
 		}
-		if in := must(l.Info(ctx, "dog")).get(t); in.Owner != lease.Owner() || in.TTL > 10*time.Second || in.TTL < 6*time.Second {
+		if in := must(l.Info(ctx, "dog")).get(t); in.Owner != lock.LeaseToken(lease) || in.TTL > 10*time.Second || in.TTL < 6*time.Second {
 			t.Fatalf("Info = %+v: want ours with a TTL renewed within the last third", in)
 		}
 		if err := lease.Release(ctx); err != nil {
@@ -131,7 +131,7 @@ func TestSynctestStalledRenewalEndsLeaseInTime(t *testing.T) {
 		if want := lastRenew.Add(ttl - ttl/100 - 2*time.Millisecond); !lostAt.Equal(want) {
 			t.Fatalf("lease ended %v after the last renewal, want %v", lostAt.Sub(lastRenew), want.Sub(lastRenew))
 		}
-		if atRelease == nil || atRelease.Owner != lease.Owner() || atRelease.TTL <= 0 {
+		if atRelease == nil || atRelease.Owner != lock.LeaseToken(lease) || atRelease.TTL <= 0 {
 			t.Fatalf("lock at the end of the lease: %+v; want still ours", atRelease)
 		}
 		// And the lease then gave the lock up.

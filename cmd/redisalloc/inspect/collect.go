@@ -363,10 +363,9 @@ func (c *collector) lock(ctx context.Context, l *lock.Locker, name string, out *
 	res := Lock{Name: name, TTLMillis: -2}
 	info, err := l.Info(ctx, name)
 	switch {
-	case errors.Is(err, lock.ErrNotLocked):
 	case err != nil:
 		return err
-	default:
+	case info.Holds > 0:
 		res.Held, res.Holds = true, info.Holds
 		res.TTLMillis = -1
 		if info.TTL != lock.Permanent {
@@ -385,19 +384,17 @@ func (c *collector) lockPool(ctx context.Context, name string, out *LockPool) er
 	if err != nil {
 		return err
 	}
-	// Against Permanent every expiring lock counts as locked and a lock
-	// without expiry as an error: both are taken.
-	st, err := p.Statuses(ctx, lock.Permanent)
+	st, err := p.Infos(ctx)
 	if err != nil {
 		return err
 	}
 	res := LockPool{Name: name, Members: len(st)}
-	for _, s := range st {
-		if s != lock.StatusFree {
+	for _, in := range st {
+		if in.Holds > 0 {
 			res.Locked++
-		}
-		if s == lock.StatusError {
-			res.PermanentLocks++
+			if in.TTL == lock.Permanent {
+				res.PermanentLocks++
+			}
 		}
 	}
 	*out = res

@@ -1,4 +1,4 @@
-// Command bad must NOT compile: WithEpsilon configures a Locker and means
+// Command bad must NOT compile: WithMeterProvider configures a Locker and means
 // nothing to one mutex (see TestOptionTypes).
 package main
 
@@ -6,5 +6,5 @@ import "github.com/redisallocator/redisallocator/lock"
 
 func main() {
 	var l *lock.Locker
-	_, _ = l.Mutex("k", lock.WithEpsilon(0.1))
+	_, _ = l.Mutex("k", lock.WithMeterProvider(nil))
 }
