@@ -15,6 +15,12 @@ func (s *Scaler[T]) RetireWithFence(ctx context.Context, fence int64, n int) ([]
 	return keys, err
 }
 
+// Step runs one scaler decision.
+func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) { return s.step(ctx) }
+
+// WithTimerBudget sets the due timers each malloc handles (0: GC only).
+func WithTimerBudget(n int) Option { return withTimerBudget(n) }
+
 // ClaimKey is the scaler claim's key, for tests that expire it.
 func (s *Scaler[T]) ClaimKey() string { return s.keys[keyScalerClaim] }
 

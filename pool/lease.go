@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redisallocator/redisallocator/internal/lease"
@@ -314,7 +313,3 @@ func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 	return err
 }
 
-// String describes the lease for logs, without the token.
-func (l *Lease) String() string {
-	return "lease(" + strconv.Quote(l.Key) + " fence " + strconv.FormatInt(l.fence, 10) + ")"
-}

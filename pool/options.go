@@ -93,11 +93,12 @@ func WithShared() Option { return poolOption(func(o *config) { o.shared = true }
 // duration the pool accepts anywhere).
 func WithLeaseTTL(d time.Duration) Option { return poolOption(func(o *config) { o.leaseTTL = d }) }
 
-// WithTimerBudget sets how many due timers (lapsed leases, expired
+// withTimerBudget sets how many due timers (lapsed leases, expired
 // members, ended quarantines, expired bindings) each malloc handles before
 // allocating, so a pool without a GC loop still recovers: 16 when absent,
-// at most 10000; 0 leaves all the work to GC.
-func WithTimerBudget(n int) Option { return poolOption(func(o *config) { o.budget = n }) }
+// at most 10000; 0 leaves all the work to GC. Tests only: the default is
+// what every pool needs.
+func withTimerBudget(n int) Option { return poolOption(func(o *config) { o.budget = n }) }
 
 // WithTracerProvider sets where spans go; nil or absent means the global
 // provider, even one set after New.

@@ -221,10 +221,10 @@ func (s *Scaler[T]) scale(ctx context.Context, a scaleArgs) (msgInt int64, list 
 	return 0, list, err
 }
 
-// Step decides once: it claims the pool (or finds another scaler holding
+// step decides once: it claims the pool (or finds another scaler holding
 // it and does nothing), reads the counts and provisions or retires. It
 // returns the action taken, or nil.
-func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) {
+func (s *Scaler[T]) step(ctx context.Context) (*ScaleEvent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.last.IsZero() && time.Since(s.last) < s.cfg.cooldown {
@@ -372,7 +372,7 @@ func (s *Scaler[T]) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.interval)
 	defer t.Stop()
 	for {
-		_, _ = s.Step(ctx) // errors went to the event handler
+		_, _ = s.step(ctx) // errors went to the event handler
 		select {
 		case <-ctx.Done():
 			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
