@@ -128,19 +128,16 @@ func (s *Server) Miniredis() *miniredis.Miniredis { return s.e.Mini }
 // than once.
 func (s *Server) Close() { s.e.Close() }
 
-// PoolSnapshotter reads a pool's snapshot with its invariant check;
-// *pool.Inspector and *pool.Admin implement it (pass p.Admin() for a
-// *pool.Pool[T] p).
-type PoolSnapshotter interface {
-	Snapshot(ctx context.Context) (*pool.Snapshot, error)
-}
-
 // RequirePoolValid reads p's snapshot and fails t (t.Fatal) when it cannot
 // be read or lists any invariant violation: a member in two states, a lease
 // without its timer, a fence used twice or above the counter, bindings out
 // of step with their index, and the other checks of [pool.Inspector.Snapshot].
-// It returns the snapshot for further assertions.
-func RequirePoolValid(t testing.TB, p PoolSnapshotter) *pool.Snapshot {
+// It returns the snapshot for further assertions. p is a *pool.Inspector
+// or *pool.Admin (pass p.Admin() for a *pool.Pool[T] p).
+func RequirePoolValid(t testing.TB, p interface {
+	Snapshot(ctx context.Context) (*pool.Snapshot, error)
+},
+) *pool.Snapshot {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requireTimeout)
 	defer cancel()
@@ -155,17 +152,14 @@ func RequirePoolValid(t testing.TB, p PoolSnapshotter) *pool.Snapshot {
 	return s
 }
 
-// QueueStatsReader reads the counts of a task queue; *task.Inspector
-// implements it.
-type QueueStatsReader interface {
-	Stats(ctx context.Context) (task.Stats, error)
-}
-
 // RequireQueueValid reads the counts of the queue and fails t (t.Fatal) when they cannot be read or are inconsistent: a
 // negative count, or more tasks ready, delayed, running and dead together
 // than the queue keeps records for (a task listed without its record). It
-// returns the counts for further assertions.
-func RequireQueueValid(t testing.TB, q QueueStatsReader) task.Stats {
+// returns the counts for further assertions. q is a *task.Inspector.
+func RequireQueueValid(t testing.TB, q interface {
+	Stats(ctx context.Context) (task.Stats, error)
+},
+) task.Stats {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requireTimeout)
 	defer cancel()
