@@ -72,3 +72,10 @@ func Discover(ctx context.Context, client rueidis.Client, prefix string, limit i
 // refuse a bad name before connecting; what names the value in the error
 // ("prefix", "--pool", …). Errors match [ErrInvalidName].
 func ValidateName(what, name string) error { return redisx.ValidateName(what, name) }
+
+// ValidateMember checks a value stored inside keys rather than as a key
+// name (a pool member's key, a lock pool member, a task ID, a binding
+// name) by the rules the calls taking it apply: 1 to 1,024 bytes of UTF-8
+// without NUL. what names the value in the error. Errors match
+// [ErrInvalidName].
+func ValidateMember(what, key string) error { return redisx.ValidateMember(what, key) }

@@ -137,25 +137,35 @@ func TestDiscoverBadInput(t *testing.T) {
 
 func TestValidate(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		ok   bool
+		name          string
+		nameOK, memOK bool
 	}{
-		{"proxies", true},
-		{"a{b}", false},
-		{"", false},
-		{"tab\there", false},
-		{"nul\x00", false},
-		{strings.Repeat("k", 256), true},
-		{strings.Repeat("k", 257), false},
-		{"\xff", false},
+		{"proxies", true, true},
+		{"a{b}", false, true},
+		{"", false, false},
+		{"tab\there", false, true},
+		{"nul\x00", false, false},
+		{strings.Repeat("k", 300), false, true},
+		{strings.Repeat("k", 2000), false, false},
+		{"\xff", false, false},
 	} {
-		err := redisallocator.ValidateName("--pool", tt.name)
-		if (err == nil) != tt.ok {
-			t.Errorf("%.20q: ValidateName %v; want ok %v", tt.name, err, tt.ok)
+		errName := redisallocator.ValidateName("--pool", tt.name)
+		errMem := redisallocator.ValidateMember("member key", tt.name)
+		if (errName == nil) != tt.nameOK || (errMem == nil) != tt.memOK {
+			t.Errorf("%.20q: ValidateName %v, ValidateMember %v; want ok %v, %v", tt.name, errName, errMem, tt.nameOK, tt.memOK)
 		}
-		if err != nil && !errors.Is(err, redisallocator.ErrInvalidName) {
-			t.Errorf("%.20q: %v does not match ErrInvalidName", tt.name, err)
+		for _, err := range []error{errName, errMem} {
+			if err != nil && !errors.Is(err, redisallocator.ErrInvalidName) {
+				t.Errorf("%.20q: %v does not match ErrInvalidName", tt.name, err)
+			}
 		}
+		if errName != nil && !strings.Contains(errName.Error(), "--pool") {
+			t.Errorf("error does not name the value: %v", errName)
+		}
+	}
+	// The constructors apply the same rules.
+	if _, err := pool.NewInspector(redisxtest.New(t, redisxtest.BackendMini).Client, "p", "a{b}"); !errors.Is(err, redisallocator.ErrInvalidName) {
+		t.Errorf("pool.NewInspector: %v", err)
 	}
 }
 

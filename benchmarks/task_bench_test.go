@@ -248,7 +248,7 @@ func BenchmarkTaskRoundTrip(b *testing.B) {
 			b.ResetTimer()
 			taskSubmit(b, subs, b.N, func(i int) error {
 				start := time.Now()
-				_, err := q.Query(ctx, strconv.Itoa(i), i, task.Via(task.Remote), task.Once())
+				_, err := q.Query(ctx, strconv.Itoa(i), i, task.Remote(), task.Once())
 				lat[i] = time.Since(start)
 				return err
 			})

@@ -109,7 +109,7 @@ func TestCompressedQueue(t *testing.T) {
 		}
 		for i, params := range []Large{largeValue(), {ID: "small"}} {
 			params.ID = fmt.Sprint(params.ID, "-", i)
-			got, err := caller.Query(ctx, fmt.Sprint("job-", i), params, task.Via(task.Remote))
+			got, err := caller.Query(ctx, fmt.Sprint("job-", i), params, task.Remote())
 			if err != nil {
 				t.Fatalf("Query %d: %v", i, err)
 			}

@@ -231,7 +231,7 @@ func TestRequireQueueValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		if _, err := q.Submit(ctx, fmt.Sprint("t", i), "hello", task.Via(task.Remote), task.NoWait()); err != nil {
+		if _, err := q.Submit(ctx, fmt.Sprint("t", i), "hello", task.Remote(), task.NoWait()); err != nil {
 			t.Fatal(err)
 		}
 	}

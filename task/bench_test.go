@@ -161,7 +161,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 							return
 						}
 						start := time.Now()
-						if _, err := q.Query(ctx, strconv.FormatInt(i, 10), int(i), task.Via(task.Remote)); err != nil {
+						if _, err := q.Query(ctx, strconv.FormatInt(i, 10), int(i), task.Remote()); err != nil {
 							b.Error(err)
 							return
 						}

@@ -21,17 +21,17 @@
 //
 // # Policies
 //
-// Query runs a task by the policy given with Via (Auto by default):
+// Query runs a task where a routing option says (auto without one):
 //
-//   - Local runs the handler in the calling goroutine; Redis is not used.
-//   - Remote queues the task and waits for a worker.
-//   - LocalFirst runs locally; on failure or timeout it queues a clean task
+//   - [Local] runs the handler in the calling goroutine; Redis is not used.
+//   - [Remote] queues the task and waits for a worker.
+//   - [LocalFirst] runs locally; on failure or timeout it queues a clean task
 //     once and waits for the remote outcome.
-//   - RemoteFirst queues the task; it runs locally only after the remote run
+//   - [RemoteFirst] queues the task; it runs locally only after the remote run
 //     failed for good, or when the wait timed out and the task, still
 //     pending, was withdrawn from the queue. A task running remotely when
 //     the wait times out is never run locally too.
-//   - Auto runs remotely while a live worker (fresh heartbeat) runs the
+//   - auto (no routing option) runs remotely while a live worker (fresh heartbeat) runs the
 //     queue, else locally. The check and the enqueue are one script.
 //
 // Submit queues a task and returns a [Handle] to Wait for the outcome, read
@@ -144,7 +144,7 @@
 //
 // New takes Options, named With… (codec, providers, default timeout,
 // retention, attempts, backoff); Query and Submit take
-// QueryOptions, bare names (Via, Timeout, Once, Priority, Delay,
+// QueryOptions, bare names (Local, Remote, LocalFirst, RemoteFirst, Timeout, Once, Priority, Delay,
 // MaxAttempts, NoWait); Run takes RunOptions (Workers, Grace, Heartbeat,
 // WorkerID, OnError). Each option's doc states its default. A zero duration
 // or count means the default, except Grace(0), which cancels running

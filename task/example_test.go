@@ -50,10 +50,10 @@ func Example() {
 	defer stop()
 
 	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
-	th, err := caller.Query(ctx, "img-1", Resize{Image: "cat.png", Width: 64}, task.Via(task.Remote))
+	th, err := caller.Query(ctx, "img-1", Resize{Image: "cat.png", Width: 64}, task.Remote())
 	fmt.Println(th.Name, th.By, err)
 
-	_, err = caller.Query(ctx, "img-2", Resize{Image: "bad.png"}, task.Via(task.Remote), task.MaxAttempts(1))
+	_, err = caller.Query(ctx, "img-2", Resize{Image: "bad.png"}, task.Remote(), task.MaxAttempts(1))
 	var he *task.HandlerError
 	if errors.As(err, &he) {
 		fmt.Println(he.Kind, he.Message, errors.Is(err, task.ErrHandler))
@@ -70,7 +70,7 @@ func ExampleQueue_Query_local() {
 	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
 	_ = q.HandleLocally(resizer("caller"))
 
-	th, err := q.Query(context.Background(), "img-1", Resize{Image: "cat.png", Width: 32}, task.Via(task.Local))
+	th, err := q.Query(context.Background(), "img-1", Resize{Image: "cat.png", Width: 32}, task.Local())
 	fmt.Println(th.Name, th.By, err)
 
 	// A handler that does not finish in time: ErrTimeout, not ErrHandler.
@@ -79,7 +79,7 @@ func ExampleQueue_Query_local() {
 		<-ctx.Done()
 		return Thumb{}, ctx.Err()
 	}))
-	_, err = slow.Query(context.Background(), "img-2", Resize{}, task.Via(task.Local), task.Timeout(10*time.Millisecond))
+	_, err = slow.Query(context.Background(), "img-2", Resize{}, task.Local(), task.Timeout(10*time.Millisecond))
 	fmt.Println(errors.Is(err, task.ErrTimeout), errors.Is(err, task.ErrHandler))
 	// Output:
 	// cat.png@32 caller <nil>
@@ -97,11 +97,11 @@ func ExampleQueue_Query_remote() {
 	defer stop()
 	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
 
-	th, err := caller.Query(ctx, "img-1", Resize{Image: "dog.png", Width: 16}, task.Via(task.Remote))
+	th, err := caller.Query(ctx, "img-1", Resize{Image: "dog.png", Width: 16}, task.Remote())
 	fmt.Println(th.Name, th.By, err)
 
 	idle, _ := task.New[Resize, Thumb](r.Client(), "myapp", "nobody-listens")
-	_, err = idle.Query(ctx, "img-2", Resize{}, task.Via(task.Remote), task.Timeout(50*time.Millisecond))
+	_, err = idle.Query(ctx, "img-2", Resize{}, task.Remote(), task.Timeout(50*time.Millisecond))
 	fmt.Println(errors.Is(err, task.ErrTimeout))
 	// Output:
 	// dog.png@16 worker <nil>
@@ -125,9 +125,9 @@ func ExampleQueue_Query_localFirst() {
 		return Thumb{Name: t.Params.Image, By: "caller"}, nil
 	}))
 
-	small, err := caller.Query(ctx, "img-1", Resize{Image: "a.png", Width: 10}, task.Via(task.LocalFirst))
+	small, err := caller.Query(ctx, "img-1", Resize{Image: "a.png", Width: 10}, task.LocalFirst())
 	fmt.Println(small.By, err)
-	large, err := caller.Query(ctx, "img-2", Resize{Image: "b.png", Width: 1000}, task.Via(task.LocalFirst))
+	large, err := caller.Query(ctx, "img-2", Resize{Image: "b.png", Width: 1000}, task.LocalFirst())
 	fmt.Println(large.By, err)
 	// Output:
 	// caller <nil>
@@ -144,7 +144,7 @@ func ExampleQueue_Query_remoteFirst() {
 	_ = caller.HandleLocally(resizer("caller"))
 
 	th, err := caller.Query(ctx, "img-1", Resize{Image: "c.png", Width: 8},
-		task.Via(task.RemoteFirst), task.Timeout(50*time.Millisecond))
+		task.RemoteFirst(), task.Timeout(50*time.Millisecond))
 	fmt.Println(th.By, err)
 	in, _ := task.NewInspector(r.Client(), "myapp", "thumbs")
 	info, _ := in.Info(ctx, "img-1")
@@ -257,7 +257,7 @@ func ExampleInspector() {
 	stop := startWorker(worker, resizer("worker"))
 	defer stop()
 	caller, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
-	_, _ = caller.Query(ctx, "img-1", Resize{Image: "bad.png"}, task.Via(task.Remote), task.MaxAttempts(1))
+	_, _ = caller.Query(ctx, "img-1", Resize{Image: "bad.png"}, task.Remote(), task.MaxAttempts(1))
 
 	in, _ := task.NewInspector(r.Client(), "myapp", "thumbs")
 	st, _ := in.Stats(ctx)

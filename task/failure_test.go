@@ -229,18 +229,18 @@ func TestOnce(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		tb := setup(t, b)
 		tb.worker(t, "worker", "work")
-		if _, err := tb.q.Query(tb.ctx, "once", job{N: 1}, task.Via(task.Remote), task.Once()); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "once", job{N: 1}, task.Remote(), task.Once()); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := tb.insp("work").Info(tb.ctx, "once"); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("after a Once read: %v, want ErrNotFound", err)
 		}
-		_, err := tb.q.Query(tb.ctx, "once-failed", job{Mode: modeFail}, task.Via(task.Remote), task.Once(), task.MaxAttempts(1))
+		_, err := tb.q.Query(tb.ctx, "once-failed", job{Mode: modeFail}, task.Remote(), task.Once(), task.MaxAttempts(1))
 		checkOutcome(t, err, task.ErrHandler)
 		if _, err := tb.insp("work").Info(tb.ctx, "once-failed"); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("after a Once read of a failure: %v, want ErrNotFound", err)
 		}
-		if _, err := tb.q.Query(tb.ctx, "kept", job{N: 1}, task.Via(task.Remote)); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "kept", job{N: 1}, task.Remote()); err != nil {
 			t.Fatal(err)
 		}
 		if in, err := tb.insp("work").Info(tb.ctx, "kept"); err != nil || in.Status != task.StatusSucceeded {
@@ -257,7 +257,7 @@ func TestOnce(t *testing.T) {
 		for range 3 {
 			go func() {
 				r, err := tb.q.Query(tb.ctx, "shared", job{N: 5, Mode: modeSleep, Sleep: 300 * time.Millisecond},
-					task.Via(task.Remote), task.Once())
+					task.Remote(), task.Once())
 				if err == nil && r.N != 10 {
 					err = fmt.Errorf("result %+v", r)
 				}
@@ -294,8 +294,8 @@ func TestPassedOnOutcomeMatchesHandlerOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		stop := listen(t, q, h)
-		for _, via := range []task.Policy{task.Local, task.Remote} {
-			_, err := q.Query(t.Context(), fmt.Sprintf("%v-%v", inner, via), job{}, task.Via(via), task.MaxAttempts(1))
+		for name, via := range map[string]task.QueryOption{"local": task.Local(), "remote": task.Remote()} {
+			_, err := q.Query(t.Context(), fmt.Sprintf("%v-%v", inner, name), job{}, via, task.MaxAttempts(1))
 			var matched []error
 			for _, s := range []error{task.ErrHandler, task.ErrTimeout, task.ErrCanceled, task.ErrQueue} {
 				if errors.Is(err, s) {
@@ -303,11 +303,11 @@ func TestPassedOnOutcomeMatchesHandlerOnly(t *testing.T) {
 				}
 			}
 			if len(matched) != 1 || !errors.Is(matched[0], task.ErrHandler) {
-				t.Errorf("%v via %v: %v matches %v, want ErrHandler alone", inner, via, err, matched)
+				t.Errorf("%v via %v: %v matches %v, want ErrHandler alone", inner, name, err, matched)
 			}
 			var he *task.HandlerError
-			if errors.As(err, &he) && (via == task.Local) != errors.Is(he.Err, inner) {
-				t.Errorf("%v via %v: HandlerError.Err %v", inner, via, he.Err)
+			if errors.As(err, &he) && (name == "local") != errors.Is(he.Err, inner) {
+				t.Errorf("%v via %v: HandlerError.Err %v", inner, name, he.Err)
 			}
 		}
 		stop()

@@ -200,7 +200,7 @@ func TestDedupByID(t *testing.T) {
 		}
 		qr := make(chan *res, 1)
 		go func() {
-			r, err := tb.q.Query(tb.ctx, "same", job{N: 200}, task.Via(task.Remote))
+			r, err := tb.q.Query(tb.ctx, "same", job{N: 200}, task.Remote())
 			if err != nil {
 				t.Errorf("joining Query: %v", err)
 			}
@@ -330,7 +330,7 @@ func TestCallerGivesUp(t *testing.T) {
 		tb := setup(t, b)
 		ctx, cancel := context.WithTimeout(tb.ctx, 200*time.Millisecond)
 		defer cancel()
-		_, err := tb.q.Query(ctx, "abandoned", job{N: 1}, task.Via(task.Remote))
+		_, err := tb.q.Query(ctx, "abandoned", job{N: 1}, task.Remote())
 		if !errors.Is(err, context.DeadlineExceeded) {
 			t.Fatalf("Query: %v", err)
 		}
@@ -340,7 +340,7 @@ func TestCallerGivesUp(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			cancel()
 		}()
-		_, err = tb.q.Query(ctx, "abandoned2", job{N: 1}, task.Via(task.Remote))
+		_, err = tb.q.Query(ctx, "abandoned2", job{N: 1}, task.Remote())
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("Query: %v", err)
 		}
@@ -422,7 +422,7 @@ func TestAutoSeesBusyWorker(t *testing.T) {
 		h, _ := tb.q.Submit(tb.ctx, "busy", job{Mode: modeSleep, Sleep: 800 * time.Millisecond})
 		<-wh.start
 		time.Sleep(500 * time.Millisecond) // ten heartbeats, twice the registration's TTL
-		r, err := tb.q.Query(tb.ctx, "auto", job{N: 1}, task.Via(task.Auto))
+		r, err := tb.q.Query(tb.ctx, "auto", job{N: 1})
 		if err != nil || r.Worker != "worker" {
 			t.Fatalf("Auto while the worker is busy: %+v, %v", r, err)
 		}
@@ -431,7 +431,7 @@ func TestAutoSeesBusyWorker(t *testing.T) {
 		}
 		wh.start = nil
 		stop()
-		r, err = tb.q.Query(tb.ctx, "auto2", job{N: 1}, task.Via(task.Auto))
+		r, err = tb.q.Query(tb.ctx, "auto2", job{N: 1})
 		if err != nil || r.Worker != "main" {
 			t.Fatalf("Auto without a worker: %+v, %v", r, err)
 		}

@@ -41,10 +41,10 @@ func TestBadInput(t *testing.T) {
 			{"BraceInName", func() error { _, err := task.New[job, *res](b.Client, b.Prefix, "a{b}"); return err }, task.ErrInvalid},
 			{"InspectorBadName", func() error { _, err := task.NewInspector(b.Client, b.Prefix, "a{b}"); return err }, task.ErrInvalid},
 			{"Unencodable", func() error { _, err := anyQ.Submit(ctx, "x", make(chan int)); return err }, codec.ErrEncode},
-			{"UnencodableQuery", func() error { _, err := anyQ.Query(ctx, "x", func() {}, task.Via(task.Remote)); return err }, task.ErrInvalid},
-			{"NoHandlerLocal", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.Local)); return err }, task.ErrInvalid},
-			{"NoHandlerLocalFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.LocalFirst)); return err }, task.ErrInvalid},
-			{"NoHandlerRemoteFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.Via(task.RemoteFirst)); return err }, task.ErrInvalid},
+			{"UnencodableQuery", func() error { _, err := anyQ.Query(ctx, "x", func() {}, task.Remote()); return err }, task.ErrInvalid},
+			{"NoHandlerLocal", func() error { _, err := bare.Query(ctx, "x", job{}, task.Local()); return err }, task.ErrInvalid},
+			{"NoHandlerLocalFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.LocalFirst()); return err }, task.ErrInvalid},
+			{"NoHandlerRemoteFirst", func() error { _, err := bare.Query(ctx, "x", job{}, task.RemoteFirst()); return err }, task.ErrInvalid},
 			{"NilHandlerRun", func() error { return bare.Run(ctx, nil) }, task.ErrInvalid},
 			{"NilTypedHandlerRun", func() error { return bare.Run(ctx, task.Handler[job, *res](nil)) }, task.ErrInvalid},
 			{"NilLocalHandler", func() error { return bare.HandleLocally(nil) }, task.ErrInvalid},
@@ -58,8 +58,7 @@ func TestBadInput(t *testing.T) {
 				return err
 			}, task.ErrInvalid},
 			{"Attempts", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.MaxAttempts(-1)); return err }, task.ErrInvalid},
-			{"UnknownPolicy", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.Via(task.Policy(42))); return err }, task.ErrInvalid},
-			{"SubmitLocal", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Via(task.Local)); return err }, task.ErrInvalid},
+			{"SubmitLocal", func() error { _, err := tb.q.Submit(ctx, "x", job{}, task.Local()); return err }, task.ErrInvalid},
 			{"QueryNoWait", func() error { _, err := tb.q.Query(ctx, "x", job{}, task.NoWait()); return err }, task.ErrInvalid},
 			{"NilQueryOption", func() error { _, err := tb.q.Query(ctx, "x", job{}, nil); return err }, task.ErrInvalid},
 			{"ListenWorkers", func() error { return tb.q.Run(ctx, tb.h.Handle, task.Workers(-1)) }, task.ErrInvalid},
@@ -146,12 +145,12 @@ func TestUndecodableParams(t *testing.T) {
 		if dead, _ := tb.insp("work").DeadLetters(tb.ctx, 0, 10); len(dead) != 1 || dead[0].ErrorKind != task.KindDecode {
 			t.Errorf("dead letters %+v", dead)
 		}
-		if r, err := tb.q.Query(tb.ctx, "fine", job{N: 4}, task.Via(task.Remote)); err != nil || r.N != 8 {
+		if r, err := tb.q.Query(tb.ctx, "fine", job{N: 4}, task.Remote()); err != nil || r.N != 8 {
 			t.Errorf("the worker after a bad task: %+v, %v", r, err)
 		}
 		// A caller expecting another result type is refused at once.
 		wrong, _ := task.New[job, string](b.Client, b.Prefix, "work")
-		_, err = wrong.Query(tb.ctx, "fine2", job{N: 4}, task.Via(task.Remote))
+		_, err = wrong.Query(tb.ctx, "fine2", job{N: 4}, task.Remote())
 		if !errors.Is(err, task.ErrShape) {
 			t.Errorf("wrong result type: %v, want ErrShape", err)
 		}
@@ -163,7 +162,7 @@ func TestUndecodableParams(t *testing.T) {
 		}))
 		defer stop()
 		strict, _ := task.New[job, *res](b.Client, b.Prefix, "loose")
-		_, err = strict.Query(tb.ctx, "fine3", job{N: 4}, task.Via(task.Remote))
+		_, err = strict.Query(tb.ctx, "fine3", job{N: 4}, task.Remote())
 		if !errors.Is(err, codec.ErrDecode) {
 			t.Errorf("undecodable result: %v", err)
 		}

@@ -219,7 +219,7 @@ func TestTaskValidLocal(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, _ = q.Query(context.Background(), "x", job{}, task.Via(task.Local), task.Timeout(time.Second))
+		_, _ = q.Query(context.Background(), "x", job{}, task.Local(), task.Timeout(time.Second))
 		if !before || after {
 			t.Fatalf("Valid before the deadline %v, after it %v", before, after)
 		}

@@ -174,50 +174,40 @@ func newConfig(opts []Option) (config, error) {
 	return c, nil
 }
 
-// Policy says where Query runs a task. The zero value is Auto.
-type Policy int
+// route says where Query runs a task: the per-call options [Local],
+// [Remote], [LocalFirst] and [RemoteFirst] choose one; without them a
+// Query runs "auto".
+type route int
 
 // The policies of the reference, with its defects fixed.
 const (
-	// Auto runs the task remotely when a live worker runs the queue (one
-	// whose heartbeat is fresh), else locally. A pending or running
-	// task with the same id is joined either way.
-	Auto Policy = iota
-	// Local runs the handler in the calling goroutine. Redis is not used at
-	// all: no record, no dedup, Once and the scheduling options ignored.
-	Local
-	// Remote queues the task and waits for a worker's outcome.
-	Remote
-	// LocalFirst runs locally; if that fails (handler error, panic or
-	// timeout) it queues a clean task once and waits for the remote outcome.
-	LocalFirst
-	// RemoteFirst queues the task; if the remote run fails, or times out
-	// while the task is still pending and can be withdrawn, it runs locally.
-	// A task that is running remotely when the wait times out is never run
-	// locally as well: the caller gets ErrTimeout.
-	RemoteFirst
+	routeAuto route = iota
+	routeLocal
+	routeRemote
+	routeLocalFirst
+	routeRemoteFirst
 )
 
-// name returns the policy's name for messages: "auto", "local", "remote",
-// "local-first" or "remote-first".
-func (p Policy) name() string {
+// name returns the route's name for messages and spans: "auto", "local",
+// "remote", "local-first" or "remote-first".
+func (p route) name() string {
 	switch p {
-	case Auto:
+	case routeAuto:
 		return "auto"
-	case Local:
+	case routeLocal:
 		return "local"
-	case Remote:
+	case routeRemote:
 		return "remote"
-	case LocalFirst:
+	case routeLocalFirst:
 		return "local-first"
-	case RemoteFirst:
+	case routeRemoteFirst:
 		return "remote-first"
 	}
-	return fmt.Sprintf("Policy(%d)", int(p))
+	return fmt.Sprintf("route(%d)", int(p))
 }
 
 type queryConfig struct {
-	policy      Policy
+	policy      route
 	policySet   bool
 	timeout     time.Duration
 	once        bool
@@ -230,9 +220,32 @@ type queryConfig struct {
 // QueryOption adjusts one [Queue.Query] or [Queue.Submit].
 type QueryOption func(*queryConfig)
 
-// Via sets the policy of a Query (default Auto). Submit always queues and
-// accepts only Via(Remote).
-func Via(p Policy) QueryOption { return func(q *queryConfig) { q.policy, q.policySet = p, true } }
+// Without one of the four routing options below a Query runs auto: remotely
+// when a live worker runs the queue (one whose heartbeat is fresh), else
+// locally; a pending or running task with the same id is joined either
+// way. Submit always queues and accepts only [Remote]. The last routing
+// option given wins.
+
+// Local runs the handler of a Query in the calling goroutine. Redis is not
+// used at all: no record, no dedup, Once and the scheduling options
+// ignored.
+func Local() QueryOption { return via(routeLocal) }
+
+// Remote queues the task and waits for a worker's outcome, even while no
+// worker is live.
+func Remote() QueryOption { return via(routeRemote) }
+
+// LocalFirst runs the task locally; if that fails (handler error, panic or
+// timeout) it queues a clean task once and waits for the remote outcome.
+func LocalFirst() QueryOption { return via(routeLocalFirst) }
+
+// RemoteFirst queues the task; if the remote run fails, or times out while
+// the task is still pending and can be withdrawn, it runs locally. A task
+// that is running remotely when the wait times out is never run locally as
+// well: the caller gets ErrTimeout.
+func RemoteFirst() QueryOption { return via(routeRemoteFirst) }
+
+func via(p route) QueryOption { return func(q *queryConfig) { q.policy, q.policySet = p, true } }
 
 // Timeout bounds the task from when it is due to its outcome (default: the
 // queue's [WithDefaultTimeout]; at least 1 ms, rounded up to whole ms). It becomes the handler's ctx deadline, the
@@ -279,8 +292,6 @@ func (c *core) newQueryConfig(opts []QueryOption) (queryConfig, error) {
 	q.timeout = orDefault(q.timeout, c.cfg.timeout)
 	q.maxAttempts = orDefault(q.maxAttempts, c.cfg.maxAttempts)
 	switch {
-	case q.policy < Auto || q.policy > RemoteFirst:
-		return q, fmt.Errorf("%w: unknown policy %d", ErrInvalid, int(q.policy))
 	case q.priority < minPriority || q.priority > maxPriority:
 		return q, fmt.Errorf("%w: priority %d not in [%d, %d]", ErrInvalid, q.priority, minPriority, maxPriority)
 	case q.maxAttempts < 1 || q.maxAttempts > maxAttemptsLimit:
@@ -321,7 +332,7 @@ func Grace(d time.Duration) RunOption {
 // Heartbeat sets how often the worker renews its registration and the
 // leases of its tasks (1 s by default, at least 2 ms). It is also how often
 // a cancellation reaches a running handler. A worker missing for five
-// heartbeats counts as dead: its tasks return to the queue, and policy Auto
+// heartbeats counts as dead: its tasks return to the queue, and auto routing
 // stops sending tasks its way. A worker that cannot renew ends its
 // handlers (cause [ErrLost]) three heartbeats after its last answered one,
 // less a drift margin, so they have two heartbeats to wind down before the

@@ -140,7 +140,7 @@ func New[P, R any](client rueidis.Client, prefix, name string, opts ...Option) (
 }
 
 // HandleLocally sets the handler of local runs: policies Local, LocalFirst,
-// RemoteFirst, and Auto when no worker is live. Without one, those runs
+// RemoteFirst, and auto routing when no worker is live. Without one, those runs
 // return an error matching [ErrInvalid]. Workers get their handler from
 // [Queue.Run] instead. A later call replaces the handler for the runs that
 // start after it; a nil h returns an [ErrInvalid] error. It is safe for
@@ -325,8 +325,8 @@ func (q *Queue[P, R]) Submit(ctx context.Context, id string, params P, opts ...Q
 	if err != nil {
 		return nil, err
 	}
-	if qc.policySet && qc.policy != Remote {
-		return nil, fmt.Errorf("%w: Submit always queues; Via(%s) is for Query", ErrInvalid, qc.policy.name())
+	if qc.policySet && qc.policy != routeRemote {
+		return nil, fmt.Errorf("%w: Submit always queues; %s is for Query", ErrInvalid, qc.policy.name())
 	}
 	s, err := q.submission(id, params, qc)
 	if err != nil {
@@ -360,10 +360,11 @@ func (q *Queue[P, R]) Handle(id string) (*Handle[R], error) {
 }
 
 // Query runs the task id with params and returns its result, by the
-// policy given with Via (default Auto): locally in the calling goroutine
-// (see [Queue.HandleLocally]), or remotely by a worker of the queue, or one
-// and then the other (see [Policy]). Options:
-// Via, Timeout (per run), Once, and for remote runs Priority, Delay or At,
+// routing option given (auto without one; see [Local], [Remote],
+// [LocalFirst], [RemoteFirst]): locally in the calling goroutine (see
+// [Queue.HandleLocally]), or remotely by a worker of the queue, or one and
+// then the other. Options: a routing option, Timeout (per run), Once, and
+// for remote runs Priority, Delay,
 // MaxAttempts.
 //
 // Errors tell outcomes apart: a *HandlerError (ErrHandler) when the task
@@ -381,7 +382,7 @@ func (q *Queue[P, R]) Query(ctx context.Context, id string, params P, opts ...Qu
 	if qc.noWait {
 		return zero, fmt.Errorf("%w: Query always waits; NoWait is for Submit", ErrInvalid)
 	}
-	needLocal := qc.policy == Local || qc.policy == LocalFirst || qc.policy == RemoteFirst
+	needLocal := qc.policy == routeLocal || qc.policy == routeLocalFirst || qc.policy == routeRemoteFirst
 	if needLocal && q.handler() == nil {
 		return zero, fmt.Errorf("%w: task %s/%s: policy %s needs a local handler (Queue.HandleLocally)", ErrInvalid, q.c.name, id, qc.policy.name())
 	}
@@ -399,9 +400,9 @@ func (q *Queue[P, R]) Query(ctx context.Context, id string, params P, opts ...Qu
 func (q *Queue[P, R]) query(ctx context.Context, id string, params P, qc queryConfig) (R, error) {
 	var zero R
 	switch qc.policy {
-	case Local:
+	case routeLocal:
 		return q.runLocal(ctx, id, params, qc)
-	case LocalFirst:
+	case routeLocalFirst:
 		r, err := q.runLocal(ctx, id, params, qc)
 		if err == nil || ctx.Err() != nil {
 			return r, err
@@ -413,9 +414,9 @@ func (q *Queue[P, R]) query(ctx context.Context, id string, params P, qc queryCo
 			return zero, fmt.Errorf("%w (after the local run failed: %s)", err2, err.Error())
 		}
 		return r2, nil
-	case RemoteFirst:
+	case routeRemoteFirst:
 		return q.remoteFirst(ctx, id, params, qc)
-	case Remote:
+	case routeRemote:
 		return q.remote(ctx, id, params, qc, false)
 	default: // Auto
 		return q.remote(ctx, id, params, qc, true)

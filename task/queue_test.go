@@ -45,7 +45,7 @@ func TestPolicies(t *testing.T) {
 		short := task.Timeout(400 * time.Millisecond)
 		tests := []struct {
 			name   string
-			policy task.Policy
+			policy task.QueryOption
 			task   string // task name
 			job    job
 			opts   []task.QueryOption
@@ -55,43 +55,43 @@ func TestPolicies(t *testing.T) {
 			remote bool   // HandlerError.Remote
 			check  func(t *testing.T, id string)
 		}{
-			{name: "LocalOK", policy: task.Local, task: "work", job: job{N: 1}, where: "main"},
-			{name: "LocalError", policy: task.Local, task: "work", job: job{Mode: modeFail}, want: task.ErrHandler, kind: "boom"},
-			{name: "LocalPanic", policy: task.Local, task: "work", job: job{Mode: modePanic}, want: task.ErrHandler, kind: task.KindPanic},
-			{name: "LocalTimeout", policy: task.Local, task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
-			{name: "LocalNilResult", policy: task.Local, task: "work", job: job{Mode: modeNil}},
+			{name: "LocalOK", policy: task.Local(), task: "work", job: job{N: 1}, where: "main"},
+			{name: "LocalError", policy: task.Local(), task: "work", job: job{Mode: modeFail}, want: task.ErrHandler, kind: "boom"},
+			{name: "LocalPanic", policy: task.Local(), task: "work", job: job{Mode: modePanic}, want: task.ErrHandler, kind: task.KindPanic},
+			{name: "LocalTimeout", policy: task.Local(), task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
+			{name: "LocalNilResult", policy: task.Local(), task: "work", job: job{Mode: modeNil}},
 
-			{name: "RemoteOK", policy: task.Remote, task: "work", job: job{N: 2}, where: "worker"},
+			{name: "RemoteOK", policy: task.Remote(), task: "work", job: job{N: 2}, where: "worker"},
 			{
-				name: "RemoteError", policy: task.Remote, task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
+				name: "RemoteError", policy: task.Remote(), task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
 				want: task.ErrHandler, kind: "boom", remote: true,
 			},
-			{name: "RemoteTimeout", policy: task.Remote, task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
-			{name: "RemoteNilResult", policy: task.Remote, task: "work", job: job{Mode: modeNil}},
+			{name: "RemoteTimeout", policy: task.Remote(), task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
+			{name: "RemoteNilResult", policy: task.Remote(), task: "work", job: job{Mode: modeNil}},
 
-			{name: "LocalFirstOK", policy: task.LocalFirst, task: "work", job: job{N: 3}, where: "main"},
-			{name: "LocalFirstFallsBack", policy: task.LocalFirst, task: "work", job: job{N: 3, FailOn: "main"}, where: "worker"},
+			{name: "LocalFirstOK", policy: task.LocalFirst(), task: "work", job: job{N: 3}, where: "main"},
+			{name: "LocalFirstFallsBack", policy: task.LocalFirst(), task: "work", job: job{N: 3, FailOn: "main"}, where: "worker"},
 			{
-				name: "LocalFirstTimeoutFallsBack", policy: task.LocalFirst, task: "work", job: job{N: 3, StallOn: "main"},
+				name: "LocalFirstTimeoutFallsBack", policy: task.LocalFirst(), task: "work", job: job{N: 3, StallOn: "main"},
 				opts: []task.QueryOption{short}, where: "worker",
 			},
 			{
-				name: "LocalFirstError", policy: task.LocalFirst, task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
+				name: "LocalFirstError", policy: task.LocalFirst(), task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
 				want: task.ErrHandler, kind: "boom", remote: true,
 			},
-			{name: "LocalFirstTimeout", policy: task.LocalFirst, task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
+			{name: "LocalFirstTimeout", policy: task.LocalFirst(), task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
 
-			{name: "RemoteFirstOK", policy: task.RemoteFirst, task: "work", job: job{N: 4}, where: "worker"},
+			{name: "RemoteFirstOK", policy: task.RemoteFirst(), task: "work", job: job{N: 4}, where: "worker"},
 			{
-				name: "RemoteFirstFallsBack", policy: task.RemoteFirst, task: "work", job: job{N: 4, FailOn: "worker"},
+				name: "RemoteFirstFallsBack", policy: task.RemoteFirst(), task: "work", job: job{N: 4, FailOn: "worker"},
 				opts: []task.QueryOption{task.MaxAttempts(1)}, where: "main",
 			},
 			{
-				name: "RemoteFirstError", policy: task.RemoteFirst, task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
+				name: "RemoteFirstError", policy: task.RemoteFirst(), task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
 				want: task.ErrHandler, kind: "boom",
 			},
 			{
-				name: "RemoteFirstWithdrawsPending", policy: task.RemoteFirst, task: "idle", job: job{N: 4}, opts: []task.QueryOption{short}, where: "main",
+				name: "RemoteFirstWithdrawsPending", policy: task.RemoteFirst(), task: "idle", job: job{N: 4}, opts: []task.QueryOption{short}, where: "main",
 				check: func(t *testing.T, id string) {
 					in, err := tb.insp("idle").Info(tb.ctx, id)
 					if err != nil || in.Status != task.StatusCanceled {
@@ -100,7 +100,7 @@ func TestPolicies(t *testing.T) {
 				},
 			},
 			{
-				name: "RemoteFirstTimeoutWhileRunning", policy: task.RemoteFirst, task: "work", job: job{StallOn: "worker"}, opts: []task.QueryOption{short},
+				name: "RemoteFirstTimeoutWhileRunning", policy: task.RemoteFirst(), task: "work", job: job{StallOn: "worker"}, opts: []task.QueryOption{short},
 				want: task.ErrTimeout, check: func(t *testing.T, id string) {
 					if n := tb.h.count(id); n != 0 {
 						t.Errorf("the task ran remotely and %d times locally", n)
@@ -108,9 +108,9 @@ func TestPolicies(t *testing.T) {
 				},
 			},
 
-			{name: "AutoRemote", policy: task.Auto, task: "work", job: job{N: 5}, where: "worker"},
+			{name: "AutoRemote", task: "work", job: job{N: 5}, where: "worker"},
 			{
-				name: "AutoLocalWithoutWorker", policy: task.Auto, task: "idle", job: job{N: 5}, where: "main",
+				name: "AutoLocalWithoutWorker", task: "idle", job: job{N: 5}, where: "main",
 				check: func(t *testing.T, id string) {
 					if _, err := tb.insp("idle").Info(tb.ctx, id); !errors.Is(err, task.ErrNotFound) {
 						t.Errorf("a local Auto run left a record: %v", err)
@@ -118,16 +118,20 @@ func TestPolicies(t *testing.T) {
 				},
 			},
 			{
-				name: "AutoError", policy: task.Auto, task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
+				name: "AutoError", task: "work", job: job{Mode: modeFail}, opts: []task.QueryOption{task.MaxAttempts(1)},
 				want: task.ErrHandler, kind: "boom", remote: true,
 			},
-			{name: "AutoTimeout", policy: task.Auto, task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
+			{name: "AutoTimeout", task: "work", job: job{Mode: modeBlock}, opts: []task.QueryOption{short}, want: task.ErrTimeout},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				id := "id-" + tt.name
-				r, err := tb.on(tt.task).Query(tb.ctx, id, tt.job, append([]task.QueryOption{task.Via(tt.policy)}, tt.opts...)...)
+				opts := tt.opts
+				if tt.policy != nil { // nil: auto
+					opts = append([]task.QueryOption{tt.policy}, opts...)
+				}
+				r, err := tb.on(tt.task).Query(tb.ctx, id, tt.job, opts...)
 				checkOutcome(t, err, tt.want)
 				switch {
 				case tt.want == nil && tt.job.Mode == modeNil:

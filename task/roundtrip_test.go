@@ -114,11 +114,11 @@ func TestSubmitWaitRoundTrips(t *testing.T) {
 		}
 		// Warm up: the scripts are loaded (EVAL after NOSCRIPT) once.
 		run("warm", func() error {
-			_, err := caller.Query(ctx, "warm", job{}, task.Via(task.Remote))
+			_, err := caller.Query(ctx, "warm", job{}, task.Remote())
 			return err
 		})
 		query := run("q1", func() error {
-			_, err := caller.Query(ctx, "q1", job{}, task.Via(task.Remote))
+			_, err := caller.Query(ctx, "q1", job{}, task.Remote())
 			return err
 		})
 		submit := run("s1", func() error {

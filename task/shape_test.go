@@ -40,7 +40,7 @@ func TestWrongShapeFailsAtOnce(t *testing.T) {
 		if _, err := wrong.Submit(ctx, "e1", Email{To: "a@b.c"}); !errors.Is(err, task.ErrShape) {
 			t.Fatalf("Submit with the wrong params type: %v, want ErrShape", err)
 		}
-		if _, err := wrong.Query(ctx, "e2", Email{To: "a@b.c"}, task.Via(task.Remote)); !errors.Is(err, task.ErrShape) {
+		if _, err := wrong.Query(ctx, "e2", Email{To: "a@b.c"}, task.Remote()); !errors.Is(err, task.ErrShape) {
 			t.Fatalf("Query with the wrong params type: %v, want ErrShape", err)
 		}
 		if _, err := wrong.Query(ctx, "e3", Email{To: "a@b.c"}); !errors.Is(err, task.ErrShape) {
@@ -71,7 +71,7 @@ func TestWrongShapeFailsAtOnce(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		th, err := right.Query(ctx, "r1", myResize{Image: "cat.png"}, task.Via(task.Remote))
+		th, err := right.Query(ctx, "r1", myResize{Image: "cat.png"}, task.Remote())
 		if err != nil || th.Name != "cat.png" {
 			t.Fatalf("Query of the right shape: %+v, %v", th, err)
 		}

@@ -122,21 +122,21 @@ func TestMetricsRunsAndOutcomes(t *testing.T) {
 		}
 		listen(t, wq, wh.Handle)
 
-		if _, err := tb.q.Query(tb.ctx, "ok", job{N: 1}, task.Via(task.Remote)); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "ok", job{N: 1}, task.Remote()); err != nil {
 			t.Fatalf("ok: %v", err)
 		}
-		_, err = tb.q.Query(tb.ctx, "fails", job{N: 2, Mode: modeFail}, task.Via(task.Remote), task.MaxAttempts(2))
+		_, err = tb.q.Query(tb.ctx, "fails", job{N: 2, Mode: modeFail}, task.Remote(), task.MaxAttempts(2))
 		if !errors.Is(err, task.ErrHandler) {
 			t.Fatalf("fails: %v", err)
 		}
-		_, err = tb.q.Query(tb.ctx, "hopeless", job{N: 3, Mode: modeSkip}, task.Via(task.Remote), task.MaxAttempts(5))
+		_, err = tb.q.Query(tb.ctx, "hopeless", job{N: 3, Mode: modeSkip}, task.Remote(), task.MaxAttempts(5))
 		if !errors.Is(err, task.ErrHandler) {
 			t.Fatalf("hopeless: %v", err)
 		}
-		if _, err := tb.q.Query(tb.ctx, "here", job{N: 4}, task.Via(task.Local)); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "here", job{N: 4}, task.Local()); err != nil {
 			t.Fatalf("local: %v", err)
 		}
-		if _, err := tb.q.Query(tb.ctx, "here-fails", job{N: 5, Mode: modeFail}, task.Via(task.Local)); !errors.Is(err, task.ErrHandler) {
+		if _, err := tb.q.Query(tb.ctx, "here-fails", job{N: 5, Mode: modeFail}, task.Local()); !errors.Is(err, task.ErrHandler) {
 			t.Fatalf("local fails: %v", err)
 		}
 

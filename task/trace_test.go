@@ -26,7 +26,7 @@ func TestTraceTravelsWithTheTask(t *testing.T) {
 			t.Fatal(err)
 		}
 		listen(t, wq, newHandler("worker").Handle)
-		if _, err := tb.q.Query(tb.ctx, "traced", job{N: 1}, task.Via(task.Remote)); err != nil {
+		if _, err := tb.q.Query(tb.ctx, "traced", job{N: 1}, task.Remote()); err != nil {
 			t.Fatal(err)
 		}
 		// The worker ends its spans just after the caller has the result.

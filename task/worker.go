@@ -27,7 +27,7 @@ const claimTimeout = 10 * time.Second
 
 // Run runs workers for the queue's tasks with handler h until ctx ends,
 // with up to Workers handlers at once. It registers the worker as live
-// (what policy Auto looks for) and renews that registration and the
+// (what auto routing looks for) and renews that registration and the
 // leases of its running tasks every Heartbeat, also while every handler is
 // busy.
 //
@@ -69,7 +69,7 @@ func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOptio
 	}
 	w.hardCtx, w.hardCancel = context.WithCancelCause(context.WithoutCancel(ctx))
 	defer w.hardCancel(nil)
-	// Register before taking tasks, so Auto callers see the worker; the
+	// Register before taking tasks, so auto-routed callers see the worker; the
 	// first beat records the worker's shape.
 	if err := w.register(ctx, "join"); err != nil {
 		if ctx.Err() != nil {

@@ -81,7 +81,7 @@ func (d *demo) queueLoop(ctx context.Context) {
 	for i := 0; ctx.Err() == nil; i++ {
 		id := fmt.Sprintf("fetch-%d", i)
 		_, err := caller.Query(ctx, id, fetchJob{URL: fmt.Sprintf("https://example.test/page/%d", i)},
-			task.Via(task.Remote), task.Timeout(10*time.Second))
+			task.Remote(), task.Timeout(10*time.Second))
 		switch {
 		case err == nil:
 			d.queue.done.Add(1)
