@@ -32,8 +32,8 @@ func TestConnectClientOptionLast(t *testing.T) {
 		t.Fatalf("client_cache=1 overridden by WithClientOption: %v", err)
 	}
 	defer c.Close()
-	if len(seen.InitAddress) != 1 || seen.InitAddress[0] != srv.Addr() {
-		t.Errorf("WithClientOption saw InitAddress %q, want the URL's %q", seen.InitAddress, srv.Addr())
+	if len(seen.InitAddress) != 1 || seen.InitAddress[0] != srv.Miniredis().Addr() {
+		t.Errorf("WithClientOption saw InitAddress %q, want the URL's %q", seen.InitAddress, srv.Miniredis().Addr())
 	}
 	if err := c.Do(ctx, c.B().Ping().Build()).Error(); err != nil {
 		t.Fatal(err)

@@ -333,7 +333,6 @@ func lockMutexWaker(name string, opts ...lock.Option) lockWaker {
 
 var lockWakers = []lockWaker{
 	lockMutexWaker("lock.Mutex"),
-	lockMutexWaker("lock.Mutex-polling", lock.WithTracking(false)),
 	{"rueidislock", func(b *testing.B, e *lockEnv, key string) (func(context.Context) (func(), error), func(context.Context) (func(), error)) {
 		l, err := rueidislock.NewLocker(rueidislock.LockerOption{
 			ClientOption: rueidis.ClientOption{InitAddress: []string{e.addr}},

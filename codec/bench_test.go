@@ -25,7 +25,7 @@ func benchRoundTrip[T any](b *testing.B, c codec.Codec, v T) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := codec.Decode[T](c, data); err != nil {
+		if _, err := decode[T](c, data); err != nil {
 			b.Fatal(err)
 		}
 		size = len(data)

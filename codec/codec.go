@@ -73,24 +73,6 @@ func New(name string, l Limits) (Codec, error) {
 	return nil, fmt.Errorf("%w: unknown codec %q (want json, msgpack or cbor)", ErrInvalid, name)
 }
 
-// Decode decodes data with c into a new T, so typed callers need not declare
-// the variable first. On error it returns the zero T and an error wrapping
-// [ErrDecode]; a nil c is such an error, not a panic. To encode, call
-// [Codec.Marshal].
-func Decode[T any](c Codec, data []byte) (T, error) {
-	var v T
-	if c == nil {
-		return v, decodeError("<nil>", errNilCodec)
-	}
-	if err := c.Unmarshal(data, &v); err != nil {
-		var zero T
-		return zero, err
-	}
-	return v, nil
-}
-
-var errNilCodec = errors.New("nil Codec")
-
 // codecError makes messages read "codec: msgpack: decode failed: <cause>"
 // while errors.Is still matches the sentinel and the cause. It stays
 // unexported because callers need nothing beyond errors.Is.

@@ -82,7 +82,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 			if !bytes.HasPrefix(data, marker) {
 				t.Fatalf("large value (%d bytes) is not compressed", len(data))
 			}
-			got, err := codec.Decode[Large](c.codec, data)
+			got, err := decode[Large](c.codec, data)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +91,7 @@ func TestCompressedRoundTrip(t *testing.T) {
 			}
 
 			sample := sampleValue()
-			gotSample, err := codec.Decode[Sample](c.codec, mustMarshal(t, c.codec, sample))
+			gotSample, err := decode[Sample](c.codec, mustMarshal(t, c.codec, sample))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,7 +174,7 @@ func TestCompressedIncompressible(t *testing.T) {
 	if plain := mustMarshal(t, codec.CBOR, random); !bytes.Equal(data, plain) {
 		t.Fatalf("incompressible value: got %d bytes (marker %v), want the %d plain bytes", len(data), bytes.HasPrefix(data, marker), len(plain))
 	}
-	got, err := codec.Decode[[]byte](c, data)
+	got, err := decode[[]byte](c, data)
 	if err != nil || !bytes.Equal(got, random) {
 		t.Fatalf("Decode = %d bytes, %v", len(got), err)
 	}
@@ -192,7 +192,7 @@ func TestCompressedReadsPlain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := codec.Decode[Sample](compressedCodecs[i].codec, old)
+			got, err := decode[Sample](compressedCodecs[i].codec, old)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -201,7 +201,7 @@ func TestCompressedReadsPlain(t *testing.T) {
 			}
 			// Large old values too (above the threshold, yet plain).
 			large := largeValue()
-			gotLarge, err := codec.Decode[Large](compressedCodecs[i].codec, mustMarshal(t, c.codec, large))
+			gotLarge, err := decode[Large](compressedCodecs[i].codec, mustMarshal(t, c.codec, large))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -336,7 +336,7 @@ func TestCompressedUserCodec(t *testing.T) {
 	}
 	for _, in := range []string{"", "x", strings.Repeat("long ", 1000)} {
 		data := mustMarshal(t, c, in)
-		got, err := codec.Decode[string](c, data)
+		got, err := decode[string](c, data)
 		if err != nil || got != in {
 			t.Errorf("round trip of %d bytes: %d bytes, %v", len(in), len(got), err)
 		}
@@ -464,7 +464,7 @@ func TestCompressedBadInput(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := codec.Decode[Large](c, tt.data)
+			_, err := decode[Large](c, tt.data)
 			if !errors.Is(err, codec.ErrDecode) {
 				t.Fatalf("error = %v, want ErrDecode", err)
 			}
@@ -591,7 +591,7 @@ func TestCompressedConcurrentUse(t *testing.T) {
 						if (g+i)%2 == 0 {
 							v := largeValue()
 							v.ID = fmt.Sprint(g, i)
-							got, err := codec.Decode[Large](c.codec, mustMarshal(t, c.codec, v))
+							got, err := decode[Large](c.codec, mustMarshal(t, c.codec, v))
 							if err != nil || got.ID != v.ID {
 								t.Errorf("large: %q, %v", got.ID, err)
 								return
@@ -599,7 +599,7 @@ func TestCompressedConcurrentUse(t *testing.T) {
 							continue
 						}
 						v := smallValue()
-						got, err := codec.Decode[Small](c.codec, mustMarshal(t, c.codec, v))
+						got, err := decode[Small](c.codec, mustMarshal(t, c.codec, v))
 						if err != nil || got.ID != v.ID {
 							t.Errorf("small: %q, %v", got.ID, err)
 							return
@@ -630,7 +630,7 @@ func TestCompressedGolden(t *testing.T) {
 			t.Parallel()
 			path := compressedGoldenPath(c.codec)
 			want := checkGolden(t, path, mustMarshal(t, c.codec, largeValue()))
-			decoded, err := codec.Decode[Large](c.codec, want)
+			decoded, err := decode[Large](c.codec, want)
 			if err != nil {
 				t.Fatal(err)
 			}

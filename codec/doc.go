@@ -7,7 +7,7 @@
 //	p, err := pool.New[Proxy](client, "myapp", "proxies", pool.WithCodec(codec.MsgPack))
 //
 //	data, err := codec.MsgPack.Marshal(job)
-//	job, err := codec.Decode[Job](codec.MsgPack, data)
+//	err = codec.MsgPack.Unmarshal(data, &job)
 //
 // # Choosing a codec
 //
@@ -144,8 +144,8 @@
 // Encoding failures wrap [ErrEncode] and decoding failures wrap
 // [ErrDecode]; both name the codec, as in
 // "codec: msgpack: decode failed: nesting depth exceeds limit 64". A broken
-// limit also matches [ErrLimitExceeded]. A nil Codec, or a nil or
-// non-pointer target, is an error, not a panic. [New] and [Compressed]
+// limit also matches [ErrLimitExceeded]. A nil or non-pointer target is an
+// error, not a panic. [New] and [Compressed]
 // return [ErrInvalid] for a bad argument or an unknown name (the message
 // names it). Compare with errors.Is.
 //

@@ -31,8 +31,8 @@ func ExampleDecode() {
 		fmt.Println(err)
 		return
 	}
-	out, err := codec.Decode[Proxy](codec.MsgPack, data)
-	if err != nil {
+	var out Proxy
+	if err := codec.MsgPack.Unmarshal(data, &out); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -126,14 +126,14 @@ func Example_customCodec() {
 		fmt.Println(err)
 		return
 	}
-	out, err := codec.Decode[Proxy](c, data)
-	if err != nil {
+	var out Proxy
+	if err := c.Unmarshal(data, &out); err != nil {
 		fmt.Println(err)
 		return
 	}
 	fmt.Println(c.Name(), out.Addr, out.Region)
 
-	_, err = codec.Decode[Proxy](c, []byte("not gzip"))
+	err = c.Unmarshal([]byte("not gzip"), &out)
 	fmt.Println(errors.Is(err, codec.ErrDecode))
 	// Output:
 	// json+gzip 10.0.0.8:3128 us-east
@@ -166,8 +166,8 @@ func ExampleCompressed() {
 		fmt.Println(err)
 		return
 	}
-	out, err := codec.Decode[Settings](zc, data)
-	if err != nil {
+	var out Settings
+	if err := zc.Unmarshal(data, &out); err != nil {
 		fmt.Println(err)
 		return
 	}
@@ -176,12 +176,13 @@ func ExampleCompressed() {
 
 	// Values stored before compression was turned on still decode.
 	old, _ := codec.CBOR.Marshal(Settings{Name: "old"})
-	fmt.Println(codec.Decode[Settings](zc, old))
+	var older Settings
+	fmt.Println(older, zc.Unmarshal(old, &older))
 
 	// Eleven bytes claiming to inflate to 256 MiB fail at once: the
 	// compression marker, then a zstd frame header declaring that size.
 	bomb := []byte{0xc1, 0x1c, 0x28, 0xb5, 0x2f, 0xfd, 0xa4, 0x00, 0x00, 0x00, 0x10}
-	_, err = codec.Decode[Settings](zc, bomb)
+	err = zc.Unmarshal(bomb, &out)
 	fmt.Println(errors.Is(err, codec.ErrDecode), errors.Is(err, codec.ErrLimitExceeded))
 	fmt.Println(err)
 	// Output:

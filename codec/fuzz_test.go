@@ -28,7 +28,7 @@ func fuzzUnmarshal(f *testing.F, c codec.Codec) {
 
 func roundTrip[T any](t *testing.T, c codec.Codec, data []byte) {
 	t.Helper()
-	v, err := codec.Decode[T](c, data)
+	v, err := decode[T](c, data)
 	if err != nil {
 		if !errors.Is(err, codec.ErrDecode) {
 			t.Fatalf("Decode[%T] error %v does not wrap ErrDecode", v, err)
@@ -42,7 +42,7 @@ func roundTrip[T any](t *testing.T, c codec.Codec, data []byte) {
 	if err != nil {
 		t.Fatalf("decoded %T %#v does not re-encode: %v", v, v, err)
 	}
-	again, err := codec.Decode[T](c, b)
+	again, err := decode[T](c, b)
 	if err != nil {
 		t.Fatalf("re-encoded %T does not decode: %v\n% x", v, err, b)
 	}

@@ -53,7 +53,7 @@ func TestGolden(t *testing.T) {
 			t.Parallel()
 			path := goldenPath(c.codec)
 			want := checkGolden(t, path, mustMarshal(t, c.codec, sampleValue()))
-			decoded, err := codec.Decode[Sample](c.codec, want)
+			decoded, err := decode[Sample](c.codec, want)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -27,10 +27,6 @@ type Target[T any] interface {
 	ProbeHold(ctx context.Context, key string, ttl time.Duration) (value T, ok bool, release func(ctx context.Context, quarantine time.Duration) error, err error)
 }
 
-// ProbeFunc checks one member: dial the proxy, call the account's API. A
-// non-nil error (or a panic) takes the member out of rotation.
-type ProbeFunc[T any] func(ctx context.Context, key string, value T) error
-
 // Result is what one CheckOnce pass found.
 type Result struct {
 	// Healthy members passed their probe; quarantined ones among them are
@@ -49,7 +45,7 @@ type Result struct {
 // share them. A Checker is safe for concurrent use.
 type Checker[T any] struct {
 	target Target[T]
-	probe  ProbeFunc[T]
+	probe  func(ctx context.Context, key string, value T) error
 	cfg    checkerConfig
 	run    *redisx.Runner
 	strike []string
@@ -57,10 +53,12 @@ type Checker[T any] struct {
 }
 
 // NewChecker builds a checker for target (a *pool.Pool[T]) whose strike
-// counts live under prefix. Errors match ErrInvalid for a nil client,
+// counts live under prefix. probe checks one member: dial the proxy, call
+// the account's API; a non-nil error (or a panic) takes the member out of
+// rotation. Errors match ErrInvalid for a nil client,
 // target or probe, a bad option, or a bad prefix or pool name (which also
 // matches redisallocator.ErrInvalidName).
-func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], probe ProbeFunc[T], opts ...CheckerOption) (*Checker[T], error) {
+func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], probe func(ctx context.Context, key string, value T) error, opts ...CheckerOption) (*Checker[T], error) {
 	switch {
 	case client == nil:
 		return nil, fmt.Errorf("%w: client is nil", ErrInvalid)

@@ -40,7 +40,7 @@
 // # Options
 //
 // [New], [NewPool] and [NewQuorum] take [Option]s. The mutex settings
-// ([WithTTL], [WithWatchdog], [WithTracking], [WithPollInterval],
+// ([WithTTL], [WithWatchdog], [WithPollInterval],
 // [WithQuorumTimeout]) are [MutexOption]s: given to a constructor they are
 // the default of every mutex made there, given to [Locker.Mutex] or
 // [Quorum.Mutex] they configure that mutex. The Locker-wide ones

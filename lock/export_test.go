@@ -90,3 +90,6 @@ func LeaseToken(l *Lease) string {
 	}
 	return l.token
 }
+
+// WithTracking(false) makes waiters always poll.
+func WithTracking(on bool) MutexOption { return withTracking(on) }

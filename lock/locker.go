@@ -16,7 +16,7 @@ import (
 // Locker is the reference's RedisLock in Go form: named locks with owners
 // and millisecond TTLs, the conditional set/delete family, and the
 // [Mutex] factory. It keeps no state of its own between calls besides the
-// connection used for tracking (see [WithTracking]), so one Locker can
+// connection used for tracking (see the package doc), so one Locker can
 // serve a whole process. It is safe for concurrent use.
 type Locker struct {
 	r     *redisx.Runner
@@ -312,7 +312,7 @@ func parseInfo(key string, msg rueidis.RedisMessage) (Info, error) {
 }
 
 // Mutex returns the blocking mutex for the lock key, configured by the
-// Locker's options and opts (WithTTL, WithWatchdog, WithTracking,
+// Locker's options and opts (WithTTL, WithWatchdog,
 // WithPollInterval). It shares its key with Lock and friends, so
 // [Locker.Info] and [Locker.ForceUnlock] work on it. Creating a Mutex sends
 // nothing to Redis and is cheap; a Mutex may be kept and reused.

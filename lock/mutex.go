@@ -116,8 +116,8 @@ func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
 
 // Acquire takes the lock, waiting as long as it is held elsewhere.
 // Waiters are woken by Redis invalidations within about a millisecond of a
-// release, or poll with backoff and jitter (see [WithTracking] and
-// [WithPollInterval]); they also retry when the holder's TTL runs out.
+// release, or, where the server has no tracking, poll with backoff and
+// jitter (see [WithPollInterval]); they also retry when the holder's TTL runs out.
 // There is no queue: when several wait, any one of them gets the lock.
 //
 // When ctx ends first, Acquire stops waiting, leaves nothing behind and

@@ -44,7 +44,7 @@ const (
 type Option interface{ apply(*options) }
 
 // MutexOption configures mutexes: [WithTTL], [WithWatchdog],
-// [WithTracking], [WithPollInterval], [WithQuorumTimeout]. Given to
+// [WithPollInterval], [WithQuorumTimeout]. Given to
 // [Locker.Mutex] or [Quorum.Mutex] it configures that mutex; given to a
 // constructor (every MutexOption is an Option) it is the default of every
 // mutex made there. Options that mean nothing to one mutex (the
@@ -112,14 +112,10 @@ func WithWatchdog(on bool) MutexOption {
 	return mutexOption(func(o *options) { o.watchdog = on })
 }
 
-// WithTracking chooses how waiting acquisitions learn that a lock was
-// freed. On (the default), the lock key is tracked with Redis client-side
-// caching invalidations on a dedicated connection, so waiters wake within
-// a millisecond of a release and holders learn at once that their lock was
-// deleted. The client's own cache setting does not matter. Servers without
-// CLIENT TRACKING (miniredis, some managed services) are detected and
-// polled instead. Off always polls, with [WithPollInterval].
-func WithTracking(on bool) MutexOption {
+// withTracking(false) makes waiters always poll, with [WithPollInterval],
+// as they do where the server has no CLIENT TRACKING. Tests only: tracking
+// is detected per server and never worse.
+func withTracking(on bool) MutexOption {
 	return mutexOption(func(o *options) { o.noTracking = !on })
 }
 

@@ -80,7 +80,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 }
 
 // Mutex returns the quorum mutex for the lock key, with the Quorum's
-// options and opts (WithTTL, WithWatchdog, WithTracking, WithPollInterval,
+// options and opts (WithTTL, WithWatchdog, WithPollInterval,
 // WithQuorumTimeout). It sends nothing to Redis.
 func (q *Quorum) Mutex(key string, opts ...MutexOption) (*Mutex, error) {
 	k, err := space{prefix: q.prefix}.keys(key)

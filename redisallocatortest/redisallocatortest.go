@@ -84,9 +84,6 @@ func NewServer(t testing.TB) *Server {
 // yourself).
 func (s *Server) Client() rueidis.Client { return s.e.Client }
 
-// Addr returns the server's host:port.
-func (s *Server) Addr() string { return s.e.Mini.Addr() }
-
 // URL returns a redis:// URL for the server, for redisallocator.Connect
 // (which turns client-side caching off by itself here, as miniredis lacks
 // CLIENT TRACKING), the redisalloc CLI or another process on this machine.

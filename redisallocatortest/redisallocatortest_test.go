@@ -56,8 +56,8 @@ func TestNewServerClosesAtCleanup(t *testing.T) {
 		if err := c.Do(ctx, c.B().Set().Key("k").Value("v").Build()).Error(); err != nil {
 			t.Fatal(err)
 		}
-		if srv.URL() != "redis://"+srv.Addr() {
-			t.Errorf("URL %q does not name Addr %q", srv.URL(), srv.Addr())
+		if srv.URL() != "redis://"+srv.Miniredis().Addr() {
+			t.Errorf("URL %q does not name Addr %q", srv.URL(), srv.Miniredis().Addr())
 		}
 		// A second client, as the Client doc says: Connect to the URL
 		// (caching falls back to off by itself). It sees the same data.

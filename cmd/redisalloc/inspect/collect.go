@@ -121,7 +121,7 @@ func (c *collector) run(ctx context.Context, names Names) error {
 		})
 	}
 	if len(names.Locks) > 0 {
-		l, err := lock.New(c.client, c.prefix, lock.WithTracking(false))
+		l, err := lock.New(c.client, c.prefix)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
@@ -380,7 +380,7 @@ func (c *collector) lock(ctx context.Context, l *lock.Locker, name string, out *
 }
 
 func (c *collector) lockPool(ctx context.Context, name string, out *LockPool) error {
-	p, err := lock.NewPool(c.client, c.prefix, name, lock.WithTracking(false))
+	p, err := lock.NewPool(c.client, c.prefix, name)
 	if err != nil {
 		return err
 	}

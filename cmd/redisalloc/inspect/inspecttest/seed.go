@@ -84,7 +84,7 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 
 	seedQueues(ctx, t, client, prefix, must)
 
-	l, err := lock.New(client, prefix, lock.WithTracking(false))
+	l, err := lock.New(client, prefix)
 	must("lock.New", err)
 	_, err = l.Lock(ctx, HeldLock, "me", time.Hour)
 	must("Lock", err)
@@ -96,7 +96,7 @@ func Seed(t testing.TB, client rueidis.Client, newClient func() rueidis.Client, 
 	must("TryAcquire", err)
 	must("Release", lease.Release(ctx))
 
-	lp, err := lock.NewPool(client, prefix, LockPool, lock.WithTracking(false))
+	lp, err := lock.NewPool(client, prefix, LockPool)
 	must("lock.NewPool", err)
 	_, err = lp.Add(ctx, "a", "b", "c")
 	must("lock pool Add", err)

@@ -10,6 +10,6 @@ import (
 func main() {
 	// Mutex options are also constructor options (the default of every mutex).
 	l, _ := lock.New(nil, "p", lock.WithMeterProvider(nil), lock.WithTTL(time.Second), lock.WithTracerProvider(nil))
-	_, _ = l.Mutex("k", lock.WithTTL(time.Second), lock.WithWatchdog(true), lock.WithTracking(false),
+	_, _ = l.Mutex("k", lock.WithTTL(time.Second), lock.WithWatchdog(true),
 		lock.WithPollInterval(time.Millisecond, time.Second), lock.WithQuorumTimeout(time.Second))
 }
