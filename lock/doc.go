@@ -118,8 +118,8 @@
 // [ErrNotNumber], [ErrNoQuorum], and for bad input
 // [ErrInvalid], whose message names the argument (a bad prefix, name,
 // member or owner also matches redisallocator.ErrInvalidName). The cause
-// of a lease's context ([context.Cause]) matches [ErrLost] or
-// [ErrReleased]. Redis and network errors are returned wrapped with the
+// of a lease's context ([context.Cause]) matches [ErrLost] when
+// the lock was lost, [ErrNotHeld] alone after Release. Redis and network errors are returned wrapped with the
 // operation and lock name.
 //
 // # Concurrency and contexts

@@ -8,6 +8,10 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
+// errReleased is the cause of a lease context cancelled by Release: it
+// matches ErrNotHeld and not ErrLost, as in package pool.
+var errReleased = fmt.Errorf("%w: lease released", ErrNotHeld)
+
 // Errors of the package. Compare with errors.Is: most are wrapped with the
 // operation and the offending value.
 var (
@@ -23,8 +27,6 @@ var (
 	// because the lock was lost: deleted, taken over, expired, or not
 	// renewed within its TTL because Redis could not be reached.
 	ErrLost = errors.New("lock: lease lost")
-	// ErrReleased is the cause of a lease context cancelled by Release.
-	ErrReleased = errors.New("lock: lease released")
 	// ErrNoQuorum reports that fewer than a majority of a quorum lock's
 	// servers answered; it is joined with their errors.
 	ErrNoQuorum = errors.New("lock: no quorum of servers answered")

@@ -293,7 +293,7 @@ func (l *Lease) Deadline() time.Time {
 }
 
 // Context returns a context that is cancelled when the lease ends: on
-// Release (cause ErrReleased) or when the lock is lost (cause matching
+// Release (cause matching ErrNotHeld, not ErrLost) or when the lock is lost (cause matching
 // ErrLost): deleted or taken over by someone else, or not renewed by its
 // local deadline, for example because Redis could not be reached. Bind the
 // work the lock protects to it. context.Cause tells why it ended.
@@ -352,7 +352,7 @@ func (l *Lease) lose(cause error) {
 }
 
 // Release ends the lease: it cancels the lease's context (cause
-// ErrReleased), stops its background watching, and deletes the lock if it
+// matching ErrNotHeld), stops its background watching, and deletes the lock if it
 // still holds this lease's token. It returns ErrNotHeld when the lock no
 // longer held the token (the lease had been lost) and on every call after
 // the first. ctx bounds the Redis call only; the lease is ended locally
@@ -371,7 +371,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	mon := l.mon
 	l.mon = nil
 	l.mu.Unlock()
-	l.keep.End(ErrReleased)
+	l.keep.End(errReleased)
 	// The monitor stops while the lock is deleted: the lease has ended, so
 	// nothing the monitor still sees can act on it, and giving its tracking
 	// connection back costs a round trip.

@@ -85,7 +85,7 @@ func TestMutexTryAcquireAndRelease(t *testing.T) {
 		if lease.Valid() {
 			t.Fatal("released lease still valid")
 		}
-		if !errors.Is(context.Cause(ctxLease), lock.ErrReleased) {
+		if c := context.Cause(ctxLease); !errors.Is(c, lock.ErrNotHeld) || errors.Is(c, lock.ErrLost) {
 			t.Fatalf("cause after Release = %v", context.Cause(ctxLease))
 		}
 		if err := lease.Release(ctx); !errors.Is(err, lock.ErrNotHeld) {

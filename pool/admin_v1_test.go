@@ -102,12 +102,12 @@ func TestMaintainerRun(t *testing.T) {
 		var mu sync.Mutex
 		var errs []error
 		calls := 0
-		src := func(context.Context) ([]pool.Member, error) {
+		src := func(context.Context) ([]pool.Record, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			calls++
 			if calls == 1 {
-				return []pool.Member{{Key: "a"}, {Key: "s1", Priority: 3}}, nil
+				return []pool.Record{{Key: "a"}, {Key: "s1", Priority: 3}}, nil
 			}
 			return nil, errors.New("inventory down")
 		}

@@ -212,7 +212,7 @@ func ExampleNewScaler() {
 		for range n {
 			bought++
 			key := fmt.Sprintf("p%d", bought)
-			out = append(out, pool.Provisioned[Proxy]{Member: pool.Member{Key: key}, Value: Proxy{Addr: key + ":3128"}, HasValue: true})
+			out = append(out, pool.Provisioned[Proxy]{Key: key, Value: Proxy{Addr: key + ":3128"}, HasValue: true})
 		}
 		return out, nil
 	}
@@ -267,8 +267,8 @@ func ExampleNewMaintainer() {
 	ctx := context.Background()
 
 	p, _ := pool.New[Proxy](r.Client(), "myapp", "fed")
-	inventory := func(context.Context) ([]pool.Member, error) {
-		return []pool.Member{{Key: "p1", Priority: 1}, {Key: "p2"}}, nil
+	inventory := func(context.Context) ([]pool.Record, error) {
+		return []pool.Record{{Key: "p1", Priority: 1}, {Key: "p2"}}, nil
 	}
 	m, err := pool.NewMaintainer(p.Admin(), pool.WithSource(inventory, time.Minute, true),
 		pool.WithMaintainInterval(10*time.Millisecond),
@@ -279,7 +279,7 @@ func ExampleNewMaintainer() {
 	rctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- m.Run(rctx) }() // until rctx ends
-	for n := 0; n < 2; n, _ = p.Len(ctx) {
+	for keys, _ := p.Keys(ctx); len(keys) < 2; keys, _ = p.Keys(ctx) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	stop()

@@ -15,6 +15,9 @@ func (s *Scaler[T]) RetireWithFence(ctx context.Context, fence int64, n int) ([]
 	return keys, err
 }
 
+// Len returns the number of members.
+func (p *Pool[T]) Len(ctx context.Context) (int, error) { return p.size(ctx) }
+
 // Step runs one scaler decision.
 func (s *Scaler[T]) Step(ctx context.Context) (*ScaleEvent, error) { return s.step(ctx) }
 

@@ -13,7 +13,7 @@ const defaultMaintainInterval = 10 * time.Second
 type maintainerConfig struct {
 	every     time.Duration
 	onError   func(error)
-	source    func(ctx context.Context) ([]Member, error)
+	source    func(ctx context.Context) ([]Record, error)
 	srcEvery  time.Duration
 	srcAssign bool
 }
@@ -36,11 +36,15 @@ func WithErrorFunc(f func(error)) MaintainerOption {
 
 // WithSource feeds the pool from src, an inventory (a proxy provider's
 // API, a config service), at most once per every across all processes.
-// With replace the reported members become the whole membership
-// (AssignKeys); without it they are added (AddKeys). Held members stay held
-// either way, values are left alone, and an empty answer changes nothing
-// (it is more likely an outage than an empty inventory).
-func WithSource(src func(ctx context.Context) ([]Member, error), every time.Duration, replace bool) MaintainerOption {
+// Each record gives a member's key, priority and TTL (0: no expiry; Expiry
+// is ignored) and, with HasValue, its value encoded with the pool's codec,
+// as [Inspector.Export] gives it (so another pool's export can be a
+// source); without HasValue a member keeps its value. With replace the
+// reported members become the whole membership (AssignKeys); without it
+// they are added (AddKeys). Held members stay held either way, and an
+// empty answer changes nothing (it is more likely an outage than an empty
+// inventory).
+func WithSource(src func(ctx context.Context) ([]Record, error), every time.Duration, replace bool) MaintainerOption {
 	return func(c *maintainerConfig) { c.source, c.srcEvery, c.srcAssign = src, every, replace }
 }
 
@@ -146,14 +150,27 @@ func (m *Maintainer) refreshFromSource(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("pool %s: source reported no members; pool left unchanged", c.name)
 	}
 	type group struct {
-		prio int
-		ttl  time.Duration
+		prio   int
+		ttl    time.Duration
+		values bool
 	}
-	groups := map[group][]string{}
+	type batch struct {
+		keys   []string
+		values [][]byte
+	}
+	groups := map[group]*batch{}
 	all := make([]string, 0, len(members))
 	for _, mb := range members {
-		g := group{mb.Priority, mb.TTL}
-		groups[g] = append(groups[g], mb.Key)
+		g := group{mb.Priority, mb.TTL, mb.HasValue}
+		b := groups[g]
+		if b == nil {
+			b = &batch{}
+			groups[g] = b
+		}
+		b.keys = append(b.keys, mb.Key)
+		if mb.HasValue {
+			b.values = append(b.values, mb.Value)
+		}
 		all = append(all, mb.Key)
 	}
 	if err := checkKeys(all); err != nil {
@@ -166,8 +183,8 @@ func (m *Maintainer) refreshFromSource(ctx context.Context) (bool, error) {
 			return false, err
 		}
 	}
-	for g, keys := range groups {
-		if _, err := c.extend(ctx, "add", keys, nil, []MemberOption{Priority(g.prio), MemberTTL(g.ttl)}); err != nil {
+	for g, b := range groups {
+		if _, err := c.extend(ctx, "add", b.keys, b.values, []MemberOption{Priority(g.prio), MemberTTL(g.ttl)}); err != nil {
 			return false, err
 		}
 	}

@@ -145,16 +145,6 @@ func newAdminConfig(opts []AdminOption) (config, error) {
 	return c, nil
 }
 
-// Member is one member as a Maintainer's source or a Scaler's provision
-// function reports it.
-type Member struct {
-	Key      string
-	Priority int
-	// TTL removes the member that long after it is applied; 0 keeps it
-	// until the source stops reporting it (with replace) or forever.
-	TTL time.Duration
-}
-
 type memberConfig struct {
 	prio   *int
 	ttl    time.Duration // 0: no expiry

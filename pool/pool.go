@@ -327,8 +327,9 @@ type Counts struct {
 // total is the number of members.
 func (c Counts) total() int { return c.Free + c.Held + c.Unhealthy }
 
-// Len returns the number of members.
-func (p *Pool[T]) Len(ctx context.Context) (int, error) {
+// size returns the number of members (the Counts of Inspector.Stats, at
+// the cost of one small read).
+func (p *Pool[T]) size(ctx context.Context) (int, error) {
 	c, err := p.c.counts(ctx)
 	return c.total(), err
 }

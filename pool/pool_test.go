@@ -928,8 +928,8 @@ func TestRefreshFromSource(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		var mu sync.Mutex
 		calls := 0
-		inventory := []pool.Member{{Key: "p1", Priority: 5}, {Key: "p2"}}
-		src := func(context.Context) ([]pool.Member, error) {
+		inventory := []pool.Record{{Key: "p1", Priority: 5}, {Key: "p2"}}
+		src := func(context.Context) ([]pool.Record, error) {
 			mu.Lock()
 			defer mu.Unlock()
 			calls++
@@ -954,6 +954,43 @@ func TestRefreshFromSource(t *testing.T) {
 		if len(s.Members) != 2 || s.Members[0].Priority != 5 || s.FreeOrder[0] != "p1" {
 			t.Fatalf("members %+v order %q", s.Members, s.FreeOrder)
 		}
+	})
+}
+
+// TestSourceValues: a source's records may carry values (an export of
+// another pool is a source); records without one leave the value alone.
+func TestSourceValues(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		if _, err := tb.p.Add(tb.ctx, map[string]proxy{"kept": {Addr: "old"}}); err != nil {
+			t.Fatal(err)
+		}
+		other, err := pool.New[proxy](b.Client, b.Prefix, "elsewhere")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := other.Add(tb.ctx, map[string]proxy{"moved": {Addr: "10.0.0.1:3128", Latency: 7}}, pool.Priority(2)); err != nil {
+			t.Fatal(err)
+		}
+		src := func(ctx context.Context) ([]pool.Record, error) {
+			recs, err := other.Admin().Export(ctx)
+			return append(recs, pool.Record{Key: "kept"}), err
+		}
+		m, err := pool.NewMaintainer(tb.p.Admin(), pool.WithSource(src, time.Hour, false))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, err := m.RefreshFromSource(tb.ctx); err != nil || !ok {
+			t.Fatalf("refresh = %v, %v", ok, err)
+		}
+		if v, err := tb.p.Get(tb.ctx, "moved"); err != nil || v.Addr != "10.0.0.1:3128" || v.Latency != 7 {
+			t.Fatalf("moved = %+v, %v", v, err)
+		}
+		if v, err := tb.p.Get(tb.ctx, "kept"); err != nil || v.Addr != "old" {
+			t.Fatalf("kept = %+v, %v", v, err)
+		}
+		tb.healthy(t)
 	})
 }
 

@@ -15,10 +15,13 @@ import (
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
-// Provisioned is one member a scaler's provision function brings: the
-// member (key, priority, TTL) and, for pools with values, its value.
+// Provisioned is one member a scaler's provision function brings.
 type Provisioned[T any] struct {
-	Member
+	Key      string
+	Priority int
+	// TTL removes the member that long after it is added; 0 keeps it.
+	TTL time.Duration
+	// Value is the member's value, for pools with values (HasValue).
 	Value    T
 	HasValue bool
 }

@@ -27,7 +27,7 @@ func (pr *provider) provision(_ context.Context, n int) ([]pool.Provisioned[prox
 	for i := range out {
 		pr.next++
 		key := fmt.Sprintf("new-%d", pr.next)
-		out[i] = pool.Provisioned[proxy]{Member: pool.Member{Key: key, Priority: 1}, Value: proxy{Addr: key}, HasValue: true}
+		out[i] = pool.Provisioned[proxy]{Key: key, Priority: 1, Value: proxy{Addr: key}, HasValue: true}
 	}
 	return out, nil
 }

@@ -77,7 +77,7 @@
 //   - Scheduling: Delay makes a task due later; Priority orders due
 //     tasks (higher first, then submission order).
 //   - Deduplication: submitting an id that is pending or running joins that
-//     task (Handle.Joined); a finished id is run again.
+//     task (the span attribute task.joined says so); a finished id is run again.
 //   - Deadlines: Timeout counts from when the task is due. It is the
 //     handler's ctx deadline, the caller's wait and the point after which no
 //     worker starts the task (it then fails as a timeout).

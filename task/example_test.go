@@ -179,7 +179,7 @@ func ExampleQueue_Query_auto() {
 }
 
 // Submit returns a handle: follow the progress, then take the result.
-// WaitProgress returns the latest progress; here the handler moves on only
+// Progress returns the latest progress; here the handler moves on only
 // when told, so every step shows.
 func ExampleQueue_Submit() {
 	r := embedded()
@@ -207,7 +207,7 @@ func ExampleQueue_Submit() {
 	var steps []string
 	for range 4 {
 		next <- struct{}{}
-		p, err := h.WaitProgress(ctx, seen)
+		p, err := h.Progress(ctx, seen)
 		if err != nil {
 			panic(err)
 		}

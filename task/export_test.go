@@ -90,3 +90,6 @@ func HandleInfo[R any](ctx context.Context, h *Handle[R]) (Info, error) {
 	}
 	return rr.m.info(h.h.id, h.h.c.name, rr.progress, rr.errText), nil
 }
+
+// Joined reports whether Submit joined a pending or running task.
+func (h *Handle[R]) Joined() bool { return h.joinedTask() }

@@ -32,16 +32,16 @@ func TestProgressThenResult(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		p, err := h.Progress(tb.ctx)
+		p, err := h.Progress(tb.ctx, -1)
 		if err != nil || p.Seq != 0 {
 			t.Fatalf("progress before any update: %+v, %v", p, err)
 		}
 		var seen int64
 		for i := 1; i <= 3; i++ {
 			wh.gate <- struct{}{}
-			p, err := h.WaitProgress(tb.ctx, seen)
+			p, err := h.Progress(tb.ctx, seen)
 			if err != nil {
-				t.Fatalf("WaitProgress(%d): %v", seen, err)
+				t.Fatalf("Progress(%d): %v", seen, err)
 			}
 			// The update was recorded before the gate could open again.
 			// After the last update the task may have finished already.
@@ -58,7 +58,7 @@ func TestProgressThenResult(t *testing.T) {
 		if err != nil || r == nil || r.N != 14 {
 			t.Fatalf("Wait after progress: %+v, %v", r, err)
 		}
-		p, err = h.WaitProgress(tb.ctx, seen)
+		p, err = h.Progress(tb.ctx, seen)
 		if err != nil || p.Status != task.StatusSucceeded || p.Seq != 3 {
 			t.Errorf("progress after the end: %+v, %v", p, err)
 		}

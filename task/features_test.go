@@ -191,7 +191,7 @@ func TestDedupByID(t *testing.T) {
 		// While it runs, a second submission (other params) and a Query
 		// join it.
 		wh.gate <- struct{}{}
-		if _, err := h1.WaitProgress(tb.ctx, 0); err != nil {
+		if _, err := h1.Progress(tb.ctx, 0); err != nil {
 			t.Fatal(err)
 		}
 		h2, err := tb.q.Submit(tb.ctx, "same", job{N: 100})

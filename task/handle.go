@@ -40,10 +40,9 @@ type Handle[R any] struct {
 	joined bool
 }
 
-// Joined reports whether Submit found the task pending or running already
-// and joined it instead of queuing it again (false for a handle from
-// [Queue.Handle]).
-func (h *Handle[R]) Joined() bool { return h != nil && h.joined }
+// joinedTask reports whether Submit found the task pending or running
+// already and joined it instead of queuing it again.
+func (h *Handle[R]) joinedTask() bool { return h != nil && h.joined }
 
 // Wait blocks until the task has an outcome and returns it: the result, a
 // *HandlerError (ErrHandler), an ErrTimeout error once the task's deadline
@@ -108,36 +107,29 @@ func (h *Handle[R]) result(ctx context.Context) (R, error) {
 	return decodeOutcome[R](h.h, rr)
 }
 
-// Progress returns the task's latest progress without waiting, with its
-// current status. It returns ErrNotFound when the record is gone.
-func (h *Handle[R]) Progress(ctx context.Context) (Progress, error) {
+// Progress returns the task's progress with its current status. With
+// after < 0 it reads at once. Otherwise it blocks until the task reports
+// progress newer than after (a Progress.Seq; 0 for the first report) or
+// finishes, and returns its progress then; check Status to see whether it
+// finished (succeeded, failed or canceled). Progress updates wake it at
+// once. After the task's deadline it returns the progress and an
+// ErrTimeout error; when ctx ends, an error matching ctx.Err(). It returns
+// ErrNotFound when the record is gone.
+func (h *Handle[R]) Progress(ctx context.Context, after int64) (Progress, error) {
 	if h == nil || h.h == nil {
 		return Progress{}, ErrNotFound
 	}
-	rr, err := h.h.read(ctx, "", false, -1, false)
-	if err != nil {
-		return Progress{}, err
-	}
-	p := parseProgress(rr.progress)
-	p.Status = statusOf(rr.m.status)
-	return p, nil
-}
-
-// WaitProgress blocks until the task reports progress newer than after (a
-// Progress.Seq; 0 for the first report) or finishes, and returns its
-// progress then; check Status to see whether it finished (succeeded,
-// failed or canceled). Progress updates wake it at once. After the task's
-// deadline it returns the progress and an ErrTimeout error; when ctx ends,
-// an error matching ctx.Err().
-func (h *Handle[R]) WaitProgress(ctx context.Context, after int64) (Progress, error) {
-	if h == nil || h.h == nil {
-		return Progress{}, ErrNotFound
+	if after < 0 {
+		rr, err := h.h.read(ctx, "", false, -1, false)
+		if err != nil {
+			return Progress{}, err
+		}
+		p := parseProgress(rr.progress)
+		p.Status = statusOf(rr.m.status)
+		return p, nil
 	}
 	hd := h.h
 	token := hd.c.newToken()
-	if after < 0 {
-		after = 0
-	}
 	for {
 		rr, err := hd.read(ctx, token, false, after, false)
 		if err != nil {

@@ -183,11 +183,11 @@ func TestHandleNotFound(t *testing.T) {
 		if _, err := h.Wait(tb.ctx); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Wait: %v", err)
 		}
-		if _, err := h.Progress(tb.ctx); !errors.Is(err, task.ErrNotFound) {
+		if _, err := h.Progress(tb.ctx, -1); !errors.Is(err, task.ErrNotFound) {
 			t.Errorf("Progress: %v", err)
 		}
-		if _, err := h.WaitProgress(tb.ctx, 0); !errors.Is(err, task.ErrNotFound) {
-			t.Errorf("WaitProgress: %v", err)
+		if _, err := h.Progress(tb.ctx, 0); !errors.Is(err, task.ErrNotFound) {
+			t.Errorf("Progress(0): %v", err)
 		}
 		if keys := b.Keys(t); len(keys) != 0 {
 			t.Errorf("reads wrote %q", keys)

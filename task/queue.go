@@ -311,9 +311,9 @@ func (q *Queue[P, R]) submission(id string, params P, qc queryConfig) (*submissi
 // registered as a waiter by the same script, so [Handle.Wait] costs no
 // round trip more than [Queue.Query]; [NoWait] skips that for
 // fire-and-forget submissions. If a task with the same id is pending or
-// running, Submit joins it ([Handle.Joined]) and params are ignored; a
-// finished task with that id is replaced. Options: Timeout, Priority, Delay
-// or At, MaxAttempts, NoWait, Once (applies to the handle's Wait).
+// running, Submit joins it (span attribute task.joined) and params are ignored; a
+// finished task with that id is replaced. Options: Timeout, Priority, Delay,
+// MaxAttempts, NoWait, Once (applies to the handle's Wait).
 //
 // Bad input (an empty id, params the codec cannot encode, options out of
 // range) returns an [ErrInvalid] error and writes nothing; so does a queue

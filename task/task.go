@@ -72,7 +72,7 @@ func (t *Task[P]) Valid() bool {
 
 // Update reports progress: current out of total (any scale; the reference
 // uses percent). Callers read it with [Handle.Progress] and
-// [Handle.WaitProgress], which it wakes. It returns ErrCanceled when the
+// [Handle.Progress], which it wakes. It returns ErrCanceled when the
 // task's cancellation was requested, ErrLost when the worker no longer
 // holds the task, ErrTimeout after the deadline (nothing is recorded then)
 // and errors matching ErrQueue when Redis fails. Local runs keep progress in
