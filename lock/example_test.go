@@ -134,7 +134,7 @@ func ExampleMutex() {
 	// Output:
 	// fencing token: 1
 	// second acquirer: true
-	// work context ended: true cause: lock: lease released
+	// work context ended: true cause: lock: not held: lease released
 	// next fencing token: 2
 }
 
