@@ -25,7 +25,8 @@ var (
 type ConnectOption = redisx.Option
 
 // WithTLSConfig sets the TLS configuration (client certificates, private
-// CAs). It turns TLS on for any scheme but unix://.
+// CAs). It turns TLS on for any scheme but unix://; with Sentinel, for the
+// sentinels and the data servers alike.
 func WithTLSConfig(cfg *tls.Config) ConnectOption { return redisx.WithTLSConfig(cfg) }
 
 // WithClientOption adjusts the final rueidis.ClientOption, after the URL
@@ -44,10 +45,25 @@ func WithClientOption(f func(*rueidis.ClientOption)) ConnectOption {
 //	rediss://...                          TLS
 //	redis://host1:port1,host2:port2,...   Redis Cluster seeds
 //	unix://[user[:password]@]/path/redis.sock[?db=N]
+//	redis-sentinel://[user[:password]@]s1[:port],s2[:port],...[/db]?master_set=NAME
+//	rediss-sentinel://...                 Sentinel, TLS everywhere
 //
-// Parameters: db, dial_timeout, write_timeout, addr (more seeds),
-// skip_verify (rediss only), protocol=2, client_cache=0|1, max_retries=0,
-// client_name; unknown ones are refused. Client-side caching is on by
+// The hosts of a redis-sentinel:// URL are sentinels (port 26379 unless
+// given) and master_set, which it requires, is the name they monitor the
+// master under; the client asks them for the master, follows their
+// +switch-master events and checks with them every 5 s, so it moves to a
+// promoted replica by itself. The user and password are the data
+// servers'; sentinels that require a password of their own get it through
+// WithClientOption (the rueidis.ClientOption's Sentinel field).
+// rueidis's spelling, redis://s1:26379,s2:26379?master_set=NAME, is
+// accepted too. Failover loses the writes the replica had not received:
+// docs/durability.md in the repository says what that means for leases,
+// fences, locks and tasks.
+//
+// Parameters: db, dial_timeout, write_timeout, addr (more seeds or
+// sentinels), skip_verify (TLS only), protocol=2, client_cache=0|1,
+// max_retries=0, client_name, master_set; unknown ones are refused, and
+// so is a Sentinel URL without master_set. Client-side caching is on by
 // default when the server supports CLIENT TRACKING and silently off when
 // it does not; client_cache=1 requires it (Connect then fails on servers
 // without it), client_cache=0 turns it off. The caller owns the client and

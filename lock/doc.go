@@ -107,10 +107,36 @@
 // a renewal, so work bound to it stops before the lock can be handed to
 // anyone else, even when Redis is unreachable, and a renewal answered after
 // the deadline does not revive it. The optional watchdog ([WithWatchdog])
-// renews every third of the TTL. The fencing token ([Lease.Fence]) comes from one counter
-// per lock in the lock's slot and is strictly greater than that of every
-// earlier lease of the lock; pass it to the protected resource so that it
-// can turn away a holder that stalled past its lease.
+// renews every third of the TTL. The fencing token ([Lease.Fence]) is
+// max(the lock's counter + 1, the server's clock in µs), kept in the lock's
+// slot, and is strictly greater than that of every earlier lease of the
+// lock; pass it to the protected resource so that it can turn away a holder
+// that stalled past its lease. A [Quorum] lease's fence is the highest of
+// the majority's, raised on every server it reached.
+//
+// # Durability
+//
+// A lock is one Redis key, as durable as Redis makes its writes (the
+// package never calls WAIT): a crash loses nothing acknowledged with
+// appendfsync always, about the last second with everysec, everything
+// without persistence, and a failover (Sentinel, Cluster) loses what the
+// replica had not received. A lost acquisition or renewal frees the lock
+// while its holder is still within its local deadline, so a second holder
+// can take it; a lost Unlock or Release keeps it until its TTL ends
+// (a [Permanent] lock until ForceUnlock). Fencing tokens still never go
+// back: the clock term puts the first token after a restart or failover
+// above every token handed out before, unless the server's clock stepped
+// back by more than the lost window or tokens came faster than one per µs.
+// A server clock stepped forward ends leases early on the server, and
+// Redis expires the key by that clock too; client clock steps change
+// nothing. So a resource a [Mutex] guards keeps the highest fence it
+// accepted for the lock and rejects any write with a lower one, atomically
+// with the write. Lock and RLock have no fence: a lost write can give such
+// a lock two owners with nothing to tell them apart. A [Quorum] lease
+// rests on the majority that granted it: with three servers, one that
+// restarts without the write lets another majority form, so keep a
+// restarted server out for one TTL (Redlock's delayed restart); its fence
+// still rises. docs/durability.md in the repository has the details.
 //
 // # Errors
 //

@@ -42,7 +42,7 @@
 //   - Malloc hands out the free member with the highest priority, least
 //     recently released first (at millisecond resolution), under a lease
 //     with a holder token and a fencing number that rises with every
-//     allocation of the pool. Release, Refresh and ReportUnhealthy check the
+//     allocation of the pool (by at least one; see Durability). Release, Refresh and ReportUnhealthy check the
 //     token: a holder whose lease lapsed cannot touch the next holder's
 //     lease.
 //   - In shared mode (WithShared) members are handed out round-robin within
@@ -100,6 +100,26 @@
 // Lua script and costs O(log n) in the pool size (batches O(k log n)); only
 // Keys, Assign, AssignKeys, Admin.Export and Admin.Snapshot read the whole
 // pool.
+//
+// # Durability
+//
+// Leases and fences are as durable as Redis makes its writes; the package
+// never calls WAIT. A crash loses nothing acknowledged with appendfsync
+// always, about the last second with everysec and everything without
+// persistence; a failover (Sentinel, Cluster) loses what the replica had
+// not received. A lost malloc or Refresh lets the member go to a second
+// holder while the first is still within its local deadline; a lost Release
+// keeps the member held until its lease lapses (with LeaseTTL(Permanent),
+// until Admin.ForceRelease). Fences never go back, lost writes included:
+// each is max(fencing counter + 1, the server's clock in µs), so a restarted
+// or promoted server continues above every fence handed out before, unless
+// its clock stepped back by more than the lost window or fences came
+// faster than one per µs. A server clock stepped forward ends leases early
+// on the server; client clock steps change nothing (local deadlines are
+// monotonic). That is what Fence is for: the resource keeps the highest
+// fence it accepted for each member and rejects any write with a lower one,
+// atomically with the write. docs/durability.md in the repository has the
+// details.
 //
 // # Errors
 //

@@ -108,6 +108,25 @@
 //     a task whose handler returns an error then goes back to the queue
 //     without using up an attempt.
 //
+// # Durability
+//
+// A task is its record in Redis, as durable as Redis makes its writes (the
+// package never calls WAIT): a crash loses nothing acknowledged with
+// appendfsync always, about the last second with everysec, everything
+// without persistence, and a failover (Sentinel, Cluster) loses what the
+// replica had not received. A lost enqueue makes Wait report ErrNotFound;
+// a lost claim puts the task back, and another worker runs it while the
+// first may still be running it; a lost outcome leaves the task running on
+// the server, so after its claim lapses another worker runs it again. The
+// scripts check the claim's token, so the record holds one outcome and a
+// superseded worker cannot write one; but a caller that already received
+// an outcome keeps it, and a later Wait may report the rerun's. Make
+// handlers' side effects idempotent, or fence them with a pool or lock
+// lease. Deadlines, retention and worker liveness follow the server's
+// clock: stepped forward, tasks time out and workers count as dead early;
+// stepped back, later. Client clock steps change nothing.
+// docs/durability.md in the repository has the details.
+//
 // # Data model
 //
 // Each queue name has eleven keys sharing the hash tag

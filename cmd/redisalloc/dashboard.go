@@ -705,7 +705,7 @@ type dashboardOptions struct {
 func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("dashboard", flag.ContinueOnError)
 	fs.StringVar(&o.target.redisURL, "redis", o.target.redisURL,
-		"Redis `URL`: redis://, rediss://, unix://, or comma-separated cluster seeds\n(redis://h1:p1,h2:p2); default: $REDIS_URL")
+		"Redis `URL`: redis://, rediss://, unix://, comma-separated cluster seeds\n(redis://h1:p1,h2:p2), or sentinels (redis-sentinel://s1,s2?master_set=NAME); default: $REDIS_URL")
 	fs.StringVar(&o.target.prefix, "prefix", o.target.prefix, "key `prefix` of the pools, queues and workers to show (required)")
 	fs.StringVar(&o.listen, "listen", o.listen,
 		"`address` to serve on; port 0 picks a free one. A non-loopback address needs a token")

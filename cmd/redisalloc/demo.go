@@ -149,7 +149,7 @@ func (o demoOptions) validate() error {
 func demoFlags(o *demoOptions, plain *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
 	fs.StringVar(&o.redisURL, "redis", o.redisURL,
-		"Redis `URL`: redis://, rediss://, unix://, or comma-separated cluster seeds\n(redis://h1:p1,h2:p2); empty: an embedded in-process Redis")
+		"Redis `URL`: redis://, rediss://, unix://, comma-separated cluster seeds\n(redis://h1:p1,h2:p2), or sentinels (redis-sentinel://s1,s2?master_set=NAME); empty: an embedded in-process Redis")
 	fs.IntVar(&o.workers, "workers", o.workers, "concurrent well-behaved workers (a crashing one comes on top)")
 	fs.IntVar(&o.proxies, "proxies", o.proxies, "simulated proxies in the pool")
 	fs.DurationVar(&o.duration, "duration", o.duration, "stop after this long (0: run until interrupted with Ctrl-C)")

@@ -34,7 +34,7 @@ const defaultCLITimeout = time.Minute
 
 func (t *cliTarget) flags(fs *flag.FlagSet) {
 	fs.StringVar(&t.redisURL, "redis", "",
-		"Redis `URL`: redis://, rediss://, unix://, or comma-separated cluster seeds\n(redis://h1:p1,h2:p2); default: $REDIS_URL")
+		"Redis `URL`: redis://, rediss://, unix://, comma-separated cluster seeds\n(redis://h1:p1,h2:p2), or sentinels (redis-sentinel://s1,s2?master_set=NAME); default: $REDIS_URL")
 	fs.StringVar(&t.prefix, "prefix", "", "key `prefix` the pools, queues and locks were opened with (required)")
 	fs.DurationVar(&t.timeout, "timeout", defaultCLITimeout, "give up after this long")
 }

@@ -83,8 +83,18 @@ func WithClientOption(f func(*rueidis.ClientOption)) Option {
 // else is refused rather than silently ignored.
 var knownParams = []string{
 	"db", "dial_timeout", "write_timeout", "addr", "skip_verify", "protocol",
-	"client_cache", "max_retries", "client_name",
+	"client_cache", "max_retries", "client_name", "master_set",
 }
+
+// defaultSentinelPort is the port a redis-sentinel:// host without one gets:
+// Sentinel's own default, not the server's 6379.
+const defaultSentinelPort = "26379"
+
+// sentinelRefreshInterval is how often a Sentinel client asks the sentinels
+// where the master is, besides following their +switch-master events: one
+// missed event would otherwise keep it on a demoted master (rueidis
+// recommends a few seconds). WithClientOption can change it.
+const sentinelRefreshInterval = 5 * time.Second
 
 // ParseURL turns a Redis URL into client options. Accepted forms:
 //
@@ -92,10 +102,19 @@ var knownParams = []string{
 //	rediss://...                        TLS
 //	redis://host1:port1,host2:port2,... several seeds (Redis Cluster)
 //	unix://[user[:password]@]/path/to/redis.sock[?db=N]
+//	redis-sentinel://[user[:password]@]s1[:port],s2[:port],...[/db]?master_set=NAME
+//	rediss-sentinel://...               Sentinel, TLS to sentinels and servers
+//
+// The hosts of a redis-sentinel:// URL are sentinels (default port 26379);
+// master_set names the master they monitor, and the user and password are
+// the data servers' (rueidis sends none to the sentinels unless told with
+// WithClientOption). rueidis's own spelling, redis://s1,s2?master_set=NAME
+// (default port 6379), means the same.
 //
 // Query parameters: db, dial_timeout, write_timeout, addr (more seeds),
-// skip_verify (rediss only), protocol=2, client_cache=0|1, max_retries=0,
-// client_name. Errors wrap ErrInvalidURL and never include the password.
+// skip_verify (TLS only), protocol=2, client_cache=0|1, max_retries=0,
+// client_name, master_set (Sentinel only). Errors wrap ErrInvalidURL and
+// never include the password.
 func ParseURL(raw string) (rueidis.ClientOption, error) {
 	opt, _, err := parseURL(raw)
 	return opt, err
@@ -108,12 +127,16 @@ func parseURL(raw string) (rueidis.ClientOption, *bool, error) {
 	}
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return bad("missing scheme, want redis://, rediss:// or unix://")
+		return bad("missing scheme, want redis://, rediss://, redis-sentinel:// or unix://")
 	}
+	sentinelScheme := false
 	switch scheme {
 	case "redis", "rediss", "unix":
+	case "redis-sentinel", "rediss-sentinel":
+		sentinelScheme = true
+		scheme = strings.TrimSuffix(scheme, "-sentinel")
 	default:
-		return bad("unknown scheme %q, want redis, rediss or unix", scheme)
+		return bad("unknown scheme %q, want redis, rediss, redis-sentinel, rediss-sentinel or unix", scheme)
 	}
 	// Split the authority ourselves: net/url cannot parse comma-separated
 	// hosts, so extra seeds become addr= parameters for rueidis.ParseURL.
@@ -134,6 +157,9 @@ func parseURL(raw string) (rueidis.ClientOption, *bool, error) {
 			}
 			if err := checkHostPort(h); err != nil {
 				return bad("%v", err)
+			}
+			if sentinelScheme {
+				h = withDefaultPort(h, defaultSentinelPort)
 			}
 			seeds = append(seeds, h)
 		}
@@ -156,11 +182,27 @@ func parseURL(raw string) (rueidis.ClientOption, *bool, error) {
 		return bad("unix URL needs a socket path")
 	}
 	if q.Has("skip_verify") && scheme != "rediss" {
-		return bad("skip_verify needs rediss://")
+		return bad("skip_verify needs rediss:// or rediss-sentinel://")
 	}
-	for _, a := range q["addr"] {
+	masterSet, sentinel := q.Get("master_set"), sentinelScheme || q.Has("master_set")
+	if sentinel {
+		switch {
+		case scheme == "unix":
+			return bad("master_set needs redis-sentinel:// (sentinels are reached over TCP)")
+		case masterSet == "":
+			return bad("a Sentinel URL needs master_set=NAME, the name the sentinels monitor the master under")
+		case len(q["master_set"]) > 1:
+			return bad("master_set given more than once")
+		case strings.IndexFunc(masterSet, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0:
+			return bad("master_set must not contain spaces or control characters")
+		}
+	}
+	for i, a := range q["addr"] {
 		if err := checkHostPort(a); err != nil {
 			return bad("addr: %v", err)
+		}
+		if sentinelScheme {
+			q["addr"][i] = withDefaultPort(a, defaultSentinelPort)
 		}
 	}
 	if len(seeds) > 1 {
@@ -192,10 +234,31 @@ func parseURL(raw string) (rueidis.ClientOption, *bool, error) {
 	if opt.SelectDB < 0 {
 		return bad("negative database number")
 	}
-	if len(opt.InitAddress) > 1 && opt.SelectDB != 0 {
+	if len(opt.InitAddress) > 1 && opt.SelectDB != 0 && !sentinel {
 		return bad("a cluster has only database 0")
 	}
+	if sentinel {
+		// The sentinels are dialled like the servers; rueidis takes their
+		// settings from opt.Sentinel only.
+		opt.Sentinel.Dialer = opt.Dialer
+		if opt.TLSConfig != nil {
+			// A name taken from the first sentinel's host would be wrong
+			// for every other host: let each dial use its own address.
+			opt.TLSConfig.ServerName = ""
+			opt.Sentinel.TLSConfig = opt.TLSConfig.Clone()
+		}
+		opt.Sentinel.TopologyRefreshInterval = sentinelRefreshInterval
+	}
 	return opt, cache, nil
+}
+
+// withDefaultPort appends port to a host that has none; h has passed
+// checkHostPort.
+func withDefaultPort(h, port string) string {
+	if _, _, err := net.SplitHostPort(h); err == nil {
+		return h
+	}
+	return net.JoinHostPort(strings.Trim(h, "[]"), port)
 }
 
 func checkHostPort(h string) error {
@@ -280,6 +343,9 @@ func Connect(ctx context.Context, rawURL string, opts ...Option) (rueidis.Client
 	opt.DisableAutoPipelining = cfg.noAutoPipe
 	if cfg.tls != nil && !strings.HasPrefix(rawURL, "unix://") {
 		opt.TLSConfig = cfg.tls
+		if opt.Sentinel.MasterSet != "" {
+			opt.Sentinel.TLSConfig = cfg.tls
+		}
 	}
 	opt.DisableCache = cfg.cache == CacheOff
 	for _, f := range cfg.adjust {

@@ -26,6 +26,7 @@ func TestParseURL(t *testing.T) {
 		user  string
 		pass  string
 		tls   bool
+		set   string // Sentinel master set
 	}{
 		{name: "Plain", url: "redis://127.0.0.1:6380", addrs: []string{"127.0.0.1:6380"}},
 		{name: "DefaultPort", url: "redis://localhost", addrs: []string{"localhost:6379"}},
@@ -39,6 +40,10 @@ func TestParseURL(t *testing.T) {
 		{name: "AddrParam", url: "redis://a:1?addr=b:2", addrs: []string{"a:1", "b:2"}},
 		{name: "IPv6", url: "redis://[::1]:6390", addrs: []string{"[::1]:6390"}},
 		{name: "Unix", url: "unix:///run/redis.sock?db=2", addrs: []string{"/run/redis.sock"}, db: 2},
+		{name: "Sentinel", url: "redis-sentinel://s1:26380,s2,[::1]/2?master_set=mymaster", addrs: []string{"s1:26380", "s2:26379", "[::1]:26379"}, db: 2, set: "mymaster"},
+		{name: "SentinelAuth", url: "redis-sentinel://:pw@s1?master_set=m&addr=s2", addrs: []string{"s1:26379", "s2:26379"}, pass: "pw", set: "m"},
+		{name: "SentinelTLS", url: "rediss-sentinel://s1,s2?master_set=m", addrs: []string{"s1:26379", "s2:26379"}, tls: true, set: "m"},
+		{name: "SentinelRueidisForm", url: "redis://s1:26379,s2:26379/1?master_set=m", addrs: []string{"s1:26379", "s2:26379"}, db: 1, set: "m"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +61,23 @@ func TestParseURL(t *testing.T) {
 			if (opt.TLSConfig != nil) != tt.tls {
 				t.Errorf("TLS = %v, want %v", opt.TLSConfig != nil, tt.tls)
 			}
+			if opt.Sentinel.MasterSet != tt.set {
+				t.Errorf("master set %q, want %q", opt.Sentinel.MasterSet, tt.set)
+			}
+			if tt.set == "" {
+				return
+			}
+			// The sentinels are dialled with the URL's settings, and the
+			// client keeps asking them where the master is.
+			if (opt.Sentinel.TLSConfig != nil) != tt.tls {
+				t.Errorf("sentinel TLS = %v, want %v", opt.Sentinel.TLSConfig != nil, tt.tls)
+			}
+			if tt.tls && (opt.TLSConfig.ServerName != "" || opt.Sentinel.TLSConfig.ServerName != "") {
+				t.Errorf("TLS server name %q/%q fixed to one host", opt.TLSConfig.ServerName, opt.Sentinel.TLSConfig.ServerName)
+			}
+			if opt.Sentinel.TopologyRefreshInterval <= 0 {
+				t.Errorf("sentinel topology refresh %v, want on", opt.Sentinel.TopologyRefreshInterval)
+			}
 		})
 	}
 }
@@ -63,22 +85,31 @@ func TestParseURL(t *testing.T) {
 func TestParseURLRejects(t *testing.T) {
 	t.Parallel()
 	tests := map[string]string{
-		"NoScheme":        "127.0.0.1:6379",
-		"UnknownScheme":   "http://h:1",
-		"EmptyHost":       "redis://a:1,,b:2",
-		"BadPort":         "redis://h:notaport",
-		"PortRange":       "redis://h:70000",
-		"BadDB":           "redis://h:1/x",
-		"NegativeDB":      "redis://h:1?db=-1",
-		"ClusterWithDB":   "redis://a:1,b:2/3",
-		"UnknownParam":    "redis://h:1?pool_size=3",
-		"SkipVerifyNoTLS": "redis://h:1?skip_verify=true",
-		"BadCacheParam":   "redis://h:1?client_cache=maybe",
-		"BadProtocol":     "redis://h:1?protocol=4",
-		"UnixNoPath":      "unix://",
-		"BadAddrParam":    "redis://h:1?addr=x:y",
-		"Fragment":        "redis://h:1#frag",
-		"BadPath":         "redis://h:1/1/2",
+		"NoScheme":                "127.0.0.1:6379",
+		"UnknownScheme":           "http://h:1",
+		"EmptyHost":               "redis://a:1,,b:2",
+		"BadPort":                 "redis://h:notaport",
+		"PortRange":               "redis://h:70000",
+		"BadDB":                   "redis://h:1/x",
+		"NegativeDB":              "redis://h:1?db=-1",
+		"ClusterWithDB":           "redis://a:1,b:2/3",
+		"UnknownParam":            "redis://h:1?pool_size=3",
+		"SkipVerifyNoTLS":         "redis://h:1?skip_verify=true",
+		"BadCacheParam":           "redis://h:1?client_cache=maybe",
+		"BadProtocol":             "redis://h:1?protocol=4",
+		"UnixNoPath":              "unix://",
+		"BadAddrParam":            "redis://h:1?addr=x:y",
+		"Fragment":                "redis://h:1#frag",
+		"BadPath":                 "redis://h:1/1/2",
+		"SentinelNoSet":           "redis-sentinel://s1:26379,s2:26379",
+		"SentinelEmptySet":        "redis-sentinel://s1?master_set=",
+		"SentinelTwoSets":         "redis-sentinel://s1?master_set=a&master_set=b",
+		"SentinelSetSpace":        "redis-sentinel://s1?master_set=my%20master",
+		"SentinelUnix":            "unix:///run/redis.sock?master_set=m",
+		"SentinelBadHost":         "redis-sentinel://s1:x?master_set=m",
+		"SentinelBadAddr":         "redis-sentinel://s1?master_set=m&addr=:1",
+		"SentinelSkipVerifyNoTLS": "redis-sentinel://s1?master_set=m&skip_verify=true",
+		"SentinelPlus":            "redis+sentinel://s1?master_set=m",
 	}
 	for name, u := range tests {
 		t.Run(name, func(t *testing.T) {

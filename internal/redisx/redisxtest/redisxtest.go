@@ -1,6 +1,9 @@
 // Package redisxtest gives conformance suites their three backends: the
 // embedded miniredis (always), a real standalone redis-server (REDIS_URL)
 // and a real Redis Cluster (REDIS_CLUSTER_ADDRS, comma-separated seeds).
+// A fourth, a master with a replica behind Sentinel (REDIS_SENTINEL_URL, a
+// redis-sentinel:// URL), is not in Each: the tests that need it ask for it
+// with New(t, BackendSentinel) and force failovers on it (SentinelFailover).
 //
 // A suite is written once:
 //
@@ -37,15 +40,18 @@ import (
 const (
 	EnvRedisURL       = "REDIS_URL"
 	EnvClusterAddrs   = "REDIS_CLUSTER_ADDRS"
+	EnvSentinelURL    = "REDIS_SENTINEL_URL"
 	EnvCI             = "CI"
 	BackendMini       = "miniredis"
 	BackendStandalone = "standalone"
 	BackendCluster    = "cluster"
+	BackendSentinel   = "sentinel"
 )
 
 // Backend is one Redis a test runs against.
 type Backend struct {
-	// Name is BackendMini, BackendStandalone or BackendCluster.
+	// Name is BackendMini, BackendStandalone, BackendCluster or
+	// BackendSentinel.
 	Name string
 	// Client is connected for this test only and closed after it.
 	Client rueidis.Client
@@ -87,6 +93,8 @@ func New(t testing.TB, name string) *Backend {
 		b.Client = connectEnv(t, EnvRedisURL, func(v string) string { return v })
 	case BackendCluster:
 		b.Client = connectEnv(t, EnvClusterAddrs, func(v string) string { return "redis://" + v })
+	case BackendSentinel:
+		b.Client = connectEnv(t, EnvSentinelURL, func(v string) string { return v })
 	default:
 		t.Fatalf("redisxtest: unknown backend %q", name)
 	}
@@ -151,6 +159,8 @@ func (b *Backend) NewClient(t testing.TB) rueidis.Client {
 		c, err = rueidis.NewClient(redisx.EmbeddedClientOption(b.Mini.Addr()))
 	case BackendStandalone:
 		c, err = redisx.Connect(context.Background(), os.Getenv(EnvRedisURL))
+	case BackendSentinel:
+		c, err = redisx.Connect(context.Background(), os.Getenv(EnvSentinelURL))
 	default:
 		c, err = redisx.Connect(context.Background(), "redis://"+os.Getenv(EnvClusterAddrs))
 	}
