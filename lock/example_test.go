@@ -118,7 +118,7 @@ func ExampleMutex() {
 		log.Fatal(err)
 	}
 	work := lease.Context() // ends if the lock is lost
-	first := lease.Fence() // pass it to the resource the lock guards
+	first := lease.Fence()  // pass it to the resource the lock guards
 
 	other, _ := l.Mutex("nightly")
 	_, err = other.TryAcquire(ctx)
