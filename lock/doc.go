@@ -110,7 +110,13 @@
 // renews every third of the TTL. The fencing token ([Lease.Fence]) comes from one counter
 // per lock in the lock's slot and is strictly greater than that of every
 // earlier lease of the lock; pass it to the protected resource so that it
-// can turn away a holder that stalled past its lease.
+// can turn away a holder that stalled past its lease. A token is
+// max(counter + 1, the server's clock in microseconds), so tokens do not go
+// back when Redis loses the counter's last writes (a crash under appendfsync
+// everysec, a failover to a lagging replica), unless the new server's clock
+// is behind by more than the lost stretch (or the lock was taken more than
+// once per microsecond throughout it). The lock itself may be lost with
+// such writes: the token is what protects the resource then.
 //
 // # Errors
 //
