@@ -111,6 +111,10 @@ func TestConfigValidate(t *testing.T) {
 		"CrashNaN":       func(c *config) { c.CrashRestarts = math.NaN() },
 		"FsyncNo":        func(c *config) { c.AppendFsync = "no" },
 		"FsyncTypo":      func(c *config) { c.AppendFsync = "Always" },
+		"NegativeCut":    func(c *config) { c.AOFCut, c.CrashRestarts = -time.Second, 1 },
+		"CutNoCrashes":   func(c *config) { c.AOFCut = time.Second },
+		"CutAndFailover": func(c *config) { c.AOFCut, c.CrashRestarts, c.Failover = time.Second, 1, true },
+		"NegativeLag":    func(c *config) { c.Failover, c.ReplicaLag = true, -time.Second },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := good
@@ -142,6 +146,12 @@ func TestAppendFsyncDefault(t *testing.T) {
 		c := config{CrashRestarts: tt.crash, AppendFsync: tt.flag}
 		if got := c.appendFsync(); got != tt.want {
 			t.Errorf("crash %v, flag %q: appendfsync %q, want %q", tt.crash, tt.flag, got, tt.want)
+		}
+	}
+	// Lost writes are injected on top of the tail everysec may lose.
+	for _, c := range []config{{CrashRestarts: 1, AOFCut: time.Second}, {CrashRestarts: 0.5, Failover: true}} {
+		if got := c.appendFsync(); got != fsyncEverysec || !c.lossy() {
+			t.Errorf("%+v: appendfsync %q, lossy %v; want everysec, lossy", c, got, c.lossy())
 		}
 	}
 	if !crashChecked(fsyncAlways) || crashChecked(fsyncEverysec) {
