@@ -61,7 +61,10 @@ func (c *controller) waitReplicaSynced(ctx context.Context) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("replica %s not in sync after %v (link %q, %v)", c.replica.addr(), replicaSyncTimeout, link, err)
+			if err == nil {
+				err = fmt.Errorf("master_link_status %q", link)
+			}
+			return fmt.Errorf("replica %s not in sync after %v: %w", c.replica.addr(), replicaSyncTimeout, err)
 		}
 		if ctx.Err() != nil {
 			return ctx.Err()
