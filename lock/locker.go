@@ -256,7 +256,9 @@ func (l *Locker) Info(ctx context.Context, key string) (Info, error) {
 }
 
 // Fence returns the last fencing number a Mutex handed out for the lock
-// named key, 0 if none yet. For diagnostics: the counter only grows.
+// named key, 0 if none yet. For diagnostics: the counter only grows, except
+// that a server that lost writes reads lower until its next lease, which
+// is numbered above everything handed out before (see [Lease.Fence]).
 func (l *Locker) Fence(ctx context.Context, key string) (int64, error) {
 	k, err := l.space.keys(key)
 	if err != nil {

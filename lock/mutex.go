@@ -270,7 +270,9 @@ func isNotHeld(err error) bool { return errors.Is(err, ErrNotHeld) }
 func lostTaken(error) error    { return errLostTaken }
 
 // Fence returns the lease's fencing token: a number strictly greater than
-// that of every earlier lease of the same lock. Pass it to the resource the
+// that of every earlier lease of the same lock, also across lost Redis
+// writes (see the package doc: it is at least the server's clock in
+// microseconds, so large and not consecutive). Pass it to the resource the
 // lock protects, and have the resource refuse requests with a token lower
 // than one it has seen: a holder that stalled past its TTL is then turned
 // away. The counter lives next to the lock key, in the same slot, one per

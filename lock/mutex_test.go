@@ -579,3 +579,48 @@ func TestWaitersShareAndSurviveTrackingConnection(t *testing.T) {
 		}
 	})
 }
+
+// TestFenceSurvivesLostWrites: a server that lost the counter's last
+// writes (an AOF tail lost in a crash, a failover to a lagging replica)
+// must still number the next lease above every fence it handed out before.
+// Issue 13, point 8: the counter went back and fences were reused.
+func TestFenceSurvivesLostWrites(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		m, err := tb.l.Mutex("lost", lock.WithTTL(time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fences []int64
+		for range 3 {
+			lease, err := m.Acquire(tb.ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fences = append(fences, lease.Fence())
+			if err := lease.Release(tb.ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if fences[0] >= fences[1] || fences[1] >= fences[2] {
+			t.Fatalf("fences %v do not rise", fences)
+		}
+		// The server comes back with the counter as it was after the first
+		// lease: the last two increments are lost.
+		if err := b.Client.Do(tb.ctx, b.Client.B().Set().Key(fenceKey(b, "lost")).Value(strconv.FormatInt(fences[0], 10)).Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		lease, err := m.Acquire(tb.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = lease.Release(tb.ctx) }()
+		if lease.Fence() <= fences[2] {
+			t.Fatalf("fence %d after a lost write, but %v went out before", lease.Fence(), fences)
+		}
+		if got, err := tb.l.Fence(tb.ctx, "lost"); err != nil || got != lease.Fence() {
+			t.Fatalf("Locker.Fence = %d, %v; want %d", got, err, lease.Fence())
+		}
+	})
+}

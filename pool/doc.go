@@ -45,6 +45,16 @@
 //     allocation of the pool (by at least one; see Durability). Release, Refresh and ReportUnhealthy check the
 //     token: a holder whose lease lapsed cannot touch the next holder's
 //     lease.
+//   - A fencing number is max(counter + 1, the Redis server's clock in
+//     microseconds), so fences never go back, also when Redis lost the
+//     counter's last writes (appendfsync everysec and a machine crash, a
+//     failover to a replica that lagged): the next server numbers above
+//     what the lost one handed out, unless its clock is behind by more than
+//     the lost stretch. Above one allocation per microsecond sustained, the
+//     counter runs ahead of the clock: fences still rise, but a loss in
+//     that stretch is covered only once the clock has caught up. The
+//     numbers are large (about 1.8e15) and not consecutive; a lost write
+//     can still lose a lease, so the resource must turn away lower fences.
 //   - In shared mode (WithShared) members are handed out round-robin within
 //     each priority and nobody holds them.
 //   - Leases lapse after their TTL (2 minutes, or WithLeaseTTL, or LeaseTTL,

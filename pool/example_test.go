@@ -49,13 +49,13 @@ func Example() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println(a.Key, a.Value.Addr, a.Fence())
+	fmt.Println(a.Key, a.Value.Addr, a.Fence() > 0) // pass a.Fence() to what the proxy guards
 	if err := a.Release(ctx); err != nil {
 		panic(err)
 	}
 	fmt.Println(errors.Is(a.Release(ctx), pool.ErrNotHeld)) // a second Free
 	// Output:
-	// p1 10.0.0.1:3128 1
+	// p1 10.0.0.1:3128 true
 	// true
 }
 
@@ -193,9 +193,9 @@ func ExampleAdmin_Stats() {
 	_, _ = p.Malloc(ctx, pool.LeaseTTL(time.Minute))
 
 	st, err := p.Admin().Stats(ctx)
-	fmt.Println(st.Counts.Free, st.Counts.Held, st.Fence, st.DueTimers, err)
+	fmt.Println(st.Counts.Free, st.Counts.Held, st.Fence > 0, st.DueTimers, err)
 	// Output:
-	// 2 1 1 0 <nil>
+	// 2 1 true 0 <nil>
 }
 
 // A scaler buys proxies when the free ones run low and retires idle
@@ -252,10 +252,10 @@ func ExampleNewAdmin() {
 		}
 	}
 	n, err := admin.ForceRelease(ctx, seen)
-	fmt.Println(seen, n, err)
+	fmt.Println(len(seen), n, err)
 	fmt.Println(errors.Is(a.Release(ctx), pool.ErrNotHeld)) // the old holder lost it
 	// Output:
-	// map[a:1] 1 <nil>
+	// 1 1 <nil>
 	// true
 }
 

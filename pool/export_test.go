@@ -98,3 +98,7 @@ func (a *Inspector) Bindings(ctx context.Context, key string) ([]string, error) 
 // WithWaitPoll bounds a single wait of a waiting malloc (default 2 s), so
 // tests can tell a wake-up from a poll.
 func WithWaitPoll(d time.Duration) Option { return poolOption(func(o *config) { o.waitPoll = d }) }
+
+// FenceKey is the pool's fencing counter, for tests that make it lose
+// writes.
+func (p *Pool[T]) FenceKey() string { return p.c.keys[keyFence] }

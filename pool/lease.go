@@ -132,8 +132,10 @@ func (l *Lease) end(cause error) {
 }
 
 // Fence returns the allocation's fencing number: strictly greater than that
-// of every earlier allocation of the pool, so a resource that sees it can
-// refuse a stale holder. It is 0 in shared mode.
+// of every earlier allocation of the pool, also across lost Redis writes
+// (see the package doc: it is at least the server's clock in microseconds,
+// so large and not consecutive), so a resource that sees it can refuse a
+// stale holder. It is 0 in shared mode.
 func (l *Lease) Fence() int64 { return l.fence }
 
 // Deadline returns the lease's local deadline: it is valid strictly before

@@ -152,6 +152,13 @@ type machine struct {
 
 var universe = []string{"a", "b", "c", "d", "e"}
 
+// nextFence is the fence rule: max(counter + 1, the server clock in
+// microseconds); the model's clock is the embedded server's.
+func (s *machine) nextFence() int64 {
+	s.m.fence = max(s.m.fence+1, s.base.Add(time.Duration(s.m.now)*time.Millisecond).UnixMicro())
+	return s.m.fence
+}
+
 func (s *machine) setClock() { s.b.Mini.SetTime(s.base.Add(time.Duration(s.m.now) * time.Millisecond)) }
 
 func (s *machine) keys(t *rapid.T) []string {
@@ -288,9 +295,8 @@ func (s *machine) Malloc(t *rapid.T) {
 	if a.Key != want {
 		t.Fatalf("Malloc gave %q, model %q (order %q)", a.Key, want, order)
 	}
-	s.m.fence++
-	if a.Fence() != s.m.fence {
-		t.Fatalf("fence %d, model %d", a.Fence(), s.m.fence)
+	if f := s.nextFence(); a.Fence() != f {
+		t.Fatalf("fence %d, model %d", a.Fence(), f)
 	}
 	mm := s.m.members[want]
 	mm.state = pool.StateHeld
@@ -353,9 +359,8 @@ func (s *machine) MallocBatch(t *rapid.T) {
 		if l == nil || l.Key != order[i] {
 			t.Fatalf("malloc %d of the batch got %v, model %q (order %q)", i, l, order[i], order)
 		}
-		s.m.fence++
-		if l.Fence() != s.m.fence {
-			t.Fatalf("fence %d, model %d", l.Fence(), s.m.fence)
+		if f := s.nextFence(); l.Fence() != f {
+			t.Fatalf("fence %d, model %d", l.Fence(), f)
 		}
 		mm := s.m.members[l.Key]
 		mm.state = pool.StateHeld

@@ -21,7 +21,9 @@ import (
 type Snapshot struct {
 	// Time is the Redis server's clock when the snapshot was read.
 	Time time.Time
-	// Fence is the last fencing number handed out.
+	// Fence is the last fencing number handed out, as the server knows it:
+	// after Redis lost writes it may read lower than fences already handed
+	// out; the next one is still above them (see the package doc).
 	Fence int64
 	// Counts are the members by state.
 	Counts Counts

@@ -22,7 +22,8 @@ const statsDueLimit = 1000
 type Stats struct {
 	// Time is the Redis server's clock when the stats were read.
 	Time time.Time
-	// Fence is the last fencing number handed out.
+	// Fence is the last fencing number handed out, as the server knows it
+	// (see Snapshot.Fence).
 	Fence int64
 	// Counts are the members by state.
 	Counts Counts

@@ -32,7 +32,7 @@ func TestStatsAgreesWithSnapshot(t *testing.T) {
 		if err := statsAgree(st, snap); err != nil {
 			t.Fatal(err)
 		}
-		if st.Counts != (pool.Counts{Held: 3, Unhealthy: 1}) || st.Bindings != 1 || st.DueTimers != 0 || st.Fence != held.Fence()+2 {
+		if st.Counts != (pool.Counts{Held: 3, Unhealthy: 1}) || st.Bindings != 1 || st.DueTimers != 0 || st.Fence <= held.Fence() {
 			t.Fatalf("stats %+v", *st)
 		}
 	})
@@ -51,7 +51,8 @@ func TestStatsBoundsDueTimers(t *testing.T) {
 		// fall due before the members expire, which are added after them.
 		const leaseTTL, memberTTL = 300 * time.Millisecond, 400 * time.Millisecond
 		a := tb.malloc(t, pool.LeaseTTL(leaseTTL))
-		if second := tb.malloc(t, pool.LeaseTTL(leaseTTL)); second.Key == a.Key {
+		second := tb.malloc(t, pool.LeaseTTL(leaseTTL))
+		if second.Key == a.Key {
 			t.Fatalf("the second malloc took %s again: the first lease lapsed in between", a.Key)
 		}
 		keys := make([]string, 1000+200)
@@ -68,7 +69,7 @@ func TestStatsBoundsDueTimers(t *testing.T) {
 		}
 		// The lapsed leases are the oldest due timers, so they are all seen.
 		want := pool.Stats{
-			Time: st.Time, Fence: a.Fence() + 1, Counts: pool.Counts{Free: len(keys), Held: 2},
+			Time: st.Time, Fence: second.Fence(), Counts: pool.Counts{Free: len(keys), Held: 2},
 			DueTimers: len(keys) + 2, DueSampled: true, LapsedLeases: 2, OldestLapsed: st.OldestLapsed,
 			ExpiredMembers: 1000 - 2,
 		}

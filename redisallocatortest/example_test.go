@@ -33,8 +33,8 @@ func Example() {
 
 	srv.Advance(time.Minute + time.Second)
 	next, err := p.Malloc(ctx)
-	fmt.Println(next.Key, "fence", next.Fence(), err)
+	fmt.Println(next.Key, "fence above the crashed holder's:", next.Fence() > crashed.Fence(), err)
 	// Output:
 	// gpu-0 held; next malloc empty: true
-	// gpu-0 fence 2 <nil>
+	// gpu-0 fence above the crashed holder's: true <nil>
 }

@@ -2,7 +2,6 @@ package task
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/redisallocator/redisallocator/internal/script"
@@ -12,7 +11,10 @@ import (
 type Claim struct {
 	ID      string
 	Attempt int
+	Started int64 // the server's time of the claim, ms
 }
+
+func (c Claim) claimed() claimed { return claimed{id: c.ID, attempt: c.Attempt, started: c.Started} }
 
 // Test-only options and views.
 var (
@@ -49,15 +51,15 @@ func (q *Queue[P, R]) ClaimForTest(ctx context.Context, worker string, n int, le
 	tasks, _, err := q.testWorker(worker, lease, time.Second).claim(ctx, q.c.keys, n, "", false)
 	out := make([]Claim, len(tasks))
 	for i, t := range tasks {
-		out[i] = Claim{ID: t.id, Attempt: t.attempt}
+		out[i] = Claim{ID: t.id, Attempt: t.attempt, Started: t.started}
 	}
 	return out, err
 }
 
-// FinishForTest runs task_finish for worker's claim of id.
-func (q *Queue[P, R]) FinishForTest(ctx context.Context, worker, id string, attempt int, outcome, payload string, backoff time.Duration) error {
-	args := []string{id, worker, strconv.Itoa(attempt), outcome, payload, roundMSZero(backoff)}
-	_, err := q.c.runScript(ctx, script.TaskFinish, q.c.keys.withNotify(id), args)
+// FinishForTest runs task_finish for worker's claim c.
+func (q *Queue[P, R]) FinishForTest(ctx context.Context, worker string, c Claim, outcome, payload string, backoff time.Duration) error {
+	args := []string{c.ID, worker, c.claimed().claim(), outcome, payload, roundMSZero(backoff)}
+	_, err := q.c.runScript(ctx, script.TaskFinish, q.c.keys.withNotify(c.ID), args)
 	return err
 }
 
@@ -66,7 +68,7 @@ func (q *Queue[P, R]) FinishForTest(ctx context.Context, worker, id string, atte
 func (q *Queue[P, R]) BeatForTest(ctx context.Context, worker string, heartbeat, lease time.Duration, claims []Claim) ([]int64, error) {
 	runs := make([]runRef, len(claims))
 	for i, c := range claims {
-		runs[i] = runRef{id: c.ID, attempt: c.Attempt}
+		runs[i] = runRef{id: c.ID, claim: c.claimed().claim()}
 	}
 	return q.testWorker(worker, lease, heartbeat).beat(ctx, q.c.keys, "beat", runs)
 }

@@ -46,6 +46,7 @@ type mTask struct {
 	seq          int64
 	lease        int64
 	expiry       int64
+	started      int64 // unix ms of the last claim (see task.Claim)
 }
 
 type qModel struct {
@@ -212,7 +213,8 @@ func (s *taskMachine) Claim(t *rapid.T) {
 		}
 		nt.attempt++
 		nt.status, nt.worker, nt.lease = 'r', w, m.now+mLease
-		want = append(want, task.Claim{ID: ids[0], Attempt: nt.attempt})
+		nt.started = s.base.UnixMilli() + m.now
+		want = append(want, task.Claim{ID: ids[0], Attempt: nt.attempt, Started: nt.started})
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("claimed %v, model %v", got, want)
@@ -229,7 +231,7 @@ func (s *taskMachine) Beat(t *rapid.T) {
 	s.m.workers[w] = s.m.now + mBeat*task.HeartbeatMisses
 	for i, c := range s.claims[w] {
 		var want int64
-		if nt := s.m.tasks[c.ID]; nt != nil && nt.status == 'r' && nt.worker == w && nt.attempt == c.Attempt {
+		if nt := s.m.tasks[c.ID]; nt != nil && nt.status == 'r' && nt.worker == w && nt.attempt == c.Attempt && nt.started == c.Started {
 			nt.lease, want = s.m.now+mLease, 1
 			if nt.cancel {
 				want = 2
@@ -255,10 +257,10 @@ func (s *taskMachine) Finish(t *rapid.T) {
 	if outcome == "err" || outcome == "fatal" {
 		payload = "boom\nfailed"
 	}
-	err := s.q.FinishForTest(s.ctx, w, c.ID, c.Attempt, outcome, payload, time.Duration(backoff)*time.Millisecond)
+	err := s.q.FinishForTest(s.ctx, w, c, outcome, payload, time.Duration(backoff)*time.Millisecond)
 	m := s.m
 	nt := m.tasks[c.ID]
-	if nt == nil || nt.status != 'r' || nt.worker != w || nt.attempt != c.Attempt {
+	if nt == nil || nt.status != 'r' || nt.worker != w || nt.attempt != c.Attempt || nt.started != c.Started {
 		if !errors.Is(err, task.ErrLost) {
 			t.Fatalf("finish of stale claim %v = %v, want ErrLost", c, err)
 		}

@@ -102,7 +102,7 @@ func TestSubmitWaitRoundTrips(t *testing.T) {
 			if err != nil || len(claims) != 1 || claims[0].ID != id {
 				t.Fatalf("claim: %+v, %v", claims, err)
 			}
-			if err := worker.FinishForTest(ctx, "w1", id, 1, "ok", string(result), 0); err != nil {
+			if err := worker.FinishForTest(ctx, "w1", claims[0], "ok", string(result), 0); err != nil {
 				t.Fatal(err)
 			}
 			if err := <-done; err != nil {

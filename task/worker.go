@@ -83,8 +83,8 @@ func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOptio
 
 // run is one task a worker runs.
 type run struct {
-	attempt int
-	cancel  context.CancelCauseFunc
+	claim  string // see claimed.claim
+	cancel context.CancelCauseFunc
 }
 
 type worker[P, R any] struct {
@@ -212,7 +212,7 @@ func (w *worker[P, R]) report(err error) {
 func (w *worker[P, R]) beat(ctx context.Context, k *queueKeys, op string, runs []runRef) ([]int64, error) {
 	list := make([]string, 0, 2*len(runs))
 	for _, r := range runs {
-		list = append(list, r.id, strconv.Itoa(r.attempt))
+		list = append(list, r.id, r.claim)
 	}
 	shape := ""
 	if op == "join" {
@@ -231,9 +231,9 @@ func (w *worker[P, R]) beat(ctx context.Context, k *queueKeys, op string, runs [
 }
 
 type runRef struct {
-	id      string
-	attempt int
-	r       *run
+	id    string
+	claim string
+	r     *run
 }
 
 // heartbeats runs the registration's keeper (the heartbeat loop) until ctx
@@ -271,7 +271,7 @@ func (w *worker[P, R]) heartbeat(ctx context.Context, _ time.Duration) error {
 	var runs []runRef
 	w.mu.Lock()
 	for id, r := range w.running {
-		runs = append(runs, runRef{id: id, attempt: r.attempt, r: r})
+		runs = append(runs, runRef{id: id, claim: r.claim, r: r})
 	}
 	w.mu.Unlock()
 	codes, err := w.beat(ctx, w.k, "beat", runs)
@@ -299,6 +299,20 @@ type claimed struct {
 	priority int
 	trace    string
 	params   []byte
+	started  int64 // server time of the claim, in ms
+}
+
+// claimFields is how many entries task_claim returns per task.
+const claimFields = 8
+
+// claim is what the worker holds the task by, for task_heartbeat,
+// task_progress and task_finish: "attempt:started". The claim's server
+// time tells it from a later claim with the same attempt number by the
+// same worker after Redis lost the first (an AOF tail, a failover to a
+// lagging replica): the superseded run can then no longer record an
+// outcome.
+func (c claimed) claim() string {
+	return strconv.Itoa(c.attempt) + ":" + strconv.FormatInt(c.started, 10)
 }
 
 // fetch claims tasks of the queue while slots are free, and waits on the
@@ -403,13 +417,13 @@ func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token str
 	got, _ := arr[0].AsInt64()
 	hintMS, _ := arr[1].AsInt64()
 	ended, _ := arr[2].AsInt64()
-	if len(arr) != 3+7*int(got)+2*int(ended) {
+	if len(arr) != 3+claimFields*int(got)+2*int(ended) {
 		return nil, 0, fmt.Errorf("%w: claim: reply of %d entries for %d tasks", ErrQueue, len(arr), got)
 	}
 	out := make([]claimed, got)
 	for i := range out {
-		e := arr[3+7*i:]
-		var errs [7]error
+		e := arr[3+claimFields*i:]
+		var errs [claimFields]error
 		var c claimed
 		var attempt, maxA, left, prio int64
 		c.id, errs[0] = e[0].ToString()
@@ -419,6 +433,7 @@ func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token str
 		prio, errs[4] = e[4].AsInt64()
 		c.trace, errs[5] = e[5].ToString()
 		c.params, errs[6] = e[6].AsBytes()
+		c.started, errs[7] = e[7].AsInt64()
 		if err := errors.Join(errs[:]...); err != nil {
 			return nil, 0, fmt.Errorf("%w: claim: bad reply: %w", ErrQueue, err)
 		}
@@ -429,7 +444,7 @@ func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token str
 	// lost for the last time): the script could not reach their lists.
 	w.c.inst.reaped(cctx, k.name, int(ended))
 	for i := 0; i < int(ended); i++ {
-		e := arr[3+7*int(got)+2*i:]
+		e := arr[3+claimFields*int(got)+2*i:]
 		id, _ := e[0].ToString()
 		waiters, _ := e[1].AsInt64()
 		if waiters > 0 {
@@ -478,7 +493,7 @@ func (w *worker[P, R]) runTask(k *queueKeys, l *life, c claimed, claimStart, cla
 	rctx, span := tracer.Start(rctx, "task.run", trace.WithSpanKind(trace.SpanKindConsumer), attrs)
 	defer span.End()
 
-	r := &run{attempt: c.attempt, cancel: cancel}
+	r := &run{claim: c.claim(), cancel: cancel}
 	w.mu.Lock()
 	w.running[c.id] = r
 	w.mu.Unlock()
@@ -563,7 +578,7 @@ func (w *worker[P, R]) progress(ctx context.Context, k *queueKeys, c claimed, cu
 	cancel context.CancelCauseFunc,
 ) error {
 	args := []string{
-		c.id, w.id, strconv.Itoa(c.attempt),
+		c.id, w.id, c.claim(),
 		strconv.FormatFloat(current, 'g', -1, 64), strconv.FormatFloat(total, 'g', -1, 64),
 	}
 	msg, err := w.c.runScript(ctx, script.TaskProgress, k.withNotify(c.id), args)
@@ -590,7 +605,7 @@ func (w *worker[P, R]) progress(ctx context.Context, k *queueKeys, c claimed, cu
 // lost outcome would make the task run again after its lease lapses. It
 // returns task_finish's answer: the task's status after it.
 func (w *worker[P, R]) finish(ctx context.Context, k *queueKeys, c claimed, outcome, payload string, backoff time.Duration) (string, error) {
-	args := []string{c.id, w.id, strconv.Itoa(c.attempt), outcome, payload, roundMSZero(backoff)}
+	args := []string{c.id, w.id, c.claim(), outcome, payload, roundMSZero(backoff)}
 	delay := 50 * time.Millisecond
 	for try := 1; ; try++ {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)

@@ -32,6 +32,14 @@ type CheckInput struct {
 	// request the proxy held back meanwhile (a slicer trickles it out) may
 	// reach Redis up to RemovalWindow after the fault ends.
 	Faults [][2]int64
+	// Lossy says Redis lost acknowledged writes on purpose during the run
+	// (an AOF tail cut, a failover to a lagging replica). Leases, frees
+	// and task records can then vanish, so overlaps, writes refused while
+	// valid, lost tasks and conflicting outcomes are what Redis's contract
+	// allows: they are counted as notes, not violations. Fences must still
+	// never go back and the resource must still turn superseded writers
+	// away.
+	Lossy bool
 }
 
 // unansweredUntil is how long after send a request whose reply never came
@@ -52,30 +60,42 @@ func (in CheckInput) unansweredUntil(send int64) int64 {
 // CheckResult is what the ledger checker found. Every field named in
 // Violations failed a check; the rest is information.
 type CheckResult struct {
-	Holdings        int   `json:"holdings"`
-	EmptyHoldings   int   `json:"empty_holdings"` // no guaranteed validity left to check
-	Overlaps        int   `json:"overlaps"`
-	DuplicateFences int   `json:"duplicate_fences"`
-	FenceOrder      int   `json:"fence_order"`
-	GuardWrites     int   `json:"guard_writes"`
-	GuardAccepted   int   `json:"guard_accepted"`
-	GuardFencedOff  int   `json:"guard_fenced_off"` // stale writes refused after the writer's lease ended: fencing at work
-	GuardViolations int   `json:"guard_violations"`
-	MaxFence        int64 `json:"max_fence"`
+	Holdings        int `json:"holdings"`
+	EmptyHoldings   int `json:"empty_holdings"` // no guaranteed validity left to check
+	Overlaps        int `json:"overlaps"`
+	DuplicateFences int `json:"duplicate_fences"`
+	FenceOrder      int `json:"fence_order"`
+	GuardWrites     int `json:"guard_writes"`
+	GuardAccepted   int `json:"guard_accepted"`
+	GuardFencedOff  int `json:"guard_fenced_off"` // stale writes refused after the writer's lease ended: fencing at work
+	GuardViolations int `json:"guard_violations"`
+	// FenceRegressions counts acquisitions whose fence was not above every
+	// fence already answered (to anyone) when they were sent: a counter
+	// that went back, as when Redis loses writes.
+	FenceRegressions int `json:"fence_regressions"`
+	// SupersededAccepted counts writes the fenced resource accepted from a
+	// holding whose fence was lower than one it had already seen for the
+	// member, or equal to one another holding had written.
+	SupersededAccepted int   `json:"superseded_writes_accepted"`
+	MaxFence           int64 `json:"max_fence"`
 
-	TaskIntents       int      `json:"task_intents"`
-	TasksSubmitted    int      `json:"tasks_submitted"`
-	TasksSucceeded    int      `json:"tasks_succeeded"`
-	TasksDead         int      `json:"tasks_dead"`
-	TasksAbsent       int      `json:"tasks_absent"` // intent only, never queued: allowed
-	TasksLost         int      `json:"tasks_lost"`
-	WrongResults      int      `json:"wrong_results"`
-	ConflictResults   int      `json:"conflicting_results"`
-	ResultsReceived   int      `json:"results_received"`
-	DuplicateRuns     int      `json:"duplicate_runs"` // tasks whose handler succeeded more than once (at-least-once: info)
-	HandlerRuns       int      `json:"handler_runs"`
-	Violations        []string `json:"violations,omitempty"`
+	TaskIntents     int      `json:"task_intents"`
+	TasksSubmitted  int      `json:"tasks_submitted"`
+	TasksSucceeded  int      `json:"tasks_succeeded"`
+	TasksDead       int      `json:"tasks_dead"`
+	TasksAbsent     int      `json:"tasks_absent"` // intent only, never queued: allowed
+	TasksLost       int      `json:"tasks_lost"`
+	WrongResults    int      `json:"wrong_results"`
+	ConflictResults int      `json:"conflicting_results"`
+	ResultsReceived int      `json:"results_received"`
+	DuplicateRuns   int      `json:"duplicate_runs"` // tasks whose handler succeeded more than once (at-least-once: info)
+	HandlerRuns     int      `json:"handler_runs"`
+	Violations      []string `json:"violations,omitempty"`
+	// Notes describe what a lossy run's lost writes caused (see
+	// CheckInput.Lossy): information, not violations.
+	Notes             []string `json:"notes,omitempty"`
 	violationsOmitted int
+	notesOmitted      int
 }
 
 const maxViolationText = 50
@@ -90,6 +110,20 @@ func (c *CheckResult) bad(format string, args ...any) {
 		return
 	}
 	c.Violations = append(c.Violations, fmt.Sprintf(format, args...))
+}
+
+// lost reports a finding that lost writes may cause: a violation, or a
+// note in a lossy run.
+func (c *CheckResult) lost(lossy bool, format string, args ...any) {
+	if !lossy {
+		c.bad(format, args...)
+		return
+	}
+	if len(c.Notes) >= maxViolationText {
+		c.notesOmitted++
+		return
+	}
+	c.Notes = append(c.Notes, fmt.Sprintf(format, args...))
 }
 
 // holding is one exclusive allocation as the ledger tells it.
@@ -114,6 +148,9 @@ func Check(in CheckInput) CheckResult {
 	checkTasks(in, &res)
 	if res.violationsOmitted > 0 {
 		res.Violations = append(res.Violations, fmt.Sprintf("... and %d more", res.violationsOmitted))
+	}
+	if res.notesOmitted > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("... and %d more", res.notesOmitted))
 	}
 	return res
 }
@@ -213,6 +250,28 @@ func checkExclusive(in CheckInput, res *CheckResult) {
 		}
 	}
 
+	// Regressions: sent after fence f was answered, an acquisition must get
+	// a fence above f, whatever Redis lost meanwhile.
+	bySend := slices.Clone(holds)
+	slices.SortFunc(bySend, func(a, b *holding) int { return cmp64(a.aSend, b.aSend) })
+	byReply := slices.Clone(holds)
+	slices.SortFunc(byReply, func(a, b *holding) int { return cmp64(a.aReply, b.aReply) })
+	var answered int64 = math.MinInt64
+	var answeredBy *holding
+	j := 0
+	for _, h := range bySend {
+		for ; j < len(byReply) && byReply[j].aReply < h.aSend; j++ {
+			if byReply[j].fence > answered {
+				answered, answeredBy = byReply[j].fence, byReply[j]
+			}
+		}
+		if answeredBy != nil && h.fence <= answered {
+			res.FenceRegressions++
+			res.bad("fence regression: %s got fence %d for member %s (sent %s), after fence %d had gone to %s for member %s (answered %s)",
+				h.worker, h.fence, h.m, ts(h.aSend), answered, answeredBy.worker, answeredBy.m, ts(answeredBy.aReply))
+		}
+	}
+
 	// Validity: the latest moment the server is known to keep the lease.
 	for _, h := range holds {
 		k := key{h.worker, h.fence}
@@ -267,7 +326,7 @@ func checkExclusive(in CheckInput, res *CheckResult) {
 		for _, h := range hs {
 			if last != nil && h.aReply < last.validTo && h.fence != last.fence {
 				res.Overlaps++
-				res.bad("member %s: fence %d went to %s at %s while fence %d of %s was guaranteed until %s",
+				res.lost(in.Lossy, "member %s: fence %d went to %s at %s while fence %d of %s was guaranteed until %s",
 					h.m, h.fence, h.worker, ts(h.aReply), last.fence, last.worker, ts(last.validTo))
 			}
 			if h.validTo > h.aReply && (last == nil || h.validTo > last.validTo) {
@@ -277,17 +336,23 @@ func checkExclusive(in CheckInput, res *CheckResult) {
 	}
 
 	// Guarded writes: a write refused for a higher fence, answered while the
-	// writer's lease was guaranteed, means two holders at once.
+	// writer's lease was guaranteed, means two holders at once; a write
+	// accepted from a superseded holding means fencing failed.
 	for _, g := range guards {
 		res.GuardWrites++
 		if g.OK {
 			res.GuardAccepted++
+			if g.F < g.Cur || (g.F == g.Cur && g.CurH != "" && g.CurH != g.H) {
+				res.SupersededAccepted++
+				res.bad("member %s: the resource accepted fence %d from %s (%s) at %s after it had seen fence %d from %s",
+					g.M, g.F, g.H, g.W, ts(g.T), g.Cur, g.CurH)
+			}
 			continue
 		}
 		h := byKey[key{g.W, g.F}]
 		if h != nil && g.T < h.validTo {
 			res.GuardViolations++
-			res.bad("member %s: guarded write of fence %d by %s refused (fence %d stored) at %s, while its lease was guaranteed until %s",
+			res.lost(in.Lossy, "member %s: guarded write of fence %d by %s refused (fence %d stored) at %s, while its lease was guaranteed until %s",
 				g.M, g.F, g.W, g.Cur, ts(g.T), ts(h.validTo))
 			continue
 		}
@@ -341,7 +406,7 @@ func checkTasks(in CheckInput, res *CheckResult) {
 			res.TasksAbsent++
 		case !st.Found:
 			res.TasksLost++
-			res.bad("task %s was submitted but has no record", id)
+			res.lost(in.Lossy, "task %s was submitted but has no record", id)
 		case st.Status == "succeeded":
 			res.TasksSucceeded++
 			if it.fail {
@@ -355,7 +420,7 @@ func checkTasks(in CheckInput, res *CheckResult) {
 			res.TasksDead++
 		default:
 			res.TasksLost++
-			res.bad("task %s is %s after the drain (in the dead-letter set: %v)", id, st.Status, st.Dead)
+			res.lost(in.Lossy, "task %s is %s after the drain (in the dead-letter set: %v)", id, st.Status, st.Dead)
 		}
 		// What the submitter received: one outcome, consistent with the record.
 		var first *Record
@@ -367,15 +432,15 @@ func checkTasks(in CheckInput, res *CheckResult) {
 			}
 			if r.R != nil && st.Found && st.Status != "succeeded" {
 				res.ConflictResults++
-				res.bad("task %s: submitter received result %d but the record says %s", id, *r.R, st.Status)
+				res.lost(in.Lossy, "task %s: submitter received result %d but the record says %s", id, *r.R, st.Status)
 			}
 			if r.R == nil && st.Found && st.Status == "succeeded" {
 				res.ConflictResults++
-				res.bad("task %s: submitter received error %q but the record says succeeded", id, r.Err)
+				res.lost(in.Lossy, "task %s: submitter received error %q but the record says succeeded", id, r.Err)
 			}
 			if first != nil && !sameOutcome(first, r) {
 				res.ConflictResults++
-				res.bad("task %s: submitter received two different outcomes (%s, %s)", id, outcome(first), outcome(r))
+				res.lost(in.Lossy, "task %s: submitter received two different outcomes (%s, %s)", id, outcome(first), outcome(r))
 			}
 			if first == nil {
 				first = r

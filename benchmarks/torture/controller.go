@@ -33,8 +33,11 @@ type config struct {
 	Seed           uint64
 	KillEvery      time.Duration
 	RestartEvery   time.Duration
-	CrashRestarts  float64 // fraction of restarts done by SIGKILL
-	AppendFsync    string  // "" picks the default: see appendFsync
+	CrashRestarts  float64       // fraction of restarts done by SIGKILL
+	AppendFsync    string        // "" picks the default: see appendFsync
+	AOFCut         time.Duration // crash restarts first cut what Redis appended in the last AOFCut (0: none)
+	Failover       bool          // restarts are failovers to a lagging replica instead
+	ReplicaLag     time.Duration // the replica's replication link delay (Failover)
 	FaultEvery     time.Duration
 	SessionTimeout time.Duration
 	Drain          time.Duration
@@ -52,12 +55,18 @@ func (c *config) appendFsync() string {
 	switch {
 	case c.AppendFsync != "":
 		return c.AppendFsync
+	case c.AOFCut > 0 || c.Failover:
+		return fsyncEverysec // the loss is injected: the tail everysec may lose, the replica's lag
 	case c.CrashRestarts > 0:
 		return fsyncAlways
 	default:
 		return fsyncEverysec
 	}
 }
+
+// lossy says whether the run makes Redis lose acknowledged writes on
+// purpose (see CheckInput.Lossy).
+func (c *config) lossy() bool { return c.AOFCut > 0 || c.Failover }
 
 // crashChecked says whether a crash restart must keep everything: only
 // with appendfsync always, where redis-server has written (and fsynced)
@@ -105,16 +114,22 @@ type reclaimWatch struct {
 }
 
 type controller struct {
-	cfg    config
-	dir    string
-	redis  *redisServer
-	px     *proxy
-	client rueidis.Client
-	pool   *pool.Pool[string]
-	queue  *task.Queue[Params, int64]
-	insp   *task.Inspector
-	core   []string
-	churn  []string
+	cfg   config
+	dir   string
+	redis *redisServer
+	px    *proxy
+	// With -failover: the replica, the delayed replication link it
+	// follows the master through, and the controller's proxy to the master.
+	replica  *redisServer
+	lag      *proxy
+	ctl      *proxy
+	replicas int // replicas started, to name their directories
+	client   rueidis.Client
+	pool     *pool.Pool[string]
+	queue    *task.Queue[Params, int64]
+	insp     *task.Inspector
+	core     []string
+	churn    []string
 
 	quiet   sync.RWMutex // the restart holds it: no controller writes meanwhile
 	faultMu sync.Mutex   // one fault or restart at a time
@@ -130,7 +145,10 @@ type controller struct {
 	watches    []*reclaimWatch
 	downtimes  [][2]time.Time
 	faults     [][2]int64 // injected faults, start and end in unix ns
-	lastFence  int64
+	lastFence  int64      // highest counter seen since the last lossy restart
+	maxFence   int64      // highest counter seen
+	lossy      bool       // a lossy restart began, and no snapshot was sent since it completed
+	lossyDone  time.Time  // when the last lossy restart completed
 	snapViol   map[string]int
 	reclaimLat []time.Duration
 	failures   []string
@@ -187,7 +205,7 @@ func run(ctx context.Context, cfg config) (*Summary, error) {
 			return nil, err
 		}
 	}
-	for _, d := range []string{"ledgers", "logs"} {
+	for _, d := range []string{"ledgers", "logs", "resource"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, err
 		}
@@ -219,6 +237,12 @@ func run(ctx context.Context, cfg config) (*Summary, error) {
 		RedisVersion: redisVersion(cfg.RedisBin), AppendFsync: cfg.appendFsync(), CrashFraction: cfg.CrashRestarts,
 		RestartKind: restartKinds(cfg.CrashRestarts), LeaseTTL: maxLease.String(), SessionTimeout: cfg.SessionTimeout.String(),
 		Ops: map[string]OpCount{}, Faults: map[string]int{},
+	}
+	if cfg.AOFCut > 0 {
+		c.sum.AOFCut = cfg.AOFCut.String()
+	}
+	if cfg.Failover {
+		c.sum.RestartKind = fmt.Sprintf("failover: SIGKILL of the master, its replica (replication delayed %v) promoted with REPLICAOF NO ONE, a new replica started", cfg.ReplicaLag)
 	}
 	err = c.run(ctx)
 	c.cleanup()
@@ -254,18 +278,41 @@ func (c *controller) cleanup() {
 	if c.redis != nil {
 		_ = c.redis.stop()
 	}
+	if c.replica != nil {
+		c.replica.crash()
+	}
+	for _, x := range []*proxy{c.ctl, c.lag} {
+		if x != nil {
+			x.disable()
+		}
+	}
 }
 
 func (c *controller) run(ctx context.Context) error {
 	var err error
-	if c.redis, err = startRedis(c.cfg.RedisBin, filepath.Join(c.dir, "redis"), c.cfg.appendFsync()); err != nil {
+	var extra []string
+	if c.cfg.AOFCut > 0 {
+		extra = append(extra, "--aof-timestamp-enabled", "yes") // dates the AOF's commands for the cut
+	}
+	if c.redis, err = startRedis(c.cfg.RedisBin, filepath.Join(c.dir, "redis"), c.cfg.appendFsync(), extra...); err != nil {
 		return err
 	}
 	if c.px, err = newProxy(c.redis.addr()); err != nil {
 		return err
 	}
+	ctlAddr := c.redis.addr()
+	if c.cfg.Failover {
+		// The controller follows the master through a proxy without faults.
+		if c.ctl, err = newProxy(c.redis.addr()); err != nil {
+			return err
+		}
+		ctlAddr = c.ctl.addr()
+		if err := c.startReplica(ctx); err != nil {
+			return err
+		}
+	}
 	c.client, err = rueidis.NewClient(rueidis.ClientOption{
-		InitAddress: []string{c.redis.addr()}, DisableCache: true, ForceSingleClient: true,
+		InitAddress: []string{ctlAddr}, DisableCache: true, ForceSingleClient: true,
 	})
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
@@ -340,6 +387,7 @@ func (c *controller) spawn(slot int) error {
 		Core: c.core, Churn: c.churn, LeaseTTL: 3 * time.Second, SessionTimeout: c.cfg.SessionTimeout,
 		Holders: c.cfg.Holders, TaskTimeout: c.cfg.Duration + c.cfg.Drain + 5*time.Minute,
 		Retention: c.cfg.Duration + c.cfg.Drain + time.Hour, OpTimeout: opTimeout,
+		ResourceDir: filepath.Join(c.dir, "resource"),
 	}
 	arg, err := json.Marshal(wc)
 	if err != nil {
@@ -518,6 +566,9 @@ func (c *controller) drain(ctx context.Context) {
 		}
 		c.mu.Unlock()
 		for id, info := range c.readInfos(ctx, open) {
+			if !info.found && c.cfg.lossy() {
+				final[id] = true // its record was lost with Redis's writes: nothing will finish it
+			}
 			if info.found && (info.Status == task.StatusSucceeded || info.Status == task.StatusFailed || info.Status == task.StatusCanceled) {
 				final[id] = true
 			}
@@ -595,6 +646,7 @@ func (c *controller) gcLoop(ctx context.Context) {
 func (c *controller) snapshotLoop(ctx context.Context) {
 	for ctx.Err() == nil {
 		sctx, cancel := context.WithTimeout(ctx, opTimeout)
+		sent := time.Now()
 		s, err := c.pool.Admin().Snapshot(sctx)
 		cancel()
 		at := time.Now()
@@ -607,14 +659,14 @@ func (c *controller) snapshotLoop(ctx context.Context) {
 			sleep(ctx, snapEvery)
 			continue
 		}
-		c.observe(s, at)
+		c.observe(s, sent, at)
 		sleep(ctx, snapEvery)
 	}
 }
 
 // observe checks one snapshot: its invariants, the fencing counter, and
 // the reclaim of killed workers' leases.
-func (c *controller) observe(s *pool.Snapshot, at time.Time) {
+func (c *controller) observe(s *pool.Snapshot, sent, at time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sum.Snapshots++
@@ -627,10 +679,20 @@ func (c *controller) observe(s *pool.Snapshot, at time.Time) {
 		}
 		c.snapViol[v]++
 	}
-	if s.Fence < c.lastFence {
+	switch {
+	case s.Fence < c.lastFence && c.lossy:
+		// The stored counter is what Redis kept; the fences it hands out
+		// next must still be higher (the ledger checks that).
+		c.sum.Lost.CounterBack++
+		c.lastFence = s.Fence
+	case s.Fence < c.lastFence:
 		c.failLocked("the fencing counter went back from %d to %d", c.lastFence, s.Fence)
 	}
+	if c.lossy && sent.After(c.lossyDone) {
+		c.lossy = false // read after the lossy restart completed
+	}
 	c.lastFence = max(c.lastFence, s.Fence)
+	c.maxFence = max(c.maxFence, s.Fence)
 	for _, w := range c.watches {
 		if w.resolved {
 			continue
@@ -696,7 +758,7 @@ func (c *controller) checkLeaks(ctx context.Context) {
 		c.fail("final snapshot: %v", err)
 		return
 	}
-	c.observe(s, time.Now())
+	c.observe(s, time.Now(), time.Now())
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.sum.LeakedLeases = s.Counts.Held
@@ -785,8 +847,12 @@ func (c *controller) restart(ctx context.Context) error {
 	c.mu.Lock()
 	n := c.sum.Restarts + 1
 	c.mu.Unlock()
+	if c.cfg.Failover {
+		return c.failover(ctx, n)
+	}
 	crash := isCrash(n, c.cfg.CrashRestarts)
-	checked := !crash || crashChecked(c.cfg.appendFsync())
+	cut := crash && c.cfg.AOFCut > 0
+	checked := !crash || crashChecked(c.cfg.appendFsync()) && !cut
 	start := time.Now()
 	c.px.disable()
 	defer func() {
@@ -802,7 +868,24 @@ func (c *controller) restart(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("before: %w", err)
 	}
-	if err := c.redis.restart(crash); err != nil {
+	var between func() error
+	var cutDone aofCut
+	if cut {
+		// Everything Redis appended from this second on is lost, as a
+		// machine crash loses what appendfsync everysec had not synced.
+		from := start.Add(-c.cfg.AOFCut).Unix()
+		between = func() error {
+			var err error
+			cutDone, err = cutAOF(c.redis.dir, from)
+			return err
+		}
+	}
+	if cut {
+		c.mu.Lock()
+		c.lossy = true // snapshots may see the stored counter lower from now on
+		c.mu.Unlock()
+	}
+	if err := c.redis.restart(crash, between); err != nil {
 		return err
 	}
 	var after *persisted
@@ -827,6 +910,13 @@ func (c *controller) restart(ctx context.Context) error {
 		c.sum.RestartsGrace++
 	}
 	diffs := before.diff(after)
+	if cut {
+		c.lossyDone = time.Now()
+		c.sum.Lost.Restarts++
+		c.sum.Lost.AOFBytes += cutDone.Bytes
+		c.sum.Lost.AOFCommands += cutDone.Commands
+		c.logf("redis restart %d: cut %d bytes (%d commands or transactions) from %s", n, cutDone.Bytes, cutDone.Commands, cutDone.File)
+	}
 	if !checked {
 		// everysec: a crash may lose what Redis had not written yet, by
 		// its contract. Counted for information, not failed.
@@ -978,7 +1068,10 @@ func (c *controller) finish(ctx context.Context) {
 	c.mu.Unlock()
 
 	tasks := c.taskStates(ctx, records)
-	res := Check(CheckInput{Records: records, Tasks: tasks, RemovalWindow: opTimeout + maxInjectedDelay + 500*time.Millisecond, Faults: faults})
+	res := Check(CheckInput{
+		Records: records, Tasks: tasks, RemovalWindow: opTimeout + maxInjectedDelay + 500*time.Millisecond, Faults: faults,
+		Lossy: c.cfg.lossy(),
+	})
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -1004,16 +1097,27 @@ func (c *controller) finish(ctx context.Context) {
 		s.OpsTotal++
 	}
 	s.Reclaim = reclaimStats(c.reclaimLat, c.reclaimBound(), s.Reclaim.TooSlow)
-	if res.MaxFence > c.lastFence {
-		c.failLocked("a worker holds fence %d but the counter is only %d", res.MaxFence, c.lastFence)
+	if res.MaxFence > c.maxFence {
+		c.failLocked("a worker holds fence %d but the counter is only %d", res.MaxFence, c.maxFence)
 	}
-	s.Violations += res.Overlaps + res.DuplicateFences + res.FenceOrder + res.GuardViolations + res.WrongResults + res.ConflictResults
-	s.LostTasks = res.TasksLost
+	s.Violations += res.DuplicateFences + res.FenceOrder + res.FenceRegressions + res.SupersededAccepted + res.WrongResults
+	if c.cfg.lossy() {
+		s.Lost.Overlaps, s.Lost.RefusedWhileValid = res.Overlaps, res.GuardViolations
+		s.Lost.LostTasks, s.Lost.Conflicting = res.TasksLost, res.ConflictResults
+	} else {
+		s.Violations += res.Overlaps + res.GuardViolations + res.ConflictResults
+		s.LostTasks = res.TasksLost
+	}
 	s.Failures = append(c.failures, res.Violations...)
+	lostNothing := c.cfg.lossy() && (s.Lost.Restarts == 0 || s.Lost.AOFCommands == 0 && s.Lost.ReplicationBytes == 0)
+	if lostNothing {
+		s.Failures = append(s.Failures, fmt.Sprintf("a lossy run that lost nothing proves nothing: %d lossy restarts, %d AOF commands cut, replicas %d bytes behind",
+			s.Lost.Restarts, s.Lost.AOFCommands, s.Lost.ReplicationBytes))
+	}
 	if s.Kills == 0 || s.Restarts == 0 || s.FaultsTotal == 0 {
 		s.Failures = append(s.Failures, fmt.Sprintf("too few disturbances: %d kills, %d restarts, %d faults", s.Kills, s.Restarts, s.FaultsTotal))
 	}
-	s.Pass = s.Violations == 0 && s.LostTasks == 0 && s.Kills > 0 && s.Restarts > 0 && s.FaultsTotal > 0
+	s.Pass = s.Violations == 0 && s.LostTasks == 0 && s.Kills > 0 && s.Restarts > 0 && s.FaultsTotal > 0 && !lostNothing
 }
 
 // taskStates reads the final record of every task an intent names.

@@ -20,6 +20,8 @@
 // Usage:
 //
 //	cd benchmarks && go run ./torture -duration 60s [-workers 4] [-crash-restarts 0.5] [-appendfsync always|everysec] [-json out.json] [-v]
+//	cd benchmarks && go run ./torture -duration 20s -aof-cut 1s -crash-restarts 1 -restart-every 5s
+//	cd benchmarks && go run ./torture -duration 20s -failover -restart-every 6s
 //
 // It prints a summary (operations by kind, kills, restarts by kind and the
 // appendfsync policy, faults,
@@ -83,11 +85,20 @@
 // (overlap). Fences must be unique, and a higher fence must not be answered
 // before a lower one was even sent (fence order).
 //
-// The live check: while holding, a worker writes its fence to a guard key
-// with a Lua compare that accepts only a fence >= the stored one. A refused
-// write whose reply came while the writer's lease was guaranteed means a
-// higher fence was in use at the same time: a violation. Refusals after
-// the guarantee are counted as stale writes fenced off, fencing at work.
+// Fence regressions: an acquisition sent after fence f was answered (to
+// anyone) must get a fence above f, whatever Redis lost meanwhile.
+//
+// The live check: while holding, a worker writes its fence to the fenced
+// resource, a file per member outside Redis (so it keeps what it saw when
+// Redis loses writes, as a database or a storage service would), under an
+// exclusive flock: it accepts a fence >= the stored one and records the
+// fence and the holding (worker and a sequence number) that wrote it. A
+// refused write whose reply came while the writer's lease was guaranteed
+// means a higher fence was in use at the same time: a violation. Refusals
+// after the guarantee are counted as stale writes fenced off, fencing at
+// work. An accepted write from a holding whose fence is lower than the
+// stored one, or equal to one another holding wrote (the resource sees
+// only numbers), is a superseded write accepted: a violation.
 //
 // # Reclaim
 //
@@ -158,9 +169,33 @@
 // to the same state. That the fdatasync reached the disk would take a
 // power cut, which the run cannot do.
 //
+// # Lost writes: -aof-cut and -failover
+//
+// Two variants make Redis lose acknowledged writes on purpose, to prove
+// that fences never go back (issue 13): -aof-cut D runs redis-server with
+// aof-timestamp-enabled and, at every crash restart (use -crash-restarts 1),
+// truncates the newest incremental AOF file before the first command (or
+// MULTI…EXEC block: a script's effects) dated at or after D before the
+// workers were cut off, at the annotations' one-second granularity: the
+// unsynced tail a machine crash loses under appendfsync everysec. -failover
+// runs a replica (--replicaof) that follows the master through a proxy
+// whose latency toxic delays the replication stream by -replica-lag (1 s);
+// each restart SIGKILLs the master at once, promotes the replica with
+// REPLICAOF NO ONE, moves the workers' and the controller's proxies to it
+// and starts a new replica (waiting for its first sync before the next
+// failover, so a promoted replica lags rather than starts empty).
+//
+// Leases, frees and task records can then vanish by Redis's contract:
+// overlaps, writes refused while valid, lost tasks and conflicting
+// outcomes are counted as notes, the stored counter reading lower after a
+// loss is counted, and the drain does not wait for tasks whose record is
+// gone. Fence regressions, duplicate fences, fence order, superseded writes
+// accepted, wrong results and snapshot invariants stay violations, and a
+// run that lost nothing fails.
+//
 // # Other checks
 //
 // Every snapshot's Violations must be empty and the fencing counter must
-// never go back; no worker may exit on its own; after the drain, with every
+// never go back (except across a lossy restart); no worker may exit on its own; after the drain, with every
 // worker stopped and every lease lapsed, nothing may be held (leaks).
 package main

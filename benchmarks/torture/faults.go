@@ -124,3 +124,11 @@ func pickStream(rng *rand.Rand) string {
 	}
 	return "downstream"
 }
+
+// setUpstream points the proxy at another server; call it while the proxy
+// is disabled (new connections dial the upstream).
+func (x *proxy) setUpstream(addr string) {
+	x.p.Lock()
+	defer x.p.Unlock()
+	x.p.Upstream = addr
+}

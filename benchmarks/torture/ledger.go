@@ -22,7 +22,7 @@ const (
 	kRefresh   = "ref"   // refresh of lease F: Send, T = reply, OK, Lost (ErrNotHeld), TTL
 	kFree      = "free"  // free intent of lease F, written before sending: T = send
 	kFreed     = "freed" // free reply of lease F: OK
-	kGuard     = "guard" // guarded write of fence F on member M: Send, T = reply, OK = accepted, Cur = stored before
+	kGuard     = "guard" // guarded write of fence F on member M by holding H: Send, T = reply, OK = accepted, Cur and CurH = stored before
 	kDrop      = "drop"  // the holder stops using lease F without freeing it (it lapses)
 	kOp        = "op"    // any operation's outcome, for counting: Op, OK, Err
 	kRemove    = "rm"    // an op that may remove members Keys: Send, T = reply, OK
@@ -53,6 +53,8 @@ type Record struct {
 	R    *int64   `json:"r,omitempty"`
 	Err  string   `json:"err,omitempty"`
 	Cur  int64    `json:"cur,omitempty"`
+	H    string   `json:"h,omitempty"`
+	CurH string   `json:"curh,omitempty"`
 	Att  int      `json:"att,omitempty"`
 }
 

@@ -36,6 +36,9 @@ func cliMain(args []string) int {
 	fs.DurationVar(&cfg.RestartEvery, "restart-every", 20*time.Second, "mean time between Redis restarts")
 	fs.Float64Var(&cfg.CrashRestarts, "crash-restarts", 0.5, "fraction (0 to 1) of Redis restarts done by SIGKILL of redis-server instead of SIGTERM")
 	fs.StringVar(&cfg.AppendFsync, "appendfsync", "", "redis-server appendfsync: always or everysec (default: always when -crash-restarts > 0, else everysec)")
+	fs.DurationVar(&cfg.AOFCut, "aof-cut", 0, "before each crash restart, cut from the AOF what Redis appended in this last stretch before the workers were cut off (to the next whole second: the AOF's timestamps), as a machine crash loses the unsynced tail of appendfsync everysec; 0: no cut")
+	fs.BoolVar(&cfg.Failover, "failover", false, "run a replica (--replicaof, its link delayed by -replica-lag) and make every restart a failover: SIGKILL the master, promote the replica (REPLICAOF NO ONE), move the workers to it, start a new replica")
+	fs.DurationVar(&cfg.ReplicaLag, "replica-lag", time.Second, "with -failover: the delay of the replication link, so the promoted replica has not seen the master's last writes")
 	fs.DurationVar(&cfg.FaultEvery, "fault-every", 2*time.Second, "mean pause between network faults")
 	fs.DurationVar(&cfg.SessionTimeout, "session-timeout", 2*time.Second, "worker health-session timeout")
 	fs.DurationVar(&cfg.Drain, "drain", 60*time.Second, "how long to wait for tasks to finish after the run")
@@ -103,6 +106,12 @@ func (c *config) validate() error {
 		return fmt.Errorf("%w: -drain %v must be positive", errFlags, c.Drain)
 	case !(c.CrashRestarts >= 0 && c.CrashRestarts <= 1): // also NaN
 		return fmt.Errorf("%w: -crash-restarts %v must be 0 to 1", errFlags, c.CrashRestarts)
+	case c.AOFCut < 0 || c.ReplicaLag < 0:
+		return fmt.Errorf("%w: -aof-cut and -replica-lag must not be negative", errFlags)
+	case c.AOFCut > 0 && c.Failover:
+		return fmt.Errorf("%w: -aof-cut and -failover are separate runs", errFlags)
+	case c.AOFCut > 0 && c.CrashRestarts == 0:
+		return fmt.Errorf("%w: -aof-cut needs crash restarts (-crash-restarts > 0)", errFlags)
 	case c.AppendFsync != "" && c.AppendFsync != fsyncAlways && c.AppendFsync != fsyncEverysec:
 		return fmt.Errorf("%w: -appendfsync %q must be %s or %s", errFlags, c.AppendFsync, fsyncAlways, fsyncEverysec)
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -20,7 +21,8 @@ type redisServer struct {
 	bin   string
 	dir   string
 	port  int
-	fsync string // appendfsync: always or everysec
+	fsync string   // appendfsync: always or everysec
+	extra []string // further redis-server arguments (AOF timestamps, replicaof)
 	cmd   *exec.Cmd
 	done  chan struct{} // closed when the server process exited
 	exit  error         // its exit status, once done is closed
@@ -48,7 +50,7 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-func startRedis(bin, dir, fsync string) (*redisServer, error) {
+func startRedis(bin, dir, fsync string, extra ...string) (*redisServer, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -58,7 +60,7 @@ func startRedis(bin, dir, fsync string) (*redisServer, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := &redisServer{bin: bin, dir: dir, port: port, fsync: fsync}
+		r := &redisServer{bin: bin, dir: dir, port: port, fsync: fsync, extra: extra}
 		if lastErr = r.start(); lastErr == nil {
 			return r, nil
 		}
@@ -75,6 +77,7 @@ func (r *redisServer) start() error {
 		"--daemonize", "no", "--logfile", filepath.Join(r.dir, "redis.log"),
 		"--protected-mode", "no", "--maxclients", "2000",
 	}
+	args = append(args, r.extra...)
 	cmd := exec.Command(r.bin, args...)
 	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
@@ -158,6 +161,58 @@ func configGet(addr, param string) (string, error) {
 	return lines[4], nil
 }
 
+// command sends one command (arguments without spaces, inline) and returns
+// its reply: a simple or bulk string, or an integer as text; an error
+// reply is an error.
+func command(addr string, args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c, "%s\r\n", strings.Join(args, " ")); err != nil {
+		return "", err
+	}
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	switch {
+	case strings.HasPrefix(line, "+"), strings.HasPrefix(line, ":"):
+		return line[1:], nil
+	case strings.HasPrefix(line, "-"):
+		return "", errors.New(line[1:])
+	case strings.HasPrefix(line, "$"):
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", fmt.Errorf("reply %q", line)
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	}
+	return "", fmt.Errorf("unexpected reply %q", line)
+}
+
+// infoField reads one field of an INFO section ("" when absent).
+func infoField(addr, section, field string) (string, error) {
+	info, err := command(addr, "INFO", section)
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.SplitSeq(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v, nil
+		}
+	}
+	return "", nil
+}
+
 // ping sends an inline PING and expects +PONG (LOADING errors mean not yet).
 func ping(addr string) error {
 	c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
@@ -211,12 +266,18 @@ func (r *redisServer) crash() {
 }
 
 // restart stops the server, gracefully or by SIGKILL, and starts a new one
-// on the same port and directory, which loads the AOF.
-func (r *redisServer) restart(crash bool) error {
+// on the same port and directory, which loads the AOF. between, if not
+// nil, runs while no server is up (to cut the AOF).
+func (r *redisServer) restart(crash bool, between func() error) error {
 	if crash {
 		r.crash()
 	} else if err := r.stop(); err != nil {
 		return err
+	}
+	if between != nil {
+		if err := between(); err != nil {
+			return err
+		}
 	}
 	var err error
 	for range 50 { // the port may linger a moment

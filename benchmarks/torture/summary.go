@@ -42,6 +42,23 @@ type RestartCheck struct {
 	UncheckedDiffs int `json:"not_compared_differences"`
 }
 
+// LostWrites describes a lossy run (-aof-cut, -failover): what Redis lost
+// on purpose and what that caused. The causes are information: Redis's
+// contract allows them once it lost acknowledged writes. Fence
+// regressions and superseded writes accepted stay violations (the
+// ledger's fence_regressions and superseded_writes_accepted).
+type LostWrites struct {
+	Restarts          int   `json:"lossy_restarts"`            // crash restarts with an AOF cut, or failovers
+	AOFBytes          int64 `json:"aof_bytes_cut"`             // -aof-cut: bytes cut from the AOF's tail
+	AOFCommands       int   `json:"aof_commands_cut"`          // -aof-cut: commands or MULTI…EXEC blocks cut
+	ReplicationBytes  int64 `json:"replication_bytes_behind"`  // -failover: how far the promoted replicas lagged, in replication-stream bytes
+	CounterBack       int   `json:"fence_counter_back"`        // snapshots whose stored counter read lower after a loss
+	Overlaps          int   `json:"overlaps"`                  // holders whose lease the loss erased
+	RefusedWhileValid int   `json:"guard_refused_while_valid"` // such holders turned away by the resource: fencing at work
+	LostTasks         int   `json:"lost_tasks"`
+	Conflicting       int   `json:"conflicting_outcomes"`
+}
+
 // Summary is the outcome of a run.
 type Summary struct {
 	Duration       string             `json:"duration"`
@@ -68,6 +85,9 @@ type Summary struct {
 	SnapshotViol   int                `json:"snapshot_violations"`
 	Reclaim        ReclaimStats       `json:"reclaim"`
 	Restart        RestartCheck       `json:"restart_check"`
+	Failovers      int                `json:"failovers"`
+	AOFCut         string             `json:"aof_cut,omitempty"`
+	Lost           LostWrites         `json:"lost_writes"`
 	Ledger         CheckResult        `json:"ledger"`
 	LedgerRecords  int                `json:"ledger_records"`
 	TornLines      int                `json:"torn_lines"`
@@ -132,6 +152,14 @@ func (s *Summary) print(w io.Writer) {
 	p("exclusivity: %d holdings (%d with no guaranteed time left), max fence %d, overlaps %d, duplicate fences %d, fence order %d",
 		l.Holdings, l.EmptyHoldings, l.MaxFence, l.Overlaps, l.DuplicateFences, l.FenceOrder)
 	p("guarded writes: %d (accepted %d, stale fenced off %d), refused while valid: %d", l.GuardWrites, l.GuardAccepted, l.GuardFencedOff, l.GuardViolations)
+	p("fences: regressions %d, superseded writes accepted by the resource %d", l.FenceRegressions, l.SupersededAccepted)
+	if s.Lost.Restarts > 0 || s.AOFCut != "" || s.Failovers > 0 {
+		lw := s.Lost
+		p("lost writes (on purpose): %d lossy restarts (AOF cut %s: %d bytes, %d commands; failovers %d: replicas %d bytes behind)",
+			lw.Restarts, s.AOFCut, lw.AOFBytes, lw.AOFCommands, s.Failovers, lw.ReplicationBytes)
+		p("       caused (info): counter read lower %d, overlaps %d, refused while valid %d, lost tasks %d, conflicting outcomes %d",
+			lw.CounterBack, lw.Overlaps, lw.RefusedWhileValid, lw.LostTasks, lw.Conflicting)
+	}
 	p("tasks: %d intents, %d submitted, %d succeeded, %d dead-lettered, %d never queued, lost %d, wrong results %d, conflicting outcomes %d",
 		l.TaskIntents, l.TasksSubmitted, l.TasksSucceeded, l.TasksDead, l.TasksAbsent, l.TasksLost, l.WrongResults, l.ConflictResults)
 	p("       %d outcomes received by submitters, %d handler runs, %d tasks run successfully more than once (at-least-once, info)",

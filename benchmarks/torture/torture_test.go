@@ -111,6 +111,10 @@ func TestConfigValidate(t *testing.T) {
 		"CrashNaN":       func(c *config) { c.CrashRestarts = math.NaN() },
 		"FsyncNo":        func(c *config) { c.AppendFsync = "no" },
 		"FsyncTypo":      func(c *config) { c.AppendFsync = "Always" },
+		"NegativeCut":    func(c *config) { c.AOFCut, c.CrashRestarts = -time.Second, 1 },
+		"CutNoCrashes":   func(c *config) { c.AOFCut = time.Second },
+		"CutAndFailover": func(c *config) { c.AOFCut, c.CrashRestarts, c.Failover = time.Second, 1, true },
+		"NegativeLag":    func(c *config) { c.Failover, c.ReplicaLag = true, -time.Second },
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := good
@@ -142,6 +146,12 @@ func TestAppendFsyncDefault(t *testing.T) {
 		c := config{CrashRestarts: tt.crash, AppendFsync: tt.flag}
 		if got := c.appendFsync(); got != tt.want {
 			t.Errorf("crash %v, flag %q: appendfsync %q, want %q", tt.crash, tt.flag, got, tt.want)
+		}
+	}
+	// Lost writes are injected on top of the tail everysec may lose.
+	for _, c := range []config{{CrashRestarts: 1, AOFCut: time.Second}, {CrashRestarts: 0.5, Failover: true}} {
+		if got := c.appendFsync(); got != fsyncEverysec || !c.lossy() {
+			t.Errorf("%+v: appendfsync %q, lossy %v; want everysec, lossy", c, got, c.lossy())
 		}
 	}
 	if !crashChecked(fsyncAlways) || crashChecked(fsyncEverysec) {
@@ -246,6 +256,9 @@ func TestCheckExclusive(t *testing.T) {
 		dup     int
 		order   int
 		guard   int
+		regress int
+		super   int
+		lossy   bool
 	}{
 		{name: "SecondHolderWhileFirstValid", overlap: 1, recs: []Record{
 			acq("w1", "m1", 1, 0, 10, 3000, ""),
@@ -326,11 +339,11 @@ func TestCheckExclusive(t *testing.T) {
 			acq("w1", "m1", 1, 0, 10, 3000, ""),
 			acq("w2", "m2", 2, 20, 30, 3000, ""),
 		}},
-		{name: "DuplicateFence", dup: 1, recs: []Record{
+		{name: "DuplicateFence", dup: 1, regress: 1, recs: []Record{
 			acq("w1", "m1", 7, 0, 10, 3000, ""),
 			acq("w2", "m2", 7, 20, 30, 3000, ""),
 		}},
-		{name: "FenceOutOfOrder", order: 1, recs: []Record{
+		{name: "FenceOutOfOrder", order: 1, regress: 1, recs: []Record{
 			acq("w1", "m1", 5, 0, 100, 3000, ""),
 			acq("w2", "m2", 3, 200, 210, 3000, ""),
 		}},
@@ -342,17 +355,50 @@ func TestCheckExclusive(t *testing.T) {
 			acq("w1", "m1", 1, 0, 10, 1000, ""),
 			{K: kGuard, W: "w1", M: "m1", F: 1, Send: 1500 * msec, T: 1510 * msec, OK: false, Cur: 2},
 		}},
+		// Redis lost the counter's last increments: fence 5 went out again
+		// to a second holder of m1, and the resource took both writes.
+		{name: "FenceReusedAfterLoss", dup: 1, regress: 1, super: 1, recs: []Record{
+			acq("w1", "m1", 5, 0, 10, 3000, ""),
+			{K: kGuard, W: "w1", M: "m1", F: 5, H: "w1#1", Send: 20 * msec, T: 21 * msec, OK: true},
+			acq("w2", "m1", 5, 100, 110, 3000, ""),
+			{K: kGuard, W: "w2", M: "m1", F: 5, H: "w2#1", Send: 120 * msec, T: 121 * msec, OK: true, Cur: 5, CurH: "w1#1"},
+		}},
+		// The counter went back below fences answered before: a regression,
+		// though this member's resource never saw the higher fence.
+		{name: "CounterWentBack", regress: 1, order: 1, recs: []Record{
+			acq("w1", "m1", 9, 0, 10, 3000, ""),
+			acq("w2", "m2", 8, 100, 110, 3000, ""),
+		}},
+		// The same holding writes again: not superseded.
+		{name: "SameHolderRewrites", recs: []Record{
+			acq("w1", "m1", 3, 0, 10, 3000, ""),
+			{K: kGuard, W: "w1", M: "m1", F: 3, H: "w1#1", Send: 20 * msec, T: 21 * msec, OK: true},
+			{K: kGuard, W: "w1", M: "m1", F: 3, H: "w1#1", Send: 30 * msec, T: 31 * msec, OK: true, Cur: 3, CurH: "w1#1"},
+		}},
+		// Lossy: the first holder's lease was erased, so the overlap and the
+		// refusal of its write are notes; the fences went up, as they must.
+		{name: "LossyLeaseErased", lossy: true, overlap: 1, guard: 1, recs: []Record{
+			acq("w1", "m1", 5, 0, 10, 3000, ""),
+			acq("w2", "m1", 1_800_000_000_000_000, 100, 110, 3000, ""),
+			{K: kGuard, W: "w2", M: "m1", F: 1_800_000_000_000_000, H: "w2#1", Send: 120 * msec, T: 121 * msec, OK: true, Cur: 0},
+			{K: kGuard, W: "w1", M: "m1", F: 5, H: "w1#1", Send: 130 * msec, T: 131 * msec, OK: false, Cur: 1_800_000_000_000_000, CurH: "w2#1"},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res := Check(CheckInput{Records: tt.recs, RemovalWindow: 3 * time.Second, Faults: tt.faults})
-			if res.Overlaps != tt.overlap || res.DuplicateFences != tt.dup || res.FenceOrder != tt.order || res.GuardViolations != tt.guard {
-				t.Fatalf("overlaps %d, duplicate fences %d, fence order %d, guard %d; want %d, %d, %d, %d\n%v",
-					res.Overlaps, res.DuplicateFences, res.FenceOrder, res.GuardViolations, tt.overlap, tt.dup, tt.order, tt.guard, res.Violations)
+			res := Check(CheckInput{Records: tt.recs, RemovalWindow: 3 * time.Second, Faults: tt.faults, Lossy: tt.lossy})
+			if res.Overlaps != tt.overlap || res.DuplicateFences != tt.dup || res.FenceOrder != tt.order || res.GuardViolations != tt.guard ||
+				res.FenceRegressions != tt.regress || res.SupersededAccepted != tt.super {
+				t.Fatalf("overlaps %d, duplicate fences %d, fence order %d, guard %d, regressions %d, superseded %d; want %d, %d, %d, %d, %d, %d\n%v",
+					res.Overlaps, res.DuplicateFences, res.FenceOrder, res.GuardViolations, res.FenceRegressions, res.SupersededAccepted,
+					tt.overlap, tt.dup, tt.order, tt.guard, tt.regress, tt.super, res.Violations)
 			}
-			want := tt.overlap + tt.dup + tt.order + tt.guard
-			if len(res.Violations) != want {
-				t.Fatalf("%d violation texts, want %d: %v", len(res.Violations), want, res.Violations)
+			want, notes := tt.overlap+tt.dup+tt.order+tt.guard+tt.regress+tt.super, 0
+			if tt.lossy {
+				want, notes = want-tt.overlap-tt.guard, tt.overlap+tt.guard
+			}
+			if len(res.Violations) != want || len(res.Notes) != notes {
+				t.Fatalf("%d violation texts, %d notes, want %d, %d: %v %v", len(res.Violations), len(res.Notes), want, notes, res.Violations, res.Notes)
 			}
 		})
 	}
@@ -463,5 +509,45 @@ func TestLedgerSurvivesTornLine(t *testing.T) {
 	}
 	if len(recs) != 2 || torn != 1 || recs[0].W != "w1" || recs[1].K != kFree || recs[0].T == 0 {
 		t.Fatalf("records %+v, torn %d", recs, torn)
+	}
+}
+
+func TestAOFCutOffset(t *testing.T) {
+	cmd := func(args ...string) string {
+		s := fmt.Sprintf("*%d\r\n", len(args))
+		for _, a := range args {
+			s += fmt.Sprintf("$%d\r\n%s\r\n", len(a), a)
+		}
+		return s
+	}
+	set1 := cmd("SET", "a", "1")
+	tx := cmd("MULTI") + cmd("INCR", "f") + "#TS:102\r\n" + cmd("HSET", "h", "k", "v") + cmd("EXEC")
+	data := "#TS:100\r\n" + set1 + "#TS:101\r\n" + cmd("SET", "b", "2") + tx + cmd("DEL", "a")
+	for _, tt := range []struct {
+		name    string
+		data    string
+		from    int64
+		at      int
+		dropped int
+	}{
+		{"NothingThatLate", data, 103, len(data), 0},
+		{"FromSecond101", data, 101, len("#TS:100\r\n" + set1 + "#TS:101\r\n"), 3},
+		// The annotation inside the transaction dates the whole block.
+		{"TransactionStaysWhole", data, 102, len(data) - len(tx) - len(cmd("DEL", "a")), 2},
+		{"Everything", data, 0, len("#TS:100\r\n"), 4},
+		// Redis drops an open transaction or a torn command at load
+		// anyway; a cut before them counts them.
+		{"OpenTransaction", "#TS:100\r\n" + set1 + cmd("MULTI") + cmd("INCR", "f"), 100, len("#TS:100\r\n"), 2},
+		{"TornCommand", "#TS:100\r\n" + set1 + "*3\r\n$3\r\nSE", 100, len("#TS:100\r\n"), 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			at, dropped, err := aofCutOffset([]byte(tt.data), tt.from)
+			if err != nil || at != tt.at || dropped != tt.dropped {
+				t.Fatalf("aofCutOffset = %d, %d, %v; want %d, %d", at, dropped, err, tt.at, tt.dropped)
+			}
+		})
+	}
+	if _, _, err := aofCutOffset([]byte("garbage"), 0); err == nil {
+		t.Fatal("garbage accepted")
 	}
 }

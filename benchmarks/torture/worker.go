@@ -42,6 +42,7 @@ type workerConfig struct {
 	TaskTimeout    time.Duration `json:"task_timeout"`
 	Retention      time.Duration `json:"retention"`
 	OpTimeout      time.Duration `json:"op_timeout"`
+	ResourceDir    string        `json:"resource_dir"` // the fenced resource's files (see resourceWrite)
 }
 
 // Params is a task's payload; its result is expected(X).
@@ -54,18 +55,6 @@ const (
 	maxAttempts = 8
 	bindNames   = 3
 )
-
-// guardScript is the fenced resource: it stores the highest fence written
-// and refuses writes with a lower one.
-var guardScript = rueidis.NewLuaScript(`
-local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
-local f = tonumber(ARGV[1])
-if f < cur then return {0, cur} end
-redis.call('SET', KEYS[1], ARGV[1])
-return {1, cur}
-`)
-
-func guardKey(prefix, member string) string { return prefix + ":guard:" + member }
 
 // workerMain runs one worker process; it returns the exit code.
 func workerMain(arg string) int {
@@ -146,6 +135,7 @@ type worker struct {
 	sess     sessions
 	draining atomic.Bool
 	waits    sync.WaitGroup
+	holdings atomic.Int64 // numbers this worker's holdings for the fenced resource
 }
 
 func newWorker(cfg workerConfig, client rueidis.Client, led *ledgerWriter) (*worker, error) {
@@ -342,6 +332,7 @@ func (w *worker) mallocAndHold(ctx context.Context, rng *rand.Rand) {
 // unhealthy report; then frees it, or drops it to let it lapse.
 func (w *worker) hold(ctx context.Context, rng *rand.Rand, l *pool.Lease, ttl time.Duration) {
 	lctx := l.Context()
+	holder := fmt.Sprintf("%s#%d", w.cfg.ID, w.holdings.Add(1))
 	steps := 1 + rng.IntN(6)
 	for i := 0; i < steps && ctx.Err() == nil; i++ {
 		sleep(ctx, time.Duration(50+rng.IntN(350))*time.Millisecond)
@@ -350,7 +341,7 @@ func (w *worker) hold(ctx context.Context, rng *rand.Rand, l *pool.Lease, ttl ti
 		}
 		switch n := rng.IntN(100); {
 		case n < 60:
-			w.guardWrite(l)
+			w.guardWrite(l, holder)
 		case n < 92:
 			c, cancel := w.opCtx(ctx)
 			send := now()
@@ -382,20 +373,17 @@ func (w *worker) hold(ctx context.Context, rng *rand.Rand, l *pool.Lease, ttl ti
 	w.op("free", err)
 }
 
-func (w *worker) guardWrite(l *pool.Lease) {
-	c, cancel := context.WithTimeout(l.Context(), w.cfg.OpTimeout)
-	defer cancel()
+// guardWrite writes the lease's fence to the fenced resource (see
+// resourceWrite), as the holder of the member would before acting on it.
+func (w *worker) guardWrite(l *pool.Lease, holder string) {
 	send := now()
-	vals, err := guardScript.Exec(c, w.client, []string{guardKey(w.cfg.Prefix, l.Key)}, []string{strconv.FormatInt(l.Fence(), 10)}).AsIntSlice()
+	ok, cur, curHolder, err := resourceWrite(w.cfg.ResourceDir, l.Key, l.Fence(), holder)
 	reply := now()
-	if err == nil && len(vals) != 2 {
-		err = fmt.Errorf("guard: reply %v", vals)
-	}
 	w.op("guard", err)
 	if err != nil {
 		return
 	}
-	w.led.put(Record{K: kGuard, M: l.Key, F: l.Fence(), Send: send, T: reply, OK: vals[0] == 1, Cur: vals[1]})
+	w.led.put(Record{K: kGuard, M: l.Key, F: l.Fence(), Send: send, T: reply, OK: ok, Cur: cur, H: holder, CurH: curHolder})
 }
 
 // ---- tasks ----

@@ -118,8 +118,18 @@ func TestCollect(t *testing.T) {
 		}
 		p := r.Pools[1]
 		if p.Name != inspecttest.Pool || p.Total != 10 || p.Held != 3 || p.Unhealthy != 1 || p.Free != 6 ||
-			p.LapsedLeases != 1 || p.PermanentLeases != 1 || len(p.Members) != 10 || len(p.Bindings) != 1 || p.Fence != 3 {
+			p.LapsedLeases != 1 || p.PermanentLeases != 1 || len(p.Members) != 10 || len(p.Bindings) != 1 {
 			t.Errorf("pool: %+v", p)
+		}
+		// The counter holds the last fence handed out: the highest lease's.
+		var last int64
+		for _, m := range p.Members {
+			if m.Lease != nil {
+				last = max(last, m.Lease.Fence)
+			}
+		}
+		if p.Fence != last || last == 0 {
+			t.Errorf("pool fence %d, highest lease fence %d", p.Fence, last)
 		}
 		if len(p.Violations) != 0 {
 			t.Errorf("violations: %v", p.Violations)
@@ -151,7 +161,7 @@ func TestCollect(t *testing.T) {
 		if l := locks[inspecttest.PermLock]; !l.Held || l.TTLMillis != -1 {
 			t.Errorf("permanent lock: %+v", l)
 		}
-		if l := locks[inspecttest.FencedLock]; l.Held || l.TTLMillis != -2 || l.Fence != 1 {
+		if l := locks[inspecttest.FencedLock]; l.Held || l.TTLMillis != -2 || l.Fence <= 0 {
 			t.Errorf("fenced lock: %+v", l)
 		}
 		if want := []inspect.LockPool{{Name: inspecttest.LockPool, Members: 3, Locked: 1}}; !cmp.Equal(want, r.LockPools) {

@@ -69,8 +69,9 @@ type Pool struct {
 	Held      int  `json:"held"`
 	Unhealthy int  `json:"unhealthy"`
 	Total     int  `json:"total"`
-	// Fence is the last fencing number handed out: it grows by one per
-	// allocation, so its rate of change is the allocation rate.
+	// Fence is the last fencing number handed out. It is at least the
+	// server's clock in microseconds when handed out (fences survive lost
+	// Redis writes), so its deltas are no longer an allocation count.
 	Fence        int64 `json:"fence"`
 	Waiters      int   `json:"waiters"`
 	LapsedLeases int   `json:"lapsed_leases"`

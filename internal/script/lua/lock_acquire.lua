@@ -5,10 +5,11 @@
 -- ARGV[2] ttl in milliseconds
 -- Returns {1, fencing token} when acquired, else {0, the holder's remaining ttl in milliseconds (-1: no expiry)}.
 -- Errors: INVALID
+-- @include fence
 if not string.match(ARGV[2], '^[1-9]%d*$') then
   return redis.error_reply('INVALID ttl must be a positive number of milliseconds')
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, redis.call('INCR', KEYS[2])}
+  return {1, next_fences(KEYS[2], 1)}
 end
 return {0, redis.call('PTTL', KEYS[1])}

@@ -26,6 +26,7 @@
 -- Errors: INVALID, NOT_MEMBER, NOT_FREE
 -- @include pool
 -- @include pool_write
+-- @include fence
 local mode, n, ttl = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local token, session, bname, bttl = ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
 local budget, flags = tonumber(ARGV[8]), tonumber(ARGV[9])
@@ -164,10 +165,12 @@ if session ~= '-' and mode == 'x' then
   redis.call('ZADD', TIMERS, fmt(now + sttl), 's:' .. session)
 end
 local out = {#picked, 0, done[1], done[2], done[3], done[4]}
-for _, m in ipairs(picked) do
+local first = 0
+if mode == 'x' then first = next_fences(FENCE, #picked) end
+for i, m in ipairs(picked) do
   local fence, deadline = 0, 0
   if mode == 'x' then
-    fence = redis.call('INCR', FENCE)
+    fence = first + i - 1
     if ttl > 0 then
       deadline = now + ttl
       redis.call('ZADD', TIMERS, fmt(deadline), 'l:' .. m)

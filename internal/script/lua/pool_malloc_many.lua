@@ -19,6 +19,7 @@
 -- Errors: INVALID
 -- @include pool
 -- @include pool_write
+-- @include fence
 local budget = tonumber(ARGV[1])
 if not budget or #ARGV < 3 or (#ARGV - 1) % 2 ~= 0 then
   return redis.error_reply('INVALID malformed malloc arguments')
@@ -51,8 +52,8 @@ local out = {done[1], done[2], done[3], done[4]}
 local k = #picked
 if k > 0 then
   -- The batch's writes go out as one command per structure, so the run's
-  -- cost hardly grows with its size: the fences of one INCRBY, in order.
-  local first = redis.call('INCRBY', FENCE, k) - k
+  -- cost hardly grows with its size: the fences of one next_fences, in order.
+  local first = next_fences(FENCE, k) - 1
   local values = call_chunked('HMGET', VALUES, picked)
   local timers, holders = {}, {}
   for i = 1, k do

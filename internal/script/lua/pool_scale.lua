@@ -26,6 +26,7 @@
 -- @include pool
 -- @include pool_write
 -- @include pool_members
+-- @include fence
 local CLAIM, SFENCE = KEYS[13], KEYS[14]
 -- ARGV[3] is the claim ttl (claim) or the claim's fence (add, retire, release).
 local op, token, ttl_or_fence = ARGV[1], ARGV[2], ARGV[3]
@@ -40,8 +41,8 @@ if op == 'claim' then
     redis.call('PEXPIRE', CLAIM, ttl_or_fence)
     return tonumber(f)
   end
-  local f = redis.call('INCR', SFENCE)
-  redis.call('SET', CLAIM, token .. ' ' .. f, 'PX', ttl_or_fence)
+  local f = next_fences(SFENCE, 1)
+  redis.call('SET', CLAIM, token .. ' ' .. fmt(f), 'PX', ttl_or_fence)
   return f
 elseif op == 'release' then
   if cur == token .. ' ' .. ttl_or_fence or (cur and string.match(cur, '^(%S+) ') == token) then

@@ -18,7 +18,7 @@
 -- ARGV[6] idle registration ttl in ms
 -- ARGV[7] 1 when the fetcher registered as idle at its last claim, else 0
 -- ARGV[8] the worker's shape fingerprint, or empty for no check
--- Returns {got, hint, ended, [id, attempt, max, ms to deadline, priority, trace, params] x got, [id, waiters] x ended}; hint = -2 when the fetcher did not register as idle, else ms until the next delayed task or lease end (-1 none); ended lists tasks housekeeping ended.
+-- Returns {got, hint, ended, [id, attempt, max, ms to deadline, priority, trace, params, claimed at (ms)] x got, [id, waiters] x ended}; hint = -2 when the fetcher did not register as idle, else ms until the next delayed task or lease end (-1 none); ended lists tasks housekeeping ended.
 -- Errors: INVALID, SHAPE
 -- @include task
 -- @include task_queue
@@ -65,7 +65,7 @@ while got < n and tries <= budget do
         got = got + 1
         local k = #out
         out[k + 1], out[k + 2], out[k + 3], out[k + 4] = id, attempt, num(m, F_MAX), num(m, F_DEADLINE) - now
-        out[k + 5], out[k + 6], out[k + 7] = num(m, F_PRIO), f[2] or '', f[3] or ''
+        out[k + 5], out[k + 6], out[k + 7], out[k + 8] = num(m, F_PRIO), f[2] or '', f[3] or '', now
       end
     else
       tries = tries + 1

@@ -13,7 +13,7 @@
 -- KEYS[12] the task's notify list
 -- ARGV[1] task id
 -- ARGV[2] worker id
--- ARGV[3] the attempt the worker ran
+-- ARGV[3] the claim the worker ran it under: "attempt:claimed at" (see claim_of)
 -- ARGV[4] outcome: ok, err (retried while attempts and time remain), fatal (never retried), release (queued again, attempt not counted)
 -- ARGV[5] the encoded result (ok) or "kind\nmessage" (err, fatal)
 -- ARGV[6] backoff in ms before the next attempt (err only)
@@ -22,12 +22,13 @@
 -- @include task
 -- @include task_queue
 -- @include task_notify
-local id, worker, attempt, outcome, payload, backoff = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
-if not backoff or backoff < 0 or (outcome ~= 'ok' and outcome ~= 'err' and outcome ~= 'fatal' and outcome ~= 'release') then
+local id, worker, claim, outcome, payload, backoff = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
+local attempt = string.match(claim, '^(%d+):%d+$')
+if not attempt or not backoff or backoff < 0 or (outcome ~= 'ok' and outcome ~= 'err' and outcome ~= 'fatal' and outcome ~= 'release') then
   return redis.error_reply('INVALID malformed finish arguments')
 end
 local m = get_meta(id)
-if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or m[F_ATTEMPT] ~= attempt then
+if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or claim_of(m) ~= claim then
   return redis.error_reply('NOT_HELD the task is no longer claimed by this worker')
 end
 local now = now_ms()

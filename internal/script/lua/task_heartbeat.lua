@@ -14,7 +14,7 @@
 -- ARGV[2] op: beat, join (beat and record the shape ARGV[6]), or stop to leave the registry
 -- ARGV[3] heartbeat ttl in ms, at least 1
 -- ARGV[4] lease ttl in ms, at least 1
--- ARGV[5] the tasks the worker runs: "id\0attempt\0id\0attempt...", or empty
+-- ARGV[5] the tasks the worker runs: "id\0claim\0id\0claim...", or empty; a claim is "attempt:claimed at" (see claim_of)
 -- ARGV[6] the worker's shape fingerprint (join only), or empty
 -- Returns one code per task: 0 no longer held, 1 held, 2 held and cancellation requested.
 -- Errors: INVALID, SHAPE
@@ -53,9 +53,9 @@ end
 local out = {}
 local lease_end = fmt(now + lease)
 for i = 1, #list, 2 do
-  local id, attempt = list[i], list[i + 1]
+  local id, claim = list[i], list[i + 1]
   local m = get_meta(id)
-  if m and m[F_STATUS] == 'r' and m[F_WORKER] == worker and m[F_ATTEMPT] == attempt then
+  if m and m[F_STATUS] == 'r' and m[F_WORKER] == worker and claim_of(m) == claim then
     redis.call('ZADD', RUNNING, lease_end, id)
     if m[F_CANCEL] == '1' then out[#out + 1] = 2 else out[#out + 1] = 1 end
   else

@@ -13,7 +13,7 @@
 -- KEYS[12] the task's notify list
 -- ARGV[1] task id
 -- ARGV[2] worker id
--- ARGV[3] the attempt the worker runs
+-- ARGV[3] the claim the worker runs it under: "attempt:claimed at" (see claim_of)
 -- ARGV[4] current progress, a number
 -- ARGV[5] total, a number
 -- Returns {code, seq}: code 1 still held, 2 held and cancellation requested; seq numbers the update.
@@ -21,13 +21,13 @@
 -- @include task
 -- @include task_queue
 -- @include task_notify
-local id, worker, attempt, cur, total = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id, worker, claim, cur, total = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 if not tonumber(cur) or not tonumber(total) or string.find(cur, ' ') or string.find(total, ' ') then
   return redis.error_reply('INVALID malformed progress arguments')
 end
 local f = redis.call('HMGET', DATA, 'm:' .. id, 'g:' .. id)
 local m = f[1] and parse_meta(f[1])
-if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or m[F_ATTEMPT] ~= attempt then
+if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or claim_of(m) ~= claim then
   return redis.error_reply('NOT_HELD the task is no longer claimed by this worker')
 end
 local seq = 1

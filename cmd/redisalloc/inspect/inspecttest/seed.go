@@ -26,7 +26,7 @@ const (
 	IdleQueue    = "reports"  // one task ready, no worker
 	HeldLock     = "deploy"   // held for an hour
 	PermLock     = "migrate"  // held without expiry
-	FencedLock   = "leader"   // acquired and released once: fence 1, free
+	FencedLock   = "leader"   // acquired and released once: a fence handed out, free
 	LockPool     = "printers" // members a, b, c; a locked
 	Group        = "workers"  // one live worker, one dead
 	LiveWorker   = "w-live"

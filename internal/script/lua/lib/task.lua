@@ -37,6 +37,17 @@ local function get_meta(id)
   return parse_meta(rec)
 end
 
+-- claim_of is what a worker holds a running task by: "attempt:started",
+-- its attempt and the server time (ms) at which the claim was made. The
+-- time tells a claim a server lost (an AOF tail, a lagging replica) from a
+-- later claim of the same worker with the same attempt number: like a
+-- fence, it goes on above what the lost server handed out unless the
+-- clock stepped back by more than the loss. Within one server's life the
+-- attempt number alone tells claims apart.
+local function claim_of(m)
+  return m[F_ATTEMPT] .. ':' .. m[F_STARTED]
+end
+
 local function num(m, f)
   return tonumber(m[f])
 end

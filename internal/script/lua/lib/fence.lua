@@ -1,0 +1,23 @@
+-- Fencing numbers, the one rule for every fencing counter (pool leases, lock
+-- leases, scaler claims), expanded where a script includes "fence".
+-- @include common
+
+-- next_fences takes k (at least 1) fencing numbers from the counter at key
+-- and returns the first; they run first .. first + k - 1, and the counter
+-- then holds the last. The first is max(counter + 1, the server clock in
+-- microseconds): always above the counter, and above every number this or
+-- an earlier server handed out before it, even one that lost the counter's
+-- last writes (an AOF tail lost in a crash, a failover to a lagging
+-- replica), as long as the clock did not step back by more than the time
+-- since the lost numbers went out. Above one number per microsecond on
+-- average the counter runs ahead of the clock: still strictly increasing,
+-- but across such a stretch a loss is covered only once the clock has
+-- caught up. Microseconds since 1970 stay below 2^53 (exact in a Lua double)
+-- until the year 2255; fmt keeps them whole when stored.
+local function next_fences(key, k)
+  local t = redis.call('TIME')
+  local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
+  local first = math.max(tonumber(redis.call('GET', key) or '0') + 1, clock)
+  redis.call('SET', key, fmt(first + k - 1))
+  return first
+end
