@@ -89,3 +89,13 @@ func (a *Inspector) Bindings(ctx context.Context, key string) ([]string, error) 
 // WithWaitPoll bounds a single wait of a waiting malloc (default 2 s), so
 // tests can tell a wake-up from a poll.
 func WithWaitPoll(d time.Duration) Option { return poolOption(func(o *config) { o.waitPoll = d }) }
+
+// KeyNames maps the name of each of the pool's keys (free, holders, ...,
+// sesidx) to the Redis key, for tests that corrupt them.
+func (p *Pool[T]) KeyNames() map[string]string {
+	out := make(map[string]string, numKeys)
+	for i, s := range keySuffixes {
+		out[s] = p.c.keys[i]
+	}
+	return out
+}
