@@ -38,7 +38,9 @@ var lockCorruptOps = map[string]func(ctx context.Context, l *lock.Locker, p *loc
 		}
 		return err
 	},
-	"Update": func(ctx context.Context, l *lock.Locker, _ *lock.Pool) error { return l.Update(ctx, "k", "o", time.Hour) },
+	"Update": func(ctx context.Context, l *lock.Locker, _ *lock.Pool) error {
+		return l.Update(ctx, "k", "o", time.Hour)
+	},
 	"Unlock": func(ctx context.Context, l *lock.Locker, _ *lock.Pool) error {
 		_, err := l.Unlock(ctx, "k", "o")
 		return err

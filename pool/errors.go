@@ -28,8 +28,8 @@ var (
 	// something else writing to the pool's namespace. The operation
 	// checked before writing anything and wrote nothing; the message names
 	// the key (and the hash field). Inspector.Snapshot lists such state
-	// among its violations; repair it by hand or with Admin.Clear after
-	// deleting the key.
+	// among its violations. Remove repairs a member whose records are
+	// garbage; a key of the wrong type must be deleted by hand.
 	ErrCorrupt = errors.New("pool: corrupt state")
 )
 
