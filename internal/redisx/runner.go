@@ -258,9 +258,10 @@ var miniredisWrapped = regexp.MustCompile(`^Error compiling script [^:]*: :\d+: 
 
 // raisedCorrupt finds a CORRUPT error a script raised with error() (see
 // corrupt in lua/lib/common.lua) in the text around it: Redis 7 replies
-// "ERR CORRUPT <key> <why> script: <sha>, on @user_script:<line>.", miniredis
+// "CORRUPT <key> <why> script: <sha>, on @user_script:<line>." (redis-cli
+// shows an "ERR " before it), miniredis
 // "Error compiling script (new function): CORRUPT <key> <why> stack traceback: ...".
-var raisedCorrupt = regexp.MustCompile(`(?s)^(?:ERR |Error compiling script [^:]*: )CORRUPT (.*?)(?: script: [0-9a-f]+, on @user_script:\d+\.| stack traceback:.*)?$`)
+var raisedCorrupt = regexp.MustCompile(`(?s)^(?:ERR |Error compiling script [^:]*: )?CORRUPT (.*?)(?: script: [0-9a-f]+, on @user_script:\d+\.| stack traceback:.*)?$`)
 
 // splitCode splits an error reply into its code (first word) and message.
 func splitCode(reply string) (code, msg string) {
