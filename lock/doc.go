@@ -141,7 +141,9 @@
 // # Errors
 //
 // Errors are matched with errors.Is: [ErrNotHeld], [ErrNotAcquired],
-// [ErrNotNumber], [ErrNoQuorum], and for bad input
+// [ErrNotNumber], [ErrNoQuorum], [ErrCorrupt] (a lock's key of another
+// Redis type, or a counter that is no number, found before anything was
+// written; the message names the key), and for bad input
 // [ErrInvalid], whose message names the argument (a bad prefix, name,
 // member or owner also matches redisallocator.ErrInvalidName). The cause
 // of a lease's context ([context.Cause]) matches [ErrLost] when

@@ -102,3 +102,13 @@ func WithWaitPoll(d time.Duration) Option { return poolOption(func(o *config) { 
 // FenceKey is the pool's fencing counter, for tests that make it lose
 // writes.
 func (p *Pool[T]) FenceKey() string { return p.c.keys[keyFence] }
+
+// KeyNames maps the name of each of the pool's keys (free, holders, ...,
+// sesidx) to the Redis key, for tests that corrupt them.
+func (p *Pool[T]) KeyNames() map[string]string {
+	out := make(map[string]string, numKeys)
+	for i, s := range keySuffixes {
+		out[s] = p.c.keys[i]
+	}
+	return out
+}

@@ -104,10 +104,16 @@ func (a *Inspector) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) != 12 {
+	if err != nil || len(arr) != 13 {
 		return nil, fmt.Errorf("pool %s: snapshot: unexpected reply: %w", a.c.name, err)
 	}
-	return buildSnapshot(arr)
+	return buildSnapshot(arr, a.c.keys[keyFence])
+}
+
+// wrongType describes a key of the wrong type, from the (key, type) pair
+// the snapshot and stats scripts report.
+func wrongType(w [2]string) string {
+	return fmt.Sprintf("key %s is a %s, which no pool operation writes there", w[0], w[1])
 }
 
 // rawSnapshot holds the structures as the script returned them.
@@ -124,6 +130,9 @@ type rawSnapshot struct {
 	bindidx   []string
 	waiters   int64
 	sesidx    []string
+	// corrupt describes keys of the wrong type and a fence that is no
+	// integer: violations reported first.
+	corrupt []string
 }
 
 func pairs(m rueidis.RedisMessage) ([][2]string, error) {
@@ -138,7 +147,7 @@ func pairs(m rueidis.RedisMessage) ([][2]string, error) {
 	return out, nil
 }
 
-func buildSnapshot(arr []rueidis.RedisMessage) (*Snapshot, error) {
+func buildSnapshot(arr []rueidis.RedisMessage, fenceKey string) (*Snapshot, error) {
 	var r rawSnapshot
 	var err error
 	var errs []error
@@ -152,8 +161,9 @@ func buildSnapshot(arr []rueidis.RedisMessage) (*Snapshot, error) {
 	r.now, err = arr[0].AsInt64()
 	errs = append(errs, err)
 	fs, _ := arr[1].ToString()
-	r.fence, err = strconv.ParseInt(fs, 10, 64)
-	errs = append(errs, err)
+	if r.fence, err = strconv.ParseInt(fs, 10, 64); err != nil {
+		r.corrupt = append(r.corrupt, fmt.Sprintf("fencing counter %s holds %q, not an integer", fenceKey, fs))
+	}
 	r.free, r.holders, r.unhealthy, r.timers, r.prio = get(2), get(3), get(4), get(5), get(6)
 	r.values, err = arr[7].AsStrSlice()
 	errs = append(errs, err)
@@ -164,6 +174,9 @@ func buildSnapshot(arr []rueidis.RedisMessage) (*Snapshot, error) {
 	errs = append(errs, err)
 	r.sesidx, err = arr[11].AsStrSlice()
 	errs = append(errs, err)
+	for _, w := range get(12) {
+		r.corrupt = append(r.corrupt, wrongType(w))
+	}
 	for _, e := range errs {
 		if e != nil {
 			return nil, fmt.Errorf("pool: snapshot: %w", e)
@@ -192,6 +205,7 @@ func msTime(v float64) time.Time {
 func (r *rawSnapshot) check() *Snapshot {
 	s := &Snapshot{Time: time.UnixMilli(r.now), Fence: r.fence, Waiters: int(r.waiters)}
 	bad := func(format string, args ...any) { s.Violations = append(s.Violations, fmt.Sprintf(format, args...)) }
+	s.Violations = append(s.Violations, r.corrupt...)
 	members := map[string]*MemberInfo{}
 	add := func(key string, st State) *MemberInfo {
 		if m, ok := members[key]; ok {

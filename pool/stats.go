@@ -48,6 +48,12 @@ type Stats struct {
 	// passed; OldestDeadSession is the earliest such deadline.
 	DeadSessions      int
 	OldestDeadSession time.Time
+	// Corrupt describes hostile state Stats met on its way, empty when
+	// none: keys of the wrong type (the counts read from them are 0) or a
+	// fencing counter that is no integer, "; "-separated. Stats checks
+	// nothing else: Snapshot checks every invariant. A string, so that
+	// Stats stays comparable.
+	Corrupt string
 }
 
 // Stats reads the pool's summary. See Stats for what it costs and covers.
@@ -58,17 +64,33 @@ func (a *Inspector) Stats(ctx context.Context) (*Stats, error) {
 		return nil, err
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) < 9 || (len(arr)-9)%2 != 0 {
+	if err != nil || len(arr) < 10 || (len(arr)-10)%2 != 0 {
 		return nil, fmt.Errorf("pool %s: stats: unexpected reply (%d values): %w", c.name, len(arr), err)
 	}
 	var n [9]int64
+	var corrupt []string
 	for i := range n {
-		if n[i], err = arr[i].AsInt64(); err != nil { // the fence comes as a string
+		if i == 1 {
+			// The fence comes as the counter's text, whatever it holds.
+			fs, _ := arr[1].ToString()
+			if n[1], err = strconv.ParseInt(fs, 10, 64); err != nil {
+				corrupt = append(corrupt, fmt.Sprintf("fencing counter %s holds %q, not an integer", c.keys[keyFence], fs))
+			}
+			continue
+		}
+		if n[i], err = arr[i].AsInt64(); err != nil {
 			return nil, fmt.Errorf("pool %s: stats: value %d: %w", c.name, i, err)
 		}
 	}
-	due := make([]string, 0, len(arr)-9)
-	for _, m := range arr[9:] {
+	wrong, err := pairs(arr[9])
+	if err != nil {
+		return nil, fmt.Errorf("pool %s: stats: wrong-typed keys: %w", c.name, err)
+	}
+	for _, w := range wrong {
+		corrupt = append(corrupt, wrongType(w))
+	}
+	due := make([]string, 0, len(arr)-10)
+	for _, m := range arr[10:] {
 		v, err := m.ToString()
 		if err != nil {
 			return nil, fmt.Errorf("pool %s: stats: due timer: %w", c.name, err)
@@ -79,6 +101,7 @@ func (a *Inspector) Stats(ctx context.Context) (*Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pool %s: stats: %w", c.name, err)
 	}
+	st.Corrupt = strings.Join(corrupt, "; ")
 	return st, nil
 }
 

@@ -161,6 +161,36 @@ func TestInspectCorrupt(t *testing.T) {
 	})
 }
 
+// TestDiagnoseHostileState (issue 13, point 5): a pool key of the wrong
+// type and a fencing counter that is no integer are reported as integrity
+// violations naming the keys, not as a failed read or a healthy pool.
+func TestDiagnoseHostileState(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx := t.Context()
+		c := b.Client
+		free, fence := b.Prefix+":{pool:hostile}:free", b.Prefix+":{pool:hostile}:fence"
+		if err := c.Do(ctx, c.B().Set().Key(free).Value("x").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Do(ctx, c.B().Set().Key(fence).Value("lots").Build()).Error(); err != nil {
+			t.Fatal(err)
+		}
+		url := backendURL(b)
+		r := runCLI(t, cliEnv{}, "diagnose", "--json", "--redis", url, "--prefix", b.Prefix)
+		var rep inspect.Report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+			t.Fatalf("%v in %s (stderr %s)", err, r.stdout, r.stderr)
+		}
+		if r.code != exitFail || rep.Health != inspect.HealthCorrupt || !hasFinding(rep, inspect.CodeIntegrityCorrupt) {
+			t.Errorf("exit %d, report %+v, stderr %s", r.code, rep, r.stderr)
+		}
+		r = runCLI(t, cliEnv{}, "inspect", "pool", "hostile", "--redis", url, "--prefix", b.Prefix)
+		if r.code != exitFail || !strings.Contains(r.stdout, free) || !strings.Contains(r.stdout, fence) {
+			t.Errorf("inspect: exit %d\nstdout %s\nstderr %s", r.code, r.stdout, r.stderr)
+		}
+	})
+}
+
 func TestDiagnoseCommand(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		url := backendURL(b)

@@ -234,6 +234,10 @@ func (r *Runner) mapError(ctx context.Context, s *script.Script, err error) (ote
 		se := &ScriptError{Script: s.Name, Code: code, Message: msg, err: re}
 		if sentinel, ok := r.errs[script.Code(code)]; ok {
 			se.err = sentinel
+		} else if sentinel, ok := r.errs[script.CodeCorrupt]; ok && code == wrongType {
+			// Redis refused a command for a key's type where no check
+			// of ours came first: hostile state all the same.
+			se.err = sentinel
 		}
 		return otel.Failure{ErrorType: code, StatusCode: code}, se
 	}
@@ -245,12 +249,25 @@ func (r *Runner) mapError(ctx context.Context, s *script.Script, err error) (ote
 	return f, fmt.Errorf("redisallocator: script %s: %w", s.Name, err)
 }
 
+// wrongType is the code of Redis's reply to a command on a key of another type.
+const wrongType = "WRONGTYPE"
+
 // miniredisWrapped finds the Redis error inside miniredis's Lua error text,
 // "Error compiling script (new function): :4: WRONGTYPE Operation ...".
 var miniredisWrapped = regexp.MustCompile(`^Error compiling script [^:]*: :\d+: ([A-Z][A-Z_]+) (.*)$`)
 
+// raisedCorrupt finds a CORRUPT error a script raised with error() (see
+// corrupt in lua/lib/common.lua) in the text around it: Redis 7 replies
+// "CORRUPT <key> <why> script: <sha>, on @user_script:<line>." (redis-cli
+// shows an "ERR " before it), miniredis
+// "Error compiling script (new function): CORRUPT <key> <why> stack traceback: ...".
+var raisedCorrupt = regexp.MustCompile(`(?s)^(?:ERR |Error compiling script [^:]*: )?CORRUPT (.*?)(?: script: [0-9a-f]+, on @user_script:\d+\.| stack traceback:.*)?$`)
+
 // splitCode splits an error reply into its code (first word) and message.
 func splitCode(reply string) (code, msg string) {
+	if m := raisedCorrupt.FindStringSubmatch(reply); m != nil {
+		return string(script.CodeCorrupt), strings.TrimSpace(m[1])
+	}
 	if m := miniredisWrapped.FindStringSubmatch(reply); m != nil {
 		return m[1], m[2]
 	}

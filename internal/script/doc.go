@@ -12,7 +12,7 @@
 //	-- ARGV[1] lease token
 //	-- ARGV[2] ttl in milliseconds
 //	-- Returns {1, fencing token} when acquired, else {0, the holder's remaining ttl in milliseconds (-1: no expiry)}.
-//	-- Errors: INVALID
+//	-- Errors: INVALID, CORRUPT
 //
 // # The header is the contract
 //

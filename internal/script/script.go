@@ -23,6 +23,12 @@ const (
 	// CodeInvalid reports an argument the script refused (a defence in depth:
 	// Go validates first, so seeing it means a bug or a foreign caller).
 	CodeInvalid Code = "INVALID"
+	// CodeCorrupt reports hostile state the script found before its first
+	// write: a key of the wrong type, a counter that is no integer, a record
+	// that does not parse. The message names the key (and the hash field).
+	// Scripts raise it with common.lua's corrupt, so Redis wraps its text;
+	// internal/redisx finds the code inside.
+	CodeCorrupt Code = "CORRUPT"
 )
 
 // Script describes one atomic operation. Every field but Source is read

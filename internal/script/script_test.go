@@ -16,7 +16,7 @@ import (
 )
 
 var (
-	reErrReply = regexp.MustCompile(`error_reply\(\s*'([A-Z_]+)[ ']`)
+	reErrReply = regexp.MustCompile(`(?:error_reply|error)\(\s*'([A-Z_]+)[ ']`)
 	// Commands that change data; a read-only script must not call them.
 	writeCommands = []string{
 		"SET", "SETEX", "PSETEX", "SETNX", "GETSET", "GETDEL", "GETEX", "DEL", "UNLINK", "EXPIRE", "PEXPIRE",
@@ -64,7 +64,7 @@ func TestHeaderContract(t *testing.T) {
 			`holder token, empty to free whoever holds it, or "=" and a fence to free the lease only while it has that fence (administrators)`,
 			"...",
 		},
-		Errors: []Code{CodeInvalid},
+		Errors: []Code{CodeInvalid, CodeCorrupt},
 	}
 	got := *PoolFree
 	got.Source = ""
@@ -206,12 +206,11 @@ func TestScriptsNeverBuildKeyNames(t *testing.T) {
 	// Locals bound straight to KEYS entries ("local FREE, HOLDERS = KEYS[1],
 	// KEYS[2]") count as KEYS.
 	reCall := regexp.MustCompile(`redis\.p?call\(\s*'([A-Za-z]+)'\s*,\s*([^,)]+)`)
+	// The library helpers that take a key (their own redis.call passes
+	// their parameter "key"): their callers must pass KEYS entries too.
+	reHelper := regexp.MustCompile(`\b((?:want_type|read_counter|corrupt|next_fences)\(|checked\(\s*'[A-Za-z]+'\s*,)\s*([^,)]+)`)
 	reBind := regexp.MustCompile(`(?m)^local ([A-Z_][A-Z0-9_]*(?:,\s*[A-Z_][A-Z0-9_]*)*)\s*=\s*((?:KEYS\[\d+\],?\s*)+)`)
 	noKey := map[string]bool{"TIME": true}
-	// Library helpers that take a key as their first parameter, named key:
-	// inside them redis.call(..., key) is allowed, and every call of them
-	// must pass a KEYS entry instead.
-	reHelper := regexp.MustCompile(`\b(next_fences)\(\s*([^,)]+)`)
 	for _, s := range All() {
 		keyNames := map[string]bool{}
 		for _, m := range reBind.FindAllStringSubmatch(s.Source, -1) {
@@ -227,17 +226,13 @@ func TestScriptsNeverBuildKeyNames(t *testing.T) {
 			if noKey[strings.ToUpper(m[1])] {
 				continue
 			}
-			first := strings.TrimSpace(m[2])
-			if first == "key" && reHelper.MatchString(s.Source) {
-				continue
-			}
-			if !strings.HasPrefix(first, "KEYS[") && !keyNames[first] {
+			if first := strings.TrimSpace(m[2]); !strings.HasPrefix(first, "KEYS[") && !keyNames[first] && first != "key" {
 				t.Errorf("%s: redis.call('%s', %s ...): first argument must be a KEYS entry", s.Name, m[1], first)
 			}
 		}
 		for _, m := range reHelper.FindAllStringSubmatch(s.Source, -1) {
-			if first := strings.TrimSpace(m[2]); first != "key" && !strings.HasPrefix(first, "KEYS[") && !keyNames[first] {
-				t.Errorf("%s: %s(%s ...): first argument must be a KEYS entry", s.Name, m[1], first)
+			if first := strings.TrimSpace(m[2]); !strings.HasPrefix(first, "KEYS[") && !keyNames[first] && first != "key" {
+				t.Errorf("%s: %s %s ...): the key argument must be a KEYS entry", s.Name, m[1], first)
 			}
 		}
 	}
@@ -397,8 +392,8 @@ func TestIncludeKeepsOnlyWhatIsUsed(t *testing.T) {
 	if got := expandIncludes("t", "-- t: x\n-- @include lock_compare\nreturn 1\n"); !strings.Contains(got, "local function decimal") {
 		t.Error("lock_compare was pruned although its top level runs checks")
 	}
-	if !strings.Contains(PoolMalloc.Source, "local function fire_timers") || strings.Contains(PoolUnwait.Source, "local function fire_timers") {
-		t.Error("pool_malloc must keep fire_timers, pool_unwait must not")
+	if !strings.Contains(PoolMalloc.Source, "local function fire_due") || strings.Contains(PoolUnwait.Source, "local function fire_due") {
+		t.Error("pool_malloc must keep fire_due, pool_unwait must not")
 	}
 }
 

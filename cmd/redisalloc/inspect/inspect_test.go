@@ -280,9 +280,10 @@ func TestCollectEmpty(t *testing.T) {
 	})
 }
 
-// TestCollectUnreadable: a foreign key in a pool's namespace becomes a
-// finding, not a failed collection.
-func TestCollectUnreadable(t *testing.T) {
+// TestCollectWrongTypedKey: a foreign key in a pool's namespace becomes a
+// finding, not a failed collection: an integrity violation naming the key
+// (the snapshot reports it rather than failing).
+func TestCollectWrongTypedKey(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		ctx := t.Context()
 		p, err := pool.New[string](b.Client, b.Prefix, "bad")
@@ -292,7 +293,7 @@ func TestCollectUnreadable(t *testing.T) {
 		if _, err := p.AddKeys(ctx, []string{"a"}); err != nil {
 			t.Fatal(err)
 		}
-		// The holders hash replaced by a string: the snapshot script fails.
+		// The holders hash replaced by a string.
 		key := b.Prefix + ":{pool:bad}:holders"
 		if err := b.Client.Do(ctx, b.Client.B().Set().Key(key).Value("x").Build()).Error(); err != nil {
 			t.Fatal(err)
@@ -301,10 +302,11 @@ func TestCollectUnreadable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(r.Findings) != 1 || r.Findings[0].Code != inspect.CodeUnreadable || r.Findings[0].Subject != "pool:bad" {
+		if len(r.Findings) != 1 || r.Findings[0].Code != inspect.CodeIntegrityCorrupt || r.Findings[0].Subject != "pool:bad" ||
+			!strings.Contains(r.Findings[0].Message, key) {
 			t.Errorf("findings: %+v", r.Findings)
 		}
-		if len(r.Pools) != 0 || r.Health != inspect.HealthDegraded {
+		if len(r.Pools) != 1 || r.Health != inspect.HealthCorrupt {
 			t.Errorf("pools %+v health %s", r.Pools, r.Health)
 		}
 	})

@@ -3,13 +3,13 @@
 -- ARGV[1] session id
 -- ARGV[2] timeout in ms, at least 1
 -- Returns the new heartbeat deadline in ms.
--- Errors: NOT_REGISTERED, INVALID
+-- Errors: NOT_REGISTERED, INVALID, CORRUPT
 -- @include common
 local WORKERS = KEYS[1]
 local id, ttl = ARGV[1], tonumber(ARGV[2])
 if id == '' or not ttl or ttl < 1 then return redis.error_reply('INVALID malformed beat arguments') end
 local now = now_ms()
-local cur = redis.call('ZSCORE', WORKERS, id)
+local cur = checked('ZSCORE', WORKERS, id)
 -- A session seen dead (or reaped) stays dead: what it held was reclaimed.
 if not cur or tonumber(cur) <= now then return redis.error_reply('NOT_REGISTERED ' .. id) end
 local deadline = now + ttl

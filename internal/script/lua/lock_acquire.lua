@@ -4,12 +4,16 @@
 -- ARGV[1] lease token
 -- ARGV[2] ttl in milliseconds
 -- Returns {1, fencing token} when acquired, else {0, the holder's remaining ttl in milliseconds (-1: no expiry)}.
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include fence
 if not string.match(ARGV[2], '^[1-9]%d*$') then
   return redis.error_reply('INVALID ttl must be a positive number of milliseconds')
 end
+-- A lock key of another type would read as held for ever, a counter that
+-- is no integer would fail after the lock was taken: both are refused first.
+want_type(KEYS[1], 'string')
+local counter = read_counter(KEYS[2])
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {1, next_fences(KEYS[2], 1)}
+  return {1, next_fences(KEYS[2], 1, counter)}
 end
 return {0, redis.call('PTTL', KEYS[1])}

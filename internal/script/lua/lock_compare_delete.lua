@@ -5,11 +5,13 @@
 -- ARGV[2] the caller's number
 -- ARGV[3] epsilon for ge, le, eq and ne
 -- Returns 1 when the key is gone (deleted now, or absent already), 0 when the comparison failed and nothing changed.
--- Errors: INVALID, NOT_NUMBER
+-- Errors: INVALID, NOT_NUMBER, CORRUPT
 
 -- @include lock_compare
+-- @include common
 local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
-local stored = redis.call('GET', LOCK)
+local stored = checked('GET', LOCK)
+want_type(HOLD_COUNT, 'string')
 if stored then
   local cur = decimal(stored)
   if cur == nil then

@@ -7,15 +7,17 @@
 -- ARGV[4] value to store
 -- ARGV[5] expiry: ttl in milliseconds, 0 for none (an existing ttl is removed), or keep
 -- Returns 1 when the value was written, 0 when the comparison failed and nothing changed.
--- Errors: INVALID, NOT_NUMBER
+-- Errors: INVALID, NOT_NUMBER, CORRUPT
 
 -- @include lock_compare
+-- @include common
 local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
 local value, expiry = ARGV[4], ARGV[5]
 if expiry ~= 'keep' and not string.match(expiry, '^%d+$') then
   return redis.error_reply('INVALID expiry must be milliseconds or keep')
 end
-local stored = redis.call('GET', LOCK)
+local stored = checked('GET', LOCK)
+want_type(HOLD_COUNT, 'string')
 if stored then
   local cur = decimal(stored)
   if cur == nil then

@@ -2,5 +2,7 @@
 -- KEYS[1] member set of the pool
 -- ARGV[1] member
 -- Returns 1 for a member, 0 otherwise.
+-- Errors: CORRUPT
 -- Read-only.
-return redis.call('SISMEMBER', KEYS[1], ARGV[1])
+-- @include common
+return checked('SISMEMBER', KEYS[1], ARGV[1])

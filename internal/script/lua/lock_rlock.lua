@@ -4,17 +4,18 @@
 -- ARGV[1] owner
 -- ARGV[2] ttl in milliseconds, or 0 for a lock without expiry
 -- Returns the number of holds after this call (1 when newly taken), or 0 when another owner holds the lock.
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include lock_holds
 local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
 local owner, ttl = ARGV[1], ARGV[2]
 if not string.match(ttl, '^%d+$') then
   return redis.error_reply('INVALID ttl must be a whole number of milliseconds')
 end
-local cur = redis.call('GET', LOCK)
+local cur = checked('GET', LOCK)
 if cur and cur ~= owner then
   return 0
 end
+local holds = hold_count(HOLD_COUNT)
 if not cur then
   if ttl == '0' then
     redis.call('SET', LOCK, owner)
@@ -24,7 +25,7 @@ if not cur then
   redis.call('DEL', HOLD_COUNT)
   return 1
 end
-local n = hold_count(redis.call('GET', HOLD_COUNT)) + 1
+local n = holds + 1
 local count = string.format('%d', n)
 if ttl == '0' then
   redis.call('PERSIST', LOCK)

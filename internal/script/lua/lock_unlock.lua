@@ -3,14 +3,14 @@
 -- KEYS[2] hold count of the lock (absent means one hold)
 -- ARGV[1] owner
 -- Returns the number of holds left, 0 when the lock was deleted.
--- Errors: NOT_HELD
+-- Errors: NOT_HELD, CORRUPT
 -- @include lock_holds
 local LOCK, HOLD_COUNT = KEYS[1], KEYS[2]
 local owner = ARGV[1]
-if redis.call('GET', LOCK) ~= owner then
+if checked('GET', LOCK) ~= owner then
   return redis.error_reply('NOT_HELD the lock is not held by this owner')
 end
-local n = hold_count(redis.call('GET', HOLD_COUNT))
+local n = hold_count(HOLD_COUNT)
 if n > 1 then
   -- DECR keeps the ttl, which matches the lock's.
   local left = redis.call('DECR', HOLD_COUNT)

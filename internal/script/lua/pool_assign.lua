@@ -18,11 +18,12 @@
 -- ARGV[5] encoded value
 -- ARGV... repeats the entries above
 -- Returns {added, removed}.
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include pool
 -- @include pool_write
 -- @include pool_members
 if not check_members(1) then return redis.error_reply('INVALID malformed member arguments') end
+check_state(1)
 local keep = {}
 for i = 1, #ARGV, 5 do keep[ARGV[i]] = true end
 local removed = 0

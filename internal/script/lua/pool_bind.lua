@@ -16,11 +16,14 @@
 -- ARGV[3] member (set only)
 -- ARGV[4] binding ttl in ms, 0 for never (set only)
 -- Returns 1 when a binding was written or removed, 0 when there was none to remove.
--- Errors: NOT_MEMBER, INVALID
+-- Errors: NOT_MEMBER, INVALID, CORRUPT
 -- @include pool
 -- @include pool_write
 local op, name = ARGV[1], ARGV[2]
 if name == '' or (op ~= 'set' and op ~= 'del') then return redis.error_reply('INVALID malformed bind arguments') end
+check_pool()
+local old = redis.call('HGET', BIND, name)
+if old then binding_of(name, old) end
 if op == 'del' then
   if redis.call('HEXISTS', BIND, name) == 0 then return 0 end
   unbind(name)

@@ -12,8 +12,10 @@
 -- KEYS[11] waiter count
 -- KEYS[12] session index
 -- Returns the number of members removed.
+-- Errors: CORRUPT
 -- @include pool
 -- @include pool_write
+check_pool()
 local n = redis.call('ZCARD', FREE) + redis.call('HLEN', HOLDERS) + redis.call('HLEN', UNHEALTHY)
 -- Worker sessions' deadlines ("s:" timers) stay: they belong to sessions,
 -- not members, and a session whose timer is missing counts as declared

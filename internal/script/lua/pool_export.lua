@@ -12,22 +12,23 @@
 -- KEYS[11] waiter count
 -- KEYS[12] session index
 -- Returns {now ms, free members, held members each followed by 1 when its expiry passed while held else 0, quarantined members, priorities (member, priority)..., timers (entry, ms)..., values (member, value)...}.
+-- Errors: CORRUPT
 -- Read-only.
 -- @include pool
 return {
   now_ms(),
-  redis.call('ZRANGE', FREE, 0, -1),
+  checked('ZRANGE', FREE, 0, -1),
   (function()
     local out = {}
-    local h = redis.call('HGETALL', HOLDERS)
+    local h = checked('HGETALL', HOLDERS)
     for i = 1, #h, 2 do
       out[#out + 1] = h[i]
-      out[#out + 1] = parse_lease(h[i + 1]).expired == '1' and '1' or '0'
+      out[#out + 1] = parse_lease(h[i], h[i + 1]).expired == '1' and '1' or '0'
     end
     return out
   end)(),
-  redis.call('HKEYS', UNHEALTHY),
-  redis.call('HGETALL', PRIO),
-  redis.call('ZRANGE', TIMERS, 0, -1, 'WITHSCORES'),
-  redis.call('HGETALL', VALUES),
+  checked('HKEYS', UNHEALTHY),
+  checked('HGETALL', PRIO),
+  checked('ZRANGE', TIMERS, 0, -1, 'WITHSCORES'),
+  checked('HGETALL', VALUES),
 }

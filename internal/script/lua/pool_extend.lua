@@ -19,7 +19,7 @@
 -- ARGV[6] encoded value
 -- ARGV... repeats the entries above
 -- Returns the number of members added.
--- Errors: INVALID, NOT_MEMBER
+-- Errors: INVALID, NOT_MEMBER, CORRUPT
 -- @include pool
 -- @include pool_write
 -- @include pool_members
@@ -27,6 +27,7 @@ local add = ARGV[1] == 'add'
 if (not add and ARGV[1] ~= 'existing') or not check_members(2) then
   return redis.error_reply('INVALID malformed member arguments')
 end
+check_state(2)
 if not add then
   for i = 2, #ARGV, 5 do
     if not state(ARGV[i]) then return redis.error_reply('NOT_MEMBER ' .. ARGV[i]) end

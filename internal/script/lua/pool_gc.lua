@@ -13,12 +13,13 @@
 -- KEYS[12] session index
 -- ARGV[1] budget: how many due timers to handle, at least 1
 -- Returns {leases reclaimed, members expired, members recovered, bindings expired, due timers left}.
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include pool
 -- @include pool_write
 local budget = tonumber(ARGV[1])
 if not budget or budget < 1 then return redis.error_reply('INVALID budget must be at least 1') end
 local now = now_ms()
+check_pool()
 local c = fire_timers(now, budget)
 c[5] = redis.call('ZCOUNT', TIMERS, '-inf', fmt(now))
 return c

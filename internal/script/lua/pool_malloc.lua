@@ -23,7 +23,7 @@
 -- ARGV[10] session timeout in ms (with a session id): the session is dead that long after now unless its heartbeat moves it on
 -- ARGV[11] a specific member to take, or empty for the best free one
 -- Returns {got, hint, reclaimed, expired, recovered, unbound, member1, fence1, deadline1, value1, ...}: got members, or 0 with hint = ms until the next timer (-1 none); the four counts say what the due timers and expired free members handled on the way did (for the GC metric).
--- Errors: INVALID, NOT_MEMBER, NOT_FREE
+-- Errors: INVALID, NOT_MEMBER, NOT_FREE, CORRUPT
 -- @include pool
 -- @include pool_write
 -- @include fence
@@ -36,11 +36,30 @@ if (mode ~= 'x' and mode ~= 's') or not n or n < 1 or not ttl or ttl < 0 or not 
   return redis.error_reply('INVALID malformed malloc arguments')
 end
 local now = now_ms()
+-- Hostile state stops the call before its first write (Redis does not roll
+-- back): the keys every path writes are checked here, those of the other
+-- paths when they are taken, the timers' records in fire_timers.
+local fence_cur = read_counter(FENCE)
+want_type(HOLDERS, 'hash')
+want_type(VALUES, 'hash')
+if flags > 0 then want_type(WAITING, 'zset') end
+if session ~= '-' then want_type(SESIDX, 'zset') end
+if bname ~= '' then want_type(BINDIDX, 'zset') end
+local bound -- the member bname is bound to, while the binding lasts
+if bname ~= '' then
+  local b = checked('HGET', BIND, bname)
+  if b then
+    local bexp, bm = binding_of(bname, b)
+    if bexp == 0 or bexp > now then bound = bm end
+  end
+end
+local pending, due = due_timers(now, budget)
 if flags >= 2 then
+  check_pool() -- a waiter's retry: off the hot path
   redis.call('ZREM', WAITING, token)
   flags = flags - 2
 end
-local done, clean = fire_timers(now, budget)
+local done, clean = fire_due(now, budget, pending, due)
 -- With every due timer handled, no free member is past its expiry: skip
 -- the per-member check.
 local function expired(m)
@@ -49,7 +68,7 @@ end
 
 local picked = {}
 if want ~= '' then
-  if redis.call('ZSCORE', FREE, want) and not expired(want) then
+  if checked('ZSCORE', FREE, want) and not expired(want) then
     if mode == 'x' then redis.call('ZREM', FREE, want) end
     picked[1] = want
   elseif state(want) then
@@ -60,15 +79,12 @@ if want ~= '' then
 end
 -- The bound member comes first when it is free; in shared mode it is
 -- handed out without rotating it.
-if bname ~= '' then
-  local b = redis.call('HGET', BIND, bname)
-  if b then
-    local bexp, bm = string.match(b, '^(%S+) (.*)$')
-    bexp = tonumber(bexp)
-    if (bexp == 0 or bexp > now) and redis.call('ZSCORE', FREE, bm) and not expired(bm) then
-      if mode == 'x' then redis.call('ZREM', FREE, bm) end
-      picked[1] = bm
-    end
+local scores = {} -- free score of each member taken out of the free set
+if bound then
+  local sc = checked('ZSCORE', FREE, bound)
+  if sc and not expired(bound) then
+    if mode == 'x' then redis.call('ZREM', FREE, bound) end
+    picked[1], scores[bound] = bound, sc
   end
 end
 
@@ -76,8 +92,9 @@ end
 -- Time alone cannot order rotations within one millisecond, so the score
 -- steps past the band's last one; when a band runs out of room (after some
 -- 2^41 rotations) it is renumbered from 0.
-local function rotate(m)
-  local base = (2047 - prio_of(m)) * SPAN
+-- Its band comes from its score, so no priority is read after a write.
+local function rotate(m, score)
+  local base = math.floor(tonumber(score) / SPAN) * SPAN
   local t = now - EPOCH
   local last = redis.call('ZREVRANGEBYSCORE', FREE, fmt(base + SPAN - 1), fmt(base), 'WITHSCORES', 'LIMIT', 0, 1)
   if last[2] and tonumber(last[2]) - base >= t then t = tonumber(last[2]) - base + 1 end
@@ -92,16 +109,17 @@ end
 local function take_one()
   while true do
     local m
+    local r
     if mode == 'x' then
-      local r = redis.call('ZPOPMIN', FREE)
-      m = r[1]
+      r = checked('ZPOPMIN', FREE)
     else
-      local r = redis.call('ZRANGE', FREE, 0, 0)
-      m = r[1]
+      r = checked('ZRANGE', FREE, 0, 0, 'WITHSCORES')
     end
+    m = r[1]
     if not m then return nil end
+    scores[m] = r[2]
     if not expired(m) then
-      if mode == 's' then rotate(m) end
+      if mode == 's' then rotate(m, r[2]) end
       return m
     end
     forget(m)
@@ -111,10 +129,11 @@ end
 
 if want ~= '' then
   -- taken above
-elseif mode == 'x' and n - #picked > 1 and redis.call('ZCARD', FREE) < n - #picked then
-  if #picked > 0 then redis.call('ZADD', FREE, free_score(prio_of(picked[1]), now), picked[1]) end
+elseif mode == 'x' and n - #picked > 1 and checked('ZCARD', FREE) < n - #picked then
+  -- The bound member goes back where it was.
+  if #picked > 0 then redis.call('ZADD', FREE, scores[picked[1]], picked[1]) end
   picked = {}
-elseif mode == 's' and n > 1 and redis.call('ZCARD', FREE) < n then
+elseif mode == 's' and n > 1 and checked('ZCARD', FREE) < n then
   -- Shared members stay free (a bound one included): n distinct ones are
   -- needed, all or none.
   picked = {}
@@ -124,7 +143,7 @@ else
   -- Exclusive members leave as they are taken and cannot repeat.
   local seen, tries, limit = nil, 0, 0
   if mode == 's' then
-    seen, limit = {}, redis.call('ZCARD', FREE)
+    seen, limit = {}, checked('ZCARD', FREE)
     for _, m in ipairs(picked) do seen[m] = true end
   end
   while #picked < n do
@@ -142,8 +161,9 @@ else
     end
   end
   if mode == 'x' and #picked < n then
-    -- Expired members were hiding among the free ones: give back what we took.
-    for _, m in ipairs(picked) do redis.call('ZADD', FREE, free_score(prio_of(m), now), m) end
+    -- Expired members were hiding among the free ones: give back what we
+    -- took, each where it was.
+    for _, m in ipairs(picked) do redis.call('ZADD', FREE, scores[m], m) end
     picked = {}
   elseif #picked < n then
     picked = {} -- shared: all or none as well
@@ -166,7 +186,7 @@ if session ~= '-' and mode == 'x' then
 end
 local out = {#picked, 0, done[1], done[2], done[3], done[4]}
 local first = 0
-if mode == 'x' then first = next_fences(FENCE, #picked) end
+if mode == 'x' then first = next_fences(FENCE, #picked, fence_cur) end
 for i, m in ipairs(picked) do
   local fence, deadline = 0, 0
   if mode == 'x' then
@@ -188,7 +208,7 @@ if bname ~= '' then
   local m = picked[1]
   local old = redis.call('HGET', BIND, bname)
   if old then
-    local _, om = string.match(old, '^(%S+) (.*)$')
+    local _, om = binding_of(bname, old)
     if om ~= m then redis.call('ZREM', BINDIDX, om .. '\0' .. bname) end
   end
   local bexp = 0

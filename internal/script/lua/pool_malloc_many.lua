@@ -16,7 +16,7 @@
 -- ARGV[3] its lease ttl in ms, 0 for a permanent lease
 -- ARGV... repeats the entries above
 -- Returns {reclaimed, expired, recovered, unbound, then member, fence, deadline, value per malloc in order}, member false when none was free; the four counts say what the due timers and expired free members handled on the way did (for the GC metric).
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include pool
 -- @include pool_write
 -- @include fence
@@ -29,6 +29,11 @@ for i = 2, #ARGV, 2 do
   if ARGV[i] == '' or not ttl or ttl < 0 then return redis.error_reply('INVALID malformed malloc arguments') end
 end
 local now = now_ms()
+-- Checked before the first write: what every malloc writes here, and in
+-- fire_timers whatever due timers touch.
+local fence_cur = read_counter(FENCE)
+want_type(HOLDERS, 'hash')
+want_type(VALUES, 'hash')
 local done, clean = fire_timers(now, budget)
 local n = (#ARGV - 1) / 2
 -- One ZPOPMIN for the whole batch. A popped member past its expiry (only
@@ -36,7 +41,7 @@ local n = (#ARGV - 1) / 2
 local picked = {}
 while #picked < n do
   local want = n - #picked
-  local r = redis.call('ZPOPMIN', FREE, want)
+  local r = checked('ZPOPMIN', FREE, want)
   for j = 1, #r, 2 do
     local m = r[j]
     if clean or not member_expired(m, now) then
@@ -53,7 +58,7 @@ local k = #picked
 if k > 0 then
   -- The batch's writes go out as one command per structure, so the run's
   -- cost hardly grows with its size: the fences of one next_fences, in order.
-  local first = next_fences(FENCE, k) - 1
+  local first = next_fences(FENCE, k, fence_cur) - 1
   local values = call_chunked('HMGET', VALUES, picked)
   local timers, holders = {}, {}
   for i = 1, k do

@@ -16,7 +16,7 @@
 -- ARGV[3] op: u unhealthy, h healthy
 -- ARGV[4] quarantine duration in ms (unhealthy only), at least 1
 -- Returns the member's state afterwards: free, held, unhealthy.
--- Errors: NOT_HELD, NOT_MEMBER, INVALID
+-- Errors: NOT_HELD, NOT_MEMBER, INVALID, CORRUPT
 -- @include pool
 -- @include pool_write
 local m, token, op, d = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -24,10 +24,12 @@ if (op ~= 'u' and op ~= 'h') or not d or (op == 'u' and d < 1) then
   return redis.error_reply('INVALID malformed mark arguments')
 end
 local now = now_ms()
+check_pool()
+check_member(m)
 local st = state(m)
 if not st then return redis.error_reply('NOT_MEMBER not in the pool') end
 if st == 'held' then
-  local l = parse_lease(redis.call('HGET', HOLDERS, m))
+  local l = parse_lease(m, redis.call('HGET', HOLDERS, m))
   if token ~= '' and l.token ~= token then return redis.error_reply('NOT_HELD another holder has it') end
   -- A held member is quarantined when its lease ends, not under its holder.
   if op == 'u' then l.mark = d else l.mark = 0 end

@@ -22,7 +22,7 @@
 -- ARGV[7] retire: scan at most this many free members, least valuable first
 -- ARGV... add: member entries from ARGV[8] on, 5 each (member, priority, expiry ttl, has value, value)
 -- Returns claim: the fence, or 0 when another scaler holds the claim; add: members added; retire: the members removed; release: 1 when the claim was ours.
--- Errors: NOT_HELD, INVALID
+-- Errors: NOT_HELD, INVALID, CORRUPT
 -- @include pool
 -- @include pool_write
 -- @include pool_members
@@ -31,7 +31,8 @@ local CLAIM, SFENCE = KEYS[13], KEYS[14]
 -- ARGV[3] is the claim ttl (claim) or the claim's fence (add, retire, release).
 local op, token, ttl_or_fence = ARGV[1], ARGV[2], ARGV[3]
 if token == '' then return redis.error_reply('INVALID empty scaler token') end
-local cur = redis.call('GET', CLAIM)
+local cur = checked('GET', CLAIM)
+if cur and not string.match(cur, '^%S+ %d+$') then corrupt(CLAIM, 'holds no scaler claim') end
 if op == 'claim' then
   local ttl = tonumber(ttl_or_fence)
   if not ttl or ttl < 1 then return redis.error_reply('INVALID claim ttl') end
@@ -55,6 +56,7 @@ if cur ~= token .. ' ' .. ttl_or_fence then return redis.error_reply('NOT_HELD t
 local now = now_ms()
 if op == 'add' then
   if not check_members(8) then return redis.error_reply('INVALID malformed member arguments') end
+  check_state(8)
   local added = 0
   for i = 8, #ARGV, 5 do
     added = added + apply_member(ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], now, true)
@@ -65,6 +67,7 @@ elseif op == 'retire' then
   if not maxn or not idle or not keep or not scan or maxn < 0 or idle < 0 or keep < 0 or scan < 1 then
     return redis.error_reply('INVALID malformed retire arguments')
   end
+  check_pool()
   local total = redis.call('ZCARD', FREE) + redis.call('HLEN', HOLDERS) + redis.call('HLEN', UNHEALTHY)
   local room = math.min(maxn, total - keep)
   local out = {}

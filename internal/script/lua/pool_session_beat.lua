@@ -14,10 +14,10 @@
 -- ARGV[1] session id
 -- ARGV[2] session timeout in ms, at least 1
 -- Returns 1 when the session is alive here, 0 when the pool already declared it dead (its leases were reclaimed).
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include pool
 local s, ttl = ARGV[1], tonumber(ARGV[2])
 if s == '' or not ttl or ttl < 1 then return redis.error_reply('INVALID malformed beat arguments') end
-if not redis.call('ZSCORE', TIMERS, 's:' .. s) then return 0 end
+if not checked('ZSCORE', TIMERS, 's:' .. s) then return 0 end
 redis.call('ZADD', TIMERS, fmt(now_ms() + ttl), 's:' .. s)
 return 1

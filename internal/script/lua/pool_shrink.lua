@@ -14,8 +14,10 @@
 -- ARGV[1] member
 -- ARGV... repeats the entries above
 -- Returns the number of members removed.
+-- Errors: CORRUPT
 -- @include pool
 -- @include pool_write
+check_pool()
 local removed = 0
 for _, m in ipairs(ARGV) do
   if state(m) then

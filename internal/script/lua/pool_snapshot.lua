@@ -11,20 +11,36 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
--- Returns {now ms, fence, free (member, score)..., holders (member, record)..., unhealthy (member, until)..., timers (entry, ms)..., priorities (member, priority)..., members with values, bindings (name, record)..., binding index entries, waiters, session index entries}.
+-- Returns {now ms, fence, free (member, score)..., holders (member, record)..., unhealthy (member, until)..., timers (entry, ms)..., priorities (member, priority)..., members with values, bindings (name, record)..., binding index entries, waiters, session index entries, keys of the wrong type (key, its type)...}; a key of the wrong type reads as empty, and the fence is the counter's text, whatever it holds.
 -- Read-only.
 -- @include pool
-return {
+-- Hostile state is reported, not raised: the snapshot is how operators
+-- find it.
+local wrong = {}
+local function read(key, want, empty, cmd, ...)
+  local t = redis.call('TYPE', key).ok
+  if t == 'none' then return empty end
+  if t ~= want then
+    wrong[#wrong + 1] = key
+    wrong[#wrong + 1] = t
+    return empty
+  end
+  return redis.call(cmd, key, ...)
+end
+local out = {
   now_ms(),
-  redis.call('GET', FENCE) or '0',
-  redis.call('ZRANGE', FREE, 0, -1, 'WITHSCORES'),
-  redis.call('HGETALL', HOLDERS),
-  redis.call('HGETALL', UNHEALTHY),
-  redis.call('ZRANGE', TIMERS, 0, -1, 'WITHSCORES'),
-  redis.call('HGETALL', PRIO),
-  redis.call('HKEYS', VALUES),
-  redis.call('HGETALL', BIND),
-  redis.call('ZRANGE', BINDIDX, 0, -1),
-  redis.call('ZCARD', WAITING),
-  redis.call('ZRANGE', SESIDX, 0, -1),
+  read(FENCE, 'string', '0', 'GET'),
+  read(FREE, 'zset', {}, 'ZRANGE', 0, -1, 'WITHSCORES'),
+  read(HOLDERS, 'hash', {}, 'HGETALL'),
+  read(UNHEALTHY, 'hash', {}, 'HGETALL'),
+  read(TIMERS, 'zset', {}, 'ZRANGE', 0, -1, 'WITHSCORES'),
+  read(PRIO, 'hash', {}, 'HGETALL'),
+  read(VALUES, 'hash', {}, 'HKEYS'),
+  read(BIND, 'hash', {}, 'HGETALL'),
+  read(BINDIDX, 'zset', {}, 'ZRANGE', 0, -1),
+  read(WAITING, 'zset', 0, 'ZCARD'),
+  read(SESIDX, 'zset', {}, 'ZRANGE', 0, -1),
 }
+read(NOTIFY, 'list', 0, 'LLEN')
+out[#out + 1] = wrong
+return out

@@ -13,7 +13,8 @@
 -- KEYS[12] session index
 -- ARGV[1] the waiter's holder token
 -- Returns the number of waiters left.
+-- Errors: CORRUPT
 -- @include pool
 -- @include pool_write
-redis.call('ZREM', WAITING, ARGV[1])
+checked('ZREM', WAITING, ARGV[1])
 return redis.call('ZCARD', WAITING)

@@ -13,11 +13,13 @@
 -- average the counter runs ahead of the clock: still strictly increasing,
 -- but across such a stretch a loss is covered only once the clock has
 -- caught up. Microseconds since 1970 stay below 2^53 (exact in a Lua double)
--- until the year 2255; fmt keeps them whole when stored.
-local function next_fences(key, k)
+-- until the year 2255; fmt keeps them whole when stored. cur is the counter
+-- as read_counter read it before the script's first write (scripts check
+-- their keys first); without it the counter is read (and checked) here.
+local function next_fences(key, k, cur)
   local t = redis.call('TIME')
   local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local first = math.max(tonumber(redis.call('GET', key) or '0') + 1, clock)
+  local first = math.max((cur or read_counter(key)) + 1, clock)
   redis.call('SET', key, fmt(first + k - 1))
   return first
 end

@@ -19,6 +19,13 @@ local function check_members(first)
   return true
 end
 
+-- check_state checks, before a script's first write, everything
+-- apply_member reads for the entries from index first on.
+local function check_state(first)
+  check_pool()
+  for i = first, #ARGV, 5 do check_member(ARGV[i]) end
+end
+
 -- apply_member adds or updates one member; returns 1 when it was added.
 -- A member that is held stays held by its holder.
 local function apply_member(m, p, e, hv, v, now, add)
@@ -41,7 +48,7 @@ local function apply_member(m, p, e, hv, v, now, add)
     end
     if st == 'held' then
       -- A new expiry (or none) replaces one that passed while held.
-      local l = parse_lease(redis.call('HGET', HOLDERS, m))
+      local l = parse_lease(m, redis.call('HGET', HOLDERS, m))
       if l.expired == '1' then
         l.expired = '0'
         redis.call('HSET', HOLDERS, m, lease_record(l.token, l.fence, l.deadline, l.session, l.mark, l.expired))

@@ -1,0 +1,364 @@
+package pool_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/rueidis"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/pool"
+)
+
+// corruptFixture is a pool with something in every structure: free
+// members with values, a priority, an expiry, a held lease bound to a
+// name, a lease taken under a worker session, a quarantined member.
+type corruptFixture struct {
+	p      *pool.Pool[proxy]
+	shared *pool.Pool[proxy] // the same pool in shared mode
+	held   *pool.Allocation[proxy]
+	sess   *fakeSession
+	keys   map[string]string // key name (free, holders, ...) -> Redis key
+}
+
+// newCorruptFixture builds the fixture; with due, one lease lapses 20ms
+// later and then waits for its timer to fire, so mallocs and GC take their
+// timer path.
+func newCorruptFixture(t *testing.T, ctx context.Context, b *redisxtest.Backend, name string, due bool) *corruptFixture {
+	t.Helper()
+	p, err := pool.New[proxy](b.Client, b.Prefix, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, err := pool.New[proxy](b.Client, b.Prefix, name, pool.WithShared())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &corruptFixture{p: p, shared: shared, keys: p.KeyNames(), sess: newFakeSession("w-"+name, time.Hour)}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	vals := map[string]proxy{}
+	for i := range 8 {
+		vals[fmt.Sprintf("m%d", i)] = proxy{Addr: fmt.Sprintf("10.0.0.%d", i)}
+	}
+	_, err = p.Add(ctx, vals)
+	must(err)
+	must(p.Admin().Update(ctx, []string{"m1"}, pool.Priority(3)))
+	must(p.Admin().Update(ctx, []string{"m2"}, pool.MemberTTL(time.Hour)))
+	f.held, err = p.MallocMember(ctx, "m0", pool.LeaseTTL(time.Hour), pool.Bind("b1", time.Hour))
+	must(err)
+	_, err = p.MallocMember(ctx, "m6", pool.LeaseTTL(time.Hour), pool.InSession(f.sess))
+	must(err)
+	must(p.Admin().Quarantine(ctx, "m3", time.Hour))
+	if due {
+		_, err = p.MallocMember(ctx, "m7", pool.LeaseTTL(20*time.Millisecond))
+		must(err) // the caller waits for it to lapse
+	}
+	return f
+}
+
+// corruption is one piece of hostile state put into one key.
+type corruption struct {
+	name string
+	key  string // key name: free, holders, ...
+	// field is the hash field the message must name, if any.
+	field string
+	apply func(ctx context.Context, c rueidis.Client, key string) error
+}
+
+func corruptions(keys map[string]string) []corruption {
+	var out []corruption
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		out = append(out, corruption{name: "WrongType/" + k, key: k, apply: func(ctx context.Context, c rueidis.Client, key string) error {
+			if err := c.Do(ctx, c.B().Del().Key(key).Build()).Error(); err != nil {
+				return err
+			}
+			if k == "fence" {
+				return c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue("x", "1").Build()).Error()
+			}
+			return c.Do(ctx, c.B().Set().Key(key).Value("x").Build()).Error()
+		}})
+	}
+	hset := func(field, value string) func(context.Context, rueidis.Client, string) error {
+		return func(ctx context.Context, c rueidis.Client, key string) error {
+			return c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue(field, value).Build()).Error()
+		}
+	}
+	return append(out,
+		corruption{name: "Garbage/fence", key: "fence", apply: func(ctx context.Context, c rueidis.Client, key string) error {
+			return c.Do(ctx, c.B().Set().Key(key).Value("lots").Build()).Error()
+		}},
+		corruption{name: "Garbage/holders", key: "holders", field: "m0", apply: hset("m0", "garbage")},
+		corruption{name: "Garbage/holders-due", key: "holders", field: "m7", apply: hset("m7", "tok x y - 0 0")},
+		corruption{name: "Garbage/holders-session", key: "holders", field: "m6", apply: hset("m6", "a b c d e f")},
+		corruption{name: "Garbage/unhealthy", key: "unhealthy", field: "m3", apply: hset("m3", "soon")},
+		corruption{name: "Garbage/prio", key: "prio", field: "m1", apply: hset("m1", "high")},
+		corruption{name: "Garbage/bind", key: "bind", field: "b1", apply: hset("b1", "never m0")},
+	)
+}
+
+// corruptOps are every operation of the pool, each run once on a fixture.
+var corruptOps = map[string]func(ctx context.Context, f *corruptFixture) error{
+	"Add": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Add(ctx, map[string]proxy{"n1": {Addr: "n1"}, "m1": {Addr: "m1b"}})
+		return err
+	},
+	"AddKeys": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.AddKeys(ctx, []string{"n2", "m4"})
+		return err
+	},
+	"Assign": func(ctx context.Context, f *corruptFixture) error {
+		_, _, err := f.p.Assign(ctx, map[string]proxy{"m0": {}, "m1": {}, "m3": {}, "n1": {}})
+		return err
+	},
+	"AssignKeys": func(ctx context.Context, f *corruptFixture) error {
+		_, _, err := f.p.AssignKeys(ctx, []string{"m1", "m6", "n3"})
+		return err
+	},
+	"Remove": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Remove(ctx, "m0", "m4")
+		return err
+	},
+	"Malloc": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Malloc(ctx, pool.LeaseTTL(time.Hour))
+		return err
+	},
+	"MallocShared": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.shared.Malloc(ctx)
+		return err
+	},
+	"MallocWait": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Malloc(ctx, pool.Wait(), pool.LeaseTTL(time.Hour))
+		return err
+	},
+	"MallocBind": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Malloc(ctx, pool.Bind("b1", time.Hour))
+		return err
+	},
+	"MallocSession": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Malloc(ctx, pool.InSession(f.sess))
+		return err
+	},
+	"MallocN": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.MallocN(ctx, 2)
+		return err
+	},
+	"MallocBatch": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.MallocBatch(ctx, 2, time.Hour)
+		return err
+	},
+	"MallocMember": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.MallocMember(ctx, "m5")
+		return err
+	},
+	"Release": func(ctx context.Context, f *corruptFixture) error { return f.held.Release(ctx) },
+	"Refresh": func(ctx context.Context, f *corruptFixture) error { return f.held.Refresh(ctx, time.Hour) },
+	"ReportUnhealthy": func(ctx context.Context, f *corruptFixture) error {
+		return f.held.ReportUnhealthy(ctx, time.Minute)
+	},
+	"SessionBeat": func(ctx context.Context, f *corruptFixture) error { return f.sess.beat(ctx) },
+	"ForceRelease": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Admin().ForceRelease(ctx, map[string]int64{"m0": f.held.Fence(), "m6": 0})
+		return err
+	},
+	"Quarantine": func(ctx context.Context, f *corruptFixture) error {
+		return f.p.Admin().Quarantine(ctx, "m5", time.Minute)
+	},
+	"Recover": func(ctx context.Context, f *corruptFixture) error {
+		return f.p.Admin().Quarantine(ctx, "m3", 0)
+	},
+	"Update": func(ctx context.Context, f *corruptFixture) error {
+		return f.p.Admin().Update(ctx, []string{"m0", "m1", "m3"}, pool.Priority(5), pool.MemberTTL(time.Hour))
+	},
+	"Import": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Admin().Import(ctx, []pool.Record{{Key: "n4", Priority: 2}, {Key: "m1", Priority: -1}})
+		return err
+	},
+	"GC": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Admin().GC(ctx, 100)
+		return err
+	},
+	"Clear": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Admin().Clear(ctx)
+		return err
+	},
+	"Bind": func(ctx context.Context, f *corruptFixture) error {
+		return f.p.Admin().Bind(ctx, "b1", "m5", time.Hour)
+	},
+	"Unbind": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Admin().Unbind(ctx, "b1")
+		return err
+	},
+	"Len": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Len(ctx)
+		return err
+	},
+	"Export": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.p.Admin().Export(ctx)
+		return err
+	},
+	"Stats": func(ctx context.Context, f *corruptFixture) error {
+		st, err := f.p.Admin().Stats(ctx)
+		if err == nil && st.Corrupt != "" {
+			return fmt.Errorf("%w: %s", errViolation, st.Corrupt)
+		}
+		return err
+	},
+	"Snapshot": func(ctx context.Context, f *corruptFixture) error {
+		s, err := f.p.Admin().Snapshot(ctx)
+		if err == nil && len(s.Violations) > 0 {
+			return fmt.Errorf("%w: %s", errViolation, strings.Join(s.Violations, "; "))
+		}
+		return err
+	},
+}
+
+// errViolation marks the reads that report hostile state as violations
+// rather than failing.
+var errViolation = errors.New("violations")
+
+// dumpKeys reads every key's type, content and whether it expires, in a
+// form that compares equal exactly when nothing was written.
+func dumpKeys(t *testing.T, ctx context.Context, c rueidis.Client, keys map[string]string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for name, k := range keys {
+		typ, err := c.Do(ctx, c.B().Type().Key(k).Build()).ToString()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v any
+		switch typ {
+		case "none":
+		case "string":
+			v, err = c.Do(ctx, c.B().Get().Key(k).Build()).ToString()
+		case "hash":
+			v, err = c.Do(ctx, c.B().Hgetall().Key(k).Build()).AsStrMap()
+		case "zset":
+			v, err = c.Do(ctx, c.B().Zrange().Key(k).Min("0").Max("-1").Withscores().Build()).AsStrSlice()
+		case "list":
+			v, err = c.Do(ctx, c.B().Lrange().Key(k).Start(0).Stop(-1).Build()).AsStrSlice()
+		default:
+			t.Fatalf("key %s has type %s", k, typ)
+		}
+		if err != nil {
+			t.Fatalf("reading %s: %v", k, err)
+		}
+		ttl, err := c.Do(ctx, c.B().Pttl().Key(k).Build()).AsInt64()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[name] = fmt.Sprintf("%s %v expires=%v", typ, v, ttl >= 0)
+	}
+	return out
+}
+
+// hget reads one hash field, "" when the key or field is absent (or field
+// is "").
+func hget(t *testing.T, ctx context.Context, c rueidis.Client, key, field string) string {
+	t.Helper()
+	if field == "" {
+		return ""
+	}
+	v, err := c.Do(ctx, c.B().Hget().Key(key).Field(field).Build()).ToString()
+	if err != nil && !rueidis.IsRedisNil(err) {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// TestCorruptStateWritesNothing (issue 13, point 5): with one pool key of
+// the wrong type, or garbage where a counter or record belongs, every
+// operation either answers an error matching ErrCorrupt that names the key
+// and writes nothing, or does not read that key and leaves it alone; reads
+// for operators report the state as a violation.
+func TestCorruptStateWritesNothing(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		probe := newCorruptFixture(t, ctx, b, "probe", false)
+		type pair struct {
+			cr  corruption
+			op  string
+			due bool
+			f   *corruptFixture
+		}
+		var all []pair
+		for _, due := range []bool{false, true} {
+			for _, cr := range corruptions(probe.keys) {
+				for _, op := range slices.Sorted(maps.Keys(corruptOps)) {
+					// Only mallocs and GC fire due timers.
+					if !due || strings.HasPrefix(op, "Malloc") || op == "GC" {
+						all = append(all, pair{cr: cr, op: op, due: due})
+					}
+				}
+			}
+		}
+		// The fixtures first, so that one wait lets every due lease lapse.
+		for i := range all {
+			all[i].f = newCorruptFixture(t, ctx, b, fmt.Sprintf("c%d", i), all[i].due)
+		}
+		time.Sleep(60 * time.Millisecond)
+		cases, wroteThenFailed, failedOther := 0, 0, 0
+		for _, pc := range all {
+			cr, op, due, f := pc.cr, pc.op, pc.due, pc.f
+			name := fmt.Sprintf("%s/%s/due=%v", cr.name, op, due)
+			key := f.keys[cr.key]
+			if err := cr.apply(ctx, b.Client, key); err != nil {
+				t.Fatal(err)
+			}
+			before := dumpKeys(t, ctx, b.Client, f.keys)
+			fieldBefore := hget(t, ctx, b.Client, key, cr.field)
+			err := corruptOps[op](ctx, f)
+			after := dumpKeys(t, ctx, b.Client, f.keys)
+			fieldAfter := hget(t, ctx, b.Client, key, cr.field)
+			// What a violation or error must name: the key, or
+			// for garbage in a hash the field.
+			named := key
+			if cr.field != "" {
+				named = `"` + cr.field + `"`
+			}
+			cases++
+			wrote := !maps.Equal(before, after)
+			switch {
+			case errors.Is(err, errViolation):
+				if !strings.Contains(err.Error(), named) {
+					t.Errorf("%s: violations do not name %s: %v", name, named, err)
+				}
+			case err == nil:
+				// Success means the operation did not read the
+				// hostile state: it is left as it was, or (a
+				// member or binding removed, the pool cleared)
+				// deleted, never rewritten from what it held.
+				switch {
+				case cr.field == "" && before[cr.key] != after[cr.key] && !strings.HasPrefix(after[cr.key], "none "):
+					t.Errorf("%s: succeeded and rewrote the corrupt key %s:\nbefore %s\nafter  %s", name, key, before[cr.key], after[cr.key])
+				case cr.field != "" && fieldAfter != fieldBefore && fieldAfter != "":
+					t.Errorf("%s: succeeded and rewrote the corrupt field %s %s: %q -> %q", name, key, cr.field, fieldBefore, fieldAfter)
+				}
+				if op == "Snapshot" {
+					t.Errorf("%s: Snapshot reports no violation", name)
+				}
+			case wrote:
+				wroteThenFailed++
+				t.Errorf("%s: wrote, then failed: %v", name, err)
+			case !errors.Is(err, pool.ErrCorrupt):
+				failedOther++
+				t.Errorf("%s: error does not match ErrCorrupt: %v", name, err)
+			case !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), cr.field):
+				t.Errorf("%s: error does not name %s %s: %v", name, key, cr.field, err)
+			}
+		}
+		t.Logf("%d cases: %d wrote then failed, %d failed without ErrCorrupt", cases, wroteThenFailed, failedOther)
+	})
+}
