@@ -19,6 +19,17 @@ var (
 	// key, that breaks the naming rules (empty, too long, NUL or control
 	// characters, braces in names).
 	ErrInvalidName = redisx.ErrInvalidName
+	// ErrCorrupt reports hostile state in Redis: a key of the module's of
+	// the wrong type, a fencing counter or hold count that is no integer, a
+	// lease, binding or task record that does not parse, left there by
+	// something else writing to the module's keys. Every script checks what
+	// it reads before its first write, so the call that returns it wrote
+	// nothing; the message names the key (and the hash field). Read-only
+	// views report such state instead (pool.Inspector.Snapshot lists it
+	// among its violations, pool.Stats in Corrupt). A pool member whose
+	// records are garbage is repaired by removing it; a key of the wrong
+	// type must be deleted by hand (the redisalloc CLI's diagnose names it).
+	ErrCorrupt = redisx.ErrCorrupt
 )
 
 // ConnectOption adjusts how [Connect] builds the client.

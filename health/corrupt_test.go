@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 )
@@ -73,7 +74,7 @@ func TestCorruptGroupKeys(t *testing.T) {
 				err = op(ctx, prefix, s)
 				after := dump()
 				switch {
-				case !errors.Is(err, health.ErrCorrupt):
+				case !errors.Is(err, redisallocator.ErrCorrupt):
 					t.Errorf("%s/%s: error does not match ErrCorrupt: %v", k, name, err)
 				case !strings.Contains(err.Error(), key):
 					t.Errorf("%s/%s: error does not name %s: %v", k, name, key, err)

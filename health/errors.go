@@ -3,6 +3,7 @@ package health
 import (
 	"errors"
 
+	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
@@ -22,11 +23,6 @@ var (
 	// pool name or session id. The message names the argument. A bad
 	// prefix, group or pool name also matches redisallocator.ErrInvalidName.
 	ErrInvalid = errors.New("health: invalid argument")
-	// ErrCorrupt: a session group's or checker's keys in Redis hold what
-	// no health operation writes (a key of the wrong type, a strike count
-	// that is no integer). Nothing was written; the message names the key
-	// (and the hash field).
-	ErrCorrupt = errors.New("health: corrupt state")
 
 	errNotRegistered = errors.New("health: session not registered")
 )
@@ -35,5 +31,5 @@ var scriptErrors = map[script.Code]error{
 	script.CodeSessionExists: ErrSessionExists,
 	script.CodeNotRegistered: errNotRegistered,
 	script.CodeInvalid:       ErrInvalid,
-	script.CodeCorrupt:       ErrCorrupt,
+	script.CodeCorrupt:       redisx.ErrCorrupt,
 }

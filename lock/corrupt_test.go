@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/lock"
 )
@@ -234,7 +235,7 @@ func TestCorruptLockKeys(t *testing.T) {
 					}
 				case before != after:
 					t.Errorf("%s: wrote, then failed: %v\nbefore %s\nafter  %s", name, err, before, after)
-				case !errors.Is(err, lock.ErrCorrupt):
+				case !errors.Is(err, redisallocator.ErrCorrupt):
 					t.Errorf("%s: error does not match ErrCorrupt: %v", name, err)
 				case !strings.Contains(err.Error(), key):
 					t.Errorf("%s: error does not name %s: %v", name, key, err)

@@ -141,7 +141,7 @@
 // # Errors
 //
 // Errors are matched with errors.Is: [ErrNotHeld], [ErrNotAcquired],
-// [ErrNotNumber], [ErrNoQuorum], [ErrCorrupt] (a lock's key of another
+// [ErrNotNumber], [ErrNoQuorum], redisallocator.ErrCorrupt (a lock's key of another
 // Redis type, or a counter that is no number, found before anything was
 // written; the message names the key), and for bad input
 // [ErrInvalid], whose message names the argument (a bad prefix, name,

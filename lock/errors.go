@@ -33,13 +33,6 @@ var (
 	// ErrNotNumber reports a conditional operation on a key whose value is
 	// not a decimal number. Nothing is written.
 	ErrNotNumber = errors.New("lock: stored value is not a number")
-	// ErrCorrupt reports hostile state at a lock's keys: a key of another
-	// Redis type where a lock, hold count, fencing counter or lock pool
-	// belongs, or a hold count or fencing counter that is no whole number,
-	// left by something else writing there. The message names the key;
-	// nothing is written. (A lock key of another type no longer reads as
-	// held by someone else.)
-	ErrCorrupt = errors.New("lock: corrupt state")
 
 	// ErrInvalid reports bad caller input; the message names the argument.
 	// It covers an empty or malformed prefix, lock name, pool name, member
@@ -60,7 +53,7 @@ var scriptErrors = map[script.Code]error{
 	script.CodeInvalid:   ErrInvalid,
 	script.CodeNotHeld:   ErrNotHeld,
 	script.CodeNotNumber: ErrNotNumber,
-	script.CodeCorrupt:   ErrCorrupt,
+	script.CodeCorrupt:   redisx.ErrCorrupt,
 }
 
 // keyError wraps a redisx name error so that it matches ErrInvalid and

@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
 )
@@ -352,7 +353,7 @@ func TestCorruptStateWritesNothing(t *testing.T) {
 			case wrote:
 				wroteThenFailed++
 				t.Errorf("%s: wrote, then failed: %v", name, err)
-			case !errors.Is(err, pool.ErrCorrupt):
+			case !errors.Is(err, redisallocator.ErrCorrupt):
 				failedOther++
 				t.Errorf("%s: error does not match ErrCorrupt: %v", name, err)
 			case !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), cr.field):

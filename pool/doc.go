@@ -135,7 +135,7 @@
 //
 // ErrEmpty, ErrNotHeld and ErrNotMember report the pool's
 // state; ErrInvalid reports bad input, which never writes anything (the
-// message names the argument). ErrCorrupt reports hostile state in Redis
+// message names the argument). redisallocator.ErrCorrupt reports hostile state in Redis
 // (a pool key of the wrong type, a fencing counter or record that does not
 // parse), found before anything was written; the message names the key,
 // and Inspector.Snapshot lists such state among its violations. Values the codec cannot decode give errors

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
@@ -22,15 +23,6 @@ var (
 	// a nil or contradictory option; a nil client). Nothing was written; the
 	// message names the argument.
 	ErrInvalid = errors.New("pool: invalid argument")
-	// ErrCorrupt: the pool's keys in Redis hold what no pool operation
-	// writes (a key of the wrong type, a fencing counter that is no
-	// integer, a lease record that does not parse), left there by
-	// something else writing to the pool's namespace. The operation
-	// checked before writing anything and wrote nothing; the message names
-	// the key (and the hash field). Inspector.Snapshot lists such state
-	// among its violations. Remove repairs a member whose records are
-	// garbage; a key of the wrong type must be deleted by hand.
-	ErrCorrupt = errors.New("pool: corrupt state")
 )
 
 // Refinements of ErrInvalid, for messages; callers match ErrInvalid.
@@ -52,5 +44,5 @@ var scriptErrors = map[script.Code]error{
 	script.CodeNotMember: ErrNotMember,
 	script.CodeNotFree:   errNotFree,
 	script.CodeInvalid:   ErrInvalid,
-	script.CodeCorrupt:   ErrCorrupt,
+	script.CodeCorrupt:   redisx.ErrCorrupt,
 }

@@ -314,4 +314,3 @@ func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 	}
 	return err
 }
-

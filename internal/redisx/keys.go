@@ -24,6 +24,9 @@ var (
 	// ErrCrossSlot reports a multi-key call whose keys would land in
 	// different Redis Cluster slots. It is returned before anything is sent.
 	ErrCrossSlot = errors.New("redisallocator: keys of one call must share a hash slot")
+	// ErrCorrupt reports hostile state a script found before its first
+	// write; the feature packages map their scripts' CORRUPT code to it.
+	ErrCorrupt = errors.New("redisallocator: corrupt state")
 )
 
 // NameError says which name broke which rule. It matches ErrInvalidName.
