@@ -308,7 +308,9 @@ func (l *Lease) Deadline() time.Time {
 // Release (cause ErrReleased) or when the lock is lost (cause matching
 // ErrLost): deleted or taken over by someone else, or not renewed by its
 // local deadline, for example because Redis could not be reached. Bind the
-// work the lock protects to it. context.Cause tells why it ended.
+// work the lock protects to it. context.Cause tells why it ended. Its Err
+// reads the clock as Valid does, so it is non-nil from the local deadline
+// on even when the timer that closes Done runs late.
 //
 // The first call starts watching the lock (one goroutine, and an
 // invalidation subscription where the server supports it, else a check

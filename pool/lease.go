@@ -41,10 +41,9 @@ type Lease struct {
 	// keep keeps the local deadline, the context and the renewals; nil in
 	// shared mode.
 	keep *lease.Keeper
-	// session is the worker session the lease was taken under, if any;
-	// unhook unhooks the lease from the session's context.
-	session Session
-	unhook  func() bool
+	// unhook unhooks the lease from the context of the worker session it
+	// was taken under, if any.
+	unhook func() bool
 	// doneKA is closed when the keep-alive goroutine, if any, has exited.
 	doneKA chan struct{}
 }
@@ -75,6 +74,7 @@ func newLease(c *core, key, token string, fence int64, sent time.Time, mc malloc
 	}
 	if mc.session != nil {
 		cfg.OnEnd = l.ended // unhooks the lease from its session
+		cfg.Guard = sessionGuard(mc.session)
 	}
 	k, err := lease.New(sent, cfg)
 	if err != nil {
@@ -83,11 +83,8 @@ func newLease(c *core, key, token string, fence int64, sent time.Time, mc malloc
 	l.keep = k
 	if mc.session != nil {
 		sctx := mc.session.Context()
-		l.session = mc.session
 		// The session vouches for the lease: when it ends, so does the lease.
-		l.unhook = context.AfterFunc(sctx, func() {
-			k.End(fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, mc.session.ID(), context.Cause(sctx)))
-		})
+		l.unhook = context.AfterFunc(sctx, func() { k.End(sessionEnded(mc.session)) })
 	}
 	if mc.keepAlive > 0 {
 		done := make(chan struct{})
@@ -161,12 +158,8 @@ func (l *Lease) Valid() bool {
 		return false
 	case l.keep == nil:
 		return true
-	case !l.keep.Valid():
-		return false
-	case l.session != nil:
-		return sessionValid(l.session)
 	}
-	return true
+	return l.keep.Valid() // the session's validity included (its Guard)
 }
 
 // sessionValid reports whether s still vouches for its leases: its own
@@ -179,13 +172,43 @@ func sessionValid(s Session) bool {
 	return s.Context().Err() == nil
 }
 
+// errSessionInvalid is the cause given for a session that reports itself
+// invalid while its context has not ended.
+var errSessionInvalid = errors.New("session no longer valid")
+
+// sessionEnded is the cause a lease taken under s ends with when s ends;
+// it matches ErrNotHeld and the session's own cause.
+func sessionEnded(s Session) error {
+	sctx := s.Context()
+	_ = sctx.Err() // a lease context checks its deadline here (see lease.Keeper.Context)
+	cause := context.Cause(sctx)
+	if cause == nil {
+		cause = errSessionInvalid
+	}
+	return fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, s.ID(), cause)
+}
+
+// sessionGuard is the lease-keeper guard of a lease taken under s: the
+// lease is over as soon as s stops vouching for it, before the session's
+// context ends (see Session).
+func sessionGuard(s Session) func() error {
+	return func() error {
+		if sessionValid(s) {
+			return nil
+		}
+		return sessionEnded(s)
+	}
+}
+
 // Context returns a context that is cancelled when the lease ends: at its
 // local deadline (see Lease), when Release succeeds, when Refresh,
 // ReportUnhealthy or the keep-alive learns the lease is gone, or when the
 // session it was taken under ends. context.Cause tells which; it matches
 // ErrNotHeld. A refresh answered after the deadline does not revive it.
 // Work bound to the resource should use it, and check Valid right before
-// acting. In shared mode the context never ends.
+// acting. Its Err reads the clock as Valid does, so it is non-nil from the
+// local deadline on even when the timer that closes Done runs late. In
+// shared mode the context never ends.
 func (l *Lease) Context() context.Context {
 	if l.keep == nil {
 		return context.Background()
