@@ -176,16 +176,28 @@ func sessionValid(s Session) bool {
 // invalid while its context has not ended.
 var errSessionInvalid = errors.New("session no longer valid")
 
+// sessionCause is why s no longer vouches for its leases: its context's
+// cause, or errSessionInvalid for a session that reports itself invalid
+// before its context ended.
+func sessionCause(s Session) error {
+	sctx := s.Context()
+	_ = sctx.Err() // a lease context checks its deadline here (see lease.Keeper.Context)
+	if cause := context.Cause(sctx); cause != nil {
+		return cause
+	}
+	return errSessionInvalid
+}
+
 // sessionEnded is the cause a lease taken under s ends with when s ends;
 // it matches ErrNotHeld and the session's own cause.
 func sessionEnded(s Session) error {
-	sctx := s.Context()
-	_ = sctx.Err() // a lease context checks its deadline here (see lease.Keeper.Context)
-	cause := context.Cause(sctx)
-	if cause == nil {
-		cause = errSessionInvalid
-	}
-	return fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, s.ID(), cause)
+	return fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, s.ID(), sessionCause(s))
+}
+
+// sessionOver is the error of a malloc under s once s has ended: bad
+// input (nothing is written), matching the session's cause too.
+func sessionOver(s Session) error {
+	return fmt.Errorf("%w: InSession: session %s has ended: %w", errInvalidOption, s.ID(), sessionCause(s))
 }
 
 // sessionGuard is the lease-keeper guard of a lease taken under s: the

@@ -175,6 +175,16 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		call.flags = waitRegister
 	}
 	for {
+		// A malloc counts as a sign of life of its session (the script
+		// moves the session's deadline on): an ended session must not
+		// take one, nor keep its earlier leases from coming back.
+		if mc.session != nil && !sessionValid(mc.session) {
+			err := sessionOver(mc.session)
+			if call.flags&waitRegistered != 0 {
+				c.unwait(ctx, token)
+			}
+			return nil, nil, err
+		}
 		leases, values, hint, err := c.mallocOnce(ctx, call, leaseToken)
 		if err != nil {
 			if call.flags&waitRegistered != 0 || ctx.Err() != nil {

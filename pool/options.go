@@ -274,7 +274,10 @@ func sessionKey(s Session) string {
 	return s.ID()
 }
 
-// InSession takes the lease under a worker session (see Session).
+// InSession takes the lease under a worker session (see Session). A
+// session that has ended (closed, lost, or no longer Valid) is refused:
+// the malloc writes nothing and returns an error matching ErrInvalid and
+// the session's cause (health.ErrClosed or health.ErrSessionLost).
 func InSession(s Session) MallocOption { return func(m *mallocConfig) { m.session = s } }
 
 // KeepAlive refreshes the lease every interval in the background until it
