@@ -206,6 +206,9 @@ func (s *Session) lost(cause error) {
 // ErrClosed). A failed heartbeat goes to WithErrorFunc and is retried every
 // interval until the deadline. Run at most one Run at a time per session.
 func (s *Session) Run(ctx context.Context) error {
+	if err := checkCtx(ctx); err != nil {
+		return fmt.Errorf("health: session %s: %w", s.id, err)
+	}
 	s.runs.Add(1)
 	defer s.runs.Done()
 	return s.keep.Run(ctx)

@@ -264,6 +264,9 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 	if len(held) == 0 {
 		return nil
 	}
+	if err := c.checkCtx(ctx); err != nil {
+		return err
+	}
 	var codes []int64
 	if len(held) == 1 {
 		code, err := c.frees.do(ctx, [2]string{held[0].Key, held[0].token})
@@ -312,6 +315,9 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	}
 	if l.token == "" {
 		return nil
+	}
+	if err := l.c.checkCtx(ctx); err != nil {
+		return err
 	}
 	var err error
 	if ttl == 0 {

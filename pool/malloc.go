@@ -135,6 +135,10 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 // malloc runs pool_malloc until it gets n members, waiting between tries
 // when asked to, and records the call's metrics.
 func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
+	// Before anything else: the script runs detached from ctx (mallocOnce).
+	if err := c.checkCtx(ctx); err != nil {
+		return nil, nil, err
+	}
 	start := time.Now()
 	leases, values, err := c.mallocWait(ctx, n, opts)
 	c.met.malloced(ctx, start, err)

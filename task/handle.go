@@ -56,6 +56,9 @@ func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 	if h == nil || h.h == nil {
 		return zero, ErrNotFound
 	}
+	if err := h.h.c.checkCtx(ctx, "wait"); err != nil {
+		return zero, err
+	}
 	ctx, span := h.h.c.prov.Tracer().Start(ctx, "task.wait", trace.WithAttributes(
 		attrName.String(h.h.c.name), attrID.String(h.h.id)))
 	defer span.End()

@@ -1,0 +1,68 @@
+package pool_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
+	"github.com/redisallocator/redisallocator/pool"
+)
+
+// TestCallsEndingEarlyRunNothing: every call of the pool with a nil ctx
+// returns an ErrInvalid error (no panic), and with an already-cancelled
+// ctx the ctx's error; neither runs a script: no member is taken, no
+// fence advanced, no binding written (every key's DUMP is unchanged).
+func TestCallsEndingEarlyRunNothing(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b", "c", "d")
+		held := tb.malloc(t, pool.LeaseTTL(time.Hour))
+		ad := tb.p.Admin()
+		err2 := func(_ any, err error) error { return err }
+		err3 := func(_, _ any, err error) error { return err }
+		sess := newFakeSession("early-1", time.Minute)
+		defer sess.cancel(nil)
+		redisxtest.EndsEarly(t, b, pool.ErrInvalid, map[string]func(ctx context.Context) error{
+			"Malloc":          func(ctx context.Context) error { return err2(tb.p.Malloc(ctx)) },
+			"MallocBind":      func(ctx context.Context) error { return err2(tb.p.Malloc(ctx, pool.Bind("n", time.Hour))) },
+			"MallocWait":      func(ctx context.Context) error { return err2(tb.p.Malloc(ctx, pool.Wait())) },
+			"MallocSession":   func(ctx context.Context) error { return err2(tb.p.Malloc(ctx, pool.InSession(sess))) },
+			"MallocKeepAlive": func(ctx context.Context) error { return err2(tb.p.Malloc(ctx, pool.KeepAlive(0))) },
+			"MallocN":         func(ctx context.Context) error { return err2(tb.p.MallocN(ctx, 2)) },
+			"MallocMember":    func(ctx context.Context) error { return err2(tb.p.MallocMember(ctx, "c")) },
+			"Add":             func(ctx context.Context) error { return err2(tb.p.Add(ctx, map[string]proxy{"e": {}})) },
+			"AddKeys":         func(ctx context.Context) error { return err2(tb.p.AddKeys(ctx, []string{"e"})) },
+			"Assign":          func(ctx context.Context) error { return err3(tb.p.Assign(ctx, map[string]proxy{"e": {}})) },
+			"AssignKeys":      func(ctx context.Context) error { return err3(tb.p.AssignKeys(ctx, []string{"e"})) },
+			"Remove":          func(ctx context.Context) error { return err2(tb.p.Remove(ctx, "a")) },
+			"Len":             func(ctx context.Context) error { return err2(tb.p.Len(ctx)) },
+			"Contains":        func(ctx context.Context) error { return err2(tb.p.Contains(ctx, "a")) },
+			"Keys":            func(ctx context.Context) error { return err2(tb.p.Keys(ctx)) },
+			"Get":             func(ctx context.Context) error { return err2(tb.p.Get(ctx, "a")) },
+			"ProbeTargets":    func(ctx context.Context) error { return err3(tb.p.ProbeTargets(ctx)) },
+			"ProbeHold":       func(ctx context.Context) error { _, _, _, err := tb.p.ProbeHold(ctx, "c", time.Second); return err },
+			"PoolRelease":     func(ctx context.Context) error { return tb.p.Release(ctx, held) },
+			"LeaseRelease":    func(ctx context.Context) error { return held.Release(ctx) },
+			"LeaseRefresh":    func(ctx context.Context) error { return held.Refresh(ctx, time.Minute) },
+			"ReportUnhealthy": func(ctx context.Context) error { return held.ReportUnhealthy(ctx, time.Minute) },
+			"AdminUpdate":     func(ctx context.Context) error { return ad.Update(ctx, []string{"a"}, pool.Priority(3)) },
+			"AdminClear":      func(ctx context.Context) error { return err2(ad.Clear(ctx)) },
+			"AdminExport":     func(ctx context.Context) error { return err2(ad.Export(ctx)) },
+			"AdminImport":     func(ctx context.Context) error { return err2(ad.Import(ctx, []pool.Record{{Key: "e"}})) },
+			"AdminBind":       func(ctx context.Context) error { return ad.Bind(ctx, "n", "a", time.Hour) },
+			"AdminUnbind":     func(ctx context.Context) error { return err2(ad.Unbind(ctx, "n")) },
+			"AdminGC":         func(ctx context.Context) error { return err2(ad.GC(ctx, 10)) },
+			"AdminForceRelease": func(ctx context.Context) error {
+				return err2(ad.ForceRelease(ctx, map[string]int64{held.Key: held.Fence()}))
+			},
+			"AdminQuarantine": func(ctx context.Context) error { return ad.Quarantine(ctx, "a", time.Minute) },
+			"Snapshot":        func(ctx context.Context) error { return err2(ad.Snapshot(ctx)) },
+			"Stats":           func(ctx context.Context) error { return err2(ad.Stats(ctx)) },
+		})
+		if !held.Valid() {
+			t.Fatal("a call that ended early ended the lease")
+		}
+	})
+}
