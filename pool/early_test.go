@@ -2,11 +2,13 @@ package pool_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
+	"github.com/redisallocator/redisallocator/redisallocatortest"
 )
 
 // TestCallsEndingEarlyRunNothing: every call of the pool with a nil ctx
@@ -64,5 +66,64 @@ func TestCallsEndingEarlyRunNothing(t *testing.T) {
 		if !held.Valid() {
 			t.Fatal("a call that ended early ended the lease")
 		}
+	})
+}
+
+// TestWaitingMallocConnectionError: a waiting Malloc whose connection
+// breaks returns the connection's error, not one matching ErrEmpty (the
+// pool was never found empty by a working server). On miniredis only:
+// the test stops the server, which a shared real server cannot afford.
+func TestWaitingMallocConnectionError(t *testing.T) {
+	t.Parallel()
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	tb := setup(t, b, pool.WithWaitPoll(20*time.Second))
+	tb.extend(t, "only")
+	tb.malloc(t, pool.LeaseTTL(time.Hour))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := tb.p.Malloc(tb.ctx, pool.Wait())
+		errc <- err
+	}()
+	redisallocatortest.WaitFor(t, 5*time.Second, func() bool {
+		s, err := tb.p.Admin().Stats(tb.ctx)
+		return err == nil && s.Waiters == 1
+	})
+	b.Mini.Close()
+	select {
+	case err := <-errc:
+		if err == nil || errors.Is(err, pool.ErrEmpty) {
+			t.Fatalf("Malloc(Wait) on a broken connection = %v, want the connection error, not ErrEmpty", err)
+		}
+		t.Logf("Malloc(Wait) = %v", err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the waiting Malloc did not return after its connection broke")
+	}
+}
+
+// TestReportUnhealthyAfterRemove: once the member was removed from the
+// pool, the lease is gone: ReportUnhealthy answers ErrNotHeld, as Refresh
+// and Release do, and the lease ends.
+func TestReportUnhealthyAfterRemove(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a")
+		a := tb.malloc(t, pool.LeaseTTL(time.Hour))
+		if n, err := tb.p.Remove(tb.ctx, "a"); err != nil || n != 1 {
+			t.Fatalf("Remove = %d, %v", n, err)
+		}
+		if err := a.ReportUnhealthy(tb.ctx, time.Minute); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("ReportUnhealthy after Remove = %v, want ErrNotHeld", err)
+		}
+		if a.Valid() || a.Context().Err() == nil {
+			t.Fatal("the lease of a removed member is still valid")
+		}
+		if err := a.Refresh(tb.ctx, 0); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("Refresh after Remove = %v, want ErrNotHeld", err)
+		}
+		if err := a.Release(tb.ctx); !errors.Is(err, pool.ErrNotHeld) {
+			t.Fatalf("Release after Remove = %v, want ErrNotHeld", err)
+		}
+		tb.healthy(t)
 	})
 }

@@ -337,7 +337,9 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 
 // ReportUnhealthy tells the pool the member misbehaved while held: when the
 // lease ends (Release or lapse) the member goes to quarantine for d instead of
-// back to the free set. Owner-checked: ErrNotHeld if the lease is gone.
+// back to the free set. Owner-checked: ErrNotHeld if the lease is gone
+// (also when the member was removed from the pool meanwhile); the lease
+// then ends.
 func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 	if l == nil {
 		return ErrNotHeld
@@ -349,6 +351,11 @@ func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	_, err := l.c.runScript(ctx, script.PoolMark, []string{l.Key, l.token, "u", ms(d)})
+	if errors.Is(err, ErrNotMember) {
+		// The member was removed: to its holder that is a lease gone,
+		// as Refresh and Release report it.
+		err = fmt.Errorf("pool %s: report %q: member removed: %w", l.c.name, l.Key, ErrNotHeld)
+	}
 	if errors.Is(err, ErrNotHeld) {
 		l.end(err)
 	}

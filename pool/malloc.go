@@ -33,7 +33,8 @@ type Allocation[T any] struct {
 //
 // With no member free it returns ErrEmpty, or, with the Wait option, blocks
 // until a member is released or ctx ends (then the error matches ErrEmpty
-// and ctx.Err()). If the member's value cannot be decoded the member is
+// and ctx.Err()); a Redis error while waiting (a broken connection) is
+// returned as it is, not as ErrEmpty. If the member's value cannot be decoded the member is
 // released again and the error names it (matching codec.ErrDecode).
 //
 // ctx bounds the call, not the lease: a malloc whose ctx ends returns at
@@ -113,9 +114,13 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		return m, fmt.Errorf("%w: session incarnation %q", errInvalidKey, incarnation(m.session))
 	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > maxTTL):
 		return m, fmt.Errorf("%w: session timeout %v", errInvalidDuration, m.session.Timeout())
-	case m.permanent && m.keepAlive != 0:
+	case m.aliveSet && m.keepAlive < 0:
+		return m, fmt.Errorf("%w: KeepAlive(%v): want 0 (a third of the TTL) or a positive interval", errInvalidDuration, m.keepAlive)
+	case m.bind && m.bindName == "":
+		return m, fmt.Errorf("%w: Bind with an empty name", errInvalidKey)
+	case m.permanent && m.aliveSet:
 		return m, fmt.Errorf("%w: KeepAlive with LeaseTTL(Permanent)", errInvalidOption)
-	case c.cfg.shared && (m.permanent || m.keepAlive != 0 || m.session != nil):
+	case c.cfg.shared && (m.permanent || m.aliveSet || m.session != nil):
 		return m, fmt.Errorf("%w: leases options on a shared pool, which holds nothing", errInvalidOption)
 	}
 	if m.bindName != "" {
@@ -123,7 +128,7 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 			return m, fmt.Errorf("%w: %w", errInvalidKey, err)
 		}
 	}
-	if m.keepAlive < 0 {
+	if m.aliveSet && m.keepAlive == 0 {
 		m.keepAlive = m.ttl / 3
 	}
 	if valid := m.ttl - lease.Margin(m.ttl); m.keepAlive != 0 && (m.keepAlive < time.Millisecond || m.keepAlive >= valid) {
@@ -221,6 +226,10 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		call.flags = waitRegister | waitRegistered // registered as a waiter by the script
 		if err := c.waitForFree(ctx, token, hint); err != nil {
 			c.unwait(ctx, token)
+			if ctx.Err() == nil {
+				// The wait failed, not ran out: the pool was not found empty.
+				return nil, nil, fmt.Errorf("pool %s: malloc: wait: %w", c.name, err)
+			}
 			return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), err)
 		}
 	}
@@ -479,7 +488,7 @@ func (p *Pool[T]) MallocMember(ctx context.Context, key string, opts ...MallocOp
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	opts = append(opts[:len(opts):len(opts)], func(m *mallocConfig) { m.member, m.wait, m.bindName = key, false, "" })
+	opts = append(opts[:len(opts):len(opts)], func(m *mallocConfig) { m.member, m.wait, m.bind, m.bindName = key, false, false, "" })
 	leases, values, err := p.c.malloc(ctx, 1, opts)
 	if err != nil {
 		return nil, err
