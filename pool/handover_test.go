@@ -30,6 +30,16 @@ func handoverTrials(b *redisxtest.Backend) int {
 	return 200
 }
 
+// handoverPar is how many trials run at once: fewer on miniredis, which
+// runs its scripts in this process, where the second holders' tight
+// polling loops would starve the first ones of time.
+func handoverPar(b *redisxtest.Backend) int {
+	if b.Real() {
+		return 64
+	}
+	return 8
+}
+
 // TestNoHandoverWhileValid: over many trials with lease TTLs from the
 // shortest the pool accepts (10ms; shorter ones are refused with
 // ErrInvalid, since the drift margin of 1% + 2ms would eat them) to 1s,
@@ -49,7 +59,7 @@ func TestNoHandoverWhileValid(t *testing.T) {
 			t.Parallel()
 			p1 := newHandoverPool(t, b, "leases", keys)
 			p2 := must(pool.New[proxy](b.NewClient(t), b.Prefix, "leases"))(t)
-			m := leasetest.Handover(t, n, 64, 10*time.Millisecond, time.Second,
+			m := leasetest.Handover(t, n, handoverPar(b), 10*time.Millisecond, time.Second,
 				func(ctx context.Context, i int, ttl time.Duration) (leasetest.Holding, error) {
 					a, err := p1.MallocMember(ctx, keys[i], pool.LeaseTTL(ttl))
 					if err != nil {
@@ -77,7 +87,7 @@ func TestNoHandoverWhileValid(t *testing.T) {
 					_ = s.Close(context.Background())
 				}
 			}()
-			m := leasetest.Handover(t, n, 64, 10*time.Millisecond, time.Second,
+			m := leasetest.Handover(t, n, handoverPar(b), 10*time.Millisecond, time.Second,
 				func(ctx context.Context, i int, ttl time.Duration) (leasetest.Holding, error) {
 					// No Run: the session lives one timeout from its
 					// registration, so its local deadline is at most
@@ -91,6 +101,9 @@ func TestNoHandoverWhileValid(t *testing.T) {
 					sessions = append(sessions, s)
 					mu.Unlock()
 					a, err := p1.MallocMember(ctx, keys[i], pool.InSession(s), pool.LeaseTTL(time.Hour))
+					if errors.Is(err, pool.ErrInvalid) && !s.Valid() {
+						return leasetest.Holding{}, leasetest.ErrSkip // lapsed already: the malloc is refused
+					}
 					if err != nil {
 						return leasetest.Holding{}, err
 					}

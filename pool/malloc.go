@@ -140,9 +140,8 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 // malloc runs pool_malloc until it gets n members, waiting between tries
 // when asked to, and records the call's metrics.
 func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
-	// Before anything else: the script runs detached from ctx (mallocOnce).
-	if err := c.checkCtx(ctx); err != nil {
-		return nil, nil, err
+	if ctx == nil { // bad input, not recorded
+		return nil, nil, c.checkCtx(ctx)
 	}
 	start := time.Now()
 	leases, values, err := c.mallocWait(ctx, n, opts)
@@ -153,6 +152,11 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
 	mc, err := newMallocConfig(c, opts)
 	if err != nil {
+		return nil, nil, err
+	}
+	// Before anything is sent: the script runs detached from ctx
+	// (mallocOnce, the batcher), so an ended ctx would not stop it.
+	if err := c.checkCtx(ctx); err != nil {
 		return nil, nil, err
 	}
 	if c.simpleMalloc(n, mc) {
@@ -226,7 +230,7 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		call.flags = waitRegister | waitRegistered // registered as a waiter by the script
 		if err := c.waitForFree(ctx, token, hint); err != nil {
 			c.unwait(ctx, token)
-			if ctx.Err() == nil {
+			if ctx.Err() == nil && (redisx.ForeignContextError(ctx, err) || !isContextErr(err)) {
 				// The wait failed, not ran out: the pool was not found empty.
 				return nil, nil, fmt.Errorf("pool %s: malloc: wait: %w", c.name, err)
 			}
@@ -451,6 +455,12 @@ func waitBound(poll, hint time.Duration) time.Duration {
 		d = hint
 	}
 	return d
+}
+
+// isContextErr reports whether err is a context's error (rueidis may see
+// ctx's deadline a moment before ctx.Err() does).
+func isContextErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
 }
 
 // sleepCtx waits d or until ctx ends, and returns ctx's error then.

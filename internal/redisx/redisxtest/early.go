@@ -17,6 +17,7 @@ import (
 func EndsEarly(t *testing.T, b *Backend, invalid error, calls map[string]func(ctx context.Context) error) {
 	t.Helper()
 	before := b.KeyDump(t)
+	var nilCtx context.Context // what a caller passes by mistake
 	cancelled, cancel := context.WithCancel(context.Background())
 	cancel()
 	names := make([]string, 0, len(calls))
@@ -26,10 +27,10 @@ func EndsEarly(t *testing.T, b *Backend, invalid error, calls map[string]func(ct
 	sort.Strings(names)
 	for _, name := range names {
 		call := calls[name]
-		if err := safeCall(call, nil); !errors.Is(err, invalid) {
+		if err := safeCall(nilCtx, call); !errors.Is(err, invalid) {
 			t.Errorf("%s(nil ctx) = %v, want an error matching %v", name, err, invalid)
 		}
-		if err := safeCall(call, cancelled); !errors.Is(err, context.Canceled) {
+		if err := safeCall(cancelled, call); !errors.Is(err, context.Canceled) {
 			t.Errorf("%s(cancelled ctx) = %v, want an error matching context.Canceled", name, err)
 		}
 	}
@@ -39,11 +40,11 @@ func EndsEarly(t *testing.T, b *Backend, invalid error, calls map[string]func(ct
 }
 
 // safeCall runs call(ctx), turning a panic into an error.
-func safeCall(call func(ctx context.Context) error, ctx context.Context) (err error) {
+func safeCall(ctx context.Context, call func(ctx context.Context) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("panic: %v", r)
 		}
 	}()
-	return call(ctx) //nolint:staticcheck // a nil ctx on purpose
+	return call(ctx)
 }
