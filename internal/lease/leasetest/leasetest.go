@@ -103,7 +103,7 @@ type Holding struct {
 	Deadline time.Time
 }
 
-// ErrSkip, returned by a Handover hold, skips the trial: the holder lost
+// ErrSkip is returned by a Handover hold to skip the trial: the holder lost
 // the thing before it could be tested (a session that lapsed before the
 // malloc under it, on a loaded machine). At most three quarters of the
 // trials may be skipped.
