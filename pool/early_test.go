@@ -26,6 +26,18 @@ func TestCallsEndingEarlyRunNothing(t *testing.T) {
 		err3 := func(_, _ any, err error) error { return err }
 		sess := newFakeSession("early-1", time.Minute)
 		defer sess.cancel(nil)
+		mt, err := pool.NewMaintainer(ad, pool.WithSource(func(context.Context) ([]pool.Member, error) {
+			return []pool.Member{{Key: "e"}}, nil
+		}, time.Second, true))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, err := pool.NewScaler(tb.p, func(context.Context, int) ([]pool.Provisioned[proxy], error) {
+			return []pool.Provisioned[proxy]{{Member: pool.Member{Key: "e"}}}, nil
+		}, func(context.Context, []string) error { return nil }, pool.WithWaterMarks(10, 20))
+		if err != nil {
+			t.Fatal(err)
+		}
 		redisxtest.EndsEarly(t, b, pool.ErrInvalid, map[string]func(ctx context.Context) error{
 			"Malloc":          func(ctx context.Context) error { return err2(tb.p.Malloc(ctx)) },
 			"MallocBind":      func(ctx context.Context) error { return err2(tb.p.Malloc(ctx, pool.Bind("n", time.Hour))) },
@@ -61,6 +73,9 @@ func TestCallsEndingEarlyRunNothing(t *testing.T) {
 			},
 			"AdminQuarantine": func(ctx context.Context) error { return ad.Quarantine(ctx, "a", time.Minute) },
 			"Snapshot":        func(ctx context.Context) error { return err2(ad.Snapshot(ctx)) },
+			"MaintainerRun":   mt.Run,
+			"ScalerStep":      func(ctx context.Context) error { return err2(sc.Step(ctx)) },
+			"ScalerRun":       sc.Run,
 			"Stats":           func(ctx context.Context) error { return err2(ad.Stats(ctx)) },
 		})
 		if !held.Valid() {
