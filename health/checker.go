@@ -90,6 +90,9 @@ func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], p
 // errors of members that could not be checked (Redis trouble); a failing
 // probe is not an error but an Unhealthy entry. ctx ending stops the pass.
 func (c *Checker[T]) CheckOnce(ctx context.Context) (Result, error) {
+	if err := checkCtx(ctx); err != nil {
+		return Result{}, fmt.Errorf("health: check %s: %w", c.target.Name(), err)
+	}
 	free, quarantined, err := c.target.ProbeTargets(ctx)
 	if err != nil {
 		return Result{}, fmt.Errorf("health: check %s: %w", c.target.Name(), err)
@@ -209,6 +212,9 @@ func (c *Checker[T]) runProbe(ctx context.Context, key string, value T) (err err
 // Run probes the pool every WithProbeInterval until ctx ends, then returns
 // ctx's error. Errors of single passes go to WithErrorFunc.
 func (c *Checker[T]) Run(ctx context.Context) error {
+	if err := checkCtx(ctx); err != nil {
+		return fmt.Errorf("health: checker of %s: %w", c.target.Name(), err)
+	}
 	t := time.NewTicker(c.cfg.interval)
 	defer t.Stop()
 	for {

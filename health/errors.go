@@ -1,6 +1,7 @@
 package health
 
 import (
+	"context"
 	"errors"
 
 	"github.com/redisallocator/redisallocator/internal/redisx"
@@ -26,6 +27,10 @@ var (
 
 	errNotRegistered = errors.New("health: session not registered")
 )
+
+// checkCtx is the first check of a call that may touch Redis: a nil ctx
+// is ErrInvalid, an ended one gives its error; then nothing is sent.
+func checkCtx(ctx context.Context) error { return redisx.CheckContext(ctx, ErrInvalid) }
 
 var scriptErrors = map[script.Code]error{
 	script.CodeSessionExists: ErrSessionExists,

@@ -114,6 +114,9 @@ func (r *Registry) Reap(ctx context.Context, grace time.Duration) ([]Worker, err
 // ctx ends, then returns ctx's error. Reap errors go to WithErrorFunc and
 // do not stop the loop.
 func (r *Registry) RunReaper(ctx context.Context) error {
+	if err := checkCtx(ctx); err != nil {
+		return fmt.Errorf("health: reaper: %w", err)
+	}
 	t := time.NewTicker(r.cfg.reapEvery)
 	defer t.Stop()
 	for {

@@ -174,7 +174,9 @@ func (s *Session) Incarnation() string { return s.inc }
 func (s *Session) Timeout() time.Duration { return s.cfg.timeout }
 
 // Context is cancelled when the session is lost (cause matches
-// ErrSessionLost) or closed (cause matches ErrClosed).
+// ErrSessionLost) or closed (cause matches ErrClosed). Its Err reads the
+// clock as Valid does, so it is non-nil from the local deadline on even
+// when the timer that closes Done runs late.
 func (s *Session) Context() context.Context { return s.ctx }
 
 // Valid reports whether the session is still alive as far as this process
@@ -204,6 +206,9 @@ func (s *Session) lost(cause error) {
 // ErrClosed). A failed heartbeat goes to WithErrorFunc and is retried every
 // interval until the deadline. Run at most one Run at a time per session.
 func (s *Session) Run(ctx context.Context) error {
+	if err := checkCtx(ctx); err != nil {
+		return fmt.Errorf("health: session %s: %w", s.id, err)
+	}
 	s.runs.Add(1)
 	defer s.runs.Done()
 	return s.keep.Run(ctx)

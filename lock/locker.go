@@ -95,6 +95,15 @@ func (l *Locker) prepare(op, key, owner string) (lockKeys, error) {
 	return k, nil
 }
 
+// checkCtx is the first check of a call that records metrics with ctx
+// before or after its script: see redisx.CheckContext.
+func checkCtx(ctx context.Context, op, key string) error {
+	if err := redisx.CheckContext(ctx, ErrInvalid); err != nil {
+		return fmt.Errorf("lock.%s %q: %w", op, key, err)
+	}
+	return nil
+}
+
 func (l *Locker) run(ctx context.Context, op, key string, s *script.Script, keys, args []string) (rueidis.RedisMessage, error) {
 	msg, err := l.r.Run(ctx, s, keys, args)
 	if err != nil {
@@ -110,6 +119,9 @@ func (l *Locker) run(ctx context.Context, op, key string, s *script.Script, keys
 // Errors: ErrInvalid for a bad key, owner or ttl (nothing is sent), and
 // Redis or ctx errors.
 func (l *Locker) Lock(ctx context.Context, key, owner string, ttl time.Duration) (bool, error) {
+	if err := checkCtx(ctx, "Lock", key); err != nil {
+		return false, err
+	}
 	k, err := l.prepare("Lock", key, owner)
 	if err != nil {
 		return false, err
@@ -139,6 +151,9 @@ func (l *Locker) Lock(ctx context.Context, key, owner string, ttl time.Duration)
 // [Locker.Unlock]: N RLocks take N Unlocks to free the lock (the reference
 // freed it on the first). Errors as for [Locker.Lock].
 func (l *Locker) RLock(ctx context.Context, key, owner string, ttl time.Duration) (int, error) {
+	if err := checkCtx(ctx, "RLock", key); err != nil {
+		return 0, err
+	}
 	k, err := l.prepare("RLock", key, owner)
 	if err != nil {
 		return 0, err
@@ -260,6 +275,9 @@ func (l *Locker) Info(ctx context.Context, key string) (Info, error) {
 // that a server that lost writes reads lower until its next lease, which
 // is numbered above everything handed out before (see [Lease.Fence]).
 func (l *Locker) Fence(ctx context.Context, key string) (int64, error) {
+	if err := checkCtx(ctx, "Fence", key); err != nil {
+		return 0, err
+	}
 	k, err := l.space.keys(key)
 	if err != nil {
 		return 0, fmt.Errorf("lock.Fence: %w", err)

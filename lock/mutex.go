@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/redisallocator/redisallocator/internal/lease"
+	"github.com/redisallocator/redisallocator/internal/redisx"
 )
 
 // trackedRecheck bounds how long a waiter relies on an invalidation alone:
@@ -97,6 +98,9 @@ func newToken() string {
 // ErrNotAcquired and ctx.Err(), and nothing is left behind); the lease's
 // context keeps ctx's values but not its cancellation.
 func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
+	if err := m.checkCtx(ctx, "TryAcquire"); err != nil {
+		return nil, err
+	}
 	token := newToken()
 	start := time.Now()
 	a, err := m.be.try(ctx, token)
@@ -127,6 +131,9 @@ func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
 // but not its cancellation: it ends only when the lease is released or
 // lost.
 func (m *Mutex) Acquire(ctx context.Context) (*Lease, error) {
+	if err := m.checkCtx(ctx, "Acquire"); err != nil {
+		return nil, err
+	}
 	token := newToken()
 	began := time.Now()
 	w := waiter{delay: m.o.pollMin}
@@ -159,6 +166,20 @@ func (m *Mutex) Acquire(ctx context.Context) (*Lease, error) {
 			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, err))
 		}
 	}
+}
+
+// checkCtx is the first check of an acquisition: a nil ctx is ErrInvalid,
+// an ended one gives an error matching ErrNotAcquired and ctx.Err(); then
+// nothing is sent.
+func (m *Mutex) checkCtx(ctx context.Context, op string) error {
+	err := redisx.CheckContext(ctx, ErrInvalid)
+	switch {
+	case err == nil:
+		return nil
+	case ctx == nil:
+		return fmt.Errorf("lock.Mutex.%s %q: %w", op, m.key, err)
+	}
+	return fmt.Errorf("lock.Mutex.%s %q: %w", op, m.key, errors.Join(ErrNotAcquired, err))
 }
 
 // waiter is the state of one waiting Acquire.
@@ -298,7 +319,9 @@ func (l *Lease) Deadline() time.Time {
 // Release (cause matching ErrNotHeld, not ErrLost) or when the lock is lost (cause matching
 // ErrLost): deleted or taken over by someone else, or not renewed by its
 // local deadline, for example because Redis could not be reached. Bind the
-// work the lock protects to it. context.Cause tells why it ended.
+// work the lock protects to it. context.Cause tells why it ended. Its Err
+// reads the clock as Valid does, so it is non-nil from the local deadline
+// on even when the timer that closes Done runs late.
 //
 // The first call starts watching the lock (one goroutine, and an
 // invalidation subscription where the server supports it, else a check
@@ -336,6 +359,9 @@ func (l *Lease) Refresh(ctx context.Context) error {
 	if l == nil {
 		return fmt.Errorf("lock.Lease.Refresh: %w", ErrNotHeld)
 	}
+	if err := redisx.CheckContext(ctx, ErrInvalid); err != nil {
+		return fmt.Errorf("lock.Lease.Refresh %q: %w", l.m.key, err)
+	}
 	err := l.keep.Renew(ctx)
 	switch {
 	case err == nil:
@@ -359,10 +385,15 @@ func (l *Lease) lose(cause error) {
 // longer held the token (the lease had been lost) and on every call after
 // the first. ctx bounds the Redis call only; the lease is ended locally
 // whatever happens, and a lock that could not be deleted expires with its
-// TTL.
+// TTL. A nil ctx (ErrInvalid) or one that has already ended (its error)
+// changes nothing: nothing is sent and the lease stays held.
 func (l *Lease) Release(ctx context.Context) error {
 	if l == nil {
 		return fmt.Errorf("lock.Lease.Release: %w", ErrNotHeld)
+	}
+	// A call that cannot be sent changes nothing: the lease stays held.
+	if err := redisx.CheckContext(ctx, ErrInvalid); err != nil {
+		return fmt.Errorf("lock.Lease.Release %q: %w", l.m.key, err)
 	}
 	l.mu.Lock()
 	if l.released {

@@ -40,10 +40,9 @@ type Lease struct {
 	// keep keeps the local deadline, the context and the renewals; nil in
 	// shared mode.
 	keep *lease.Keeper
-	// session is the worker session the lease was taken under, if any;
-	// unhook unhooks the lease from the session's context.
-	session Session
-	unhook  func() bool
+	// unhook unhooks the lease from the context of the worker session it
+	// was taken under, if any.
+	unhook func() bool
 	// doneKA is closed when the keep-alive goroutine, if any, has exited.
 	doneKA chan struct{}
 }
@@ -74,6 +73,7 @@ func newLease(c *core, key, token string, fence int64, sent time.Time, mc malloc
 	}
 	if mc.session != nil {
 		cfg.OnEnd = l.ended // unhooks the lease from its session
+		cfg.Guard = sessionGuard(mc.session)
 	}
 	k, err := lease.New(sent, cfg)
 	if err != nil {
@@ -82,11 +82,8 @@ func newLease(c *core, key, token string, fence int64, sent time.Time, mc malloc
 	l.keep = k
 	if mc.session != nil {
 		sctx := mc.session.Context()
-		l.session = mc.session
 		// The session vouches for the lease: when it ends, so does the lease.
-		l.unhook = context.AfterFunc(sctx, func() {
-			k.End(fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, mc.session.ID(), context.Cause(sctx)))
-		})
+		l.unhook = context.AfterFunc(sctx, func() { k.End(sessionEnded(mc.session)) })
 	}
 	if mc.keepAlive > 0 {
 		done := make(chan struct{})
@@ -162,12 +159,8 @@ func (l *Lease) Valid() bool {
 		return false
 	case l.keep == nil:
 		return true
-	case !l.keep.Valid():
-		return false
-	case l.session != nil:
-		return sessionValid(l.session)
 	}
-	return true
+	return l.keep.Valid() // the session's validity included (its Guard)
 }
 
 // sessionValid reports whether s still vouches for its leases: its own
@@ -180,13 +173,55 @@ func sessionValid(s Session) bool {
 	return s.Context().Err() == nil
 }
 
+// errSessionInvalid is the cause given for a session that reports itself
+// invalid while its context has not ended.
+var errSessionInvalid = errors.New("session no longer valid")
+
+// sessionCause is why s no longer vouches for its leases: its context's
+// cause, or errSessionInvalid for a session that reports itself invalid
+// before its context ended.
+func sessionCause(s Session) error {
+	sctx := s.Context()
+	_ = sctx.Err() // a lease context checks its deadline here (see lease.Keeper.Context)
+	if cause := context.Cause(sctx); cause != nil {
+		return cause
+	}
+	return errSessionInvalid
+}
+
+// sessionEnded is the cause a lease taken under s ends with when s ends;
+// it matches ErrNotHeld and the session's own cause.
+func sessionEnded(s Session) error {
+	return fmt.Errorf("%w: session %s ended: %w", ErrNotHeld, s.ID(), sessionCause(s))
+}
+
+// sessionOver is the error of a malloc under s once s has ended: bad
+// input (nothing is written), matching the session's cause too.
+func sessionOver(s Session) error {
+	return fmt.Errorf("%w: InSession: session %s has ended: %w", errInvalidOption, s.ID(), sessionCause(s))
+}
+
+// sessionGuard is the lease-keeper guard of a lease taken under s: the
+// lease is over as soon as s stops vouching for it, before the session's
+// context ends (see Session).
+func sessionGuard(s Session) func() error {
+	return func() error {
+		if sessionValid(s) {
+			return nil
+		}
+		return sessionEnded(s)
+	}
+}
+
 // Context returns a context that is cancelled when the lease ends: at its
 // local deadline (see Lease), when Release succeeds, when Refresh,
 // ReportUnhealthy or the keep-alive learns the lease is gone, or when the
 // session it was taken under ends. context.Cause tells which; it matches
 // ErrNotHeld. A refresh answered after the deadline does not revive it.
 // Work bound to the resource should use it, and check Valid right before
-// acting. In shared mode the context never ends.
+// acting. Its Err reads the clock as Valid does, so it is non-nil from the
+// local deadline on even when the timer that closes Done runs late. In
+// shared mode the context never ends.
 func (l *Lease) Context() context.Context {
 	if l.keep == nil {
 		return context.Background()
@@ -229,6 +264,9 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 	}
 	if len(held) == 0 {
 		return nil
+	}
+	if err := c.checkCtx(ctx); err != nil {
+		return err
 	}
 	var codes []int64
 	if len(held) == 1 {
@@ -279,6 +317,9 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 	if l.token == "" {
 		return nil
 	}
+	if err := l.c.checkCtx(ctx); err != nil {
+		return err
+	}
 	var err error
 	if ttl == 0 {
 		err = l.keep.Renew(ctx)
@@ -297,7 +338,9 @@ func (l *Lease) Refresh(ctx context.Context, ttl time.Duration) error {
 
 // ReportUnhealthy tells the pool the member misbehaved while held: when the
 // lease ends (Release or lapse) the member goes to quarantine for d instead of
-// back to the free set. Owner-checked: ErrNotHeld if the lease is gone.
+// back to the free set. Owner-checked: ErrNotHeld if the lease is gone
+// (also when the member was removed from the pool meanwhile); the lease
+// then ends.
 func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 	if l == nil {
 		return ErrNotHeld
@@ -309,6 +352,11 @@ func (l *Lease) ReportUnhealthy(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 	_, err := l.c.runScript(ctx, script.PoolMark, []string{l.Key, l.token, "u", ms(d)})
+	if errors.Is(err, ErrNotMember) {
+		// The member was removed: to its holder that is a lease gone,
+		// as Refresh and Release report it.
+		err = fmt.Errorf("pool %s: report %q: member removed: %w", l.c.name, l.Key, ErrNotHeld)
+	}
 	if errors.Is(err, ErrNotHeld) {
 		l.end(err)
 	}

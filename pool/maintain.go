@@ -88,10 +88,22 @@ func NewMaintainer(a *Admin, opts ...MaintainerOption) (*Maintainer, error) {
 	return &Maintainer{c: a.c, cfg: cfg}, nil
 }
 
+// runCtx is the first check of a Run loop: a nil ctx is ErrInvalid, an
+// ended one returns its error at once, as the loop does when it ends.
+func runCtx(ctx context.Context) error {
+	if ctx == nil {
+		return fmt.Errorf("%w: nil context", errInvalidOption)
+	}
+	return ctx.Err()
+}
+
 // Run maintains the pool until ctx ends, then returns ctx's error. The
 // first pass runs at once. Errors of single passes go to WithErrorFunc
 // and do not stop the loop.
 func (m *Maintainer) Run(ctx context.Context) error {
+	if err := runCtx(ctx); err != nil {
+		return err
+	}
 	t := time.NewTicker(m.cfg.every)
 	defer t.Stop()
 	for {

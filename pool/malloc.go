@@ -33,7 +33,8 @@ type Allocation[T any] struct {
 //
 // With no member free it returns ErrEmpty, or, with the Wait option, blocks
 // until a member is released or ctx ends (then the error matches ErrEmpty
-// and ctx.Err()). If the member's value cannot be decoded the member is
+// and ctx.Err()); a Redis error while waiting (a broken connection) is
+// returned as it is, not as ErrEmpty. If the member's value cannot be decoded the member is
 // released again and the error names it (matching codec.ErrDecode).
 //
 // ctx bounds the call, not the lease: a malloc whose ctx ends returns at
@@ -113,9 +114,13 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 		return m, fmt.Errorf("%w: session incarnation %q", errInvalidKey, incarnation(m.session))
 	case m.session != nil && (m.session.Timeout() < time.Millisecond || m.session.Timeout() > maxTTL):
 		return m, fmt.Errorf("%w: session timeout %v", errInvalidDuration, m.session.Timeout())
-	case m.permanent && m.keepAlive != 0:
+	case m.aliveSet && m.keepAlive < 0:
+		return m, fmt.Errorf("%w: KeepAlive(%v): want 0 (a third of the TTL) or a positive interval", errInvalidDuration, m.keepAlive)
+	case m.bind && m.bindName == "":
+		return m, fmt.Errorf("%w: Bind with an empty name", errInvalidKey)
+	case m.permanent && m.aliveSet:
 		return m, fmt.Errorf("%w: KeepAlive with LeaseTTL(Permanent)", errInvalidOption)
-	case c.cfg.shared && (m.permanent || m.keepAlive != 0 || m.session != nil):
+	case c.cfg.shared && (m.permanent || m.aliveSet || m.session != nil):
 		return m, fmt.Errorf("%w: leases options on a shared pool, which holds nothing", errInvalidOption)
 	}
 	if m.bindName != "" {
@@ -123,7 +128,7 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 			return m, fmt.Errorf("%w: %w", errInvalidKey, err)
 		}
 	}
-	if m.keepAlive < 0 {
+	if m.aliveSet && m.keepAlive == 0 {
 		m.keepAlive = m.ttl / 3
 	}
 	if valid := m.ttl - lease.Margin(m.ttl); m.keepAlive != 0 && (m.keepAlive < time.Millisecond || m.keepAlive >= valid) {
@@ -135,6 +140,9 @@ func newMallocConfig(c *core, opts []MallocOption) (mallocConfig, error) {
 // malloc runs pool_malloc until it gets n members, waiting between tries
 // when asked to, and records the call's metrics.
 func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
+	if ctx == nil { // bad input, not recorded
+		return nil, nil, c.checkCtx(ctx)
+	}
 	start := time.Now()
 	leases, values, err := c.mallocWait(ctx, n, opts)
 	c.met.malloced(ctx, start, err)
@@ -144,6 +152,11 @@ func (c *core) malloc(ctx context.Context, n int, opts []MallocOption) ([]*Lease
 func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*Lease, [][]byte, error) {
 	mc, err := newMallocConfig(c, opts)
 	if err != nil {
+		return nil, nil, err
+	}
+	// Before anything is sent: the script runs detached from ctx
+	// (mallocOnce, the batcher), so an ended ctx would not stop it.
+	if err := c.checkCtx(ctx); err != nil {
 		return nil, nil, err
 	}
 	if c.simpleMalloc(n, mc) {
@@ -175,6 +188,16 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		call.flags = waitRegister
 	}
 	for {
+		// A malloc counts as a sign of life of its session (the script
+		// moves the session's deadline on): an ended session must not
+		// take one, nor keep its earlier leases from coming back.
+		if mc.session != nil && !sessionValid(mc.session) {
+			err := sessionOver(mc.session)
+			if call.flags&waitRegistered != 0 {
+				c.unwait(ctx, token)
+			}
+			return nil, nil, err
+		}
 		leases, values, hint, err := c.mallocOnce(ctx, call, leaseToken)
 		if err != nil {
 			if call.flags&waitRegistered != 0 || ctx.Err() != nil {
@@ -207,6 +230,10 @@ func (c *core) mallocWait(ctx context.Context, n int, opts []MallocOption) ([]*L
 		call.flags = waitRegister | waitRegistered // registered as a waiter by the script
 		if err := c.waitForFree(ctx, token, hint); err != nil {
 			c.unwait(ctx, token)
+			if ctx.Err() == nil && (redisx.ForeignContextError(ctx, err) || !isContextErr(err)) {
+				// The wait failed, not ran out: the pool was not found empty.
+				return nil, nil, fmt.Errorf("pool %s: malloc: wait: %w", c.name, err)
+			}
 			return nil, nil, errors.Join(fmt.Errorf("pool %s: %w", c.name, ErrEmpty), err)
 		}
 	}
@@ -430,6 +457,12 @@ func waitBound(poll, hint time.Duration) time.Duration {
 	return d
 }
 
+// isContextErr reports whether err is a context's error (rueidis may see
+// ctx's deadline a moment before ctx.Err() does).
+func isContextErr(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
 // sleepCtx waits d or until ctx ends, and returns ctx's error then.
 func sleepCtx(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
@@ -465,7 +498,7 @@ func (p *Pool[T]) MallocMember(ctx context.Context, key string, opts ...MallocOp
 	if err := checkKey(key); err != nil {
 		return nil, err
 	}
-	opts = append(opts[:len(opts):len(opts)], func(m *mallocConfig) { m.member, m.wait, m.bindName = key, false, "" })
+	opts = append(opts[:len(opts):len(opts)], func(m *mallocConfig) { m.member, m.wait, m.bind, m.bindName = key, false, false, "" })
 	leases, values, err := p.c.malloc(ctx, 1, opts)
 	if err != nil {
 		return nil, err

@@ -188,11 +188,13 @@ func newMemberConfig(opts []MemberOption) (memberConfig, error) {
 type mallocConfig struct {
 	ttl       time.Duration
 	permanent bool
+	bind      bool // Bind was given
 	bindName  string
 	bindTTL   time.Duration
 	wait      bool
 	session   Session
 	keepAlive time.Duration
+	aliveSet  bool   // KeepAlive was given
 	member    string // MallocMember's member
 }
 
@@ -211,9 +213,10 @@ const Permanent time.Duration = math.MaxInt64
 
 // Bind asks for the member bound to name (soft binding): it is handed out
 // when free and healthy; otherwise another member is, and name is bound to
-// it. The binding lasts ttl after each allocation (0: never expires).
+// it. The binding lasts ttl after each allocation (0: never expires). An
+// empty name is refused (ErrInvalid), as is a negative ttl.
 func Bind(name string, ttl time.Duration) MallocOption {
-	return func(m *mallocConfig) { m.bindName, m.bindTTL = name, ttl }
+	return func(m *mallocConfig) { m.bind, m.bindName, m.bindTTL = true, name, ttl }
 }
 
 // Wait makes an empty pool block the call until a member is released or
@@ -265,20 +268,19 @@ func sessionKey(s Session) string {
 	return s.ID()
 }
 
-// InSession takes the lease under a worker session (see Session).
+// InSession takes the lease under a worker session (see Session). A
+// session that has ended (closed, lost, or no longer Valid) is refused:
+// the malloc writes nothing and returns an error matching ErrInvalid and
+// the session's cause (health.ErrClosed or health.ErrSessionLost).
 func InSession(s Session) MallocOption { return func(m *mallocConfig) { m.session = s } }
 
 // KeepAlive refreshes the lease every interval in the background until it
 // is released or lost (then Lease.Context is cancelled), with the lease
 // keeper's renewal loop: each refresh counts from when it was sent, and a
 // failed one is retried (every tenth of the TTL, at most 100ms) until the
-// local deadline. Zero means a third of the lease TTL; the interval must be
-// shorter than the TTL less its drift margin.
+// local deadline. Zero means a third of the lease TTL; otherwise the
+// interval must be at least 1ms and shorter than the TTL less its drift
+// margin (a negative one is refused, ErrInvalid).
 func KeepAlive(interval time.Duration) MallocOption {
-	return func(m *mallocConfig) {
-		m.keepAlive = interval
-		if interval == 0 {
-			m.keepAlive = -1 // resolved against the TTL
-		}
-	}
+	return func(m *mallocConfig) { m.keepAlive, m.aliveSet = interval, true }
 }

@@ -138,6 +138,15 @@ func (p *Pool[T]) Name() string { return p.c.name }
 // It shares the pool's client and options.
 func (p *Pool[T]) Admin() *Admin { return &Admin{&Inspector{c: p.c}} }
 
+// checkCtx is the first check of a call that runs a script detached from
+// ctx (the runner checks the others): see redisx.CheckContext.
+func (c *core) checkCtx(ctx context.Context) error {
+	if err := redisx.CheckContext(ctx, ErrInvalid); err != nil {
+		return fmt.Errorf("pool %s: %w", c.name, err)
+	}
+	return nil
+}
+
 func (c *core) runScript(ctx context.Context, s *script.Script, args []string) (rueidis.RedisMessage, error) {
 	msg, err := c.run.Run(ctx, s, c.keys, args)
 	if err != nil {
@@ -399,6 +408,9 @@ func (p *Pool[T]) Keys(ctx context.Context) ([]string, error) {
 func (p *Pool[T]) Get(ctx context.Context, key string) (T, error) {
 	var zero T
 	if err := checkKey(key); err != nil {
+		return zero, err
+	}
+	if err := p.c.checkCtx(ctx); err != nil {
 		return zero, err
 	}
 	b, found, err := redisx.HGetCached(ctx, p.c.client, p.c.keys[keyValues], key, time.Minute)

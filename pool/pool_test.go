@@ -758,8 +758,14 @@ func TestBadInputWritesNothing(t *testing.T) {
 		if _, err := tb.p.Add(tb.ctx, map[string]proxy{"": {}}); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("Put with empty key: %v", err)
 		}
-		if _, err := tb.p.Malloc(tb.ctx, pool.Bind("", time.Hour)); err != nil && !errors.Is(err, pool.ErrEmpty) {
-			t.Errorf("empty bind name means no binding: %v", err)
+		if _, err := tb.p.Malloc(tb.ctx, pool.Bind("", time.Hour)); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("Bind(\"\"): %v, want ErrInvalid", err)
+		}
+		if _, err := tb.p.Malloc(tb.ctx, pool.KeepAlive(-time.Second)); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("KeepAlive(-1s): %v, want ErrInvalid", err)
+		}
+		if _, err := tb.p.Malloc(tb.ctx, pool.Bind("n", -time.Second)); !errors.Is(err, pool.ErrInvalid) {
+			t.Errorf("Bind with a negative TTL: %v, want ErrInvalid", err)
 		}
 		if _, err := tb.p.Malloc(tb.ctx, pool.InSession(newFakeSession("has space", time.Second))); !errors.Is(err, pool.ErrInvalid) {
 			t.Errorf("bad session: %v", err)

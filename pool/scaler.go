@@ -372,6 +372,9 @@ func (s *Scaler[T]) add(ctx context.Context, fence int64, got []Provisioned[T]) 
 // claim and returns ctx's error. Errors of single steps go to
 // WithEvents.
 func (s *Scaler[T]) Run(ctx context.Context) error {
+	if err := runCtx(ctx); err != nil {
+		return err
+	}
 	t := time.NewTicker(s.cfg.interval)
 	defer t.Stop()
 	for {

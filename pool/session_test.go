@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 	"testing"
 	"time"
@@ -199,6 +200,52 @@ func TestRestartedSessionKeepsNoOldLeases(t *testing.T) {
 		}
 		if st := tb.state(t, cur.Key); st != pool.StateHeld {
 			t.Fatalf("the live session's member is %s", st)
+		}
+		tb.healthy(t)
+	})
+}
+
+// TestClosedSessionAllocatesNothing: Malloc, MallocN and MallocMember
+// under a closed session answer an error matching pool.ErrInvalid and the
+// session's cause (health.ErrClosed) and write nothing; in particular they
+// do not re-arm the dead session's deadline, so the lease it held comes
+// back once its timeout has passed since the close.
+func TestClosedSessionAllocatesNothing(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		tb := setup(t, b)
+		tb.extend(t, "a", "b", "c")
+		const timeout = 300 * time.Millisecond
+		s, err := health.NewSession(tb.ctx, b.Client, b.Prefix, health.WithInterval(50*time.Millisecond), health.WithTimeout(timeout))
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := tb.malloc(t, pool.InSession(s), pool.LeaseTTL(time.Hour))
+		if err := s.Close(tb.ctx); err != nil {
+			t.Fatal(err)
+		}
+		closed := time.Now()
+		before := b.KeyDump(t)
+		for time.Since(closed) < 2*timeout {
+			_, err1 := tb.p.Malloc(tb.ctx, pool.InSession(s))
+			_, err2 := tb.p.MallocN(tb.ctx, 2, pool.InSession(s))
+			_, err3 := tb.p.MallocMember(tb.ctx, "c", pool.InSession(s))
+			for _, err := range []error{err1, err2, err3} {
+				if !errors.Is(err, pool.ErrInvalid) || !errors.Is(err, health.ErrClosed) {
+					t.Fatalf("malloc under a closed session = %v, want ErrInvalid and health.ErrClosed", err)
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if after := b.KeyDump(t); !maps.Equal(before, after) {
+			t.Fatal("a malloc under a closed session wrote to Redis")
+		}
+		// More than the timeout has passed since the close: the lease is due.
+		if r, err := tb.p.Admin().GC(tb.ctx, 100); err != nil || r.LeasesReclaimed != 1 {
+			t.Fatalf("GC = %+v, %v; want the closed session's lease reclaimed", r, err)
+		}
+		if st := tb.state(t, held.Key); st != pool.StateFree {
+			t.Fatalf("the closed session's member is %s", st)
 		}
 		tb.healthy(t)
 	})

@@ -80,7 +80,10 @@
 //     task (the span attribute task.joined says so); a finished id is run again.
 //   - Deadlines: Timeout counts from when the task is due. It is the
 //     handler's ctx deadline, the caller's wait and the point after which no
-//     worker starts the task (it then fails as a timeout).
+//     worker starts the task (it then fails as a timeout). The outcome is
+//     final at the deadline: a handler that returns later is recorded as a
+//     timeout, so the caller whose wait ended with ErrTimeout and every
+//     later Wait or Inspector.Info agree.
 //   - Cancellation: Handle.Cancel ends a pending task at once and cancels a
 //     running handler's ctx (cause ErrCanceled) at the worker's next
 //     heartbeat, or at its next Task.Update.

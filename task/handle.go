@@ -55,6 +55,9 @@ func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 	if h == nil || h.h == nil {
 		return zero, ErrNotFound
 	}
+	if err := h.h.c.checkCtx(ctx, "wait"); err != nil {
+		return zero, err
+	}
 	ctx, span := h.h.c.prov.Tracer().Start(ctx, "task.wait", trace.WithAttributes(
 		attrName.String(h.h.c.name), attrID.String(h.h.id)))
 	defer span.End()
@@ -75,6 +78,7 @@ func (h *Handle[R]) wait(ctx context.Context) (R, error) {
 	}
 	for {
 		if !skip {
+			sent := time.Now()
 			rr, err := hd.read(ctx, token, hd.once, -1, true)
 			if err != nil {
 				return zero, err
@@ -82,11 +86,17 @@ func (h *Handle[R]) wait(ctx context.Context) (R, error) {
 			if final(rr.m.status) {
 				return decodeOutcome[R](hd, rr)
 			}
+			// Only a read sent after the deadline (which is no sooner than
+			// the server's) decides: from then on the server records any
+			// outcome as a timeout, so this caller and later readers agree.
+			if !sent.Before(hd.getDeadline()) {
+				return zero, fmt.Errorf("task %s/%s: %w: no outcome before the deadline", hd.c.name, hd.id, ErrTimeout)
+			}
 		}
 		skip = false
 		left := time.Until(hd.getDeadline())
 		if left <= 0 {
-			return zero, fmt.Errorf("task %s/%s: %w: no outcome before the deadline", hd.c.name, hd.id, ErrTimeout)
+			continue // one more read, after the deadline
 		}
 		if err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
 			return zero, fmt.Errorf("task %s/%s: wait: %w", hd.c.name, hd.id, err)
@@ -153,7 +163,8 @@ func (h *Handle[R]) Progress(ctx context.Context, after int64) (Progress, error)
 // Cancel cancels the task: a pending task is canceled at once (its waiters
 // get ErrCanceled), a running one by cancelling its handler's ctx at the
 // worker's next heartbeat; a handler that then returns an error ends the
-// task as canceled, one that returns a result completes it. It returns nil
+// task as canceled, one that returns a result completes it (before the
+// task's deadline: after it, every outcome is recorded as a timeout). It returns nil
 // when the task is or will be canceled, ErrFinished when it had finished
 // already and ErrNotFound when there is no record.
 func (h *Handle[R]) Cancel(ctx context.Context) error {
@@ -192,7 +203,6 @@ type readReply struct {
 func (hd *handle) read(ctx context.Context, token string, once bool, seen int64, want bool) (readReply, error) {
 	var rr readReply
 	args := []string{hd.id, token, flag(once), strconv.FormatInt(seen, 10), flag(want)}
-	start := time.Now()
 	msg, err := hd.c.runScript(ctx, script.TaskRead, hd.c.keys.keys, args)
 	if err != nil {
 		return rr, fmt.Errorf("task %s/%s: read: %w", hd.c.name, hd.id, err)
@@ -216,9 +226,12 @@ func (hd *handle) read(ctx context.Context, token string, once bool, seen int64,
 		rr.result, _ = arr[4].AsBytes()
 	}
 	now, _ := arr[5].AsInt64()
+	recv := time.Now()
 	hd.mu.Lock()
 	if hd.deadline.IsZero() {
-		hd.deadline = start.Add(time.Duration(rr.m.deadline-now) * time.Millisecond)
+		// Counted from the reply, after the server read its clock: the
+		// wait ends no sooner than the server's deadline.
+		hd.deadline = recv.Add(time.Duration(rr.m.deadline-now) * time.Millisecond)
 	}
 	hd.mu.Unlock()
 	return rr, nil

@@ -270,6 +270,8 @@ func (s *taskMachine) Finish(t *rapid.T) {
 		t.Fatalf("finish %v: %v", c, err)
 	}
 	switch {
+	case m.now >= nt.deadline: // final at the deadline: a timeout, whatever came
+		m.finalize(nt, 'f')
 	case outcome == "ok":
 		m.finalize(nt, 's')
 	case nt.cancel:

@@ -325,6 +325,9 @@ func (q *Queue[P, R]) Submit(ctx context.Context, id string, params P, opts ...Q
 	if err != nil {
 		return nil, err
 	}
+	if err := q.c.checkCtx(ctx, "submit"); err != nil {
+		return nil, err
+	}
 	if qc.policySet && qc.policy != routeRemote {
 		return nil, fmt.Errorf("%w: Submit always queues; %s is for Query", ErrInvalid, qc.policy.name())
 	}
@@ -377,6 +380,9 @@ func (q *Queue[P, R]) Query(ctx context.Context, id string, params P, opts ...Qu
 	var zero R
 	qc, err := q.check(id, opts)
 	if err != nil {
+		return zero, err
+	}
+	if err := q.c.checkCtx(ctx, "query"); err != nil {
 		return zero, err
 	}
 	if qc.noWait {
@@ -534,6 +540,20 @@ func (q *Queue[P, R]) runLocal(ctx context.Context, id string, params P, qc quer
 }
 
 // ctxErr names what ended the caller's ctx as an outcome sentinel.
+// checkCtx is the first check of a call that starts a span or runs a
+// script detached from ctx (the runner checks the others): a nil ctx is
+// ErrInvalid, an ended one its error as ctxErr gives it; then nothing is
+// sent.
+func (c *core) checkCtx(ctx context.Context, op string) error {
+	if err := redisx.CheckContext(ctx, ErrInvalid); err != nil {
+		if ctx == nil {
+			return fmt.Errorf("task %s: %s: %w", c.name, op, err)
+		}
+		return fmt.Errorf("task %s: %s: %w", c.name, op, errors.Join(ctxErr(ctx), redisx.ErrNotSent))
+	}
+	return nil
+}
+
 func ctxErr(ctx context.Context) error {
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		return errors.Join(ErrTimeout, ctx.Err())

@@ -59,6 +59,9 @@ func (q *Queue[P, R]) Run(ctx context.Context, h Handler[P, R], opts ...RunOptio
 	if h == nil {
 		return fmt.Errorf("%w: task %s: run: nil handler", ErrInvalid, q.c.name)
 	}
+	if ctx == nil {
+		return fmt.Errorf("%w: task %s: run: nil context", ErrInvalid, q.c.name)
+	}
 	lc, err := newRunConfig(opts)
 	if err != nil {
 		return err

@@ -25,7 +25,9 @@
 // current local deadline does not revive the lease: the lease already
 // ended locally, and the work bound to it was told to stop. The context
 // ([Keeper.Context]) is cancelled by a timer at the deadline, which the Go
-// runtime fires as soon as the process runs again.
+// runtime fires as soon as the process runs again, and its Err reads the
+// clock as Valid does: past the deadline it ends the lease there and then,
+// so ctx.Err() is never nil while Valid is false, however late the timer.
 //
 // # Leases without a deadline
 //
@@ -105,12 +107,18 @@ type Config struct {
 	Lost    func(err error) error
 	// OnEnd, if set, is called once when the lease ends by expiry or loss
 	// (not by End), with the cause, on the goroutine that noticed it (the
-	// timer's, Run's or a Renew caller's). It must not block for long or
+	// timer's, Run's, or a Renew or context Err caller's). It must not block for long or
 	// call the Keeper.
 	OnEnd func(cause error)
 	// Parent supplies the values of the lease's context (default
 	// context.Background()); its cancellation is ignored.
 	Parent context.Context
+	// Guard, if set, is one more condition of the lease, such as a
+	// session that vouches for it: once it returns an error the lease
+	// counts as ended. Valid then reports false, and the context's Err
+	// ends the lease with that error. It is called without the Keeper's
+	// lock and must not call the Keeper.
+	Guard func() error
 }
 
 // Keeper is one lease: its local deadline, its context and its renewals.
@@ -193,8 +201,9 @@ func (k *Keeper) Deadline() time.Time {
 func (k *Keeper) Valid() bool {
 	now := time.Now()
 	k.mu.Lock()
-	defer k.mu.Unlock()
-	return k.cause == nil && !k.lapsedLocked(now)
+	ok := k.cause == nil && !k.lapsedLocked(now)
+	k.mu.Unlock()
+	return ok && (k.cfg.Guard == nil || k.cfg.Guard() == nil)
 }
 
 // lapsedLocked reports whether the local deadline passed at now; never for
@@ -214,16 +223,23 @@ func (k *Keeper) Err() error {
 
 // Context returns a context that ends when the lease ends: at the local
 // deadline without a renewal (cause Config.Expired), when a renewal finds
-// it lost (Config.Lost) or at End (its cause). It carries Config.Parent's
-// values. The first call arms a timer; a lease whose context is never
-// asked for costs nothing in the background.
+// it lost (Config.Lost), when Config.Guard fails (its error) or at End
+// (its cause). It carries Config.Parent's values. The first call arms a
+// timer; a lease whose context is never asked for costs nothing in the
+// background.
+//
+// Its Done channel is closed by that timer, which may run late on a
+// loaded machine or after a stall; its Err does not wait for it: like
+// Valid it reads the clock (and Guard), and a lease found over ends at
+// once, so Err is non-nil (and Done closed) from the deadline on.
 func (k *Keeper) Context() context.Context {
 	k.mu.Lock()
 	if k.ctx != nil {
 		defer k.mu.Unlock()
 		return k.ctx
 	}
-	k.ctx, k.cancel = context.WithCancelCause(context.WithoutCancel(k.cfg.Parent))
+	inner, cancel := context.WithCancelCause(context.WithoutCancel(k.cfg.Parent))
+	k.ctx, k.cancel = &leaseCtx{Context: inner, k: k}, cancel
 	ctx := k.ctx
 	switch {
 	case k.cause != nil:
@@ -237,6 +253,29 @@ func (k *Keeper) Context() context.Context {
 	}
 	k.mu.Unlock()
 	return ctx
+}
+
+// leaseCtx is a lease's context: a cancel context whose Err checks the
+// lease first (see Keeper.Context). Done and Value are the inner
+// context's, so contexts derived from it hang on the inner one directly.
+type leaseCtx struct {
+	context.Context
+	k *Keeper
+}
+
+// Err ends the lease if it is over by the clock or its Guard, then
+// reports the inner context's error.
+func (c *leaseCtx) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	c.k.expire()
+	if g := c.k.cfg.Guard; g != nil {
+		if err := g(); err != nil {
+			c.k.End(err)
+		}
+	}
+	return c.Context.Err()
 }
 
 // fire runs at the timer: it ends the lease if its deadline passed, else

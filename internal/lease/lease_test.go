@@ -563,3 +563,44 @@ func TestNoDeadlineGetsOne(t *testing.T) {
 		}
 	})
 }
+
+// A Guard that fails makes the lease invalid at once, and the context's
+// Err ends the lease with the guard's error there and then, without
+// waiting for any timer or goroutine.
+func TestGuard(t *testing.T) {
+	t.Parallel()
+	var gone atomic.Bool
+	errGone := errors.New("session gone")
+	k := newKeeper(t, time.Now(), lease.Config{
+		TTL:   time.Hour,
+		Renew: func(context.Context, time.Duration) error { return nil },
+		Guard: func() error {
+			if gone.Load() {
+				return errGone
+			}
+			return nil
+		},
+	})
+	ctx := k.Context()
+	if !k.Valid() || ctx.Err() != nil {
+		t.Fatal("a fresh lease with a passing guard is not valid")
+	}
+	gone.Store(true)
+	if k.Valid() {
+		t.Fatal("valid with a failing guard")
+	}
+	if err := ctx.Err(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("ctx.Err() = %v, want context.Canceled at once", err)
+	}
+	select {
+	case <-ctx.Done():
+	default:
+		t.Fatal("Err reported an end but Done is not closed")
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, errGone) {
+		t.Fatalf("cause %v, want the guard's error", cause)
+	}
+	if err := k.Renew(context.Background()); !errors.Is(err, lease.ErrEnded) {
+		t.Fatalf("Renew after the guard ended it: %v", err)
+	}
+}

@@ -118,8 +118,13 @@ func luaFor(s *script.Script, readOnly bool) *rueidis.Lua {
 //   - ErrCrossSlot when the keys span slots (nothing is sent);
 //   - the mapped sentinel (inside a *ScriptError) for codes in the table;
 //   - a *ScriptError wrapping the *rueidis.RedisError for other replies;
-//   - transport errors and ctx errors wrapped with the script name.
+//   - transport errors and ctx errors wrapped with the script name;
+//   - for a nil ctx, the table's CodeInvalid sentinel, and for an ended
+//     one its error joined with ErrNotSent, before anything is sent.
 func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string) (rueidis.RedisMessage, error) {
+	if ctx == nil {
+		return rueidis.RedisMessage{}, fmt.Errorf("script %s: %w", s.Name, CheckContext(ctx, r.errs[script.CodeInvalid]))
+	}
 	if err := checkCall(s, keys, args); err != nil {
 		return rueidis.RedisMessage{}, err
 	}
@@ -139,7 +144,13 @@ func (r *Runner) Run(ctx context.Context, s *script.Script, keys, args []string)
 	if len(r.attrs) > 0 && span.IsRecording() {
 		span.SetAttributes(r.attrs...)
 	}
-	msg, err := luaFor(s, readOnly).Exec(ctx, r.client, keys, args).ToMessage()
+	// A ctx that has already ended sends nothing (the span still records
+	// the timeout or cancellation).
+	var msg rueidis.RedisMessage
+	err := CheckContext(ctx, nil)
+	if err == nil {
+		msg, err = luaFor(s, readOnly).Exec(ctx, r.client, keys, args).ToMessage()
+	}
 	if readOnly && err != nil && strings.Contains(err.Error(), miniredisReadOnlyTime) {
 		r.noReadOnly.Store(true)
 		msg, err = luaFor(s, false).Exec(ctx, r.client, keys, args).ToMessage()

@@ -17,7 +17,7 @@
 -- ARGV[4] outcome: ok, err (retried while attempts and time remain), fatal (never retried), release (queued again, attempt not counted)
 -- ARGV[5] the encoded result (ok) or "kind\nmessage" (err, fatal)
 -- ARGV[6] backoff in ms before the next attempt (err only)
--- Returns the task's new status: s succeeded, p queued again, f failed, c canceled.
+-- Returns the task's new status: s succeeded, p queued again, f failed, c canceled. At or after the task's deadline every outcome is recorded as failed with kind timeout.
 -- Errors: NOT_HELD, INVALID
 -- @include task
 -- @include task_queue
@@ -34,7 +34,15 @@ end
 local now = now_ms()
 
 local status
-if outcome == 'ok' then
+if num(m, F_DEADLINE) <= now then
+  -- The outcome is final at the deadline: callers waiting were told the
+  -- task timed out, so whatever arrives later is recorded as that.
+  if string.sub(payload, 1, 8) ~= 'timeout\n' or outcome ~= 'fatal' then
+    payload = 'timeout\nthe handler returned after the deadline'
+  end
+  finalize(id, m, 'f', now, 'e:' .. id, payload)
+  status = 'f'
+elseif outcome == 'ok' then
   -- An earlier attempt's error goes with the success.
   if attempt ~= '1' then redis.call('HDEL', DATA, 'e:' .. id) end
   finalize(id, m, 's', now, 'r:' .. id, payload)
