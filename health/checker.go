@@ -198,7 +198,7 @@ func (c *Checker[T]) runProbe(ctx context.Context, key string, value T) (err err
 	defer cancel()
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrProbePanic, key, r)
+			err = fmt.Errorf("health: probe panicked: %s: %v", key, r)
 		}
 	}()
 	if err := c.probe(pctx, key, value); err != nil {

@@ -58,7 +58,7 @@
 //
 // # Errors
 //
-// ErrSessionExists, ErrSessionLost, ErrClosed, ErrProbePanic, and
+// ErrSessionExists, ErrSessionLost, ErrClosed, and
 // ErrInvalid for bad caller input, whose message names the argument (a bad
 // prefix, group or pool name also matches redisallocator.ErrInvalidName).
 // Bad input writes nothing to Redis.

@@ -17,8 +17,6 @@ var (
 	ErrSessionLost = errors.New("health: session lost")
 	// ErrClosed: the session or checker was closed.
 	ErrClosed = errors.New("health: closed")
-	// ErrProbePanic: a probe panicked; the panic counts as a failed probe.
-	ErrProbePanic = errors.New("health: probe panicked")
 	// ErrInvalid: bad caller input, such as a nil client, target or probe,
 	// a nil, out-of-range or contradictory option, or a bad prefix, group,
 	// pool name or session id. The message names the argument. A bad
