@@ -419,7 +419,9 @@ func TestChecker(t *testing.T) {
 		if lastC.Cooldown != time.Second || lastC.Strikes != 1 {
 			t.Errorf("after a reset the cooldown is %v (strikes %d), want 1s (1); last event %+v", lastC.Cooldown, lastC.Strikes, last)
 		}
-		if !slices.ContainsFunc(events, func(e health.Event) bool { return e.Key == "d" && e.Err != nil && strings.Contains(e.Err.Error(), "probe panicked") }) {
+		if !slices.ContainsFunc(events, func(e health.Event) bool {
+			return e.Key == "d" && e.Err != nil && strings.Contains(e.Err.Error(), "probe panicked")
+		}) {
 			t.Error("the panicking probe was not reported as a failure")
 		}
 		_ = held.Release(ctx)
