@@ -56,7 +56,7 @@ func (tb *bundle) healthy(t *testing.T) *pool.Snapshot {
 // read at the same server time.
 func statsAgree(st *pool.Stats, snap *pool.Snapshot) error {
 	want := pool.Stats{
-		Time: snap.Time, Fence: snap.Fence, Counts: snap.Counts, Waiters: snap.Waiters,
+		Time: snap.Time, Fence: snap.Fence, Allocations: snap.Allocations, Counts: snap.Counts, Waiters: snap.Waiters,
 		Bindings: len(snap.Bindings), DueTimers: snap.DueTimers, DueSampled: snap.DueTimers > 1000,
 		LapsedLeases: snap.LapsedLeases, ExpiredMembers: snap.ExpiredMembers,
 	}

@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -440,6 +441,35 @@ func TestDashboardLive(t *testing.T) {
 		}
 		if len(last.Dashboard.Rates) != 1 || last.Dashboard.Rates[0].Pool != "proxies" || len(last.Dashboard.Rates[0].Points) == 0 {
 			t.Errorf("rates %+v: want a series of pool proxies with points", last.Dashboard.Rates)
+		}
+		// The one allocation since the dashboard started shows as one
+		// lease over the interval it fell into, and nowhere else: the
+		// rate counts leases (fence deltas are microseconds of clock).
+		var pts []ratePoint
+		for deadline := time.Now().Add(20 * time.Second); ; last = es.next(t) {
+			if len(last.Dashboard.Rates) == 1 {
+				pts = last.Dashboard.Rates[0].Points
+			}
+			if slices.ContainsFunc(pts, func(p ratePoint) bool { return p.PerSec != 0 }) || time.Now().After(deadline) {
+				break
+			}
+		}
+		// The first point spans from the first report (seq 1) on.
+		_, body := dt.do(t, "GET", "/api/snapshot?seq=1", nil)
+		var ev1 dashEvent
+		if err := json.Unmarshal([]byte(body), &ev1); err != nil {
+			t.Fatalf("report 1: %v", err)
+		}
+		leases, prev := 0.0, ev1.Time
+		for i, p := range pts {
+			if p.PerSec < 0 {
+				t.Errorf("point %d: negative rate %v", i, p.PerSec)
+			}
+			leases += p.PerSec * p.Time.Sub(prev).Seconds()
+			prev = p.Time
+		}
+		if leases < 0.99 || leases > 1.01 {
+			t.Errorf("rate points %+v add up to %.3f leases, want 1", pts, leases)
 		}
 
 		// ?seq=N returns the very bytes broadcast N carried.
