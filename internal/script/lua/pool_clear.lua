@@ -1,4 +1,4 @@
--- pool_clear: remove every member, lease, binding and member timer; the fencing counter and worker-session deadlines stay.
+-- pool_clear: remove every member, lease, binding and member timer; the fencing and allocation counters and worker-session deadlines stay.
 -- KEYS[1] free set
 -- KEYS[2] holders
 -- KEYS[3] unhealthy
