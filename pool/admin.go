@@ -85,9 +85,10 @@ func (a *Admin) Update(ctx context.Context, keys []string, opts ...MemberOption)
 	return err
 }
 
-// Clear removes every member, lease and binding. Fencing numbers keep
-// rising across a Clear, and worker sessions that held leases here stay
-// alive. It returns how many members were removed.
+// Clear removes every member, lease and binding. Fencing numbers and the
+// count of leases granted (Stats.Allocations) keep rising across a Clear,
+// and worker sessions that held leases here stay alive. It returns how
+// many members were removed.
 func (a *Admin) Clear(ctx context.Context) (int, error) { return a.c.clear(ctx) }
 
 // Record is one member as an administrator exports or imports it: key,

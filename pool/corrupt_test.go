@@ -84,7 +84,7 @@ func corruptions(keys map[string]string) []corruption {
 			if err := c.Do(ctx, c.B().Del().Key(key).Build()).Error(); err != nil {
 				return err
 			}
-			if k == "fence" {
+			if k == "fence" || k == "allocs" {
 				return c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue("x", "1").Build()).Error()
 			}
 			return c.Do(ctx, c.B().Set().Key(key).Value("x").Build()).Error()
@@ -98,6 +98,9 @@ func corruptions(keys map[string]string) []corruption {
 	return append(out,
 		corruption{name: "Garbage/fence", key: "fence", apply: func(ctx context.Context, c rueidis.Client, key string) error {
 			return c.Do(ctx, c.B().Set().Key(key).Value("lots").Build()).Error()
+		}},
+		corruption{name: "Garbage/allocs", key: "allocs", apply: func(ctx context.Context, c rueidis.Client, key string) error {
+			return c.Do(ctx, c.B().Set().Key(key).Value("1e3").Build()).Error()
 		}},
 		corruption{name: "Garbage/holders", key: "holders", field: "m0", apply: hset("m0", "garbage")},
 		corruption{name: "Garbage/holders-due", key: "holders", field: "m7", apply: hset("m7", "tok x y - 0 0")},

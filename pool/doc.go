@@ -88,8 +88,10 @@
 //   - Admin.Snapshot reads everything atomically and lists invariant
 //     violations, for diagnostics and tests; it holds Redis for time
 //     proportional to the pool. Admin.Stats is the summary to poll instead:
-//     counts, fence, waiters and due timers at a cost that does not grow
-//     with the pool.
+//     counts, fence, leases granted, waiters and due timers at a cost that
+//     does not grow with the pool. Allocation rates come from the leases
+//     granted (Stats.Allocations) between two reads, never from fences,
+//     which jump with the clock.
 //   - Worker sessions (InSession, with health.Session) get their leases
 //     reclaimed as soon as their heartbeat stops; Scaler provisions and
 //     retires members, one scaler per pool at a time under a fenced claim.
@@ -98,14 +100,15 @@
 //
 // # Data model
 //
-// A pool is twelve keys (two more while a Scaler runs) sharing the hash tag
+// A pool is thirteen keys (two more while a Scaler runs) sharing the hash tag
 // {pool:<name>}, so it lives in one cluster slot: a sorted set of free
 // members scored by priority band and free time, a hash of lease records, a
 // hash of quarantined members, one sorted set of all timers (lease ends,
 // member expiry, quarantine ends, binding expiry, worker-session deaths),
 // hashes of priorities, values and bindings, a reverse binding index, an
-// index of the leases of each worker session, the fencing counter and two
-// small keys for waking waiting mallocs. An idle member with the default
+// index of the leases of each worker session, the fencing counter, a
+// counter of leases granted and two small keys for waking waiting mallocs.
+// An idle member with the default
 // priority and no value costs one sorted-set entry. Every operation is one
 // Lua script and costs O(log n) in the pool size (batches O(k log n)); only
 // Keys, Assign, AssignKeys, Admin.Export and Admin.Snapshot read the whole
@@ -120,7 +123,9 @@
 // not received. A lost malloc or Refresh lets the member go to a second
 // holder while the first is still within its local deadline; a lost Release
 // keeps the member held until its lease lapses (with LeaseTTL(Permanent),
-// until Admin.ForceRelease). Fences never go back, lost writes included:
+// until Admin.ForceRelease); the count of leases granted
+// (Stats.Allocations) falls back by the mallocs lost. Fences never go
+// back, lost writes included:
 // each is max(fencing counter + 1, the server's clock in µs), so a restarted
 // or promoted server continues above every fence handed out before, unless
 // its clock stepped back by more than the lost window or fences came

@@ -45,6 +45,7 @@ type mBinding struct {
 type model struct {
 	now      int64
 	fence    int64
+	allocs   int64 // leases granted (Clear keeps it)
 	members  map[string]*mMember
 	bindings map[string]mBinding
 }
@@ -298,6 +299,7 @@ func (s *machine) Malloc(t *rapid.T) {
 	if f := s.nextFence(); a.Fence() != f {
 		t.Fatalf("fence %d, model %d", a.Fence(), f)
 	}
+	s.m.allocs++
 	mm := s.m.members[want]
 	mm.state = pool.StateHeld
 	mm.lease = &mLease{token: a.Token(), fence: a.Fence()}
@@ -362,6 +364,7 @@ func (s *machine) MallocBatch(t *rapid.T) {
 		if f := s.nextFence(); l.Fence() != f {
 			t.Fatalf("fence %d, model %d", l.Fence(), f)
 		}
+		s.m.allocs++
 		mm := s.m.members[l.Key]
 		mm.state = pool.StateHeld
 		mm.lease = &mLease{token: l.Token(), fence: l.Fence(), deadline: s.m.now + 5000}
@@ -566,8 +569,8 @@ func (s *machine) Check(t *rapid.T) {
 	if got, want := snap.FreeOrder, s.m.freeOrder(); !slices.Equal(got, want) && (len(got) != 0 || len(want) != 0) {
 		t.Fatalf("free order %q, model %q", got, want)
 	}
-	if snap.Fence != s.m.fence {
-		t.Fatalf("fence %d, model %d", snap.Fence, s.m.fence)
+	if snap.Fence != s.m.fence || snap.Allocations != s.m.allocs {
+		t.Fatalf("fence %d, allocations %d; model %d, %d", snap.Fence, snap.Allocations, s.m.fence, s.m.allocs)
 	}
 	if len(snap.Members) != len(s.m.members) {
 		t.Fatalf("%d members, model %d", len(snap.Members), len(s.m.members))

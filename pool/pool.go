@@ -35,6 +35,7 @@ const (
 	keyNotify
 	keyWaiting
 	keySesIdx
+	keyAllocs
 	numKeys
 )
 
@@ -43,6 +44,7 @@ var keySuffixes = [numKeys]string{
 	keyFree: "free", keyHolders: "holders", keyUnhealthy: "unhealthy", keyTimers: "timers",
 	keyPrio: "prio", keyValues: "values", keyFence: "fence", keyBind: "bind",
 	keyBindIdx: "bindidx", keyNotify: "notify", keyWaiting: "waiting", keySesIdx: "sesidx",
+	keyAllocs: "allocs",
 }
 
 // core is the untyped part of a pool, shared by Pool[T] and its leases.

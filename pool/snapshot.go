@@ -25,6 +25,11 @@ type Snapshot struct {
 	// after Redis lost writes it may read lower than fences already handed
 	// out; the next one is still above them (see the package doc).
 	Fence int64
+	// Allocations is the number of leases granted since the pool was
+	// created (shared ones included; Admin.Clear keeps it); it may fall
+	// back when Redis loses writes, so rates from it are estimates. Fences
+	// jump with the clock and count nothing: take rates from this.
+	Allocations int64
 	// Counts are the members by state.
 	Counts Counts
 	// FreeOrder lists the free members in the order Malloc hands them out.
@@ -104,10 +109,25 @@ func (a *Inspector) Snapshot(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) != 13 {
+	if err != nil || len(arr) != 14 {
 		return nil, fmt.Errorf("pool %s: snapshot: unexpected reply: %w", a.c.name, err)
 	}
-	return buildSnapshot(arr, a.c.keys[keyFence])
+	return buildSnapshot(arr, a.c.keys)
+}
+
+// counterNames name the pool's counters in reports of hostile state.
+var counterNames = map[int]string{keyFence: "fencing counter", keyAllocs: "allocation counter"}
+
+// parseCounter reads counter k (an index of keys) from the text a read
+// script returned, whatever the key held: what is no integer reads as 0,
+// with a description of it for Stats.Corrupt or Snapshot.Violations.
+func parseCounter(m rueidis.RedisMessage, keys []string, k int) (int64, string) {
+	s, _ := m.ToString()
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Sprintf("%s %s holds %q, not an integer", counterNames[k], keys[k], s)
+	}
+	return n, ""
 }
 
 // wrongType describes a key of the wrong type, from the (key, type) pair
@@ -120,6 +140,7 @@ func wrongType(w [2]string) string {
 type rawSnapshot struct {
 	now       int64
 	fence     int64
+	allocs    int64
 	free      [][2]string
 	holders   [][2]string
 	unhealthy [][2]string
@@ -130,7 +151,7 @@ type rawSnapshot struct {
 	bindidx   []string
 	waiters   int64
 	sesidx    []string
-	// corrupt describes keys of the wrong type and a fence that is no
+	// corrupt describes keys of the wrong type and counters that are no
 	// integer: violations reported first.
 	corrupt []string
 }
@@ -147,7 +168,7 @@ func pairs(m rueidis.RedisMessage) ([][2]string, error) {
 	return out, nil
 }
 
-func buildSnapshot(arr []rueidis.RedisMessage, fenceKey string) (*Snapshot, error) {
+func buildSnapshot(arr []rueidis.RedisMessage, keys []string) (*Snapshot, error) {
 	var r rawSnapshot
 	var err error
 	var errs []error
@@ -160,9 +181,9 @@ func buildSnapshot(arr []rueidis.RedisMessage, fenceKey string) (*Snapshot, erro
 	}
 	r.now, err = arr[0].AsInt64()
 	errs = append(errs, err)
-	fs, _ := arr[1].ToString()
-	if r.fence, err = strconv.ParseInt(fs, 10, 64); err != nil {
-		r.corrupt = append(r.corrupt, fmt.Sprintf("fencing counter %s holds %q, not an integer", fenceKey, fs))
+	var bad string
+	if r.fence, bad = parseCounter(arr[1], keys, keyFence); bad != "" {
+		r.corrupt = append(r.corrupt, bad)
 	}
 	r.free, r.holders, r.unhealthy, r.timers, r.prio = get(2), get(3), get(4), get(5), get(6)
 	r.values, err = arr[7].AsStrSlice()
@@ -176,6 +197,9 @@ func buildSnapshot(arr []rueidis.RedisMessage, fenceKey string) (*Snapshot, erro
 	errs = append(errs, err)
 	for _, w := range get(12) {
 		r.corrupt = append(r.corrupt, wrongType(w))
+	}
+	if r.allocs, bad = parseCounter(arr[13], keys, keyAllocs); bad != "" {
+		r.corrupt = append(r.corrupt, bad)
 	}
 	for _, e := range errs {
 		if e != nil {
@@ -203,7 +227,7 @@ func msTime(v float64) time.Time {
 //   - bindings and the binding index agree, with "b:" timers matching;
 //   - the session index lists exactly the leases taken under a session.
 func (r *rawSnapshot) check() *Snapshot {
-	s := &Snapshot{Time: time.UnixMilli(r.now), Fence: r.fence, Waiters: int(r.waiters)}
+	s := &Snapshot{Time: time.UnixMilli(r.now), Fence: r.fence, Allocations: r.allocs, Waiters: int(r.waiters)}
 	bad := func(format string, args ...any) { s.Violations = append(s.Violations, fmt.Sprintf(format, args...)) }
 	s.Violations = append(s.Violations, r.corrupt...)
 	members := map[string]*MemberInfo{}

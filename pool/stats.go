@@ -25,6 +25,10 @@ type Stats struct {
 	// Fence is the last fencing number handed out, as the server knows it
 	// (see Snapshot.Fence).
 	Fence int64
+	// Allocations is the number of leases granted since the pool was
+	// created; it may fall back when Redis loses writes, so rates from it
+	// are estimates (see Snapshot.Allocations).
+	Allocations int64
 	// Counts are the members by state.
 	Counts Counts
 	// Waiters is how many mallocs wait for a free member.
@@ -50,9 +54,9 @@ type Stats struct {
 	OldestDeadSession time.Time
 	// Corrupt describes hostile state Stats met on its way, empty when
 	// none: keys of the wrong type (the counts read from them are 0) or a
-	// fencing counter that is no integer, "; "-separated. Stats checks
-	// nothing else: Snapshot checks every invariant. A string, so that
-	// Stats stays comparable.
+	// counter (fence, allocations) that is no integer, "; "-separated.
+	// Stats checks nothing else: Snapshot checks every invariant. A
+	// string, so that Stats stays comparable.
 	Corrupt string
 }
 
@@ -64,17 +68,21 @@ func (a *Inspector) Stats(ctx context.Context) (*Stats, error) {
 		return nil, err
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) < 10 || (len(arr)-10)%2 != 0 {
+	if err != nil || len(arr) < 11 || (len(arr)-11)%2 != 0 {
 		return nil, fmt.Errorf("pool %s: stats: unexpected reply (%d values): %w", c.name, len(arr), err)
 	}
-	var n [9]int64
+	var n [10]int64
 	var corrupt []string
 	for i := range n {
-		if i == 1 {
-			// The fence comes as the counter's text, whatever it holds.
-			fs, _ := arr[1].ToString()
-			if n[1], err = strconv.ParseInt(fs, 10, 64); err != nil {
-				corrupt = append(corrupt, fmt.Sprintf("fencing counter %s holds %q, not an integer", c.keys[keyFence], fs))
+		// The counters come as their text, whatever they hold.
+		if i == 1 || i == 9 {
+			k := keyFence
+			if i == 9 {
+				k = keyAllocs
+			}
+			var bad string
+			if n[i], bad = parseCounter(arr[i], c.keys, k); bad != "" {
+				corrupt = append(corrupt, bad)
 			}
 			continue
 		}
@@ -82,15 +90,15 @@ func (a *Inspector) Stats(ctx context.Context) (*Stats, error) {
 			return nil, fmt.Errorf("pool %s: stats: value %d: %w", c.name, i, err)
 		}
 	}
-	wrong, err := pairs(arr[9])
+	wrong, err := pairs(arr[10])
 	if err != nil {
 		return nil, fmt.Errorf("pool %s: stats: wrong-typed keys: %w", c.name, err)
 	}
 	for _, w := range wrong {
 		corrupt = append(corrupt, wrongType(w))
 	}
-	due := make([]string, 0, len(arr)-10)
-	for _, m := range arr[10:] {
+	due := make([]string, 0, len(arr)-11)
+	for _, m := range arr[11:] {
 		v, err := m.ToString()
 		if err != nil {
 			return nil, fmt.Errorf("pool %s: stats: due timer: %w", c.name, err)
@@ -105,12 +113,12 @@ func (a *Inspector) Stats(ctx context.Context) (*Stats, error) {
 	return st, nil
 }
 
-// parseStats builds Stats from the reply of pool_inspect's stats op: nine
+// parseStats builds Stats from the reply of pool_inspect's stats op: ten
 // numbers, then (timer, ms) pairs of the oldest due timers.
-func parseStats(n [9]int64, due []string) (*Stats, error) {
+func parseStats(n [10]int64, due []string) (*Stats, error) {
 	now := n[0]
 	st := &Stats{
-		Time: time.UnixMilli(now), Fence: n[1],
+		Time: time.UnixMilli(now), Fence: n[1], Allocations: n[9],
 		Counts:  Counts{Free: int(n[2]), Held: int(n[3]), Unhealthy: int(n[4])},
 		Waiters: int(n[5]), SessionLeases: int(n[6]), Bindings: int(n[7]), DueTimers: int(n[8]),
 	}

@@ -212,8 +212,9 @@ type dashMeta struct {
 	// Error is set when this collection failed; the report is then the
 	// last good one (or empty), shown as stale.
 	Error string `json:"error,omitempty"`
-	// Rates are allocations per second per pool, from fence deltas between
-	// collections, oldest point first.
+	// Rates are allocations per second per pool, from the pools' counts of
+	// leases granted (inspect.Pool.Allocations) between collections, oldest
+	// point first.
 	Rates []rateSeries `json:"rates"`
 }
 
@@ -259,7 +260,7 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 		ringBytes: dashboardRingBytes,
 		subs:      map[chan *dashFrame]struct{}{},
 		ready:     make(chan struct{}),
-		rates:     rateTracker{prev: map[string]fenceAt{}, series: map[string][]ratePoint{}},
+		rates:     rateTracker{prev: map[string]countAt{}, series: map[string][]ratePoint{}},
 	}
 	s.routes = map[string]http.HandlerFunc{
 		"/":             s.static("index.html", "text/html; charset=utf-8"),
@@ -437,16 +438,17 @@ func (s *dashServer) unsubscribe(ch chan *dashFrame) {
 	delete(s.subs, ch)
 }
 
-// fenceAt is a pool's fence at a report's time.
-type fenceAt struct {
-	fence int64
-	t     time.Time
+// countAt is a pool's count of leases granted at a report's time.
+type countAt struct {
+	n int64
+	t time.Time
 }
 
-// rateTracker turns successive reports into allocation-rate series. It is
-// guarded by dashServer.mu.
+// rateTracker turns successive reports into allocation-rate series, from
+// each pool's count of leases granted (never from fences: they jump with
+// the server's clock). It is guarded by dashServer.mu.
 type rateTracker struct {
-	prev   map[string]fenceAt
+	prev   map[string]countAt
 	series map[string][]ratePoint
 }
 
@@ -455,16 +457,18 @@ func (rt *rateTracker) add(rep *inspect.Report) {
 	for _, p := range rep.Pools {
 		seen[p.Name] = true
 		prev, ok := rt.prev[p.Name]
-		rt.prev[p.Name] = fenceAt{p.Fence, rep.Time}
+		rt.prev[p.Name] = countAt{p.Allocations, rep.Time}
 		dt := rep.Time.Sub(prev.t).Seconds()
-		// A fence that went back means the pool was recreated: no rate.
-		if !ok || dt <= 0 || p.Fence < prev.fence {
+		// A count that went back is a reset (the pool's keys deleted and
+		// created again, or writes Redis lost): no point, never a negative
+		// rate; the next report counts from the new value.
+		if !ok || dt <= 0 || p.Allocations < prev.n {
 			if _, ok := rt.series[p.Name]; !ok {
 				rt.series[p.Name] = []ratePoint{}
 			}
 			continue
 		}
-		pts := append(rt.series[p.Name], ratePoint{Time: rep.Time, PerSec: float64(p.Fence-prev.fence) / dt})
+		pts := append(rt.series[p.Name], ratePoint{Time: rep.Time, PerSec: float64(p.Allocations-prev.n) / dt})
 		if len(pts) > dashboardRatePoints {
 			pts = slices.Delete(pts, 0, len(pts)-dashboardRatePoints)
 		}

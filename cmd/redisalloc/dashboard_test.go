@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -441,6 +442,35 @@ func TestDashboardLive(t *testing.T) {
 		if len(last.Dashboard.Rates) != 1 || last.Dashboard.Rates[0].Pool != "proxies" || len(last.Dashboard.Rates[0].Points) == 0 {
 			t.Errorf("rates %+v: want a series of pool proxies with points", last.Dashboard.Rates)
 		}
+		// The one allocation since the dashboard started shows as one
+		// lease over the interval it fell into, and nowhere else: the
+		// rate counts leases (fence deltas are microseconds of clock).
+		var pts []ratePoint
+		for deadline := time.Now().Add(20 * time.Second); ; last = es.next(t) {
+			if len(last.Dashboard.Rates) == 1 {
+				pts = last.Dashboard.Rates[0].Points
+			}
+			if slices.ContainsFunc(pts, func(p ratePoint) bool { return p.PerSec != 0 }) || time.Now().After(deadline) {
+				break
+			}
+		}
+		// The first point spans from the first report (seq 1) on.
+		_, body := dt.do(t, "GET", "/api/snapshot?seq=1", nil)
+		var ev1 dashEvent
+		if err := json.Unmarshal([]byte(body), &ev1); err != nil {
+			t.Fatalf("report 1: %v", err)
+		}
+		leases, prev := 0.0, ev1.Time
+		for i, p := range pts {
+			if p.PerSec < 0 {
+				t.Errorf("point %d: negative rate %v", i, p.PerSec)
+			}
+			leases += p.PerSec * p.Time.Sub(prev).Seconds()
+			prev = p.Time
+		}
+		if leases < 0.99 || leases > 1.01 {
+			t.Errorf("rate points %+v add up to %.3f leases, want 1", pts, leases)
+		}
 
 		// ?seq=N returns the very bytes broadcast N carried.
 		for _, ev := range append(evs, first) {
@@ -566,20 +596,22 @@ func TestDashboardRatesAndErrors(t *testing.T) {
 	t.Parallel()
 	s := newDashServer(dashboardConfig{interval: time.Second, source: fakeSource()}, true)
 	t0 := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
-	rep := func(sec int, fence int64) *inspect.Report {
+	rep := func(sec int, allocs int64) *inspect.Report {
 		return &inspect.Report{
 			Version: 1, Time: t0.Add(time.Duration(sec) * time.Second), Health: "healthy",
-			Pools: []inspect.Pool{{Name: "p", Fence: fence}},
+			// Fences jump with the clock: the rate must not follow them.
+			Pools: []inspect.Pool{{Name: "p", Allocations: allocs, Fence: 1_800_000_000_000_000 + int64(sec)*1_000_000}},
 		}
 	}
 	s.publish(rep(0, 100), nil, 0, t0)
 	s.publish(rep(1, 110), nil, 0, t0)
 	s.publish(rep(3, 150), nil, 0, t0)
 	s.publish(nil, errors.New("redis: connection refused"), 0, t0)
-	s.publish(rep(4, 3), nil, 0, t0) // pool recreated: fence went back, no point
+	s.publish(rep(4, 3), nil, 0, t0) // pool recreated (or writes lost): the count went back, no point
+	s.publish(rep(5, 8), nil, 0, t0) // counted from the reset on
 
 	var frames []dashEvent
-	for seq := uint64(1); seq <= 5; seq++ {
+	for seq := uint64(1); seq <= 6; seq++ {
 		f, _, _ := s.frame(seq)
 		var ev dashEvent
 		if err := json.Unmarshal(f.body, &ev); err != nil {
@@ -592,11 +624,14 @@ func TestDashboardRatesAndErrors(t *testing.T) {
 		t.Errorf("rates after three reports: %+v, want p: 10/s then 20/s", rates)
 	}
 	failed := frames[3]
-	if failed.Seq != 4 || failed.Dashboard.Error == "" || len(failed.Pools) != 1 || failed.Pools[0].Fence != 150 {
+	if failed.Seq != 4 || failed.Dashboard.Error == "" || len(failed.Pools) != 1 || failed.Pools[0].Allocations != 150 {
 		t.Errorf("failed collection: seq %d error %q pools %+v; want seq 4, the error and the last good report", failed.Seq, failed.Dashboard.Error, failed.Pools)
 	}
 	if pts := frames[4].Dashboard.Rates[0].Points; len(pts) != 2 {
-		t.Errorf("a fence that went back added a point: %+v", pts)
+		t.Errorf("a count that went back added a point: %+v", pts)
+	}
+	if pts := frames[5].Dashboard.Rates[0].Points; len(pts) != 3 || pts[2].PerSec != 5 {
+		t.Errorf("after the reset: %+v, want a third point of 5/s", pts)
 	}
 	if frames[4].Dashboard.IntervalMillis != 1000 {
 		t.Errorf("interval_ms %d, want 1000", frames[4].Dashboard.IntervalMillis)

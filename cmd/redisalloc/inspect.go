@@ -403,14 +403,14 @@ func writePools(w io.Writer, pools []inspect.Pool) {
 		fmt.Fprintln(w, "\nno pools")
 		return
 	}
-	tw := table(w, "POOL\tTOTAL\tFREE\tHELD\tUNHEALTHY\tWAITERS\tLAPSED\tEXPIRED\tFENCE\tVIOLATIONS")
+	tw := table(w, "POOL\tTOTAL\tFREE\tHELD\tUNHEALTHY\tWAITERS\tLAPSED\tEXPIRED\tALLOCATIONS\tFENCE\tVIOLATIONS")
 	for _, p := range pools {
 		violations := strconv.Itoa(len(p.Violations))
 		if p.Summary {
 			violations = "unchecked" // too large to read whole
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Total, p.Free, p.Held, p.Unhealthy,
-			p.Waiters, p.LapsedLeases, p.ExpiredMembers, p.Fence, violations)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", p.Name, p.Total, p.Free, p.Held, p.Unhealthy,
+			p.Waiters, p.LapsedLeases, p.ExpiredMembers, p.Allocations, p.Fence, violations)
 	}
 	_ = tw.Flush()
 }

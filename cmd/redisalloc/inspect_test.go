@@ -79,7 +79,7 @@ func TestInspectCommand(t *testing.T) {
 		}
 		wantLine(t, r.stdout, `^POOL\s+TOTAL\s+FREE\s+HELD\s+UNHEALTHY`)
 		// Fences come from the server clock (µs): any number, in order.
-		wantLine(t, r.stdout, `^proxies\s+10\s+6\s+3\s+1\s+0\s+1\s+0\s+\d{16}\s+0$`)
+		wantLine(t, r.stdout, `^proxies\s+10\s+6\s+3\s+1\s+0\s+1\s+0\s+3\s+\d{16}\s+0$`)
 		wantLine(t, r.stdout, `^gpus\s+2\s+0\s+2\s+`)
 		wantLine(t, r.stdout, `^emails\s+0\s+0\s+0\s+1\s+`)
 		wantLine(t, r.stdout, `^t-fail\s+1\s+smtp\s+.*smtp refused`)
@@ -121,7 +121,7 @@ func TestInspectCommand(t *testing.T) {
 		if r.code != exitOK {
 			t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 		}
-		wantLine(t, r.stdout, `^proxies\s+10\s+6\s+3\s+1\s+0\s+1\s+0\s+\d{16}\s+unchecked$`)
+		wantLine(t, r.stdout, `^proxies\s+10\s+6\s+3\s+1\s+0\s+1\s+0\s+3\s+\d{16}\s+unchecked$`)
 		wantLine(t, r.stdout, `^pool proxies has 10 members, more than --full-read-limit: read as a summary`)
 		if strings.Contains(r.stdout, "m5") {
 			t.Errorf("a summary lists members:\n%s", r.stdout)

@@ -10,7 +10,7 @@ const (
 	CodeNotFree Code = "NOT_FREE"
 )
 
-// Pool scripts. Each runs over the twelve keys of one pool (all sharing the
+// Pool scripts. Each runs over the thirteen keys of one pool (all sharing the
 // pool's hash tag; pool_scale adds two), named by lua/lib/pool.lua; each
 // file's header (lua/pool_*.lua) is its contract.
 var (

@@ -58,6 +58,7 @@ func TestHeaderContract(t *testing.T) {
 		Keys: []string{
 			"free set", "holders", "unhealthy", "timers", "priorities", "values",
 			"fence counter", "bindings", "binding index", "wake-up list", "waiter count", "session index",
+			"allocation counter",
 		},
 		Args: []string{
 			"member",
@@ -74,8 +75,8 @@ func TestHeaderContract(t *testing.T) {
 	if !PoolInspect.ReadOnly || PoolMalloc.ReadOnly {
 		t.Errorf("read-only: pool_inspect %v, pool_malloc %v", PoolInspect.ReadOnly, PoolMalloc.ReadOnly)
 	}
-	if PoolScale.MinArgs() != 7 || len(PoolScale.Keys) != 14 {
-		t.Errorf("pool_scale: %d args, %d keys, want 7 and 14", PoolScale.MinArgs(), len(PoolScale.Keys))
+	if PoolScale.MinArgs() != 7 || len(PoolScale.Keys) != 15 {
+		t.Errorf("pool_scale: %d args, %d keys, want 7 and 15", PoolScale.MinArgs(), len(PoolScale.Keys))
 	}
 }
 

@@ -245,7 +245,7 @@ func (c *collector) pool(ctx context.Context, name string, out *Pool) error {
 func PoolFromStats(name string, st *pool.Stats) Pool {
 	p := Pool{
 		Name: name, Summary: true, Free: st.Counts.Free, Held: st.Counts.Held, Unhealthy: st.Counts.Unhealthy, Total: countsTotal(st.Counts),
-		Fence: st.Fence, Waiters: st.Waiters, LapsedLeases: st.LapsedLeases, ExpiredMembers: st.ExpiredMembers,
+		Fence: st.Fence, Allocations: st.Allocations, Waiters: st.Waiters, LapsedLeases: st.LapsedLeases, ExpiredMembers: st.ExpiredMembers,
 		DueTimers: st.DueTimers, ServerTime: st.Time.UTC(), SessionLeases: st.SessionLeases, DeadSessions: st.DeadSessions,
 		Members: []Member{}, Bindings: []Binding{}, Sessions: []Session{}, Violations: []string{},
 	}
@@ -263,7 +263,7 @@ func PoolFromStats(name string, st *pool.Stats) Pool {
 func PoolFromSnapshot(name string, s *pool.Snapshot, omitMembers bool) Pool {
 	p := Pool{
 		Name: name, Free: s.Counts.Free, Held: s.Counts.Held, Unhealthy: s.Counts.Unhealthy, Total: countsTotal(s.Counts),
-		Fence: s.Fence, Waiters: s.Waiters, LapsedLeases: s.LapsedLeases, ExpiredMembers: s.ExpiredMembers,
+		Fence: s.Fence, Allocations: s.Allocations, Waiters: s.Waiters, LapsedLeases: s.LapsedLeases, ExpiredMembers: s.ExpiredMembers,
 		DueTimers: s.DueTimers, ServerTime: s.Time.UTC(),
 		Members: []Member{}, Bindings: []Binding{}, Sessions: []Session{}, Violations: []string{},
 	}

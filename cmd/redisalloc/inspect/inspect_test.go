@@ -131,6 +131,10 @@ func TestCollect(t *testing.T) {
 		if p.Fence != last || last == 0 {
 			t.Errorf("pool fence %d, highest lease fence %d", p.Fence, last)
 		}
+		// Three mallocs seeded the pool; the other pool had one MallocN(2).
+		if p.Allocations != 3 || r.Pools[0].Allocations != 2 {
+			t.Errorf("allocations %d and %d, want 3 and 2", p.Allocations, r.Pools[0].Allocations)
+		}
 		if len(p.Violations) != 0 {
 			t.Errorf("violations: %v", p.Violations)
 		}

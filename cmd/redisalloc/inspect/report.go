@@ -71,8 +71,12 @@ type Pool struct {
 	Total     int  `json:"total"`
 	// Fence is the last fencing number handed out. It is at least the
 	// server's clock in microseconds when handed out (fences survive lost
-	// Redis writes), so its deltas are no longer an allocation count.
-	Fence        int64 `json:"fence"`
+	// Redis writes), so its deltas count nothing: see Allocations.
+	Fence int64 `json:"fence"`
+	// Allocations is the number of leases granted since the pool was
+	// created (pool.Stats.Allocations); it may fall back when Redis loses
+	// writes, so rates from it are estimates.
+	Allocations  int64 `json:"allocations"`
 	Waiters      int   `json:"waiters"`
 	LapsedLeases int   `json:"lapsed_leases"`
 	// LapsedMillis is how long the oldest lapsed lease is past its

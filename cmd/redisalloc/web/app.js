@@ -249,6 +249,7 @@
         stat("held", "held", p.held, "held"),
         stat("unhealthy", "unhealthy", p.unhealthy, "unhealthy"),
         stat("total", "total", p.total),
+        stat("leases granted", "allocations", p.allocations),
         stat("last fence", "fence", p.fence),
         stat("waiters", "waiters", p.waiters),
         stat("bindings", "bindings", p.summary ? "–" : (p.bindings || []).length),

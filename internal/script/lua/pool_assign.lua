@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] member
 -- ARGV[2] priority from -2048 to 2047, or empty to keep (new members get 0)
 -- ARGV[3] expiry ttl in ms, 0 for none, or empty to keep

@@ -1,4 +1,4 @@
--- pool_clear: remove every member, lease, binding and member timer; the fencing counter and worker-session deadlines stay.
+-- pool_clear: remove every member, lease, binding and member timer; the fencing and allocation counters and worker-session deadlines stay.
 -- KEYS[1] free set
 -- KEYS[2] holders
 -- KEYS[3] unhealthy
@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- Returns the number of members removed.
 -- Errors: CORRUPT
 -- @include pool

@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- Returns {now ms, free members, held members each followed by 1 when its expiry passed while held else 0, quarantined members, priorities (member, priority)..., timers (entry, ms)..., values (member, value)...}.
 -- Errors: CORRUPT
 -- Read-only.

@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] mode: add (new members join the free set) or existing (every member must exist)
 -- ARGV[2] member
 -- ARGV[3] priority from -2048 to 2047, or empty to keep (new members get 0)

@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] member
 -- ARGV[2] holder token, empty to free whoever holds it, or "=" and a fence to free the lease only while it has that fence (administrators)
 -- ARGV... repeats the entries above

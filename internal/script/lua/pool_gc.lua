@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] budget: how many due timers to handle, at least 1
 -- Returns {leases reclaimed, members expired, members recovered, bindings expired, due timers left}.
 -- Errors: INVALID, CORRUPT

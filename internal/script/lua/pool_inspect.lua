@@ -11,9 +11,10 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] op: len, load, state, keys, binding, bindings or stats
 -- ARGV[2] argument: the member (state, bindings), binding name (binding) or most due timers to list (stats, 1 to 10000); ignored otherwise
--- Returns len: {free, held, unhealthy}; load: {free, held, unhealthy, waiting mallocs}; state: free, held, unhealthy or nil; keys: {free list, held list, unhealthy list}; binding: the bound member or nil; bindings: the names bound to the member; stats: {now ms, fence (the counter's text, whatever it holds), free, held, unhealthy, waiting mallocs, session leases, bindings, due timers, keys of the wrong type (key, its type)..., then (entry, ms) of the oldest due timers up to the limit}, a key of the wrong type counting 0, at a cost independent of the pool's size.
+-- Returns len: {free, held, unhealthy}; load: {free, held, unhealthy, waiting mallocs}; state: free, held, unhealthy or nil; keys: {free list, held list, unhealthy list}; binding: the bound member or nil; bindings: the names bound to the member; stats: {now ms, fence (the counter's text, whatever it holds), free, held, unhealthy, waiting mallocs, session leases, bindings, due timers, leases granted (the allocation counter's text, whatever it holds), keys of the wrong type (key, its type)..., then (entry, ms) of the oldest due timers up to the limit}, a key of the wrong type counting 0, at a cost independent of the pool's size.
 -- Errors: INVALID, CORRUPT
 -- Read-only.
 -- @include pool
@@ -66,8 +67,9 @@ elseif op == 'stats' then
     count('ZCARD', FREE), count('HLEN', HOLDERS), count('HLEN', UNHEALTHY),
     count('ZCARD', WAITING), count('ZCARD', SESIDX), count('HLEN', BIND),
     count('ZCOUNT', TIMERS, '-inf', fmt(now)),
+    count('GET', ALLOCS) or '0',
   }
-  out[10] = wrong
+  out[11] = wrong
   if out[9] > 0 then
     for _, v in ipairs(redis.call('ZRANGEBYSCORE', TIMERS, '-inf', fmt(now), 'WITHSCORES', 'LIMIT', 0, limit)) do
       out[#out + 1] = v

@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] mode: x exclusive, s shared
 -- ARGV[2] count n, at least 1
 -- ARGV[3] lease ttl in ms, 0 for a permanent lease
@@ -40,6 +41,7 @@ local now = now_ms()
 -- back): the keys every path writes are checked here, those of the other
 -- paths when they are taken, the timers' records in fire_timers.
 local fence_cur = read_counter(FENCE)
+read_counter(ALLOCS)
 want_type(HOLDERS, 'hash')
 want_type(VALUES, 'hash')
 if flags > 0 then want_type(WAITING, 'zset') end
@@ -185,6 +187,8 @@ if session ~= '-' and mode == 'x' then
   redis.call('ZADD', TIMERS, fmt(now + sttl), 's:' .. session)
 end
 local out = {#picked, 0, done[1], done[2], done[3], done[4]}
+-- Every lease counts, shared ones too: one INCRBY for the run.
+redis.call('INCRBY', ALLOCS, #picked)
 local first = 0
 if mode == 'x' then first = next_fences(FENCE, #picked, fence_cur) end
 for i, m in ipairs(picked) do

@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] timer budget: due timers handled first
 -- ARGV[2] holder token of one malloc
 -- ARGV[3] its lease ttl in ms, 0 for a permanent lease
@@ -32,6 +33,7 @@ local now = now_ms()
 -- Checked before the first write: what every malloc writes here, and in
 -- fire_timers whatever due timers touch.
 local fence_cur = read_counter(FENCE)
+read_counter(ALLOCS)
 want_type(HOLDERS, 'hash')
 want_type(VALUES, 'hash')
 local done, clean = fire_timers(now, budget)
@@ -59,6 +61,7 @@ if k > 0 then
   -- The batch's writes go out as one command per structure, so the run's
   -- cost hardly grows with its size: the fences of one next_fences, in order.
   local first = next_fences(FENCE, k, fence_cur) - 1
+  redis.call('INCRBY', ALLOCS, k)
   local values = call_chunked('HMGET', VALUES, picked)
   local timers, holders = {}, {}
   for i = 1, k do

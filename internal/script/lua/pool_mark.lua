@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] member
 -- ARGV[2] holder token, or empty for an administrator
 -- ARGV[3] op: u unhealthy, h healthy

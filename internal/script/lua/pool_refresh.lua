@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] member
 -- ARGV[2] holder token
 -- ARGV[3] new lease ttl in ms from now, 0 for a permanent lease

@@ -11,8 +11,9 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
--- KEYS[13] scaler claim: "token fence" while a scaler holds it
--- KEYS[14] scaler fence counter
+-- KEYS[13] allocation counter
+-- KEYS[14] scaler claim: "token fence" while a scaler holds it
+-- KEYS[15] scaler fence counter
 -- ARGV[1] op: claim, add, retire or release
 -- ARGV[2] scaler token
 -- ARGV[3] claim: ttl in ms; add, retire: the fence the claim returned; release: ignored
@@ -27,7 +28,7 @@
 -- @include pool_write
 -- @include pool_members
 -- @include fence
-local CLAIM, SFENCE = KEYS[13], KEYS[14]
+local CLAIM, SFENCE = KEYS[14], KEYS[15]
 -- ARGV[3] is the claim ttl (claim) or the claim's fence (add, retire, release).
 local op, token, ttl_or_fence = ARGV[1], ARGV[2], ARGV[3]
 if token == '' then return redis.error_reply('INVALID empty scaler token') end

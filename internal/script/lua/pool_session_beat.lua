@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] session id
 -- ARGV[2] session timeout in ms, at least 1
 -- Returns 1 when the session is alive here, 0 when the pool already declared it dead (its leases were reclaimed).

@@ -11,7 +11,8 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
--- Returns {now ms, fence, free (member, score)..., holders (member, record)..., unhealthy (member, until)..., timers (entry, ms)..., priorities (member, priority)..., members with values, bindings (name, record)..., binding index entries, waiters, session index entries, keys of the wrong type (key, its type)...}; a key of the wrong type reads as empty, and the fence is the counter's text, whatever it holds.
+-- KEYS[13] allocation counter
+-- Returns {now ms, fence, free (member, score)..., holders (member, record)..., unhealthy (member, until)..., timers (entry, ms)..., priorities (member, priority)..., members with values, bindings (name, record)..., binding index entries, waiters, session index entries, keys of the wrong type (key, its type)..., leases granted}; a key of the wrong type reads as empty, and the fence and leases granted are their counters' text, whatever they hold.
 -- Read-only.
 -- @include pool
 -- Hostile state is reported, not raised: the snapshot is how operators
@@ -42,5 +43,7 @@ local out = {
   read(SESIDX, 'zset', {}, 'ZRANGE', 0, -1),
 }
 read(NOTIFY, 'list', 0, 'LLEN')
+local allocs = read(ALLOCS, 'string', '0', 'GET')
 out[#out + 1] = wrong
+out[#out + 1] = allocs
 return out

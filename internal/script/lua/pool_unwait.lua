@@ -11,6 +11,7 @@
 -- KEYS[10] wake-up list
 -- KEYS[11] waiter count
 -- KEYS[12] session index
+-- KEYS[13] allocation counter
 -- ARGV[1] the waiter's holder token
 -- Returns the number of waiters left.
 -- Errors: CORRUPT

@@ -14,10 +14,12 @@
 --   KEYS[10] notify    list  wake-up tokens for waiting mallocs
 --   KEYS[11] waiting   zset  holder token of each waiting malloc -> when it (re)registered (ms)
 --   KEYS[12] sesidx    zset  "session\0member" at score 0: the leases of each worker session
+--   KEYS[13] allocs    string, leases granted ever (INCRBY once per malloc run; never
+--                      deleted): what dashboards take rates from, since fences jump
 -- Timers also hold "s:session", the moment a worker session is dead unless its
 -- heartbeat pushes it on; when it fires, the session's leases are reclaimed.
-local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTIFY, WAITING, SESIDX =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
+local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTIFY, WAITING, SESIDX, ALLOCS =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 
 -- A free score is (2047 - priority) * 2^41 + (ms since 2024): lowest first
 -- means highest priority first, then the member freed longest ago. It stays
@@ -92,6 +94,9 @@ local pool_checked = false
 -- check_pool stops the script when a pool key holds the wrong type or the
 -- fencing counter no integer: scripts off the hot path call it before
 -- their first write (twelve commands), hot paths check what they touch.
+-- The allocation counter is not among them: only the mallocs write it, and
+-- they check it themselves, so a garbled statistic stops new leases but
+-- never a release, GC or an administrator's repair.
 local function check_pool()
   if pool_checked then return end
   want_type(FREE, 'zset')
