@@ -44,6 +44,8 @@ type Stats struct {
 	Workers int
 	// Records counts every stored record, finished ones included.
 	Records int
+	// Corrupt describes hostile state Stats met, empty when none.
+	Corrupt string
 }
 
 // Stats reads the queue's counts in one atomic step. Redis failures match
