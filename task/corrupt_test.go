@@ -288,7 +288,7 @@ var taskCorruptOps = map[string]func(ctx context.Context, f *corruptFixture) err
 var dueOps = []string{"Claim", "ClaimIdle", "Submit"}
 
 // statsKeys are the keys Stats counts.
-var statsKeys = []string{"ready", "delayed", "running", "dead", "expiry", "workers"}
+var statsKeys = []string{"ready", "delayed", "running", "dead", "expiry", "data", "waiters", "owned", "workers", "idle", "wake"}
 
 // errReported marks reads that report hostile state rather than failing.
 var errReported = errors.New("reported")
