@@ -151,7 +151,8 @@ func RequirePoolValid(t testing.TB, p interface {
 
 // RequireQueueValid reads the counts of the queue and fails t (t.Fatal) when they cannot be read or are inconsistent: a
 // negative count, or more tasks ready, delayed, running and dead together
-// than the queue keeps records for (a task listed without its record). It
+// than the queue keeps records for (a task listed without its record), or a
+// queue key of the wrong type (task.Stats.Corrupt). It
 // returns the counts for further assertions. q is a *task.Inspector.
 func RequireQueueValid(t testing.TB, q interface {
 	Stats(ctx context.Context) (task.Stats, error)
@@ -187,6 +188,9 @@ func queueViolations(st task.Stats) []string {
 		if c.n < 0 {
 			out = append(out, fmt.Sprintf("%s count %d is negative", c.what, c.n))
 		}
+	}
+	if st.Corrupt != "" {
+		out = append(out, "hostile state: "+st.Corrupt)
 	}
 	if listed := st.Ready + st.Delayed + st.Running + st.Dead; listed > st.Records {
 		out = append(out, fmt.Sprintf("%d tasks listed (ready %d, delayed %d, running %d, dead %d) but %d records: a listed task has no record",

@@ -184,8 +184,16 @@
 // ErrFinished and ErrLost describe tasks and claims; ErrShape
 // a queue used with the wrong types. Bad input (empty ids or names, params
 // the codec cannot encode, options out of range, a missing handler)
-// returns errors matching ErrInvalid and writes nothing. A call that gives
-// up because its ctx ended returns an error matching ctx.Err().
+// returns errors matching ErrInvalid and writes nothing.
+// redisallocator.ErrCorrupt reports hostile state in Redis (a queue key of
+// the wrong type; a task record, progress record, reader count or enqueue
+// sequence that does not parse), found before anything was written; the
+// message names the key and the field. The error of a Query or Wait also
+// matches ErrQueue (the outcome is unknown). Inspector.Stats does not fail
+// on a key of the wrong type: it counts it 0 and names it in Stats.Corrupt;
+// Info and DeadLetters answer ErrCorrupt for a record that does not parse.
+// A call that gives up because its ctx ended returns an error matching
+// ctx.Err().
 //
 // # Concurrency
 //

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
@@ -182,4 +183,5 @@ var scriptErrors = map[script.Code]error{
 	script.CodeNotHeld: ErrLost,
 	script.CodeInvalid: ErrInvalid,
 	script.CodeShape:   ErrShape,
+	script.CodeCorrupt: redisx.ErrCorrupt,
 }

@@ -95,3 +95,47 @@ func HandleInfo[R any](ctx context.Context, h *Handle[R]) (Info, error) {
 
 // Joined reports whether Submit joined a pending or running task.
 func (h *Handle[R]) Joined() bool { return h.joinedTask() }
+
+// KeyNamesForTest returns q's keys by role (ready, delayed, ..., wake) and
+// the notify lists of ids as "n:<id>".
+func KeyNamesForTest[P, R any](q *Queue[P, R], ids ...string) map[string]string {
+	out := map[string]string{}
+	for i, s := range keySuffixes {
+		out[s] = q.c.keys.keys[i]
+	}
+	for _, id := range ids {
+		out[notifyPrefix+id] = q.c.keys.notify(id)
+	}
+	return out
+}
+
+// ClaimIdleForTest runs task_claim for worker, registering token as idle
+// when fewer than n tasks are due.
+func (q *Queue[P, R]) ClaimIdleForTest(ctx context.Context, worker string, n int, lease time.Duration, token string) ([]Claim, error) {
+	tasks, _, err := q.testWorker(worker, lease, time.Second).claim(ctx, q.c.keys, n, token, false)
+	out := make([]Claim, len(tasks))
+	for i, t := range tasks {
+		out[i] = Claim{ID: t.id, Attempt: t.attempt, Started: t.started}
+	}
+	return out, err
+}
+
+// BeatOpForTest runs task_heartbeat with op (beat, join or stop).
+func (q *Queue[P, R]) BeatOpForTest(ctx context.Context, worker, op string, heartbeat, lease time.Duration, claims []Claim) ([]int64, error) {
+	runs := make([]runRef, len(claims))
+	for i, c := range claims {
+		runs[i] = runRef{id: c.ID, claim: c.claimed().claim()}
+	}
+	return q.testWorker(worker, lease, heartbeat).beat(ctx, q.c.keys, op, runs)
+}
+
+// ProgressForTest runs task_progress for worker's claim c.
+func (q *Queue[P, R]) ProgressForTest(ctx context.Context, worker string, c Claim, current, total float64) error {
+	return q.testWorker(worker, time.Second, time.Second).progress(ctx, q.c.keys, c.claimed(), current, total, func(error) {})
+}
+
+// OnceHandle returns a handle on id whose Wait consumes the record, as
+// Submit with Once gives.
+func (q *Queue[P, R]) OnceHandle(id string) *Handle[R] {
+	return &Handle[R]{h: &handle{c: q.c, id: id, once: true}}
+}

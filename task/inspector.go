@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/internal/redisx"
 	"github.com/redisallocator/redisallocator/internal/script"
 )
 
@@ -44,10 +46,18 @@ type Stats struct {
 	Workers int
 	// Records counts every stored record, finished ones included.
 	Records int
+	// Corrupt describes hostile state: keys of the queue that hold
+	// another type than the queue's scripts write ("; "-separated; the
+	// counts read from them are 0), empty when none. Stats checks every
+	// key's type and nothing else: a record that does not parse shows in
+	// Info, DeadLetters and the queue's own calls, as an error matching
+	// redisallocator.ErrCorrupt. A string, so that Stats stays comparable.
+	Corrupt string
 }
 
-// Stats reads the queue's counts in one atomic step. Redis failures match
-// [ErrQueue].
+// Stats reads the queue's counts in one atomic step. A key of the wrong
+// type does not fail it: it is counted 0 and named in Stats.Corrupt.
+// Redis failures match [ErrQueue].
 func (i *Inspector) Stats(ctx context.Context) (Stats, error) { return i.c.stats(ctx) }
 
 func (c *core) stats(ctx context.Context) (Stats, error) {
@@ -55,14 +65,34 @@ func (c *core) stats(ctx context.Context) (Stats, error) {
 	if err != nil {
 		return Stats{}, fmt.Errorf("task %s: stats: %w", c.name, err)
 	}
-	n, err := msg.AsIntSlice()
-	if err != nil || len(n) != 6 {
+	arr, err := msg.ToArray()
+	if err != nil || len(arr) != 7 {
 		return Stats{}, badReply("task "+c.name+": stats", err)
 	}
-	return Stats{Ready: int(n[0]), Delayed: int(n[1]), Running: int(n[2]), Dead: int(n[3]), Workers: int(n[4]), Records: int(n[5])}, nil
+	var n [6]int64
+	for i := range n {
+		if n[i], err = arr[i].AsInt64(); err != nil {
+			return Stats{}, badReply("task "+c.name+": stats", err)
+		}
+	}
+	wrong, err := arr[6].AsStrSlice()
+	if err != nil || len(wrong)%2 != 0 {
+		return Stats{}, badReply("task "+c.name+": stats", err)
+	}
+	var corrupt []string
+	for j := 0; j < len(wrong); j += 2 {
+		corrupt = append(corrupt, fmt.Sprintf("%s is a %s, not a key of the queue", wrong[j], wrong[j+1]))
+	}
+	return Stats{
+		Ready: int(n[0]), Delayed: int(n[1]), Running: int(n[2]), Dead: int(n[3]), Workers: int(n[4]), Records: int(n[5]),
+		Corrupt: strings.Join(corrupt, "; "),
+	}, nil
 }
 
-// Info reads the record of task id; [ErrNotFound] when there is none.
+// Info reads the record of task id; [ErrNotFound] when there is none. A
+// record that does not parse, or a queue key of the wrong type it reads,
+// gives an error matching redisallocator.ErrCorrupt that names the key and
+// the field.
 func (i *Inspector) Info(ctx context.Context, id string) (Info, error) {
 	if err := checkID(id); err != nil {
 		return Info{}, err
@@ -77,7 +107,9 @@ func (i *Inspector) Info(ctx context.Context, id string) (Info, error) {
 
 // DeadLetters lists up to count tasks of the dead-letter set (failed for
 // good), oldest failure first, from offset; count is 1 to 1000 (else an
-// [ErrInvalid] error).
+// [ErrInvalid] error). A record in the page that does not parse (or a key
+// of the wrong type) gives an error matching redisallocator.ErrCorrupt
+// that names the key and the field.
 func (i *Inspector) DeadLetters(ctx context.Context, offset, count int) ([]Info, error) {
 	c := i.c
 	if offset < 0 || count < 1 || count > 1000 {
@@ -93,9 +125,12 @@ func (i *Inspector) DeadLetters(ctx context.Context, offset, count int) ([]Info,
 	}
 	out := make([]Info, 0, len(arr)/4)
 	for j := 0; j < len(arr); j += 4 {
+		if arr[j+2] == "" {
+			continue // no record: a stale entry
+		}
 		m, err := parseMeta(arr[j+2])
 		if err != nil {
-			continue // deleted meanwhile
+			return nil, fmt.Errorf("task %s: dead letters: %w: %s field m:%s: %w", c.name, redisx.ErrCorrupt, c.keys.keys[idxData], arr[j], err)
 		}
 		out = append(out, m.info(arr[j], c.name, "", arr[j+3]))
 	}

@@ -18,7 +18,10 @@ import (
 )
 
 // Indexes into queueKeys.keys.
-const idxWake = 10
+const (
+	idxData = 5
+	idxWake = 10
+)
 
 // claimTimeout bounds a claim or finish script, which runs detached from
 // Run's ctx: had the ctx cut it short, Redis might have handed over

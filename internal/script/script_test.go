@@ -209,7 +209,7 @@ func TestScriptsNeverBuildKeyNames(t *testing.T) {
 	reCall := regexp.MustCompile(`redis\.p?call\(\s*'([A-Za-z]+)'\s*,\s*([^,)]+)`)
 	// The library helpers that take a key (their own redis.call passes
 	// their parameter "key"): their callers must pass KEYS entries too.
-	reHelper := regexp.MustCompile(`\b((?:want_type|read_counter|corrupt|next_fences)\(|checked\(\s*'[A-Za-z]+'\s*,)\s*([^,)]+)`)
+	reHelper := regexp.MustCompile(`\b((?:want_type|want|has_type|check|read_counter|corrupt|next_fences)\(|(?:checked|read)\(\s*'[A-Za-z]+'\s*,)\s*([^,)]+)`)
 	reBind := regexp.MustCompile(`(?m)^local ([A-Z_][A-Z0-9_]*(?:,\s*[A-Z_][A-Z0-9_]*)*)\s*=\s*((?:KEYS\[\d+\],?\s*)+)`)
 	noKey := map[string]bool{"TIME": true}
 	for _, s := range All() {

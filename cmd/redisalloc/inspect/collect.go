@@ -337,6 +337,10 @@ func (c *collector) queue(ctx context.Context, name string, out *Queue) error {
 	if err != nil {
 		return err
 	}
+	if st.Corrupt != "" {
+		// Counted 0 by Stats: the queue cannot be read as it is.
+		return fmt.Errorf("%w: %s", redisallocator.ErrCorrupt, st.Corrupt)
+	}
 	res := Queue{
 		Name: name, Ready: st.Ready, Delayed: st.Delayed, Running: st.Running, Dead: st.Dead,
 		Workers: st.Workers, Records: st.Records, RecentFailures: []Failure{},

@@ -14,7 +14,7 @@
 -- ARGV[1] task id
 -- ARGV[2] mode: cancel, or withdraw (cancel only a pending task and leave a running one alone)
 -- Returns the status the task had (p, r, s, f or c), or false when there is no record.
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include task
 -- @include task_queue
 -- @include task_notify
@@ -26,6 +26,9 @@ local m = get_meta(id)
 if not m then return false end
 local was = m[F_STATUS]
 if was == 'p' then
+  want_index(m)
+  want_final('c')
+  want_notify(id)
   finalize(id, m, 'c', now_ms(), 'e:' .. id, 'canceled\ncanceled before it ran')
   notify(id)
 elseif was == 'r' and mode == 'cancel' and m[F_CANCEL] == '0' then

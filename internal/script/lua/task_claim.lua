@@ -19,37 +19,96 @@
 -- ARGV[7] 1 when the fetcher registered as idle at its last claim, else 0
 -- ARGV[8] the worker's shape fingerprint, or empty for no check
 -- Returns {got, hint, ended, [id, attempt, max, ms to deadline, priority, trace, params, claimed at (ms)] x got, [id, waiters] x ended}; hint = -2 when the fetcher did not register as idle, else ms until the next delayed task or lease end (-1 none); ended lists tasks housekeeping ended.
--- Errors: INVALID, SHAPE
+-- Errors: INVALID, SHAPE, CORRUPT
 -- @include task
 -- @include task_queue
 -- @include task_shape
 -- @include task_reap
+local function take_ids(take)
+  local ids = {}
+  for i, e in ipairs(take) do ids[i] = e[1] end
+  return ids
+end
 local worker, n, lease = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local budget, token, idle_ttl, was_idle = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6]), ARGV[7]
 if worker == '' or not n or n < 1 or not lease or lease < 1 or not budget or budget < 0 or not idle_ttl or idle_ttl < 1
   or (was_idle ~= '0' and was_idle ~= '1') then
   return redis.error_reply('INVALID malformed claim arguments')
 end
-local bad_shape = check_shape(ARGV[8])
-if bad_shape then return bad_shape end
-record_shape(ARGV[8])
+local shape = ARGV[8]
+local f = read('HMGET', DATA, '#shape', '#seq')
+if shape ~= '' and f[1] and f[1] ~= shape then
+  return redis.error_reply('SHAPE queue records another params or result shape (' .. f[1] .. ')')
+end
+check_seq(f[2])
 local now = now_ms()
-if was_idle == '1' then redis.call('ZREM', IDLE, token) end
-purge(now, budget)
-promote(now, budget)
+-- Reads first: housekeeping's and the head of the ready set, checked
+-- (Redis does not roll back a script that fails half-way).
+local purged = purge_due(now, budget)
+local promoted = promote_due(now, budget)
+local reaped = reap_due(now, budget)
+local quiet = #purged == 0 and #promoted == 0 and #reaped.lapsed == 0 and #reaped.gone == 0
+local head = read('ZRANGE', READY, '0', fmt(n - 1))
+local fields = {}
+for _, id in ipairs(head) do
+  local r = redis.call('HMGET', DATA, 'm:' .. id, 't:' .. id, 'p:' .. id)
+  local m = meta_of(id, r[1])
+  if m and m[F_STATUS] == 'p' and num(m, F_DEADLINE) <= now then want_final('f') end
+  fields[id] = r
+end
+want(RUNNING, 'zset')
+want(OWNED, 'zset')
+if was_idle == '1' then
+  checked('ZREM', IDLE, token) -- the first write: refused before it changes anything
+  typed[IDLE] = true
+elseif token ~= '' then
+  want(IDLE, 'zset')
+end
+
+record_shape(shape)
+purge(purged)
+promote(now, promoted)
 local ended = {}
-reap(now, budget, ended)
+reap(now, reaped, ended)
+
+-- has_type reports whether key has type t (or is absent), checking once: past the head, the
+-- claim stops at hostile state instead of failing after its writes.
+local function has_type(key, t)
+  if typed[key] then return true end
+  local have = redis.call('TYPE', key).ok
+  if have ~= t and have ~= 'none' then return false end
+  typed[key] = true
+  return true
+end
 
 local out = {0, -2, 0}
 local got, tries = 0, 0
 local lease_end = fmt(now + lease)
+local first = true
 while got < n and tries <= budget do
-  local popped = redis.call('ZPOPMIN', READY, fmt(n - got))
-  if #popped == 0 then break end
-  for i = 1, #popped, 2 do
-    local id = popped[i]
-    local f = redis.call('HMGET', DATA, 'm:' .. id, 't:' .. id, 'p:' .. id)
-    local m = f[1] and parse_meta(f[1])
+  local ids
+  if first and quiet then
+    ids = head
+  else
+    ids = redis.call('ZRANGE', READY, '0', fmt(n - got - 1))
+  end
+  if #ids == 0 then break end
+  -- Take the ids up to the first hostile record (left where it is).
+  local take, stop = {}, false
+  for _, id in ipairs(ids) do
+    local r = fields[id] or redis.call('HMGET', DATA, 'm:' .. id, 't:' .. id, 'p:' .. id)
+    local m = r[1] and parse_meta(r[1])
+    if r[1] and not m then stop = true break end
+    if m and m[F_STATUS] == 'p' and num(m, F_DEADLINE) <= now
+      and not (has_type(EXPIRY, 'zset') and has_type(WAITERS, 'zset') and has_type(DEAD, 'zset')) then
+      stop = true
+      break
+    end
+    take[#take + 1] = {id, m, r}
+  end
+  if #take > 0 then redis.call('ZREM', READY, unpack(take_ids(take))) end
+  for _, e in ipairs(take) do
+    local id, m, r = e[1], e[2], e[3]
     if m and m[F_STATUS] == 'p' then
       if num(m, F_DEADLINE) <= now then
         tries = tries + 1
@@ -65,12 +124,14 @@ while got < n and tries <= budget do
         got = got + 1
         local k = #out
         out[k + 1], out[k + 2], out[k + 3], out[k + 4] = id, attempt, num(m, F_MAX), num(m, F_DEADLINE) - now
-        out[k + 5], out[k + 6], out[k + 7], out[k + 8] = num(m, F_PRIO), f[2] or '', f[3] or '', now
+        out[k + 5], out[k + 6], out[k + 7], out[k + 8] = num(m, F_PRIO), r[2] or '', r[3] or '', now
       end
     else
       tries = tries + 1
     end
   end
+  if stop or (first and quiet and #head < n) then break end
+  first = false
 end
 out[1] = got
 for i = 1, #ended do out[#out + 1] = ended[i] end

@@ -24,7 +24,7 @@
 -- ARGV[12] housekeeping budget: expired records deleted first
 -- ARGV[13] the caller's shape fingerprint, or empty for no check
 -- Returns {outcome, meta, server time in ms}: outcome 1 queued, 2 joined the pending or running task with that id, 0 not queued (no live worker).
--- Errors: INVALID, SHAPE
+-- Errors: INVALID, SHAPE, CORRUPT
 -- @include task
 -- @include task_queue
 -- @include task_shape
@@ -40,39 +40,52 @@ if id == '' or not prio or prio < -2048 or prio > 2047 or not delay or delay < 0
   or (auto ~= '0' and auto ~= '1') or not budget or budget < 0 then
   return redis.error_reply('INVALID malformed enqueue arguments')
 end
-local bad_shape = check_shape(ARGV[13])
-if bad_shape then return bad_shape end
+local shape = ARGV[13]
+local f = read('HMGET', DATA, 'm:' .. id, '#shape', '#seq')
+if shape ~= '' and f[2] and f[2] ~= shape then
+  return redis.error_reply('SHAPE queue records another params or result shape (' .. f[2] .. ')')
+end
+local rec = f[1]
+local old = meta_of(id, rec)
 local now = now_ms()
--- Expired records are deleted by claims; enqueues help now and then, for
--- queues nobody claims from.
-if now % 8 == 0 then purge(now, budget) end
-
-local rec = redis.call('HGET', DATA, 'm:' .. id)
-local old = rec and parse_meta(rec)
 -- A pending task past its deadline will never run (a claim would end it as
 -- timed out): it is replaced, not joined. Its callers time out by their
 -- own clocks.
 if old and not final(old[F_STATUS]) and not (old[F_STATUS] == 'p' and num(old, F_DEADLINE) <= now) then
-  add_waiter(id, token)
+  -- The only write: refused before it changes anything.
+  if token ~= '' then checked('ZADD', WAITERS, '0', id .. '\0' .. token) end
   return {2, rec, now}
 end
-if auto == '1' and redis.call('ZCOUNT', WORKERS, '(' .. fmt(now), '+inf') == 0 then
+if auto == '1' and read('ZCOUNT', WORKERS, '(' .. fmt(now), '+inf') == 0 then
   return {0, '', now}
 end
-if rec then drop(id) end
-record_shape(ARGV[13])
+-- Expired records are deleted by claims; enqueues help now and then, for
+-- queues nobody claims from.
+local due = {}
+if now % 8 == 0 then due = purge_due(now, budget) end
+if rec then want_drop(old) end
+if delay > 0 then want_delayed() else check_seq(f[3]); want_ready() end
+if token ~= '' then want(WAITERS, 'zset') end
 
-local due = now + delay
-local m = {'p', '0', ARGV[6], ARGV[3], fmt(due + timeout), ARGV[5], ARGV[7], ARGV[8], '-', '0', fmt(now), '0', '0'}
+local due_at = now + delay
+-- An unfinished record lives until its deadline plus its retention.
+local expires = fmt(due_at + timeout + retention)
+if rec or #due > 0 then
+  purge(due)
+  if rec then drop(id) end
+  redis.call('ZADD', EXPIRY, expires, id)
+else
+  checked('ZADD', EXPIRY, expires, id) -- the first write: refused before it changes anything
+end
+record_shape(shape)
+local m = {'p', '0', ARGV[6], ARGV[3], fmt(due_at + timeout), ARGV[5], ARGV[7], ARGV[8], '-', '0', fmt(now), '0', '0'}
 if trace ~= '' then
   put_meta(id, m, 'p:' .. id, params, 't:' .. id, trace)
 else
   put_meta(id, m, 'p:' .. id, params)
 end
--- An unfinished record lives until its deadline plus its retention.
-redis.call('ZADD', EXPIRY, fmt(due + timeout + retention), id)
 if delay > 0 then
-  redis.call('ZADD', DELAYED, fmt(due), id)
+  redis.call('ZADD', DELAYED, fmt(due_at), id)
   wake_worker(now) -- an idle worker then sleeps until this task is due
 else
   make_ready(id, m, now)

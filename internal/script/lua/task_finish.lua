@@ -18,7 +18,7 @@
 -- ARGV[5] the encoded result (ok) or "kind\nmessage" (err, fatal)
 -- ARGV[6] backoff in ms before the next attempt (err only)
 -- Returns the task's new status: s succeeded, p queued again, f failed, c canceled. At or after the task's deadline every outcome is recorded as failed with kind timeout.
--- Errors: NOT_HELD, INVALID
+-- Errors: NOT_HELD, INVALID, CORRUPT
 -- @include task
 -- @include task_queue
 -- @include task_notify
@@ -27,12 +27,15 @@ local attempt = string.match(claim, '^(%d+):%d+$')
 if not attempt or not backoff or backoff < 0 or (outcome ~= 'ok' and outcome ~= 'err' and outcome ~= 'fatal' and outcome ~= 'release') then
   return redis.error_reply('INVALID malformed finish arguments')
 end
-local m = get_meta(id)
+local f = read('HMGET', DATA, 'm:' .. id, '#seq')
+local m = meta_of(id, f[1])
 if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or claim_of(m) ~= claim then
   return redis.error_reply('NOT_HELD the task is no longer claimed by this worker')
 end
 local now = now_ms()
 
+-- Which outcome is recorded, decided before the first write so that what
+-- it writes is checked first.
 local status
 if num(m, F_DEADLINE) <= now then
   -- The outcome is final at the deadline: callers waiting were told the
@@ -40,37 +43,55 @@ if num(m, F_DEADLINE) <= now then
   if string.sub(payload, 1, 8) ~= 'timeout\n' or outcome ~= 'fatal' then
     payload = 'timeout\nthe handler returned after the deadline'
   end
-  finalize(id, m, 'f', now, 'e:' .. id, payload)
   status = 'f'
 elseif outcome == 'ok' then
-  -- An earlier attempt's error goes with the success.
-  if attempt ~= '1' then redis.call('HDEL', DATA, 'e:' .. id) end
-  finalize(id, m, 's', now, 'r:' .. id, payload)
   status = 's'
 elseif m[F_CANCEL] == '1' then
   if outcome == 'release' then payload = 'canceled\ncanceled while its worker shut down' end
-  finalize(id, m, 'c', now, 'e:' .. id, payload)
   status = 'c'
 elseif outcome == 'release' then
+  status = 'release'
+elseif outcome == 'fatal' or tonumber(attempt) >= num(m, F_MAX) or now + backoff >= num(m, F_DEADLINE) then
+  status = 'f'
+elseif backoff > 0 then
+  status = 'delay'
+else
+  status = 'retry'
+end
+want_index(m)
+if status == 'release' or status == 'retry' then
+  check_seq(f[2])
+  want_ready()
+elseif status == 'delay' then
+  want_delayed()
+else
+  want_final(status)
+  want_notify(id)
+end
+
+if status == 'release' then
   unlink(id, m)
   m[F_STATUS], m[F_WORKER], m[F_ATTEMPT] = 'p', '-', fmt(tonumber(attempt) - 1)
   put_meta(id, m)
   make_ready(id, m, now)
   return 'p'
-elseif outcome == 'fatal' or tonumber(attempt) >= num(m, F_MAX) or now + backoff >= num(m, F_DEADLINE) then
-  finalize(id, m, 'f', now, 'e:' .. id, payload)
-  status = 'f'
-else
+elseif status == 'retry' or status == 'delay' then
   unlink(id, m)
   m[F_STATUS], m[F_WORKER] = 'p', '-'
   put_meta(id, m, 'e:' .. id, payload)
-  if backoff > 0 then
+  if status == 'delay' then
     redis.call('ZADD', DELAYED, fmt(now + backoff), id)
     wake_worker(now) -- an idle worker then sleeps until the retry is due
   else
     make_ready(id, m, now)
   end
   return 'p'
+elseif status == 's' then
+  -- An earlier attempt's error goes with the success.
+  if attempt ~= '1' then redis.call('HDEL', DATA, 'e:' .. id) end
+  finalize(id, m, 's', now, 'r:' .. id, payload)
+else
+  finalize(id, m, status, now, 'e:' .. id, payload)
 end
 notify(id)
 return status

@@ -17,7 +17,7 @@
 -- ARGV[5] the tasks the worker runs: "id\0claim\0id\0claim...", or empty; a claim is "attempt:claimed at" (see claim_of)
 -- ARGV[6] the worker's shape fingerprint (join only), or empty
 -- Returns one code per task: 0 no longer held, 1 held, 2 held and cancellation requested.
--- Errors: INVALID, SHAPE
+-- Errors: INVALID, SHAPE, CORRUPT
 -- @include task
 local worker, op, hb, lease, tasks = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local list = {}
@@ -31,30 +31,38 @@ if worker == '' or (op ~= 'beat' and op ~= 'join' and op ~= 'stop') or not hb or
   return redis.error_reply('INVALID malformed heartbeat arguments')
 end
 local now = now_ms()
-if op == 'join' and ARGV[6] ~= '' then
+local shape = ''
+if op == 'join' then shape = ARGV[6] end
+if shape ~= '' then
   -- A worker of another shape may take over the name only when no other
   -- live worker runs the recorded one.
-  local cur = redis.call('HGET', DATA, '#shape')
-  if cur and cur ~= ARGV[6] then
-    local live = redis.call('ZCOUNT', WORKERS, '(' .. fmt(now), '+inf')
+  local cur = read('HGET', DATA, '#shape')
+  if cur and cur ~= shape then
+    local live = read('ZCOUNT', WORKERS, '(' .. fmt(now), '+inf')
     local own = redis.call('ZSCORE', WORKERS, worker)
     if own and tonumber(own) > now then live = live - 1 end
     if live > 0 then
       return redis.error_reply('SHAPE live workers of queue run another params or result shape (' .. cur .. ')')
     end
   end
-  redis.call('HSET', DATA, '#shape', ARGV[6])
 end
-if op == 'stop' then
-  redis.call('ZREM', WORKERS, worker)
-else
-  redis.call('ZADD', WORKERS, fmt(now + hb), worker)
-end
-local out = {}
-local lease_end = fmt(now + lease)
+-- The records of the tasks, read (and checked) before the first write.
+local metas = {}
 for i = 1, #list, 2 do
-  local id, claim = list[i], list[i + 1]
-  local m = get_meta(id)
+  metas[i] = get_meta(list[i]) or false
+end
+if #list > 0 then want(RUNNING, 'zset') end
+local lease_end = fmt(now + lease)
+-- The first write: refused before it changes anything.
+if op == 'stop' then
+  checked('ZREM', WORKERS, worker)
+else
+  checked('ZADD', WORKERS, fmt(now + hb), worker)
+end
+if shape ~= '' then redis.call('HSET', DATA, '#shape', shape) end
+local out = {}
+for i = 1, #list, 2 do
+  local id, claim, m = list[i], list[i + 1], metas[i]
   if m and m[F_STATUS] == 'r' and m[F_WORKER] == worker and claim_of(m) == claim then
     redis.call('ZADD', RUNNING, lease_end, id)
     if m[F_CANCEL] == '1' then out[#out + 1] = 2 else out[#out + 1] = 1 end

@@ -13,30 +13,56 @@
 -- ARGV[1] op: stats or dead
 -- ARGV[2] offset into the dead-letter set, oldest first (dead only)
 -- ARGV[3] page size, at least 1 (dead only)
--- Returns for stats {ready, delayed, running, dead, live workers, records}; for dead {id, failed at, meta, error} per task.
--- Errors: INVALID
+-- Returns for stats {ready, delayed, running, dead, live workers, records, {key, type} x wrong-typed keys} (a wrong-typed key counts 0; every key is checked); for dead {id, failed at, meta, error} per task.
+-- Errors: INVALID, CORRUPT
 -- Read-only.
 -- @include common
 local READY, DELAYED, RUNNING, DEAD, EXPIRY, DATA, WORKERS = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[9]
+local WAITERS, OWNED, IDLE, WAKE = KEYS[7], KEYS[8], KEYS[10], KEYS[11]
 local op = ARGV[1]
 if op == 'stats' then
   local now = fmt(now_ms())
+  local wrong = {}
+  -- count runs a count on key; a key of another type counts 0 and is
+  -- reported, so that operators see the rest.
+  local function count(cmd, key, ...)
+    local r = redis.pcall(cmd, key, ...)
+    if type(r) == 'table' and r.err then
+      wrong[#wrong + 1] = key
+      wrong[#wrong + 1] = redis.call('TYPE', key).ok
+      return 0
+    end
+    return r
+  end
+  -- The keys Stats does not count, by type alone (one command each).
+  local function check(key, want)
+    local t = redis.call('TYPE', key).ok
+    if t ~= want and t ~= 'none' then
+      wrong[#wrong + 1] = key
+      wrong[#wrong + 1] = t
+    end
+  end
+  check(DATA, 'hash')
+  check(WAITERS, 'zset')
+  check(OWNED, 'zset')
+  check(IDLE, 'zset')
+  check(WAKE, 'list')
   return {
-    redis.call('ZCARD', READY), redis.call('ZCARD', DELAYED), redis.call('ZCARD', RUNNING), redis.call('ZCARD', DEAD),
-    redis.call('ZCOUNT', WORKERS, '(' .. now, '+inf'), redis.call('ZCARD', EXPIRY),
+    count('ZCARD', READY), count('ZCARD', DELAYED), count('ZCARD', RUNNING), count('ZCARD', DEAD),
+    count('ZCOUNT', WORKERS, '(' .. now, '+inf'), count('ZCARD', EXPIRY), wrong,
   }
 end
 local offset, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 if op ~= 'dead' or not offset or offset < 0 or not count or count < 1 then
   return redis.error_reply('INVALID malformed inspect arguments')
 end
-local page = redis.call('ZRANGE', DEAD, fmt(offset), fmt(offset + count - 1), 'WITHSCORES')
+local page = checked('ZRANGE', DEAD, fmt(offset), fmt(offset + count - 1), 'WITHSCORES')
 local out = {}
 for i = 1, #page, 2 do
   local id = page[i]
   out[#out + 1] = id
   out[#out + 1] = page[i + 1]
-  out[#out + 1] = redis.call('HGET', DATA, 'm:' .. id) or ''
+  out[#out + 1] = checked('HGET', DATA, 'm:' .. id) or ''
   out[#out + 1] = redis.call('HGET', DATA, 'e:' .. id) or ''
 end
 return out

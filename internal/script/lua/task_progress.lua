@@ -17,7 +17,7 @@
 -- ARGV[4] current progress, a number
 -- ARGV[5] total, a number
 -- Returns {code, seq}: code 1 still held, 2 held and cancellation requested; seq numbers the update.
--- Errors: NOT_HELD, INVALID
+-- Errors: NOT_HELD, INVALID, CORRUPT
 -- @include task
 -- @include task_queue
 -- @include task_notify
@@ -25,13 +25,13 @@ local id, worker, claim, cur, total = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5
 if not tonumber(cur) or not tonumber(total) or string.find(cur, ' ') or string.find(total, ' ') then
   return redis.error_reply('INVALID malformed progress arguments')
 end
-local f = redis.call('HMGET', DATA, 'm:' .. id, 'g:' .. id)
-local m = f[1] and parse_meta(f[1])
+local f = read('HMGET', DATA, 'm:' .. id, 'g:' .. id)
+local m = meta_of(id, f[1])
 if not m or m[F_STATUS] ~= 'r' or m[F_WORKER] ~= worker or claim_of(m) ~= claim then
   return redis.error_reply('NOT_HELD the task is no longer claimed by this worker')
 end
-local seq = 1
-if f[2] then seq = tonumber(string.match(f[2], '^(%d+)')) + 1 end
+local seq = progress_seq(id, f[2]) + 1
+want_notify(id)
 redis.call('HSET', DATA, 'g:' .. id, fmt(seq) .. ' ' .. cur .. ' ' .. total .. ' ' .. fmt(now_ms()))
 notify(id)
 if m[F_CANCEL] == '1' then return {2, seq} end

@@ -16,7 +16,7 @@
 -- ARGV[4] the progress sequence the waiter has seen, or -1 to wait for the end only
 -- ARGV[5] 1 to return the result, else 0
 -- Returns {meta, progress, error, has result, result, server time in ms} with empty strings for missing parts, or false when there is no record.
--- Errors: INVALID
+-- Errors: INVALID, CORRUPT
 -- @include task
 -- @include task_queue
 -- ONCE_GRACE bounds how long a record consumed by one of several joined
@@ -26,27 +26,27 @@ local id, token, once, seen, want = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 if (once ~= '0' and once ~= '1') or not seen or (want ~= '0' and want ~= '1') then
   return redis.error_reply('INVALID malformed read arguments')
 end
-local f
-if want == '1' then
-  f = redis.call('HMGET', DATA, 'm:' .. id, 'g:' .. id, 'e:' .. id, 'r:' .. id)
-else
-  f = redis.call('HMGET', DATA, 'm:' .. id, 'g:' .. id, 'e:' .. id)
-end
+local f = read('HMGET', DATA, 'm:' .. id, 'g:' .. id, 'e:' .. id, 'o:' .. id, want == '1' and ('r:' .. id) or 'o:' .. id)
 if not f[1] then return false end
-local m = parse_meta(f[1])
+local m = meta_of(id, f[1])
+local seq = progress_seq(id, f[2])
+if f[4] and not is_int(f[4]) then corrupt(DATA, 'field o:' .. id .. ' holds no count') end
 local now = now_ms()
-local exp = redis.call('ZSCORE', EXPIRY, id)
-if not m or (exp and tonumber(exp) <= now) then
+local exp = read('ZSCORE', EXPIRY, id)
+if exp and tonumber(exp) <= now then
+  want_drop(m)
   drop(id)
   return false
 end
 local progress = f[2] or ''
 local out = {f[1], progress, f[3] or '', 0, '', now}
 if final(m[F_STATUS]) then
-  if m[F_STATUS] == 's' and f[4] then out[4], out[5] = 1, f[4] end
+  if m[F_STATUS] == 's' and want == '1' and f[5] then out[4], out[5] = 1, f[5] end
   if once == '1' then
     -- Callers still to read this outcome keep the record for themselves.
-    local left = redis.call('HINCRBY', DATA, 'o:' .. id, -1)
+    local left = (tonumber(f[4]) or 0) - 1
+    if left <= 0 then want_drop(m) end
+    redis.call('HINCRBY', DATA, 'o:' .. id, -1)
     if left > 0 then
       if not exp or tonumber(exp) > now + ONCE_GRACE then
         redis.call('ZADD', EXPIRY, fmt(now + ONCE_GRACE), id)
@@ -57,9 +57,8 @@ if final(m[F_STATUS]) then
   end
   return out
 end
-if token ~= '' then
-  local seq = -1
-  if progress ~= '' then seq = tonumber(string.match(progress, '^(%d+)')) end
-  if seen < 0 or seq <= seen then add_waiter(id, token) end
+if token ~= '' and (seen < 0 or seq <= seen) then
+  -- The only write: refused before it changes anything.
+  checked('ZADD', WAITERS, '0', id .. '\0' .. token)
 end
 return out

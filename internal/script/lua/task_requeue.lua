@@ -13,10 +13,19 @@
 -- ARGV[1] task id
 -- ARGV... repeats the entries above
 -- Returns the number of tasks queued again; ids not in the dead-letter set are skipped.
+-- Errors: CORRUPT
 -- @include task
 -- @include task_queue
 local now = now_ms()
 local done = 0
+for _, id in ipairs(ARGV) do
+  local m = get_meta(id)
+  if m and m[F_STATUS] == 'f' then
+    want_index(m)
+    want(EXPIRY, 'zset')
+    want_ready()
+  end
+end
 for _, id in ipairs(ARGV) do
   local m = get_meta(id)
   if m and m[F_STATUS] == 'f' then

@@ -9,7 +9,7 @@
 --   KEYS[6] data     hash  m:<id> meta record, p:<id> params, r:<id> result, e:<id> "kind\nmessage",
 --                          g:<id> progress "seq current total updated", t:<id> trace context,
 --                          #seq the enqueue sequence, #shape the shape fingerprint of the name's
---                          params and result (see check_shape)
+--                          params and result (see record_shape)
 --   KEYS[7] waiters  zset  "<id>\0<waiter token>" at score 0: callers blocked on the task's notify list
 --   KEYS[8] owned    zset  "<worker>\0<id>" at score 0: running tasks by worker
 --   KEYS[9] workers  zset  worker id -> heartbeat deadline (ms): the live-worker registry
@@ -25,16 +25,73 @@ local F_STATUS, F_ATTEMPT, F_MAX, F_PRIO, F_DEADLINE, F_TIMEOUT, F_RETENTION, F_
 local F_WORKER, F_CANCEL, F_CREATED, F_STARTED, F_FINISHED = 9, 10, 11, 12, 13 -- worker '-' when none, cancel '0'/'1'
 local META = '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$'
 
+local INT_FIELDS = {F_ATTEMPT, F_MAX, F_PRIO, F_DEADLINE, F_TIMEOUT, F_RETENTION, F_KEEP, F_CREATED, F_STARTED, F_FINISHED}
+local STATUSES = {p = true, r = true, s = true, f = true, c = true}
+
+-- parse_meta splits a meta record into its fields, or returns nil when it
+-- is not one our scripts write (task/task.go parseMeta reads the same).
 local function parse_meta(rec)
   local m = {string.match(rec, META)}
-  if #m ~= 13 then return nil end
+  if #m ~= 13 or not STATUSES[m[F_STATUS]] or (m[F_CANCEL] ~= '0' and m[F_CANCEL] ~= '1') then return nil end
+  for _, f in ipairs(INT_FIELDS) do
+    if not is_int(m[f]) then return nil end
+  end
+  return m
+end
+
+-- meta_of parses id's meta record rec (nil when absent); a record that
+-- does not parse stops the script.
+local function meta_of(id, rec)
+  if not rec then return nil end
+  local m = parse_meta(rec)
+  if not m then corrupt(DATA, 'field m:' .. id .. ' holds no task record') end
   return m
 end
 
 local function get_meta(id)
-  local rec = redis.call('HGET', DATA, 'm:' .. id)
-  if not rec then return nil end
-  return parse_meta(rec)
+  return meta_of(id, checked('HGET', DATA, 'm:' .. id))
+end
+
+-- progress_seq reads the sequence number of id's progress record g
+-- ("seq current total updated"), 0 when there is none; garbage stops the
+-- script.
+local function progress_seq(id, g)
+  if not g then return 0 end
+  local seq, cur, total, at = string.match(g, '^(%d+) (%S+) (%S+) (%d+)$')
+  if not is_int(seq) or not tonumber(cur) or not tonumber(total) or not is_int(at) then
+    corrupt(DATA, 'field g:' .. id .. ' holds no progress record')
+  end
+  return tonumber(seq)
+end
+
+-- Hostile state stops a script before its first write (Redis does not roll
+-- back). Scripts check the records they will read as they read them (above),
+-- and the type of each key they will write with want, once per key: a
+-- key read with read (a command that refuses other types) counts as
+-- checked. Reads come first, then writes.
+local typed = {}
+
+local function want(key, t)
+  if not typed[key] then
+    want_type(key, t)
+    typed[key] = true
+  end
+end
+
+local function read(cmd, key, ...)
+  local r = checked(cmd, key, ...)
+  typed[key] = true
+  return r
+end
+
+-- check_seq checks the enqueue sequence counter (#seq in the data hash):
+-- v is its value as a read gave it (false when absent), or nil to read it.
+local seq_ok = false
+local function check_seq(v)
+  if seq_ok then return end
+  if v == nil then v = read('HGET', DATA, '#seq') end
+  if v and not is_int(v) then corrupt(DATA, 'field #seq holds no integer') end
+  seq_ok = true
 end
 
 -- claim_of is what a worker holds a running task by: "attempt:started",

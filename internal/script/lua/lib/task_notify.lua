@@ -6,6 +6,12 @@ local NOTIFY = KEYS[12]
 -- Tokens left for waiters that already gave up disappear with the list.
 local NOTIFY_TTL = '10000'
 
+-- want_notify checks, before the first write, the list notify(id) pushes
+-- to: only when someone waits.
+local function want_notify(id)
+  if #waiters_of(id) > 0 then want(NOTIFY, 'list') end
+end
+
 local function notify(id)
   local n = take_waiters(id)
   if n == 0 then return end

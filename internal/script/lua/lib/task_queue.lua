@@ -25,9 +25,68 @@ local function make_ready(id, m, now)
   wake_worker(now)
 end
 
+-- The checks of the writes below, for the scripts to call before their
+-- first write (see want).
+
+-- want_index checks the index m's status puts it in (see unlink).
+local function want_index(m)
+  local s = m[F_STATUS]
+  if s == 'p' then
+    want(READY, 'zset')
+    want(DELAYED, 'zset')
+  elseif s == 'r' then
+    want(RUNNING, 'zset')
+    want(OWNED, 'zset')
+  elseif s == 'f' then
+    want(DEAD, 'zset')
+  end
+end
+
+-- want_ready checks what make_ready writes.
+local function want_ready()
+  want(READY, 'zset')
+  want(IDLE, 'zset')
+  want(WAKE, 'list')
+  check_seq()
+end
+
+-- want_delayed checks what a delayed task's ZADD and wake_worker write.
+local function want_delayed()
+  want(DELAYED, 'zset')
+  want(IDLE, 'zset')
+  want(WAKE, 'list')
+end
+
+-- want_final checks what finalize writes for status (m's index aside).
+local function want_final(status)
+  want(EXPIRY, 'zset')
+  want(WAITERS, 'zset')
+  if status == 'f' then want(DEAD, 'zset') end
+end
+
+-- want_drop checks what drop writes for the record m (nil: none).
+local function want_drop(m)
+  if m then want_index(m) end
+  want(EXPIRY, 'zset')
+  want(WAITERS, 'zset')
+end
+
+-- waiters_of lists the callers waiting on id (a read, remembered until
+-- take_waiters takes them).
+local waiter_lists = {}
+local function waiters_of(id)
+  local ws = waiter_lists[id]
+  if not ws then
+    ws = read('ZRANGEBYLEX', WAITERS, '[' .. id .. '\0', '(' .. id .. '\1')
+    waiter_lists[id] = ws
+  end
+  return ws
+end
+
 -- take_waiters unregisters every caller waiting on id and returns how many there were.
 local function take_waiters(id)
-  local ws = redis.call('ZRANGEBYLEX', WAITERS, '[' .. id .. '\0', '(' .. id .. '\1')
+  local ws = waiters_of(id)
+  waiter_lists[id] = nil
   for i = 1, #ws, 500 do
     redis.call('ZREM', WAITERS, unpack(ws, i, math.min(i + 499, #ws)))
   end
@@ -61,9 +120,16 @@ local function drop(id)
   take_waiters(id)
 end
 
--- purge deletes up to budget records whose retention ended.
-local function purge(now, budget)
-  local due = redis.call('ZRANGEBYSCORE', EXPIRY, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
+-- purge_due returns up to budget records whose retention ended, checked
+-- for purge (it only reads).
+local function purge_due(now, budget)
+  local due = read('ZRANGEBYSCORE', EXPIRY, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
+  for _, id in ipairs(due) do want_drop(get_meta(id)) end
+  return due
+end
+
+-- purge deletes the records purge_due returned.
+local function purge(due)
   for _, id in ipairs(due) do drop(id) end
 end
 
@@ -74,7 +140,7 @@ end
 -- when it is the last of them, so every caller of a joined task gets its
 -- outcome.
 local function finalize(id, m, status, now, ...)
-  local readers = redis.call('ZLEXCOUNT', WAITERS, '[' .. id .. '\0', '(' .. id .. '\1')
+  local readers = #waiters_of(id)
   if readers > 1 then
     redis.call('HSET', DATA, 'o:' .. id, readers)
   end

@@ -1,9 +1,18 @@
 -- Housekeeping of task_claim, expanded where a script includes "task_reap".
+-- Each step has a read half (…_due), which reads and checks what the write
+-- half will touch, so that a claim runs every read half before its first write.
 -- @include task_queue
 
--- promote moves up to budget delayed tasks that are due to the ready set.
-local function promote(now, budget)
-  local due = redis.call('ZRANGEBYSCORE', DELAYED, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
+-- promote_due returns up to budget delayed tasks that are due, checked.
+local function promote_due(now, budget)
+  local due = read('ZRANGEBYSCORE', DELAYED, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
+  for _, id in ipairs(due) do get_meta(id) end
+  if #due > 0 then want_ready() end
+  return due
+end
+
+-- promote moves the tasks promote_due returned to the ready set.
+local function promote(now, due)
   for _, id in ipairs(due) do
     redis.call('ZREM', DELAYED, id)
     local m = get_meta(id)
@@ -32,11 +41,29 @@ local function lapse(id, m, now, ended)
   ended[#ended + 1] = take_waiters(id)
 end
 
--- reap hands back up to budget tasks whose lease lapsed, then the tasks of
--- up to budget workers whose heartbeat deadline passed.
-local function reap(now, budget, ended)
-  local lapsed = redis.call('ZRANGEBYSCORE', RUNNING, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
-  for _, id in ipairs(lapsed) do
+-- reap_due returns up to budget tasks whose lease lapsed, up to budget
+-- workers whose heartbeat deadline passed and the owned-index entries of
+-- each, checked.
+local function reap_due(now, budget)
+  local lapsed = read('ZRANGEBYSCORE', RUNNING, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
+  for _, id in ipairs(lapsed) do get_meta(id) end
+  local gone = read('ZRANGEBYSCORE', WORKERS, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
+  local owned = {}
+  for i, w in ipairs(gone) do
+    owned[i] = read('ZRANGEBYLEX', OWNED, '[' .. w .. '\0', '(' .. w .. '\1')
+    for _, o in ipairs(owned[i]) do get_meta(string.sub(o, #w + 2)) end
+  end
+  if #lapsed > 0 or #gone > 0 then
+    want(OWNED, 'zset')
+    want_final('f')
+    want_ready()
+  end
+  return {lapsed = lapsed, gone = gone, owned = owned}
+end
+
+-- reap hands back the tasks reap_due returned.
+local function reap(now, due, ended)
+  for _, id in ipairs(due.lapsed) do
     local m = get_meta(id)
     if m and m[F_STATUS] == 'r' then
       lapse(id, m, now, ended)
@@ -44,10 +71,8 @@ local function reap(now, budget, ended)
       redis.call('ZREM', RUNNING, id) -- a stale entry
     end
   end
-  local gone = redis.call('ZRANGEBYSCORE', WORKERS, '-inf', fmt(now), 'LIMIT', '0', fmt(budget))
-  for _, w in ipairs(gone) do
-    local owned = redis.call('ZRANGEBYLEX', OWNED, '[' .. w .. '\0', '(' .. w .. '\1')
-    for _, o in ipairs(owned) do
+  for i, w in ipairs(due.gone) do
+    for _, o in ipairs(due.owned[i]) do
       local id = string.sub(o, #w + 2)
       local m = get_meta(id)
       if m and m[F_STATUS] == 'r' and m[F_WORKER] == w then
