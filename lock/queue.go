@@ -57,8 +57,8 @@ const (
 
 // ticket is one waiting Acquire.
 type ticket struct {
-	m     *Mutex
-	token string
+	m      *Mutex
+	token  string
 	wake   chan struct{} // capacity 1: look at state again
 	notify chan struct{} // the watches of t, made when t first watches
 	delay  time.Duration // next polling delay while watching
