@@ -2,8 +2,10 @@ package lock
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Faults make a Mutex's storage fail on demand, in the manner of
@@ -126,3 +128,32 @@ func (b counting) handoff(ctx context.Context, token string, next backend, nextT
 // CountAttempts makes m count every acquisition attempt it sends to Redis
 // in n. Call it before using m.
 func CountAttempts(m *Mutex, n *atomic.Int64) { m.be = counting{backend: m.be, n: n} }
+
+// Queued returns how many Acquires of l wait in the queue of lock key
+// (not counting one being handed the lock).
+func Queued(l *Locker, key string) int {
+	g := l.q.ref(key)
+	if g == nil {
+		return 0
+	}
+	defer l.q.drop(g)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}
+
+// DumpQueue describes key's queue, for debugging.
+func DumpQueue(l *Locker, key string) string {
+	g := l.q.ref(key)
+	if g == nil {
+		return "no queue"
+	}
+	defer l.q.drop(g)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := fmt.Sprintf("refs=%d inflight=%d trying=%v poke=%v watcher=%p expiry=%v ws=%+v queue:", g.refs, g.inflight, g.trying, g.poke, g.watcher, time.Until(g.expiry), g.ws)
+	for _, t := range g.queue {
+		s += fmt.Sprintf(" %p(%d)", t, t.state)
+	}
+	return s
+}

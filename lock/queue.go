@@ -264,7 +264,7 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 			case <-t.wake:
 				continue
 			case <-ctx.Done():
-				return attempt{}, g.leave(ctx, t, stop)
+				return g.leave(ctx, t, stop)
 			}
 		}
 		tryNow := g.poke
@@ -277,7 +277,7 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 		if !tryNow {
 			again, err := g.watch(ctx, t, holderTTL, stop)
 			if err != nil {
-				return attempt{}, g.leave(ctx, t, stop)
+				return g.leave(ctx, t, stop)
 			}
 			if again {
 				continue // the state changed: look again
@@ -315,21 +315,25 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 	}
 }
 
-// leave takes t out of the queue after ctx ended and returns ctx's error.
-func (g *gate) leave(ctx context.Context, t *ticket, stop func(watchState)) error {
+// leave takes t out of the queue after ctx ended and returns ctx's error,
+// unless t was handed the lock meanwhile: then it keeps it.
+func (g *gate) leave(ctx context.Context, t *ticket, stop func(watchState)) (attempt, error) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	switch t.state {
 	case queued:
 		stop(g.removeLocked(t))
-	case claimed:
+	case claimed, handed:
 		if g.watcher == t {
 			g.watcher = nil
 			stop(g.tidyLocked())
 		}
+		if t.state == handed {
+			return t.a, nil
+		}
 		t.state = abandoned
 	}
-	g.mu.Unlock()
-	return ctx.Err()
+	return attempt{}, ctx.Err()
 }
 
 // watch is the watcher's wait: it watches the lock key (or polls) until
