@@ -157,3 +157,15 @@ func DumpQueue(l *Locker, key string) string {
 	}
 	return s
 }
+
+// QuorumQueued is Queued for a Quorum.
+func QuorumQueued(q *Quorum, key string) int {
+	g := q.q.ref(key)
+	if g == nil {
+		return 0
+	}
+	defer q.q.drop(g)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}
