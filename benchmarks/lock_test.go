@@ -333,6 +333,28 @@ func lockMutexWaker(name string, opts ...lock.Option) lockWaker {
 
 var lockWakers = []lockWaker{
 	lockMutexWaker("lock.Mutex"),
+	{"lock.Mutex-2lockers", func(b *testing.B, e *lockEnv, key string) (func(context.Context) (func(), error), func(context.Context) (func(), error)) {
+		// Holder and waiter in different Lockers, as in two processes:
+		// the waiter learns of the release from an invalidation.
+		acquirer := func() func(context.Context) (func(), error) {
+			l, err := lock.New(e.rc, e.prefix)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := l.Mutex(key, lock.WithTTL(lockTTL))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(ctx context.Context) (func(), error) {
+				lease, err := m.Acquire(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return func() { _ = lease.Release(ctx) }, nil
+			}
+		}
+		return acquirer(), acquirer()
+	}},
 	{"rueidislock", func(b *testing.B, e *lockEnv, key string) (func(context.Context) (func(), error), func(context.Context) (func(), error)) {
 		l, err := rueidislock.NewLocker(rueidislock.LockerOption{
 			ClientOption: rueidis.ClientOption{InitAddress: []string{e.addr}},

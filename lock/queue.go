@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -25,6 +26,7 @@ import (
 
 // queues holds the queues of one Locker or Quorum, by lock key.
 type queues struct {
+	n  atomic.Int32 // len(m): an uncontended Acquire and Release read only this
 	mu sync.Mutex
 	m  map[string]*gate
 }
@@ -70,6 +72,9 @@ type ticket struct {
 // busy reports whether key has a queue: a new Acquire then queues behind
 // it rather than trying first.
 func (q *queues) busy(key string) bool {
+	if q.n.Load() == 0 {
+		return false
+	}
 	q.mu.Lock()
 	_, ok := q.m[key]
 	q.mu.Unlock()
@@ -83,6 +88,7 @@ func (q *queues) join(key string, t *ticket) *gate {
 	if g == nil {
 		g = &gate{key: key}
 		q.m[key] = g
+		q.n.Add(1)
 	}
 	g.refs++
 	q.mu.Unlock()
@@ -97,6 +103,9 @@ func (q *queues) join(key string, t *ticket) *gate {
 
 // ref returns key's queue, if any, for the caller to use until drop.
 func (q *queues) ref(key string) *gate {
+	if q.n.Load() == 0 {
+		return nil
+	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	g := q.m[key]
@@ -111,6 +120,7 @@ func (q *queues) drop(g *gate) {
 	q.mu.Lock()
 	if g.refs--; g.refs == 0 && q.m[g.key] == g {
 		delete(q.m, g.key)
+		q.n.Add(-1)
 	}
 	q.mu.Unlock()
 }
@@ -292,6 +302,13 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 		}
 		g.poke = false
 		g.trying = true
+		if len(g.queue) == 1 {
+			// Alone: the watch ends while the attempt runs. Giving the
+			// tracking connection back costs a round trip, which would
+			// otherwise delay a waiter that has just been woken.
+			stop(g.ws)
+			g.ws = watchState{}
+		}
 		g.mu.Unlock()
 		a, err := t.m.be.try(ctx, t.token)
 		g.mu.Lock()
