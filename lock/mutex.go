@@ -127,7 +127,11 @@ func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
 // arrival order: only the first watches Redis, and a release in the same
 // process hands the lock straight to it, acquiring it on its behalf in the
 // release's round trip (with a token and fencing number of its own, as any
-// acquisition). Between processes there is no queue: waiters elsewhere are
+// acquisition). While a lease of the same process holds the lock, its
+// waiters wait for that release and do not watch Redis; should the lock be
+// deleted behind the holder's back, they notice when the lease does (see
+// [Lease.Context]) or within a second. Between processes there is no
+// queue: waiters elsewhere are
 // woken by Redis invalidations within about a millisecond of a release,
 // or, where the server has no tracking, poll with backoff and jitter (see
 // [WithPollInterval]), and whichever tries first gets the lock. Waiters
@@ -316,6 +320,7 @@ func (l *Lease) Refresh(ctx context.Context) error {
 func (l *Lease) lose(cause error) {
 	if l.keep.End(cause) {
 		l.m.inst.lostLease()
+		l.m.lost(l.token)
 	}
 }
 

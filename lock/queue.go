@@ -44,6 +44,8 @@ type gate struct {
 	trying   bool       // the watcher's own attempt is in flight
 	inflight int        // handoffs under way: the watcher waits for them
 	poke     bool       // released while the watcher was trying: try again
+	held     string     // token of a lease of this process that took the lock through the queue
+	heldSeq  uint64     // counts the values of held
 	expiry   time.Time  // when the last holder seen runs out; zero: unknown
 	ws       watchState // the current watch; only the watcher replaces it
 }
@@ -64,6 +66,7 @@ type ticket struct {
 	wake   chan struct{} // capacity 1: look at state again
 	notify chan struct{} // the watches of t, made when t first watches
 	delay  time.Duration // next polling delay while watching
+	lazy   uint64        // the heldSeq t has already waited out once
 
 	state ticketState // guarded by gate.mu
 	a     attempt     // when handed
@@ -190,6 +193,7 @@ func (g *gate) deliver(t *ticket, a attempt, ttl time.Duration) (orphan bool) {
 	}
 	if a.ok {
 		g.expiry = a.sent.Add(ttl)
+		g.setHeldLocked(t.token)
 	}
 	switch t.state {
 	case abandoned:
@@ -205,6 +209,11 @@ func (g *gate) deliver(t *ticket, a attempt, ttl time.Duration) (orphan bool) {
 		signal(t.wake)
 	}
 	return false
+}
+
+func (g *gate) setHeldLocked(token string) {
+	g.held = token
+	g.heldSeq++
 }
 
 // released records a release that handed nothing over: the watcher is
@@ -317,6 +326,7 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 			if a.ok {
 				g.expiry = a.sent.Add(t.m.o.ttl)
 				g.poke = false
+				g.setHeldLocked(t.token)
 			}
 			stop(g.removeLocked(t))
 			g.mu.Unlock()
@@ -358,6 +368,9 @@ func (g *gate) leave(ctx context.Context, t *ticket, stop func(watchState)) (att
 // and must be looked at first, and ctx.Err() when ctx ended.
 func (g *gate) watch(ctx context.Context, t *ticket, holderTTL time.Duration, stop func(watchState)) (again bool, err error) {
 	m := t.m
+	if again, err := g.lazyWait(ctx, t); again || err != nil {
+		return again, err
+	}
 	if t.notify == nil {
 		t.notify = make(chan struct{}, 1)
 	}
@@ -418,6 +431,61 @@ func (g *gate) watch(ctx context.Context, t *ticket, holderTTL time.Duration, st
 	}
 }
 
+// lazyWait puts off watching Redis while a lease of this process holds
+// the lock: its release hands the lock over directly, so a watch would
+// mostly cost a read and an invalidation per holder. Changes made
+// elsewhere in the meantime (the lock deleted by force, taken after its
+// TTL) are noticed at the holder's expiry or within trackedRecheck, and
+// the wait is made once per holder.
+func (g *gate) lazyWait(ctx context.Context, t *ticket) (again bool, err error) {
+	g.mu.Lock()
+	if g.held == "" || t.lazy == g.heldSeq || g.poke || t.state != queued {
+		g.mu.Unlock()
+		return false, nil
+	}
+	t.lazy = g.heldSeq
+	timeout := trackedRecheck
+	if !g.expiry.IsZero() {
+		timeout = min(timeout, time.Until(g.expiry)+time.Millisecond)
+	}
+	g.mu.Unlock()
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-timer.C:
+			return false, nil
+		case <-t.wake:
+			g.mu.Lock()
+			st, poked, held := t.state, g.poke, g.held
+			g.mu.Unlock()
+			if st != queued || poked || held == "" {
+				return true, nil
+			}
+		}
+	}
+}
+
+// lost tells the queue that the lease of token found its lock deleted or
+// taken over: the first waiter stops waiting for its release.
+func (m *Mutex) lost(token string) {
+	g := m.q.ref(m.key)
+	if g == nil {
+		return
+	}
+	defer m.q.drop(g)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.held == token {
+		g.held = ""
+		if g.watcher != nil {
+			signal(g.watcher.wake)
+		}
+	}
+}
+
 // release ends token's hold on the lock. When another Acquire of this
 // process waits for the lock, the same round trip acquires it for the
 // first of them (see the top of this file). It returns the outcome of
@@ -432,6 +500,9 @@ func (m *Mutex) release(ctx context.Context, token string) error {
 	var first error
 	for n := 0; ; n++ {
 		g.mu.Lock()
+		if g.held == token {
+			g.held = ""
+		}
 		t, ws := g.claimLocked()
 		g.mu.Unlock()
 		ws.stop()

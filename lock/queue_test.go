@@ -347,3 +347,58 @@ func TestAcquireStressNoLostWakeUp(t *testing.T) {
 		}
 	})
 }
+
+// TestAcquireQueueNoticesForcedUnlock: while a lease of this process
+// holds the lock, the queue waits for its release rather than watching
+// Redis, but a lock deleted behind the holder's back still reaches the
+// first waiter: at once when the holder watches its lease (Context), else
+// within about a second.
+func TestAcquireQueueNoticesForcedUnlock(t *testing.T) {
+	t.Parallel()
+	for _, watched := range []bool{true, false} {
+		t.Run(fmt.Sprintf("Watched=%v", watched), func(t *testing.T) {
+			t.Parallel()
+			redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+				tb := setup(t, b)
+				m := must(tb.l.Mutex("forced")).get(t)
+				first := must(m.TryAcquire(tb.ctx)).get(t)
+				got := make(chan acquired, 2)
+				for i := range 2 {
+					go func() {
+						l, err := m.Acquire(tb.ctx)
+						got <- acquired{i, l, err}
+					}()
+					waitQueued(t, tb.l, "forced", i+1)
+				}
+				noErr(t, first.Release(tb.ctx)) // handed to waiter 0
+				holder := <-got
+				if holder.err != nil || holder.who != 0 {
+					t.Fatalf("waiter %d: %v", holder.who, holder.err)
+				}
+				limit := time.Second + wakeLimit(b) + 2*time.Second
+				if watched {
+					holder.lease.Context()
+					limit = 2 * wakeLimit(b)
+				}
+				time.Sleep(50 * time.Millisecond) // waiter 1 settles
+				forced := time.Now()
+				if _, err := tb.l.ForceUnlock(tb.ctx, "forced"); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case g := <-got:
+					if g.err != nil || g.who != 1 {
+						t.Fatalf("waiter %d: %v", g.who, g.err)
+					}
+					t.Logf("%s: acquired %v after the forced unlock", b.Name, time.Since(forced))
+					noErr(t, g.lease.Release(tb.ctx))
+				case <-time.After(limit):
+					t.Fatalf("the waiter did not notice the lock deleted by force within %v", limit)
+				}
+				if err := holder.lease.Release(tb.ctx); !errors.Is(err, lock.ErrNotHeld) {
+					t.Fatalf("release of the forced-out lease: %v, want ErrNotHeld", err)
+				}
+			})
+		})
+	}
+}
