@@ -234,8 +234,9 @@ func (g *gate) released() {
 }
 
 // await waits in g's queue until t is handed the lock, t's own attempt
-// as the watcher succeeds or fails, or ctx ends. holderTTL is what t's
-// attempt before queueing found (< 0: unknown).
+// as the watcher succeeds or fails, or ctx ends. holderTTL is the
+// holder's remaining TTL t's attempt before queueing found (< 0: unknown);
+// the queue keeps the latest such finding as the holder's expiry.
 func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (attempt, error) {
 	var stopping sync.WaitGroup // watches given up, being stopped
 	defer stopping.Wait()
@@ -243,6 +244,13 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 		if ws.end != nil {
 			stopping.Go(ws.stop)
 		}
+	}
+	if holderTTL >= 0 {
+		g.mu.Lock()
+		if g.expiry.IsZero() {
+			g.expiry = time.Now().Add(holderTTL)
+		}
+		g.mu.Unlock()
 	}
 	for {
 		g.mu.Lock()
@@ -288,7 +296,8 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 		}
 		tryNow := g.poke
 		g.poke = false
-		if holderTTL < 0 && !g.expiry.IsZero() {
+		holderTTL = -1 // unknown
+		if !g.expiry.IsZero() {
 			holderTTL = max(time.Until(g.expiry), 0)
 		}
 		g.mu.Unlock()
@@ -332,7 +341,6 @@ func (g *gate) await(ctx context.Context, t *ticket, holderTTL time.Duration) (a
 			g.mu.Unlock()
 			return a, err
 		}
-		holderTTL = a.wait
 		g.expiry = time.Time{}
 		if a.wait >= 0 {
 			g.expiry = time.Now().Add(a.wait)
