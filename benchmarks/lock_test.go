@@ -7,9 +7,10 @@
 // second of lock.Locker, lock.Mutex, github.com/bsm/redislock,
 // github.com/go-redsync/redsync/v4 and rueidislock, next to a trivial
 // script through the same rueidis client (the ceiling); BenchmarkWakeUp
-// measures how fast a blocked waiter gets a released lock. See README.md.
+// measures how fast a blocked waiter gets a released lock;
+// BenchmarkContended runs every goroutine on one lock key. See README.md.
 //
-//	cd benchmarks && REDIS_URL=redis://127.0.0.1:6379 go test -run '^$' -bench 'Pairs|WakeUp' -benchtime 2s -count 3
+//	cd benchmarks && REDIS_URL=redis://127.0.0.1:6379 go test -run '^$' -bench 'Pairs|WakeUp|Contended' -benchtime 2s -count 3
 package benchmarks
 
 import (
