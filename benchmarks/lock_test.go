@@ -7,9 +7,10 @@
 // second of lock.Locker, lock.Mutex, github.com/bsm/redislock,
 // github.com/go-redsync/redsync/v4 and rueidislock, next to a trivial
 // script through the same rueidis client (the ceiling); BenchmarkWakeUp
-// measures how fast a blocked waiter gets a released lock. See README.md.
+// measures how fast a blocked waiter gets a released lock;
+// BenchmarkContended runs every goroutine on one lock key. See README.md.
 //
-//	cd benchmarks && REDIS_URL=redis://127.0.0.1:6379 go test -run '^$' -bench 'Pairs|WakeUp' -benchtime 2s -count 3
+//	cd benchmarks && REDIS_URL=redis://127.0.0.1:6379 go test -run '^$' -bench 'Pairs|WakeUp|Contended' -benchtime 2s -count 3
 package benchmarks
 
 import (
@@ -333,6 +334,28 @@ func lockMutexWaker(name string, opts ...lock.Option) lockWaker {
 
 var lockWakers = []lockWaker{
 	lockMutexWaker("lock.Mutex"),
+	{"lock.Mutex-2lockers", func(b *testing.B, e *lockEnv, key string) (func(context.Context) (func(), error), func(context.Context) (func(), error)) {
+		// Holder and waiter in different Lockers, as in two processes:
+		// the waiter learns of the release from an invalidation.
+		acquirer := func() func(context.Context) (func(), error) {
+			l, err := lock.New(e.rc, e.prefix)
+			if err != nil {
+				b.Fatal(err)
+			}
+			m, err := l.Mutex(key, lock.WithTTL(lockTTL))
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(ctx context.Context) (func(), error) {
+				lease, err := m.Acquire(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return func() { _ = lease.Release(ctx) }, nil
+			}
+		}
+		return acquirer(), acquirer()
+	}},
 	{"rueidislock", func(b *testing.B, e *lockEnv, key string) (func(context.Context) (func(), error), func(context.Context) (func(), error)) {
 		l, err := rueidislock.NewLocker(rueidislock.LockerOption{
 			ClientOption: rueidis.ClientOption{InitAddress: []string{e.addr}},
@@ -407,5 +430,153 @@ func BenchmarkWakeUp(b *testing.B) {
 			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
 			b.ReportMetric(float64(lat[len(lat)*9/10].Microseconds())/1000, "p90-ms")
 		})
+	}
+}
+
+// lockContender is one implementation of the contended benchmark: per
+// goroutine, a function that waits for the one lock key and returns the
+// release of what it got.
+type lockContender struct {
+	name string
+	// make is called once per benchmark; it returns a builder of each
+	// goroutine's acquire function.
+	make func(b *testing.B, e *lockEnv, key string) func() lockAcquire
+}
+
+// lockAcquire waits for the lock and returns its release.
+type lockAcquire func(ctx context.Context) (release func(context.Context) error, err error)
+
+var lockContenders = []lockContender{
+	{"lock.Mutex", func(b *testing.B, e *lockEnv, key string) func() lockAcquire {
+		// One Locker, as one process has; a Mutex value per goroutine.
+		l, err := lock.New(e.rc, e.prefix, lock.WithTTL(lockTTL))
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func() lockAcquire {
+			m, err := l.Mutex(key)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return func(ctx context.Context) (func(context.Context) error, error) {
+				lease, err := m.Acquire(ctx)
+				if err != nil {
+					return nil, err
+				}
+				return lease.Release, nil
+			}
+		}
+	}},
+	{"rueidislock", func(b *testing.B, e *lockEnv, key string) func() lockAcquire {
+		l, err := rueidislock.NewLocker(rueidislock.LockerOption{
+			ClientOption: rueidis.ClientOption{InitAddress: []string{e.addr}},
+			KeyMajority:  1,
+			KeyValidity:  lockTTL,
+			KeyPrefix:    e.prefix + "-rlc",
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(l.Close)
+		return func() lockAcquire {
+			return func(ctx context.Context) (func(context.Context) error, error) {
+				_, cancel, err := l.WithContext(ctx, key)
+				if err != nil {
+					return nil, err
+				}
+				return func(context.Context) error { cancel(); return nil }, nil
+			}
+		}
+	}},
+	{"bsm-redislock-1ms", func(_ *testing.B, e *lockEnv, key string) func() lockAcquire {
+		c := redislock.New(e.gr)
+		return func() lockAcquire {
+			// Retry every millisecond until ctx ends: its fastest waiting.
+			opt := &redislock.Options{RetryStrategy: redislock.LinearBackoff(time.Millisecond)}
+			return func(ctx context.Context) (func(context.Context) error, error) {
+				l, err := c.Obtain(ctx, key, lockTTL, opt)
+				if err != nil {
+					return nil, err
+				}
+				return l.Release, nil
+			}
+		}
+	}},
+	{"redsync-1ms", func(_ *testing.B, e *lockEnv, key string) func() lockAcquire {
+		rs := redsync.New(goredis.NewPool(e.gr))
+		return func() lockAcquire {
+			m := rs.NewMutex(key, redsync.WithExpiry(lockTTL), redsync.WithTries(1<<30), redsync.WithRetryDelay(time.Millisecond))
+			return func(ctx context.Context) (func(context.Context) error, error) {
+				if err := m.LockContext(ctx); err != nil {
+					return nil, err
+				}
+				return func(ctx context.Context) error { _, err := m.UnlockContext(ctx); return err }, nil
+			}
+		}
+	}},
+}
+
+// contendedGoroutines are the concurrency levels of BenchmarkContended.
+var contendedGoroutines = []int{1, 8, 64}
+
+// BenchmarkContended measures acquire+release pairs per second when every
+// goroutine wants the same lock key, so pairs run one at a time: the
+// figure is the cost of handing the lock from one holder to the next. It
+// also reports how long each acquire waited (median and 99th percentile)
+// and the redis-server CPU per pair.
+func BenchmarkContended(b *testing.B) {
+	e := lockSetup(b)
+	for _, g := range contendedGoroutines {
+		for _, c := range lockContenders {
+			b.Run(fmt.Sprintf("goroutines=%d/%s", g, c.name), func(b *testing.B) {
+				key := fmt.Sprintf("%s:contended:%s:%d", e.prefix, c.name, g)
+				newAcquire := c.make(b, e, key)
+				acquires := make([]lockAcquire, g)
+				for i := range acquires {
+					acquires[i] = newAcquire()
+				}
+				// Generous: the pollers' waits are random, and a bsm/redislock
+				// ctx without a deadline would stop retrying after the TTL.
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+				defer cancel()
+				for _, acquire := range acquires { // warm up
+					release, err := acquire(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := release(ctx); err != nil {
+						b.Fatal(err)
+					}
+				}
+				waits := make([]time.Duration, b.N)
+				var next atomic.Int64
+				b.ReportAllocs()
+				srv0 := e.serverCPU(b)
+				b.ResetTimer()
+				start := time.Now()
+				lockRunParallel(b, g, func(i int) error {
+					// The slot is claimed when the wait begins, so waits holds
+					// every pair once.
+					n := next.Add(1) - 1
+					t0 := time.Now()
+					release, err := acquires[i](ctx)
+					if err != nil {
+						return err
+					}
+					if n < int64(len(waits)) {
+						waits[n] = time.Since(t0)
+					}
+					return release(ctx)
+				})
+				elapsed := time.Since(start)
+				b.StopTimer()
+				srv := e.serverCPU(b) - srv0
+				slices.Sort(waits)
+				b.ReportMetric(float64(b.N)/elapsed.Seconds(), "pairs/s")
+				b.ReportMetric(float64(waits[len(waits)/2].Microseconds())/1000, "wait-p50-ms")
+				b.ReportMetric(float64(waits[len(waits)*99/100].Microseconds())/1000, "wait-p99-ms")
+				b.ReportMetric(float64(srv.Microseconds())/float64(b.N), "server-µs/pair")
+			})
+		}
 	}
 }

@@ -88,14 +88,24 @@
 //
 // # Waiting, leases and fencing
 //
-// A waiting Acquire is woken by Redis client-side-caching invalidations:
+// The Acquires of one process ([Locker] or [Quorum]) that wait for the
+// same lock form a queue in arrival order. Only the first watches Redis;
+// the others wait on a channel and cost nothing. A release from the same
+// process hands the lock to the first waiter: in the release's round trip
+// it also runs an ordinary acquisition for that waiter, which gets a token
+// and a fencing number of its own, so a busy lock costs two scripts per
+// holder and no waiter retries in vain.
+//
+// A waiting Acquire learns of changes made elsewhere (a release in another
+// process, an expiry) from Redis client-side-caching invalidations:
 // the package borrows a dedicated connection from the client, turns CLIENT
 // TRACKING on for it alone and reads the lock key there, so Redis tells it
 // when the key is deleted, overwritten or expires, within about a
 // millisecond. Servers without tracking (miniredis, some managed services)
-// are detected and polled with backoff and jitter instead. The same
-// mechanism lets a [Lease] notice at once that its lock was deleted or
-// taken over.
+// are detected and polled with backoff and jitter instead. Between
+// processes there is no queue: whichever tries first gets the lock. The
+// same mechanism lets a [Lease] notice at once that its lock was deleted
+// or taken over.
 //
 // A lease is kept by the module's one lease keeper (shared with pool
 // leases and health sessions): it is valid until its local deadline ([Lease.Deadline]), its

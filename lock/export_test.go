@@ -2,7 +2,10 @@ package lock
 
 import (
 	"context"
+	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // Faults make a Mutex's storage fail on demand, in the manner of
@@ -70,6 +73,13 @@ func (b faulty) release(ctx context.Context, token string) error {
 	return b.backend.release(ctx, token)
 }
 
+func (b faulty) handoff(ctx context.Context, token string, next backend, nextToken string) (attempt, error, error) {
+	if err := b.f.releaseFault(ctx); err != nil {
+		return attempt{wait: -1}, err, nil
+	}
+	return b.backend.handoff(ctx, token, next, nextToken)
+}
+
 // InjectFaults wraps m's storage with f. Call it before using m.
 func InjectFaults(m *Mutex, f *Faults) { m.be = faulty{backend: m.be, f: f} }
 
@@ -93,3 +103,69 @@ func LeaseToken(l *Lease) string {
 
 // WithTracking(false) makes waiters always poll.
 func WithTracking(on bool) MutexOption { return withTracking(on) }
+
+// counting counts the acquisition attempts a Mutex's storage makes.
+type counting struct {
+	backend
+	n *atomic.Int64
+}
+
+func (b counting) try(ctx context.Context, token string) (attempt, error) {
+	b.n.Add(1)
+	return b.backend.try(ctx, token)
+}
+
+// handoff counts the attempt made for next, and makes it in the same
+// round trip when next counts too.
+func (b counting) handoff(ctx context.Context, token string, next backend, nextToken string) (attempt, error, error) {
+	b.n.Add(1)
+	if c, ok := next.(counting); ok {
+		next = c.backend
+	}
+	return b.backend.handoff(ctx, token, next, nextToken)
+}
+
+// CountAttempts makes m count every acquisition attempt it sends to Redis
+// in n. Call it before using m.
+func CountAttempts(m *Mutex, n *atomic.Int64) { m.be = counting{backend: m.be, n: n} }
+
+// Queued returns how many Acquires of l wait in the queue of lock key
+// (not counting one being handed the lock).
+func Queued(l *Locker, key string) int {
+	g := l.q.ref(key)
+	if g == nil {
+		return 0
+	}
+	defer l.q.drop(g)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}
+
+// DumpQueue describes key's queue, for debugging.
+func DumpQueue(l *Locker, key string) string {
+	g := l.q.ref(key)
+	if g == nil {
+		return "no queue"
+	}
+	defer l.q.drop(g)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := fmt.Sprintf("refs=%d inflight=%d trying=%v poke=%v watcher=%p expiry=%v ws=%+v queue:", g.refs, g.inflight, g.trying, g.poke, g.watcher, time.Until(g.expiry), g.ws)
+	for _, t := range g.queue {
+		s += fmt.Sprintf(" %p(%d)", t, t.state)
+	}
+	return s
+}
+
+// QuorumQueued is Queued for a Quorum.
+func QuorumQueued(q *Quorum, key string) int {
+	g := q.q.ref(key)
+	if g == nil {
+		return 0
+	}
+	defer q.q.drop(g)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.queue)
+}

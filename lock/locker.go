@@ -24,6 +24,7 @@ type Locker struct {
 	opts  options
 	track *redisx.Tracker
 	inst  *instruments
+	q     *queues
 }
 
 // New returns a Locker whose keys start with prefix. The caller keeps
@@ -52,6 +53,7 @@ func newLocker(client rueidis.Client, sp space, o options) *Locker {
 		opts:  o,
 		track: redisx.NewTracker(client),
 		inst:  newInstruments(prov),
+		q:     newQueues(),
 	}
 }
 
@@ -345,5 +347,5 @@ func (l *Locker) Mutex(key string, opts ...MutexOption) (*Mutex, error) {
 	if err != nil {
 		return nil, fmt.Errorf("lock.Mutex %q: %w", key, err)
 	}
-	return newMutex(key, o, newSingle(l.r, l.track, k, o), l.inst), nil
+	return newMutex(key, o, newSingle(l.r, l.track, k, o), l.inst, l.q), nil
 }

@@ -64,6 +64,12 @@ type backend interface {
 	// watch arranges one send on notify when the lock key changes on any
 	// server, and reads the key.
 	watch(ctx context.Context, token string, notify chan<- struct{}) watchState
+	// handoff releases token and makes an attempt for nextToken with the
+	// storage next (of the same lock), in one round trip where it can. It
+	// returns the attempt and the release's outcome (nil, ErrNotHeld or
+	// why it failed, in which case no attempt was made); err is the
+	// attempt's error, after which nothing of nextToken is left behind.
+	handoff(ctx context.Context, token string, next backend, nextToken string) (a attempt, relErr, err error)
 	// need is the number of servers a lease must hold.
 	need() int
 }
@@ -80,10 +86,11 @@ type Mutex struct {
 	o    options
 	be   backend
 	inst *instruments
+	q    *queues // the waiting Acquires of the Locker or Quorum
 }
 
-func newMutex(key string, o options, be backend, inst *instruments) *Mutex {
-	return &Mutex{key: key, o: o, be: be, inst: inst}
+func newMutex(key string, o options, be backend, inst *instruments, q *queues) *Mutex {
+	return &Mutex{key: key, o: o, be: be, inst: inst, q: q}
 }
 
 // newToken returns a random lease token: 120 bits, base64url.
@@ -119,53 +126,57 @@ func (m *Mutex) TryAcquire(ctx context.Context) (*Lease, error) {
 }
 
 // Acquire takes the lock, waiting as long as it is held elsewhere.
-// Waiters are woken by Redis invalidations within about a millisecond of a
-// release, or, where the server has no tracking, poll with backoff and
-// jitter (see [WithPollInterval]); they also retry when the holder's TTL runs out.
-// There is no queue: when several wait, any one of them gets the lock.
 //
-// When ctx ends first, Acquire stops waiting, leaves nothing behind and
-// returns an error matching both ErrNotAcquired and ctx.Err(). Redis errors
-// end the wait too, except that a quorum lock keeps waiting while a
-// majority of its servers answers. The lease's context keeps ctx's values
-// but not its cancellation: it ends only when the lease is released or
-// lost.
+// Waiters of one process (one [Locker] or [Quorum]) queue per lock key in
+// arrival order: only the first watches Redis, and a release in the same
+// process hands the lock straight to it, acquiring it on its behalf in the
+// release's round trip (with a token and fencing number of its own, as any
+// acquisition). While a lease of the same process holds the lock, its
+// waiters wait for that release and do not watch Redis; should the lock be
+// deleted behind the holder's back, they notice when the lease does (see
+// [Lease.Context]) or within a second. Between processes there is no
+// queue: waiters elsewhere are
+// woken by Redis invalidations within about a millisecond of a release,
+// or, where the server has no tracking, poll with backoff and jitter (see
+// [WithPollInterval]), and whichever tries first gets the lock. Waiters
+// also retry when the holder's TTL runs out.
+//
+// When ctx ends first, Acquire stops waiting, leaves nothing behind (a
+// lock being handed to it at that moment is handed on to the next waiter,
+// or deleted) and returns an error matching both ErrNotAcquired and
+// ctx.Err(). Redis errors end the wait too, except that a quorum lock keeps
+// waiting while a majority of its servers answers. The lease's context
+// keeps ctx's values but not its cancellation: it ends only when the lease
+// is released or lost.
 func (m *Mutex) Acquire(ctx context.Context) (*Lease, error) {
 	if err := m.checkCtx(ctx, "Acquire"); err != nil {
 		return nil, err
 	}
 	token := newToken()
 	began := time.Now()
-	w := waiter{delay: m.o.pollMin}
-	defer func() { w.ws.stop() }()
-	for {
-		// The previous round's watch is ended while the attempt runs:
-		// giving the tracking connection back costs a round trip, which
-		// would otherwise delay a waiter that has just been woken.
-		var ending sync.WaitGroup
-		if w.ws.end != nil {
-			ending.Go(w.ws.stop)
-			w.ws = watchState{}
-		}
+	holderTTL := time.Duration(-1)
+	// With a queue for this lock already, try nothing: queue behind it.
+	if !m.q.busy(m.key) {
 		a, err := m.be.try(ctx, token)
-		ending.Wait()
 		if err != nil {
-			m.inst.acquired(ctx, opAcquire, began, false, err)
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, ctx.Err()))
-			}
-			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, err)
+			return nil, m.acquireFailed(ctx, began, err)
 		}
 		if a.ok {
 			m.inst.acquired(ctx, opAcquire, began, true, nil)
 			return m.newLease(ctx, token, a), nil
 		}
-		m.inst.contended(ctx, opAcquire)
-		if err := m.wait(ctx, token, a.wait, &w); err != nil {
-			m.inst.acquired(ctx, opAcquire, began, false, err)
-			return nil, fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, err))
-		}
+		holderTTL = a.wait
 	}
+	m.inst.contended(ctx, opAcquire)
+	t := &ticket{m: m, token: token, wake: make(chan struct{}, 1), delay: m.o.pollMin}
+	g := m.q.join(m.key, t)
+	a, err := g.await(ctx, t, holderTTL)
+	m.q.drop(g)
+	if err != nil {
+		return nil, m.acquireFailed(ctx, began, err)
+	}
+	m.inst.acquired(ctx, opAcquire, began, true, nil)
+	return m.newLease(ctx, token, a), nil
 }
 
 // checkCtx is the first check of an acquisition: a nil ctx is ErrInvalid,
@@ -182,52 +193,13 @@ func (m *Mutex) checkCtx(ctx context.Context, op string) error {
 	return fmt.Errorf("lock.Mutex.%s %q: %w", op, m.key, errors.Join(ErrNotAcquired, err))
 }
 
-// waiter is the state of one waiting Acquire.
-type waiter struct {
-	delay  time.Duration // next polling delay
-	notify chan struct{}
-	ws     watchState // the current watch, if any
-}
-
-// wait blocks until the lock may have become free: an invalidation, the
-// holder's expiry, or the next poll. It returns ctx.Err() when ctx ends.
-func (m *Mutex) wait(ctx context.Context, token string, holderTTL time.Duration, w *waiter) error {
-	if w.notify == nil {
-		w.notify = make(chan struct{}, 1)
+// acquireFailed records and wraps the error that ended an Acquire.
+func (m *Mutex) acquireFailed(ctx context.Context, began time.Time, err error) error {
+	m.inst.acquired(ctx, opAcquire, began, false, err)
+	if ctx.Err() != nil {
+		return fmt.Errorf("lock.Mutex %q: %w", m.key, errors.Join(ErrNotAcquired, ctx.Err()))
 	}
-	select {
-	case <-w.notify: // a wake-up from the previous round
-	default:
-	}
-	var timeout time.Duration
-	if !m.o.noTracking {
-		w.ws = m.be.watch(ctx, token, w.notify)
-		if w.ws.free >= m.be.need() {
-			return nil // freed since our attempt: try again now
-		}
-		if w.ws.tracked {
-			timeout = trackedRecheck
-			if holderTTL >= 0 {
-				timeout = min(timeout, holderTTL+time.Millisecond)
-			}
-		}
-	}
-	if timeout == 0 {
-		timeout = jitter(w.delay)
-		w.delay = min(2*w.delay, m.o.pollMax)
-		if holderTTL >= 0 {
-			timeout = min(timeout, holderTTL+time.Millisecond)
-		}
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-w.notify:
-	case <-t.C:
-	}
-	return nil
+	return fmt.Errorf("lock.Mutex %q: %w", m.key, err)
 }
 
 // jitter returns a random duration in [d/2, d].
@@ -376,6 +348,7 @@ func (l *Lease) Refresh(ctx context.Context) error {
 func (l *Lease) lose(cause error) {
 	if l.keep.End(cause) {
 		l.m.inst.lostLease()
+		l.m.lost(l.token)
 	}
 }
 
@@ -412,7 +385,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	if mon != nil {
 		halting.Go(mon.halt)
 	}
-	err := l.m.be.release(ctx, l.token)
+	err := l.m.release(ctx, l.token)
 	halting.Wait()
 	if err != nil {
 		return fmt.Errorf("lock.Lease.Release %q: %w", l.m.key, err)
@@ -522,5 +495,5 @@ func (l *Lease) boundedCtx(ctx context.Context) (context.Context, context.Cancel
 func (l *Lease) releaseAfterLoss(mon *monitor) {
 	ctx, cancel := context.WithTimeout(mon.ctx, max(l.m.o.quorumTimeout, time.Second))
 	defer cancel()
-	_ = l.m.be.release(ctx, l.token) // best effort: the TTL ends it anyway
+	_ = l.m.release(ctx, l.token) // best effort: the TTL ends it anyway
 }

@@ -37,6 +37,7 @@ type Quorum struct {
 	prefix  string
 	opts    options
 	inst    *instruments
+	q       *queues
 }
 
 type quorumServer struct {
@@ -72,7 +73,7 @@ func NewQuorum(clients []rueidis.Client, prefix string, opts ...Option) (*Quorum
 		return nil, fmt.Errorf("lock.NewQuorum: %w", err)
 	}
 	prov := otel.NewProviders(o.tp, o.mp)
-	q := &Quorum{prefix: prefix, opts: o, inst: newInstruments(prov)}
+	q := &Quorum{prefix: prefix, opts: o, inst: newInstruments(prov), q: newQueues()}
 	for _, c := range clients {
 		q.servers = append(q.servers, quorumServer{r: redisx.NewRunner(c, prov, scriptErrors), track: redisx.NewTracker(c)})
 	}
@@ -95,7 +96,7 @@ func (q *Quorum) Mutex(key string, opts ...MutexOption) (*Mutex, error) {
 	for _, s := range q.servers {
 		b.servers = append(b.servers, newSingle(s.r, s.track, k, o))
 	}
-	return newMutex(key, o, b, q.inst), nil
+	return newMutex(key, o, b, q.inst, q.q), nil
 }
 
 // quorum is the backend of a quorum Mutex.
@@ -236,6 +237,12 @@ func (b *quorum) release(ctx context.Context, token string) error {
 		return errors.Join(failed...)
 	}
 	return ErrNotHeld
+}
+
+// handoff takes two round trips: the attempt for the next token needs a
+// majority of its own, with the fencing counters raised.
+func (b *quorum) handoff(ctx context.Context, token string, next backend, nextToken string) (a attempt, relErr, err error) {
+	return sequentialHandoff(ctx, b, token, next, nextToken)
 }
 
 func (b *quorum) check(ctx context.Context, token string) (bool, error) {

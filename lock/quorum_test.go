@@ -287,3 +287,50 @@ func TestLeaseEndsWhenMiniredisCloses(t *testing.T) {
 	defer cancel()
 	_ = lease.Release(rctx)
 }
+
+// TestQuorumQueuedHandoff: waiters of one process on a quorum lock get it
+// in arrival order, each release handing it to the next with a higher
+// fence on a majority.
+func TestQuorumQueuedHandoff(t *testing.T) {
+	t.Parallel()
+	eachKind(t, func(t *testing.T, kind string) {
+		qb := setupQuorum(t, kind, 3)
+		const n = 4
+		m := must(qb.q.Mutex("queued")).get(t)
+		lease := must(m.TryAcquire(qb.ctx)).get(t)
+		got := make(chan acquired, n)
+		for i := range n {
+			go func() {
+				l, err := m.Acquire(qb.ctx)
+				got <- acquired{i, l, err}
+			}()
+			for deadline := time.Now().Add(10 * time.Second); lock.QuorumQueued(qb.q, "queued") != i+1; time.Sleep(time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatalf("waiter %d not queued", i)
+				}
+			}
+		}
+		fence := lease.Fence()
+		noErr(t, lease.Release(qb.ctx))
+		for want := range n {
+			g := <-got
+			if g.err != nil || g.who != want {
+				t.Fatalf("waiter %d (%v) in turn %d", g.who, g.err, want)
+			}
+			if g.lease.Fence() <= fence {
+				t.Fatalf("fence %d after %d", g.lease.Fence(), fence)
+			}
+			fence = g.lease.Fence()
+			holding := 0
+			for _, s := range qb.ss {
+				if v, ok := getOn(s, qb.lockKey("queued")); ok && v == lock.LeaseToken(g.lease) {
+					holding++
+				}
+			}
+			if holding < 2 {
+				t.Fatalf("the new lease's token is on %d servers", holding)
+			}
+			noErr(t, g.lease.Release(qb.ctx))
+		}
+	})
+}

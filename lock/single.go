@@ -80,7 +80,11 @@ func (s *single) refresh(ctx context.Context, token string) error {
 }
 
 func (s *single) release(ctx context.Context, token string) error {
-	msg, err := s.r.Run(ctx, script.LockRelease, s.k.release, []string{token})
+	return releaseReply(s.r.Run(ctx, script.LockRelease, s.k.release, []string{token}))
+}
+
+// releaseReply reads lock_release's reply: 1 when it deleted the lock.
+func releaseReply(msg rueidis.RedisMessage, err error) error {
 	if err != nil {
 		return err
 	}
@@ -112,4 +116,31 @@ func (s *single) watch(ctx context.Context, token string, notify chan<- struct{}
 		ws.ours = 1
 	}
 	return ws
+}
+
+// handoff releases token and acquires for nextToken in one round trip:
+// both scripts are pipelined on one connection and run in this order,
+// unless next is not a plain Mutex storage of the same lock on the same
+// runner (then two round trips).
+func (s *single) handoff(ctx context.Context, token string, next backend, nextToken string) (a attempt, relErr, err error) {
+	ns, ok := next.(*single)
+	if !ok || ns.r != s.r || ns.k.lock != s.k.lock {
+		return sequentialHandoff(ctx, s, token, next, nextToken)
+	}
+	start := time.Now()
+	rep := s.r.RunPipeline(ctx,
+		redisx.Call{Script: script.LockRelease, Keys: s.k.release, Args: []string{token}},
+		redisx.Call{Script: script.LockAcquire, Keys: ns.k.acquire, Args: []string{nextToken, ns.ttlMs}},
+	)
+	relErr = releaseReply(rep[0].Msg, rep[0].Err)
+	if err = rep[1].Err; err == nil {
+		a, err = parseAttempt(rep[1].Msg, start)
+	}
+	if err != nil && !errors.Is(err, ErrInvalid) {
+		// As in try: Redis may have run the attempt all the same.
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), ns.cleanup)
+		_ = ns.release(c, nextToken) // best effort; the TTL ends it otherwise
+		cancel()
+	}
+	return a, relErr, err
 }
