@@ -89,9 +89,9 @@ func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], p
 // is probed, so nobody is handed a member under test. The error joins the
 // errors of members that could not be checked or whose strike count could
 // not be kept (Redis trouble; a corrupt strikes key matches
-// redisallocator.ErrCorrupt);
-// such members are in no list of the Result. A failing probe is not an
-// error but an Unhealthy entry. ctx ending stops the pass.
+// redisallocator.ErrCorrupt); such members are in no list of the Result. A
+// failing probe is not an error but an Unhealthy entry. ctx ending stops
+// the pass.
 func (c *Checker[T]) CheckOnce(ctx context.Context) (Result, error) {
 	if err := checkCtx(ctx); err != nil {
 		return Result{}, fmt.Errorf("health: check %s: %w", c.target.Name(), err)
