@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -364,5 +365,124 @@ func TestCorruptStateWritesNothing(t *testing.T) {
 			}
 		}
 		t.Logf("%d cases: %d wrote then failed, %d failed without ErrCorrupt", cases, wroteThenFailed, failedOther)
+	})
+}
+
+// TestCorruptScalerKeys (issue 13, point 5): with the scaler's claim of the
+// wrong type or holding no claim, every scaler operation (a Step's claim,
+// Run, add, retire, release) answers an error matching ErrCorrupt that
+// names the claim key and writes nothing; with the scaler's fencing counter
+// of the wrong type or garbage, taking a new claim does, and the
+// operations that do not read the counter (add and retire without the
+// claim answer ErrNotHeld, release finds nothing to release) write nothing.
+func TestCorruptScalerKeys(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c := b.Client
+		set := func(v string) func(string) rueidis.Completed {
+			return func(key string) rueidis.Completed { return c.B().Set().Key(key).Value(v).Build() }
+		}
+		hash := func(key string) rueidis.Completed {
+			return c.B().Hset().Key(key).FieldValue().FieldValue("x", "1").Build()
+		}
+		corruptions := []struct {
+			name  string
+			fence bool // the fencing counter, else the claim
+			apply func(key string) rueidis.Completed
+		}{
+			{name: "WrongType/claim", apply: hash},
+			{name: "Garbage/claim", apply: set("nonsense")},
+			{name: "Garbage/claim-fence", apply: set("other 12x")},
+			{name: "Garbage/claim-fields", apply: set("other 12 3")},
+			{name: "WrongType/fence", fence: true, apply: hash},
+			{name: "Garbage/fence", fence: true, apply: set("lots")},
+			{name: "Garbage/fence-float", fence: true, apply: set("1e3")},
+		}
+		type scaler = pool.Scaler[proxy]
+		ops := map[string]func(ctx context.Context, sc *scaler, events func() []pool.ScaleEvent) error{
+			"Step": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				_, err := sc.Step(ctx)
+				return err
+			},
+			"Run": func(ctx context.Context, sc *scaler, events func() []pool.ScaleEvent) error {
+				rctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				if err := sc.Run(rctx); !errors.Is(err, context.DeadlineExceeded) {
+					return fmt.Errorf("run ended with %w", err)
+				}
+				for _, ev := range events() {
+					if ev.Err != nil {
+						return ev.Err
+					}
+				}
+				return nil
+			},
+			"Add": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				return sc.AddWithFence(ctx, 12, "n1")
+			},
+			"Retire": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				_, err := sc.RetireWithFence(ctx, 12, 1)
+				return err
+			},
+			"Release": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				return sc.Release(ctx)
+			},
+		}
+		n := 0
+		for _, cr := range corruptions {
+			for _, op := range slices.Sorted(maps.Keys(ops)) {
+				n++
+				name := cr.name + "/" + op
+				p, err := pool.New[proxy](c, b.Prefix, fmt.Sprintf("scale%d", n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Two free members for a retire, nothing waiting.
+				if _, err := p.Add(ctx, map[string]proxy{"m1": {Addr: "m1"}, "m2": {Addr: "m2"}}); err != nil {
+					t.Fatal(err)
+				}
+				var mu sync.Mutex
+				var evs []pool.ScaleEvent
+				pr := &provider{}
+				sc, err := pool.NewScaler(p, pr.provision, pr.retire, pool.WithWaterMarks(4, 6), pool.WithCooldown(time.Millisecond),
+					pool.WithScalerInterval(20*time.Millisecond),
+					pool.WithEvents(func(ev pool.ScaleEvent) { mu.Lock(); evs = append(evs, ev); mu.Unlock() }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				events := func() []pool.ScaleEvent { mu.Lock(); defer mu.Unlock(); return slices.Clone(evs) }
+				keys := p.KeyNames()
+				keys["scaler"], keys["scalerfence"] = sc.ClaimKey(), sc.FenceKey()
+				key := sc.ClaimKey()
+				if cr.fence {
+					key = sc.FenceKey()
+				}
+				if err := c.Do(ctx, cr.apply(key)).Error(); err != nil {
+					t.Fatal(err)
+				}
+				before := dumpKeys(t, ctx, c, keys)
+				err = ops[op](ctx, sc, events)
+				after := dumpKeys(t, ctx, c, keys)
+				if !maps.Equal(before, after) {
+					t.Errorf("%s: wrote (err %v):\nbefore %v\nafter  %v", name, err, before, after)
+				}
+				if len(pr.retired) > 0 || pr.next > 0 {
+					t.Errorf("%s: provisioned %d, retired %v", name, pr.next, pr.retired)
+				}
+				switch {
+				case cr.fence && op != "Step" && op != "Run":
+					// These do not read the counter.
+					if err != nil && !errors.Is(err, pool.ErrNotHeld) {
+						t.Errorf("%s: %v", name, err)
+					}
+				case !errors.Is(err, redisallocator.ErrCorrupt):
+					t.Errorf("%s: error does not match ErrCorrupt: %v", name, err)
+				case !strings.Contains(err.Error(), key):
+					t.Errorf("%s: error does not name %s: %v", name, key, err)
+				}
+			}
+		}
 	})
 }
