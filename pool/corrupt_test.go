@@ -14,6 +14,7 @@ import (
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
 )
@@ -483,6 +484,131 @@ func TestCorruptScalerKeys(t *testing.T) {
 					t.Errorf("%s: error does not name %s: %v", name, key, err)
 				}
 			}
+		}
+	})
+}
+
+// TestCorruptSessionHeartbeat (issue 13, point 5): a real worker session's
+// heartbeat (health_beat, then pool_session_beat for each pool it holds
+// leases in) with a key it reads of the wrong type reports an error
+// matching ErrCorrupt that names the key, and the failing script writes
+// nothing; keys the heartbeat does not read (the session index, a garbage
+// holder record, the session group's metadata) are left as they were.
+func TestCorruptSessionHeartbeat(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c := b.Client
+		wrongType := func(key string) rueidis.Completed { return c.B().Set().Key(key).Value("x").Build() }
+		cases := []struct {
+			name string
+			// key: a pool key name (free, timers, ...) or health's
+			// "workers" or "meta".
+			key   string
+			field string // garbage in this field of a hash
+			reads bool   // the heartbeat reads it: it must fail
+			apply func(key string) rueidis.Completed
+		}{
+			{name: "WrongType/timers", key: "timers", reads: true, apply: wrongType},
+			{name: "WrongType/workers", key: "workers", reads: true, apply: wrongType},
+			{name: "WrongType/sesidx", key: "sesidx", apply: wrongType},
+			{name: "WrongType/holders", key: "holders", apply: wrongType},
+			{name: "WrongType/meta", key: "meta", apply: wrongType},
+			{name: "Garbage/holders-session", key: "holders", field: "m1", apply: func(key string) rueidis.Completed {
+				return c.B().Hset().Key(key).FieldValue().FieldValue("m1", "a b c d e f").Build()
+			}},
+		}
+		for i, tc := range cases {
+			prefix := fmt.Sprintf("%s-hb%d", b.Prefix, i)
+			p, err := pool.New[proxy](c, prefix, "proxies")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Add(ctx, map[string]proxy{"m1": {Addr: "m1"}}); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var errs []error
+			s, err := health.NewSession(ctx, c, prefix, health.WithID("w1"), health.WithInterval(20*time.Millisecond),
+				health.WithTimeout(time.Minute), health.WithErrorFunc(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Malloc(ctx, pool.InSession(s)); err != nil {
+				t.Fatal(err)
+			}
+			// The pool's keys, then the session group's, each read whole.
+			keys := p.KeyNames()
+			hkeys := map[string]string{"workers": prefix + ":{health:workers}:workers", "meta": prefix + ":{health:workers}:meta"}
+			key := keys[tc.key]
+			if k, ok := hkeys[tc.key]; ok {
+				key = k
+			}
+			if err := c.Do(ctx, tc.apply(key)).Error(); err != nil {
+				t.Fatal(err)
+			}
+			dump := func() map[string]string {
+				out := dumpKeys(t, ctx, c, keys)
+				for name, k := range hkeys {
+					v, err := c.Do(ctx, c.B().Dump().Key(k).Build()).ToString()
+					out[name] = fmt.Sprintf("%q %v", v, err)
+				}
+				return out
+			}
+			before := dump()
+			fieldBefore := hget(t, ctx, c, key, tc.field)
+			// Beats for a while, or with a key the heartbeat reads
+			// until one fails (a generous deadline).
+			rctx, rcancel := context.WithCancel(ctx)
+			ran := make(chan error, 1)
+			go func() { ran <- s.Run(rctx) }()
+			failed := func() bool { mu.Lock(); defer mu.Unlock(); return len(errs) > 0 }
+			time.Sleep(200 * time.Millisecond)
+			for deadline := time.Now().Add(10 * time.Second); tc.reads && !failed() && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// What failed before the cancel (which may fail a beat).
+			mu.Lock()
+			err = errors.Join(errs...)
+			mu.Unlock()
+			rcancel()
+			if err := <-ran; !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: Run ended with %v", tc.name, err)
+			}
+			after := dump()
+			fieldAfter := hget(t, ctx, c, key, tc.field)
+			if !tc.reads {
+				switch {
+				case err != nil:
+					t.Errorf("%s: heartbeat failed: %v", tc.name, err)
+				case tc.field == "" && before[tc.key] != after[tc.key]:
+					t.Errorf("%s: rewrote %s:\nbefore %s\nafter  %s", tc.name, key, before[tc.key], after[tc.key])
+				case fieldBefore != fieldAfter:
+					t.Errorf("%s: rewrote %s %s: %q -> %q", tc.name, key, tc.field, fieldBefore, fieldAfter)
+				}
+				_ = s.Close(ctx)
+				continue
+			}
+			switch {
+			case err == nil:
+				t.Errorf("%s: no heartbeat failed", tc.name)
+			case !errors.Is(err, redisallocator.ErrCorrupt):
+				t.Errorf("%s: error does not match ErrCorrupt: %v", tc.name, err)
+			case !strings.Contains(err.Error(), key):
+				t.Errorf("%s: error does not name %s: %v", tc.name, key, err)
+			}
+			// health_beat runs first: with the pool's key corrupt it
+			// moved the session's deadline on; pool_session_beat
+			// wrote nothing.
+			if _, ok := hkeys[tc.key]; !ok {
+				delete(before, "workers")
+				delete(after, "workers")
+			}
+			if !maps.Equal(before, after) {
+				t.Errorf("%s: wrote:\nbefore %v\nafter  %v", tc.name, before, after)
+			}
+			_ = s.Close(ctx)
 		}
 	})
 }
