@@ -87,8 +87,11 @@ func NewChecker[T any](client rueidis.Client, prefix string, target Target[T], p
 // WithConcurrency at a time, and returns what it found. Members held by
 // others are never touched; a free member is held (a short lease) while it
 // is probed, so nobody is handed a member under test. The error joins the
-// errors of members that could not be checked (Redis trouble); a failing
-// probe is not an error but an Unhealthy entry. ctx ending stops the pass.
+// errors of members that could not be checked or whose strike count could
+// not be kept (Redis trouble; a corrupt strikes key matches
+// redisallocator.ErrCorrupt); such members are in no list of the Result. A
+// failing probe is not an error but an Unhealthy entry. ctx ending stops
+// the pass.
 func (c *Checker[T]) CheckOnce(ctx context.Context) (Result, error) {
 	if err := checkCtx(ctx); err != nil {
 		return Result{}, fmt.Errorf("health: check %s: %w", c.target.Name(), err)
@@ -175,11 +178,16 @@ func (c *Checker[T]) checkOne(ctx context.Context, key string, quarantined bool)
 	if err == nil {
 		strikes, _ = msg.AsInt64()
 	}
+	// Without a count (Redis trouble, a corrupt strikes key) the member
+	// still goes out for the first cooldown, and the error is reported.
 	d := c.cooldown(strikes)
 	if rerr := release(bctx, d); rerr != nil {
 		return outcomeUnhealthy, fmt.Errorf("health: quarantine %s/%s: %w", c.target.Name(), key, errors.Join(err, rerr))
 	}
 	c.cnt.event(ctx, Event{Kind: MemberQuarantined, Pool: c.target.Name(), Key: key, Cooldown: d, Strikes: strikes, Err: perr}, c.cfg.events)
+	if err != nil {
+		return outcomeUnhealthy, fmt.Errorf("health: strike %s/%s: %w", c.target.Name(), key, err)
+	}
 	return outcomeUnhealthy, nil
 }
 

@@ -7,12 +7,14 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/redisallocator/redisallocator"
+	"github.com/redisallocator/redisallocator/health"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
 )
@@ -364,5 +366,249 @@ func TestCorruptStateWritesNothing(t *testing.T) {
 			}
 		}
 		t.Logf("%d cases: %d wrote then failed, %d failed without ErrCorrupt", cases, wroteThenFailed, failedOther)
+	})
+}
+
+// TestCorruptScalerKeys (issue 13, point 5): with the scaler's claim of the
+// wrong type or holding no claim, every scaler operation (a Step's claim,
+// Run, add, retire, release) answers an error matching ErrCorrupt that
+// names the claim key and writes nothing; with the scaler's fencing counter
+// of the wrong type or garbage, taking a new claim does, and the
+// operations that do not read the counter (add and retire without the
+// claim answer ErrNotHeld, release finds nothing to release) write nothing.
+func TestCorruptScalerKeys(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c := b.Client
+		set := func(v string) func(string) rueidis.Completed {
+			return func(key string) rueidis.Completed { return c.B().Set().Key(key).Value(v).Build() }
+		}
+		hash := func(key string) rueidis.Completed {
+			return c.B().Hset().Key(key).FieldValue().FieldValue("x", "1").Build()
+		}
+		corruptions := []struct {
+			name  string
+			fence bool // the fencing counter, else the claim
+			apply func(key string) rueidis.Completed
+		}{
+			{name: "WrongType/claim", apply: hash},
+			{name: "Garbage/claim", apply: set("nonsense")},
+			{name: "Garbage/claim-fence", apply: set("other 12x")},
+			{name: "Garbage/claim-fields", apply: set("other 12 3")},
+			{name: "WrongType/fence", fence: true, apply: hash},
+			{name: "Garbage/fence", fence: true, apply: set("lots")},
+			{name: "Garbage/fence-float", fence: true, apply: set("1e3")},
+		}
+		type scaler = pool.Scaler[proxy]
+		ops := map[string]func(ctx context.Context, sc *scaler, events func() []pool.ScaleEvent) error{
+			"Step": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				_, err := sc.Step(ctx)
+				return err
+			},
+			"Run": func(ctx context.Context, sc *scaler, events func() []pool.ScaleEvent) error {
+				rctx, cancel := context.WithTimeout(ctx, time.Second)
+				defer cancel()
+				if err := sc.Run(rctx); !errors.Is(err, context.DeadlineExceeded) {
+					return fmt.Errorf("run ended with %w", err)
+				}
+				for _, ev := range events() {
+					if ev.Err != nil {
+						return ev.Err
+					}
+				}
+				return nil
+			},
+			"Add": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				return sc.AddWithFence(ctx, 12, "n1")
+			},
+			"Retire": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				_, err := sc.RetireWithFence(ctx, 12, 1)
+				return err
+			},
+			"Release": func(ctx context.Context, sc *scaler, _ func() []pool.ScaleEvent) error {
+				return sc.Release(ctx)
+			},
+		}
+		n := 0
+		for _, cr := range corruptions {
+			for _, op := range slices.Sorted(maps.Keys(ops)) {
+				n++
+				name := cr.name + "/" + op
+				p, err := pool.New[proxy](c, b.Prefix, fmt.Sprintf("scale%d", n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				// Two free members for a retire, nothing waiting.
+				if _, err := p.Add(ctx, map[string]proxy{"m1": {Addr: "m1"}, "m2": {Addr: "m2"}}); err != nil {
+					t.Fatal(err)
+				}
+				var mu sync.Mutex
+				var evs []pool.ScaleEvent
+				pr := &provider{}
+				sc, err := pool.NewScaler(p, pr.provision, pr.retire, pool.WithWaterMarks(4, 6), pool.WithCooldown(time.Millisecond),
+					pool.WithScalerInterval(20*time.Millisecond),
+					pool.WithEvents(func(ev pool.ScaleEvent) { mu.Lock(); evs = append(evs, ev); mu.Unlock() }))
+				if err != nil {
+					t.Fatal(err)
+				}
+				events := func() []pool.ScaleEvent { mu.Lock(); defer mu.Unlock(); return slices.Clone(evs) }
+				keys := p.KeyNames()
+				keys["scaler"], keys["scalerfence"] = sc.ClaimKey(), sc.FenceKey()
+				key := sc.ClaimKey()
+				if cr.fence {
+					key = sc.FenceKey()
+				}
+				if err := c.Do(ctx, cr.apply(key)).Error(); err != nil {
+					t.Fatal(err)
+				}
+				before := dumpKeys(t, ctx, c, keys)
+				err = ops[op](ctx, sc, events)
+				after := dumpKeys(t, ctx, c, keys)
+				if !maps.Equal(before, after) {
+					t.Errorf("%s: wrote (err %v):\nbefore %v\nafter  %v", name, err, before, after)
+				}
+				if len(pr.retired) > 0 || pr.next > 0 {
+					t.Errorf("%s: provisioned %d, retired %v", name, pr.next, pr.retired)
+				}
+				switch {
+				case cr.fence && op != "Step" && op != "Run":
+					// These do not read the counter.
+					if err != nil && !errors.Is(err, pool.ErrNotHeld) {
+						t.Errorf("%s: %v", name, err)
+					}
+				case !errors.Is(err, redisallocator.ErrCorrupt):
+					t.Errorf("%s: error does not match ErrCorrupt: %v", name, err)
+				case !strings.Contains(err.Error(), key):
+					t.Errorf("%s: error does not name %s: %v", name, key, err)
+				}
+			}
+		}
+	})
+}
+
+// TestCorruptSessionHeartbeat (issue 13, point 5): a real worker session's
+// heartbeat (health_beat, then pool_session_beat for each pool it holds
+// leases in) with a key it reads of the wrong type reports an error
+// matching ErrCorrupt that names the key, and the failing script writes
+// nothing; keys the heartbeat does not read (the session index, a garbage
+// holder record, the session group's metadata) are left as they were.
+func TestCorruptSessionHeartbeat(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		c := b.Client
+		wrongType := func(key string) rueidis.Completed { return c.B().Set().Key(key).Value("x").Build() }
+		cases := []struct {
+			name string
+			// key: a pool key name (free, timers, ...) or health's
+			// "workers" or "meta".
+			key   string
+			field string // garbage in this field of a hash
+			reads bool   // the heartbeat reads it: it must fail
+			apply func(key string) rueidis.Completed
+		}{
+			{name: "WrongType/timers", key: "timers", reads: true, apply: wrongType},
+			{name: "WrongType/workers", key: "workers", reads: true, apply: wrongType},
+			{name: "WrongType/sesidx", key: "sesidx", apply: wrongType},
+			{name: "WrongType/holders", key: "holders", apply: wrongType},
+			{name: "WrongType/meta", key: "meta", apply: wrongType},
+			{name: "Garbage/holders-session", key: "holders", field: "m1", apply: func(key string) rueidis.Completed {
+				return c.B().Hset().Key(key).FieldValue().FieldValue("m1", "a b c d e f").Build()
+			}},
+		}
+		for i, tc := range cases {
+			prefix := fmt.Sprintf("%s-hb%d", b.Prefix, i)
+			p, err := pool.New[proxy](c, prefix, "proxies")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Add(ctx, map[string]proxy{"m1": {Addr: "m1"}}); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var errs []error
+			s, err := health.NewSession(ctx, c, prefix, health.WithID("w1"), health.WithInterval(20*time.Millisecond),
+				health.WithTimeout(time.Minute), health.WithErrorFunc(func(err error) { mu.Lock(); errs = append(errs, err); mu.Unlock() }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := p.Malloc(ctx, pool.InSession(s)); err != nil {
+				t.Fatal(err)
+			}
+			// The pool's keys, then the session group's, each read whole.
+			keys := p.KeyNames()
+			hkeys := map[string]string{"workers": prefix + ":{health:workers}:workers", "meta": prefix + ":{health:workers}:meta"}
+			key := keys[tc.key]
+			if k, ok := hkeys[tc.key]; ok {
+				key = k
+			}
+			if err := c.Do(ctx, tc.apply(key)).Error(); err != nil {
+				t.Fatal(err)
+			}
+			dump := func() map[string]string {
+				out := dumpKeys(t, ctx, c, keys)
+				for name, k := range hkeys {
+					v, err := c.Do(ctx, c.B().Dump().Key(k).Build()).ToString()
+					out[name] = fmt.Sprintf("%q %v", v, err)
+				}
+				return out
+			}
+			before := dump()
+			fieldBefore := hget(t, ctx, c, key, tc.field)
+			// Beats for a while, or with a key the heartbeat reads
+			// until one fails (a generous deadline).
+			rctx, rcancel := context.WithCancel(ctx)
+			ran := make(chan error, 1)
+			go func() { ran <- s.Run(rctx) }()
+			failed := func() bool { mu.Lock(); defer mu.Unlock(); return len(errs) > 0 }
+			time.Sleep(200 * time.Millisecond)
+			for deadline := time.Now().Add(10 * time.Second); tc.reads && !failed() && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			// What failed before the cancel (which may fail a beat).
+			mu.Lock()
+			err = errors.Join(errs...)
+			mu.Unlock()
+			rcancel()
+			if err := <-ran; !errors.Is(err, context.Canceled) {
+				t.Errorf("%s: Run ended with %v", tc.name, err)
+			}
+			after := dump()
+			fieldAfter := hget(t, ctx, c, key, tc.field)
+			if !tc.reads {
+				switch {
+				case err != nil:
+					t.Errorf("%s: heartbeat failed: %v", tc.name, err)
+				case tc.field == "" && before[tc.key] != after[tc.key]:
+					t.Errorf("%s: rewrote %s:\nbefore %s\nafter  %s", tc.name, key, before[tc.key], after[tc.key])
+				case fieldBefore != fieldAfter:
+					t.Errorf("%s: rewrote %s %s: %q -> %q", tc.name, key, tc.field, fieldBefore, fieldAfter)
+				}
+				_ = s.Close(ctx)
+				continue
+			}
+			switch {
+			case err == nil:
+				t.Errorf("%s: no heartbeat failed", tc.name)
+			case !errors.Is(err, redisallocator.ErrCorrupt):
+				t.Errorf("%s: error does not match ErrCorrupt: %v", tc.name, err)
+			case !strings.Contains(err.Error(), key):
+				t.Errorf("%s: error does not name %s: %v", tc.name, key, err)
+			}
+			// health_beat runs first: with the pool's key corrupt it
+			// moved the session's deadline on; pool_session_beat
+			// wrote nothing.
+			if _, ok := hkeys[tc.key]; !ok {
+				delete(before, "workers")
+				delete(after, "workers")
+			}
+			if !maps.Equal(before, after) {
+				t.Errorf("%s: wrote:\nbefore %v\nafter  %v", tc.name, before, after)
+			}
+			_ = s.Close(ctx)
+		}
 	})
 }

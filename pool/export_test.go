@@ -27,6 +27,26 @@ func WithTimerBudget(n int) Option { return withTimerBudget(n) }
 // ClaimKey is the scaler claim's key, for tests that expire it.
 func (s *Scaler[T]) ClaimKey() string { return s.keys[keyScalerClaim] }
 
+// FenceKey is the scaler's fencing counter, for tests that corrupt it.
+func (s *Scaler[T]) FenceKey() string { return s.keys[keyScalerFence] }
+
+// AddWithFence adds members (keys only) as a scaler that believes it holds
+// the claim with fence.
+func (s *Scaler[T]) AddWithFence(ctx context.Context, fence int64, keys ...string) error {
+	got := make([]Provisioned[T], len(keys))
+	for i, k := range keys {
+		got[i] = Provisioned[T]{Key: k}
+	}
+	_, err := s.add(ctx, fence, got)
+	return err
+}
+
+// Release gives up the claim, as Run does when it ends.
+func (s *Scaler[T]) Release(ctx context.Context) error {
+	_, _, err := s.scale(ctx, scaleArgs{op: "release"})
+	return err
+}
+
 // RefreshFromSource runs the Maintainer's source step once.
 func (m *Maintainer) RefreshFromSource(ctx context.Context) (bool, error) {
 	return m.refreshFromSource(ctx)
