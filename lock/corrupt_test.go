@@ -101,30 +101,11 @@ var lockCorruptOps = map[string]func(ctx context.Context, l *lock.Locker, p *loc
 // lockDump reads the keys' types and contents.
 func lockDump(t *testing.T, ctx context.Context, c rueidis.Client, keys []string) string {
 	t.Helper()
-	var b strings.Builder
+	named := make(map[string]string, len(keys))
 	for _, k := range keys {
-		typ, err := c.Do(ctx, c.B().Type().Key(k).Build()).ToString()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		switch typ {
-		case "string":
-			v, err = c.Do(ctx, c.B().Get().Key(k).Build()).ToString()
-		case "hash":
-			v, err = c.Do(ctx, c.B().Hgetall().Key(k).Build()).AsStrMap()
-		case "set":
-			var m []string
-			m, err = c.Do(ctx, c.B().Smembers().Key(k).Build()).AsStrSlice()
-			slices.Sort(m)
-			v = m
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		fmt.Fprintf(&b, "%s=%s %v; ", k, typ, v)
+		named[k] = k
 	}
-	return b.String()
+	return fmt.Sprint(redisxtest.ReadKeys(t, ctx, c, named))
 }
 
 // TestCorruptLockKeys (issue 13, points 5 and 6): with a lock's key,

@@ -233,42 +233,6 @@ var corruptOps = map[string]func(ctx context.Context, f *corruptFixture) error{
 // rather than failing.
 var errViolation = errors.New("violations")
 
-// dumpKeys reads every key's type, content and whether it expires, in a
-// form that compares equal exactly when nothing was written.
-func dumpKeys(t *testing.T, ctx context.Context, c rueidis.Client, keys map[string]string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for name, k := range keys {
-		typ, err := c.Do(ctx, c.B().Type().Key(k).Build()).ToString()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		switch typ {
-		case "none":
-		case "string":
-			v, err = c.Do(ctx, c.B().Get().Key(k).Build()).ToString()
-		case "hash":
-			v, err = c.Do(ctx, c.B().Hgetall().Key(k).Build()).AsStrMap()
-		case "zset":
-			v, err = c.Do(ctx, c.B().Zrange().Key(k).Min("0").Max("-1").Withscores().Build()).AsStrSlice()
-		case "list":
-			v, err = c.Do(ctx, c.B().Lrange().Key(k).Start(0).Stop(-1).Build()).AsStrSlice()
-		default:
-			t.Fatalf("key %s has type %s", k, typ)
-		}
-		if err != nil {
-			t.Fatalf("reading %s: %v", k, err)
-		}
-		ttl, err := c.Do(ctx, c.B().Pttl().Key(k).Build()).AsInt64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = fmt.Sprintf("%s %v expires=%v", typ, v, ttl >= 0)
-	}
-	return out
-}
-
 // hget reads one hash field, "" when the key or field is absent (or field
 // is "").
 func hget(t *testing.T, ctx context.Context, c rueidis.Client, key, field string) string {
@@ -323,10 +287,10 @@ func TestCorruptStateWritesNothing(t *testing.T) {
 			if err := cr.apply(ctx, b.Client, key); err != nil {
 				t.Fatal(err)
 			}
-			before := dumpKeys(t, ctx, b.Client, f.keys)
+			before := redisxtest.ReadKeys(t, ctx, b.Client, f.keys)
 			fieldBefore := hget(t, ctx, b.Client, key, cr.field)
 			err := corruptOps[op](ctx, f)
-			after := dumpKeys(t, ctx, b.Client, f.keys)
+			after := redisxtest.ReadKeys(t, ctx, b.Client, f.keys)
 			fieldAfter := hget(t, ctx, b.Client, key, cr.field)
 			// What a violation or error must name: the key, or
 			// for garbage in a hash the field.
@@ -463,9 +427,9 @@ func TestCorruptScalerKeys(t *testing.T) {
 				if err := c.Do(ctx, cr.apply(key)).Error(); err != nil {
 					t.Fatal(err)
 				}
-				before := dumpKeys(t, ctx, c, keys)
+				before := redisxtest.ReadKeys(t, ctx, c, keys)
 				err = ops[op](ctx, sc, events)
-				after := dumpKeys(t, ctx, c, keys)
+				after := redisxtest.ReadKeys(t, ctx, c, keys)
 				if !maps.Equal(before, after) {
 					t.Errorf("%s: wrote (err %v):\nbefore %v\nafter  %v", name, err, before, after)
 				}
@@ -549,7 +513,7 @@ func TestCorruptSessionHeartbeat(t *testing.T) {
 				t.Fatal(err)
 			}
 			dump := func() map[string]string {
-				out := dumpKeys(t, ctx, c, keys)
+				out := redisxtest.ReadKeys(t, ctx, c, keys)
 				for name, k := range hkeys {
 					v, err := c.Do(ctx, c.B().Dump().Key(k).Build()).ToString()
 					out[name] = fmt.Sprintf("%q %v", v, err)

@@ -293,42 +293,6 @@ var statsKeys = []string{"ready", "delayed", "running", "dead", "expiry", "data"
 // errReported marks reads that report hostile state rather than failing.
 var errReported = errors.New("reported")
 
-// dumpTaskKeys reads every key's type, content and whether it expires, in
-// a form that compares equal exactly when nothing was written.
-func dumpTaskKeys(t *testing.T, ctx context.Context, c rueidis.Client, keys map[string]string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for name, k := range keys {
-		typ, err := c.Do(ctx, c.B().Type().Key(k).Build()).ToString()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var v any
-		switch typ {
-		case "none":
-		case "string":
-			v, err = c.Do(ctx, c.B().Get().Key(k).Build()).ToString()
-		case "hash":
-			v, err = c.Do(ctx, c.B().Hgetall().Key(k).Build()).AsStrMap()
-		case "zset":
-			v, err = c.Do(ctx, c.B().Zrange().Key(k).Min("0").Max("-1").Withscores().Build()).AsStrSlice()
-		case "list":
-			v, err = c.Do(ctx, c.B().Lrange().Key(k).Start(0).Stop(-1).Build()).AsStrSlice()
-		default:
-			t.Fatalf("key %s has type %s", k, typ)
-		}
-		if err != nil {
-			t.Fatalf("reading %s: %v", k, err)
-		}
-		ttl, err := c.Do(ctx, c.B().Pttl().Key(k).Build()).AsInt64()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[name] = fmt.Sprintf("%s %v expires=%v", typ, v, ttl >= 0)
-	}
-	return out
-}
-
 func hgetField(t *testing.T, ctx context.Context, c rueidis.Client, key, field string) string {
 	t.Helper()
 	if field == "" {
@@ -383,10 +347,10 @@ func TestCorruptStateWritesNothing(t *testing.T) {
 			if err := cr.apply(ctx, b.Client, key); err != nil {
 				t.Fatal(err)
 			}
-			before := dumpTaskKeys(t, ctx, b.Client, f.keys)
+			before := redisxtest.ReadKeys(t, ctx, b.Client, f.keys)
 			fieldBefore := hgetField(t, ctx, b.Client, key, cr.field)
 			err := taskCorruptOps[op](ctx, f)
-			after := dumpTaskKeys(t, ctx, b.Client, f.keys)
+			after := redisxtest.ReadKeys(t, ctx, b.Client, f.keys)
 			fieldAfter := hgetField(t, ctx, b.Client, key, cr.field)
 			cases++
 			wrote := !maps.Equal(before, after)
