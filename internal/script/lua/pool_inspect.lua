@@ -52,15 +52,7 @@ elseif op == 'stats' then
   end
   -- Hostile state is reported, not raised: stats feed dashboards.
   local wrong = {}
-  local function count(cmd, key, ...)
-    local r = redis.pcall(cmd, key, ...)
-    if type(r) == 'table' and r.err then
-      wrong[#wrong + 1] = key
-      wrong[#wrong + 1] = redis.call('TYPE', key).ok
-      return 0
-    end
-    return r
-  end
+  local function count(cmd, key, ...) return tolerant_read(wrong, cmd, key, ...) end
   local now = now_ms()
   local out = {
     now, count('GET', FENCE) or '0',

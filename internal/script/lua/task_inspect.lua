@@ -25,15 +25,7 @@ if op == 'stats' then
   local wrong = {}
   -- count runs a count on key; a key of another type counts 0 and is
   -- reported, so that operators see the rest.
-  local function count(cmd, key, ...)
-    local r = redis.pcall(cmd, key, ...)
-    if type(r) == 'table' and r.err then
-      wrong[#wrong + 1] = key
-      wrong[#wrong + 1] = redis.call('TYPE', key).ok
-      return 0
-    end
-    return r
-  end
+  local function count(cmd, key, ...) return tolerant_read(wrong, cmd, key, ...) end
   -- The keys Stats does not count, by type alone (one command each).
   local function check(key, want)
     local t = redis.call('TYPE', key).ok

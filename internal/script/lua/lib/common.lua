@@ -60,3 +60,16 @@ local function read_counter(key)
   if not is_int(v) then corrupt(key, 'holds no integer') end
   return tonumber(v)
 end
+
+-- tolerant_read runs a read for an operator's view (stats): on a key of
+-- another type it appends the key and its type to wrong and answers 0, so
+-- the view reports hostile state instead of failing on it.
+local function tolerant_read(wrong, cmd, key, ...)
+  local r = redis.pcall(cmd, key, ...)
+  if type(r) == 'table' and r.err then
+    wrong[#wrong + 1] = key
+    wrong[#wrong + 1] = redis.call('TYPE', key).ok
+    return 0
+  end
+  return r
+end
