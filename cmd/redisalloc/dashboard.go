@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -81,6 +82,14 @@ type dashboardConfig struct {
 	token    string // empty: none required (loopback only)
 	interval time.Duration
 	source   reportSource
+	// ops reads tasks and runs the actions; nil serves no task view and
+	// no action.
+	ops *dashOps
+	// allowActions enables the actions (POST /api/actions/...); off, the
+	// dashboard only reads.
+	allowActions bool
+	// log receives one record per action tried; nil discards them.
+	log *slog.Logger
 }
 
 // checkDashboardListen validates a listen address and token: a
@@ -216,6 +225,8 @@ type dashMeta struct {
 	// leases granted (inspect.Pool.Allocations) between collections, oldest
 	// point first.
 	Rates []rateSeries `json:"rates"`
+	// Queues are each queue's counts over time, oldest point first.
+	Queues []queueSeries `json:"queues"`
 }
 
 type rateSeries struct {
@@ -237,6 +248,13 @@ type dashServer struct {
 	loopback  bool
 	heartbeat time.Duration
 	routes    map[string]http.HandlerFunc
+	// ops, allowActions, log, csrf and cop serve the task views and the
+	// actions (dashboard_actions.go).
+	ops          *dashOps
+	allowActions bool
+	log          *slog.Logger
+	csrf         string
+	cop          *http.CrossOriginProtection
 	// ringBytes bounds the total body size of the ring (tests lower it).
 	ringBytes int
 
@@ -246,6 +264,7 @@ type dashServer struct {
 	ringTotal int          // sum of len(body) over ring
 	subs      map[chan *dashFrame]struct{}
 	rates     rateTracker
+	queues    queueTracker
 	last      *inspect.Report // last good report
 	ready     chan struct{}   // closed by the first broadcast
 }
@@ -261,6 +280,12 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 		subs:      map[chan *dashFrame]struct{}{},
 		ready:     make(chan struct{}),
 		rates:     rateTracker{prev: map[string]countAt{}, series: map[string][]ratePoint{}},
+		queues:    queueTracker{series: map[string][]queuePoint{}},
+		ops:       cfg.ops, allowActions: cfg.allowActions, log: cfg.log,
+		csrf: newCSRFToken(), cop: http.NewCrossOriginProtection(),
+	}
+	if s.log == nil {
+		s.log = discardLogger
 	}
 	s.routes = map[string]http.HandlerFunc{
 		"/":             s.static("index.html", "text/html; charset=utf-8"),
@@ -270,6 +295,11 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 		"/api/snapshot": s.snapshot,
 		"/api/events":   s.events,
 		"/api/healthz":  s.healthz,
+		"/api/session":  s.session,
+	}
+	if s.ops != nil {
+		s.routes["/api/tasks"] = s.tasks
+		s.routes["/api/task"] = s.task
 	}
 	return s
 }
@@ -348,8 +378,10 @@ func (s *dashServer) publish(rep *inspect.Report, err error, took time.Duration,
 		}
 		s.last = rep
 		s.rates.add(rep)
+		s.queues.add(rep)
 	}
 	meta.Rates = s.rates.snapshot()
+	meta.Queues = s.queues.snapshot()
 	r := *rep // shallow: only Seq differs, the slices are never changed
 	r.Seq = s.seq
 	body, merr := json.Marshal(dashPayload{Report: &r, Dashboard: meta})
@@ -493,6 +525,66 @@ func (rt *rateTracker) snapshot() []rateSeries {
 	return out
 }
 
+// queueSeries is one queue's counts over time.
+type queueSeries struct {
+	Queue  string       `json:"queue"`
+	Points []queuePoint `json:"points"`
+}
+
+// queuePoint is a queue's counts in one report. NewDead is the growth of
+// the dead-letter set since the previous report, per second: tasks that
+// failed for good, less any requeued or deleted meanwhile, so a lower
+// bound (never negative); null on a queue's first point.
+type queuePoint struct {
+	Time    time.Time `json:"t"`
+	Ready   int       `json:"ready"`
+	Delayed int       `json:"delayed"`
+	Running int       `json:"running"`
+	Dead    int       `json:"dead"`
+	NewDead *float64  `json:"new_dead"`
+}
+
+// queueTracker keeps each queue's last dashboardRatePoints counts. It is
+// guarded by dashServer.mu.
+type queueTracker struct {
+	series map[string][]queuePoint
+}
+
+func (qt *queueTracker) add(rep *inspect.Report) {
+	seen := map[string]bool{}
+	for _, q := range rep.Queues {
+		seen[q.Name] = true
+		pt := queuePoint{Time: rep.Time, Ready: q.Ready, Delayed: q.Delayed, Running: q.Running, Dead: q.Dead}
+		pts := qt.series[q.Name]
+		if n := len(pts); n > 0 {
+			if dt := rep.Time.Sub(pts[n-1].Time).Seconds(); dt > 0 {
+				v := float64(max(q.Dead-pts[n-1].Dead, 0)) / dt
+				pt.NewDead = &v
+			}
+		}
+		pts = append(pts, pt)
+		if len(pts) > dashboardRatePoints {
+			pts = slices.Delete(pts, 0, len(pts)-dashboardRatePoints)
+		}
+		qt.series[q.Name] = pts
+	}
+	for name := range qt.series {
+		if !seen[name] {
+			delete(qt.series, name)
+		}
+	}
+}
+
+// snapshot copies the series, sorted by queue name.
+func (qt *queueTracker) snapshot() []queueSeries {
+	out := make([]queueSeries, 0, len(qt.series))
+	for name, pts := range qt.series {
+		out = append(out, queueSeries{Queue: name, Points: slices.Clone(pts)})
+	}
+	slices.SortFunc(out, func(a, b queueSeries) int { return strings.Compare(a.Queue, b.Queue) })
+	return out
+}
+
 // ServeHTTP checks the Host (on loopback), the token, the path (exactly)
 // and the method, in that order, then serves the route. Every response is
 // uncacheable and carries a strict CSP.
@@ -511,9 +603,24 @@ func (s *dashServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "forbidden: this dashboard answers to localhost names only", http.StatusForbidden)
 		return
 	}
-	if !s.authorized(w, r) {
+	auth, ok := s.authorized(w, r)
+	name, isAction := strings.CutPrefix(r.URL.Path, "/api/actions/")
+	if !ok {
+		if isAction {
+			s.log.Warn("dashboard action refused", "action", name, "remote", r.RemoteAddr, "status", http.StatusUnauthorized, "reason", "no or wrong token")
+		}
 		h.Set("WWW-Authenticate", `Bearer realm="redisalloc dashboard"`)
 		http.Error(w, "unauthorized: send Authorization: Bearer <token>, or open /?token=<token> once", http.StatusUnauthorized)
+		return
+	}
+	if isAction {
+		if r.Method != http.MethodPost {
+			h.Set("Allow", "POST")
+			s.log.Warn("dashboard action refused", "action", name, "remote", r.RemoteAddr, "status", http.StatusMethodNotAllowed, "reason", "method "+r.Method)
+			http.Error(w, "method not allowed: actions are POST", http.StatusMethodNotAllowed)
+			return
+		}
+		s.doAction(w, r, name, auth)
 		return
 	}
 	route, ok := s.routes[r.URL.Path]
@@ -548,10 +655,11 @@ func hostOnly(hostport string) string {
 
 // authorized checks the token (when one is set) from the Authorization
 // header, the cookie, or ?token=, which also sets the cookie so that
-// EventSource, which cannot send headers, works.
-func (s *dashServer) authorized(w http.ResponseWriter, r *http.Request) bool {
+// EventSource, which cannot send headers, works. how says which one
+// passed ("none" without a token), for the action log.
+func (s *dashServer) authorized(w http.ResponseWriter, r *http.Request) (how string, ok bool) {
 	if s.token == "" {
-		return true
+		return "none", true
 	}
 	want := sha256.Sum256([]byte(s.token))
 	match := func(v string) bool {
@@ -560,23 +668,23 @@ func (s *dashServer) authorized(w http.ResponseWriter, r *http.Request) bool {
 	}
 	if auth := r.Header.Get("Authorization"); auth != "" {
 		v, ok := strings.CutPrefix(auth, "Bearer ")
-		return ok && match(v)
+		return "bearer", ok && match(v)
 	}
 	// The cookie holds a hash of the token, not the token.
 	ch := sha256.Sum256([]byte("redisalloc-dashboard-cookie:" + s.token))
 	cookieValue := hex.EncodeToString(ch[:])
 	if c, err := r.Cookie(dashboardCookie); err == nil &&
 		subtle.ConstantTimeCompare([]byte(c.Value), []byte(cookieValue)) == 1 {
-		return true
+		return "cookie", true
 	}
 	if r.URL.Query().Has("token") && match(r.URL.Query().Get("token")) {
 		http.SetCookie(w, &http.Cookie{
 			Name: dashboardCookie, Value: cookieValue, Path: "/",
 			HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		})
-		return true
+		return "query", true
 	}
-	return false
+	return "", false
 }
 
 func (s *dashServer) static(name, contentType string) http.HandlerFunc {
@@ -704,6 +812,7 @@ type dashboardOptions struct {
 	interval time.Duration
 	// fullReadLimit is inspect.Options.FullReadLimit.
 	fullReadLimit int
+	allowActions  bool
 }
 
 func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
@@ -715,16 +824,22 @@ func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 		"`address` to serve on; port 0 picks a free one. A non-loopback address needs a token")
 	fs.StringVar(&o.token, "token", o.token,
 		"require this `token` on every request (at least 16 characters); default $"+dashboardTokenEnv)
+	fs.BoolVar(&o.allowActions, "allow-actions", o.allowActions,
+		"enable the actions (free a lease, quarantine a member, requeue dead letters), each confirmed\n"+
+			"in the page and logged to stderr; without it the dashboard only reads")
 	fs.DurationVar(&o.interval, "interval", o.interval, "how often to read Redis and update the viewers")
 	fs.IntVar(&o.fullReadLimit, "full-read-limit", o.fullReadLimit,
 		"show the members of pools of at most this many; larger pools show their counts only,\n"+
 			"read at a cost that does not grow with them; -1 reads every pool whole")
 	setHelp(fs, `usage: redisalloc dashboard [--redis URL] --prefix P [flags]
 
-Serves a read-only live web page of everything under a prefix: pools (free,
-held, unhealthy, members, leases with session and fence, bindings), the
-allocation rate, task queues and their recent failures, workers and the
-findings of diagnose, with each node's script load between collections.
+Serves a live web page of everything under a prefix: pools (free, held,
+unhealthy, members, leases with session and fence, bindings), the
+allocation rate, task queues (counts over time, dead letters and each
+task's record), workers and the findings of diagnose, with each node's
+script load between collections. It only reads unless --allow-actions is
+given; then an operator can free a lease, quarantine a member and requeue
+dead letters from the page, each confirmed there and logged to stderr.
 One collection every --interval is shared by all viewers, who get it over
 server-sent events; when a collection takes long, the next waits 5 times
 as long, so Redis spends at most a fifth of its time on the dashboard. The
@@ -732,7 +847,8 @@ page is built into the binary and loads nothing from elsewhere.
 
 It listens on 127.0.0.1 unless told otherwise; any other address needs a
 token, which every request must then carry (Authorization: Bearer, or
-open /?token=... once to get a cookie). Prints "dashboard: URL" once
+open /?token=... once to get a cookie). Actions also need a same-origin
+request and the page's CSRF token. Prints "dashboard: URL" once
 listening; runs until interrupted. Exit status 2 for bad flags or an
 unreachable Redis.
 
@@ -799,6 +915,8 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	}
 	d, err := startDashboard(ctx, dashboardConfig{
 		addr: o.listen, token: o.token, interval: o.interval,
+		ops: &dashOps{client: client, prefix: prefix}, allowActions: o.allowActions,
+		log: slog.New(slog.NewTextHandler(e.stderr, nil)),
 		source: func(ctx context.Context) (*inspect.Report, error) {
 			return inspect.Collect(ctx, client, prefix, opts)
 		},
@@ -808,6 +926,9 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	}
 	fmt.Fprintf(e.stdout, "dashboard: %s\n", d.URL)
 	fmt.Fprintf(e.stdout, "showing prefix %q on %s every %v (longer if a collection is slow); Ctrl-C stops\n", prefix, where, o.interval)
+	if o.allowActions {
+		fmt.Fprintln(e.stdout, "actions are enabled: each is confirmed in the page and logged to stderr")
+	}
 	if o.token != "" {
 		fmt.Fprintln(e.stdout, "a token is required: open the URL with ?token=<token> once, or send Authorization: Bearer <token>")
 	}

@@ -19,6 +19,8 @@ func (d *demo) startDashboard(ctx context.Context) (stop func(), err error) {
 	token := os.Getenv(dashboardTokenEnv)
 	db, err := startDashboard(ctx, dashboardConfig{
 		addr: d.o.dashboard, token: token, interval: d.o.interval,
+		// The task views, read-only: the demo's dashboard offers no action.
+		ops: &dashOps{client: d.client, prefix: d.prefix},
 		source: func(ctx context.Context) (*inspect.Report, error) {
 			return inspect.Collect(ctx, d.client, d.prefix, inspect.Options{})
 		},
