@@ -57,7 +57,17 @@ func startDashTest(t *testing.T, cfg dashboardConfig) *dashTest {
 // do sends a request and returns the response with its body read.
 func (dt *dashTest) do(t *testing.T, method, path string, hdr http.Header) (*http.Response, string) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, strings.TrimSuffix(dt.d.URL, "/")+path, nil)
+	return dt.doBody(t, method, path, "", hdr)
+}
+
+// doBody is do with a request body.
+func (dt *dashTest) doBody(t *testing.T, method, path, reqBody string, hdr http.Header) (*http.Response, string) {
+	t.Helper()
+	var rb io.Reader
+	if reqBody != "" {
+		rb = strings.NewReader(reqBody)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, strings.TrimSuffix(dt.d.URL, "/")+path, rb)
 	if err != nil {
 		t.Fatal(err)
 	}
