@@ -250,6 +250,14 @@ func startDemoDashboard(t *testing.T, bin, url string) string {
 // must make it exit 0.
 func startServing(t *testing.T, bin string, args ...string) string {
 	t.Helper()
+	u, _ := startServingLog(t, bin, args...)
+	return u
+}
+
+// startServingLog is startServing that also returns the command's
+// stderr, written as it runs.
+func startServingLog(t *testing.T, bin string, args ...string) (string, *lockedBuffer) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -298,13 +306,13 @@ func startServing(t *testing.T, bin string, args ...string) string {
 	})
 	select {
 	case u := <-urls:
-		return u
+		return u, &stderr
 	case err := <-exited:
 		t.Fatalf("%s exited before printing the dashboard URL: %v\nstdout:\n%s\nstderr:\n%s", args[0], err, out.String(), stderr.String())
 	case <-time.After(60 * time.Second):
 		t.Fatalf("no dashboard URL within 60s\nstdout:\n%s\nstderr:\n%s", out.String(), stderr.String())
 	}
-	return ""
+	return "", nil
 }
 
 // pageView is what the page shows, read by readPageJS.

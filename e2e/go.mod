@@ -11,6 +11,7 @@ replace github.com/redisallocator/redisallocator/cmd/redisalloc => ../cmd/redisa
 tool github.com/jaegertracing/jaeger/cmd/jaeger
 
 require (
+	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
 	github.com/redis/rueidis v1.0.79
 	github.com/redisallocator/redisallocator v0.0.0-00010101000000-000000000000
@@ -59,7 +60,6 @@ require (
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
-	github.com/chromedp/cdproto v0.159.0 // indirect
 	github.com/cpuguy83/go-md2man/v2 v2.0.6 // indirect
 	github.com/davecgh/go-spew v1.1.2-0.20180830191138-d8f796af33cc // indirect
 	github.com/dennwc/varint v1.0.0 // indirect

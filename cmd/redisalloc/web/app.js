@@ -1,5 +1,16 @@
 // redisalloc dashboard: renders each report the server pushes.
 //
+// The URL's hash selects the view: "" the overview of everything,
+// "#pool/NAME" one pool, "#queue/NAME" one queue with its charts and
+// task list, "#queue/NAME/task/ID" a task's record too. The sidebar lists
+// every pool and queue, filtered by its search box.
+//
+// Actions (when the server has --allow-actions) are buttons that open a
+// confirmation naming their target; only the confirm button posts, with
+// the CSRF token read from /api/session, and the result shows in #toast.
+// Buttons are handled by one listener on the document, so the renders
+// that replace them every report do not lose clicks.
+//
 // Every report is rendered in one synchronous pass that replaces the
 // children of #data and sets its data-seq, so the seq and the numbers on
 // the page always come from the same report. Numbers carry stable data-*
@@ -17,6 +28,18 @@
   const prefixEl = document.getElementById("prefix");
   const errorBox = document.getElementById("error");
   const every = document.getElementById("every");
+  const nav = document.getElementById("nav-list");
+  const navFilter = document.getElementById("nav-filter");
+  const modeBadge = document.getElementById("mode");
+  const dialog = document.getElementById("confirm");
+  const toast = document.getElementById("toast");
+
+  // What /api/session said: whether actions are on, and their CSRF token.
+  const session = { actions: false, csrf: "", states: [] };
+  let lastReport = null;
+  // The task list and task record of the selected queue, fetched on
+  // demand (not part of the broadcast).
+  const tv = { queue: null, state: "", cursor: "", tasks: null, next: "", prev: [], error: "", dead: -1, detailId: null, detail: null, detailError: "" };
 
   let intervalMs = 1000;
   let lastSeq = 0;
@@ -45,7 +68,7 @@
   }
 
   function append(e, children) {
-    for (const c of children.flat()) {
+    for (const c of children.flat(Infinity)) {
       if (c === undefined || c === null || c === false) continue;
       e.append(c instanceof Node ? c : document.createTextNode(String(c)));
     }
@@ -125,8 +148,15 @@
   }
 
   function chart(rates, interval) {
+    const series = (rates || []).map((s) => ({ name: s.pool, points: s.points }));
+    return card("Allocations per second", { class: "card chart-card", "data-chart": "" },
+      lineChart(series, interval, "allocations per second per pool", "collecting: the rate needs two reports", "/s"));
+  }
+
+  // lineChart draws series ({name, points: [{t, v}]}) over time as one
+  // SVG with its legend; unit follows the legend's values.
+  function lineChart(series, interval, label, emptyText, unit) {
     const W = 860, H = 220, L = 46, R = 12, T = 12, B = 26;
-    const series = rates || [];
     let n = 0, maxV = 0, minT = Infinity, maxT = -Infinity;
     for (const s of series) {
       for (const p of s.points) {
@@ -145,7 +175,7 @@
     const y = (v) => H - B - (v / top) * (H - T - B);
     const g = svg("svg", {
       viewBox: `0 0 ${W} ${H}`, class: "chart", role: "img",
-      "aria-label": "allocations per second per pool", "data-chart-points": n,
+      "aria-label": label, "data-chart-points": n,
     });
     for (let i = 0; i <= 4; i++) {
       const v = (top * i) / 4;
@@ -154,7 +184,7 @@
     }
     if (n === 0) {
       g.append(svg("text", { x: W / 2, y: H / 2, class: "axis", "text-anchor": "middle" },
-        "collecting: the rate needs two reports"));
+        emptyText));
     } else {
       for (const frac of [0, 0.5, 1]) {
         const t = minT + frac * span;
@@ -165,17 +195,17 @@
     series.forEach((s, i) => {
       if (!s.points.length) return;
       const pts = s.points.map((p) => `${x(Date.parse(p.t)).toFixed(1)},${y(p.v).toFixed(1)}`).join(" ");
-      g.append(svg("polyline", { points: pts, class: "line s" + (i % 6), "data-series": s.pool }));
+      g.append(svg("polyline", { points: pts, class: "line s" + (i % 6), "data-series": s.name }));
       const last = s.points[s.points.length - 1];
       g.append(svg("circle", { cx: x(Date.parse(last.t)), cy: y(last.v), r: 3, class: "dot s" + (i % 6) }));
     });
     const legend = el("ul", { class: "legend" }, series.map((s, i) => {
       const last = s.points.length ? s.points[s.points.length - 1].v : null;
-      return el("li", { "data-series": s.pool },
-        el("span", { class: "swatch s" + (i % 6) }), s.pool, " ",
-        el("b", { "data-field": "rate" }, last === null ? "–" : fmtRate(last) + "/s"));
+      return el("li", { "data-series": s.name },
+        el("span", { class: "swatch s" + (i % 6) }), s.name, " ",
+        el("b", { "data-field": "rate" }, last === null ? "–" : fmtRate(last) + unit));
     }));
-    return card("Allocations per second", { class: "card chart-card", "data-chart": "" }, g, legend);
+    return [g, legend];
   }
 
   function niceMax(v) {
@@ -217,11 +247,12 @@
         el("td", { class: "mono", "data-field": "session", title: lease && lease.session ? lease.session : null },
           lease ? (lease.session ? short(lease.session, 18) : el("span", { class: "muted" }, "none")) : ""),
         el("td", { class: "n" }, left),
-        el("td", { class: "muted", "data-field": "bound" }, (bound.get(m.key) || []).join(", ")));
+        el("td", { class: "muted", "data-field": "bound" }, (bound.get(m.key) || []).join(", ")),
+        session.actions ? el("td", { class: "acts" }, memberActions(p.name, m)) : null);
     });
     // A pool over --full-read-limit comes as a summary: counts only.
     const members = p.members && p.members.length
-      ? el("div", { class: "scroll" }, table(["member", "state", "prio", "fence", "session", "time left", "bound to"], rows, { class: "members" }))
+      ? el("div", { class: "scroll" }, table(["member", "state", "prio", "fence", "session", "time left", "bound to"].concat(session.actions ? ["actions"] : []), rows, { class: "members" }))
       : el("p", { class: "muted", "data-field": "members-note" }, p.summary
         ? "summary only: more members than --full-read-limit, so members, bindings, sessions and invariants are not read"
         : p.total ? "members omitted" : "no members");
@@ -239,7 +270,7 @@
         strays.map((b) => b.name + " → " + b.key).join(", ")));
     }
     return el("section", { class: "card pool", "data-pool": p.name },
-      el("h2", null, "Pool ", el("span", { class: "name" }, p.name),
+      el("h2", null, "Pool ", el("a", { class: "name", href: "#pool/" + encodeURIComponent(p.name) }, p.name),
         el("span", {
           class: "badge " + badge.cls,
           "data-field": "invariants", "data-status": badge.status,
@@ -268,7 +299,7 @@
   function queues(list) {
     if (!list.length) return card("Task queues", { "data-queues": "" }, el("p", { class: "muted" }, "no queues"));
     const rows = list.map((q) => el("tr", { "data-queue": q.name },
-      el("td", { class: "key" }, q.name),
+      el("td", { class: "key" }, el("a", { href: "#queue/" + encodeURIComponent(q.name) }, q.name)),
       el("td", { class: "n", "data-field": "ready" }, q.ready),
       el("td", { class: "n", "data-field": "running" }, q.running),
       el("td", { class: "n", "data-field": "delayed" }, q.delayed),
@@ -341,6 +372,303 @@
         el("td", { class: "n" }, (n.slowlog || []).length)))));
   }
 
+  // ---- actions -----------------------------------------------------------
+
+  // memberActions are the buttons of a member row: free its lease (by the
+  // fence shown, so a stale page cannot free a newer lease) and
+  // quarantine it, or end its quarantine.
+  function memberActions(poolName, m) {
+    const out = [];
+    if (m.lease) {
+      out.push(el("button", {
+        type: "button", class: "act", "data-action": "pool/free", "data-pool": poolName,
+        "data-member": m.key, "data-fence": m.lease.fence,
+      }, "free"));
+    }
+    if (m.state === "unhealthy") {
+      out.push(el("button", { type: "button", class: "act", "data-action": "pool/unquarantine", "data-pool": poolName, "data-member": m.key }, "end quarantine"));
+    } else {
+      out.push(el("button", { type: "button", class: "act", "data-action": "pool/quarantine", "data-pool": poolName, "data-member": m.key }, "quarantine"));
+    }
+    return out;
+  }
+
+  // confirmations describe each button's action: the dialog's title and
+  // text, and the request it posts (to /api/actions/<path>).
+  const confirmations = {
+    "pool/free": (b) => ({
+      title: "Free a lease",
+      text: `End the lease of member ${b.member} of pool ${b.pool} (fence ${b.fence}) without asking its holder? ` +
+        "Only this lease ends: if the member was released or leased again since, nothing happens.",
+      path: "pool/free",
+      body: () => ({ pool: b.pool, member: b.member, fence: Number(b.fence) }),
+    }),
+    "pool/quarantine": (b) => ({
+      title: "Quarantine a member",
+      text: `Take member ${b.member} of pool ${b.pool} out of rotation (a held member when its lease ends) for:`,
+      duration: true,
+      path: "pool/quarantine",
+      body: (secs) => ({ pool: b.pool, member: b.member, seconds: secs }),
+    }),
+    "pool/unquarantine": (b) => ({
+      title: "End a quarantine",
+      text: `Return member ${b.member} of pool ${b.pool} to the free set now?`,
+      path: "pool/quarantine",
+      body: () => ({ pool: b.pool, member: b.member, seconds: 0 }),
+    }),
+    "queue/requeue": (b) => ({
+      title: "Requeue a dead letter",
+      text: `Move task ${b.task} of queue ${b.queue} from the dead-letter set back to the queue, with fresh attempts?`,
+      path: "queue/requeue",
+      body: () => ({ queue: b.queue, ids: [b.task] }),
+    }),
+  };
+
+  let pending = null; // the confirmation the dialog shows
+
+  function askConfirm(button) {
+    const make = confirmations[button.dataset.action];
+    if (!make || !session.actions) return;
+    pending = make(button.dataset);
+    dialog.querySelector("[data-field=confirm-title]").textContent = pending.title;
+    dialog.querySelector("[data-field=confirm-target]").textContent = pending.text;
+    dialog.querySelector("[data-field=confirm-duration]").hidden = !pending.duration;
+    dialog.dataset.action = pending.path;
+    dialog.showModal();
+  }
+
+  function onConfirm() {
+    const c = pending;
+    pending = null;
+    dialog.close();
+    if (!c) return;
+    let body;
+    if (c.duration) {
+      const mins = Number(document.getElementById("confirm-minutes").value);
+      if (!(mins > 0)) {
+        showResult(false, "quarantine: give a number of minutes above 0");
+        return;
+      }
+      body = c.body(Math.round(mins * 60));
+    } else {
+      body = c.body();
+    }
+    showResult(null, c.title + ": sending…");
+    fetch("/api/actions/" + c.path, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": session.csrf },
+      body: JSON.stringify(body),
+    }).then((res) => res.text().then((text) => {
+      let j = {};
+      try { j = JSON.parse(text); } catch (e) { j = { error: text.trim() || "HTTP " + res.status }; }
+      showResult(res.ok && j.ok, res.ok && j.ok ? j.message : "refused (HTTP " + res.status + "): " + (j.error || text.trim()));
+      if (c.path.startsWith("queue/")) reloadTasks();
+    })).catch((e) => showResult(false, "failed: " + e.message));
+  }
+
+  // showResult shows an action's outcome: ok true, false, or null (sent).
+  function showResult(ok, text) {
+    toast.hidden = false;
+    toast.dataset.result = ok === null ? "pending" : ok ? "ok" : "error";
+    toast.textContent = text;
+  }
+
+  document.addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-action]");
+    if (b) {
+      ev.preventDefault();
+      askConfirm(b);
+      return;
+    }
+    const more = ev.target.closest("button[data-page]");
+    if (more) {
+      ev.preventDefault();
+      pageTasks(more.dataset.page);
+    }
+  });
+  document.getElementById("confirm-ok").addEventListener("click", (ev) => { ev.preventDefault(); onConfirm(); });
+  document.getElementById("confirm-cancel").addEventListener("click", (ev) => { ev.preventDefault(); pending = null; dialog.close(); });
+  dialog.addEventListener("close", () => { pending = null; });
+  toast.addEventListener("click", () => { toast.hidden = true; });
+
+  // ---- views and navigation ---------------------------------------------------
+
+  // route reads the view from the URL's hash.
+  function route() {
+    const parts = location.hash.replace(/^#/, "").split("/").map((p) => {
+      try { return decodeURIComponent(p); } catch (e) { return p; }
+    });
+    if (parts[0] === "pool" && parts[1]) return { kind: "pool", name: parts[1] };
+    if (parts[0] === "queue" && parts[1]) return { kind: "queue", name: parts[1], task: parts[2] === "task" ? parts[3] || null : null };
+    return { kind: "overview" };
+  }
+
+  function renderNav(r, rt) {
+    const f = navFilter.value.trim().toLowerCase();
+    const match = (name) => !f || name.toLowerCase().includes(f);
+    const pools = (r.pools || []).filter((p) => match(p.name));
+    const queues = (r.queues || []).filter((q) => match(q.name));
+    const link = (kind, name, counts, bad) => el("li", null,
+      el("a", {
+        href: "#" + kind + "/" + encodeURIComponent(name), "data-nav": kind, "data-name": name,
+        class: (rt.kind === kind && rt.name === name ? "sel" : "") + (bad ? " bad" : ""),
+      }, el("span", { class: "nav-name" }, name), el("span", { class: "nav-counts" }, counts)));
+    nav.replaceChildren(
+      el("a", { href: "#", class: "overview" + (rt.kind === "overview" ? " sel" : ""), "data-nav": "overview" }, "Overview"),
+      el("h3", null, "Pools ", el("span", { class: "muted", "data-field": "nav-pools" }, pools.length + "/" + (r.pools || []).length)),
+      el("ul", null, pools.map((p) => link("pool", p.name, p.free + " free · " + p.held + " held", (p.violations || []).length > 0))),
+      el("h3", null, "Queues ", el("span", { class: "muted", "data-field": "nav-queues" }, queues.length + "/" + (r.queues || []).length)),
+      el("ul", null, queues.map((q) => link("queue", q.name, q.ready + " ready · " + q.dead + " dead", q.dead > 0))));
+  }
+
+  function notFound(kind, name) {
+    return card(kind + " " + name, { "data-missing": "" },
+      el("p", { class: "muted" }, "Not in the latest report: it has no keys under this prefix (or the scan missed it). ",
+        el("a", { href: "#" }, "Back to the overview")));
+  }
+
+  function poolView(r, d, name) {
+    const p = (r.pools || []).find((x) => x.name === name);
+    if (!p) return [notFound("Pool", name)];
+    const rates = (d.rates || []).filter((s) => s.pool === name);
+    return [chart(rates, intervalMs), pool(p)];
+  }
+
+  function queueView(r, d, rt) {
+    const q = (r.queues || []).find((x) => x.name === rt.name);
+    if (!q) return [notFound("Queue", rt.name)];
+    const qs = (d.queues || []).find((s) => s.queue === rt.name) || { points: [] };
+    const line = (f) => qs.points.map((p) => ({ t: p.t, v: p[f] }));
+    const depth = ["ready", "delayed", "running", "dead"].map((f) => ({ name: f, points: line(f) }));
+    const failed = [{ name: "new dead letters", points: qs.points.filter((p) => p.new_dead !== null && p.new_dead !== undefined).map((p) => ({ t: p.t, v: p.new_dead })) }];
+    if (tv.queue !== rt.name || q.dead !== tv.dead) {
+      // A new queue, or its dead letters changed: read the list again.
+      loadTasks(rt.name, tv.queue === rt.name ? tv.cursor : "", q.dead);
+    }
+    if (rt.task && tv.detailId !== rt.task) loadDetail(rt.name, rt.task);
+    return [
+      el("section", { class: "card", "data-queue-view": q.name },
+        el("h2", null, "Queue ", el("span", { class: "name" }, q.name)),
+        el("div", { class: "stats" },
+          stat("ready", "ready", q.ready),
+          stat("delayed", "delayed", q.delayed),
+          stat("running", "running", q.running),
+          stat("dead letters", "dead", q.dead, q.dead ? "bad" : ""),
+          stat("workers", "workers", q.workers),
+          stat("records", "records", q.records))),
+      el("div", { class: "cols" },
+        card("Depth over time", { class: "card chart-card", "data-queue-chart": "depth" },
+          lineChart(depth, intervalMs, "tasks by state over time", "collecting", "")),
+        card("Failed for good, per second", { class: "card chart-card", "data-queue-chart": "failed" },
+          lineChart(failed, intervalMs, "new dead letters per second", "collecting: the rate needs two reports", "/s"),
+          el("p", { class: "muted note" }, "Growth of the dead-letter set between collections (requeues and deletions offset it). " +
+            "Tasks processed and their latency are not kept in Redis, so they are not charted."))),
+      rt.task ? taskDetail(q.name, rt.task) : null,
+      taskList(q),
+    ];
+  }
+
+  function taskList(q) {
+    const section = (...body) => el("section", { class: "card", "data-tasks": q.name },
+      el("h2", null, "Dead letters of ", el("span", { class: "name" }, q.name)), body);
+    if (tv.error) return section(el("p", { class: "error-text" }, tv.error));
+    if (!tv.tasks) return section(el("p", { class: "muted" }, "loading…"));
+    const rows = tv.tasks.map((t) => el("tr", { "data-task": t.id },
+      el("td", { class: "key" }, el("a", { href: "#queue/" + encodeURIComponent(q.name) + "/task/" + encodeURIComponent(t.id) }, t.id)),
+      el("td", null, el("span", { class: "pill " + (t.status === "failed" ? "unhealthy" : "held") }, t.status)),
+      el("td", { class: "n" }, t.attempt + "/" + t.max_attempts),
+      el("td", null, fmtTime(t.finished)),
+      el("td", null, (t.error_kind ? t.error_kind + ": " : "") + (t.error_message || "")),
+      session.actions ? el("td", { class: "acts" },
+        el("button", { type: "button", class: "act", "data-action": "queue/requeue", "data-queue": q.name, "data-task": t.id }, "requeue")) : null));
+    return section(
+      rows.length
+        ? el("div", { class: "scroll" }, table(["task", "status", "attempt", "failed at", "last error"].concat(session.actions ? ["actions"] : []), rows))
+        : el("p", { class: "muted", "data-field": "no-tasks" }, "No dead letters."),
+      el("p", { class: "muted note" }, "Oldest failure first; the overview's recent failures list the newest."),
+      el("div", { class: "pager" },
+        tv.prev.length ? el("button", { type: "button", "data-page": "prev" }, "‹ previous") : null,
+        tv.next ? el("button", { type: "button", "data-page": "next" }, "next ›") : null));
+  }
+
+  function taskDetail(queue, id) {
+    const back = el("a", { href: "#queue/" + encodeURIComponent(queue) }, "close");
+    if (tv.detailId !== id || (!tv.detail && !tv.detailError)) {
+      return card("Task " + id, { "data-task-detail": id }, el("p", { class: "muted" }, "loading…"));
+    }
+    if (tv.detailError) return card("Task " + id, { "data-task-detail": id }, el("p", { class: "error-text" }, tv.detailError), back);
+    const t = tv.detail;
+    const row = (k, v, field) => [el("dt", null, k), el("dd", { "data-field": field }, v === undefined || v === null || v === "" ? "–" : v)];
+    return el("section", { class: "card", "data-task-detail": id },
+      el("h2", null, "Task ", el("span", { class: "name" }, t.id), " ", back),
+      el("dl", { class: "detail" },
+        row("status", t.status, "status"),
+        row("attempt", t.attempt + " of " + t.max_attempts, "attempt"),
+        row("priority", t.priority, "priority"),
+        row("created", fmtTime(t.created), "created"),
+        row("started", fmtTime(t.started), "started"),
+        row("finished", fmtTime(t.finished), "finished"),
+        row("deadline", fmtTime(t.deadline), "deadline"),
+        row("cancel requested", t.cancel_requested ? "yes" : "no", "cancel"),
+        row("progress", t.progress ? t.progress.current + " / " + t.progress.total : "", "progress"),
+        row("error", (t.error_kind ? t.error_kind + ": " : "") + (t.error_message || ""), "error")),
+      session.actions && t.status === "failed"
+        ? el("button", { type: "button", class: "act", "data-action": "queue/requeue", "data-queue": queue, "data-task": t.id }, "requeue")
+        : null);
+  }
+
+  function getJSON(url) {
+    return fetch(url, { cache: "no-store", credentials: "same-origin" }).then((res) => res.text().then((text) => {
+      let j;
+      try { j = JSON.parse(text); } catch (e) { throw new Error("HTTP " + res.status + ": " + text.trim()); }
+      if (!res.ok) throw new Error(j.error || "HTTP " + res.status);
+      return j;
+    }));
+  }
+
+  let tasksReq = 0; // the newest request wins
+
+  function loadTasks(queue, cursor, dead) {
+    const n = ++tasksReq;
+    if (tv.queue !== queue) {
+      Object.assign(tv, { queue, cursor: "", prev: [], tasks: null, next: "", error: "", detailId: null, detail: null, detailError: "" });
+      cursor = "";
+    }
+    tv.dead = dead;
+    tv.state = "dead";
+    getJSON("/api/tasks?queue=" + encodeURIComponent(queue) + "&state=dead&limit=50&cursor=" + encodeURIComponent(cursor))
+      .then((j) => { if (n === tasksReq) Object.assign(tv, { tasks: j.tasks, next: j.next, cursor, error: "" }); })
+      .catch((e) => { if (n === tasksReq) tv.error = "Could not read the tasks: " + e.message; })
+      .finally(() => { if (n === tasksReq && lastReport) render(lastReport); });
+  }
+
+  function reloadTasks() {
+    if (tv.queue) loadTasks(tv.queue, tv.cursor, tv.dead);
+    if (tv.detailId && tv.queue) loadDetail(tv.queue, tv.detailId);
+  }
+
+  function pageTasks(dir) {
+    if (!tv.queue) return;
+    let cursor = tv.cursor;
+    if (dir === "next" && tv.next) {
+      tv.prev.push(tv.cursor);
+      cursor = tv.next;
+    } else if (dir === "prev" && tv.prev.length) {
+      cursor = tv.prev.pop();
+    }
+    loadTasks(tv.queue, cursor, tv.dead);
+  }
+
+  function loadDetail(queue, id) {
+    tv.detailId = id;
+    tv.detail = null;
+    tv.detailError = "";
+    getJSON("/api/task?queue=" + encodeURIComponent(queue) + "&id=" + encodeURIComponent(id))
+      .then((j) => { if (tv.detailId === id) tv.detail = j; })
+      .catch((e) => { if (tv.detailId === id) tv.detailError = e.message; })
+      .finally(() => { if (lastReport) render(lastReport); });
+  }
+
   // ---- rendering ----------------------------------------------------------
 
   function render(r) {
@@ -351,15 +679,26 @@
     lastSeq = r.seq;
     receivedAt = performance.now();
     const stale = !!d.error;
-    const parts = [
-      summary(r),
-      chart(d.rates, intervalMs),
-      (r.pools || []).map(pool),
-      el("div", { class: "cols" }, queues(r.queues || []), workers(r.workers || [])),
-      findings(r.findings || []),
-      locks(r),
-      redisNodes(r.redis),
-    ];
+    lastReport = r;
+    const rt = route();
+    renderNav(r, rt);
+    let parts;
+    if (rt.kind === "pool") {
+      parts = poolView(r, d, rt.name);
+    } else if (rt.kind === "queue") {
+      parts = queueView(r, d, rt);
+    } else {
+      parts = [
+        summary(r),
+        chart(d.rates, intervalMs),
+        (r.pools || []).map(pool),
+        el("div", { class: "cols" }, queues(r.queues || []), workers(r.workers || [])),
+        findings(r.findings || []),
+        locks(r),
+        redisNodes(r.redis),
+      ];
+    }
+    root.dataset.view = rt.kind;
     root.replaceChildren(...parts.flat().filter(Boolean));
     root.dataset.seq = String(r.seq);
     root.dataset.time = r.time || "";
@@ -442,6 +781,18 @@
     };
   }
 
-  setInterval(tick, 250);
-  connect();
+  window.addEventListener("hashchange", () => { if (lastReport) render(lastReport); });
+  navFilter.addEventListener("input", () => { if (lastReport) renderNav(lastReport, route()); });
+
+  // The session first (whether to offer actions), then the data.
+  getJSON("/api/session")
+    .then((j) => Object.assign(session, { actions: !!j.actions, csrf: j.csrf || "", states: j.task_states || [] }))
+    .catch(() => {})
+    .finally(() => {
+      modeBadge.textContent = session.actions ? "actions enabled" : "read-only";
+      modeBadge.className = "badge " + (session.actions ? "mode-actions" : "mode-readonly");
+      modeBadge.dataset.actions = String(session.actions);
+      setInterval(tick, 250);
+      connect();
+    });
 })();
