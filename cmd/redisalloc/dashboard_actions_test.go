@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect"
 	"github.com/redisallocator/redisallocator/cmd/redisalloc/inspect/inspecttest"
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
@@ -296,4 +297,51 @@ func TestDashboardActions(t *testing.T) {
 			t.Errorf("%d actions logged as done, want 4:\n%s", n, logBuf.String())
 		}
 	})
+}
+
+// TestDashboardQueueSeries: each queue's counts over time, the growth of
+// its dead letters per second (none on the first point, never negative),
+// and queues gone from the report leave.
+func TestDashboardQueueSeries(t *testing.T) {
+	t.Parallel()
+	qt := queueTracker{series: map[string][]queuePoint{}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rep := func(sec int, qs ...inspect.Queue) *inspect.Report {
+		return &inspect.Report{Time: t0.Add(time.Duration(sec) * time.Second), Queues: qs}
+	}
+	qt.add(rep(0, inspect.Queue{Name: "a", Ready: 5, Dead: 1}, inspect.Queue{Name: "b"}))
+	qt.add(rep(2, inspect.Queue{Name: "a", Ready: 3, Running: 2, Dead: 5}))
+	qt.add(rep(3, inspect.Queue{Name: "a", Ready: 1, Dead: 2}))
+	got := qt.snapshot()
+	if len(got) != 1 || got[0].Queue != "a" || len(got[0].Points) != 3 {
+		t.Fatalf("series %+v: want queue a with 3 points (b left)", got)
+	}
+	pts := got[0].Points
+	if pts[0].NewDead != nil || pts[1].NewDead == nil || *pts[1].NewDead != 2 || pts[2].NewDead == nil || *pts[2].NewDead != 0 {
+		t.Errorf("new dead letters per second: %v %v %v, want nil, 2, 0", pts[0].NewDead, pts[1].NewDead, pts[2].NewDead)
+	}
+	if pts[1].Ready != 3 || pts[1].Running != 2 || pts[1].Dead != 5 {
+		t.Errorf("point 1: %+v", pts[1])
+	}
+	for i := range dashboardRatePoints + 10 {
+		qt.add(rep(10+i, inspect.Queue{Name: "a"}))
+	}
+	if n := len(qt.snapshot()[0].Points); n != dashboardRatePoints {
+		t.Errorf("%d points kept, want %d", n, dashboardRatePoints)
+	}
+}
+
+// TestDashboardTaskRoutesNeedRedis: a dashboard without Redis operations
+// (as in tests with a fake source) serves no task view.
+func TestDashboardTaskRoutesNeedRedis(t *testing.T) {
+	t.Parallel()
+	dt := startDashTest(t, dashboardConfig{interval: time.Hour, source: fakeSource(), allowActions: true})
+	for _, path := range []string{"/api/tasks?queue=q&state=dead", "/api/task?queue=q&id=x"} {
+		if res, _ := dt.do(t, "GET", path, nil); res.StatusCode != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
+		}
+	}
+	if actions, _ := dt.session(t, nil); actions {
+		t.Errorf("actions offered without Redis operations")
+	}
 }

@@ -486,6 +486,14 @@
       pageTasks(more.dataset.page);
     }
   });
+  document.addEventListener("change", (ev) => {
+    if (ev.target.id === "task-state" && tv.queue) {
+      tv.state = ev.target.value;
+      tv.prev = [];
+      tv.tasks = null;
+      loadTasks(tv.queue, "", tv.dead);
+    }
+  });
   document.getElementById("confirm-ok").addEventListener("click", (ev) => { ev.preventDefault(); onConfirm(); });
   document.getElementById("confirm-cancel").addEventListener("click", (ev) => { ev.preventDefault(); pending = null; dialog.close(); });
   dialog.addEventListener("close", () => { pending = null; });
@@ -569,8 +577,15 @@
   }
 
   function taskList(q) {
-    const section = (...body) => el("section", { class: "card", "data-tasks": q.name },
-      el("h2", null, "Dead letters of ", el("span", { class: "name" }, q.name)), body);
+    // The states the server lists (/api/session); a choice only when
+    // there is more than one.
+    const states = session.states.length ? session.states : ["dead"];
+    const picker = states.length > 1
+      ? el("select", { id: "task-state", "aria-label": "task state", "data-field": "task-state" },
+        states.map((st) => el("option", { value: st, selected: st === tv.state }, st)))
+      : null;
+    const section = (...body) => el("section", { class: "card", "data-tasks": q.name, "data-state": tv.state },
+      el("h2", null, tv.state === "dead" ? "Dead letters of " : "Tasks of ", el("span", { class: "name" }, q.name), picker), body);
     if (tv.error) return section(el("p", { class: "error-text" }, tv.error));
     if (!tv.tasks) return section(el("p", { class: "muted" }, "loading…"));
     const rows = tv.tasks.map((t) => el("tr", { "data-task": t.id },
@@ -579,14 +594,14 @@
       el("td", { class: "n" }, t.attempt + "/" + t.max_attempts),
       el("td", null, fmtTime(t.finished)),
       el("td", null, (t.error_kind ? t.error_kind + ": " : "") + (t.error_message || "")),
-      session.actions ? el("td", { class: "acts" },
-        el("button", { type: "button", class: "act", "data-action": "queue/requeue", "data-queue": q.name, "data-task": t.id }, "requeue")) : null));
+      session.actions ? el("td", { class: "acts" }, taskActions(q.name, t)) : null));
     return section(
       rows.length
         ? el("div", { class: "scroll" }, table(["task", "status", "attempt", "failed at", "last error"].concat(session.actions ? ["actions"] : []), rows))
-        : el("p", { class: "muted", "data-field": "no-tasks" }, "No dead letters."),
-      el("p", { class: "muted note" }, "Oldest failure first; the overview's recent failures list the newest."),
+        : el("p", { class: "muted", "data-field": "no-tasks" }, tv.state === "dead" ? "No dead letters." : "No " + tv.state + " tasks."),
+      tv.state === "dead" ? el("p", { class: "muted note" }, "Oldest failure first; the overview's recent failures list the newest.") : null,
       el("div", { class: "pager" },
+        el("button", { type: "button", "data-page": "refresh" }, "refresh"),
         tv.prev.length ? el("button", { type: "button", "data-page": "prev" }, "‹ previous") : null,
         tv.next ? el("button", { type: "button", "data-page": "next" }, "next ›") : null));
   }
@@ -612,9 +627,16 @@
         row("cancel requested", t.cancel_requested ? "yes" : "no", "cancel"),
         row("progress", t.progress ? t.progress.current + " / " + t.progress.total : "", "progress"),
         row("error", (t.error_kind ? t.error_kind + ": " : "") + (t.error_message || ""), "error")),
-      session.actions && t.status === "failed"
-        ? el("button", { type: "button", class: "act", "data-action": "queue/requeue", "data-queue": queue, "data-task": t.id }, "requeue")
-        : null);
+      session.actions ? el("div", { class: "acts" }, taskActions(queue, t)) : null);
+  }
+
+  // taskActions are the buttons of a task: those its status allows.
+  function taskActions(queue, t) {
+    const out = [];
+    if (t.status === "failed") {
+      out.push(el("button", { type: "button", class: "act", "data-action": "queue/requeue", "data-queue": queue, "data-task": t.id }, "requeue"));
+    }
+    return out;
   }
 
   function getJSON(url) {
@@ -635,8 +657,8 @@
       cursor = "";
     }
     tv.dead = dead;
-    tv.state = "dead";
-    getJSON("/api/tasks?queue=" + encodeURIComponent(queue) + "&state=dead&limit=50&cursor=" + encodeURIComponent(cursor))
+    if (!tv.state) tv.state = session.states.includes("dead") || !session.states.length ? "dead" : session.states[0];
+    getJSON("/api/tasks?queue=" + encodeURIComponent(queue) + "&state=" + encodeURIComponent(tv.state) + "&limit=50&cursor=" + encodeURIComponent(cursor))
       .then((j) => { if (n === tasksReq) Object.assign(tv, { tasks: j.tasks, next: j.next, cursor, error: "" }); })
       .catch((e) => { if (n === tasksReq) tv.error = "Could not read the tasks: " + e.message; })
       .finally(() => { if (n === tasksReq && lastReport) render(lastReport); });
