@@ -71,12 +71,21 @@ func TestDashboardActionsInChromium(t *testing.T) {
 		t.Cleanup(srv.Close)
 		backends = append(backends, backend{"embedded", srv.URL()})
 	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) { actionsInChromium(t, ctx, bin, b.url) })
+	update := os.Getenv("UPDATE_SCREENSHOT") == "1"
+	for i, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			shot := ""
+			if update && i == 0 {
+				shot = filepath.Join(root, "docs", "dashboard-actions.png")
+			}
+			actionsInChromium(t, ctx, bin, b.url, shot)
+		})
 	}
 }
 
-func actionsInChromium(t *testing.T, ctx context.Context, bin, url string) {
+// actionsInChromium is TestDashboardActionsInChromium on one Redis. With
+// shot set, it saves there a picture of a confirmation over the pool.
+func actionsInChromium(t *testing.T, ctx context.Context, bin, url, shot string) {
 	connect := func() rueidis.Client {
 		c, err := redisallocator.Connect(ctx, url)
 		if err != nil {
@@ -194,6 +203,16 @@ func actionsInChromium(t *testing.T, ctx context.Context, bin, url string) {
 			}
 		}
 		if !ok {
+			if shot != "" {
+				png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
+				if err != nil {
+					t.Fatalf("screenshot: %v", err)
+				}
+				if err := os.WriteFile(shot, png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("updated %s", shot)
+			}
 			run("cancel", chromedp.Click(chromedp.ID("confirm-cancel")))
 			wait("the dialog to close", `!document.getElementById("confirm").open`)
 			return ""
@@ -302,9 +321,8 @@ func actionsInChromium(t *testing.T, ctx context.Context, bin, url string) {
 			t.Errorf("the dashboard log has no %q:\n%s", want, logs.String())
 		}
 	}
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(90))
-	if err == nil {
-		_ = os.WriteFile(filepath.Join(artifactsDir(t), "dashboard-actions-"+strings.ReplaceAll(t.Name(), "/", "-")+".png"), shot, 0o644)
+	if png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100)); err == nil {
+		_ = os.WriteFile(filepath.Join(artifactsDir(t), "dashboard-actions-"+strings.ReplaceAll(t.Name(), "/", "-")+".png"), png, 0o644)
 	}
 }
 
