@@ -462,6 +462,9 @@
       let j = {};
       try { j = JSON.parse(text); } catch (e) { j = { error: text.trim() || "HTTP " + res.status }; }
       showResult(res.ok && j.ok, res.ok && j.ok ? j.message : "refused (HTTP " + res.status + "): " + (j.error || text.trim()));
+      // A restarted server has a new CSRF token: read it again, so that
+      // trying again works.
+      if (res.status === 403) loadSession();
       if (c.path.startsWith("queue/")) reloadTasks();
     })).catch((e) => showResult(false, "failed: " + e.message));
   }
@@ -527,6 +530,18 @@
       el("ul", null, pools.map((p) => link("pool", p.name, p.free + " free · " + p.held + " held", (p.violations || []).length > 0))),
       el("h3", null, "Queues ", el("span", { class: "muted", "data-field": "nav-queues" }, queues.length + "/" + (r.queues || []).length)),
       el("ul", null, queues.map((q) => link("queue", q.name, q.ready + " ready · " + q.dead + " dead", q.dead > 0))));
+  }
+
+  // overviewPools shows the first maxOverviewPools pool cards: with more,
+  // each is one click away in the sidebar.
+  const maxOverviewPools = 20;
+  function overviewPools(pools) {
+    const shown = pools.slice(0, maxOverviewPools).map(pool);
+    if (pools.length > maxOverviewPools) {
+      shown.push(el("p", { class: "muted", "data-field": "more-pools" },
+        (pools.length - maxOverviewPools) + " more pools: choose one in the sidebar (its filter narrows the list)."));
+    }
+    return shown;
   }
 
   function notFound(kind, name) {
@@ -713,7 +728,7 @@
       parts = [
         summary(r),
         chart(d.rates, intervalMs),
-        (r.pools || []).map(pool),
+        overviewPools(r.pools || []),
         el("div", { class: "cols" }, queues(r.queues || []), workers(r.workers || [])),
         findings(r.findings || []),
         locks(r),
@@ -806,15 +821,21 @@
   window.addEventListener("hashchange", () => { if (lastReport) render(lastReport); });
   navFilter.addEventListener("input", () => { if (lastReport) renderNav(lastReport, route()); });
 
-  // The session first (whether to offer actions), then the data.
-  getJSON("/api/session")
-    .then((j) => Object.assign(session, { actions: !!j.actions, csrf: j.csrf || "", states: j.task_states || [] }))
-    .catch(() => {})
-    .finally(() => {
-      modeBadge.textContent = session.actions ? "actions enabled" : "read-only";
-      modeBadge.className = "badge " + (session.actions ? "mode-actions" : "mode-readonly");
-      modeBadge.dataset.actions = String(session.actions);
-      setInterval(tick, 250);
-      connect();
-    });
+  // loadSession reads whether to offer actions, and their CSRF token.
+  function loadSession() {
+    return getJSON("/api/session")
+      .then((j) => Object.assign(session, { actions: !!j.actions, csrf: j.csrf || "", states: j.task_states || [] }))
+      .catch(() => {})
+      .finally(() => {
+        modeBadge.textContent = session.actions ? "actions enabled" : "read-only";
+        modeBadge.className = "badge " + (session.actions ? "mode-actions" : "mode-readonly");
+        modeBadge.dataset.actions = String(session.actions);
+      });
+  }
+
+  // The session first, then the data.
+  loadSession().finally(() => {
+    setInterval(tick, 250);
+    connect();
+  });
 })();
