@@ -256,9 +256,10 @@ func actionsInChromium(t *testing.T, ctx context.Context, bin, url, shot string)
 		t.Errorf("quarantine: %s is %s, result %q", toQuarantine, st[toQuarantine], res)
 	}
 
-	// The queue: its charts, its dead letters, a record, requeue.
+	// The queue: its charts (8 points: 4 series over two reports at least,
+	// read from /api/queue-series), its dead letters, a record, requeue.
 	js("open the queue", fmt.Sprintf(`location.hash = "#queue/%s"`, inspecttest.DeadQueue))
-	wait("the dead letter", fmt.Sprintf(`document.querySelector('[data-tasks=%q] tr[data-task=%q]') !== null && document.querySelector('[data-queue-chart="depth"] svg.chart') !== null`,
+	wait("the dead letter", fmt.Sprintf(`document.querySelector('[data-tasks=%q] tr[data-task=%q]') !== null && Number((document.querySelector('[data-queue-chart="depth"] svg.chart') || { dataset: {} }).dataset.chartPoints) >= 8`,
 		inspecttest.DeadQueue, inspecttest.FailedTaskID))
 	click(fmt.Sprintf(`tr[data-task=%q] a`, inspecttest.FailedTaskID))
 	wait("the task's record", fmt.Sprintf(`(document.querySelector('[data-task-detail=%q] [data-field="status"]') || {}).textContent === "failed"`, inspecttest.FailedTaskID))

@@ -225,8 +225,6 @@ type dashMeta struct {
 	// leases granted (inspect.Pool.Allocations) between collections, oldest
 	// point first.
 	Rates []rateSeries `json:"rates"`
-	// Queues are each queue's counts over time, oldest point first.
-	Queues []queueSeries `json:"queues"`
 }
 
 type rateSeries struct {
@@ -296,6 +294,9 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 		"/api/events":   s.events,
 		"/api/healthz":  s.healthz,
 		"/api/session":  s.session,
+		// Not in the broadcasts: a viewer asks for the queue it shows, so
+		// many queues do not make every broadcast larger.
+		"/api/queue-series": s.queueSeries,
 	}
 	if s.ops != nil {
 		s.routes["/api/tasks"] = s.tasks
@@ -381,7 +382,6 @@ func (s *dashServer) publish(rep *inspect.Report, err error, took time.Duration,
 		s.queues.add(rep)
 	}
 	meta.Rates = s.rates.snapshot()
-	meta.Queues = s.queues.snapshot()
 	r := *rep // shallow: only Seq differs, the slices are never changed
 	r.Seq = s.seq
 	body, merr := json.Marshal(dashPayload{Report: &r, Dashboard: meta})
@@ -575,14 +575,9 @@ func (qt *queueTracker) add(rep *inspect.Report) {
 	}
 }
 
-// snapshot copies the series, sorted by queue name.
-func (qt *queueTracker) snapshot() []queueSeries {
-	out := make([]queueSeries, 0, len(qt.series))
-	for name, pts := range qt.series {
-		out = append(out, queueSeries{Queue: name, Points: slices.Clone(pts)})
-	}
-	slices.SortFunc(out, func(a, b queueSeries) int { return strings.Compare(a.Queue, b.Queue) })
-	return out
+// get copies one queue's series (no points for a queue not seen).
+func (qt *queueTracker) get(name string) queueSeries {
+	return queueSeries{Queue: name, Points: append([]queuePoint{}, qt.series[name]...)}
 }
 
 // ServeHTTP checks the Host (on loopback), the token, the path (exactly)
@@ -731,6 +726,15 @@ func (s *dashServer) snapshot(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Content-Length", strconv.Itoa(len(f.body)))
 	_, _ = w.Write(f.body)
+}
+
+// queueSeries is GET /api/queue-series?queue=Q: queue Q's counts over
+// time, oldest point first.
+func (s *dashServer) queueSeries(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	qs := s.queues.get(r.URL.Query().Get("queue"))
+	s.mu.Unlock()
+	replyJSON(w, http.StatusOK, qs)
 }
 
 // healthz says whether the last collection worked, for probes.

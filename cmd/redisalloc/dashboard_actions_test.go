@@ -312,11 +312,14 @@ func TestDashboardQueueSeries(t *testing.T) {
 	qt.add(rep(0, inspect.Queue{Name: "a", Ready: 5, Dead: 1}, inspect.Queue{Name: "b"}))
 	qt.add(rep(2, inspect.Queue{Name: "a", Ready: 3, Running: 2, Dead: 5}))
 	qt.add(rep(3, inspect.Queue{Name: "a", Ready: 1, Dead: 2}))
-	got := qt.snapshot()
-	if len(got) != 1 || got[0].Queue != "a" || len(got[0].Points) != 3 {
-		t.Fatalf("series %+v: want queue a with 3 points (b left)", got)
+	if b := qt.get("b"); len(b.Points) != 0 {
+		t.Fatalf("queue b left the report, yet has %d points", len(b.Points))
 	}
-	pts := got[0].Points
+	got := qt.get("a")
+	if got.Queue != "a" || len(got.Points) != 3 {
+		t.Fatalf("series %+v: want queue a with 3 points", got)
+	}
+	pts := got.Points
 	if pts[0].NewDead != nil || pts[1].NewDead == nil || *pts[1].NewDead != 2 || pts[2].NewDead == nil || *pts[2].NewDead != 0 {
 		t.Errorf("new dead letters per second: %v %v %v, want nil, 2, 0", pts[0].NewDead, pts[1].NewDead, pts[2].NewDead)
 	}
@@ -326,7 +329,7 @@ func TestDashboardQueueSeries(t *testing.T) {
 	for i := range dashboardRatePoints + 10 {
 		qt.add(rep(10+i, inspect.Queue{Name: "a"}))
 	}
-	if n := len(qt.snapshot()[0].Points); n != dashboardRatePoints {
+	if n := len(qt.get("a").Points); n != dashboardRatePoints {
 		t.Errorf("%d points kept, want %d", n, dashboardRatePoints)
 	}
 }
@@ -340,6 +343,9 @@ func TestDashboardTaskRoutesNeedRedis(t *testing.T) {
 		if res, _ := dt.do(t, "GET", path, nil); res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
 		}
+	}
+	if res, body := dt.do(t, "GET", "/api/queue-series?queue=q", nil); res.StatusCode != http.StatusOK || body != `{"queue":"q","points":[]}` {
+		t.Errorf("queue series of a queue not seen: status %d, %s", res.StatusCode, body)
 	}
 	if actions, _ := dt.session(t, nil); actions {
 		t.Errorf("actions offered without Redis operations")

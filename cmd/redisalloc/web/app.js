@@ -560,7 +560,8 @@
   function queueView(r, d, rt) {
     const q = (r.queues || []).find((x) => x.name === rt.name);
     if (!q) return [notFound("Queue", rt.name)];
-    const qs = (d.queues || []).find((s) => s.queue === rt.name) || { points: [] };
+    if (series.queue !== rt.name || series.seq !== r.seq) loadSeries(rt.name, r.seq);
+    const qs = series.queue === rt.name ? series : { points: [] };
     const line = (f) => qs.points.map((p) => ({ t: p.t, v: p[f] }));
     const depth = ["ready", "delayed", "running", "dead"].map((f) => ({ name: f, points: line(f) }));
     const failed = [{ name: "new dead letters", points: qs.points.filter((p) => p.new_dead !== null && p.new_dead !== undefined).map((p) => ({ t: p.t, v: p.new_dead })) }];
@@ -661,6 +662,23 @@
       if (!res.ok) throw new Error(j.error || "HTTP " + res.status);
       return j;
     }));
+  }
+
+  // series is the selected queue's counts over time, read once per report
+  // from /api/queue-series (not broadcast, so that many queues do not
+  // weigh on every broadcast).
+  const series = { queue: null, seq: 0, points: [] };
+
+  function loadSeries(queue, seq) {
+    if (series.queue !== queue) series.points = [];
+    Object.assign(series, { queue, seq });
+    getJSON("/api/queue-series?queue=" + encodeURIComponent(queue))
+      .then((j) => {
+        if (series.queue !== queue || series.seq !== seq) return;
+        series.points = j.points || [];
+        if (lastReport && lastReport.seq === seq) render(lastReport);
+      })
+      .catch(() => {});
   }
 
   let tasksReq = 0; // the newest request wins
