@@ -591,7 +591,11 @@ func (s *dashServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	name, isAction := strings.CutPrefix(r.URL.Path, "/api/actions/")
 	if s.loopback && !loopbackHost(hostOnly(r.Host)) {
+		if isAction {
+			s.log.Warn("dashboard action refused", "action", name, "remote", r.RemoteAddr, "status", http.StatusForbidden, "reason", "Host "+r.Host+" is not a loopback name")
+		}
 		// A page elsewhere could point its own name at 127.0.0.1 (DNS
 		// rebinding) and read the dashboard; a loopback server answers to
 		// loopback names only.
@@ -599,7 +603,6 @@ func (s *dashServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	auth, ok := s.authorized(w, r)
-	name, isAction := strings.CutPrefix(r.URL.Path, "/api/actions/")
 	if !ok {
 		if isAction {
 			s.log.Warn("dashboard action refused", "action", name, "remote", r.RemoteAddr, "status", http.StatusUnauthorized, "reason", "no or wrong token")

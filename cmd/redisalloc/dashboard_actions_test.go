@@ -144,6 +144,7 @@ func TestDashboardActionGuards(t *testing.T) {
 		{"FormPost", "POST", "/api/actions/pool/free", "application/x-www-form-urlencoded", good, 415, "application/json"},
 		{"TextPlain", "POST", "/api/actions/pool/free", "text/plain", good, 415, "application/json"},
 		{"UnknownAction", "POST", "/api/actions/pool/nuke", "application/json", good, 404, "no such action"},
+		{"RebindingHost", "POST", "/api/actions/pool/free", "application/json", with("Host", "attacker.example"), 403, "not a loopback name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

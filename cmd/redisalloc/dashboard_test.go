@@ -74,6 +74,9 @@ func (dt *dashTest) doBody(t *testing.T, method, path, reqBody string, hdr http.
 	for k, v := range hdr {
 		req.Header[k] = v
 	}
+	if h := hdr.Get("Host"); h != "" {
+		req.Host = h // Go sends req.Host, not a Host header
+	}
 	res, err := dt.client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
