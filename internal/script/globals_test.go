@@ -80,6 +80,13 @@ func TestResolverFindsGlobals(t *testing.T) {
 type resolver struct {
 	scopes [][]string
 	errs   []string
+	// With top set, each use of a name the chunk's top level declares
+	// marks top[name] (the index of its statement) in used, unless the use
+	// is in that statement itself (cur): a helper only its own body calls
+	// is not used.
+	top  map[string]int
+	cur  int
+	used map[int]bool
 }
 
 func (r *resolver) push() { r.scopes = append(r.scopes, nil) }
@@ -89,8 +96,11 @@ func (r *resolver) declare(n ...string) {
 }
 
 func (r *resolver) use(name string, line int) {
-	for _, sc := range r.scopes {
-		if slices.Contains(sc, name) {
+	for i := len(r.scopes) - 1; i >= 0; i-- {
+		if slices.Contains(r.scopes[i], name) {
+			if at, ok := r.top[name]; ok && i == 0 && at != r.cur {
+				r.used[at] = true
+			}
 			return
 		}
 	}

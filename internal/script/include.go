@@ -290,29 +290,50 @@ func words(text string) []string {
 	return out
 }
 
-// forEachWord calls fn with each identifier-like word of text outside
-// whole-line comments. A word that only looks like a use (in a string,
-// after a dot) keeps a definition the script does not need, which costs a
-// closure but never breaks a script.
+// forEachWord calls fn with each identifier-like word of text that may
+// name a local: words in comments and in quoted strings, and field or
+// method names (after a single "." or a ":"), are skipped. It errs on the
+// side of a use: a word in a long string ([[...]]) or a long comment still
+// counts, which keeps a definition the script does not need (a closure per
+// call) but never breaks a script. A use missed would drop a helper the
+// script calls; TestScriptsUseOnlyLocals catches that.
 func forEachWord(text string, fn func(string)) {
 	for line := range strings.SplitSeq(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
-			continue
-		}
-		start := -1
+		start := -1 // first byte of the word being read
+		field := false
 		for i := 0; i <= len(line); i++ {
 			c := byte(0)
 			if i < len(line) {
 				c = line[i]
 			}
-			word := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-			switch {
-			case word && start < 0:
-				start = i
-			case !word && start >= 0:
-				fn(line[start:i])
+			if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+				if start < 0 {
+					start = i
+				}
+				continue
+			}
+			if start >= 0 {
+				if !field {
+					fn(line[start:i])
+				}
 				start = -1
 			}
+			switch {
+			case c == '-' && i+1 < len(line) && line[i+1] == '-':
+				i = len(line) // a comment runs to the end of the line
+			case c == '\'' || c == '"':
+				// Skip the quoted string, escapes included; an unclosed one
+				// (not Lua) ends with the line.
+				for i++; i < len(line) && line[i] != c; i++ {
+					if line[i] == '\\' {
+						i++
+					}
+				}
+			}
+			// A word right after one "." (not "..") or a ":" is a field or a
+			// method name; spaces around them are not our style.
+			dot := c == '.' && (i == 0 || line[i-1] != '.') && (i+1 >= len(line) || line[i+1] != '.')
+			field = dot || c == ':'
 		}
 	}
 }
