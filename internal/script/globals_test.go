@@ -87,12 +87,22 @@ type resolver struct {
 	top  map[string]int
 	cur  int
 	used map[int]bool
+	// With declared set, it counts the declarations of each name (locals,
+	// parameters, loop variables) and records in assigned the names that
+	// an assignment targets.
+	declared map[string]int
+	assigned map[string]bool
 }
 
 func (r *resolver) push() { r.scopes = append(r.scopes, nil) }
 func (r *resolver) pop()  { r.scopes = r.scopes[:len(r.scopes)-1] }
 func (r *resolver) declare(n ...string) {
 	r.scopes[len(r.scopes)-1] = append(r.scopes[len(r.scopes)-1], n...)
+	if r.declared != nil {
+		for _, name := range n {
+			r.declared[name]++
+		}
+	}
 }
 
 func (r *resolver) use(name string, line int) {
@@ -134,6 +144,9 @@ func (r *resolver) stmt(st ast.Stmt) {
 	case *ast.AssignStmt:
 		for _, e := range st.Lhs {
 			if id, ok := e.(*ast.IdentExpr); ok {
+				if r.assigned != nil {
+					r.assigned[id.Value] = true
+				}
 				if !r.isLocal(id.Value) {
 					r.errs = append(r.errs, fmt.Sprintf("line %d: assignment to global %s", id.Line(), id.Value))
 				}

@@ -75,3 +75,94 @@ func TestForEachWordSkipsStringsCommentsFields(t *testing.T) {
 		t.Errorf("words %q, want %q", strings.Join(got, " "), want)
 	}
 }
+
+// TestInlinedConstantsAreConstant: writing a constant's value where its
+// name is used is sound only if, in the script as it would read with the
+// constant defined, the name is declared once (no parameter or local of
+// that name elsewhere), never assigned, and every use resolves to a local.
+func TestInlinedConstantsAreConstant(t *testing.T) {
+	t.Parallel()
+	inlinedAny := false
+	for _, s := range All() {
+		src, _ := files.ReadFile("lua/" + s.Name + ".lua")
+		plain := expand(s.Name, string(src), false)
+		if got := expandIncludes(s.Name, string(src)); got != s.Source {
+			t.Errorf("%s: expansion is not deterministic", s.Name)
+		}
+		var inlined []string
+		for _, l := range allLibraries() {
+			for _, d := range l.defs {
+				if d.values != nil && strings.Contains(plain, d.text) && !strings.Contains(s.Source, d.text) {
+					inlined = append(inlined, d.names...)
+				}
+			}
+		}
+		if len(inlined) == 0 {
+			continue
+		}
+		inlinedAny = true
+		stmts, err := parse.Parse(strings.NewReader(plain), s.Name)
+		if err != nil {
+			t.Errorf("%s: %v", s.Name, err)
+			continue
+		}
+		r := &resolver{declared: map[string]int{}, assigned: map[string]bool{}}
+		r.block(stmts)
+		for _, e := range r.errs {
+			t.Errorf("%s without inlining: %s", s.Name, e)
+		}
+		for _, n := range inlined {
+			if r.declared[n] != 1 || r.assigned[n] {
+				t.Errorf("%s: inlined %s is declared %d times, assigned %v", s.Name, n, r.declared[n], r.assigned[n])
+			}
+		}
+	}
+	if !inlinedAny {
+		t.Error("no script has a constant inlined")
+	}
+}
+
+func TestConstantValues(t *testing.T) {
+	t.Parallel()
+	for text, want := range map[string]string{
+		"local SPAN = 2199023255552":           "2199023255552",
+		"local A, B = 1, 'x' -- note":          "1 'x'",
+		"-- doc\nlocal A, B =\n  1, '^(%S+)$'": "1 '^(%S+)$'",
+		"local FREE = KEYS[1]":                 "", // a table lookup per use
+		"local x = 1":                          "", // not upper case
+		"local A = 1.5":                        "", // not a whole number
+		"local A = -1":                         "", // a negative number would fuse with a "-" before it
+		"local A = {1}":                        "", // a table: a new one per use
+		"local A = 'a,b'":                      "", // a comma in a string
+		"local A = 'it\\'s'":                   "", // an escape
+		"local A = KEYS[i]":                    "", // not a constant index
+		"local A, B = 1":                       "", // B is nil
+		"local A = f(1)":                       "", // a call
+		"local A = B":                          "", // another name
+		"local function F() end":               "", // a function
+	} {
+		d := definition{text: text}
+		for line := range strings.SplitSeq(text, "\n") {
+			if strings.HasPrefix(line, "local ") {
+				d.names = definedNames(line)
+			}
+		}
+		got := strings.Join(constantValues(&d), " ")
+		if got != want {
+			t.Errorf("constantValues(%q) = %q, want %q", text, got, want)
+		}
+	}
+}
+
+func TestSubstitute(t *testing.T) {
+	t.Parallel()
+	consts := map[string]string{"A": "1", "S": "'s'", "K": "KEYS[2]"}
+	got := substitute("return A, t.A, t:A(), 'A', S:upper(), K .. A, -- A\nx = S.len, S[1], K[1], AB", consts)
+	want := "return 1, t.A, t:A(), 'A', ('s'):upper(), KEYS[2] .. 1, -- A\nx = ('s').len, ('s')[1], (KEYS[2])[1], AB"
+	if got != want {
+		t.Errorf("substitute:\n got  %s\n want %s", got, want)
+	}
+	if got := assignedNames("A = 1\nlocal t = {S = 2, K == 1}", consts); !got["A"] || !got["S"] || got["K"] {
+		t.Errorf("assignedNames = %v, want A and S", got)
+	}
+}
