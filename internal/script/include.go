@@ -88,9 +88,12 @@ func expand(name, src string, inlining bool) string {
 		if d.values == nil || !inlining {
 			continue
 		}
-		inlined[d] = true
+		once := true
 		for _, n := range d.names {
-			inlined[d] = inlined[d] && defined[n] == 1
+			once = once && defined[n] == 1
+		}
+		if once {
+			inlined[d] = true
 		}
 	}
 	for {
@@ -102,6 +105,12 @@ func expand(name, src string, inlining bool) string {
 			for i, n := range d.names {
 				consts[n] = d.values[i]
 			}
+		}
+		if len(inlined) > 0 && (strings.Contains(b.String(), "[[") || strings.Contains(b.String(), "[=")) {
+			// A long string: scanWords would see words in it and write
+			// values into it. None of our scripts has one.
+			clear(inlined)
+			continue
 		}
 		again := false
 		for n := range assignedNames(b.String(), consts) {

@@ -166,3 +166,26 @@ func TestSubstitute(t *testing.T) {
 		t.Errorf("assignedNames = %v, want A and S", got)
 	}
 }
+
+// TestNoInliningIntoLongStrings: a script with a long string keeps its
+// constants defined, since their names could stand in the string.
+func TestNoInliningIntoLongStrings(t *testing.T) {
+	t.Parallel()
+	got := expandIncludes("t", "-- t: x\n-- @include pool\nreturn CHUNK, [[CHUNK]]\n")
+	if !strings.Contains(got, "local CHUNK = 4000") || !strings.Contains(got, "[[CHUNK]]") {
+		t.Errorf("constants inlined into a script with a long string:\n%s", got)
+	}
+	if got := expandIncludes("t", "-- t: x\n-- @include pool\nreturn CHUNK\n"); strings.Contains(got, "CHUNK") {
+		t.Errorf("CHUNK not inlined:\n%s", got)
+	}
+}
+
+// TestNoInliningOfTwiceDefinedNames: pool and task_queue both define SPAN;
+// a script that keeps both keeps both definitions and inlines neither.
+func TestNoInliningOfTwiceDefinedNames(t *testing.T) {
+	t.Parallel()
+	got := expandIncludes("t", "-- t: x\n-- @include pool\n-- @include task_queue\nreturn SPAN\n")
+	if strings.Count(got, "local SPAN = 2199023255552") != 2 || !strings.Contains(got, "return SPAN\n") {
+		t.Errorf("a name defined twice was inlined:\n%s", got)
+	}
+}
