@@ -792,10 +792,16 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	// error rather than an error shown on a page.
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	opts := inspect.Options{FullReadLimit: o.fullReadLimit}
-	_, err = inspect.Collect(cctx, client, prefix, opts)
+	first, err := inspect.Collect(cctx, client, prefix, opts)
 	cancel()
 	if err != nil {
 		return usageErr(err)
+	}
+	for _, f := range first.Findings {
+		if f.Code == inspect.CodeEmptyPrefix {
+			// Served anyway: the application may not have started yet.
+			fmt.Fprintf(termSafe{e.stderr}, "redisalloc dashboard: warning: %s\n", f.Message)
+		}
 	}
 	d, err := startDashboard(ctx, dashboardConfig{
 		addr: o.listen, token: o.token, interval: o.interval,
