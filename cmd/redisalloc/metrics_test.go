@@ -4,10 +4,16 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
 	"github.com/redisallocator/redisallocator/internal/redisx/redisxtest"
 	"github.com/redisallocator/redisallocator/pool"
@@ -151,4 +157,67 @@ func TestHealthzDown(t *testing.T) {
 	if code, body := get(t, base+"/healthz"); code != http.StatusServiceUnavailable || !strings.HasPrefix(body, "redis: ") {
 		t.Errorf("/healthz with Redis gone: %d %q", code, body)
 	}
+}
+
+// TestPrometheusRecipe: the wiring docs/metrics.md shows for services
+// (the OpenTelemetry Prometheus exporter as the reader of the meter
+// provider given with WithMeterProvider) exports the module's call metrics
+// under the names the doc gives, after some mallocs and a submission.
+func TestPrometheusRecipe(t *testing.T) {
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx := t.Context()
+		reg := prometheus.NewRegistry()
+		exporter, err := otelprom.New(otelprom.WithRegisterer(reg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(exporter))
+		defer func() { _ = mp.Shutdown(context.WithoutCancel(ctx)) }()
+		p, err := pool.New[item](b.Client, b.Prefix, "gpus", pool.WithMeterProvider(mp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.AddKeys(ctx, []string{"g1", "g2"}); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			a, err := p.Malloc(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := a.Release(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r, err := p.Admin().RegisterMetrics()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = r.Unregister() }()
+		q, err := task.New[int, int](b.Client, b.Prefix, "render", task.WithMeterProvider(mp))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := q.Submit(ctx, "t1", 1); err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		defer srv.Close()
+		code, body := get(t, srv.URL)
+		if code != http.StatusOK {
+			t.Fatalf("%d\n%s", code, body)
+		}
+		for _, re := range []string{
+			`(?m)^redisallocator_pool_malloc_duration_seconds_count\{.*redisallocator_outcome="ok".*redisallocator_pool_name="gpus".*\} 3$`,
+			`(?m)^redisallocator_pool_free_duration_seconds_bucket\{`,
+			`(?m)^redisallocator_pool_members\{.*redisallocator_pool_member_state="free".*redisallocator_pool_name="gpus".*\} 2$`,
+			`(?m)^redisallocator_task_submitted_total\{.*redisallocator_queue_name="render".*\} 1$`,
+			`(?m)^target_info\{`,
+			`otel_scope_name="github.com/redisallocator/redisallocator"`,
+		} {
+			if !regexp.MustCompile(re).MatchString(body) {
+				t.Errorf("no match for %s in:\n%s", re, body)
+			}
+		}
+	})
 }
