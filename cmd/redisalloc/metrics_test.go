@@ -221,3 +221,43 @@ func TestPrometheusRecipe(t *testing.T) {
 		}
 	})
 }
+
+// TestDashboardMetrics: the dashboard serves /metrics and /healthz too.
+func TestDashboardMetrics(t *testing.T) {
+	b := redisxtest.New(t, redisxtest.BackendMini)
+	p, err := pool.New[item](b.Client, b.Prefix, "gpus")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AddKeys(t.Context(), []string{"g1"}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	code := make(chan int, 1)
+	go func() {
+		code <- run(ctx, env{stdout: stdout, stderr: stderr},
+			[]string{"dashboard", "--redis", backendURL(b), "--prefix", b.Prefix, "--listen", "127.0.0.1:0"})
+	}()
+	defer func() {
+		cancel()
+		<-code
+	}()
+	re := regexp.MustCompile(`(?m)^dashboard: (http://\S+)/$`)
+	var base string
+	for deadline := time.Now().Add(30 * time.Second); base == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if m := re.FindStringSubmatch(stdout.String()); m != nil {
+			base = m[1]
+		}
+	}
+	if base == "" {
+		t.Fatalf("no URL; stderr:\n%s", stderr.String())
+	}
+	if c, body := get(t, base+"/metrics"); c != http.StatusOK ||
+		!regexp.MustCompile(`(?m)^redisallocator_pool_members\{.*state="free".*pool_name="gpus".*\} 1$`).MatchString(body) {
+		t.Errorf("/metrics: %d\n%s", c, body)
+	}
+	if c, body := get(t, base+"/healthz"); c != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", c, body)
+	}
+}
