@@ -27,7 +27,9 @@ func startMetrics(t *testing.T, args ...string) (base string, stderr *syncBuffer
 	ctx, cancel := context.WithCancel(t.Context())
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	code := make(chan int, 1)
-	go func() { code <- run(ctx, env{stdout: stdout, stderr: stderr}, append([]string{"metrics", "--listen", "127.0.0.1:0"}, args...)) }()
+	go func() {
+		code <- run(ctx, env{stdout: stdout, stderr: stderr}, append([]string{"metrics", "--listen", "127.0.0.1:0"}, args...))
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if c := <-code; c != exitOK {
