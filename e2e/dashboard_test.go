@@ -226,7 +226,7 @@ func scrapeMetrics(t *testing.T, base string) {
 		if err != nil {
 			t.Fatalf("GET %s: %v", path, err)
 		}
-		defer res.Body.Close()
+		defer func() { _ = res.Body.Close() }()
 		b, err := io.ReadAll(res.Body)
 		if err != nil {
 			t.Fatal(err)

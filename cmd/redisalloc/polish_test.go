@@ -216,12 +216,12 @@ func newDropProxy(t *testing.T, addr, marker string) *dropProxy {
 }
 
 func (p *dropProxy) serve(c net.Conn) {
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	s, err := net.Dial("tcp", p.addr)
 	if err != nil {
 		return
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	armed := make(chan struct{}, 1)
 	go func() {
 		buf := make([]byte, 64<<10)
