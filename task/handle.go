@@ -49,8 +49,10 @@ func (h *Handle[R]) joinedTask() bool { return h != nil && h.joined }
 // *HandlerError (ErrHandler), an ErrTimeout error once the task's deadline
 // passed, or ErrCanceled. Writes to the task wake it at once (no polling).
 // When ctx ends first it returns an error matching ctx.Err() (and
-// ErrTimeout or ErrCanceled); the task goes on. With Once the record is
-// deleted after the outcome is read, so a second Wait returns ErrNotFound.
+// ErrTimeout or ErrCanceled); the task goes on. A timeout while no live
+// worker is registered on the queue also matches [ErrNoWorker]. With Once
+// the record is deleted after the outcome is read, so a second Wait
+// returns ErrNotFound.
 func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 	var zero R
 	if h == nil || h.h == nil {
