@@ -64,6 +64,9 @@ type core struct {
 	frees   *batcher[[2]string, int64]
 
 	met *metrics
+
+	// codecSaved: this Pool recorded its codec's name (saveCodec).
+	codecSaved atomic.Bool
 }
 
 // Pool is a distributed pool of named resources (members) with values of
@@ -208,13 +211,18 @@ func memberArgs(keys []string, values [][]byte, mc memberConfig) []string {
 // priority and expiry the options give. A member that is held stays held by
 // its holder. It returns how many members were new. One bad key, or a value
 // the codec cannot encode (ErrInvalid and codec.ErrEncode), rejects the
-// whole call before anything is written.
+// whole call before anything is written. The first Add or Assign of a Pool
+// value also records its codec's name for tools ([Inspector.Codec]).
 func (p *Pool[T]) Add(ctx context.Context, members map[string]T, opts ...MemberOption) (int, error) {
 	keys, values, err := p.encodeMembers(members)
 	if err != nil {
 		return 0, err
 	}
-	return p.c.extend(ctx, "add", keys, values, opts)
+	n, err := p.c.extend(ctx, "add", keys, values, opts)
+	if err == nil {
+		p.c.saveCodec(ctx)
+	}
+	return n, err
 }
 
 // AddKeys is Add for members without values: keys already in the pool keep
@@ -269,7 +277,11 @@ func (p *Pool[T]) Assign(ctx context.Context, members map[string]T, opts ...Memb
 	if err != nil {
 		return 0, 0, err
 	}
-	return p.c.assign(ctx, keys, values, opts)
+	added, removed, err = p.c.assign(ctx, keys, values, opts)
+	if err == nil {
+		p.c.saveCodec(ctx)
+	}
+	return added, removed, err
 }
 
 // AssignKeys is Assign for members without values: members that stay keep

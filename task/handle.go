@@ -2,6 +2,7 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -48,8 +49,10 @@ func (h *Handle[R]) joinedTask() bool { return h != nil && h.joined }
 // *HandlerError (ErrHandler), an ErrTimeout error once the task's deadline
 // passed, or ErrCanceled. Writes to the task wake it at once (no polling).
 // When ctx ends first it returns an error matching ctx.Err() (and
-// ErrTimeout or ErrCanceled); the task goes on. With Once the record is
-// deleted after the outcome is read, so a second Wait returns ErrNotFound.
+// ErrTimeout or ErrCanceled); the task goes on. A timeout while no live
+// worker is registered on the queue also matches [ErrNoWorker]. With Once
+// the record is deleted after the outcome is read, so a second Wait
+// returns ErrNotFound.
 func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 	var zero R
 	if h == nil || h.h == nil {
@@ -62,6 +65,9 @@ func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 		attrName.String(h.h.c.name), attrID.String(h.h.id)))
 	defer span.End()
 	r, err := h.wait(ctx)
+	if errors.Is(err, ErrTimeout) {
+		err = h.h.c.noWorker(ctx, err)
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -312,4 +318,23 @@ func (c *core) block(ctx context.Context, k *queueKeys, key string, d time.Durat
 		return classify(ctx, err)
 	}
 	return nil
+}
+
+// noWorkerCheck bounds the read of the queue's live workers after a wait
+// timed out.
+const noWorkerCheck = time.Second
+
+// noWorker adds ErrNoWorker to err, a timeout, when no live worker is
+// registered on the queue: the most common reason a task times out is
+// that nobody listens. The count is one read-only script (the Stats one),
+// detached from ctx (which may be what ended) and bounded by noWorkerCheck;
+// when it fails, err is returned as it is.
+func (c *core) noWorker(ctx context.Context, err error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noWorkerCheck)
+	defer cancel()
+	st, serr := c.stats(rctx)
+	if serr != nil || st.Workers > 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%w %s: start one with Queue.Run under prefix %s)", err, ErrNoWorker, c.name, c.prefix)
 }
