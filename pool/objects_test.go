@@ -583,19 +583,30 @@ func TestObjectsConcurrent(t *testing.T) {
 					wg.Go(func() {
 						r := rand.New(rand.NewPCG(uint64(w), 1))
 						for range rounds {
-							o, err := ob.objs.Malloc(ob.ctx, pool.Wait(), pool.LeaseTTL(10*time.Second))
+							// Now and then a holder overruns its lease: the
+							// member goes to another worker, which must wait
+							// for the object.
+							ttl, work := 10*time.Second, time.Duration(r.IntN(300))*time.Microsecond
+							lapse := r.IntN(10) == 0
+							if lapse {
+								ttl, work = 15*time.Millisecond, 25*time.Millisecond
+							}
+							o, err := ob.objs.Malloc(ob.ctx, pool.Wait(), pool.LeaseTTL(ttl))
+							if errors.Is(err, pool.ErrNotHeld) {
+								continue // its lease lapsed while it waited for the object
+							}
 							if err != nil {
 								t.Errorf("Malloc: %v", err)
 								return
 							}
 							allocs.Add(1)
 							use(t, o, !shared)
-							time.Sleep(time.Duration(r.IntN(300)) * time.Microsecond)
+							time.Sleep(work)
 							unuse(o)
 							if r.IntN(8) == 0 {
 								o.Discard()
 							}
-							if err := o.Release(ob.ctx); err != nil {
+							if err := o.Release(ob.ctx); err != nil && !(lapse && errors.Is(err, pool.ErrNotHeld)) {
 								t.Errorf("Release: %v", err)
 							}
 						}
@@ -648,8 +659,8 @@ func TestObjectsConcurrent(t *testing.T) {
 				close(stop)
 				bg.Wait()
 				ob.h.check(t)
-				if allocs.Load() != workers*rounds {
-					t.Fatalf("%d allocations, want %d", allocs.Load(), workers*rounds)
+				if allocs.Load() < workers*rounds/2 {
+					t.Fatalf("%d allocations of %d tried", allocs.Load(), workers*rounds)
 				}
 				opens, _ := ob.h.counts()
 				if opens < len(keys) {
