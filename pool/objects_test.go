@@ -538,12 +538,18 @@ func TestNewObjectsInvalid(t *testing.T) {
 	h := &hooks{}
 	var nilCtx context.Context // what a caller passes by mistake
 	for name, f := range map[string]func() error{
-		"NilPool":    func() error { _, err := pool.NewObjects[proxy](nil, h.open, h.close); return err },
-		"NilOpen":    func() error { _, err := pool.NewObjects[proxy, *conn](tb.p, nil, h.close); return err },
-		"NilOption":  func() error { _, err := pool.NewObjects(tb.p, h.open, h.close, nil); return err },
-		"NegIdle":    func() error { _, err := pool.NewObjects(tb.p, h.open, h.close, pool.WithIdleTimeout(-time.Second)); return err },
-		"TinyIdle":   func() error { _, err := pool.NewObjects(tb.p, h.open, h.close, pool.WithIdleTimeout(time.Microsecond)); return err },
-		"BadMalloc":  func() error { o, _ := pool.NewObjects(tb.p, h.open, nil); _, err := o.Malloc(tb.ctx, nil); return err },
+		"NilPool":   func() error { _, err := pool.NewObjects[proxy](nil, h.open, h.close); return err },
+		"NilOpen":   func() error { _, err := pool.NewObjects[proxy, *conn](tb.p, nil, h.close); return err },
+		"NilOption": func() error { _, err := pool.NewObjects(tb.p, h.open, h.close, nil); return err },
+		"NegIdle": func() error {
+			_, err := pool.NewObjects(tb.p, h.open, h.close, pool.WithIdleTimeout(-time.Second))
+			return err
+		},
+		"TinyIdle": func() error {
+			_, err := pool.NewObjects(tb.p, h.open, h.close, pool.WithIdleTimeout(time.Microsecond))
+			return err
+		},
+		"BadMalloc":   func() error { o, _ := pool.NewObjects(tb.p, h.open, nil); _, err := o.Malloc(tb.ctx, nil); return err },
 		"NilCtxClose": func() error { o, _ := pool.NewObjects(tb.p, h.open, nil); return o.Close(nilCtx) },
 	} {
 		if err := f(); !errors.Is(err, pool.ErrInvalid) {
