@@ -208,7 +208,10 @@ func (o *Objects[T, O]) Malloc(ctx context.Context, opts ...MallocOption) (*Obje
 // has none, and keeping it for later allocations) and runs check on it.
 // The member is healthy when the object opens and check (nil: none)
 // returns nil; a failing or panicking check (matching ErrHook) also closes
-// the object. After Close the probe opens a throwaway object, checks it
+// the object. In exclusive mode a probe waits for an object still in use
+// by a holder whose lease lapsed, until its ctx (the checker's probe
+// timeout) ends, which counts as a failure. After Close the probe opens a
+// throwaway object, checks it
 // and closes it, so a checker still running does not quarantine members
 // because this process is shutting down.
 func (o *Objects[T, O]) Probe(check func(ctx context.Context, obj O) error) func(ctx context.Context, key string, value T) error {
