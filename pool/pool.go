@@ -174,7 +174,7 @@ func (c *core) runFast(ctx context.Context, fast *script.Script, keys []string, 
 	if err != nil {
 		return msg, fmt.Errorf("pool %s: %w", c.name, err)
 	}
-	if n, err := msg.AsInt64(); err == nil && n == 0 {
+	if msg.IsInt64() { // 0: declined (AsInt64 on an array would allocate an error)
 		return c.runScript(ctx, full, args)
 	}
 	return msg, nil
