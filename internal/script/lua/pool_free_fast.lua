@@ -9,16 +9,14 @@
 -- ARGV... repeats the entries above
 -- Returns pool_free's reply (all 1), or 0 when it declined.
 -- Errors: CORRUPT
--- @include common
+-- @include pool_record
 -- Anything out of the plain case, hostile state included, is left to
 -- pool_free, which checks and reports it: this script raises CORRUPT only
 -- for a key of the wrong type, found by the read or the first write that
 -- touches it.
--- Key roles, records and the free score as in lib/pool.lua; five keys
--- rather than the thirteen (each key costs a call about a tenth of a
--- one-line script).
+-- Key roles as in lib/pool.lua; five keys rather than the thirteen (each
+-- key costs a call about a tenth of a one-line script).
 local FREE, HOLDERS, TIMERS, PRIO, WAITING = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local SPAN, EPOCH = 2199023255552, 1704067200000
 local sfmt = string.format
 local n = #ARGV / 2
 if #ARGV % 2 ~= 0 or n < 1 or n > 2000 then return 0 end -- unpack fails near 8000 values
@@ -53,7 +51,7 @@ for i = 1, n do
   else
     p = 0
   end
-  free[2 * i - 1] = sfmt('%d', (2047 - p) * SPAN + (now - EPOCH)) -- free_score
+  free[2 * i - 1] = free_score(p, now)
   free[2 * i] = m
   timers[i] = 'l:' .. m
   out[i] = 1

@@ -11,7 +11,8 @@
 -- ARGV... repeats the entries above
 -- Returns pool_malloc_many's reply (the four counts 0), or 0 when it declined: a timer is due, or the batch is too big for one command.
 -- Errors: INVALID, CORRUPT
--- @include common
+-- @include pool_record
+-- @include fence
 -- Why it is cheap (each of these cost pool_malloc_many more than Redis's own
 -- work for a malloc): six keys rather than the thirteen (each key costs a
 -- call about a tenth of a one-line script), no timer-firing code (its helper
@@ -51,7 +52,8 @@ local out = {0, 0, 0, 0}
 local k = #picked
 if k > 0 then
   local values = checked('HMGET', VALUES, unpack(picked))
-  local first = math.max(fence_cur + 1, clock) -- next_fences' rule (lib/fence.lua)
+  -- next_fences' numbers, its counter stored after the first write below.
+  local first = first_fence(fence_cur, clock)
   local holders, timers = {}, {}
   for i = 1, k do
     local m, ttl = picked[i], tonumber(ARGV[2 * i + 1])
@@ -61,9 +63,8 @@ if k > 0 then
       timers[#timers + 1] = sfmt('%d', deadline)
       timers[#timers + 1] = 'l:' .. m
     end
-    -- lease_record(token, fence, deadline, '-', 0, '0') of lib/pool.lua
     holders[2 * i - 1] = m
-    holders[2 * i] = ARGV[2 * i] .. ' ' .. sfmt('%d', fence) .. ' ' .. sfmt('%d', deadline) .. ' - 0 0'
+    holders[2 * i] = lease_record(ARGV[2 * i], sfmt('%d', fence), deadline, '-', 0, '0')
     out[#out + 1] = m
     out[#out + 1] = fence
     out[#out + 1] = deadline
@@ -72,7 +73,7 @@ if k > 0 then
   checked('HSET', HOLDERS, unpack(holders)) -- the first write: refused whole on a wrong type
   redis.call('ZREM', FREE, unpack(picked))
   if #timers > 0 then redis.call('ZADD', TIMERS, unpack(timers)) end
-  redis.call('SET', FENCE, sfmt('%d', first + k - 1))
+  redis.call('SET', FENCE, sfmt('%d', first + k - 1)) -- as next_fences stores it
   redis.call('INCRBY', ALLOCS, k)
 end
 for _ = k + 1, n do
