@@ -49,12 +49,15 @@ var keySuffixes = [numKeys]string{
 
 // core is the untyped part of a pool, shared by Pool[T] and its leases.
 type core struct {
-	name   string
-	ns     redisx.Namespace
-	keys   []string // the pool scripts' KEYS
-	run    *redisx.Runner
-	client rueidis.Client
-	cfg    config
+	name string
+	ns   redisx.Namespace
+	keys []string // the pool scripts' KEYS
+	// The KEYS of pool_malloc_fast and pool_free_fast: only those they
+	// touch, since every key passed costs the call.
+	mallocFastKeys, freeFastKeys []string
+	run                          *redisx.Runner
+	client                       rueidis.Client
+	cfg                          config
 
 	tokenPrefix string // random per Pool value: tokens are unique across processes
 	tokenSeq    atomic.Uint64
@@ -115,13 +118,17 @@ func newCore(client rueidis.Client, prefix, name string, cfg config) (*core, err
 	var r [8]byte
 	_, _ = rand.Read(r[:])
 	c := &core{
-		name:        name,
-		ns:          ns,
-		keys:        keys,
-		client:      client,
-		cfg:         cfg,
-		run:         redisx.NewRunner(client, otel.NewProviders(cfg.tp, cfg.mp), scriptErrors),
-		tokenPrefix: hex.EncodeToString(r[:]) + "-",
+		name: name,
+		ns:   ns,
+		keys: keys,
+		mallocFastKeys: []string{
+			keys[keyFree], keys[keyHolders], keys[keyTimers], keys[keyValues], keys[keyFence], keys[keyAllocs],
+		},
+		freeFastKeys: []string{keys[keyFree], keys[keyHolders], keys[keyTimers], keys[keyPrio], keys[keyWaiting]},
+		client:       client,
+		cfg:          cfg,
+		run:          redisx.NewRunner(client, otel.NewProviders(cfg.tp, cfg.mp), scriptErrors),
+		tokenPrefix:  hex.EncodeToString(r[:]) + "-",
 	}
 	c.met = newMetrics(c.run.Providers(), name)
 	// Every script span names the pool, so traces can be filtered by it.
@@ -156,6 +163,22 @@ func (c *core) runScript(ctx context.Context, s *script.Script, args []string) (
 	msg, err := c.run.Run(ctx, s, c.keys, args)
 	if err != nil {
 		return msg, fmt.Errorf("pool %s: %w", c.name, err)
+	}
+	return msg, nil
+}
+
+// runFast runs the cheap script fast over keys, and when it declines
+// (replies 0, having written nothing) the full script with the same
+// arguments: fast covers the common case of full (pool_malloc_fast of
+// pool_malloc_many, pool_free_fast of pool_free) and leaves the rest,
+// hostile state included, to it.
+func (c *core) runFast(ctx context.Context, fast *script.Script, keys []string, full *script.Script, args []string) (rueidis.RedisMessage, error) {
+	msg, err := c.run.Run(ctx, fast, keys, args)
+	if err != nil {
+		return msg, fmt.Errorf("pool %s: %w", c.name, err)
+	}
+	if msg.IsInt64() { // 0: declined (AsInt64 on an array would allocate an error)
+		return c.runScript(ctx, full, args)
 	}
 	return msg, nil
 }
