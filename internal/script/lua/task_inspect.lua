@@ -13,7 +13,7 @@
 -- ARGV[1] op: stats or dead
 -- ARGV[2] offset into the dead-letter set, oldest first (dead only)
 -- ARGV[3] page size, at least 1 (dead only)
--- Returns for stats {ready, delayed, running, dead, live workers, records, {key, type} x wrong-typed keys} (a wrong-typed key counts 0; every key is checked); for dead {id, failed at, meta, error} per task.
+-- Returns for stats {ready, delayed, running, dead, live workers, records, {key, type} x wrong-typed keys, paused 1 or 0} (a wrong-typed key counts 0; every key is checked); for dead {id, failed at, meta, error} per task.
 -- Errors: INVALID, CORRUPT
 -- Read-only.
 -- @include common
@@ -35,13 +35,15 @@ if op == 'stats' then
     end
   end
   check(DATA, 'hash')
+  local paused = 0
+  if #wrong == 0 and redis.call('HGET', DATA, '#paused') then paused = 1 end
   check(WAITERS, 'zset')
   check(OWNED, 'zset')
   check(IDLE, 'zset')
   check(WAKE, 'list')
   return {
     count('ZCARD', READY), count('ZCARD', DELAYED), count('ZCARD', RUNNING), count('ZCARD', DEAD),
-    count('ZCOUNT', WORKERS, '(' .. now, '+inf'), count('ZCARD', EXPIRY), wrong,
+    count('ZCOUNT', WORKERS, '(' .. now, '+inf'), count('ZCARD', EXPIRY), wrong, paused,
   }
 end
 local offset, count = tonumber(ARGV[2]), tonumber(ARGV[3])
