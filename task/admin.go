@@ -131,58 +131,44 @@ func checkIDs(ids []string) error {
 	return nil
 }
 
-// Cancel cancels tasks as [Handle.Cancel] does, one atomic step each: a
-// pending one at once (its waiters get ErrCanceled), a running one by
-// request to its worker. It returns how many were canceled or asked to
-// stop; unknown and finished ids are skipped. At most 10000 ids per call;
-// a bad id returns an [ErrInvalid] error and cancels none. When Redis
-// fails part-way, the ids before the failure are done.
-func (i *Inspector) Cancel(ctx context.Context, ids ...string) (int, error) {
-	if err := checkIDs(ids); err != nil {
-		return 0, err
+// Cancel cancels the task id as [Handle.Cancel] does, in one atomic
+// step: a pending task at once (its waiters get ErrCanceled), a running
+// one by request to its worker. It returns nil when the task is or will be
+// canceled, [ErrFinished] when it had finished, [ErrNotFound] when there is
+// no record and an [ErrInvalid] error for a bad id.
+func (i *Inspector) Cancel(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
 	}
-	n := 0
-	for _, id := range ids {
-		was, err := (&handle{c: i.c, id: id}).cancel(ctx, "cancel")
-		if err != nil {
-			return n, err
-		}
-		if was == "p" || was == "r" {
-			n++
-		}
-	}
-	return n, nil
+	h := &Handle[struct{}]{h: &handle{c: i.c, id: id}}
+	return h.Cancel(ctx)
 }
 
-// Delete deletes the records of tasks no worker holds, one atomic step
-// each: pending, delayed, retrying, dead and finished ones (callers
-// waiting on one get [ErrNotFound]). It returns how many it deleted;
-// unknown ids and running tasks (cancel them first) are skipped. At most
-// 10000 ids per call; a bad id returns an [ErrInvalid] error and deletes
-// none. When Redis fails part-way, the ids before the failure are done.
-func (i *Inspector) Delete(ctx context.Context, ids ...string) (int, error) {
-	if err := checkIDs(ids); err != nil {
-		return 0, err
+// Delete deletes the record of the task id in one atomic step, when no
+// worker holds it: pending, delayed, retrying, dead and finished tasks go
+// (callers waiting on one get [ErrNotFound]). A running task is left as it
+// is, with an [ErrInvalid] error (cancel it first); no record gives
+// [ErrNotFound], a bad id an [ErrInvalid] error.
+func (i *Inspector) Delete(ctx context.Context, id string) error {
+	if err := checkID(id); err != nil {
+		return err
 	}
 	c := i.c
-	n := 0
-	for _, id := range ids {
-		msg, err := c.runScript(ctx, script.TaskDelete, c.keys.withNotify(id), []string{id})
-		if err != nil {
-			return n, fmt.Errorf("task %s/%s: delete: %w", c.name, id, err)
-		}
-		if msg.IsNil() {
-			continue
-		}
-		was, err := msg.ToString()
-		if err != nil {
-			return n, badReply("task "+c.name+"/"+id+": delete", err)
-		}
-		if was != "r" {
-			n++
-		}
+	msg, err := c.runScript(ctx, script.TaskDelete, c.keys.withNotify(id), []string{id})
+	if err != nil {
+		return fmt.Errorf("task %s/%s: delete: %w", c.name, id, err)
 	}
-	return n, nil
+	if msg.IsNil() {
+		return fmt.Errorf("task %s/%s: %w", c.name, id, ErrNotFound)
+	}
+	was, err := msg.ToString()
+	if err != nil {
+		return badReply("task "+c.name+"/"+id+": delete", err)
+	}
+	if was == "r" {
+		return fmt.Errorf("%w: task %s/%s is running: cancel it first", ErrInvalid, c.name, id)
+	}
+	return nil
 }
 
 // RunNow makes delayed tasks and tasks waiting for their next attempt due
