@@ -373,7 +373,8 @@ var taskCorruptOps = map[string]func(ctx context.Context, f *corruptFixture) err
 		return err
 	},
 	"Tick": func(ctx context.Context, f *corruptFixture) error {
-		return f.q.TickForTest(ctx, "s1")
+		_, err := f.q.TickForTest(ctx, "s1")
+		return err
 	},
 	"Requeue": func(ctx context.Context, f *corruptFixture) error {
 		in, err := task.InspectorOf(f.q)

@@ -141,19 +141,19 @@ func (q *Queue[P, R]) OnceHandle(id string) *Handle[R] {
 	return &Handle[R]{h: &handle{c: q.c, id: id, once: true}}
 }
 
-// TickForTest makes schedule name due now and runs one pass of
-// RunSchedules over it.
-func (q *Queue[P, R]) TickForTest(ctx context.Context, name string) error {
+// TickForTest runs one pass of RunSchedules over schedule name as if its
+// next run were due now (a run another scheduler took is not taken again)
+// and reports whether it took the run.
+func (q *Queue[P, R]) TickForTest(ctx context.Context, name string) (bool, error) {
 	recs, now, err := q.c.schedules(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	for _, r := range recs {
 		if r.Name == name {
-			r.next = min(r.next, now)
-			_, err := q.c.tick(ctx, r, now)
-			return err
+			_, won, err := q.c.tick(ctx, r, max(now, r.next))
+			return won, err
 		}
 	}
-	return nil
+	return false, nil
 }

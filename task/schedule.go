@@ -50,6 +50,13 @@ func parseSpec(spec string) (cron.Schedule, error) {
 	if strings.ContainsAny(spec, "\n\r") {
 		return nil, fmt.Errorf("%w: schedule spec %q has a line break", ErrInvalid, spec)
 	}
+	if d, ok := strings.CutPrefix(spec, "@every "); ok {
+		// The parser makes anything under a second (negative too) one
+		// second; refuse it instead.
+		if v, err := time.ParseDuration(d); err == nil && v < time.Second {
+			return nil, fmt.Errorf("%w: schedule spec %q: interval under one second", ErrInvalid, spec)
+		}
+	}
 	s, err := cron.ParseStandard(spec)
 	if err != nil {
 		return nil, fmt.Errorf("%w: schedule spec %q: %w", ErrInvalid, spec, err)
@@ -264,7 +271,7 @@ func (q *Queue[P, R]) RunSchedules(ctx context.Context, onError func(error)) err
 			report(err)
 		}
 		for _, r := range recs {
-			d, err := c.tick(ctx, r, now)
+			d, _, err := c.tick(ctx, r, now)
 			if err != nil {
 				report(err)
 				continue
@@ -278,14 +285,15 @@ func (q *Queue[P, R]) RunSchedules(ctx context.Context, onError func(error)) err
 }
 
 // tick queues r's run when it is due at now (server ms) and this process
-// takes it; it returns how long until r's next run.
-func (c *core) tick(ctx context.Context, r scheduleRec, now int64) (time.Duration, error) {
+// takes it; it returns how long until r's next run and whether it took
+// this one.
+func (c *core) tick(ctx context.Context, r scheduleRec, now int64) (time.Duration, bool, error) {
 	if r.next > now {
-		return time.Duration(r.next-now) * time.Millisecond, nil
+		return time.Duration(r.next-now) * time.Millisecond, false, nil
 	}
 	s, err := parseSpec(r.Spec)
 	if err != nil {
-		return schedulePoll, fmt.Errorf("task %s: schedule %s: %w", c.name, r.Name, err)
+		return schedulePoll, false, fmt.Errorf("task %s: schedule %s: %w", c.name, r.Name, err)
 	}
 	after := s.Next(time.UnixMilli(now)).UnixMilli()
 	if after <= now {
@@ -294,19 +302,19 @@ func (c *core) tick(ctx context.Context, r scheduleRec, now int64) (time.Duratio
 	args := []string{"tick", r.Name, strconv.FormatInt(r.next, 10), strconv.FormatInt(after, 10)}
 	msg, err := c.runScript(ctx, script.TaskSchedule, c.scheduleKeys(), args)
 	if err != nil {
-		return schedulePoll, fmt.Errorf("task %s: schedule %s: tick: %w", c.name, r.Name, err)
+		return schedulePoll, false, fmt.Errorf("task %s: schedule %s: tick: %w", c.name, r.Name, err)
 	}
 	wait := time.Duration(after-now) * time.Millisecond
 	if msg.IsNil() {
-		return wait, nil // another scheduler took this run
+		return wait, false, nil // another scheduler took this run
 	}
 	rec, err := msg.ToString()
 	if err != nil {
-		return wait, badReply("task "+c.name+": schedule "+r.Name+": tick", err)
+		return wait, false, badReply("task "+c.name+": schedule "+r.Name+": tick", err)
 	}
 	cur, err := parseSchedule(r.Name, rec)
 	if err != nil {
-		return wait, fmt.Errorf("task %s: schedule %s: %w: %w", c.name, r.Name, redisx.ErrCorrupt, err)
+		return wait, false, fmt.Errorf("task %s: schedule %s: %w: %w", c.name, r.Name, redisx.ErrCorrupt, err)
 	}
 	sub := &submission{
 		id:      r.Name + "@" + strconv.FormatInt(r.next, 10),
@@ -320,7 +328,7 @@ func (c *core) tick(ctx context.Context, r scheduleRec, now int64) (time.Duratio
 		sub.qc.maxAttempts = c.cfg.maxAttempts
 	}
 	if _, _, err := c.enqueue(ctx, sub); err != nil {
-		return wait, fmt.Errorf("task %s: schedule %s: %w", c.name, r.Name, err)
+		return wait, true, fmt.Errorf("task %s: schedule %s: %w", c.name, r.Name, err)
 	}
-	return wait, nil
+	return wait, true, nil
 }
