@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -71,7 +72,11 @@ func checkScheduleName(name string) error {
 	return nil
 }
 
-func (c *core) scheduleKeys() []string { return []string{c.keys.ns.Key(scheduleSuffix)} }
+// scheduleKeys are the keys of task_schedule: the queue's, then the
+// schedules hash.
+func (c *core) scheduleKeys() []string {
+	return append(slices.Clip(c.keys.keys), c.keys.ns.Key(scheduleSuffix))
+}
 
 // Schedule stores the periodic task name of the queue: a task with params
 // queued at every time spec gives, by whichever process runs
@@ -124,13 +129,12 @@ func (q *Queue[P, R]) Schedule(ctx context.Context, name, spec string, params P,
 // scheduleRec is a parsed schedule record (see task_schedule.lua).
 type scheduleRec struct {
 	Schedule
-	next, last int64
-	payload    string
+	next int64
 }
 
 func parseSchedule(name, rec string) (scheduleRec, error) {
 	head, rest, ok1 := strings.Cut(rec, "\n")
-	spec, payload, ok2 := strings.Cut(rest, "\n")
+	spec, _, ok2 := strings.Cut(rest, "\n")
 	f := strings.Split(head, " ")
 	if !ok1 || !ok2 || len(f) != 5 || spec == "" {
 		return scheduleRec{}, fmt.Errorf("malformed schedule record %q", rec)
@@ -148,7 +152,7 @@ func parseSchedule(name, rec string) (scheduleRec, error) {
 			Name: name, Spec: spec, Next: msTime(n[0]), Last: msTime(n[1]),
 			Priority: int(n[2]), Timeout: time.Duration(n[3]) * time.Millisecond, MaxAttempts: int(n[4]),
 		},
-		next: n[0], last: n[1], payload: payload,
+		next: n[0],
 	}, nil
 }
 
@@ -175,7 +179,7 @@ func (c *core) schedules(ctx context.Context) ([]scheduleRec, int64, error) {
 		}
 		r, err := parseSchedule(name, rec)
 		if err != nil {
-			return nil, 0, fmt.Errorf("task %s: schedules: %w: %s field %s: %w", c.name, redisx.ErrCorrupt, c.scheduleKeys()[0], name, err)
+			return nil, 0, fmt.Errorf("task %s: schedules: %w: %s field %s: %w", c.name, redisx.ErrCorrupt, c.keys.ns.Key(scheduleSuffix), name, err)
 		}
 		out = append(out, r)
 	}
@@ -235,17 +239,18 @@ func (i *Inspector) Unschedule(ctx context.Context, names ...string) (int, error
 
 // RunSchedules queues the runs of the queue's schedules until ctx ends,
 // then returns nil. Any number of processes may run it: each planned run
-// is taken by exactly one of them (a compare-and-set of the schedule's
-// next run in Redis) and queued as the task "<name>@<planned run in Unix
-// ms>". Runs missed while no scheduler ran (or Redis was unreachable) are
-// not made up: the first tick after them queues one run and plans the
-// next from the server's clock. A scheduler that stops between taking a
-// run and queueing it loses that run (at most once per run).
+// is taken by exactly one of them and queued in the same atomic step (a
+// compare-and-set of the schedule's next run in Redis), as the task
+// "<name>@<planned run in Unix ms>" with the schedule's params and options
+// (while a task with that id is pending or running, nothing more is queued). Runs
+// missed while no scheduler ran (or Redis was unreachable) are not made
+// up: the first tick after them queues one run and plans the next from
+// the server's clock.
 //
 // It reads the schedules at least every second, so schedules stored or
 // removed meanwhile take effect within a second. Errors it recovers from
-// (Redis unreachable, a schedule that does not parse, a queueing refused
-// for another shape) go to onError when it is not nil, and it goes on.
+// (Redis unreachable, a schedule that does not parse, a queue of another
+// shape, hostile state) go to onError when it is not nil, and it goes on.
 // A nil ctx returns an [ErrInvalid] error.
 func (q *Queue[P, R]) RunSchedules(ctx context.Context, onError func(error)) error {
 	c := q.c
@@ -299,7 +304,10 @@ func (c *core) tick(ctx context.Context, r scheduleRec, now int64) (time.Duratio
 	if after <= now {
 		after = now + 1
 	}
-	args := []string{"tick", r.Name, strconv.FormatInt(r.next, 10), strconv.FormatInt(after, 10)}
+	args := []string{
+		"tick", r.Name, strconv.FormatInt(r.next, 10), strconv.FormatInt(after, 10),
+		roundMS(c.cfg.retention), roundMS(c.cfg.keep), c.shape,
+	}
 	msg, err := c.runScript(ctx, script.TaskSchedule, c.scheduleKeys(), args)
 	if err != nil {
 		return schedulePoll, false, fmt.Errorf("task %s: schedule %s: tick: %w", c.name, r.Name, err)
@@ -308,27 +316,12 @@ func (c *core) tick(ctx context.Context, r scheduleRec, now int64) (time.Duratio
 	if msg.IsNil() {
 		return wait, false, nil // another scheduler took this run
 	}
-	rec, err := msg.ToString()
-	if err != nil {
+	arr, err := msg.ToArray()
+	if err != nil || len(arr) != 2 {
 		return wait, false, badReply("task "+c.name+": schedule "+r.Name+": tick", err)
 	}
-	cur, err := parseSchedule(r.Name, rec)
-	if err != nil {
-		return wait, false, fmt.Errorf("task %s: schedule %s: %w: %w", c.name, r.Name, redisx.ErrCorrupt, err)
-	}
-	sub := &submission{
-		id:      r.Name + "@" + strconv.FormatInt(r.next, 10),
-		payload: []byte(cur.payload),
-		qc:      queryConfig{timeout: cur.Timeout, priority: cur.Priority, maxAttempts: cur.MaxAttempts, noWait: true},
-	}
-	if sub.qc.timeout <= 0 {
-		sub.qc.timeout = c.cfg.timeout
-	}
-	if sub.qc.maxAttempts < 1 {
-		sub.qc.maxAttempts = c.cfg.maxAttempts
-	}
-	if _, _, err := c.enqueue(ctx, sub); err != nil {
-		return wait, true, fmt.Errorf("task %s: schedule %s: %w", c.name, r.Name, err)
+	if queued, _ := arr[0].AsInt64(); queued == 1 {
+		c.inst.submitted(ctx, c.name)
 	}
 	return wait, true, nil
 }

@@ -170,7 +170,7 @@ type Info struct {
 	// (and in [Inspector.DeadLetters]).
 	Due time.Time
 	// Params are the encoded params, as the queue's codec wrote them
-	// (JSON unless the Queue had WithCodec): set by [Inspector.Info] only.
+	// (CBOR unless the Queue had WithCodec): set by [Inspector.Info] only.
 	// Decode them with the same codec's Unmarshal.
 	Params []byte
 }

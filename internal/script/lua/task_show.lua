@@ -11,10 +11,10 @@
 -- KEYS[10] idle workers
 -- KEYS[11] wake-up list
 -- ARGV[1] task id
--- Returns {meta, progress, error, params, due time in ms of a delayed task or empty, server time in ms}, or false when there is no record (or its retention ended).
+-- Returns {meta, progress, error, params, due time in ms of a delayed task or empty, server time in ms}, or false when there is no record (a record whose retention ended is deleted, as task_read does).
 -- Errors: CORRUPT
--- Read-only.
 -- @include task
+-- @include task_queue
 local id = ARGV[1]
 local f = read('HMGET', DATA, 'm:' .. id, 'g:' .. id, 'e:' .. id, 'p:' .. id)
 if not f[1] then return false end
@@ -22,7 +22,11 @@ local m = meta_of(id, f[1])
 progress_seq(id, f[2])
 local now = now_ms()
 local exp = read('ZSCORE', EXPIRY, id)
-if exp and tonumber(exp) <= now then return false end
+if exp and tonumber(exp) <= now then
+  want_drop(m)
+  drop(id)
+  return false
+end
 local due = ''
 if m[F_STATUS] == 'p' then due = read('ZSCORE', DELAYED, id) or '' end
 return {f[1], f[2] or '', f[3] or '', f[4] or '', due, now}
