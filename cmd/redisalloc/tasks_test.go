@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
@@ -116,7 +117,9 @@ func TestTaskCommands(t *testing.T) {
 		wantLine(t, r.stdout, `^  params     \{"n":7,"note":"d1"\}$`)
 		r = cli(cliEnv{}, "task", "show", "d1", "--queue", "jobs", "--json")
 		var shown taskJSON
-		if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || shown.Due == nil || string(shown.Params) != `{"n":7,"note":"d1"}` {
+		var params bytes.Buffer
+		if err := json.Unmarshal([]byte(r.stdout), &shown); err != nil || shown.Due == nil || json.Compact(&params, shown.Params) != nil ||
+			params.String() != `{"n":7,"note":"d1"}` {
 			t.Errorf("task show --json: %v %+v", err, shown)
 		}
 		r = cli(cliEnv{}, "task", "show", "d1", "--queue", "jobs", "--codec", "json")
@@ -212,7 +215,7 @@ func TestTaskRunningRefused(t *testing.T) {
 				started <- tk.ID
 				<-ctx.Done()
 				return 0, context.Cause(ctx)
-			}, task.Workers(1), task.Heartbeat(50*time.Millisecond), task.Grace(time.Second))
+			}, task.Workers(1), task.Grace(time.Second))
 		}()
 		defer func() {
 			cancel()
