@@ -106,7 +106,7 @@ func KeyNamesForTest[P, R any](q *Queue[P, R], ids ...string) map[string]string 
 	for _, id := range ids {
 		out[notifyPrefix+id] = q.c.keys.notify(id)
 	}
-	out[scheduleSuffix] = q.c.scheduleKeys()[0]
+	out[scheduleSuffix] = q.c.keys.ns.Key(scheduleSuffix)
 	return out
 }
 
