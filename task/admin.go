@@ -17,9 +17,10 @@ type State string
 
 // Task states for [Inspector.List].
 const (
-	// StateReady: pending and due, waiting for a worker (the CLI's
-	// "pending"); oldest first within a priority, highest priority first.
-	StateReady State = "pending"
+	// StatePending: due and waiting for a worker (the ready set; a
+	// delayed task has [StatusPending] too but is listed as StateDelayed);
+	// highest priority first, oldest first within a priority.
+	StatePending State = "pending"
 	// StateDelayed: pending with a later due time (Delay), never attempted;
 	// soonest due first.
 	StateDelayed State = "delayed"
@@ -39,7 +40,7 @@ const (
 
 // States lists every [State] in the order a task usually goes through them.
 func States() []State {
-	return []State{StateDelayed, StateReady, StateRunning, StateRetrying, StateDead, StateSucceeded, StateCanceled}
+	return []State{StateDelayed, StatePending, StateRunning, StateRetrying, StateDead, StateSucceeded, StateCanceled}
 }
 
 func (s State) valid() bool {

@@ -92,7 +92,7 @@ func TestListStates(t *testing.T) {
 		stateFixture(t, ctx, tb, "states")
 		in := tb.insp("states")
 		want := map[task.State][]string{
-			task.StateReady: {"r2", "r1"}, task.StateDelayed: {"d1"}, task.StateRetrying: {"y1"},
+			task.StatePending: {"r2", "r1"}, task.StateDelayed: {"d1"}, task.StateRetrying: {"y1"},
 			task.StateRunning: {"w1"}, task.StateDead: {"x1"}, task.StateSucceeded: {"s1"}, task.StateCanceled: {"c1"},
 		}
 		for _, st := range task.States() {
@@ -110,7 +110,7 @@ func TestListStates(t *testing.T) {
 		if err != nil || len(page) != 1 || page[0].Due.Before(time.Now().Add(50*time.Second)) || page[0].ErrorMessage != "once" {
 			t.Errorf("retrying page %+v, %v: want y1 due in a minute, last error once", page, err)
 		}
-		page, _, err = in.List(ctx, task.StateReady, "", 10)
+		page, _, err = in.List(ctx, task.StatePending, "", 10)
 		if err != nil || len(page) != 2 || page[0].Params != nil || page[0].Worker != "" || !page[0].Due.IsZero() {
 			t.Errorf("ready page %+v, %v: want no params, worker or due time", page, err)
 		}
@@ -118,7 +118,7 @@ func TestListStates(t *testing.T) {
 			state  task.State
 			cursor string
 			limit  int
-		}{{"nope", "", 1}, {task.StateReady, "", 0}, {task.StateReady, "", 1001}, {task.StateReady, "zz", 1}, {task.StateDead, "6162", 1}} {
+		}{{"nope", "", 1}, {task.StatePending, "", 0}, {task.StatePending, "", 1001}, {task.StatePending, "zz", 1}, {task.StateDead, "6162", 1}} {
 			if _, _, err := in.List(ctx, bad.state, bad.cursor, bad.limit); !errors.Is(err, task.ErrInvalid) {
 				t.Errorf("List(%q, %q, %d) = %v, want ErrInvalid", bad.state, bad.cursor, bad.limit, err)
 			}
@@ -171,7 +171,7 @@ func TestInspectorRepairs(t *testing.T) {
 		if err != nil || n != 2 {
 			t.Fatalf("RunNow = %d, %v, want 2", n, err)
 		}
-		if diff := cmp.Diff([]string{"y1", "r2", "r1", "d1"}, listAll(t, ctx, in, task.StateReady, 10)); diff != "" {
+		if diff := cmp.Diff([]string{"y1", "r2", "r1", "d1"}, listAll(t, ctx, in, task.StatePending, 10)); diff != "" {
 			t.Errorf("ready after RunNow (-want +got):\n%s", diff)
 		}
 		if _, err := in.RunNow(ctx, ""); !errors.Is(err, task.ErrInvalid) {
@@ -286,7 +286,7 @@ func TestListPagingProperty(t *testing.T) {
 				rt.Fatal(err)
 			}
 			in, _ := task.InspectorOf(q)
-			state := rapid.SampledFrom([]task.State{task.StateReady, task.StateDelayed, task.StateRunning, task.StateDead}).Draw(rt, "state")
+			state := rapid.SampledFrom([]task.State{task.StatePending, task.StateDelayed, task.StateRunning, task.StateDead}).Draw(rt, "state")
 			stay := rapid.IntRange(0, 25).Draw(rt, "stay")
 			seq := 0
 			// put puts a new task into state and returns its id.
@@ -356,7 +356,7 @@ func TestListPagingProperty(t *testing.T) {
 				case 1:
 					put(state, "m")
 				case 2:
-					if state == task.StateReady || state == task.StateRunning {
+					if state == task.StatePending || state == task.StateRunning {
 						got, err := q.ClaimForTest(ctx, "mover", 1, time.Hour)
 						if err != nil {
 							rt.Fatal(err)
@@ -371,7 +371,7 @@ func TestListPagingProperty(t *testing.T) {
 				}
 			}
 			for _, id := range stayIDs {
-				if state == task.StateReady && slices.ContainsFunc(mover, func(c task.Claim) bool { return c.ID == id }) {
+				if state == task.StatePending && slices.ContainsFunc(mover, func(c task.Claim) bool { return c.ID == id }) {
 					continue // moved out of the state
 				}
 				if seen[id] != 1 {
@@ -400,7 +400,7 @@ func TestScheduleTicksOnce(t *testing.T) {
 		}
 		first := s[0]
 		if first.Name != "nightly" || first.Spec != "0 3 * * *" || first.Priority != 3 || first.MaxAttempts != 2 ||
-			!first.Last.IsZero() || first.Next.Hour() != 3 || first.Next.Minute() != 0 || !first.Next.After(time.Now()) {
+			!first.Last.IsZero() || first.Next.UTC().Hour() != 3 || first.Next.UTC().Minute() != 0 || !first.Next.After(time.Now()) {
 			t.Errorf("schedule %+v", first)
 		}
 		for round := range 3 {
@@ -432,7 +432,7 @@ func TestScheduleTicksOnce(t *testing.T) {
 		if len(s) != 1 || s[0].Last.IsZero() || !s[0].Next.After(s[0].Last) {
 			t.Errorf("after ticks %+v: want last and next set", s)
 		}
-		ready := listAll(t, ctx, in, task.StateReady, 100)
+		ready := listAll(t, ctx, in, task.StatePending, 100)
 		if len(ready) != 3 {
 			t.Fatalf("queued runs %v, want 3", ready)
 		}
@@ -491,7 +491,7 @@ func TestRunSchedules(t *testing.T) {
 			st, err := in.Stats(ctx)
 			return err == nil && st.Ready >= 2
 		})
-		ids := listAll(t, ctx, in, task.StateReady, 100)
+		ids := listAll(t, ctx, in, task.StatePending, 100)
 		s, _ := in.Schedules(ctx)
 		if len(s) != 1 || len(ids) < 2 || ids[len(ids)-1] != fmt.Sprintf("tick@%d", s[0].Last.UnixMilli()) {
 			t.Errorf("runs %v, schedule %+v: want the last run queued as tick@<last>", ids, s)

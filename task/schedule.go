@@ -45,7 +45,7 @@ type Schedule struct {
 }
 
 // parseSpec parses a cron expression: five fields (minute, hour, day of
-// month, month, day of week), an optional "TZ=Zone " prefix, or a
+// month, month, day of week; UTC unless a "TZ=Zone " prefix says), or a
 // descriptor (@yearly, @monthly, @weekly, @daily, @hourly, @every <duration>).
 func parseSpec(spec string) (cron.Schedule, error) {
 	if strings.ContainsAny(spec, "\n\r") {
@@ -82,8 +82,9 @@ func (c *core) scheduleKeys() []string {
 // queued at every time spec gives, by whichever process runs
 // [Queue.RunSchedules] (any number may run; each run is queued once). spec
 // is a cron expression of five fields (minute hour day-of-month month
-// day-of-week, "*/15 9-17 * * MON-FRI"), optionally prefixed with
-// "TZ=Europe/Paris ", or a descriptor: @yearly, @monthly, @weekly, @daily,
+// day-of-week, "*/15 9-17 * * MON-FRI") read in UTC, or in the zone of a
+// "TZ=Europe/Paris " prefix (every scheduler then agrees whatever its
+// local zone), or a descriptor: @yearly, @monthly, @weekly, @daily,
 // @hourly or "@every 90s" (a fixed interval). Options: Timeout, Priority,
 // MaxAttempts (others give an [ErrInvalid] error).
 //
@@ -112,7 +113,7 @@ func (q *Queue[P, R]) Schedule(ctx context.Context, name, spec string, params P,
 	if err != nil {
 		return fmt.Errorf("%w: task %s: schedule %s: params: %w", ErrInvalid, c.name, name, err)
 	}
-	next := s.Next(time.Now())
+	next := s.Next(time.Now().UTC())
 	if next.IsZero() {
 		return fmt.Errorf("%w: schedule spec %q never runs", ErrInvalid, spec)
 	}
@@ -300,7 +301,7 @@ func (c *core) tick(ctx context.Context, r scheduleRec, now int64) (time.Duratio
 	if err != nil {
 		return schedulePoll, false, fmt.Errorf("task %s: schedule %s: %w", c.name, r.Name, err)
 	}
-	after := s.Next(time.UnixMilli(now)).UnixMilli()
+	after := s.Next(time.UnixMilli(now).UTC()).UnixMilli()
 	if after <= now {
 		after = now + 1
 	}

@@ -319,7 +319,7 @@ type taskLsOptions struct {
 func taskLsFlags(o *taskLsOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("task ls", flag.ContinueOnError)
 	o.queueTarget.flags(fs, true)
-	fs.StringVar(&o.state, "state", string(task.StateReady), "`state` to list: pending, delayed, retrying, running, dead, succeeded or canceled")
+	fs.StringVar(&o.state, "state", string(task.StatePending), "`state` to list: pending, delayed, retrying, running, dead, succeeded or canceled")
 	fs.IntVar(&o.limit, "limit", defaultTaskLimit, "list at most this many tasks")
 	fs.StringVar(&o.cursor, "cursor", "", "go on from the `cursor` a previous listing printed")
 	setHelp(fs, `usage: redisalloc task ls --queue NAME --state STATE --prefix P [flags]

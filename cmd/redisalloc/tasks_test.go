@@ -185,7 +185,7 @@ func TestTaskCommands(t *testing.T) {
 		// cron ls and rm.
 		r = cli(cliEnv{}, "cron", "ls")
 		wantLine(t, r.stdout, `^QUEUE\s+NAME\s+SPEC\s+NEXT\s+LAST`)
-		wantLine(t, r.stdout, `^jobs\s+nightly\s+0 3 \* \* \*\s+\S+ 03:00:00\s+-\s+0\s+5m0s\s+3$`)
+		wantLine(t, r.stdout, `^jobs\s+nightly\s+0 3 \* \* \*\s+\S+ \d\d:\d\d:00\s+-\s+0\s+5m0s\s+3$`)
 		r = cli(cliEnv{}, "cron", "ls", "--queue", "jobs", "--json")
 		var crons []cronJSON
 		if err := json.Unmarshal([]byte(r.stdout), &crons); err != nil || len(crons) != 1 || crons[0].Name != "nightly" || crons[0].Queue != "jobs" {
