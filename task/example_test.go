@@ -326,7 +326,6 @@ func ExampleInspector_List() {
 	// schedule: nightly 0 3 * * * next at 03:00
 }
 
-
 // embedded starts an in-process Redis so the examples run anywhere; in
 // production use redisallocator.Connect.
 func embedded() *redisallocatortest.Server {

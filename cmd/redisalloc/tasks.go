@@ -318,7 +318,7 @@ type taskLsOptions struct {
 
 func taskLsFlags(o *taskLsOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("task ls", flag.ContinueOnError)
-	o.queueTarget.flags(fs, true)
+	o.flags(fs, true)
 	fs.StringVar(&o.state, "state", string(task.StatePending), "`state` to list: pending, delayed, retrying, running, dead, succeeded or canceled")
 	fs.IntVar(&o.limit, "limit", defaultTaskLimit, "list at most this many tasks")
 	fs.StringVar(&o.cursor, "cursor", "", "go on from the `cursor` a previous listing printed")
@@ -433,7 +433,7 @@ type taskShowOptions struct {
 
 func taskShowFlags(o *taskShowOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("task show", flag.ContinueOnError)
-	o.queueTarget.flags(fs, true)
+	o.flags(fs, true)
 	fs.StringVar(&o.codec, "codec", "cbor", "`codec` the queue encodes params with: cbor (the default of task.New), json or msgpack (task.WithCodec)")
 	setHelp(fs, `usage: redisalloc task show ID --queue NAME --prefix P [flags]
 
@@ -566,7 +566,7 @@ claim at once.`,
 func taskActFlags(verb string) func(o *taskActOptions) *flag.FlagSet {
 	return func(o *taskActOptions) *flag.FlagSet {
 		fs := flag.NewFlagSet("task "+verb, flag.ContinueOnError)
-		o.queueTarget.flags(fs, true)
+		o.flags(fs, true)
 		fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
 		setHelp(fs, "usage: redisalloc task "+verb+" ID... --queue NAME --prefix P [flags]\n\n"+taskActHelp[verb]+`
 Asks first. Every ID is checked before anything is sent.
@@ -789,7 +789,7 @@ func runCronLs(ctx context.Context, e env, o queueTarget, _ []string) error {
 
 func cronRmFlags(o *taskActOptions) *flag.FlagSet {
 	fs := flag.NewFlagSet("cron rm", flag.ContinueOnError)
-	o.queueTarget.flags(fs, true)
+	o.flags(fs, true)
 	fs.BoolVar(&o.yes, "yes", false, "do not ask for confirmation (needed when stdin is not a terminal)")
 	setHelp(fs, `usage: redisalloc cron rm NAME... --queue NAME --prefix P [flags]
 

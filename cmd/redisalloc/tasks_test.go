@@ -219,7 +219,9 @@ func TestTaskRunningRefused(t *testing.T) {
 		}()
 		defer func() {
 			cancel()
-			<-done
+			if err := <-done; err != nil {
+				t.Errorf("Run: %v", err)
+			}
 		}()
 		var id string
 		select {
