@@ -198,12 +198,28 @@ func (i *Inspector) RunNow(ctx context.Context, ids ...string) (int, error) {
 // Pause stops the queue's workers from claiming tasks until [Inspector.Resume]:
 // tasks they run go on, submitters still queue, delayed tasks still
 // become due and lapsed leases are still reaped. It reports whether the
-// queue was running (false: paused already). [Stats].Paused reads the flag.
+// queue was running (false: paused already). [Inspector.Paused] reads the
+// flag.
 func (i *Inspector) Pause(ctx context.Context) (bool, error) { return i.pause(ctx, "pause") }
 
 // Resume lets the queue's workers claim tasks again and wakes the idle
 // ones. It reports whether the queue was paused.
 func (i *Inspector) Resume(ctx context.Context) (bool, error) { return i.pause(ctx, "resume") }
+
+// Paused reports whether the queue is paused. It only reads. A flag that
+// is not one Pause writes gives an error matching redisallocator.ErrCorrupt.
+func (i *Inspector) Paused(ctx context.Context) (bool, error) {
+	c := i.c
+	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.keys, []string{"paused", "0", "1"})
+	if err != nil {
+		return false, fmt.Errorf("task %s: paused: %w", c.name, err)
+	}
+	n, err := msg.AsInt64()
+	if err != nil {
+		return false, badReply("task "+c.name+": paused", err)
+	}
+	return n == 1, nil
+}
 
 func (i *Inspector) pause(ctx context.Context, op string) (bool, error) {
 	c := i.c

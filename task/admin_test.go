@@ -252,8 +252,9 @@ func TestPauseResume(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond) // a negative: nothing may run meanwhile
 		st, err := in.Stats(ctx)
-		if err != nil || !st.Paused || st.Ready != 1 || wh.count("p1") != 0 {
-			t.Fatalf("paused queue: stats %+v, %v, runs %d: want paused, 1 ready, no run", st, err, wh.count("p1"))
+		paused, perr := in.Paused(ctx)
+		if err != nil || perr != nil || !paused || st.Ready != 1 || wh.count("p1") != 0 {
+			t.Fatalf("paused queue: stats %+v, %v, paused %v, %v, runs %d: want paused, 1 ready, no run", st, err, paused, perr, wh.count("p1"))
 		}
 		if ok, err := in.Resume(ctx); !ok || err != nil {
 			t.Fatalf("Resume = %v, %v, want true", ok, err)
@@ -264,8 +265,8 @@ func TestPauseResume(t *testing.T) {
 		if err != nil || r.N != 4 {
 			t.Fatalf("after Resume: %v, %v", r, err)
 		}
-		if st, err := in.Stats(ctx); err != nil || st.Paused {
-			t.Errorf("stats after Resume %+v, %v: want not paused", st, err)
+		if paused, err := in.Paused(ctx); err != nil || paused {
+			t.Errorf("Paused after Resume = %v, %v, want false", paused, err)
 		}
 	})
 }
@@ -404,12 +405,17 @@ func TestScheduleTicksOnce(t *testing.T) {
 			t.Errorf("schedule %+v", first)
 		}
 		for round := range 3 {
+			cur, err := in.Schedules(ctx)
+			if err != nil || len(cur) != 1 {
+				t.Fatalf("Schedules = %v, %v", cur, err)
+			}
+			seen := cur[0].Next.UnixMilli()
 			const schedulers = 6
 			var wg sync.WaitGroup
 			won := make(chan bool, schedulers)
 			for range schedulers {
 				wg.Go(func() {
-					ok, err := q.TickForTest(ctx, "nightly")
+					ok, err := q.TickForTest(ctx, "nightly", seen)
 					if err != nil {
 						t.Error(err)
 					}

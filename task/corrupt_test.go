@@ -345,6 +345,14 @@ var taskCorruptOps = map[string]func(ctx context.Context, f *corruptFixture) err
 		_, err = in.Pause(ctx)
 		return err
 	},
+	"Paused": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		_, err = in.Paused(ctx)
+		return err
+	},
 	"Resume": func(ctx context.Context, f *corruptFixture) error {
 		in, err := task.InspectorOf(f.q)
 		if err != nil {
@@ -373,7 +381,7 @@ var taskCorruptOps = map[string]func(ctx context.Context, f *corruptFixture) err
 		return err
 	},
 	"Tick": func(ctx context.Context, f *corruptFixture) error {
-		_, err := f.q.TickForTest(ctx, "s1")
+		_, err := f.q.TickForTest(ctx, "s1", -1)
 		return err
 	},
 	"Requeue": func(ctx context.Context, f *corruptFixture) error {

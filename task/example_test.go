@@ -310,7 +310,8 @@ func ExampleInspector_List() {
 	fmt.Println("delete img-1:", in.Delete(ctx, "img-1"))
 	_, _ = in.Pause(ctx)
 	st, _ := in.Stats(ctx)
-	fmt.Println("ready:", st.Ready, "paused:", st.Paused)
+	paused, _ := in.Paused(ctx)
+	fmt.Println("ready:", st.Ready, "paused:", paused)
 
 	sched, _ := in.Schedules(ctx)
 	for _, s := range sched {

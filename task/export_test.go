@@ -141,16 +141,20 @@ func (q *Queue[P, R]) OnceHandle(id string) *Handle[R] {
 	return &Handle[R]{h: &handle{c: q.c, id: id, once: true}}
 }
 
-// TickForTest runs one pass of RunSchedules over schedule name as if its
-// next run were due now (a run another scheduler took is not taken again)
-// and reports whether it took the run.
-func (q *Queue[P, R]) TickForTest(ctx context.Context, name string) (bool, error) {
+// TickForTest runs one pass of RunSchedules over schedule name as if the
+// run planned at seen (Unix ms; -1: the stored next run) were due now, and
+// reports whether it took that run: schedulers that read the same plan
+// race for the same run.
+func (q *Queue[P, R]) TickForTest(ctx context.Context, name string, seen int64) (bool, error) {
 	recs, now, err := q.c.schedules(ctx)
 	if err != nil {
 		return false, err
 	}
 	for _, r := range recs {
 		if r.Name == name {
+			if seen >= 0 {
+				r.next = seen
+			}
 			_, won, err := q.c.tick(ctx, r, max(now, r.next))
 			return won, err
 		}

@@ -46,9 +46,6 @@ type Stats struct {
 	Workers int
 	// Records counts every stored record, finished ones included.
 	Records int
-	// Paused reports that [Inspector.Pause] paused the queue: workers claim
-	// no task until [Inspector.Resume].
-	Paused bool
 	// Corrupt describes hostile state: keys of the queue that hold
 	// another type than the queue's scripts write ("; "-separated; the
 	// counts read from them are 0), empty when none. Stats checks every
@@ -69,11 +66,7 @@ func (c *core) stats(ctx context.Context) (Stats, error) {
 		return Stats{}, fmt.Errorf("task %s: stats: %w", c.name, err)
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) != 8 {
-		return Stats{}, badReply("task "+c.name+": stats", err)
-	}
-	paused, err := arr[7].AsInt64()
-	if err != nil {
+	if err != nil || len(arr) != 7 {
 		return Stats{}, badReply("task "+c.name+": stats", err)
 	}
 	var n [6]int64
@@ -92,7 +85,7 @@ func (c *core) stats(ctx context.Context) (Stats, error) {
 	}
 	return Stats{
 		Ready: int(n[0]), Delayed: int(n[1]), Running: int(n[2]), Dead: int(n[3]), Workers: int(n[4]), Records: int(n[5]),
-		Corrupt: strings.Join(corrupt, "; "), Paused: paused == 1,
+		Corrupt: strings.Join(corrupt, "; "),
 	}, nil
 }
 

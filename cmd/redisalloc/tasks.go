@@ -163,9 +163,15 @@ func runQueueLs(ctx context.Context, e env, o queueTarget, _ []string) error {
 		if err != nil {
 			return redisFailure(err)
 		}
+		paused := false
+		if st.Corrupt == "" {
+			if paused, err = in.Paused(ctx); err != nil {
+				return redisFailure(err)
+			}
+		}
 		out = append(out, queueJSON{
 			Name: name, Ready: st.Ready, Delayed: st.Delayed, Running: st.Running, Dead: st.Dead,
-			Workers: st.Workers, Records: st.Records, Paused: st.Paused, Corrupt: st.Corrupt,
+			Workers: st.Workers, Records: st.Records, Paused: paused, Corrupt: st.Corrupt,
 		})
 	}
 	if o.json {

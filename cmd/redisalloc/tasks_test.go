@@ -175,8 +175,8 @@ func TestTaskCommands(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &pr); err != nil || pr["changed"] != true || pr["paused"] != false {
 			t.Errorf("queue resume --json: %v %s", err, r.stdout)
 		}
-		if st, err := in.Stats(ctx); err != nil || st.Paused {
-			t.Errorf("after resume: %+v, %v", st, err)
+		if paused, err := in.Paused(ctx); err != nil || paused {
+			t.Errorf("after resume: paused %v, %v", paused, err)
 		}
 		if r := cli(cliEnv{}, "queue", "pause", "--queue", "nope"); r.code != exitFail {
 			t.Errorf("queue pause of a missing queue: exit %d, want 1", r.code)
