@@ -12,6 +12,8 @@
 //	inspect, diagnose   read what lives under a prefix; find problems
 //	pool gc|free|import|export, queue requeue, workers reap
 //	        repair and move data (docs/cli.md)
+//	queue ls|pause|resume, task ls|show|cancel|delete|requeue|run, cron ls|rm
+//	        see a queue's tasks and act on them (docs/cli.md)
 //	dashboard   a live read-only web page of a prefix (docs/dashboard.md)
 //	metrics     Prometheus /metrics and /healthz of a prefix (docs/metrics.md)
 //	version     the versions of redisalloc, the library and Go
@@ -83,7 +85,9 @@ var commands = []command{
 	{name: "diagnose", summary: "find problems under a prefix and say how to repair them", usage: diagnoseUsage, run: diagnoseCommand},
 	{name: "metrics", summary: "serve Prometheus /metrics and /healthz for the pools and queues of a prefix", usage: metricsUsage, run: metricsCommand},
 	{name: "pool", summary: "repair, import or export a pool: gc, free, import, export", usage: poolUsage, run: poolCommand},
-	{name: "queue", summary: "repair a task queue: requeue dead letters", usage: queueUsage, run: queueCommand},
+	{name: "queue", summary: "task queues: ls, pause, resume, requeue dead letters", usage: queueUsage, run: queueCommand},
+	{name: "task", summary: "a queue's tasks: ls, show, cancel, delete, requeue, run", usage: taskUsage, run: taskCommand},
+	{name: "cron", summary: "periodic tasks: ls, rm", usage: cronUsage, run: cronCommand},
 	{name: "workers", summary: "repair a health group: reap dead worker sessions", usage: workersUsage, run: workersCommand},
 }
 
