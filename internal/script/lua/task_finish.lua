@@ -93,5 +93,5 @@ elseif status == 's' then
 else
   finalize(id, m, status, now, 'e:' .. id, payload)
 end
-notify(id)
+notify(id, status, m[F_ATTEMPT], payload)
 return status
