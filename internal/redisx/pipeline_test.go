@@ -62,3 +62,44 @@ func TestRunPipelineInOrder(t *testing.T) {
 		}
 	})
 }
+
+// appendArgToo is appendArg under another name: a second script the server
+// may know while it does not know the first.
+var appendArgToo = &script.Script{
+	Name:   "test_append_too",
+	Keys:   []string{"a string"},
+	Args:   []string{"what to append"},
+	Source: `redis.call('APPEND', KEYS[1], ARGV[1]); return redis.call('GET', KEYS[1]) .. ''`,
+}
+
+// TestRunIndependentRunsEachOnce: a call the server does not know is run
+// again alone; a call after it that ran already is not run twice (as
+// RunPipeline's in-order rerun would).
+func TestRunIndependentRunsEachOnce(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx := context.Background()
+		r := redisx.NewRunner(b.Client, nil, nil)
+		ns, _ := redisx.NewNamespace(b.Prefix, "test", "independent")
+		keys := []string{ns.Key("s")}
+		for _, n := range b.Client.Nodes() {
+			if err := n.Do(ctx, n.B().ScriptFlush().Build()).Error(); err != nil {
+				t.Fatalf("SCRIPT FLUSH: %v", err)
+			}
+		}
+		if _, err := r.Run(ctx, appendArgToo, keys, []string{"k"}); err != nil { // known from now on
+			t.Fatal(err)
+		}
+		rep := r.RunIndependent(ctx,
+			redisx.Call{Script: appendArg, Keys: keys, Args: []string{"u"}}, // unknown: runs after b
+			redisx.Call{Script: appendArgToo, Keys: keys, Args: []string{"b"}})
+		if rep[0].Err != nil || rep[1].Err != nil {
+			t.Fatalf("errors %v, %v", rep[0].Err, rep[1].Err)
+		}
+		v, _ := rep[0].Msg.ToString()
+		w, _ := rep[1].Msg.ToString()
+		if v != "kbu" || w != "kb" {
+			t.Fatalf("replies %q, %q; want \"kbu\", \"kb\" (each call run once)", v, w)
+		}
+	})
+}
