@@ -65,8 +65,8 @@ if status == 'release' or status == 'retry' then
 elseif status == 'delay' then
   want_delayed()
 else
+  want_notify(id) -- first: its read of the waiters checks their key
   want_final(status)
-  want_notify(id)
 end
 
 if status == 'release' then
