@@ -3,7 +3,6 @@ package task_test
 import (
 	"context"
 	"slices"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -186,60 +185,6 @@ func TestWakeUpOutcomeIsPerWait(t *testing.T) {
 		finish(2)
 		if r := <-got; r == nil || r.N != 2 {
 			t.Fatalf("Wait returned %+v, want the second task's result N=2", r)
-		}
-	})
-}
-
-// With a backlog, a worker claims a handler's next task in the round trip
-// that records its outcome: about one request per task, where a claim of
-// its own for each freed slot made it 1.5 (two handlers) or more. Every
-// task still runs once.
-func TestWorkerChainsClaimsWithBacklog(t *testing.T) {
-	t.Parallel()
-	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
-		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-		defer cancel()
-		const tasks = 60
-		q, err := task.New[job, *res](b.Client, b.Prefix, "chain")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range tasks {
-			if _, err := q.Submit(ctx, strconv.Itoa(i), job{N: i}, task.NoWait()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		cc := &countingClient{Client: secondClient(t, b)}
-		wq, err := task.New[job, *res](cc, b.Prefix, "chain")
-		if err != nil {
-			t.Fatal(err)
-		}
-		h := newHandler("chain")
-		stop := listen(t, wq, h.Handle, task.Workers(2), task.Heartbeat(time.Hour))
-		in := inspectorOf(t, q)
-		waitFor(t, "every task run and recorded", func() bool {
-			st, err := in.Stats(ctx)
-			return err == nil && st.Ready+st.Running+st.Delayed == 0
-		})
-		stop()
-		for i := range tasks {
-			if n := h.count(strconv.Itoa(i)); n != 1 {
-				t.Errorf("task %d ran %d times", i, n)
-			}
-		}
-		scripts, chained := 0, 0
-		for _, c := range cc.commands() {
-			switch c {
-			case "EVALSHA", "EVAL":
-				scripts++
-			case "MULTI:EVALSHA":
-				scripts++
-				chained++
-			}
-		}
-		if chained == 0 || scripts > tasks*5/4 {
-			t.Errorf("worker sent %d script requests (%d finishes with a claim) for %d tasks; want at most %d",
-				scripts, chained, tasks, tasks*5/4)
 		}
 	})
 }

@@ -7,10 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/redis/rueidis"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
@@ -107,11 +105,6 @@ type worker[P, R any] struct {
 	running map[string]*run // by task id
 	life    *life           // the current registration
 
-	// busy: the last claim found more tasks than it took; a handler that
-	// ends then claims its next task with its finish (see runTask).
-	busy     atomic.Bool
-	stopping atomic.Bool // Run's ctx ended: no more chained claims
-
 	handlers   sync.WaitGroup
 	hardCtx    context.Context // handlers' base; cancelled at the end of the grace period
 	hardCancel context.CancelCauseFunc
@@ -177,7 +170,6 @@ func (w *worker[P, R]) serve(ctx context.Context) error {
 	var fetchers sync.WaitGroup
 	fetchers.Go(func() { w.fetch(ctx) })
 	<-ctx.Done()
-	w.stopping.Store(true)
 	fetchers.Wait()
 
 	done := make(chan struct{})
@@ -381,7 +373,6 @@ func (w *worker[P, R]) fetch(ctx context.Context) {
 		}
 		failures = 0
 		idle = hint != claimMore
-		w.busy.Store(!idle)
 		for _, t := range tasks {
 			w.handlers.Add(1)
 			go w.runTask(k, l, t, start, end)
@@ -419,21 +410,12 @@ const claimMore = -2
 func (w *worker[P, R]) claim(ctx context.Context, k *queueKeys, n int, token string, idle bool) ([]claimed, time.Duration, error) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
 	defer cancel()
-	msg, err := w.c.runScript(cctx, script.TaskClaim, k.keys, w.claimArgs(n, token, idle))
+	idleTTL := w.c.cfg.waitPoll + time.Second
+	args := []string{w.id, strconv.Itoa(n), roundMS(w.lc.leaseTTL), strconv.Itoa(w.c.cfg.budget), token, roundMS(idleTTL), flag(idle), w.c.shape}
+	msg, err := w.c.runScript(cctx, script.TaskClaim, k.keys, args)
 	if err != nil {
 		return nil, 0, err
 	}
-	return w.parseClaim(cctx, k, msg)
-}
-
-func (w *worker[P, R]) claimArgs(n int, token string, idle bool) []string {
-	idleTTL := w.c.cfg.waitPoll + time.Second
-	return []string{w.id, strconv.Itoa(n), roundMS(w.lc.leaseTTL), strconv.Itoa(w.c.cfg.budget), token, roundMS(idleTTL), flag(idle), w.c.shape}
-}
-
-// parseClaim reads task_claim's reply and wakes the callers of the tasks
-// its housekeeping ended.
-func (w *worker[P, R]) parseClaim(cctx context.Context, k *queueKeys, msg rueidis.RedisMessage) ([]claimed, time.Duration, error) {
 	arr, err := msg.ToArray()
 	if err != nil || len(arr) < 3 {
 		return nil, 0, badReply("claim", err)
@@ -496,44 +478,11 @@ const (
 )
 
 // runTask runs one claimed task, under the worker's registration l, and
-// records its outcome. While the queue has a backlog, it claims the next
-// task for its slot in the round trip that records the outcome (the two
-// scripts pipelined) and runs that one too.
+// records its outcome.
 func (w *worker[P, R]) runTask(k *queueKeys, l *life, c claimed, claimStart, claimEnd time.Time) {
 	defer w.handlers.Done()
 	defer func() { <-w.slots }()
-	for {
-		next := w.runOne(k, l, c, claimStart, claimEnd)
-		if next == nil {
-			return
-		}
-		l, c, claimStart, claimEnd = next.l, next.c, next.start, next.end
-	}
-}
 
-// chained is a task claimed together with the outcome of the one before.
-type chained struct {
-	l          *life
-	c          claimed
-	start, end time.Time
-}
-
-// chainLife returns the registration to claim a chained task under, or
-// nil when the handler should not claim: no backlog, Run stopping, or the
-// worker cut off.
-func (w *worker[P, R]) chainLife() *life {
-	if !w.busy.Load() || w.stopping.Load() {
-		return nil
-	}
-	if l := w.current(); l.keep.Valid() {
-		return l
-	}
-	return nil
-}
-
-// runOne runs one claimed task and records its outcome; it returns the
-// task claimed with it, if any.
-func (w *worker[P, R]) runOne(k *queueKeys, l *life, c claimed, claimStart, claimEnd time.Time) *chained {
 	base, timeout := extractTrace(l.base, c.trace)
 	w.c.inst.waited(base, k.name, c.attempt, timeout, c.left)
 	tracer := w.c.prov.Tracer()
@@ -568,63 +517,14 @@ func (w *worker[P, R]) runOne(k *queueKeys, l *life, c claimed, claimStart, clai
 	if outcome == "" {
 		w.c.inst.ran(rctx, k.name, whereRemote, d, runLost)
 		span.SetStatus(codes.Error, "claim lost")
-		return nil // lost: someone else owns the task now
+		return // lost: someone else owns the task now
 	}
 	if outcome != outcomeOK {
 		kind, msg := splitError(payload)
 		span.SetStatus(codes.Error, kind+": "+msg)
 	}
-	if nl := w.chainLife(); nl != nil {
-		status, next, err := w.finishAndClaim(rctx, k, c, outcome, payload, backoff, nl)
-		w.c.inst.ran(rctx, k.name, whereRemote, d, finished(outcome, status, err))
-		return next
-	}
 	status, err := w.finish(rctx, k, c, outcome, payload, backoff)
 	w.c.inst.ran(rctx, k.name, whereRemote, d, finished(outcome, status, err))
-	return nil
-}
-
-// finishAndClaim records the outcome and claims one task for the slot
-// under registration l, in one round trip, detached from ctx's
-// cancellation like claim and finish. The outcome is recorded as finish
-// does (a transport failure is retried alone); a claim that fails is
-// reported and claims nothing: err is the outcome's.
-func (w *worker[P, R]) finishAndClaim(ctx context.Context, k *queueKeys, c claimed, outcome, payload string,
-	backoff time.Duration, l *life,
-) (string, *chained, error) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
-	defer cancel()
-	start := time.Now()
-	replies := w.c.run.RunIndependent(cctx,
-		redisx.Call{Script: script.TaskFinish, Keys: k.withNotify(c.id), Args: w.finishArgs(c, outcome, payload, backoff)},
-		redisx.Call{Script: script.TaskClaim, Keys: k.keys, Args: w.claimArgs(1, "", false)})
-	end := time.Now()
-	var next *chained
-	if err := replies[1].Err; err != nil {
-		w.busy.Store(false)
-		w.report(fmt.Errorf("task: claim %s: %w", k.name, classify(cctx, err)))
-	} else if tasks, _, err := w.parseClaim(cctx, k, replies[1].Msg); err != nil {
-		w.busy.Store(false)
-		w.report(fmt.Errorf("task: claim %s: %w", k.name, err))
-	} else {
-		w.busy.Store(len(tasks) > 0)
-		if len(tasks) > 0 {
-			next = &chained{l: l, c: tasks[0], start: start, end: end}
-		}
-	}
-	err := replies[0].Err
-	if err != nil {
-		err = classify(cctx, err)
-	}
-	if err != nil && !errors.Is(err, ErrLost) && !errors.Is(err, ErrInvalid) {
-		status, err := w.finish(ctx, k, c, outcome, payload, backoff)
-		return status, next, err
-	}
-	if err != nil && !errors.Is(err, ErrLost) {
-		w.report(fmt.Errorf("task %s/%s: record outcome: %w", k.name, c.id, err))
-	}
-	status, _ := replies[0].Msg.ToString()
-	return status, next, err
 }
 
 // execute decodes and runs the task and returns what to record: outcome,
@@ -707,15 +607,11 @@ func (w *worker[P, R]) progress(ctx context.Context, k *queueKeys, c claimed, cu
 	return nil
 }
 
-func (w *worker[P, R]) finishArgs(c claimed, outcome, payload string, backoff time.Duration) []string {
-	return []string{c.id, w.id, c.claim(), outcome, payload, roundMSZero(backoff)}
-}
-
 // finish records the outcome, retrying transport failures a few times: a
 // lost outcome would make the task run again after its lease lapses. It
 // returns task_finish's answer: the task's status after it.
 func (w *worker[P, R]) finish(ctx context.Context, k *queueKeys, c claimed, outcome, payload string, backoff time.Duration) (string, error) {
-	args := w.finishArgs(c, outcome, payload, backoff)
+	args := []string{c.id, w.id, c.claim(), outcome, payload, roundMSZero(backoff)}
 	delay := 50 * time.Millisecond
 	for try := 1; ; try++ {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)

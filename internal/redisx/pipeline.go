@@ -48,18 +48,6 @@ func shaOf(s *script.Script) string {
 // Read-only scripts go out as ordinary EVALSHA. Each call gets its own
 // span; the replies and errors are those Run gives, one per call.
 func (r *Runner) RunPipeline(ctx context.Context, calls ...Call) []Reply {
-	return r.runPipeline(ctx, true, calls)
-}
-
-// RunIndependent runs calls in one round trip as RunPipeline does, for
-// calls that do not depend on one another: a call the server does not know
-// yet (NOSCRIPT: it did not run) is run again alone with Run, and the
-// others keep their replies (they ran, and must not run twice).
-func (r *Runner) RunIndependent(ctx context.Context, calls ...Call) []Reply {
-	return r.runPipeline(ctx, false, calls)
-}
-
-func (r *Runner) runPipeline(ctx context.Context, ordered bool, calls []Call) []Reply {
 	out := make([]Reply, len(calls))
 	for i, c := range calls {
 		if err := checkCall(c.Script, c.Keys, c.Args); err != nil {
@@ -84,11 +72,6 @@ func (r *Runner) runPipeline(ctx context.Context, ordered bool, calls []Call) []
 	}
 	res := r.client.DoMulti(ctx, cmds...)
 	for i, c := range calls {
-		if re, ok := rueidis.IsRedisErr(res[i].Error()); ok && re.IsNoScript() && !ordered {
-			spans[i].End()
-			out[i].Msg, out[i].Err = r.Run(ctx, c.Script, c.Keys, c.Args)
-			continue
-		}
 		if re, ok := rueidis.IsRedisErr(res[i].Error()); ok && re.IsNoScript() {
 			// Run loads the script (EVAL) and runs it, in a span of its
 			// own; every later call is repeated after it, in order.
