@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,10 +105,39 @@ func (h *Handle[R]) wait(ctx context.Context) (R, error) {
 		if left <= 0 {
 			continue // one more read, after the deadline
 		}
-		if err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
+		el, err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll))
+		if err != nil {
 			return zero, fmt.Errorf("task %s/%s: wait: %w", hd.c.name, hd.id, err)
 		}
+		// With Once the record is to be deleted: that takes the read.
+		if rr, ok := outcomeOf(el, token); ok && !hd.once {
+			return decodeOutcome[R](hd, rr)
+		}
 	}
+}
+
+// outcomeOf reads the outcome task_finish put in a wake-up element for the
+// waiter token (see notify in lib/task_notify.lua): what a read right then
+// would have returned. ok is false for any other element.
+func outcomeOf(el, token string) (readReply, bool) {
+	var rr readReply
+	rest, ok := strings.CutPrefix(el, token+"\x00")
+	if !ok || token == "" {
+		return rr, false
+	}
+	status, rest, ok1 := strings.Cut(rest, "\x00")
+	attempt, payload, ok2 := strings.Cut(rest, "\x00")
+	n, err := strconv.Atoi(attempt)
+	if !ok1 || !ok2 || err != nil || !final(status) {
+		return rr, false
+	}
+	rr.m.status, rr.m.attempt = status, n
+	if status == "s" {
+		rr.hasResult, rr.result = true, []byte(payload)
+	} else {
+		rr.errText = payload
+	}
+	return rr, true
 }
 
 // result reads a finished task's result without waiting.
@@ -160,7 +190,7 @@ func (h *Handle[R]) Progress(ctx context.Context, after int64) (Progress, error)
 		if left <= 0 {
 			return p, fmt.Errorf("task %s/%s: %w: no progress before the deadline", hd.c.name, hd.id, ErrTimeout)
 		}
-		if err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
+		if _, err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
 			return p, fmt.Errorf("task %s/%s: wait for progress: %w", hd.c.name, hd.id, err)
 		}
 	}
@@ -308,16 +338,16 @@ func (hd *handle) withdraw(ctx context.Context) (string, error) {
 // ends on its own instead of being aborted (which would close its
 // connection). rueidis does not abort a blocking call when a ctx without
 // deadline is cancelled, so cancellation pushes a token to a private list
-// the call also waits on.
-func (c *core) block(ctx context.Context, k *queueKeys, key string, d time.Duration) error {
-	_, err := redisx.WaitList(ctx, c.client, key, k.ns.Key(abortPrefix+c.newToken()), d)
+// the call also waits on. It returns the element it popped, if any.
+func (c *core) block(ctx context.Context, k *queueKeys, key string, d time.Duration) (string, error) {
+	el, _, err := redisx.PopList(ctx, c.client, key, k.ns.Key(abortPrefix+c.newToken()), d)
 	if ctx.Err() != nil {
-		return ctxErr(ctx)
+		return "", ctxErr(ctx)
 	}
 	if err != nil {
-		return classify(ctx, err)
+		return "", classify(ctx, err)
 	}
-	return nil
+	return el, nil
 }
 
 // noWorkerCheck bounds the read of the queue's live workers after a wait

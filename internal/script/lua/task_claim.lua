@@ -68,7 +68,7 @@ elseif token ~= '' then
   want(IDLE, 'zset')
 end
 
-record_shape(shape)
+record_shape(shape, f[1])
 purge(purged)
 promote(now, promoted)
 local ended = {}
