@@ -180,6 +180,7 @@ func dashboardInChromium(t *testing.T, ctx context.Context, bin, url, root strin
 func summaryInChromium(t *testing.T, bctx context.Context, bin, url, prefix string) {
 	t.Helper()
 	base := startServing(t, bin, "dashboard", "--redis", url, "--prefix", prefix, "--listen", "127.0.0.1:0", "--full-read-limit", "1")
+	scrapeMetrics(t, base)
 	tab, cancel := chromedp.NewContext(bctx)
 	defer cancel()
 	if err := chromedp.Do(tab, chromedp.Navigate(base)); err != nil {
@@ -207,6 +208,38 @@ func summaryInChromium(t *testing.T, bctx context.Context, bin, url, prefix stri
 	}
 	if !strings.Contains(note, "summary only") {
 		t.Errorf("summary note %q", note)
+	}
+}
+
+// scrapeMetrics reads the dashboard's /metrics as Prometheus would (the
+// text format) and finds the demo's pools by state, the module's metric
+// from pool.Inspector.RegisterMetrics; /healthz answers 200.
+func scrapeMetrics(t *testing.T, base string) {
+	t.Helper()
+	get := func(path string) (int, string) {
+		req, err := http.NewRequest(http.MethodGet, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Accept", "text/plain;version=0.0.4")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		defer func() { _ = res.Body.Close() }()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.StatusCode, string(b)
+	}
+	code, body := get("metrics")
+	re := regexp.MustCompile(`(?m)^redisallocator_pool_members\{.*redisallocator_pool_member_state="(free|held|unhealthy)".*\} \d+$`)
+	if code != http.StatusOK || len(re.FindAllString(body, -1)) < 3 || !strings.Contains(body, "# TYPE redisallocator_pool_members gauge") {
+		t.Errorf("/metrics: %d, want the members of each pool by state:\n%s", code, body)
+	}
+	if code, body := get("healthz"); code != http.StatusOK || body != "ok\n" {
+		t.Errorf("/healthz: %d %q", code, body)
 	}
 }
 

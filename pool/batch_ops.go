@@ -38,7 +38,7 @@ func (c *core) mallocMany(ctx context.Context, reqs []mallocReq) ([]mallocRes, e
 	for _, r := range reqs {
 		args = append(args, r.token, r.ttl)
 	}
-	msg, err := c.runScript(ctx, script.PoolMallocMany, args)
+	msg, err := c.runFast(ctx, script.PoolMallocFast, c.mallocFastKeys, script.PoolMallocMany, args)
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func (c *core) freeMany(ctx context.Context, reqs [][2]string) ([]int64, error) 
 	for _, r := range reqs {
 		args = append(args, r[0], r[1])
 	}
-	msg, err := c.runScript(ctx, script.PoolFree, args)
+	msg, err := c.runFast(ctx, script.PoolFreeFast, c.freeFastKeys, script.PoolFree, args)
 	if err != nil {
 		return nil, err
 	}

@@ -9,7 +9,9 @@ package pool_test
 //	REDIS_URL=redis://127.0.0.1:6379 go test -run '^$' -bench MemoryPerMember -benchtime 1x -count 3 ./pool/
 //
 // MallocFree pairs/s is compared with half of Ceiling's scripts/s at the
-// same goroutine count (a pair is two scripts), FlatCost's p50-ns at 10 and
+// same goroutine count (a pair is two scripts), MallocFree's script-us/pair
+// (Redis CPU in scripts per pair, from INFO commandstats) with Ceiling's
+// script-us/call, FlatCost's p50-ns at 10 and
 // 1,000,000 members, and MemoryPerMember's bytes/member with 130.
 //
 // POOL_BENCH_MAX_FLUSH_DELAY (a Go duration such as 20us) sets rueidis's
@@ -264,6 +266,7 @@ func BenchmarkMallocFree(b *testing.B) {
 			fill(b, p, 2*n+64)
 			ctx := context.Background()
 			b.ReportAllocs()
+			us := scriptMicros(b, c)
 			b.ResetTimer()
 			parallel(b, n, func() error {
 				a, err := p.Malloc(ctx)
@@ -277,6 +280,7 @@ func BenchmarkMallocFree(b *testing.B) {
 			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "pairs/s")
+			b.ReportMetric((scriptMicros(b, c)-us)/float64(b.N), "script-us/pair")
 		})
 	}
 }
@@ -299,6 +303,7 @@ func BenchmarkCeiling(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.ReportAllocs()
+			us := scriptMicros(b, c)
 			b.ResetTimer()
 			parallel(b, n, func() error {
 				_, err := run.Run(ctx, script.Ceiling, keys, nil)
@@ -306,8 +311,39 @@ func BenchmarkCeiling(b *testing.B) {
 			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "scripts/s")
+			b.ReportMetric((scriptMicros(b, c)-us)/float64(b.N), "script-us/call")
 		})
 	}
+}
+
+// scriptMicros returns the microseconds Redis spent in scripts so far
+// (INFO commandstats: the usec of EVALSHA and EVALSHA_RO). Differences
+// over a benchmark count only its own scripts on a server nobody else uses.
+func scriptMicros(b *testing.B, c rueidis.Client) float64 {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	info, err := c.Do(ctx, c.B().Info().Section("commandstats").Build()).ToString()
+	if err != nil {
+		b.Fatalf("INFO commandstats: %v", err)
+	}
+	var sum float64
+	for line := range strings.SplitSeq(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_evalsha")
+		if !ok || (!strings.HasPrefix(rest, ":") && !strings.HasPrefix(rest, "_ro:")) {
+			continue
+		}
+		for f := range strings.SplitSeq(rest[strings.Index(rest, ":")+1:], ",") {
+			if v, ok := strings.CutPrefix(f, "usec="); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					b.Fatalf("commandstats %q: %v", line, err)
+				}
+				sum += n
+			}
+		}
+	}
+	return sum
 }
 
 // smokeRun reports whether the benchmarks run for a handful of iterations

@@ -29,7 +29,12 @@
 // from the client, prefix and name (the CLI and dashboard do), and
 // Pool.Admin returns the Admin of a typed pool. Maintainer (GC and a membership source) and Scaler
 // (provisioning and retiring) are background loops with the one shape
-// Run(ctx) error, their settings given at construction.
+// Run(ctx) error, their settings given at construction. Objects[T, O]
+// turns members into live objects (an HTTP client bound to a proxy, a
+// database handle for an account), as the reference's allocatable objects
+// and puddle's constructor and destructor do: NewObjects(p, open, close)
+// and Objects.Malloc, which returns an Object[T, O], the Allocation plus
+// its live object.
 //
 // Options follow one form: constructor options are WithX (Option for New,
 // AdminOption for NewAdmin and NewInspector, MaintainerOption,
@@ -97,6 +102,18 @@
 //     retires members, one scaler per pool at a time under a fenced claim.
 //   - Concurrent simple mallocs (no binding, wait or session) and single
 //     releases share one script run, the way rueidis pipelines commands.
+//   - Live objects (Objects): a member's object is opened once per process
+//     and reused by its later allocations, one user at a time (many in
+//     shared mode). It is closed, never under a user, when the member's
+//     value changed (seen by the next allocation, which compares the
+//     encoded value it already received: no extra round trip), after the
+//     idle timeout, when the member left the pool or is quarantined (seen
+//     by Objects.Run), after Object.ReportUnhealthy or Object.Discard, and
+//     by Objects.Close. A holder whose lease lapsed keeps the object until
+//     it releases it; the next holder in the process waits for it. Hook
+//     errors and panics come back matching ErrHook; a failed open releases
+//     the member at once (Objects.Probe, given to a health checker, takes
+//     members whose objects fail out of rotation).
 //
 // # Data model
 //
@@ -139,7 +156,7 @@
 // # Errors
 //
 // ErrEmpty, ErrNotHeld and ErrNotMember report the pool's
-// state; ErrInvalid reports bad input, which never writes anything (the
+// state (ErrHook and ErrClosed those of Objects); ErrInvalid reports bad input, which never writes anything (the
 // message names the argument). redisallocator.ErrCorrupt reports hostile state in Redis
 // (a pool key of the wrong type, a fencing counter or record that does not
 // parse), found before anything was written; the message names the key,
@@ -159,12 +176,13 @@
 //
 // # Concurrency
 //
-// A Pool, an Inspector, an Admin and their leases are safe for concurrent
-// use. Neither
+// A Pool, an Inspector, an Admin, Objects and their leases are safe for
+// concurrent use. Neither
 // keeps a goroutine running: while concurrent mallocs or releases are
 // batched, one goroutine runs their scripts and ends when no call waits; a
 // malloc whose ctx can end sends its script from a goroutine of its own,
 // so that a lease granted after the caller gave up is released, not lost.
 // A lease with KeepAlive runs one goroutine until it is released or lost;
-// Maintainer.Run and Scaler.Run run in the caller's goroutine.
+// Maintainer.Run, Scaler.Run and Objects.Run run in the caller's
+// goroutine.
 package pool

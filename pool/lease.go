@@ -276,7 +276,7 @@ func (c *core) free(ctx context.Context, leases []*Lease) error {
 		}
 		codes = []int64{code}
 	} else {
-		msg, err := c.runScript(ctx, script.PoolFree, args)
+		msg, err := c.runFast(ctx, script.PoolFreeFast, c.freeFastKeys, script.PoolFree, args)
 		if err != nil {
 			return err
 		}

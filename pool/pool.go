@@ -49,12 +49,15 @@ var keySuffixes = [numKeys]string{
 
 // core is the untyped part of a pool, shared by Pool[T] and its leases.
 type core struct {
-	name   string
-	ns     redisx.Namespace
-	keys   []string // the pool scripts' KEYS
-	run    *redisx.Runner
-	client rueidis.Client
-	cfg    config
+	name string
+	ns   redisx.Namespace
+	keys []string // the pool scripts' KEYS
+	// The KEYS of pool_malloc_fast and pool_free_fast: only those they
+	// touch, since every key passed costs the call.
+	mallocFastKeys, freeFastKeys []string
+	run                          *redisx.Runner
+	client                       rueidis.Client
+	cfg                          config
 
 	tokenPrefix string // random per Pool value: tokens are unique across processes
 	tokenSeq    atomic.Uint64
@@ -64,6 +67,9 @@ type core struct {
 	frees   *batcher[[2]string, int64]
 
 	met *metrics
+
+	// codecSaved: this Pool recorded its codec's name (saveCodec).
+	codecSaved atomic.Bool
 }
 
 // Pool is a distributed pool of named resources (members) with values of
@@ -112,13 +118,17 @@ func newCore(client rueidis.Client, prefix, name string, cfg config) (*core, err
 	var r [8]byte
 	_, _ = rand.Read(r[:])
 	c := &core{
-		name:        name,
-		ns:          ns,
-		keys:        keys,
-		client:      client,
-		cfg:         cfg,
-		run:         redisx.NewRunner(client, otel.NewProviders(cfg.tp, cfg.mp), scriptErrors),
-		tokenPrefix: hex.EncodeToString(r[:]) + "-",
+		name: name,
+		ns:   ns,
+		keys: keys,
+		mallocFastKeys: []string{
+			keys[keyFree], keys[keyHolders], keys[keyTimers], keys[keyValues], keys[keyFence], keys[keyAllocs],
+		},
+		freeFastKeys: []string{keys[keyFree], keys[keyHolders], keys[keyTimers], keys[keyPrio], keys[keyWaiting]},
+		client:       client,
+		cfg:          cfg,
+		run:          redisx.NewRunner(client, otel.NewProviders(cfg.tp, cfg.mp), scriptErrors),
+		tokenPrefix:  hex.EncodeToString(r[:]) + "-",
 	}
 	c.met = newMetrics(c.run.Providers(), name)
 	// Every script span names the pool, so traces can be filtered by it.
@@ -153,6 +163,22 @@ func (c *core) runScript(ctx context.Context, s *script.Script, args []string) (
 	msg, err := c.run.Run(ctx, s, c.keys, args)
 	if err != nil {
 		return msg, fmt.Errorf("pool %s: %w", c.name, err)
+	}
+	return msg, nil
+}
+
+// runFast runs the cheap script fast over keys, and when it declines
+// (replies 0, having written nothing) the full script with the same
+// arguments: fast covers the common case of full (pool_malloc_fast of
+// pool_malloc_many, pool_free_fast of pool_free) and leaves the rest,
+// hostile state included, to it.
+func (c *core) runFast(ctx context.Context, fast *script.Script, keys []string, full *script.Script, args []string) (rueidis.RedisMessage, error) {
+	msg, err := c.run.Run(ctx, fast, keys, args)
+	if err != nil {
+		return msg, fmt.Errorf("pool %s: %w", c.name, err)
+	}
+	if msg.IsInt64() { // 0: declined (AsInt64 on an array would allocate an error)
+		return c.runScript(ctx, full, args)
 	}
 	return msg, nil
 }
@@ -208,13 +234,18 @@ func memberArgs(keys []string, values [][]byte, mc memberConfig) []string {
 // priority and expiry the options give. A member that is held stays held by
 // its holder. It returns how many members were new. One bad key, or a value
 // the codec cannot encode (ErrInvalid and codec.ErrEncode), rejects the
-// whole call before anything is written.
+// whole call before anything is written. The first Add or Assign of a Pool
+// value also records its codec's name for tools ([Inspector.Codec]).
 func (p *Pool[T]) Add(ctx context.Context, members map[string]T, opts ...MemberOption) (int, error) {
 	keys, values, err := p.encodeMembers(members)
 	if err != nil {
 		return 0, err
 	}
-	return p.c.extend(ctx, "add", keys, values, opts)
+	n, err := p.c.extend(ctx, "add", keys, values, opts)
+	if err == nil {
+		p.c.saveCodec(ctx)
+	}
+	return n, err
 }
 
 // AddKeys is Add for members without values: keys already in the pool keep
@@ -269,7 +300,11 @@ func (p *Pool[T]) Assign(ctx context.Context, members map[string]T, opts ...Memb
 	if err != nil {
 		return 0, 0, err
 	}
-	return p.c.assign(ctx, keys, values, opts)
+	added, removed, err = p.c.assign(ctx, keys, values, opts)
+	if err == nil {
+		p.c.saveCodec(ctx)
+	}
+	return added, removed, err
 }
 
 // AssignKeys is Assign for members without values: members that stay keep

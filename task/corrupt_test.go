@@ -81,6 +81,7 @@ func newCorruptFixture(t *testing.T, ctx context.Context, b *redisxtest.Backend,
 	submit("p1") // joined: two waiters
 	submit("p2", task.Priority(2))
 	submit("d1", task.Delay(time.Hour))
+	must(q.Schedule(ctx, "s1", "@every 1h", job{N: 1}))
 	if due {
 		short, err := task.New[job, *res](b.Client, b.Prefix, name, task.WithRetention(time.Millisecond, time.Millisecond))
 		must(err)
@@ -143,6 +144,10 @@ func taskCorruptions(keys map[string]string) []taskCorruption {
 		hset("promoted", "m:dd1", "garbage", true),
 		hset("lapsed", "m:l1", "garbage", true),
 		hset("orphaned", "m:g1", "garbage", true),
+		hset("paused", "#paused", "yes", false),
+		taskCorruption{name: "Garbage/schedule", key: "schedules", field: "s1", apply: func(ctx context.Context, c rueidis.Client, key string) error {
+			return c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue("s1", "garbage").Build()).Error()
+		}},
 	)
 }
 
@@ -272,6 +277,111 @@ var taskCorruptOps = map[string]func(ctx context.Context, f *corruptFixture) err
 			return err
 		}
 		_, err = in.DeadLetters(ctx, 0, 100)
+		return err
+	},
+	"List": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		for _, st := range task.States() {
+			if _, _, err := in.List(ctx, st, "", 100); err != nil {
+				return err
+			}
+		}
+		return nil
+	},
+	"InspectCancel": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		return in.Cancel(ctx, "p2")
+	},
+	"Delete": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		return in.Delete(ctx, "dead1")
+	},
+	"DeleteRunning": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		if err := in.Delete(ctx, "run1"); !errors.Is(err, task.ErrInvalid) {
+			return err
+		}
+		return nil
+	},
+	"DeletePending": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		return in.Delete(ctx, "p1")
+	},
+	"CancelRunningInspect": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		return in.Cancel(ctx, "run1")
+	},
+	"RunNow": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		_, err = in.RunNow(ctx, "d1", "p1")
+		return err
+	},
+	"Pause": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		_, err = in.Pause(ctx)
+		return err
+	},
+	"Paused": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		_, err = in.Paused(ctx)
+		return err
+	},
+	"Resume": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		_, err = in.Resume(ctx)
+		return err
+	},
+	"Schedule": func(ctx context.Context, f *corruptFixture) error {
+		return f.q.Schedule(ctx, "s1", "@every 2h", job{N: 2})
+	},
+	"Schedules": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		_, err = in.Schedules(ctx)
+		return err
+	},
+	"Unschedule": func(ctx context.Context, f *corruptFixture) error {
+		in, err := task.InspectorOf(f.q)
+		if err != nil {
+			return err
+		}
+		_, err = in.Unschedule(ctx, "s1")
+		return err
+	},
+	"Tick": func(ctx context.Context, f *corruptFixture) error {
+		_, err := f.q.TickForTest(ctx, "s1", -1)
 		return err
 	},
 	"Requeue": func(ctx context.Context, f *corruptFixture) error {

@@ -38,8 +38,22 @@
 // or wait for progress, or Cancel; the enqueue registers the caller as a
 // waiter, so Submit and Wait cost the round trips of one Query.
 // [Queue.Handle] attaches to a task submitted elsewhere. An [Inspector]
-// reads a queue's counts, records and dead-letter set for operators and
-// requeues failed tasks; it needs no types.
+// is the operators' view and needs no types: [Inspector.Stats], tasks by
+// state with [Inspector.List] (cursor paging), one task with
+// [Inspector.Info], [Inspector.Cancel], [Inspector.Delete],
+// [Inspector.Requeue] and [Inspector.RunNow], and [Inspector.Pause] and
+// [Inspector.Resume] (workers stop and restart claiming; submitters keep
+// queueing).
+//
+// # Periodic tasks
+//
+// [Queue.Schedule] stores a schedule in Redis: params queued at every time
+// of a cron spec ("0 3 * * *", in UTC unless "TZ=Zone " says) or interval
+// ("@every 90s"). Every process that runs [Queue.RunSchedules] takes part,
+// and each planned run is taken by one of them and queued in the same
+// atomic step as the task "<name>@<planned run in Unix ms>".
+// [Inspector.Schedules] lists the schedules with their next and last runs,
+// [Inspector.Unschedule] removes them.
 //
 // # Shapes
 //

@@ -67,6 +67,13 @@ var (
 	// ([Queue.HandleLocally]). Nothing is written to Redis when one is
 	// returned.
 	ErrInvalid = errors.New("task: invalid argument")
+	// ErrNoWorker is matched, along with ErrTimeout, by the timeout of a
+	// wait ([Handle.Wait], Query) that ended while no live worker was
+	// registered on the queue: no Run of this queue's name and prefix has a
+	// fresh heartbeat, so the task was never going to be picked up. The
+	// usual causes: no worker started, or one started with another prefix
+	// or queue name.
+	ErrNoWorker = errors.New("task: no live worker on the queue")
 )
 
 // errShutdown is the cause of a handler's ctx when Run's grace period ends.

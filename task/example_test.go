@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/redisallocatortest"
 	"github.com/redisallocator/redisallocator/task"
 )
@@ -272,6 +273,58 @@ func ExampleInspector() {
 	// dead: 1 workers: 1
 	// img-1 failed format cannot read bad.png
 	// requeued: 1
+}
+
+// An operator lists a queue's tasks by state, looks at one (params
+// decoded with the queue's codec), makes a delayed one due, deletes one,
+// pauses the queue, and lists its periodic tasks.
+func ExampleInspector_List() {
+	r := embedded()
+	defer r.Close()
+	ctx := context.Background()
+	q, _ := task.New[Resize, Thumb](r.Client(), "myapp", "thumbs")
+	_, _ = q.Submit(ctx, "img-1", Resize{Image: "a.png", Width: 64}, task.NoWait())
+	_, _ = q.Submit(ctx, "img-2", Resize{Image: "b.png", Width: 32}, task.NoWait(), task.Priority(5))
+	_, _ = q.Submit(ctx, "img-3", Resize{Image: "c.png", Width: 16}, task.NoWait(), task.Delay(time.Hour))
+	_ = q.Schedule(ctx, "nightly", "0 3 * * *", Resize{Image: "all", Width: 128})
+
+	in, _ := task.NewInspector(r.Client(), "myapp", "thumbs")
+	cursor := ""
+	for {
+		page, next, _ := in.List(ctx, task.StatePending, cursor, 1) // a page of one, to show paging
+		for _, t := range page {
+			fmt.Println("pending:", t.ID, "priority", t.Priority)
+		}
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	info, _ := in.Info(ctx, "img-3")
+	var p Resize
+	_ = codec.CBOR.Unmarshal(info.Params, &p) // task.New's default codec
+	fmt.Println("img-3:", info.Status, p.Image, "due in an hour:", time.Until(info.Due) > 59*time.Minute)
+
+	n, _ := in.RunNow(ctx, "img-3")
+	fmt.Println("made due:", n)
+	fmt.Println("delete img-1:", in.Delete(ctx, "img-1"))
+	_, _ = in.Pause(ctx)
+	st, _ := in.Stats(ctx)
+	paused, _ := in.Paused(ctx)
+	fmt.Println("ready:", st.Ready, "paused:", paused)
+
+	sched, _ := in.Schedules(ctx)
+	for _, s := range sched {
+		fmt.Println("schedule:", s.Name, s.Spec, "next at", s.Next.UTC().Format("15:04"))
+	}
+	// Output:
+	// pending: img-2 priority 5
+	// pending: img-1 priority 0
+	// img-3: pending c.png due in an hour: true
+	// made due: 1
+	// delete img-1: <nil>
+	// ready: 2 paused: true
+	// schedule: nightly 0 3 * * * next at 03:00
 }
 
 // embedded starts an in-process Redis so the examples run anywhere; in

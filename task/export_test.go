@@ -96,8 +96,8 @@ func HandleInfo[R any](ctx context.Context, h *Handle[R]) (Info, error) {
 // Joined reports whether Submit joined a pending or running task.
 func (h *Handle[R]) Joined() bool { return h.joinedTask() }
 
-// KeyNamesForTest returns q's keys by role (ready, delayed, ..., wake) and
-// the notify lists of ids as "n:<id>".
+// KeyNamesForTest returns q's keys by role (ready, delayed, ..., wake,
+// schedules) and the notify lists of ids as "n:<id>".
 func KeyNamesForTest[P, R any](q *Queue[P, R], ids ...string) map[string]string {
 	out := map[string]string{}
 	for i, s := range keySuffixes {
@@ -106,6 +106,7 @@ func KeyNamesForTest[P, R any](q *Queue[P, R], ids ...string) map[string]string 
 	for _, id := range ids {
 		out[notifyPrefix+id] = q.c.keys.notify(id)
 	}
+	out[scheduleSuffix] = q.c.keys.ns.Key(scheduleSuffix)
 	return out
 }
 
@@ -138,4 +139,25 @@ func (q *Queue[P, R]) ProgressForTest(ctx context.Context, worker string, c Clai
 // Submit with Once gives.
 func (q *Queue[P, R]) OnceHandle(id string) *Handle[R] {
 	return &Handle[R]{h: &handle{c: q.c, id: id, once: true}}
+}
+
+// TickForTest runs one pass of RunSchedules over schedule name as if the
+// run planned at seen (Unix ms; -1: the stored next run) were due now, and
+// reports whether it took that run: schedulers that read the same plan
+// race for the same run.
+func (q *Queue[P, R]) TickForTest(ctx context.Context, name string, seen int64) (bool, error) {
+	recs, now, err := q.c.schedules(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range recs {
+		if r.Name == name {
+			if seen >= 0 {
+				r.next = seen
+			}
+			_, won, err := q.c.tick(ctx, r, max(now, r.next))
+			return won, err
+		}
+	}
+	return false, nil
 }

@@ -2,8 +2,10 @@ package task
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -48,8 +50,10 @@ func (h *Handle[R]) joinedTask() bool { return h != nil && h.joined }
 // *HandlerError (ErrHandler), an ErrTimeout error once the task's deadline
 // passed, or ErrCanceled. Writes to the task wake it at once (no polling).
 // When ctx ends first it returns an error matching ctx.Err() (and
-// ErrTimeout or ErrCanceled); the task goes on. With Once the record is
-// deleted after the outcome is read, so a second Wait returns ErrNotFound.
+// ErrTimeout or ErrCanceled); the task goes on. A timeout while no live
+// worker is registered on the queue also matches [ErrNoWorker]. With Once
+// the record is deleted after the outcome is read, so a second Wait
+// returns ErrNotFound.
 func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 	var zero R
 	if h == nil || h.h == nil {
@@ -62,6 +66,9 @@ func (h *Handle[R]) Wait(ctx context.Context) (R, error) {
 		attrName.String(h.h.c.name), attrID.String(h.h.id)))
 	defer span.End()
 	r, err := h.wait(ctx)
+	if errors.Is(err, ErrTimeout) {
+		err = h.h.c.noWorker(ctx, err)
+	}
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -98,10 +105,39 @@ func (h *Handle[R]) wait(ctx context.Context) (R, error) {
 		if left <= 0 {
 			continue // one more read, after the deadline
 		}
-		if err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
+		el, err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll))
+		if err != nil {
 			return zero, fmt.Errorf("task %s/%s: wait: %w", hd.c.name, hd.id, err)
 		}
+		// With Once the record is to be deleted: that takes the read.
+		if rr, ok := outcomeOf(el, token); ok && !hd.once {
+			return decodeOutcome[R](hd, rr)
+		}
 	}
+}
+
+// outcomeOf reads the outcome task_finish put in a wake-up element for the
+// waiter token (see notify in lib/task_notify.lua): what a read right then
+// would have returned. ok is false for any other element.
+func outcomeOf(el, token string) (readReply, bool) {
+	var rr readReply
+	rest, ok := strings.CutPrefix(el, token+"\x00")
+	if !ok || token == "" {
+		return rr, false
+	}
+	status, rest, ok1 := strings.Cut(rest, "\x00")
+	attempt, payload, ok2 := strings.Cut(rest, "\x00")
+	n, err := strconv.Atoi(attempt)
+	if !ok1 || !ok2 || err != nil || !final(status) {
+		return rr, false
+	}
+	rr.m.status, rr.m.attempt = status, n
+	if status == "s" {
+		rr.hasResult, rr.result = true, []byte(payload)
+	} else {
+		rr.errText = payload
+	}
+	return rr, true
 }
 
 // result reads a finished task's result without waiting.
@@ -154,7 +190,7 @@ func (h *Handle[R]) Progress(ctx context.Context, after int64) (Progress, error)
 		if left <= 0 {
 			return p, fmt.Errorf("task %s/%s: %w: no progress before the deadline", hd.c.name, hd.id, ErrTimeout)
 		}
-		if err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
+		if _, err := hd.c.block(ctx, hd.c.keys, hd.c.keys.notify(hd.id), min(left, hd.c.cfg.waitPoll)); err != nil {
 			return p, fmt.Errorf("task %s/%s: wait for progress: %w", hd.c.name, hd.id, err)
 		}
 	}
@@ -302,14 +338,33 @@ func (hd *handle) withdraw(ctx context.Context) (string, error) {
 // ends on its own instead of being aborted (which would close its
 // connection). rueidis does not abort a blocking call when a ctx without
 // deadline is cancelled, so cancellation pushes a token to a private list
-// the call also waits on.
-func (c *core) block(ctx context.Context, k *queueKeys, key string, d time.Duration) error {
-	_, err := redisx.WaitList(ctx, c.client, key, k.ns.Key(abortPrefix+c.newToken()), d)
+// the call also waits on. It returns the element it popped, if any.
+func (c *core) block(ctx context.Context, k *queueKeys, key string, d time.Duration) (string, error) {
+	el, _, err := redisx.PopList(ctx, c.client, key, k.ns.Key(abortPrefix+c.newToken()), d)
 	if ctx.Err() != nil {
-		return ctxErr(ctx)
+		return "", ctxErr(ctx)
 	}
 	if err != nil {
-		return classify(ctx, err)
+		return "", classify(ctx, err)
 	}
-	return nil
+	return el, nil
+}
+
+// noWorkerCheck bounds the read of the queue's live workers after a wait
+// timed out.
+const noWorkerCheck = time.Second
+
+// noWorker adds ErrNoWorker to err, a timeout, when no live worker is
+// registered on the queue: the most common reason a task times out is
+// that nobody listens. The count is one read-only script (the Stats one),
+// detached from ctx (which may be what ended) and bounded by noWorkerCheck;
+// when it fails, err is returned as it is.
+func (c *core) noWorker(ctx context.Context, err error) error {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), noWorkerCheck)
+	defer cancel()
+	st, serr := c.stats(rctx)
+	if serr != nil || st.Workers > 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%w %s: start one with Queue.Run under prefix %s)", err, ErrNoWorker, c.name, c.prefix)
 }

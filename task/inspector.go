@@ -89,20 +89,43 @@ func (c *core) stats(ctx context.Context) (Stats, error) {
 	}, nil
 }
 
-// Info reads the record of task id; [ErrNotFound] when there is none. A
-// record that does not parse, or a queue key of the wrong type it reads,
-// gives an error matching redisallocator.ErrCorrupt that names the key and
-// the field.
+// Info reads the record of task id, its encoded params included;
+// [ErrNotFound] when there is none (or its retention ended). It only
+// reads. A record that does not parse, or a queue key of the wrong type it
+// reads, gives an error matching redisallocator.ErrCorrupt that names the
+// key and the field.
 func (i *Inspector) Info(ctx context.Context, id string) (Info, error) {
 	if err := checkID(id); err != nil {
 		return Info{}, err
 	}
-	hd := &handle{c: i.c, id: id}
-	rr, err := hd.read(ctx, "", false, -1, false)
+	c := i.c
+	msg, err := c.runScript(ctx, script.TaskShow, c.keys.keys, []string{id})
 	if err != nil {
-		return Info{}, err
+		return Info{}, fmt.Errorf("task %s/%s: info: %w", c.name, id, err)
 	}
-	return rr.m.info(id, i.c.name, rr.progress, rr.errText), nil
+	if msg.IsNil() {
+		return Info{}, fmt.Errorf("task %s/%s: %w", c.name, id, ErrNotFound)
+	}
+	arr, err := msg.ToArray()
+	if err != nil || len(arr) != 6 {
+		return Info{}, badReply("task "+c.name+"/"+id+": info", err)
+	}
+	var f [5]string
+	for j := range f {
+		if f[j], err = arr[j].ToString(); err != nil {
+			return Info{}, badReply("task "+c.name+"/"+id+": info", err)
+		}
+	}
+	m, err := parseMeta(f[0])
+	if err != nil {
+		return Info{}, fmt.Errorf("%w: task %s/%s: %w", ErrQueue, c.name, id, err)
+	}
+	in := m.info(id, c.name, f[1], f[2])
+	in.Params = []byte(f[3])
+	if f[4] != "" {
+		in.Due = scoreTime(f[4])
+	}
+	return in, nil
 }
 
 // DeadLetters lists up to count tasks of the dead-letter set (failed for

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"regexp"
 	"time"
 
@@ -47,15 +48,20 @@ const (
 	maxClaimBatch = 64
 )
 
-// defaultBackoff doubles from one second, capped at five minutes.
+// maxBackoff caps the default backoff.
+const maxBackoff = 5 * time.Minute
+
+// defaultBackoff waits a random time between half and all of a ceiling
+// that doubles from one second, capped at five minutes ("equal jitter"):
+// tasks that failed together (a dependency down) retry spread out instead
+// of in one wave, and never at once.
 func defaultBackoff(attempt int, _ error) time.Duration {
-	if attempt < 1 {
-		attempt = 1
+	ceil := maxBackoff
+	if attempt < 9 {
+		ceil = min(time.Second<<(max(attempt, 1)-1), maxBackoff)
 	}
-	if attempt > 9 {
-		return 5 * time.Minute
-	}
-	return min(time.Second<<(attempt-1), 5*time.Minute)
+	half := ceil / 2
+	return half + mrand.N(ceil-half+1)
 }
 
 type config struct {
@@ -106,8 +112,10 @@ func WithRetention(finished, failed time.Duration) Option {
 func WithMaxAttempts(n int) Option { return func(o *config) { o.maxAttempts = n } }
 
 // WithBackoff sets the wait before attempt+1 after attempt (1-based)
-// failed with err. The default doubles from one second, capped at five
-// minutes. The worker calls f; a negative wait counts as 0. A retry that
+// failed with err. The default waits a random time between half and all
+// of a ceiling that doubles from one second (1s, 2s, 4s, ...) and stops at
+// five minutes, so tasks that failed together do not retry together. The
+// worker calls f; a negative wait counts as 0. A retry that
 // would start after the task's deadline is not made: the task fails
 // instead.
 func WithBackoff(f func(attempt int, err error) time.Duration) Option {

@@ -58,8 +58,8 @@ func (c *countingClient) commands() []string {
 
 // Submit registers the caller as a waiter in the enqueue script, so
 // Submit then Wait costs the caller no more round trips than Query:
-// enqueue, one blocking wait, one read (before v1: enqueue, read, wait,
-// read).
+// enqueue and one blocking wait, whose wake-up carries the outcome (before
+// issue 14 a read followed; before v1: enqueue, read, wait, read).
 func TestSubmitWaitRoundTrips(t *testing.T) {
 	t.Parallel()
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
@@ -129,9 +129,62 @@ func TestSubmitWaitRoundTrips(t *testing.T) {
 			_, err = h.Wait(ctx)
 			return err
 		})
-		if len(submit) > len(query) || len(query) != 3 {
-			t.Errorf("round trips: Submit+Wait %d %q, Query %d %q; want Submit+Wait <= Query = 3",
+		if len(submit) > len(query) || len(query) != 2 {
+			t.Errorf("round trips: Submit+Wait %d %q, Query %d %q; want Submit+Wait <= Query = 2",
 				len(submit), submit, len(query), query)
+		}
+	})
+}
+
+// An outcome carried by a wake-up reaches only the wait it was meant for:
+// a later wait on a task resubmitted with the same id, which pops the
+// element a caller who gave up left behind, reads instead and gets the new
+// task's outcome, never the old one's.
+func TestWakeUpOutcomeIsPerWait(t *testing.T) {
+	t.Parallel()
+	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		q, err := task.New[job, *res](b.Client, b.Prefix, "stale")
+		if err != nil {
+			t.Fatal(err)
+		}
+		finish := func(n int) {
+			t.Helper()
+			claims, err := q.ClaimForTest(ctx, "w1", 1, time.Minute)
+			if err != nil || len(claims) != 1 {
+				t.Fatalf("claim: %+v, %v", claims, err)
+			}
+			out, err := codec.CBOR.Marshal(&res{N: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := q.FinishForTest(ctx, "w1", claims[0], "ok", string(out), 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The first submitter registers its wait and never takes the
+		// wake-up: the element with outcome 1 stays in the list.
+		if _, err := q.Submit(ctx, "t", job{}); err != nil {
+			t.Fatal(err)
+		}
+		finish(1)
+		h, err := q.Submit(ctx, "t", job{}) // replaces the finished task
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan *res, 1)
+		go func() {
+			r, err := h.Wait(ctx)
+			if err != nil {
+				t.Error(err)
+			}
+			got <- r
+		}()
+		time.Sleep(50 * time.Millisecond) // the wait pops the stale element, reads, waits again
+		finish(2)
+		if r := <-got; r == nil || r.N != 2 {
+			t.Fatalf("Wait returned %+v, want the second task's result N=2", r)
 		}
 	})
 }

@@ -161,8 +161,18 @@ type Info struct {
 	// Progress is the last progress reported.
 	Progress Progress
 	// ErrorKind and ErrorMessage describe the last failure (also of an
-	// attempt that is being retried); empty when none.
+	// attempt that is being retried); empty when none. Earlier failures
+	// are not kept.
 	ErrorKind, ErrorMessage string
+	// Worker is the id of the worker running the task, empty when none.
+	Worker string
+	// Due is when a delayed task or a retry becomes due; zero otherwise
+	// (and in [Inspector.DeadLetters]).
+	Due time.Time
+	// Params are the encoded params, as the queue's codec wrote them
+	// (CBOR unless the Queue had WithCodec): set by [Inspector.Info] only.
+	// Decode them with the same codec's Unmarshal.
+	Params []byte
 }
 
 // meta is a parsed meta record (see lua/lib/task.lua).
@@ -261,6 +271,9 @@ func (m meta) info(id, name string, progress, errText string) Info {
 		Finished: msTime(m.finished), Deadline: msTime(m.deadline), Progress: parseProgress(progress),
 	}
 	in.Progress.Status = in.Status
+	if m.worker != "-" {
+		in.Worker = m.worker
+	}
 	if errText != "" {
 		in.ErrorKind, in.ErrorMessage = splitError(errText)
 	}

@@ -384,7 +384,7 @@ func (w *worker[P, R]) fetch(ctx context.Context) {
 		if hint >= 0 && hint < d {
 			d = hint
 		}
-		if err := w.c.block(ctx, k, k.keys[idxWake], d); err != nil && ctx.Err() == nil {
+		if _, err := w.c.block(ctx, k, k.keys[idxWake], d); err != nil && ctx.Err() == nil {
 			w.report(fmt.Errorf("task: wait %s: %w", k.name, err))
 			sleep(ctx, 100*time.Millisecond)
 		}

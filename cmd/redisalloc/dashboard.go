@@ -90,6 +90,9 @@ type dashboardConfig struct {
 	allowActions bool
 	// log receives one record per action tried; nil discards them.
 	log *slog.Logger
+	// extra are more routes (path -> handler), behind the same checks:
+	// the command adds /metrics and /healthz.
+	extra map[string]http.HandlerFunc
 }
 
 // checkDashboardListen validates a listen address and token: a
@@ -301,6 +304,9 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 	if s.ops != nil {
 		s.routes["/api/tasks"] = s.tasks
 		s.routes["/api/task"] = s.task
+	}
+	for path, h := range cfg.extra {
+		s.routes[path] = h
 	}
 	return s
 }
@@ -859,6 +865,9 @@ request and the page's CSRF token. Prints "dashboard: URL" once
 listening; runs until interrupted. Exit status 2 for bad flags or an
 unreachable Redis.
 
+It also serves /metrics for Prometheus and /healthz (200 while Redis
+answers), as redisalloc metrics does, behind the same token.
+
 flags:
 `)
 	return fs
@@ -915,11 +924,24 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 	// error rather than an error shown on a page.
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	opts := inspect.Options{FullReadLimit: o.fullReadLimit}
-	_, err = inspect.Collect(cctx, client, prefix, opts)
+	first, err := inspect.Collect(cctx, client, prefix, opts)
 	cancel()
 	if err != nil {
 		return usageErr(err)
 	}
+	for _, f := range first.Findings {
+		if f.Code == inspect.CodeEmptyPrefix {
+			// Served anyway: the application may not have started yet.
+			fmt.Fprintf(termSafe{e.stderr}, "redisalloc dashboard: warning: %s\n", f.Message)
+		}
+	}
+	// Prometheus metrics of the prefix and a Redis probe, as the metrics
+	// command serves them.
+	exp, err := newPromExporter(client, prefix, inspect.DefaultScanLimit)
+	if err != nil {
+		return usageErr(err)
+	}
+	defer func() { _ = exp.Close(context.WithoutCancel(ctx)) }()
 	d, err := startDashboard(ctx, dashboardConfig{
 		addr: o.listen, token: o.token, interval: o.interval,
 		ops: &dashOps{client: client, prefix: prefix}, allowActions: o.allowActions,
@@ -927,6 +949,7 @@ func dashboardCommand(ctx context.Context, e env, args []string) int {
 		source: func(ctx context.Context) (*inspect.Report, error) {
 			return inspect.Collect(ctx, client, prefix, opts)
 		},
+		extra: map[string]http.HandlerFunc{"/metrics": exp.ServeHTTP, "/healthz": healthzHandler(client)},
 	})
 	if err != nil {
 		return usageErr(err)

@@ -856,6 +856,11 @@ func TestDashboardEnvRedis(t *testing.T) {
 	if err != nil || r.Prefix != "envtest" || r.Seq == 0 {
 		t.Errorf("snapshot: %v, prefix %q seq %d; want prefix envtest", err, r.Prefix, r.Seq)
 	}
+	// Nothing lives under envtest: said at start, and as a finding.
+	if !strings.Contains(stderr.String(), `warning: nothing found under prefix "envtest"`) ||
+		len(r.Findings) != 1 || r.Findings[0].Code != inspect.CodeEmptyPrefix {
+		t.Errorf("empty prefix: stderr %q, findings %+v", stderr.String(), r.Findings)
+	}
 	cancel()
 	if code := <-codec; code != exitOK {
 		t.Errorf("exit %d after the interrupt, want %d; stderr:\n%s", code, exitOK, stderr.String())

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/csv"
@@ -74,8 +75,34 @@ func (o *transferOptions) flags(fs *flag.FlagSet) {
 	o.cliTarget.flags(fs)
 	fs.StringVar(&o.pool, "pool", "", "the pool's `name` (required)")
 	fs.StringVar(&o.format, "format", "", "jsonl or csv (default: from the file extension; jsonl for -)")
-	fs.StringVar(&o.codec, "codec", "cbor",
-		"how the pool encodes values: json, msgpack, cbor, zstd+json, zstd+msgpack, zstd+cbor,\nor raw (values as base64 of the stored bytes, for exact copies)")
+	fs.StringVar(&o.codec, "codec", "",
+		"how the pool encodes values: json, msgpack, cbor, zstd+json, zstd+msgpack, zstd+cbor,\n"+
+			"or raw (values as base64 of the stored bytes, for exact copies); default: the codec\n"+
+			"the pool records (pool.Inspector.Codec), else cbor")
+}
+
+// poolCodec settles --codec against the codec the pool records: an empty
+// --codec takes the recorded one (cbor when none is: pool.New's default);
+// a --codec other than the recorded one is refused for import (the
+// application could not decode what it wrote) and noted for export. raw
+// goes with any.
+func (o *transferOptions) poolCodec(ctx context.Context, e env, in *pool.Inspector, writing bool) (string, error) {
+	recorded, err := in.Codec(ctx)
+	if err != nil {
+		return "", redisFailure(err)
+	}
+	switch {
+	case o.codec == "" && recorded == "":
+		return "cbor", nil
+	case o.codec == "":
+		return recorded, nil
+	case recorded == "" || o.codec == recorded || o.codec == codecRaw:
+		return o.codec, nil
+	case writing:
+		return "", usageErr("pool %s records codec %s, not --codec %s: the application could not decode the values (omit --codec, or pass --codec raw with value_base64)", o.pool, recorded, o.codec)
+	}
+	fmt.Fprintf(termSafe{e.stderr}, "redisalloc: note: pool %s records codec %s; decoding with --codec %s as asked\n", o.pool, recorded, o.codec)
+	return o.codec, nil
 }
 
 // resolveFormat picks the file format from --format or the file name.
@@ -155,7 +182,7 @@ Redis that cannot be reached.
 
 flags:
 `, poolMinPriority, poolMaxPriority)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	return fs
 }
@@ -199,9 +226,34 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 	if err != nil {
 		return err
 	}
-	cd, err := resolveCodec(o.codec)
+	if o.codec != "" {
+		if _, err := resolveCodec(o.codec); err != nil {
+			return err // a bad --codec before anything else
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	var (
+		client rueidis.Client
+		pl     *pool.Admin
+	)
+	codecName := cmp.Or(o.codec, "cbor")
+	if !o.dryRun {
+		// The pool's recorded codec encodes the values, so connect first.
+		if client, err = o.connect(ctx); err != nil {
+			return err
+		}
+		defer client.Close()
+		if pl, err = pool.NewAdmin(client, o.prefix, o.pool); err != nil {
+			return usageErr("%w", err)
+		}
+		if codecName, err = o.poolCodec(ctx, e, pl.Inspector, true); err != nil {
+			return err
+		}
+	}
+	cd, err := resolveCodec(codecName)
 	if err != nil {
-		return err
+		return usageErr("pool %s records codec %q, which redisalloc does not know: %w (pass --codec raw with value_base64)", o.pool, codecName, err)
 	}
 	in, closeIn, err := openInput(e, file)
 	if err != nil {
@@ -233,17 +285,6 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 		return nil
 	}
 
-	ctx, cancel := context.WithTimeout(ctx, o.timeout)
-	defer cancel()
-	client, err := o.connect(ctx)
-	if err != nil {
-		return err
-	}
-	defer client.Close()
-	pl, err := pool.NewAdmin(client, o.prefix, o.pool)
-	if err != nil {
-		return usageErr("%w", err)
-	}
 	skew, err := serverSkew(ctx, client)
 	if err != nil {
 		return redisFailure(err)
@@ -269,6 +310,12 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 				applied = fmt.Sprintf("; the %d batch(es) before it (%d members, lines %d-%d) were applied",
 					batches, start, p.recs[0].line, p.recs[start-1].line)
 			}
+			if !refused(err) {
+				// The script may have run and its reply been lost (a
+				// timeout, a dropped connection): say so, never "nothing".
+				return &exitError{exitFail, fmt.Errorf("batch %d (lines %d-%d) failed: %w: it may or may not have been applied (check with redisalloc inspect pool %s; importing the same file again is safe), later batches were not sent%s",
+					batches+1, chunk[0].line, chunk[len(chunk)-1].line, err, o.pool, applied)}
+			}
 			return &exitError{exitFail, fmt.Errorf("batch %d (lines %d-%d) rejected: %w: nothing of it or later batches was applied%s",
 				batches+1, chunk[0].line, chunk[len(chunk)-1].line, err, applied)}
 		}
@@ -280,6 +327,17 @@ func runImport(ctx context.Context, e env, o importOptions, pos []string) error 
 	fmt.Fprintf(e.stdout, "imported %d member(s) into pool %s (%d new, %d updated) in %d batch(es)\n",
 		len(p.recs), o.pool, added, len(p.recs)-added, batches)
 	return nil
+}
+
+// refused reports whether err says Redis refused a batch before it wrote
+// anything: the import script's own refusals (hostile state, invalid
+// input, checked before its first write) and error replies, which Redis
+// gives before a script runs (NOSCRIPT aside, retried by the runner) or
+// for a script that stopped. Anything else (a timeout, a connection lost
+// after the script was sent) leaves the outcome unknown.
+func refused(err error) bool {
+	var re *rueidis.RedisError
+	return errors.Is(err, redisallocator.ErrCorrupt) || errors.Is(err, pool.ErrInvalid) || errors.As(err, &re)
 }
 
 // serverSkew returns how far the server's clock is ahead of ours, so that
@@ -670,9 +728,10 @@ func runExport(ctx context.Context, e env, o exportOptions, _ []string) error {
 	if err != nil {
 		return err
 	}
-	cd, err := resolveCodec(o.codec)
-	if err != nil {
-		return err
+	if o.codec != "" {
+		if _, err := resolveCodec(o.codec); err != nil {
+			return err
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
@@ -687,6 +746,14 @@ func runExport(ctx context.Context, e env, o exportOptions, _ []string) error {
 	}
 	if err := requireName(ctx, e, client, "pool export", o.prefix, inspect.DefaultScanLimit, catPool, o.pool); err != nil {
 		return err
+	}
+	codecName, err := o.poolCodec(ctx, e, pl, false)
+	if err != nil {
+		return err
+	}
+	cd, err := resolveCodec(codecName)
+	if err != nil {
+		return usageErr("pool %s records codec %q, which redisalloc does not know: %w (--codec raw copies the bytes)", o.pool, codecName, err)
 	}
 	recs, err := pl.Export(ctx)
 	if err != nil {
@@ -717,7 +784,7 @@ func runExport(ctx context.Context, e env, o exportOptions, _ []string) error {
 				val = []byte(base64.StdEncoding.EncodeToString(r.Value))
 			} else if val, err = exportValue(cd, r.Value); err != nil {
 				bar.finish()
-				return usageErr("member %q: %w; is --codec %s the pool's codec? (--codec raw copies bytes as they are)", shortText(r.Key), err, o.codec)
+				return usageErr("member %q: %w; is --codec %s the pool's codec? (--codec raw copies bytes as they are)", shortText(r.Key), err, codecName)
 			}
 		}
 		if cw != nil {

@@ -291,8 +291,12 @@ func runInspect(ctx context.Context, e env, o inspectOptions, pos []string) erro
 			return err
 		}
 	}
-	if r.Health == inspect.HealthCorrupt {
+	switch r.Health {
+	case inspect.HealthCorrupt:
 		return &exitError{exitFail, errors.New("invariant violations found (see above)")}
+	case inspect.HealthDegraded:
+		// As diagnose: the exit status follows the health.
+		return &exitError{exitFail, fmt.Errorf("health %s: %d finding(s) of severity warning or critical (see above; diagnose tells more)", r.Health, serious(r.Findings))}
 	}
 	return nil
 }
@@ -384,8 +388,10 @@ func writeInspect(w io.Writer, r *inspect.Report, cat, name string) {
 	if cat == catAll || cat == catWorkers {
 		writeWorkers(w, r.Workers)
 	}
+	// The findings behind the health (and the exit status); info ones are
+	// diagnose's to show.
 	for _, f := range r.Findings {
-		if f.Code == inspect.CodeIntegrityCorrupt || f.Code == inspect.CodeUnreadable {
+		if f.Severity != inspect.SeverityInfo || f.Code == inspect.CodeUnreadable {
 			fmt.Fprintf(w, "\n%s %s %s: %s\n", strings.ToUpper(f.Severity), f.Code, f.Subject, f.Message)
 		}
 	}

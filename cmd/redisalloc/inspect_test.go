@@ -74,7 +74,9 @@ func TestInspectCommand(t *testing.T) {
 		seedAll(t, b)
 		url := backendURL(b)
 		r := runCLI(t, cliEnv{}, "inspect", "--redis", url, "--prefix", b.Prefix)
-		if r.code != exitOK {
+		// The seeded prefix is degraded (a lapsed lease, dead letters):
+		// inspect's exit status follows the health, as diagnose's does.
+		if r.code != exitFail || !strings.Contains(r.stderr, "health degraded") {
 			t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 		}
 		wantLine(t, r.stdout, `^POOL\s+TOTAL\s+FREE\s+HELD\s+UNHEALTHY`)
@@ -90,7 +92,7 @@ func TestInspectCommand(t *testing.T) {
 
 		// One pool in detail: its members, leases and bindings.
 		r = runCLI(t, cliEnv{}, "inspect", "pool", inspecttest.Pool, "--redis", url, "--prefix", b.Prefix)
-		if r.code != exitOK {
+		if r.code != exitOK { // the pool alone is healthy
 			t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 		}
 		wantLine(t, r.stdout, `^m0\s+unhealthy\s+0\s+-\s+yes\s+quarantined for`)
@@ -104,7 +106,9 @@ func TestInspectCommand(t *testing.T) {
 
 		// JSON: the versioned report, narrowed to the category.
 		r = runCLI(t, cliEnv{}, "inspect", "queue", "--json", "--redis", url, "--prefix", b.Prefix)
-		if r.code != exitOK {
+		// The seeded prefix is degraded (a lapsed lease, dead letters):
+		// inspect's exit status follows the health, as diagnose's does.
+		if r.code != exitFail || !strings.Contains(r.stderr, "health degraded") {
 			t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 		}
 		var rep inspect.Report
@@ -118,7 +122,7 @@ func TestInspectCommand(t *testing.T) {
 
 		// Over --full-read-limit: a summary, said so in both views.
 		r = runCLI(t, cliEnv{}, "inspect", "pool", inspecttest.Pool, "--full-read-limit", "5", "--redis", url, "--prefix", b.Prefix)
-		if r.code != exitOK {
+		if r.code != exitOK { // the pool alone is healthy
 			t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 		}
 		wantLine(t, r.stdout, `^proxies\s+10\s+6\s+3\s+1\s+0\s+1\s+0\s+3\s+\d{16}\s+unchecked$`)
@@ -194,11 +198,13 @@ func TestDiagnoseHostileState(t *testing.T) {
 func TestDiagnoseCommand(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		url := backendURL(b)
-		// Nothing under the prefix yet: healthy, exit 0, whatever other
+		// Nothing under the prefix yet: one empty-prefix warning (a
+		// mistyped prefix must not read as healthy), exit 1, whatever other
 		// tests left in the server's slow log (only this prefix's count).
 		r := runCLI(t, cliEnv{}, "diagnose", "--redis", url, "--prefix", b.Prefix)
-		if r.code != exitOK || !strings.Contains(r.stdout, "0 pools, 0 queues") ||
-			!strings.Contains(r.stdout, "health HEALTHY") || !strings.Contains(r.stdout, "no findings") {
+		if r.code != exitFail || !strings.Contains(r.stdout, "0 pools, 0 queues") ||
+			!strings.Contains(r.stdout, "health DEGRADED") || strings.Count(r.stdout, "\nwarning ") != 1 ||
+			!strings.Contains(r.stdout, "empty-prefix") {
 			t.Errorf("empty: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 
@@ -266,7 +272,7 @@ func TestInspectUsage(t *testing.T) {
 		"SampleTimeout":  {[]string{"diagnose", "--redis", url, "--prefix", "p", "--sample", "3s", "--timeout", "5s"}, nil, exitUsage, "at most half of --timeout"},
 		"BadURL":         {[]string{"diagnose", "--redis", "http://x", "--prefix", "p"}, nil, exitUsage, "invalid redis URL"},
 		"NoServer":       {[]string{"diagnose", "--redis", "redis://127.0.0.1:1", "--prefix", "p"}, nil, exitUsage, "cannot connect"},
-		"EnvRedis":       {[]string{"diagnose", "--prefix", "p"}, func(k string) string { return map[string]string{"REDIS_URL": url}[k] }, exitOK, ""},
+		"EnvRedis":       {[]string{"diagnose", "--prefix", "p"}, func(k string) string { return map[string]string{"REDIS_URL": url}[k] }, exitFail, "health degraded"},
 		"Help":           {[]string{"inspect", "-h"}, nil, exitOK, ""},
 		"PoolNoSub":      {[]string{"pool"}, nil, exitUsage, "missing subcommand"},
 		"PoolBadSub":     {[]string{"pool", "fix"}, nil, exitUsage, `unknown subcommand "fix"`},

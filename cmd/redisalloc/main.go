@@ -12,7 +12,11 @@
 //	inspect, diagnose   read what lives under a prefix; find problems
 //	pool gc|free|import|export, queue requeue, workers reap
 //	        repair and move data (docs/cli.md)
+//	queue ls|pause|resume, task ls|show|cancel|delete|requeue|run, cron ls|rm
+//	        see a queue's tasks and act on them (docs/cli.md)
 //	dashboard   a live read-only web page of a prefix (docs/dashboard.md)
+//	metrics     Prometheus /metrics and /healthz of a prefix (docs/metrics.md)
+//	version     the versions of redisalloc, the library and Go
 //
 // With no flags, demo runs on an embedded in-process Redis, so
 // `go -C cmd/redisalloc run . demo` works on a fresh clone and ends after
@@ -34,6 +38,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"syscall"
 )
@@ -76,8 +83,11 @@ var commands = []command{
 	{name: "dashboard", summary: "serve a live read-only web dashboard of a prefix", usage: dashboardUsage, run: dashboardCommand},
 	{name: "inspect", summary: "show the pools, queues, locks and workers under a prefix", usage: inspectUsage, run: inspectCommand},
 	{name: "diagnose", summary: "find problems under a prefix and say how to repair them", usage: diagnoseUsage, run: diagnoseCommand},
+	{name: "metrics", summary: "serve Prometheus /metrics and /healthz for the pools and queues of a prefix", usage: metricsUsage, run: metricsCommand},
 	{name: "pool", summary: "repair, import or export a pool: gc, free, import, export", usage: poolUsage, run: poolCommand},
-	{name: "queue", summary: "repair a task queue: requeue dead letters", usage: queueUsage, run: queueCommand},
+	{name: "queue", summary: "task queues: ls, pause, resume, requeue dead letters", usage: queueUsage, run: queueCommand},
+	{name: "task", summary: "a queue's tasks: ls, show, cancel, delete, requeue, run", usage: taskUsage, run: taskCommand},
+	{name: "cron", summary: "periodic tasks: ls, rm", usage: cronUsage, run: cronCommand},
 	{name: "workers", summary: "repair a health group: reap dead worker sessions", usage: workersUsage, run: workersCommand},
 }
 
@@ -107,6 +117,13 @@ func run(ctx context.Context, e env, args []string) int {
 	switch args[0] {
 	case "help", "-h", "-help", "--help":
 		return help(e, args[1:])
+	case "version", "--version":
+		if len(args) > 1 {
+			fmt.Fprintln(e.stderr, "redisalloc version: takes no arguments")
+			return exitUsage
+		}
+		fmt.Fprintln(e.stdout, versionLine(debug.ReadBuildInfo))
+		return exitOK
 	}
 	c, ok := lookup(args[0])
 	if !ok {
@@ -136,9 +153,24 @@ func flagCommand[T any](flags func(*T) *flag.FlagSet, maxPos int, run func(conte
 func setHelp(fs *flag.FlagSet, text string) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), text)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 }
+
+// printFlags is flag.PrintDefaults with each flag written --name, as the
+// docs and the usage lines write them (the flag package takes -name and
+// --name alike, but prints -name).
+func printFlags(fs *flag.FlagSet) {
+	var b strings.Builder
+	out := fs.Output()
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(out)
+	_, _ = io.WriteString(out, flagLine.ReplaceAllString(b.String(), "$1--"))
+}
+
+// flagLine matches the start of a flag's line in PrintDefaults' output.
+var flagLine = regexp.MustCompile(`(?m)^(  )-`)
 
 // flagUsage returns a command's usage function: the help of the flag set
 // that flags builds over a zero options value.
@@ -186,6 +218,7 @@ func usage(w io.Writer) {
 		fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
 	}
 	b.WriteString("  help       show this list, or a command's flags: redisalloc help <command>\n")
+	b.WriteString("  version    print the version of redisalloc, of the library it was built with, and of Go\n")
 	b.WriteString("\nexit status: 0 ok, 1 a problem found (violation, failed worker), 2 bad usage or no Redis\n")
 	_, _ = io.WriteString(w, b.String())
 }
@@ -241,4 +274,41 @@ func exitCode(err error) int {
 func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+// libraryPath is the library's module path.
+const libraryPath = "github.com/redisallocator/redisallocator"
+
+// versionLine describes the build: the command's module version (as go
+// install records it; "(devel)" for a build from a checkout), the library
+// it was built with, and Go's version. read is debug.ReadBuildInfo (tests
+// pass their own).
+func versionLine(read func() (*debug.BuildInfo, bool)) string {
+	bi, ok := read()
+	if !ok {
+		return "redisalloc (unknown version: built without module information) " + runtime.Version()
+	}
+	version := orUnknown(bi.Main.Version)
+	lib := "unknown"
+	for _, d := range bi.Deps {
+		if d.Path == libraryPath {
+			lib = orUnknown(d.Version)
+			if d.Replace != nil {
+				// Built against a local copy (this repository's replace).
+				lib = orUnknown(d.Replace.Version) + " (replaced by " + d.Replace.Path + ")"
+			}
+		}
+	}
+	goVersion := bi.GoVersion
+	if goVersion == "" {
+		goVersion = runtime.Version()
+	}
+	return fmt.Sprintf("redisalloc %s (library %s %s) %s", version, libraryPath, lib, goVersion)
+}
+
+func orUnknown(v string) string {
+	if v == "" {
+		return "(devel)"
+	}
+	return v
 }

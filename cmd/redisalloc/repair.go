@@ -88,6 +88,9 @@ func poolSubcommands() []subcommand {
 
 func queueSubcommands() []subcommand {
 	return []subcommand{
+		{"ls", "list the task queues with their counts", queueLsUsage, queueLsCommand},
+		{"pause", "stop the queue's workers claiming tasks (submitters still queue)", flagUsage(queuePauseFlags("pause")), queuePauseCommand("pause")},
+		{"resume", "let a paused queue's workers claim tasks again", flagUsage(queuePauseFlags("resume")), queuePauseCommand("resume")},
 		{"requeue", "move dead-lettered tasks back to the queue (asks first)", queueRequeueUsage, queueRequeueCommand},
 	}
 }

@@ -47,6 +47,13 @@ func bytesReply(r rueidis.RedisResult) ([]byte, bool, error) {
 // on abortKey — a key unique to this call, in key's slot — and a
 // cancellation pushes a token there. It returns ctx.Err() once ctx ended.
 func WaitList(ctx context.Context, c rueidis.Client, key, abortKey string, timeout time.Duration) (bool, error) {
+	_, popped, err := PopList(ctx, c, key, abortKey, timeout)
+	return popped, err
+}
+
+// PopList is WaitList returning the element it popped ("" when none; an
+// element popped from abortKey comes back as well).
+func PopList(ctx context.Context, c rueidis.Client, key, abortKey string, timeout time.Duration) (string, bool, error) {
 	if dl, ok := ctx.Deadline(); ok {
 		if left := time.Until(dl) - 5*time.Millisecond; left < timeout {
 			timeout = left
@@ -56,10 +63,10 @@ func WaitList(ctx context.Context, c rueidis.Client, key, abortKey string, timeo
 	cmd := c.B().Blpop().Key(key)
 	if ctx.Done() != nil {
 		if err := ctx.Err(); err != nil {
-			return false, err
+			return "", false, err
 		}
 		if err := SameSlot([]string{key, abortKey}); err != nil {
-			return false, err
+			return "", false, err
 		}
 		cmd = cmd.Key(abortKey)
 		stop := context.AfterFunc(ctx, func() {
@@ -69,14 +76,20 @@ func WaitList(ctx context.Context, c rueidis.Client, key, abortKey string, timeo
 		})
 		defer stop()
 	}
-	err := c.Do(ctx, cmd.Timeout(timeout.Seconds()).Build()).Error()
+	kv, err := c.Do(ctx, cmd.Timeout(timeout.Seconds()).Build()).AsStrSlice()
 	if ctx.Err() != nil {
-		return false, ctx.Err()
+		return "", false, ctx.Err()
 	}
 	if rueidis.IsRedisNil(err) {
-		return false, nil
+		return "", false, nil
 	}
-	return err == nil, err
+	if err != nil {
+		return "", false, err
+	}
+	if len(kv) != 2 {
+		return "", true, nil
+	}
+	return kv[1], true, nil
 }
 
 // PushTokens pushes n wake-up tokens to the list at key, which expires ttl

@@ -58,8 +58,15 @@
 // runs other statements (lock_compare validates its arguments) is included
 // whole. A definition starts at a line that begins with "local " (with the
 // comment lines right above it) and runs to the next one; its other lines
-// are indented or a closing "end". A test resolves every name of every
-// expanded script, so a helper used without its library fails at test time.
+// are indented or a closing "end". Words in strings, in comments and after
+// a field dot are no uses. A kept definition of upper-case names with
+// literal values (local SPAN = 2199023255552) is not written: its values
+// are, where the names are used, since in Lua 5.1 every upvalue of every
+// closure is linked anew on each call while a literal costs nothing. Tests
+// resolve every name of every expanded script (a helper used without its
+// library, or one the expansion dropped, fails), find no kept definition
+// the script does not use, and check that no inlined name is declared twice
+// or assigned.
 //
 // The helpers all features share live in lib/common.lua: now_ms, the server
 // clock in milliseconds rounded down (the only way a script reads the time;

@@ -80,17 +80,37 @@ func TestResolverFindsGlobals(t *testing.T) {
 type resolver struct {
 	scopes [][]string
 	errs   []string
+	// With top set, each use of a name the chunk's top level declares
+	// marks top[name] (the index of its statement) in used, unless the use
+	// is in that statement itself (cur): a helper only its own body calls
+	// is not used.
+	top  map[string]int
+	cur  int
+	used map[int]bool
+	// With declared set, it counts the declarations of each name (locals,
+	// parameters, loop variables) and records in assigned the names that
+	// an assignment targets.
+	declared map[string]int
+	assigned map[string]bool
 }
 
 func (r *resolver) push() { r.scopes = append(r.scopes, nil) }
 func (r *resolver) pop()  { r.scopes = r.scopes[:len(r.scopes)-1] }
 func (r *resolver) declare(n ...string) {
 	r.scopes[len(r.scopes)-1] = append(r.scopes[len(r.scopes)-1], n...)
+	if r.declared != nil {
+		for _, name := range n {
+			r.declared[name]++
+		}
+	}
 }
 
 func (r *resolver) use(name string, line int) {
-	for _, sc := range r.scopes {
-		if slices.Contains(sc, name) {
+	for i := len(r.scopes) - 1; i >= 0; i-- {
+		if slices.Contains(r.scopes[i], name) {
+			if at, ok := r.top[name]; ok && i == 0 && at != r.cur {
+				r.used[at] = true
+			}
 			return
 		}
 	}
@@ -124,6 +144,9 @@ func (r *resolver) stmt(st ast.Stmt) {
 	case *ast.AssignStmt:
 		for _, e := range st.Lhs {
 			if id, ok := e.(*ast.IdentExpr); ok {
+				if r.assigned != nil {
+					r.assigned[id.Value] = true
+				}
 				if !r.isLocal(id.Value) {
 					r.errs = append(r.errs, fmt.Sprintf("line %d: assignment to global %s", id.Line(), id.Value))
 				}

@@ -19,8 +19,15 @@ const includeMarker = "-- @include "
 // library, itself expanded. Of a library whose top level only defines
 // locals, only the definitions the script uses (directly or through other
 // kept definitions) are kept: each local function costs a closure on every
-// call, so a script pays only for the helpers it needs.
+// call, so a script pays only for the helpers it needs. Kept constants
+// (see constantValues) are written where they are used instead.
 func expandIncludes(name, src string) string {
+	return expand(name, src, true)
+}
+
+// expand is expandIncludes; without inlining it keeps the constants'
+// definitions (for the tests that check inlining is sound).
+func expand(name, src string, inlining bool) string {
 	if !strings.Contains(src, includeMarker) {
 		return src
 	}
@@ -67,13 +74,60 @@ func expandIncludes(name, src string) string {
 			}
 		}
 	}
-	var b strings.Builder
-	b.Grow(len(src) * 4)
-	expandInto(&b, src, libs, used, map[string]bool{})
-	return b.String()
+	// The constants among the kept definitions are written where they are
+	// used, not defined, unless a name is defined twice or assigned.
+	consts := map[string]string{}
+	inlined := map[*definition]bool{}
+	defined := map[string]int{}
+	for d := range used {
+		for _, n := range d.names {
+			defined[n]++
+		}
+	}
+	for d := range used {
+		if d.values == nil || !inlining {
+			continue
+		}
+		once := true
+		for _, n := range d.names {
+			once = once && defined[n] == 1
+		}
+		if once {
+			inlined[d] = true
+		}
+	}
+	for {
+		var b strings.Builder
+		b.Grow(len(src) * 4)
+		expandInto(&b, src, libs, used, inlined, map[string]bool{})
+		clear(consts)
+		for d := range inlined {
+			for i, n := range d.names {
+				consts[n] = d.values[i]
+			}
+		}
+		if len(inlined) > 0 && (strings.Contains(b.String(), "[[") || strings.Contains(b.String(), "[=")) {
+			// A long string: scanWords would see words in it and write
+			// values into it. None of our scripts has one.
+			clear(inlined)
+			continue
+		}
+		again := false
+		for n := range assignedNames(b.String(), consts) {
+			for d := range inlined {
+				if slices.Contains(d.names, n) {
+					delete(inlined, d)
+					again = true
+				}
+			}
+		}
+		if !again {
+			return substitute(b.String(), consts)
+		}
+	}
 }
 
-func expandInto(b *strings.Builder, src string, libs map[string]*library, used map[*definition]bool, seen map[string]bool) {
+func expandInto(b *strings.Builder, src string, libs map[string]*library, used, inlined map[*definition]bool, seen map[string]bool) {
 	for line := range strings.SplitSeq(strings.TrimRight(src, "\n"), "\n") {
 		lib, ok := strings.CutPrefix(line, includeMarker)
 		if !ok {
@@ -88,14 +142,14 @@ func expandInto(b *strings.Builder, src string, libs map[string]*library, used m
 		seen[lib] = true
 		l := libs[lib]
 		if l.whole {
-			expandInto(b, l.body, libs, used, seen)
+			expandInto(b, l.body, libs, used, inlined, seen)
 			continue
 		}
 		if l.preamble != "" {
-			expandInto(b, l.preamble, libs, used, seen)
+			expandInto(b, l.preamble, libs, used, inlined, seen)
 		}
 		for i := range l.defs {
-			if d := &l.defs[i]; used[d] {
+			if d := &l.defs[i]; used[d] && !inlined[d] {
 				b.WriteString(d.text)
 				b.WriteByte('\n')
 			}
@@ -118,10 +172,11 @@ type library struct {
 // definition is one top-level "local ..." statement of a library with the
 // comment lines just above it.
 type definition struct {
-	text  string
-	names []string      // the locals it defines
-	words []string      // the words it uses (see words)
-	uses  []*definition // definitions of its library's closure it uses
+	text   string
+	names  []string      // the locals it defines
+	values []string      // their constant values (see constantValues), or nil
+	words  []string      // the words it uses (see words)
+	uses   []*definition // definitions of its library's closure it uses
 }
 
 var (
@@ -254,6 +309,7 @@ func splitLibrary(body string) *library {
 		}
 		text := strings.Join(lines[from[k]:end], "\n")
 		l.defs = append(l.defs, definition{text: text, names: definedNames(lines[i]), words: words(text)})
+		l.defs[k].values = constantValues(&l.defs[k])
 		for _, n := range l.defs[k].names {
 			l.index[n] = k
 		}
@@ -290,29 +346,170 @@ func words(text string) []string {
 	return out
 }
 
-// forEachWord calls fn with each identifier-like word of text outside
-// whole-line comments. A word that only looks like a use (in a string,
-// after a dot) keeps a definition the script does not need, which costs a
-// closure but never breaks a script.
+// forEachWord calls fn with each identifier-like word of text that may
+// name a local (see scanWords).
 func forEachWord(text string, fn func(string)) {
 	for line := range strings.SplitSeq(text, "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "--") {
+		scanWords(line, func(from, to int) { fn(line[from:to]) })
+	}
+}
+
+// scanWords calls fn with the bounds of each identifier-like word of line
+// that may name a local: words in comments and in quoted strings, and
+// field or method names (after a single "." or a ":"), are skipped. It errs
+// on the side of a use: a word in a long string ([[...]]) or on a later
+// line of a long comment still counts, which keeps a definition the script
+// does not need (a closure per call) but never breaks a script. A use
+// missed would drop a helper the script calls; TestScriptsUseOnlyLocals
+// catches that.
+func scanWords(line string, fn func(from, to int)) {
+	start := -1 // first byte of the word being read
+	field := false
+	for i := 0; i <= len(line); i++ {
+		c := byte(0)
+		if i < len(line) {
+			c = line[i]
+		}
+		if c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' {
+			if start < 0 {
+				start = i
+			}
 			continue
 		}
-		start := -1
-		for i := 0; i <= len(line); i++ {
-			c := byte(0)
-			if i < len(line) {
-				c = line[i]
+		if start >= 0 {
+			if !field {
+				fn(start, i)
 			}
-			word := c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
-			switch {
-			case word && start < 0:
-				start = i
-			case !word && start >= 0:
-				fn(line[start:i])
-				start = -1
+			start = -1
+		}
+		switch {
+		case c == '-' && i+1 < len(line) && line[i+1] == '-':
+			return // a comment runs to the end of the line
+		case c == '\'' || c == '"':
+			// Skip the quoted string, escapes included; an unclosed one
+			// (not Lua) ends with the line.
+			for i++; i < len(line) && line[i] != c; i++ {
+				if line[i] == '\\' {
+					i++
+				}
 			}
 		}
+		// A word right after one "." (not "..") or a ":" is a field or a
+		// method name; spaces around them are not our style.
+		dot := c == '.' && (i == 0 || line[i-1] != '.') && (i+1 >= len(line) || line[i+1] != '.')
+		field = dot || c == ':'
 	}
+}
+
+// constantValues returns the values of a definition "local A, B = v1, v2"
+// (on one or more lines, comments aside) whose names are all upper case
+// and whose values are all number or string literals; nil for any other
+// definition. The expansion writes those values where the names are used
+// instead of defining locals: a local that a helper uses is an upvalue,
+// and Lua 5.1 links each upvalue of each closure anew on every call of the
+// script (a search through the open upvalues, then an allocation), while a
+// literal is a constant of the compiled function. Key names (KEYS[n]) stay
+// locals: a use of KEYS[n] costs a table lookup each time it runs, more
+// than the link in scripts whose loops use them.
+func constantValues(d *definition) []string {
+	var code []string
+	for line := range strings.SplitSeq(d.text, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "--") {
+			code = append(code, strings.TrimSpace(line))
+		}
+	}
+	stmt := strings.Join(code, " ")
+	if i := strings.Index(stmt, " --"); i >= 0 {
+		stmt = stmt[:i] // a trailing comment; a value holding " --" is no literal we inline
+	}
+	names, list, ok := strings.Cut(strings.TrimPrefix(stmt, "local "), "=")
+	if !ok || strings.Contains(names, "(") || strings.HasPrefix(list, "=") {
+		return nil
+	}
+	for _, n := range d.names {
+		if !isConstantName(n) {
+			return nil
+		}
+	}
+	var values []string
+	for v := range strings.SplitSeq(list, ",") {
+		v = strings.TrimSpace(v)
+		if !isConstantValue(v) {
+			return nil
+		}
+		values = append(values, v)
+	}
+	if len(values) != len(d.names) {
+		return nil
+	}
+	return values
+}
+
+// isConstantName reports whether n is upper case: letters, digits and
+// underscores, starting with a letter.
+func isConstantName(n string) bool {
+	for i, r := range n {
+		if (r < 'A' || r > 'Z') && (i == 0 || r != '_' && (r < '0' || r > '9')) {
+			return false
+		}
+	}
+	return n != ""
+}
+
+// isConstantValue reports whether v is a literal the expansion may write
+// in place of a name: a whole decimal number or a quoted string without
+// escapes or commas.
+func isConstantValue(v string) bool {
+	switch {
+	case v == "":
+		return false
+	case v[0] >= '0' && v[0] <= '9':
+		return strings.Trim(v, "0123456789") == ""
+	case len(v) >= 2 && (v[0] == '\'' || v[0] == '"'):
+		body := v[1 : len(v)-1]
+		return v[len(v)-1] == v[0] && !strings.ContainsAny(body, "\\'\",\n")
+	}
+	return false
+}
+
+// assignedNames lists the names of consts that text assigns or uses as a
+// table key ("NAME ="): those stay locals.
+func assignedNames(text string, consts map[string]string) map[string]bool {
+	out := map[string]bool{}
+	for line := range strings.SplitSeq(text, "\n") {
+		scanWords(line, func(from, to int) {
+			rest := strings.TrimLeft(line[to:], " ")
+			if _, ok := consts[line[from:to]]; ok && strings.HasPrefix(rest, "=") && !strings.HasPrefix(rest, "==") {
+				out[line[from:to]] = true
+			}
+		})
+	}
+	return out
+}
+
+// substitute writes, in text, each constant's value where its name is used,
+// in parentheses where a ".", "[", ":" or "(" follows.
+func substitute(text string, consts map[string]string) string {
+	lines := strings.Split(text, "\n")
+	for k, line := range lines {
+		var b strings.Builder
+		last := 0
+		scanWords(line, func(from, to int) {
+			v, ok := consts[line[from:to]]
+			if !ok {
+				return
+			}
+			b.WriteString(line[last:from])
+			if to < len(line) && strings.IndexByte(".[:(", line[to]) >= 0 {
+				v = "(" + v + ")"
+			}
+			b.WriteString(v)
+			last = to
+		})
+		if last > 0 {
+			b.WriteString(line[last:])
+			lines[k] = b.String()
+		}
+	}
+	return strings.Join(lines, "\n")
 }

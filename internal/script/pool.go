@@ -14,9 +14,14 @@ const (
 // pool's hash tag; pool_scale adds two), named by lua/lib/pool.lua; each
 // file's header (lua/pool_*.lua) is its contract.
 var (
-	PoolMalloc      = register("pool_malloc")
-	PoolMallocMany  = register("pool_malloc_many")
-	PoolFree        = register("pool_free")
+	PoolMalloc     = register("pool_malloc")
+	PoolMallocMany = register("pool_malloc_many")
+	PoolFree       = register("pool_free")
+	// PoolMallocFast and PoolFreeFast run the common cases of
+	// PoolMallocMany and PoolFree cheaply; they decline (reply 0, nothing
+	// written) whatever else, for the full script to run.
+	PoolMallocFast  = register("pool_malloc_fast")
+	PoolFreeFast    = register("pool_free_fast")
 	PoolRefresh     = register("pool_refresh")
 	PoolMark        = register("pool_mark")
 	PoolExtend      = register("pool_extend")

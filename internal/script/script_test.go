@@ -366,8 +366,8 @@ func TestIncludeOnce(t *testing.T) {
 			t.Errorf("%s included %d times, want once", lib, n)
 		}
 	}
-	if c, p := strings.Index(got, "local function now_ms"), strings.Index(got, "local FREE"); c < 0 || p < c {
-		t.Errorf("common must come before pool: now_ms at %d, FREE at %d", c, p)
+	if c, p := strings.Index(got, "local function now_ms"), strings.Index(got, "local function wake"); c < 0 || p < c {
+		t.Errorf("common must come before pool_write: now_ms at %d, wake at %d", c, p)
 	}
 }
 
@@ -378,10 +378,20 @@ func TestIncludeKeepsOnlyWhatIsUsed(t *testing.T) {
 	got := expandIncludes("t", "-- t: x\n-- @include pool_write\nlocal s = free_score(0, 1)\nwake(1)\nreturn s\n")
 	for _, want := range []string{
 		"local function fmt", "local function free_score", "local function wake", "local function call_chunked",
-		"local SPAN", "local EPOCH", "local WAITER_STALE", "local FREE, HOLDERS",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("expansion lacks %q (used)", want)
+		}
+	}
+	// Used constants are written where they are used; key names stay.
+	for _, want := range []string{"2199023255552", "1704067200000", "60000", "local FREE, HOLDERS"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("expansion lacks the inlined %q", want)
+		}
+	}
+	for _, inlined := range []string{"local SPAN", "local EPOCH", "local WAITER_STALE", "SPAN", "WAITER_STALE"} {
+		if strings.Contains(got, inlined) {
+			t.Errorf("expansion keeps %q (inlined)", inlined)
 		}
 	}
 	for _, unused := range []string{"local function now_ms", "local function fire_timers", "local function release", "local function parse_lease", "local function state(", "local function prio_of"} {

@@ -18,3 +18,13 @@ var (
 // CodeShape reports a task queue used with another params or result shape
 // than the one recorded for its name.
 const CodeShape Code = "SHAPE"
+
+// Task scripts of operators and schedulers.
+var (
+	TaskList     = register("task_list")
+	TaskShow     = register("task_show")
+	TaskDelete   = register("task_delete")
+	TaskPromote  = register("task_promote")
+	TaskPause    = register("task_pause")
+	TaskSchedule = register("task_schedule")
+)

@@ -30,6 +30,7 @@ const (
 	CodeScanTruncated    = "scan-truncated"
 	CodeHighEvalPressure = "high-eval-pressure"
 	CodePoolSummary      = "pool-summary"
+	CodeEmptyPrefix      = "empty-prefix"
 )
 
 // Thresholds of the findings.
@@ -171,6 +172,11 @@ func Diagnose(r *Report) {
 		for _, n := range r.Redis.Nodes {
 			diagnoseNode(n, add)
 		}
+	}
+	if r.Scan != nil && r.Scan.Scanned == 0 && len(r.Pools)+len(r.Queues)+len(r.Locks)+len(r.LockPools)+len(r.Workers) == 0 {
+		// A mistyped prefix reads as an empty, healthy system otherwise.
+		add(SeverityWarning, CodeEmptyPrefix, "prefix", "",
+			"nothing found under prefix %q: no pool, queue, lock or worker; is it the prefix the application opens them with?", r.Prefix)
 	}
 	if r.Scan != nil && r.Scan.Truncated {
 		add(SeverityInfo, CodeScanTruncated, "scan", "",

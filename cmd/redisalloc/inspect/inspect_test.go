@@ -272,14 +272,25 @@ func TestCollectSummary(t *testing.T) {
 	})
 }
 
+// TestCollectEmpty: a prefix with nothing under it (a mistyped prefix)
+// is not healthy: one empty-prefix warning says nothing was found. Names
+// given by the caller (no scan) are not judged.
 func TestCollectEmpty(t *testing.T) {
 	redisxtest.Each(t, func(t *testing.T, b *redisxtest.Backend) {
 		r, err := inspect.Collect(t.Context(), b.Client, b.Prefix, inspect.Options{SkipRedis: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if r.Health != inspect.HealthHealthy || len(r.Findings) != 0 || len(r.Pools) != 0 || r.Redis != nil {
+		if r.Health != inspect.HealthDegraded || len(r.Findings) != 1 || r.Findings[0].Code != inspect.CodeEmptyPrefix ||
+			!strings.Contains(r.Findings[0].Message, "nothing found under prefix") || len(r.Pools) != 0 || r.Redis != nil {
 			t.Errorf("empty prefix: %+v", r)
+		}
+		r, err = inspect.Collect(t.Context(), b.Client, b.Prefix, inspect.Options{SkipRedis: true, Names: &inspect.Names{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Health != inspect.HealthHealthy || len(r.Findings) != 0 {
+			t.Errorf("no names asked for: %+v", r)
 		}
 	})
 }

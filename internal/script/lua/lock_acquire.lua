@@ -9,11 +9,14 @@
 if not string.match(ARGV[2], '^[1-9]%d*$') then
   return redis.error_reply('INVALID ttl must be a positive number of milliseconds')
 end
--- A lock key of another type would read as held for ever, a counter that
--- is no integer would fail after the lock was taken: both are refused first.
-want_type(KEYS[1], 'string')
+-- A counter that is no integer would fail after the lock was taken: it is
+-- refused first. A lock key of another type only makes SET NX refuse (NX
+-- asks whether the key exists, on Redis and miniredis alike), so its type
+-- is checked there, before a held lock is reported: the success path pays
+-- no TYPE.
 local counter = read_counter(KEYS[2])
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
   return {1, next_fences(KEYS[2], 1, counter)}
 end
+want_type(KEYS[1], 'string')
 return {0, redis.call('PTTL', KEYS[1])}

@@ -36,10 +36,13 @@ if worker == '' or not n or n < 1 or not lease or lease < 1 or not budget or bud
   return redis.error_reply('INVALID malformed claim arguments')
 end
 local shape = ARGV[8]
-local f = read('HMGET', DATA, '#shape', '#seq')
+local f = read('HMGET', DATA, '#shape', '#seq', '#paused')
 if shape ~= '' and f[1] and f[1] ~= shape then
   return redis.error_reply('SHAPE queue records another params or result shape (' .. f[1] .. ')')
 end
+-- A paused queue (task_pause) hands out nothing; housekeeping goes on.
+if f[3] and f[3] ~= '1' then corrupt(DATA, 'field #paused holds no flag') end
+local paused = f[3] == '1'
 check_seq(f[2])
 local now = now_ms()
 -- Reads first: housekeeping's and the head of the ready set, checked
@@ -65,7 +68,7 @@ elseif token ~= '' then
   want(IDLE, 'zset')
 end
 
-record_shape(shape)
+record_shape(shape, f[1])
 purge(purged)
 promote(now, promoted)
 local ended = {}
@@ -85,7 +88,7 @@ local out = {0, -2, 0}
 local got, tries = 0, 0
 local lease_end = fmt(now + lease)
 local first = true
-while got < n and tries <= budget do
+while got < n and tries <= budget and not paused do
   local ids
   if first and quiet then
     ids = head

@@ -65,8 +65,8 @@ if status == 'release' or status == 'retry' then
 elseif status == 'delay' then
   want_delayed()
 else
+  want_notify(id) -- first: its read of the waiters checks their key
   want_final(status)
-  want_notify(id)
 end
 
 if status == 'release' then
@@ -93,5 +93,5 @@ elseif status == 's' then
 else
   finalize(id, m, status, now, 'e:' .. id, payload)
 end
-notify(id)
+notify(id, status, m[F_ATTEMPT], payload)
 return status

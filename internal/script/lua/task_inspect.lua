@@ -10,10 +10,10 @@
 -- KEYS[9] workers
 -- KEYS[10] idle workers
 -- KEYS[11] wake-up list
--- ARGV[1] op: stats or dead
+-- ARGV[1] op: stats, dead or paused
 -- ARGV[2] offset into the dead-letter set, oldest first (dead only)
 -- ARGV[3] page size, at least 1 (dead only)
--- Returns for stats {ready, delayed, running, dead, live workers, records, {key, type} x wrong-typed keys} (a wrong-typed key counts 0; every key is checked); for dead {id, failed at, meta, error} per task.
+-- Returns for stats {ready, delayed, running, dead, live workers, records, {key, type} x wrong-typed keys} (a wrong-typed key counts 0; every key is checked); for dead {id, failed at, meta, error} per task; for paused 1 or 0.
 -- Errors: INVALID, CORRUPT
 -- Read-only.
 -- @include common
@@ -43,6 +43,14 @@ if op == 'stats' then
     count('ZCARD', READY), count('ZCARD', DELAYED), count('ZCARD', RUNNING), count('ZCARD', DEAD),
     count('ZCOUNT', WORKERS, '(' .. now, '+inf'), count('ZCARD', EXPIRY), wrong,
   }
+end
+if op == 'paused' then
+  -- Not part of stats: a lookup in the data hash may move its rehashing
+  -- on, which changes its DUMP, and stats must leave every DUMP as it was.
+  local v = checked('HGET', DATA, '#paused')
+  if v and v ~= '1' then corrupt(DATA, 'field #paused holds no flag') end
+  if v then return 1 end
+  return 0
 end
 local offset, count = tonumber(ARGV[2]), tonumber(ARGV[3])
 if op ~= 'dead' or not offset or offset < 0 or not count or count < 1 then

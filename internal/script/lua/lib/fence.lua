@@ -2,6 +2,13 @@
 -- leases, scaler claims), expanded where a script includes "fence".
 -- @include common
 
+-- first_fence is the rule itself: the first fence after counter value cur
+-- at server clock µs clock. Callers that order their writes themselves
+-- (pool_malloc_fast) take it and store the counter as next_fences does.
+local function first_fence(cur, clock)
+  return math.max(cur + 1, clock)
+end
+
 -- next_fences takes k (at least 1) fencing numbers from the counter at key
 -- and returns the first; they run first .. first + k - 1, and the counter
 -- then holds the last. The first is max(counter + 1, the server clock in
@@ -18,8 +25,7 @@
 -- their keys first); without it the counter is read (and checked) here.
 local function next_fences(key, k, cur)
   local t = redis.call('TIME')
-  local clock = tonumber(t[1]) * 1000000 + tonumber(t[2])
-  local first = math.max((cur or read_counter(key)) + 1, clock)
+  local first = first_fence(cur or read_counter(key), tonumber(t[1]) * 1000000 + tonumber(t[2]))
   redis.call('SET', key, fmt(first + k - 1))
   return first
 end

@@ -1,5 +1,6 @@
 -- Shared read helpers of the pool_* scripts, expanded where a script includes "pool".
 -- @include common
+-- @include pool_record
 -- Key roles, the same in every pool script:
 --   KEYS[1] free       zset  member -> score (priority band, then least recently freed first)
 --   KEYS[2] holders    hash  member -> lease record "token fence deadline session mark expired"
@@ -21,12 +22,6 @@
 local FREE, HOLDERS, UNHEALTHY, TIMERS, PRIO, VALUES, FENCE, BIND, BINDIDX, NOTIFY, WAITING, SESIDX, ALLOCS =
   KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12], KEYS[13]
 
--- A free score is (2047 - priority) * 2^41 + (ms since 2024): lowest first
--- means highest priority first, then the member freed longest ago. It stays
--- an exact integer in a double until 2093.
-local SPAN = 2199023255552
-local EPOCH = 1704067200000
-
 -- prio_of reads m's priority; one that is no priority is hostile state.
 local function prio_of(m)
   local p = redis.call('HGET', PRIO, m)
@@ -34,27 +29,6 @@ local function prio_of(m)
   local n = tonumber(p)
   if not is_int(p) or n < -2048 or n > 2047 then corrupt(PRIO, 'field ' .. m .. ' holds no priority') end
   return n
-end
-
-local function free_score(prio, now)
-  return fmt((2047 - prio) * SPAN + (now - EPOCH))
-end
-
--- A lease record (the holders hash's value) is "token fence deadline session
--- mark expired": the holder's token, its fence, when the lease ends in ms (0
--- never), the worker session or '-', the quarantine in ms its holder asked
--- for on release (0 none), and '1' when the member's expiry passed while
--- held, else '0'.
--- lease_record builds a lease record, the only place one is built: new
--- leases in pool_malloc and pool_malloc_many, and a parsed lease l that
--- changed, stored as lease_record(l.token, l.fence, ...) (no store helper:
--- fire_timers would use it, so every malloc would pay for its closure). The
--- fence is text, as parse_lease keeps it (fmt a counter value); deadline
--- and mark are numbers. New leases have mark 0, which skips a format on the
--- hot path.
-local function lease_record(token, fence, deadline, session, mark, expired)
-  if mark == 0 then mark = '0' else mark = fmt(mark) end
-  return token .. ' ' .. fence .. ' ' .. fmt(deadline) .. ' ' .. session .. ' ' .. mark .. ' ' .. expired
 end
 
 -- parse_lease reads m's lease record rec into a table; fence stays a

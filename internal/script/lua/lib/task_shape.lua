@@ -2,6 +2,8 @@
 
 -- record_shape records shape for the queue when none is recorded yet: the
 -- first caller that queues or claims a task binds the name to its shape.
-local function record_shape(shape)
-  if shape ~= '' then redis.call('HSETNX', DATA, '#shape', shape) end
+-- recorded is the #shape field as the caller read it (a command saved
+-- when it is there already), or nil when not read.
+local function record_shape(shape, recorded)
+  if shape ~= '' and not recorded then redis.call('HSETNX', DATA, '#shape', shape) end
 end
