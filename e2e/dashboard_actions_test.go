@@ -277,6 +277,25 @@ func actionsInChromium(t *testing.T, ctx context.Context, bin, url, shot string)
 	}
 	wait("the emptied list", fmt.Sprintf(`document.querySelector('[data-tasks=%q] [data-field="no-tasks"]') !== null`, inspecttest.DeadQueue))
 
+	// The requeued task in the pending list, by the state picker; cancel
+	// it; then pause and resume the queue from its header.
+	js("pick pending", `(() => { const s = document.getElementById("task-state"); s.value = "pending"; s.dispatchEvent(new Event("change", { bubbles: true })); })()`)
+	wait("the pending task", fmt.Sprintf(`document.querySelector('[data-tasks=%q][data-state="pending"] tr[data-task=%q] button[data-action="task/cancel"]') !== null`,
+		inspecttest.DeadQueue, inspecttest.FailedTaskID))
+	res = confirm(fmt.Sprintf(`tr[data-task=%q] button[data-action="task/cancel"]`, inspecttest.FailedTaskID), []string{inspecttest.FailedTaskID, inspecttest.DeadQueue}, true)
+	if in, err := q.Info(ctx, inspecttest.FailedTaskID); err != nil || in.Status != task.StatusCanceled || !strings.Contains(res, "canceled task") {
+		t.Errorf("cancel: %+v, %v, result %q", in, err, res)
+	}
+	res = confirm(fmt.Sprintf(`[data-queue-view=%q] button[data-action="queue/pause"]`, inspecttest.DeadQueue), []string{inspecttest.DeadQueue}, true)
+	if p, err := q.Paused(ctx); err != nil || !p || !strings.Contains(res, "paused queue") {
+		t.Errorf("pause: paused %v, %v, result %q", p, err, res)
+	}
+	wait("the resume button", fmt.Sprintf(`document.querySelector('[data-queue-view=%q] button[data-action="queue/resume"]') !== null`, inspecttest.DeadQueue))
+	res = confirm(fmt.Sprintf(`[data-queue-view=%q] button[data-action="queue/resume"]`, inspecttest.DeadQueue), []string{inspecttest.DeadQueue}, true)
+	if p, err := q.Paused(ctx); err != nil || p || !strings.Contains(res, "resumed queue") {
+		t.Errorf("resume: paused %v, %v, result %q", p, err, res)
+	}
+
 	// Until now the page logged nothing; the refusals below make the
 	// browser log the failed requests, as expected.
 	if p := console.problems(); len(p) > 0 {

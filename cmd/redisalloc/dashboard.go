@@ -838,8 +838,9 @@ func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 	fs.StringVar(&o.token, "token", o.token,
 		"require this `token` on every request (at least 16 characters); default $"+dashboardTokenEnv)
 	fs.BoolVar(&o.allowActions, "allow-actions", o.allowActions,
-		"enable the actions (free a lease, quarantine a member, requeue dead letters), each confirmed\n"+
-			"in the page and logged to stderr; without it the dashboard only reads")
+		"enable the actions (free a lease, quarantine a member; requeue, cancel, delete or run a task now;\n"+
+			"pause or resume a queue), each confirmed in the page and logged to stderr; without it the\n"+
+			"dashboard only reads")
 	fs.DurationVar(&o.interval, "interval", o.interval, "how often to read Redis and update the viewers")
 	fs.IntVar(&o.fullReadLimit, "full-read-limit", o.fullReadLimit,
 		"show the members of pools of at most this many; larger pools show their counts only,\n"+
@@ -848,11 +849,12 @@ func dashboardFlags(o *dashboardOptions) *flag.FlagSet {
 
 Serves a live web page of everything under a prefix: pools (free, held,
 unhealthy, members, leases with session and fence, bindings), the
-allocation rate, task queues (counts over time, dead letters and each
-task's record), workers and the findings of diagnose, with each node's
+allocation rate, task queues (counts over time, their tasks by state and
+each task's record), workers and the findings of diagnose, with each node's
 script load between collections. It only reads unless --allow-actions is
-given; then an operator can free a lease, quarantine a member and requeue
-dead letters from the page, each confirmed there and logged to stderr.
+given; then an operator can free a lease, quarantine a member, requeue,
+cancel, delete or run a task now and pause or resume a queue from the
+page, each confirmed there and logged to stderr.
 One collection every --interval is shared by all viewers, who get it over
 server-sent events; when a collection takes long, the next waits 5 times
 as long, so Redis spends at most a fifth of its time on the dashboard. The

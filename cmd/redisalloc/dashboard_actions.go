@@ -14,10 +14,12 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/rueidis"
 
+	"github.com/redisallocator/redisallocator/codec"
 	"github.com/redisallocator/redisallocator/pool"
 	"github.com/redisallocator/redisallocator/task"
 )
@@ -41,11 +43,8 @@ const (
 	taskPageMax       = 1000 // the library's largest page
 	requeueMax        = 1000 // ids per requeue from the dashboard
 	maxQuarantineSecs = 7 * 24 * 3600
+	taskParamsMax     = 4 << 10 // params shown in a task's record
 )
-
-// taskStateDead is the one state the task list reads today (the
-// dead-letter set, by task.Inspector.DeadLetters).
-const taskStateDead = "dead"
 
 // actionError is an action's refusal with its HTTP status.
 type actionError struct {
@@ -200,8 +199,142 @@ var dashActions = map[string]action{
 	}},
 }
 
-// taskStates are the states the task list offers, for /api/session.
-func taskStates() []string { return []string{taskStateDead} }
+// taskAction is the body of the actions on one task.
+type taskAction struct {
+	Queue string `json:"queue"`
+	ID    string `json:"id"`
+}
+
+// queueAction is the body of the actions on a whole queue.
+type queueAction struct {
+	Queue string `json:"queue"`
+}
+
+func init() {
+	// Registered here, next to the task views they belong with.
+	dashActions["task/cancel"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
+		var in taskAction
+		if err := decodeStrict(body, &in); err != nil {
+			return "", "", err
+		}
+		target := "queue:" + in.Queue + " task:" + in.ID
+		q, err := ops.queue(in.Queue)
+		if err != nil {
+			return target, "", err
+		}
+		switch err := q.Cancel(ctx, in.ID); {
+		case errors.Is(err, task.ErrFinished):
+			return target, "", &actionError{http.StatusConflict, fmt.Sprintf("task %q had finished: nothing to cancel", in.ID)}
+		case err != nil:
+			return target, "", taskErr(err, in.ID, in.Queue)
+		}
+		return target, fmt.Sprintf("canceled task %s of queue %s (a running one when its worker sees the request)", in.ID, in.Queue), nil
+	}}
+	dashActions["task/delete"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
+		var in taskAction
+		if err := decodeStrict(body, &in); err != nil {
+			return "", "", err
+		}
+		target := "queue:" + in.Queue + " task:" + in.ID
+		q, err := ops.queue(in.Queue)
+		if err != nil {
+			return target, "", err
+		}
+		if err := q.Delete(ctx, in.ID); err != nil {
+			return target, "", taskErr(err, in.ID, in.Queue)
+		}
+		return target, fmt.Sprintf("deleted task %s of queue %s", in.ID, in.Queue), nil
+	}}
+	dashActions["task/run-now"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
+		var in taskAction
+		if err := decodeStrict(body, &in); err != nil {
+			return "", "", err
+		}
+		target := "queue:" + in.Queue + " task:" + in.ID
+		q, err := ops.queue(in.Queue)
+		if err != nil {
+			return target, "", err
+		}
+		n, err := q.RunNow(ctx, in.ID)
+		switch {
+		case err != nil:
+			return target, "", taskErr(err, in.ID, in.Queue)
+		case n == 0:
+			return target, "", &actionError{http.StatusConflict, fmt.Sprintf("task %q is not delayed or waiting for a retry (any more)", in.ID)}
+		}
+		return target, fmt.Sprintf("task %s of queue %s is due now", in.ID, in.Queue), nil
+	}}
+	for _, name := range []string{"pause", "resume"} {
+		dashActions["queue/"+name] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
+			var in queueAction
+			if err := decodeStrict(body, &in); err != nil {
+				return "", "", err
+			}
+			target := "queue:" + in.Queue
+			q, err := ops.queue(in.Queue)
+			if err != nil {
+				return target, "", err
+			}
+			f, past := q.Pause, "paused"
+			if name == "resume" {
+				f, past = q.Resume, "resumed"
+			}
+			changed, err := f(ctx)
+			switch {
+			case err != nil:
+				return target, "", err
+			case !changed:
+				return target, fmt.Sprintf("queue %s was %s already", in.Queue, past), nil
+			}
+			return target, fmt.Sprintf("%s queue %s", past, in.Queue), nil
+		}}
+	}
+}
+
+// decodeParams shows encoded params as JSON, by the first codec that
+// decodes them whole: JSON, then CBOR (task.New's default), then MsgPack.
+// The dashboard does not know the queue's codec, so it says which one read
+// them.
+func decodeParams(p []byte) (text, codecName string) {
+	if json.Valid(p) {
+		return string(p), "json"
+	}
+	for _, name := range []string{"cbor", "msgpack"} {
+		c, err := codec.New(name, codec.Limits{})
+		if err != nil {
+			continue
+		}
+		var v any
+		if c.Unmarshal(p, &v) != nil {
+			continue
+		}
+		if b, err := json.Marshal(jsonSafe(v)); err == nil {
+			return string(b), name
+		}
+	}
+	return fmt.Sprintf("(%d bytes that decode as none of JSON, CBOR and MsgPack)", len(p)), ""
+}
+
+// taskErr maps a task inspector's error to the action's reply.
+func taskErr(err error, id, queue string) error {
+	switch {
+	case errors.Is(err, task.ErrNotFound):
+		return &actionError{http.StatusNotFound, fmt.Sprintf("no task %q in queue %q", id, queue)}
+	case errors.Is(err, task.ErrInvalid):
+		return badAction("%v", err)
+	}
+	return err
+}
+
+// taskStates are the states the task list offers (task.States), for
+// /api/session.
+func taskStates() []string {
+	var out []string
+	for _, st := range task.States() {
+		out = append(out, string(st))
+	}
+	return out
+}
 
 // session is GET /api/session: whether actions are on, the CSRF token the
 // page sends with them, and what the task list can show. A page of another
@@ -296,6 +429,15 @@ type taskView struct {
 	Deadline        *time.Time `json:"deadline,omitempty"`
 	ErrorKind       string     `json:"error_kind,omitempty"`
 	ErrorMessage    string     `json:"error_message,omitempty"`
+	Worker          string     `json:"worker,omitempty"`
+	Due             *time.Time `json:"due,omitempty"`
+	// Params are the params (task.Info.Params: the record only) decoded
+	// by the first codec of JSON, CBOR (task.New's default) and MsgPack
+	// that reads them whole (ParamsCodec), shown as JSON and cut at
+	// taskParamsMax bytes; when none does, a note of their size.
+	Params          string `json:"params,omitempty"`
+	ParamsCodec     string `json:"params_codec,omitempty"`
+	ParamsTruncated bool   `json:"params_truncated,omitempty"`
 	Progress        *struct {
 		Seq     int64      `json:"seq"`
 		Current float64    `json:"current"`
@@ -309,6 +451,13 @@ func newTaskView(in task.Info) taskView {
 		ID: in.ID, Queue: in.Name, Status: string(in.Status), Attempt: in.Attempt, MaxAttempts: in.MaxAttempts,
 		Priority: in.Priority, CancelRequested: in.CancelRequested, Created: utcPtr(in.Created), Started: utcPtr(in.Started),
 		Finished: utcPtr(in.Finished), Deadline: utcPtr(in.Deadline), ErrorKind: in.ErrorKind, ErrorMessage: in.ErrorMessage,
+		Worker: in.Worker, Due: utcPtr(in.Due),
+	}
+	if len(in.Params) > 0 {
+		v.Params, v.ParamsCodec = decodeParams(in.Params)
+		if len(v.Params) > taskParamsMax {
+			v.Params, v.ParamsTruncated = strings.ToValidUTF8(v.Params[:taskParamsMax], ""), true
+		}
 	}
 	if p := in.Progress; p.Seq > 0 {
 		v.Progress = &struct {
@@ -330,9 +479,8 @@ func utcPtr(t time.Time) *time.Time {
 }
 
 // tasks is GET /api/tasks?queue=Q&state=S[&cursor=C][&limit=N]: one page
-// of a queue's tasks in a state, and the cursor of the next ("" at the
-// end). The dead-letter set is read oldest failure first; its cursor is an
-// offset.
+// of a queue's tasks in a state (task.Inspector.List), and the cursor of
+// the next ("" at the end).
 func (s *dashServer) tasks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	limit := taskPageDefault
@@ -351,25 +499,9 @@ func (s *dashServer) tasks(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), actionTimeout)
 	defer cancel()
-	var infos []task.Info
-	next := ""
-	switch state := q.Get("state"); state {
-	case taskStateDead:
-		offset := 0
-		if c := q.Get("cursor"); c != "" {
-			if offset, err = strconv.Atoi(c); err != nil || offset < 0 {
-				replyJSON(w, http.StatusBadRequest, actionResult{Error: "bad cursor"})
-				return
-			}
-		}
-		// One more than the page tells whether there is a next one.
-		infos, err = insp.DeadLetters(ctx, offset, min(limit+1, taskPageMax))
-		if err == nil && len(infos) > limit {
-			infos = infos[:limit]
-			next = strconv.Itoa(offset + limit)
-		}
-	default:
-		replyJSON(w, http.StatusBadRequest, actionResult{Error: fmt.Sprintf("state %q: the task list offers %q", state, taskStates())})
+	infos, next, err := insp.List(ctx, task.State(q.Get("state")), q.Get("cursor"), limit)
+	if errors.Is(err, task.ErrInvalid) {
+		replyJSON(w, http.StatusBadRequest, actionResult{Error: fmt.Sprintf("%v (states: %q)", err, taskStates())})
 		return
 	}
 	if err != nil {

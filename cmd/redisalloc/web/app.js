@@ -416,6 +416,36 @@
       path: "pool/quarantine",
       body: () => ({ pool: b.pool, member: b.member, seconds: 0 }),
     }),
+    "task/cancel": (b) => ({
+      title: "Cancel a task",
+      text: `Cancel task ${b.task} of queue ${b.queue}? A pending task ends at once; a running one when its worker sees the request.`,
+      path: "task/cancel",
+      body: () => ({ queue: b.queue, id: b.task }),
+    }),
+    "task/delete": (b) => ({
+      title: "Delete a task",
+      text: `Delete the record of task ${b.task} of queue ${b.queue}? Callers waiting on it get "not found".`,
+      path: "task/delete",
+      body: () => ({ queue: b.queue, id: b.task }),
+    }),
+    "task/run-now": (b) => ({
+      title: "Run a task now",
+      text: `Make task ${b.task} of queue ${b.queue} due now, instead of at its delay or next retry?`,
+      path: "task/run-now",
+      body: () => ({ queue: b.queue, id: b.task }),
+    }),
+    "queue/pause": (b) => ({
+      title: "Pause a queue",
+      text: `Pause queue ${b.queue}? Its workers claim no task until it is resumed; running tasks go on and callers can still submit.`,
+      path: "queue/pause",
+      body: () => ({ queue: b.queue }),
+    }),
+    "queue/resume": (b) => ({
+      title: "Resume a queue",
+      text: `Resume queue ${b.queue}, so its workers claim tasks again?`,
+      path: "queue/resume",
+      body: () => ({ queue: b.queue }),
+    }),
     "queue/requeue": (b) => ({
       title: "Requeue a dead letter",
       text: `Move task ${b.task} of queue ${b.queue} from the dead-letter set back to the queue, with fresh attempts?`,
@@ -465,7 +495,7 @@
       // A restarted server has a new CSRF token: read it again, so that
       // trying again works.
       if (res.status === 403) loadSession();
-      if (c.path.startsWith("queue/")) reloadTasks();
+      if (c.path.startsWith("queue/") || c.path.startsWith("task/")) reloadTasks();
     })).catch((e) => showResult(false, "failed: " + e.message));
   }
 
@@ -529,7 +559,7 @@
       el("h3", null, "Pools ", el("span", { class: "muted", "data-field": "nav-pools" }, pools.length + "/" + (r.pools || []).length)),
       el("ul", null, pools.map((p) => link("pool", p.name, p.free + " free · " + p.held + " held", (p.violations || []).length > 0))),
       el("h3", null, "Queues ", el("span", { class: "muted", "data-field": "nav-queues" }, queues.length + "/" + (r.queues || []).length)),
-      el("ul", null, queues.map((q) => link("queue", q.name, q.ready + " ready · " + q.dead + " dead", q.dead > 0))));
+      el("ul", null, queues.map((q) => link("queue", q.name, (q.paused ? "paused · " : "") + q.ready + " ready · " + q.dead + " dead", q.dead > 0))));
   }
 
   // overviewPools shows the first maxOverviewPools pool cards: with more,
@@ -572,7 +602,11 @@
     if (rt.task && tv.detailId !== rt.task) loadDetail(rt.name, rt.task);
     return [
       el("section", { class: "card", "data-queue-view": q.name },
-        el("h2", null, "Queue ", el("span", { class: "name" }, q.name)),
+        el("h2", null, "Queue ", el("span", { class: "name" }, q.name),
+          q.paused ? el("span", { class: "badge health-degraded", "data-field": "paused" }, "paused") : null,
+          session.actions ? el("button", {
+            type: "button", class: "act", "data-action": q.paused ? "queue/resume" : "queue/pause", "data-queue": q.name,
+          }, q.paused ? "resume" : "pause") : null),
         el("div", { class: "stats" },
           stat("ready", "ready", q.ready),
           stat("delayed", "delayed", q.delayed),
@@ -640,18 +674,23 @@
         row("started", fmtTime(t.started), "started"),
         row("finished", fmtTime(t.finished), "finished"),
         row("deadline", fmtTime(t.deadline), "deadline"),
+        row("due", fmtTime(t.due), "due"),
+        row("worker", t.worker, "worker"),
         row("cancel requested", t.cancel_requested ? "yes" : "no", "cancel"),
         row("progress", t.progress ? t.progress.current + " / " + t.progress.total : "", "progress"),
-        row("error", (t.error_kind ? t.error_kind + ": " : "") + (t.error_message || ""), "error")),
+        row("error", (t.error_kind ? t.error_kind + ": " : "") + (t.error_message || ""), "error"),
+        row("params", t.params ? el("pre", { class: "params" }, t.params + (t.params_truncated ? " …" : "")) : "", "params")),
       session.actions ? el("div", { class: "acts" }, taskActions(queue, t)) : null);
   }
 
   // taskActions are the buttons of a task: those its status allows.
   function taskActions(queue, t) {
+    const b = (action, label) => el("button", { type: "button", class: "act", "data-action": action, "data-queue": queue, "data-task": t.id }, label);
     const out = [];
-    if (t.status === "failed") {
-      out.push(el("button", { type: "button", class: "act", "data-action": "queue/requeue", "data-queue": queue, "data-task": t.id }, "requeue"));
-    }
+    if (t.status === "failed") out.push(b("queue/requeue", "requeue"));
+    if (t.status === "pending" && t.due) out.push(b("task/run-now", "run now"));
+    if (t.status === "pending" || t.status === "running") out.push(b("task/cancel", "cancel"));
+    if (t.status !== "running") out.push(b("task/delete", "delete"));
     return out;
   }
 
