@@ -535,6 +535,8 @@ func (rt *rateTracker) snapshot() []rateSeries {
 type queueSeries struct {
 	Queue  string       `json:"queue"`
 	Points []queuePoint `json:"points"`
+	// Paused is task.Inspector.Paused, when it could be read.
+	Paused *bool `json:"paused,omitempty"`
 }
 
 // queuePoint is a queue's counts in one report. NewDead is the growth of
@@ -738,11 +740,24 @@ func (s *dashServer) snapshot(w http.ResponseWriter, r *http.Request) {
 }
 
 // queueSeries is GET /api/queue-series?queue=Q: queue Q's counts over
-// time, oldest point first.
+// time, oldest point first, and whether it is paused (read now, with
+// Redis operations only). The paused flag is not in the reports: its
+// lookup may move the data hash's rehashing on, and a collection leaves
+// every key's DUMP as it was.
 func (s *dashServer) queueSeries(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("queue")
 	s.mu.Lock()
-	qs := s.queues.get(r.URL.Query().Get("queue"))
+	qs := s.queues.get(name)
 	s.mu.Unlock()
+	if s.ops != nil && len(qs.Points) > 0 {
+		if q, err := s.ops.queue(name); err == nil {
+			ctx, cancel := context.WithTimeout(r.Context(), actionTimeout)
+			if p, err := q.Paused(ctx); err == nil {
+				qs.Paused = &p
+			}
+			cancel()
+		}
+	}
 	replyJSON(w, http.StatusOK, qs)
 }
 

@@ -341,14 +341,9 @@ func (c *collector) queue(ctx context.Context, name string, out *Queue) error {
 		// Counted 0 by Stats: the queue cannot be read as it is.
 		return fmt.Errorf("%w: %s", redisallocator.ErrCorrupt, st.Corrupt)
 	}
-	// A corrupt flag makes the queue unreadable, as a corrupt key does.
-	paused, err := q.Paused(ctx)
-	if err != nil {
-		return err
-	}
 	res := Queue{
 		Name: name, Ready: st.Ready, Delayed: st.Delayed, Running: st.Running, Dead: st.Dead,
-		Workers: st.Workers, Records: st.Records, Paused: paused, RecentFailures: []Failure{},
+		Workers: st.Workers, Records: st.Records, RecentFailures: []Failure{},
 	}
 	if st.Dead > 0 {
 		// The dead-letter set is oldest first: read its tail.

@@ -147,16 +147,13 @@ type Session struct {
 
 // Queue is one task queue's counts and its most recent failures.
 type Queue struct {
-	Name    string `json:"name"`
-	Ready   int    `json:"ready"`
-	Delayed int    `json:"delayed"`
-	Running int    `json:"running"`
-	Dead    int    `json:"dead"`
-	Workers int    `json:"workers"`
-	Records int    `json:"records"`
-	// Paused reports a queue paused by task.Inspector.Pause: its workers
-	// claim nothing until it is resumed.
-	Paused         bool      `json:"paused"`
+	Name           string    `json:"name"`
+	Ready          int       `json:"ready"`
+	Delayed        int       `json:"delayed"`
+	Running        int       `json:"running"`
+	Dead           int       `json:"dead"`
+	Workers        int       `json:"workers"`
+	Records        int       `json:"records"`
 	RecentFailures []Failure `json:"recent_failures"`
 }
 

@@ -559,7 +559,7 @@
       el("h3", null, "Pools ", el("span", { class: "muted", "data-field": "nav-pools" }, pools.length + "/" + (r.pools || []).length)),
       el("ul", null, pools.map((p) => link("pool", p.name, p.free + " free · " + p.held + " held", (p.violations || []).length > 0))),
       el("h3", null, "Queues ", el("span", { class: "muted", "data-field": "nav-queues" }, queues.length + "/" + (r.queues || []).length)),
-      el("ul", null, queues.map((q) => link("queue", q.name, (q.paused ? "paused · " : "") + q.ready + " ready · " + q.dead + " dead", q.dead > 0))));
+      el("ul", null, queues.map((q) => link("queue", q.name, q.ready + " ready · " + q.dead + " dead", q.dead > 0))));
   }
 
   // overviewPools shows the first maxOverviewPools pool cards: with more,
@@ -592,6 +592,8 @@
     if (!q) return [notFound("Queue", rt.name)];
     if (series.queue !== rt.name || series.seq !== r.seq) loadSeries(rt.name, r.seq);
     const qs = series.queue === rt.name ? series : { points: [] };
+    // Read with the series: null until known.
+    const paused = series.queue === rt.name && typeof series.paused === "boolean" ? series.paused : null;
     const line = (f) => qs.points.map((p) => ({ t: p.t, v: p[f] }));
     const depth = ["ready", "delayed", "running", "dead"].map((f) => ({ name: f, points: line(f) }));
     const failed = [{ name: "new dead letters", points: qs.points.filter((p) => p.new_dead !== null && p.new_dead !== undefined).map((p) => ({ t: p.t, v: p.new_dead })) }];
@@ -603,10 +605,10 @@
     return [
       el("section", { class: "card", "data-queue-view": q.name },
         el("h2", null, "Queue ", el("span", { class: "name" }, q.name),
-          q.paused ? el("span", { class: "badge health-degraded", "data-field": "paused" }, "paused") : null,
-          session.actions ? el("button", {
-            type: "button", class: "act", "data-action": q.paused ? "queue/resume" : "queue/pause", "data-queue": q.name,
-          }, q.paused ? "resume" : "pause") : null),
+          paused === true ? el("span", { class: "badge health-degraded", "data-field": "paused" }, "paused") : null,
+          session.actions && paused !== null ? el("button", {
+            type: "button", class: "act", "data-action": paused ? "queue/resume" : "queue/pause", "data-queue": q.name,
+          }, paused ? "resume" : "pause") : null),
         el("div", { class: "stats" },
           stat("ready", "ready", q.ready),
           stat("delayed", "delayed", q.delayed),
@@ -709,12 +711,13 @@
   const series = { queue: null, seq: 0, points: [] };
 
   function loadSeries(queue, seq) {
-    if (series.queue !== queue) series.points = [];
+    if (series.queue !== queue) Object.assign(series, { points: [], paused: undefined });
     Object.assign(series, { queue, seq });
     getJSON("/api/queue-series?queue=" + encodeURIComponent(queue))
       .then((j) => {
         if (series.queue !== queue || series.seq !== seq) return;
         series.points = j.points || [];
+        series.paused = j.paused;
         if (lastReport && lastReport.seq === seq) render(lastReport);
       })
       .catch(() => {});
