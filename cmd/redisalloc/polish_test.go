@@ -57,16 +57,19 @@ func TestHelpFlagsDashes(t *testing.T) {
 	}
 	known := map[string]bool{}
 	for _, c := range commands {
-		var names []string
-		switch c.name {
-		case "pool":
-			names = []string{"pool gc", "pool free", "pool import", "pool export"}
-		case "queue":
-			names = []string{"queue requeue"}
-		case "workers":
+		// A group's help lists its subcommands; each subcommand's help has the flags.
+		groups := map[string][]subcommand{
+			"pool": poolSubcommands(), "queue": queueSubcommands(),
+			"task": taskSubcommands(), "cron": cronSubcommands(),
+		}
+		names := []string{c.name}
+		if subs, ok := groups[c.name]; ok {
+			names = nil
+			for _, s := range subs {
+				names = append(names, c.name+" "+s.name)
+			}
+		} else if c.name == "workers" {
 			names = []string{"workers reap"}
-		default:
-			names = []string{c.name}
 		}
 		for _, name := range names {
 			r := runCLI(t, cliEnv{}, append(strings.Fields(name), "--help")...)
