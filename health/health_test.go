@@ -128,8 +128,16 @@ func TestDeadSessionListedAndReaped(t *testing.T) {
 			t.Errorf("cause %v", context.Cause(s.Context()))
 		}
 		reg, _ := health.NewRegistry(b.Client, b.Prefix, health.WithEvents(record))
-		time.Sleep(50 * time.Millisecond)
-		ws, err := reg.Workers(ctx)
+		// The session gives up on its own clock, counted from before its
+		// registration went out, so Redis's deadline (set when the
+		// registration arrived) passes up to a round trip later: wait for it.
+		var ws []health.Worker
+		for end := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			ws, err = reg.Workers(ctx)
+			if err != nil || len(ws) != 1 || !ws[0].Alive || time.Now().After(end) {
+				break
+			}
+		}
 		if err != nil || len(ws) != 1 || ws[0].Alive {
 			t.Fatalf("Workers = %+v, %v; want one dead", ws, err)
 		}
