@@ -18,6 +18,10 @@ type Faults struct {
 	// Release, when set, runs before every release; a non-nil error is
 	// returned instead of releasing.
 	Release func(ctx context.Context) error
+	// Handoff, when set, runs instead of Release before a release that
+	// hands the lock to a waiter in the same round trip, so a test can
+	// stall that one and not a plain release.
+	Handoff func(ctx context.Context) error
 }
 
 func (f *Faults) refreshFault(ctx context.Context) error {
@@ -38,6 +42,23 @@ func (f *Faults) releaseFault(ctx context.Context) error {
 		return nil
 	}
 	return fn(ctx)
+}
+
+func (f *Faults) handoffFault(ctx context.Context) error {
+	f.mu.Lock()
+	fn := f.Handoff
+	f.mu.Unlock()
+	if fn == nil {
+		return f.releaseFault(ctx)
+	}
+	return fn(ctx)
+}
+
+// SetHandoff replaces the Handoff fault.
+func (f *Faults) SetHandoff(fn func(ctx context.Context) error) {
+	f.mu.Lock()
+	f.Handoff = fn
+	f.mu.Unlock()
 }
 
 // SetRelease replaces the Release fault.
@@ -74,7 +95,7 @@ func (b faulty) release(ctx context.Context, token string) error {
 }
 
 func (b faulty) handoff(ctx context.Context, token string, next backend, nextToken string) (attempt, error, error) {
-	if err := b.f.releaseFault(ctx); err != nil {
+	if err := b.f.handoffFault(ctx); err != nil {
 		return attempt{wait: -1}, err, nil
 	}
 	return b.backend.handoff(ctx, token, next, nextToken)
