@@ -210,7 +210,7 @@ func (i *Inspector) Resume(ctx context.Context) (bool, error) { return i.pause(c
 // is not one Pause writes gives an error matching redisallocator.ErrCorrupt.
 func (i *Inspector) Paused(ctx context.Context) (bool, error) {
 	c := i.c
-	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.keys, []string{"paused", "0", "1"})
+	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.inspectKeys(), []string{"paused", "0", "1"})
 	if err != nil {
 		return false, fmt.Errorf("task %s: paused: %w", c.name, err)
 	}

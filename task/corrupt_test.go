@@ -145,6 +145,9 @@ func taskCorruptions(keys map[string]string) []taskCorruption {
 		hset("lapsed", "m:l1", "garbage", true),
 		hset("orphaned", "m:g1", "garbage", true),
 		hset("paused", "#paused", "yes", false),
+		taskCorruption{name: "Garbage/counts", key: "counts", field: "ms", apply: func(ctx context.Context, c rueidis.Client, key string) error {
+			return c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue("ms", "lots").Build()).Error()
+		}},
 		taskCorruption{name: "Garbage/schedule", key: "schedules", field: "s1", apply: func(ctx context.Context, c rueidis.Client, key string) error {
 			return c.Do(ctx, c.B().Hset().Key(key).FieldValue().FieldValue("s1", "garbage").Build()).Error()
 		}},
@@ -398,7 +401,7 @@ var taskCorruptOps = map[string]func(ctx context.Context, f *corruptFixture) err
 var dueOps = []string{"Claim", "ClaimIdle", "Submit"}
 
 // statsKeys are the keys Stats counts.
-var statsKeys = []string{"ready", "delayed", "running", "dead", "expiry", "data", "waiters", "owned", "workers", "idle", "wake"}
+var statsKeys = []string{"ready", "delayed", "running", "dead", "expiry", "data", "waiters", "owned", "workers", "idle", "wake", "counts"}
 
 // errReported marks reads that report hostile state rather than failing.
 var errReported = errors.New("reported")

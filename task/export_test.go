@@ -59,7 +59,7 @@ func (q *Queue[P, R]) ClaimForTest(ctx context.Context, worker string, n int, le
 // FinishForTest runs task_finish for worker's claim c.
 func (q *Queue[P, R]) FinishForTest(ctx context.Context, worker string, c Claim, outcome, payload string, backoff time.Duration) error {
 	args := []string{c.ID, worker, c.claimed().claim(), outcome, payload, roundMSZero(backoff)}
-	_, err := q.c.runScript(ctx, script.TaskFinish, q.c.keys.withNotify(c.ID), args)
+	_, err := q.c.runScript(ctx, script.TaskFinish, q.c.keys.finishKeys(c.ID), args)
 	return err
 }
 
@@ -107,6 +107,7 @@ func KeyNamesForTest[P, R any](q *Queue[P, R], ids ...string) map[string]string 
 		out[notifyPrefix+id] = q.c.keys.notify(id)
 	}
 	out[scheduleSuffix] = q.c.keys.ns.Key(scheduleSuffix)
+	out[countsSuffix] = q.c.keys.counts()
 	return out
 }
 

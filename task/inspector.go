@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/redis/rueidis"
 
@@ -53,6 +54,16 @@ type Stats struct {
 	// Info, DeadLetters and the queue's own calls, as an error matching
 	// redisallocator.ErrCorrupt. A string, so that Stats stays comparable.
 	Corrupt string
+	// Counters since the queue's first finished task, kept by the workers
+	// as they record outcomes (admin calls such as Delete and Requeue keep
+	// them), so that rates and mean run time come from the differences of
+	// two reads: Succeeded tasks, tasks Failed for good (a deadline passed
+	// included), attempts that failed and were Retried, and the RunTime of
+	// all those attempts, claim to finish (RunTime / (Succeeded + Failed +
+	// Retried) is the mean). Canceled tasks, attempts released at shutdown
+	// and attempts whose lease lapsed (their worker lost) are not counted.
+	Succeeded, Failed, Retried int64
+	RunTime                    time.Duration
 }
 
 // Stats reads the queue's counts in one atomic step. A key of the wrong
@@ -60,13 +71,16 @@ type Stats struct {
 // Redis failures match [ErrQueue].
 func (i *Inspector) Stats(ctx context.Context) (Stats, error) { return i.c.stats(ctx) }
 
+// countFields are the fields of the counters hash, in Stats' order.
+var countFields = [...]string{"s", "f", "r", "ms"}
+
 func (c *core) stats(ctx context.Context) (Stats, error) {
-	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.keys, []string{"stats", "0", "1"})
+	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.inspectKeys(), []string{"stats", "0", "1"})
 	if err != nil {
 		return Stats{}, fmt.Errorf("task %s: stats: %w", c.name, err)
 	}
 	arr, err := msg.ToArray()
-	if err != nil || len(arr) != 7 {
+	if err != nil || len(arr) != 8 {
 		return Stats{}, badReply("task "+c.name+": stats", err)
 	}
 	var n [6]int64
@@ -83,9 +97,24 @@ func (c *core) stats(ctx context.Context) (Stats, error) {
 	for j := 0; j < len(wrong); j += 2 {
 		corrupt = append(corrupt, fmt.Sprintf("%s is a %s, not a key of the queue", wrong[j], wrong[j+1]))
 	}
+	// The counters: absent ones are 0; garbage is 0 and reported.
+	var cnt [4]int64
+	if vals, err := arr[7].ToArray(); err == nil && len(vals) == len(cnt) {
+		for j, v := range vals {
+			if v.IsNil() {
+				continue
+			}
+			str, _ := v.ToString()
+			if cnt[j], err = strconv.ParseInt(str, 10, 64); err != nil || cnt[j] < 0 {
+				cnt[j] = 0
+				corrupt = append(corrupt, fmt.Sprintf("%s field %s holds no counter", c.keys.counts(), countFields[j]))
+			}
+		}
+	}
 	return Stats{
 		Ready: int(n[0]), Delayed: int(n[1]), Running: int(n[2]), Dead: int(n[3]), Workers: int(n[4]), Records: int(n[5]),
-		Corrupt: strings.Join(corrupt, "; "),
+		Corrupt:   strings.Join(corrupt, "; "),
+		Succeeded: cnt[0], Failed: cnt[1], Retried: cnt[2], RunTime: time.Duration(cnt[3]) * time.Millisecond,
 	}, nil
 }
 
@@ -138,7 +167,7 @@ func (i *Inspector) DeadLetters(ctx context.Context, offset, count int) ([]Info,
 	if offset < 0 || count < 1 || count > 1000 {
 		return nil, fmt.Errorf("%w: dead letters offset %d count %d (want offset >= 0, count 1 to 1000)", ErrInvalid, offset, count)
 	}
-	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.keys, []string{"dead", strconv.Itoa(offset), strconv.Itoa(count)})
+	msg, err := c.runScript(ctx, script.TaskInspect, c.keys.inspectKeys(), []string{"dead", strconv.Itoa(offset), strconv.Itoa(count)})
 	if err != nil {
 		return nil, fmt.Errorf("task %s: dead letters: %w", c.name, err)
 	}

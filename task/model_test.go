@@ -54,6 +54,14 @@ type qModel struct {
 	seq     int64
 	tasks   map[string]*mTask
 	workers map[string]int64
+	counts  task.Stats // Succeeded, Failed, Retried, RunTime
+}
+
+// count adds a finished attempt of t to the counters (*n is one of them);
+// base is the unix ms of model time 0.
+func (m *qModel) count(t *mTask, n *int64, base int64) {
+	*n++
+	m.counts.RunTime += time.Duration(max(0, base+m.now-t.started)) * time.Millisecond
 }
 
 func (m *qModel) makeReady(t *mTask) {
@@ -271,8 +279,10 @@ func (s *taskMachine) Finish(t *rapid.T) {
 	}
 	switch {
 	case m.now >= nt.deadline: // final at the deadline: a timeout, whatever came
+		m.count(nt, &m.counts.Failed, s.base.UnixMilli())
 		m.finalize(nt, 'f')
 	case outcome == "ok":
+		m.count(nt, &m.counts.Succeeded, s.base.UnixMilli())
 		m.finalize(nt, 's')
 	case nt.cancel:
 		m.finalize(nt, 'c')
@@ -281,8 +291,10 @@ func (s *taskMachine) Finish(t *rapid.T) {
 		nt.status, nt.worker = 'p', ""
 		m.makeReady(nt)
 	case outcome == "fatal", nt.attempt >= nt.max, m.now+backoff >= nt.deadline:
+		m.count(nt, &m.counts.Failed, s.base.UnixMilli())
 		m.finalize(nt, 'f')
 	default:
+		m.count(nt, &m.counts.Retried, s.base.UnixMilli())
 		nt.status, nt.worker = 'p', ""
 		if backoff > 0 {
 			nt.delayedUntil = m.now + backoff
@@ -343,7 +355,7 @@ func (s *taskMachine) Check(t *rapid.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var want task.Stats
+	want := s.m.counts
 	for _, nt := range s.m.tasks {
 		want.Records++
 		switch {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,11 @@ const (
 	abortPrefix  = "x:"
 )
 
+// countsSuffix names the hash of a queue's outcome counters (Stats.Succeeded
+// and the others), kept apart from the data hash so that reading them moves
+// no rehashing on.
+const countsSuffix = "counts"
+
 // queueKeys are the keys of one task name's queue.
 type queueKeys struct {
 	name string
@@ -41,6 +47,18 @@ type queueKeys struct {
 }
 
 func (k *queueKeys) notify(id string) string { return k.ns.Key(notifyPrefix + id) }
+
+func (k *queueKeys) counts() string { return k.ns.Key(countsSuffix) }
+
+// inspectKeys are task_inspect's keys: the queue's, then the counters.
+func (k *queueKeys) inspectKeys() []string {
+	return append(slices.Clip(k.keys), k.counts())
+}
+
+// finishKeys are task_finish's keys: withNotify's, then the counters.
+func (k *queueKeys) finishKeys(id string) []string {
+	return append(k.withNotify(id), k.counts())
+}
 
 // withNotify returns the queue's keys plus the notify list of id.
 func (k *queueKeys) withNotify(id string) []string {

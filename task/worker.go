@@ -615,7 +615,7 @@ func (w *worker[P, R]) finish(ctx context.Context, k *queueKeys, c claimed, outc
 	delay := 50 * time.Millisecond
 	for try := 1; ; try++ {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), claimTimeout)
-		msg, err := w.c.runScript(fctx, script.TaskFinish, k.withNotify(c.id), args)
+		msg, err := w.c.runScript(fctx, script.TaskFinish, k.finishKeys(c.id), args)
 		cancel()
 		if err == nil || errors.Is(err, ErrLost) || errors.Is(err, ErrInvalid) || try == 3 {
 			if err != nil && !errors.Is(err, ErrLost) {

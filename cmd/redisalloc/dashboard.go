@@ -543,13 +543,25 @@ type queueSeries struct {
 // the dead-letter set since the previous report, per second: tasks that
 // failed for good, less any requeued or deleted meanwhile, so a lower
 // bound (never negative); null on a queue's first point.
+//
+// From the queue's counters (task.Stats) since the previous report:
+// Processed is the tasks finished (succeeded or failed for good) per
+// second, Failed the attempts that failed (for good or retried) per
+// second, and LatencyMS the mean run time (claim to finish) of the
+// attempts finished meanwhile; each null on a first point, when a counter
+// went back (Redis lost writes), and LatencyMS also when none finished.
 type queuePoint struct {
-	Time    time.Time `json:"t"`
-	Ready   int       `json:"ready"`
-	Delayed int       `json:"delayed"`
-	Running int       `json:"running"`
-	Dead    int       `json:"dead"`
-	NewDead *float64  `json:"new_dead"`
+	Time      time.Time `json:"t"`
+	Ready     int       `json:"ready"`
+	Delayed   int       `json:"delayed"`
+	Running   int       `json:"running"`
+	Dead      int       `json:"dead"`
+	NewDead   *float64  `json:"new_dead"`
+	Processed *float64  `json:"processed"`
+	Failed    *float64  `json:"failed"`
+	LatencyMS *float64  `json:"latency_ms"`
+
+	succeeded, failed, retried, runMS int64 // the counters, for the next point
 }
 
 // queueTracker keeps each queue's last dashboardRatePoints counts. It is
@@ -562,12 +574,16 @@ func (qt *queueTracker) add(rep *inspect.Report) {
 	seen := map[string]bool{}
 	for _, q := range rep.Queues {
 		seen[q.Name] = true
-		pt := queuePoint{Time: rep.Time, Ready: q.Ready, Delayed: q.Delayed, Running: q.Running, Dead: q.Dead}
+		pt := queuePoint{
+			Time: rep.Time, Ready: q.Ready, Delayed: q.Delayed, Running: q.Running, Dead: q.Dead,
+			succeeded: q.Succeeded, failed: q.Failed, retried: q.Retried, runMS: q.RunTimeMillis,
+		}
 		pts := qt.series[q.Name]
 		if n := len(pts); n > 0 {
 			if dt := rep.Time.Sub(pts[n-1].Time).Seconds(); dt > 0 {
 				v := float64(max(q.Dead-pts[n-1].Dead, 0)) / dt
 				pt.NewDead = &v
+				pt.counterRates(pts[n-1], dt)
 			}
 		}
 		pts = append(pts, pt)
@@ -580,6 +596,21 @@ func (qt *queueTracker) add(rep *inspect.Report) {
 		if !seen[name] {
 			delete(qt.series, name)
 		}
+	}
+}
+
+// counterRates sets p's rates from the counters' growth since prev, dt
+// seconds before; none when a counter went back.
+func (p *queuePoint) counterRates(prev queuePoint, dt float64) {
+	ds, df, dr, dms := p.succeeded-prev.succeeded, p.failed-prev.failed, p.retried-prev.retried, p.runMS-prev.runMS
+	if ds < 0 || df < 0 || dr < 0 || dms < 0 {
+		return
+	}
+	processed, failed := float64(ds+df)/dt, float64(df+dr)/dt
+	p.Processed, p.Failed = &processed, &failed
+	if n := ds + df + dr; n > 0 {
+		lat := float64(dms) / float64(n)
+		p.LatencyMS = &lat
 	}
 }
 

@@ -335,6 +335,38 @@ func TestDashboardQueueSeries(t *testing.T) {
 	}
 }
 
+// TestDashboardQueueCounterRates (issue 16): processed and failed per
+// second and mean latency from the growth of the queue's counters; none on
+// the first point or when a counter goes back, no latency when nothing
+// finished.
+func TestDashboardQueueCounterRates(t *testing.T) {
+	t.Parallel()
+	qt := queueTracker{series: map[string][]queuePoint{}}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	add := func(sec int, s, f, r, ms int64) {
+		qt.add(&inspect.Report{Time: t0.Add(time.Duration(sec) * time.Second), Queues: []inspect.Queue{
+			{Name: "a", Succeeded: s, Failed: f, Retried: r, RunTimeMillis: ms},
+		}})
+	}
+	add(0, 10, 1, 0, 1000)
+	add(2, 16, 3, 2, 2000) // 6 ok + 2 failed in 2s; 2+2 failed attempts; 1000ms over 10 attempts
+	add(3, 16, 3, 2, 2000) // nothing finished
+	add(4, 1, 0, 0, 5)     // counters went back
+	pts := qt.get("a").Points
+	f := func(p *float64) any {
+		if p == nil {
+			return nil
+		}
+		return *p
+	}
+	want := [][3]any{{nil, nil, nil}, {4.0, 2.0, 100.0}, {0.0, 0.0, nil}, {nil, nil, nil}}
+	for i, w := range want {
+		if got := [3]any{f(pts[i].Processed), f(pts[i].Failed), f(pts[i].LatencyMS)}; got != w {
+			t.Errorf("point %d: processed, failed, latency %v, want %v", i, got, w)
+		}
+	}
+}
+
 // TestDashboardTaskRoutesNeedRedis: a dashboard without Redis operations
 // (as in tests with a fake source) serves no task view.
 func TestDashboardTaskRoutesNeedRedis(t *testing.T) {

@@ -344,6 +344,7 @@ func (c *collector) queue(ctx context.Context, name string, out *Queue) error {
 	res := Queue{
 		Name: name, Ready: st.Ready, Delayed: st.Delayed, Running: st.Running, Dead: st.Dead,
 		Workers: st.Workers, Records: st.Records, RecentFailures: []Failure{},
+		Succeeded: st.Succeeded, Failed: st.Failed, Retried: st.Retried, RunTimeMillis: st.RunTime.Milliseconds(),
 	}
 	if st.Dead > 0 {
 		// The dead-letter set is oldest first: read its tail.

@@ -147,13 +147,21 @@ type Session struct {
 
 // Queue is one task queue's counts and its most recent failures.
 type Queue struct {
-	Name           string    `json:"name"`
-	Ready          int       `json:"ready"`
-	Delayed        int       `json:"delayed"`
-	Running        int       `json:"running"`
-	Dead           int       `json:"dead"`
-	Workers        int       `json:"workers"`
-	Records        int       `json:"records"`
+	Name    string `json:"name"`
+	Ready   int    `json:"ready"`
+	Delayed int    `json:"delayed"`
+	Running int    `json:"running"`
+	Dead    int    `json:"dead"`
+	Workers int    `json:"workers"`
+	Records int    `json:"records"`
+	// Counters since the queue's first finished task (task.Stats):
+	// tasks succeeded, failed for good, attempts retried and the run time
+	// of those attempts in ms. Rates come from the differences of two
+	// reports.
+	Succeeded      int64     `json:"succeeded"`
+	Failed         int64     `json:"failed"`
+	Retried        int64     `json:"retried"`
+	RunTimeMillis  int64     `json:"run_time_ms"`
 	RecentFailures []Failure `json:"recent_failures"`
 }
 

@@ -596,7 +596,11 @@
     const paused = series.queue === rt.name && typeof series.paused === "boolean" ? series.paused : null;
     const line = (f) => qs.points.map((p) => ({ t: p.t, v: p[f] }));
     const depth = ["ready", "delayed", "running", "dead"].map((f) => ({ name: f, points: line(f) }));
-    const failed = [{ name: "new dead letters", points: qs.points.filter((p) => p.new_dead !== null && p.new_dead !== undefined).map((p) => ({ t: p.t, v: p.new_dead })) }];
+    // Points where f is known (rates are null on a first point).
+    const known = (f) => qs.points.filter((p) => p[f] !== null && p[f] !== undefined).map((p) => ({ t: p.t, v: p[f] }));
+    const failed = [{ name: "new dead letters", points: known("new_dead") }];
+    const throughput = [{ name: "processed", points: known("processed") }, { name: "failed attempts", points: known("failed") }];
+    const latency = [{ name: "mean run time", points: known("latency_ms") }];
     if (tv.queue !== rt.name || q.dead !== tv.dead) {
       // A new queue, or its dead letters changed: read the list again.
       loadTasks(rt.name, tv.queue === rt.name ? tv.cursor : "", q.dead);
@@ -621,8 +625,13 @@
           lineChart(depth, intervalMs, "tasks by state over time", "collecting", "")),
         card("Failed for good, per second", { class: "card chart-card", "data-queue-chart": "failed" },
           lineChart(failed, intervalMs, "new dead letters per second", "collecting: the rate needs two reports", "/s"),
-          el("p", { class: "muted note" }, "Growth of the dead-letter set between collections (requeues and deletions offset it). " +
-            "Tasks processed and their latency are not kept in Redis, so they are not charted."))),
+          el("p", { class: "muted note" }, "Growth of the dead-letter set between collections (requeues and deletions offset it).")),
+        card("Processed and failed, per second", { class: "card chart-card", "data-queue-chart": "throughput" },
+          lineChart(throughput, intervalMs, "tasks processed and attempts failed per second", "collecting: the rate needs two reports", "/s"),
+          el("p", { class: "muted note" }, "Processed: tasks that succeeded or failed for good; failed attempts: those failed for good or retried. " +
+            "From the queue's counters between collections.")),
+        card("Mean run time (ms)", { class: "card chart-card", "data-queue-chart": "latency" },
+          lineChart(latency, intervalMs, "mean run time of the attempts finished between collections, ms", "collecting: needs finished attempts", " ms"))),
       rt.task ? taskDetail(q.name, rt.task) : null,
       taskList(q),
     ];

@@ -11,6 +11,7 @@
 -- KEYS[10] idle workers
 -- KEYS[11] wake-up list
 -- KEYS[12] the task's notify list
+-- KEYS[13] the queue's counters: hash s succeeded, f failed for good, r attempts failed and retried, ms run time (claim to finish) of those attempts; canceled and released ones are not counted
 -- ARGV[1] task id
 -- ARGV[2] worker id
 -- ARGV[3] the claim the worker ran it under: "attempt:claimed at" (see claim_of)
@@ -22,6 +23,7 @@
 -- @include task
 -- @include task_queue
 -- @include task_notify
+local COUNTS = KEYS[13]
 local id, worker, claim, outcome, payload, backoff = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6])
 local attempt = string.match(claim, '^(%d+):%d+$')
 if not attempt or not backoff or backoff < 0 or (outcome ~= 'ok' and outcome ~= 'err' and outcome ~= 'fatal' and outcome ~= 'release') then
@@ -68,6 +70,17 @@ else
   want_notify(id) -- first: its read of the waiters checks their key
   want_final(status)
 end
+-- The counters, checked with the rest; one write below.
+local cfield = ({s = 's', f = 'f', retry = 'r', delay = 'r'})[status]
+local counted
+if cfield then
+  local c = checked('HMGET', COUNTS, cfield, 'ms')
+  for i, fld in ipairs({cfield, 'ms'}) do
+    if c[i] and not is_int(c[i]) then corrupt(COUNTS, 'field ' .. fld .. ' holds no counter') end
+  end
+  counted = {cfield, fmt((tonumber(c[1]) or 0) + 1), 'ms', fmt((tonumber(c[2]) or 0) + math.max(0, now - num(m, F_STARTED)))}
+end
+if counted then redis.call('HSET', COUNTS, unpack(counted)) end
 
 if status == 'release' then
   unlink(id, m)

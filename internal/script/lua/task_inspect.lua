@@ -10,10 +10,11 @@
 -- KEYS[9] workers
 -- KEYS[10] idle workers
 -- KEYS[11] wake-up list
+-- KEYS[12] the queue's counters (see task_finish; read by stats)
 -- ARGV[1] op: stats, dead or paused
 -- ARGV[2] offset into the dead-letter set, oldest first (dead only)
 -- ARGV[3] page size, at least 1 (dead only)
--- Returns for stats {ready, delayed, running, dead, live workers, records, {key, type} x wrong-typed keys} (a wrong-typed key counts 0; every key is checked); for dead {id, failed at, meta, error} per task; for paused 1 or 0.
+-- Returns for stats {ready, delayed, running, dead, live workers, records, {key, type} x wrong-typed keys, {succeeded, failed, retried, run ms} as stored (false when absent, {} when the key is wrong-typed)} (a wrong-typed key counts 0; every key is checked); for dead {id, failed at, meta, error} per task; for paused 1 or 0.
 -- Errors: INVALID, CORRUPT
 -- Read-only.
 -- @include common
@@ -42,6 +43,8 @@ if op == 'stats' then
   return {
     count('ZCARD', READY), count('ZCARD', DELAYED), count('ZCARD', RUNNING), count('ZCARD', DEAD),
     count('ZCOUNT', WORKERS, '(' .. now, '+inf'), count('ZCARD', EXPIRY), wrong,
+    -- A small hash apart from the data: reading it changes no DUMP.
+    count('HMGET', KEYS[12], 's', 'f', 'r', 'ms'),
   }
 end
 if op == 'paused' then
