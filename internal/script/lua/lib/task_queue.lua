@@ -2,6 +2,14 @@
 -- @include task
 local SPAN = 2199023255552 -- 2^41: room for the enqueue sequence within one priority
 
+-- new_meta builds the record of a task queued at now and due by deadline
+-- (ms), the only place one is built (task_enqueue, task_schedule): pending,
+-- no attempt, no worker, not canceled. max, prio, timeout, retention and
+-- keep are stored as given (plain integers, as text or numbers).
+local function new_meta(max, prio, deadline, timeout, retention, keep, now)
+  return {'p', '0', max, prio, fmt(deadline), timeout, retention, keep, '-', '0', fmt(now), '0', '0'}
+end
+
 local function put_meta(id, m, ...)
   redis.call('HSET', DATA, 'm:' .. id, table.concat(m, ' '), ...)
 end
