@@ -128,6 +128,17 @@ local function drop(id)
   take_waiters(id)
 end
 
+-- drop_expired deletes the record m of id when its retention ended by now,
+-- as a read finds it (task_read, task_show): it reports whether it did
+-- (the reader then answers as for no record) and the expiry it read.
+local function drop_expired(id, m, now)
+  local exp = read('ZSCORE', EXPIRY, id)
+  if not (exp and tonumber(exp) <= now) then return false, exp end
+  want_drop(m)
+  drop(id)
+  return true, exp
+end
+
 -- purge_due returns up to budget records whose retention ended, checked
 -- for purge (it only reads).
 local function purge_due(now, budget)
