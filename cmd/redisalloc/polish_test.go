@@ -62,7 +62,11 @@ func TestHelpFlagsDashes(t *testing.T) {
 		case "pool":
 			names = []string{"pool gc", "pool free", "pool import", "pool export"}
 		case "queue":
-			names = []string{"queue requeue"}
+			names = []string{"queue ls", "queue pause", "queue resume", "queue requeue"}
+		case "task":
+			names = []string{"task ls", "task show", "task cancel", "task delete", "task requeue", "task run"}
+		case "cron":
+			names = []string{"cron ls", "cron rm"}
 		case "workers":
 			names = []string{"workers reap"}
 		default:
