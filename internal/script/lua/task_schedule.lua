@@ -97,7 +97,7 @@ elseif op == 'tick' then
   local timeout = tonumber(m[4])
   local t = new_meta(m[5], m[3], now + timeout, m[4], retention, keep, now)
   redis.call('ZADD', EXPIRY, fmt(now + timeout + tonumber(retention)), id)
-  record_shape(shape)
+  record_shape(shape, f[2])
   put_meta(id, t, 'p:' .. id, m[7])
   make_ready(id, t, now)
   return {1, rec}
