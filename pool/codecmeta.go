@@ -26,8 +26,7 @@ func (c *core) saveCodec(ctx context.Context) {
 	if c.codecSaved.Load() || c.cfg.codec == nil {
 		return
 	}
-	cmd := c.client.B().Set().Key(c.ns.Key(keyCodec)).Value(c.cfg.codec.Name()).Build()
-	if c.client.Do(ctx, cmd).Error() == nil {
+	if redisx.Set(ctx, c.client, c.ns.Key(keyCodec), c.cfg.codec.Name()) == nil {
 		c.codecSaved.Store(true)
 	}
 }
@@ -39,10 +38,7 @@ func (c *core) saveCodec(ctx context.Context) {
 // decode exported values with it. One GET.
 func (a *Inspector) Codec(ctx context.Context) (string, error) {
 	c := a.c
-	s, err := c.client.Do(ctx, c.client.B().Get().Key(c.ns.Key(keyCodec)).Build()).ToString()
-	if rueidis.IsRedisNil(err) {
-		return "", nil
-	}
+	s, _, err := redisx.Get(ctx, c.client, c.ns.Key(keyCodec))
 	if err != nil {
 		var re *rueidis.RedisError
 		if errors.As(err, &re) && strings.HasPrefix(re.Error(), "WRONGTYPE") {
@@ -51,5 +47,5 @@ func (a *Inspector) Codec(ctx context.Context) (string, error) {
 		}
 		return "", fmt.Errorf("pool %s: codec: %w", c.name, err)
 	}
-	return s, nil
+	return string(s), nil
 }

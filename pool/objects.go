@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// DefaultIdleTimeout is how long an object of Objects stays open unused
-// when WithIdleTimeout is absent.
-const DefaultIdleTimeout = 5 * time.Minute
+// defaultIdleTimeout is how long an object of Objects stays open unused
+// when WithIdleTimeout is absent (its doc says it).
+const defaultIdleTimeout = 5 * time.Minute
 
 // Errors of Objects. Match them with errors.Is.
 var (
@@ -36,8 +36,8 @@ type objectsConfig struct {
 // ObjectsOption configures Objects in NewObjects.
 type ObjectsOption func(*objectsConfig)
 
-// WithIdleTimeout closes an object that nobody used for d (5 minutes,
-// DefaultIdleTimeout, when absent or 0): the next allocation of its member
+// WithIdleTimeout closes an object that nobody used for d (5 minutes
+// when absent or 0): the next allocation of its member
 // opens a new one. Objects.Run closes such objects; an allocation that
 // finds one replaces it.
 func WithIdleTimeout(d time.Duration) ObjectsOption {
@@ -141,7 +141,7 @@ func NewObjects[T, O any](p *Pool[T], openFunc func(ctx context.Context, key str
 	case openFunc == nil:
 		return nil, fmt.Errorf("%w: nil open hook", errInvalidOption)
 	}
-	cfg := objectsConfig{idle: DefaultIdleTimeout}
+	var cfg objectsConfig
 	for _, o := range opts {
 		if o == nil {
 			return nil, fmt.Errorf("%w: nil ObjectsOption", errInvalidOption)
@@ -149,7 +149,7 @@ func NewObjects[T, O any](p *Pool[T], openFunc func(ctx context.Context, key str
 		o(&cfg)
 	}
 	if cfg.idle == 0 {
-		cfg.idle = DefaultIdleTimeout
+		cfg.idle = defaultIdleTimeout
 	}
 	if cfg.idle < time.Millisecond || cfg.idle > maxTTL {
 		return nil, fmt.Errorf("%w: idle timeout %v", errInvalidDuration, cfg.idle)

@@ -166,8 +166,9 @@ func TestInspectorRepairs(t *testing.T) {
 		q := stateFixture(t, ctx, tb, "repairs")
 		in := tb.insp("repairs")
 
-		// RunNow: delayed and retrying tasks become ready; others are skipped.
-		n, err := in.RunNow(ctx, "d1", "y1", "r1", "w1", "none")
+		// RunNow: delayed and retrying tasks become ready; others are skipped,
+		// and an id given twice moves (and counts) once.
+		n, err := in.RunNow(ctx, "d1", "y1", "r1", "w1", "none", "d1")
 		if err != nil || n != 2 {
 			t.Fatalf("RunNow = %d, %v, want 2", n, err)
 		}

@@ -43,7 +43,7 @@
 // [Inspector.Info], [Inspector.Cancel], [Inspector.Delete],
 // [Inspector.Requeue] and [Inspector.RunNow], and [Inspector.Pause] and
 // [Inspector.Resume] (workers stop and restart claiming; submitters keep
-// queueing).
+// queueing; [Inspector.Paused] reads the flag).
 //
 // # Periodic tasks
 //
@@ -194,7 +194,8 @@
 // [Classify], "error" when it chose none, or the queue's own "panic",
 // "decode", "encode" and "lost". ErrTimeout, ErrCanceled and ErrQueue
 // (Redis failed: the outcome is unknown) tell the other endings apart;
-// every outcome error matches exactly one of the four. ErrNotFound,
+// every outcome error matches exactly one of the four; a timeout while no
+// worker is registered on the queue also matches ErrNoWorker. ErrNotFound,
 // ErrFinished and ErrLost describe tasks and claims; ErrShape
 // a queue used with the wrong types. Bad input (empty ids or names, params
 // the codec cannot encode, options out of range, a missing handler)

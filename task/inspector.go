@@ -119,8 +119,8 @@ func (c *core) stats(ctx context.Context) (Stats, error) {
 }
 
 // Info reads the record of task id, its encoded params included;
-// [ErrNotFound] when there is none (or its retention ended). It only
-// reads. A record that does not parse, or a queue key of the wrong type it
+// [ErrNotFound] when there is none. A record whose retention ended is
+// deleted then, as a wait for it would (its only write). A record that does not parse, or a queue key of the wrong type it
 // reads, gives an error matching redisallocator.ErrCorrupt that names the
 // key and the field.
 func (i *Inspector) Info(ctx context.Context, id string) (Info, error) {

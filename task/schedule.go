@@ -199,16 +199,8 @@ func (i *Inspector) Schedules(ctx context.Context) ([]Schedule, error) {
 	for j, r := range recs {
 		out[j] = r.Schedule
 	}
-	sortSchedules(out)
+	slices.SortFunc(out, func(a, b Schedule) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil
-}
-
-func sortSchedules(s []Schedule) {
-	for a := 1; a < len(s); a++ {
-		for b := a; b > 0 && s[b].Name < s[b-1].Name; b-- {
-			s[b], s[b-1] = s[b-1], s[b]
-		}
-	}
 }
 
 // Unschedule removes the named schedules and returns how many existed;

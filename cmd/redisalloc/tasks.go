@@ -445,7 +445,8 @@ func taskShowFlags(o *taskShowOptions) *flag.FlagSet {
 
 Shows one task: status, attempts, last error, timings, worker, progress and
 its params decoded with --codec (shown raw when they do not decode). It
-only reads.
+only reads, but for deleting a record whose retention ended (it is then
+not found).
 
 Exit status: 0, 1 no such task or queue, 2 bad flags or a Redis that cannot
 be reached.

@@ -20,6 +20,11 @@ func Get(ctx context.Context, c rueidis.Client, key string) (val []byte, found b
 	return bytesReply(c.Do(ctx, c.B().Get().Key(key).Build()))
 }
 
+// Set writes a string key (of any type before: SET replaces it).
+func Set(ctx context.Context, c rueidis.Client, key, value string) error {
+	return c.Do(ctx, c.B().Set().Key(key).Value(value).Build()).Error()
+}
+
 // HGetCached reads one hash field through client-side caching (when the
 // client has it) for up to ttl. Cached reads may trail a write by a few
 // milliseconds: use them for display, never for allocation decisions.

@@ -78,7 +78,7 @@ else
   checked('ZADD', EXPIRY, expires, id) -- the first write: refused before it changes anything
 end
 record_shape(shape, f[2])
-local m = {'p', '0', ARGV[6], ARGV[3], fmt(due_at + timeout), ARGV[5], ARGV[7], ARGV[8], '-', '0', fmt(now), '0', '0'}
+local m = new_meta(ARGV[6], ARGV[3], due_at + timeout, ARGV[5], ARGV[7], ARGV[8], now)
 if trace ~= '' then
   put_meta(id, m, 'p:' .. id, params, 't:' .. id, trace)
 else

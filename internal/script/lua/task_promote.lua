@@ -25,8 +25,13 @@ for _, id in ipairs(ARGV) do
   end
 end
 if #move > 0 then want_ready() end
+-- An id given twice is in move twice; its second ZREM finds it gone.
+local moved = 0
 for _, e in ipairs(move) do
   local id, m = e[1], e[2]
-  if redis.call('ZREM', DELAYED, id) == 1 then make_ready(id, m, now) end
+  if redis.call('ZREM', DELAYED, id) == 1 then
+    make_ready(id, m, now)
+    moved = moved + 1
+  end
 end
-return #move
+return moved

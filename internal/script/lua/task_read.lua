@@ -32,12 +32,8 @@ local m = meta_of(id, f[1])
 local seq = progress_seq(id, f[2])
 if f[4] and not is_int(f[4]) then corrupt(DATA, 'field o:' .. id .. ' holds no count') end
 local now = now_ms()
-local exp = read('ZSCORE', EXPIRY, id)
-if exp and tonumber(exp) <= now then
-  want_drop(m)
-  drop(id)
-  return false
-end
+local gone, exp = drop_expired(id, m, now)
+if gone then return false end
 local progress = f[2] or ''
 local out = {f[1], progress, f[3] or '', 0, '', now}
 if final(m[F_STATUS]) then

@@ -95,10 +95,9 @@ elseif op == 'tick' then
   if old then drop(id) end
   local now = now_ms()
   local timeout = tonumber(m[4])
-  -- The record task_enqueue writes for a task due now (lib/task.lua).
-  local t = {'p', '0', m[5], m[3], fmt(now + timeout), m[4], retention, keep, '-', '0', fmt(now), '0', '0'}
+  local t = new_meta(m[5], m[3], now + timeout, m[4], retention, keep, now)
   redis.call('ZADD', EXPIRY, fmt(now + timeout + tonumber(retention)), id)
-  record_shape(shape)
+  record_shape(shape, f[2])
   put_meta(id, t, 'p:' .. id, m[7])
   make_ready(id, t, now)
   return {1, rec}

@@ -21,12 +21,7 @@ if not f[1] then return false end
 local m = meta_of(id, f[1])
 progress_seq(id, f[2])
 local now = now_ms()
-local exp = read('ZSCORE', EXPIRY, id)
-if exp and tonumber(exp) <= now then
-  want_drop(m)
-  drop(id)
-  return false
-end
+if drop_expired(id, m, now) then return false end
 local due = ''
 if m[F_STATUS] == 'p' then due = read('ZSCORE', DELAYED, id) or '' end
 return {f[1], f[2] or '', f[3] or '', f[4] or '', due, now}

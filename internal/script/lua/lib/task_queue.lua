@@ -2,6 +2,14 @@
 -- @include task
 local SPAN = 2199023255552 -- 2^41: room for the enqueue sequence within one priority
 
+-- new_meta builds the record of a task queued at now and due by deadline
+-- (ms), the only place one is built (task_enqueue, task_schedule): pending,
+-- no attempt, no worker, not canceled. max, prio, timeout, retention and
+-- keep are stored as given (plain integers, as text or numbers).
+local function new_meta(max, prio, deadline, timeout, retention, keep, now)
+  return {'p', '0', max, prio, fmt(deadline), timeout, retention, keep, '-', '0', fmt(now), '0', '0'}
+end
+
 local function put_meta(id, m, ...)
   redis.call('HSET', DATA, 'm:' .. id, table.concat(m, ' '), ...)
 end
@@ -118,6 +126,17 @@ local function drop(id)
   redis.call('ZREM', EXPIRY, id)
   redis.call('HDEL', DATA, 'm:' .. id, 'p:' .. id, 'r:' .. id, 'e:' .. id, 'g:' .. id, 't:' .. id, 'o:' .. id)
   take_waiters(id)
+end
+
+-- drop_expired deletes the record m of id when its retention ended by now,
+-- as a read finds it (task_read, task_show): it reports whether it did
+-- (the reader then answers as for no record) and the expiry it read.
+local function drop_expired(id, m, now)
+  local exp = read('ZSCORE', EXPIRY, id)
+  if not (exp and tonumber(exp) <= now) then return false, exp end
+  want_drop(m)
+  drop(id)
+  return true, exp
 end
 
 -- purge_due returns up to budget records whose retention ended, checked
