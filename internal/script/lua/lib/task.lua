@@ -23,18 +23,19 @@ local READY, DELAYED, RUNNING, DEAD, EXPIRY, DATA, WAITERS, OWNED, WORKERS, IDLE
 -- Status: p pending (ready or delayed), r running, s succeeded, f failed, c canceled.
 local F_STATUS, F_ATTEMPT, F_MAX, F_PRIO, F_DEADLINE, F_TIMEOUT, F_RETENTION, F_KEEP = 1, 2, 3, 4, 5, 6, 7, 8
 local F_WORKER, F_CANCEL, F_CREATED, F_STARTED, F_FINISHED = 9, 10, 11, 12, 13 -- worker '-' when none, cancel '0'/'1'
-local META = '^(%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+) (%S+)$'
-
-local INT_FIELDS = {F_ATTEMPT, F_MAX, F_PRIO, F_DEADLINE, F_TIMEOUT, F_RETENTION, F_KEEP, F_CREATED, F_STARTED, F_FINISHED}
-local STATUSES = {p = true, r = true, s = true, f = true, c = true}
+-- The pattern checks each field's form: status one of p r s f c, cancel 0 or
+-- 1, worker any token, every other field an integer (the length check below
+-- keeps them within what INCR accepts, as is_int does). Literal checks, no
+-- tables: a table built in the prelude costs every call of every script.
+local META = '^([prsfc]) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%-?%d+) (%S+) ([01]) (%-?%d+) (%-?%d+) (%-?%d+)$'
 
 -- parse_meta splits a meta record into its fields, or returns nil when it
 -- is not one our scripts write (task/task.go parseMeta reads the same).
 local function parse_meta(rec)
   local m = {string.match(rec, META)}
-  if #m ~= 13 or not STATUSES[m[F_STATUS]] or (m[F_CANCEL] ~= '0' and m[F_CANCEL] ~= '1') then return nil end
-  for _, f in ipairs(INT_FIELDS) do
-    if not is_int(m[f]) then return nil end
+  if #m ~= 13 or #m[2] > 18 or #m[3] > 18 or #m[4] > 18 or #m[5] > 18 or #m[6] > 18 or #m[7] > 18
+    or #m[8] > 18 or #m[11] > 18 or #m[12] > 18 or #m[13] > 18 then
+    return nil
   end
   return m
 end
