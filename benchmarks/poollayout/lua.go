@@ -114,16 +114,28 @@ return 1`),
 // hash of each band's head "h:<p>" and tail "t:<p>". A free record is
 // "F<prev>\t<next>\t<rest>": a doubly linked free list per band through the
 // records, as in the Python reference.
-const linkPrelude = common + `
+func linkPrelude(bucketed bool) string {
+	b := "false"
+	if bucketed {
+		b = "true"
+	}
+	return common + `
 local H, BANDS, META = KEYS[1], KEYS[2], KEYS[3]
+local BUCKETED, NB = ` + b + `, 2048
+local function RK(m)
+  if not BUCKETED then return H end
+  local h = 5381
+  for i = 1, #m do h = (h * 33 + string.byte(m, i)) % 4294967296 end
+  return H .. ':' .. (h % NB)
+end
 local function parse_free(rec)
   local p, n, rest = string.match(rec, '^F([^\t]*)\t([^\t]*)\t(.*)$')
   return p, n, rest
 end
 local function setlink(m, which, v)
-  local p, n, rest = parse_free(redis.call('HGET', H, m))
+  local p, n, rest = parse_free(redis.call('HGET', RK(m), m))
   if which == 1 then p = v else n = v end
-  redis.call('HSET', H, m, 'F' .. p .. '\t' .. n .. '\t' .. rest)
+  redis.call('HSET', RK(m), m, 'F' .. p .. '\t' .. n .. '\t' .. rest)
 end
 local function append(m, band, rest)
   local t = redis.call('HGET', META, 't:' .. band)
@@ -132,7 +144,7 @@ local function append(m, band, rest)
     redis.call('ZADD', BANDS, -tonumber(band), band)
   end
   redis.call('HSET', META, 't:' .. band, m)
-  redis.call('HSET', H, m, 'F' .. (t or '') .. '\t\t' .. rest)
+  redis.call('HSET', RK(m), m, 'F' .. (t or '') .. '\t\t' .. rest)
 end
 local function unlink(m, band, p, n)
   if p ~= '' then setlink(p, 2, n)
@@ -145,46 +157,48 @@ local function unlink(m, band, p, n)
   elseif p ~= '' then redis.call('HSET', META, 't:' .. band, p) end
 end
 `
+}
 
-func linkScripts() scripts {
+func linkScripts(bucketed bool) scripts {
+	pre := linkPrelude(bucketed)
 	return scripts{
 		keys: func(pfx string) []string {
 			return []string{"{" + pfx + "}:r", "{" + pfx + "}:bands", "{" + pfx + "}:meta"}
 		},
-		load: rueidis.NewLuaScript(linkPrelude + `
+		load: rueidis.NewLuaScript(pre + `
 local e = expiry_suffix(ARGV[1])
 for i = 2, #ARGV do
-  if redis.call('HEXISTS', H, ARGV[i]) == 0 then append(ARGV[i], '0', e) end
+  if redis.call('HEXISTS', RK(ARGV[i]), ARGV[i]) == 0 then append(ARGV[i], '0', e) end
 end
 return 1`),
-		malloc: rueidis.NewLuaScript(linkPrelude + `
+		malloc: rueidis.NewLuaScript(pre + `
 local now = tonumber(ARGV[1])
 for _ = 1, 1000 do
   local b = redis.call('ZRANGE', BANDS, 0, 0)
   if #b == 0 then return false end
   local m = redis.call('HGET', META, 'h:' .. b[1])
-  local _, n, rest = parse_free(redis.call('HGET', H, m))
+  local _, n, rest = parse_free(redis.call('HGET', RK(m), m))
   unlink(m, b[1], '', n)
   if expired(rest, now) then
-    redis.call('HDEL', H, m)
+    redis.call('HDEL', RK(m), m)
   else
-    redis.call('HSET', H, m, 'H' .. rest .. ',l' .. ARGV[2])
+    redis.call('HSET', RK(m), m, 'H' .. rest .. ',l' .. ARGV[2])
     return m
   end
 end
 return false`),
-		mallocMember: rueidis.NewLuaScript(linkPrelude + `
+		mallocMember: rueidis.NewLuaScript(pre + `
 local m = ARGV[3]
-local rec = redis.call('HGET', H, m)
+local rec = redis.call('HGET', RK(m), m)
 if not rec or string.sub(rec, 1, 1) ~= 'F' then return 0 end
 local p, n, rest = parse_free(rec)
 if expired(rest, tonumber(ARGV[1])) then return 0 end
 unlink(m, field(rest, 'p') or '0', p, n)
-redis.call('HSET', H, m, 'H' .. rest .. ',l' .. ARGV[2])
+redis.call('HSET', RK(m), m, 'H' .. rest .. ',l' .. ARGV[2])
 return 1`),
-		free: rueidis.NewLuaScript(linkPrelude + `
+		free: rueidis.NewLuaScript(pre + `
 local m = ARGV[1]
-local rec = redis.call('HGET', H, m)
+local rec = redis.call('HGET', RK(m), m)
 if not rec or string.sub(rec, 1, 1) ~= 'H' then return redis.error_reply('not held') end
 local rest = string.sub(rec, 2)
 if field(rest, 'l') ~= ARGV[2] then return redis.error_reply('not held') end

@@ -21,6 +21,9 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -35,6 +38,8 @@ var (
 	churn   = flag.Int("churn", 100_000, "malloc+free pairs of the churn (plus a fifth as many MallocMember+free)")
 	pairs   = flag.Int("pairs", 2000, "sequential malloc+free pairs timed with INFO commandstats")
 	only    = flag.String("only", "", "run only the layouts whose name contains this")
+	cgPID   = flag.Int("callgrind", 0, "pid of a redis-server under valgrind --tool=callgrind: zero its counts before the timed pairs, dump after, report instructions per pair (no expiry rows)")
+	cgDir   = flag.String("callgrind-dir", ".", "the working directory of that valgrind (where it writes callgrind.out.PID.N)")
 )
 
 // memberKey matches pool/bench_test.go's BenchmarkMemoryPerMember: m0..m99999, no value.
@@ -62,13 +67,20 @@ func main() {
 	fmt.Printf("redis %s, members %d, churn %d pairs + %d MallocMember pairs, timed pairs %d\n",
 		info(ctx, c, "server", "redis_version"), *members, *churn, *churn/5, *pairs)
 	fmt.Printf("%-10s %10s %10s %12s %12s %14s\n", "layout", "B/member", "B/m+exp", "churn B/m", "churn B/m+exp", "us/pair(lua)")
+	if *cgPID != 0 {
+		fmt.Println("(last column: callgrind instructions per pair inside evalShaCommand)")
+	}
 	for _, l := range layouts {
 		if *only != "" && !strings.Contains(l.name, *only) {
 			continue
 		}
 		var row [4]float64
 		var us float64
-		for i, exp := range []bool{false, true} {
+		exps := []bool{false, true}
+		if *cgPID != 0 {
+			exps = exps[:1]
+		}
+		for i, exp := range exps {
 			before, after, churned, u := l.run(ctx, c, exp)
 			row[i] = float64(after-before) / float64(*members)
 			row[2+i] = float64(churned-before) / float64(*members)
@@ -91,10 +103,13 @@ var layouts = []layout{
 		return runLua(ctx, c, exp, listScripts(false))
 	}},
 	{"links", func(ctx context.Context, c rueidis.Client, exp bool) (int64, int64, int64, float64) {
-		return runLua(ctx, c, exp, linkScripts())
+		return runLua(ctx, c, exp, linkScripts(false))
 	}},
 	{"buckets", func(ctx context.Context, c rueidis.Client, exp bool) (int64, int64, int64, float64) {
 		return runLua(ctx, c, exp, listScripts(true))
+	}},
+	{"bucketlinks", func(ctx context.Context, c rueidis.Client, exp bool) (int64, int64, int64, float64) {
+		return runLua(ctx, c, exp, linkScripts(true))
 	}},
 }
 
@@ -152,6 +167,40 @@ func scriptUsec(ctx context.Context, c rueidis.Client) float64 {
 
 func resetStat(ctx context.Context, c rueidis.Client) {
 	must(c.Do(ctx, c.B().ConfigResetstat().Build()).Error())
+	if *cgPID != 0 {
+		must(exec.Command("callgrind_control", "-z", strconv.Itoa(*cgPID)).Run())
+	}
+}
+
+// perPair is the script usec per timed pair, or with -callgrind the
+// instructions per pair (Ir since the last zeroing, from a fresh dump).
+func perPair(ctx context.Context, c rueidis.Client) float64 {
+	if *cgPID == 0 {
+		return scriptUsec(ctx, c) / float64(*pairs)
+	}
+	pat := filepath.Join(*cgDir, fmt.Sprintf("callgrind.out.%d.*", *cgPID))
+	old, _ := filepath.Glob(pat)
+	must(exec.Command("callgrind_control", "-d", strconv.Itoa(*cgPID)).Run())
+	for range 600 {
+		now, _ := filepath.Glob(pat)
+		for _, f := range now {
+			if slices.Contains(old, f) {
+				continue
+			}
+			b, err := os.ReadFile(f)
+			must(err)
+			for line := range strings.SplitSeq(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "totals: "); ok {
+					n, err := strconv.ParseFloat(strings.Fields(v)[0], 64)
+					must(err)
+					return n / float64(*pairs)
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	must(fmt.Errorf("no new dump %s", pat))
+	return 0
 }
 
 func dropKeys(ctx context.Context, c rueidis.Client, pfx string) {
@@ -228,7 +277,7 @@ func runPool(ctx context.Context, c rueidis.Client, exp bool) (before, after, ch
 			must(err)
 			must(a.Release(ctx))
 		}
-		us = scriptUsec(ctx, c) / float64(*pairs)
+		us = perPair(ctx, c)
 	}
 	_, err = p.Admin().Clear(ctx)
 	must(err)
@@ -309,7 +358,7 @@ func runLua(ctx context.Context, c rueidis.Client, exp bool, s scripts) (before,
 			must(err)
 			must(s.free.Exec(ctx, c, keys, []string{m, "tok"}).Error())
 		}
-		us = scriptUsec(ctx, c) / float64(*pairs)
+		us = perPair(ctx, c)
 	}
 	dropKeys(ctx, c, pfx)
 	settle()
