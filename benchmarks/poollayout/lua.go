@@ -1,6 +1,10 @@
 package main
 
-import "github.com/redis/rueidis"
+import (
+	"strconv"
+
+	"github.com/redis/rueidis"
+)
 
 // common is shared by every Lua candidate. A record is a state letter
 // (F free, H held), then the layout's own part, then optional ",e<expiry
@@ -29,7 +33,7 @@ func listPrelude(bucketed bool) string {
 		b = "true"
 	}
 	return common + `
-local BUCKETED, NB = ` + b + `, 2048
+local BUCKETED, NB = ` + b + `, ` + strconv.Itoa(*nb) + `
 local function rkey(m)
   if not BUCKETED then return KEYS[1] end
   local h = 5381
@@ -121,7 +125,7 @@ func linkPrelude(bucketed bool) string {
 	}
 	return common + `
 local H, BANDS, META = KEYS[1], KEYS[2], KEYS[3]
-local BUCKETED, NB = ` + b + `, 2048
+local BUCKETED, NB = ` + b + `, ` + strconv.Itoa(*nb) + `
 local function RK(m)
   if not BUCKETED then return H end
   local h = 5381

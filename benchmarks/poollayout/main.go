@@ -38,6 +38,7 @@ var (
 	churn   = flag.Int("churn", 100_000, "malloc+free pairs of the churn (plus a fifth as many MallocMember+free)")
 	pairs   = flag.Int("pairs", 2000, "sequential malloc+free pairs timed with INFO commandstats")
 	only    = flag.String("only", "", "run only the layouts whose name contains this")
+	nb      = flag.Int("buckets", 2048, "record hashes of the bucketed layouts (keep members/buckets under hash-max-listpack-entries)")
 	cgPID   = flag.Int("callgrind", 0, "pid of a redis-server under valgrind --tool=callgrind: zero its counts before the timed pairs, dump after, report instructions per pair (no expiry rows)")
 	cgDir   = flag.String("callgrind-dir", ".", "the working directory of that valgrind (where it writes callgrind.out.PID.N)")
 )
