@@ -167,6 +167,9 @@ func scriptUsec(ctx context.Context, c rueidis.Client) float64 {
 }
 
 func resetStat(ctx context.Context, c rueidis.Client) {
+	// A full Lua collection first: the garbage of the load (its ARGV
+	// strings) is otherwise collected in small steps during timed calls.
+	must(c.Do(ctx, c.B().Eval().Script("collectgarbage('collect') return 1").Numkeys(0).Build()).Error())
 	must(c.Do(ctx, c.B().ConfigResetstat().Build()).Error())
 	if *cgPID != 0 {
 		must(exec.Command("callgrind_control", "-z", strconv.Itoa(*cgPID)).Run())
