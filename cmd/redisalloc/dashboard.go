@@ -304,6 +304,7 @@ func newDashServer(cfg dashboardConfig, loopback bool) *dashServer {
 	if s.ops != nil {
 		s.routes["/api/tasks"] = s.tasks
 		s.routes["/api/task"] = s.task
+		s.routes["/api/schedules"] = s.schedules
 	}
 	for path, h := range cfg.extra {
 		s.routes[path] = h

@@ -264,6 +264,31 @@ func init() {
 		}
 		return target, fmt.Sprintf("task %s of queue %s is due now", in.ID, in.Queue), nil
 	}}
+	// queue/unschedule removes one periodic task; runs already queued stay.
+	dashActions["queue/unschedule"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
+		var in struct {
+			Queue    string `json:"queue"`
+			Schedule string `json:"schedule"`
+		}
+		if err := decodeStrict(body, &in); err != nil {
+			return "", "", err
+		}
+		target := "queue:" + in.Queue + " schedule:" + in.Schedule
+		q, err := ops.queue(in.Queue)
+		if err != nil {
+			return target, "", err
+		}
+		n, err := q.Unschedule(ctx, in.Schedule)
+		switch {
+		case errors.Is(err, task.ErrInvalid):
+			return target, "", badAction("%v", err)
+		case err != nil:
+			return target, "", err
+		case n == 0:
+			return target, "", &actionError{http.StatusNotFound, fmt.Sprintf("no schedule %q in queue %q (removed already?)", in.Schedule, in.Queue)}
+		}
+		return target, fmt.Sprintf("removed schedule %s of queue %s (runs already queued stay)", in.Schedule, in.Queue), nil
+	}}
 	for _, name := range []string{"pause", "resume"} {
 		dashActions["queue/"+name] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
 			var in queueAction
@@ -516,6 +541,40 @@ func (s *dashServer) tasks(w http.ResponseWriter, r *http.Request) {
 	}{Queue: q.Get("queue"), State: q.Get("state"), Tasks: make([]taskView, 0, len(infos)), Next: next}
 	for _, in := range infos {
 		out.Tasks = append(out.Tasks, newTaskView(in))
+	}
+	replyJSON(w, http.StatusOK, out)
+}
+
+// scheduleView is one periodic task as the queue view shows it.
+type scheduleView struct {
+	Name string     `json:"name"`
+	Spec string     `json:"spec"`
+	Next *time.Time `json:"next,omitempty"`
+	Last *time.Time `json:"last,omitempty"`
+}
+
+// schedules is GET /api/schedules?queue=Q: the queue's periodic tasks
+// (task.Inspector.Schedules), by name.
+func (s *dashServer) schedules(w http.ResponseWriter, r *http.Request) {
+	queue := r.URL.Query().Get("queue")
+	insp, err := s.ops.queue(queue)
+	if err != nil {
+		replyJSON(w, http.StatusBadRequest, actionResult{Error: err.Error()})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), actionTimeout)
+	defer cancel()
+	list, err := insp.Schedules(ctx)
+	if err != nil {
+		replyJSON(w, http.StatusBadGateway, actionResult{Error: err.Error()})
+		return
+	}
+	out := struct {
+		Queue     string         `json:"queue"`
+		Schedules []scheduleView `json:"schedules"`
+	}{Queue: queue, Schedules: make([]scheduleView, 0, len(list))}
+	for _, sc := range list {
+		out.Schedules = append(out.Schedules, scheduleView{Name: sc.Name, Spec: sc.Spec, Next: utcPtr(sc.Next), Last: utcPtr(sc.Last)})
 	}
 	replyJSON(w, http.StatusOK, out)
 }

@@ -372,7 +372,7 @@ func TestDashboardQueueCounterRates(t *testing.T) {
 func TestDashboardTaskRoutesNeedRedis(t *testing.T) {
 	t.Parallel()
 	dt := startDashTest(t, dashboardConfig{interval: time.Hour, source: fakeSource(), allowActions: true})
-	for _, path := range []string{"/api/tasks?queue=q&state=dead", "/api/task?queue=q&id=x"} {
+	for _, path := range []string{"/api/tasks?queue=q&state=dead", "/api/task?queue=q&id=x", "/api/schedules?queue=q"} {
 		if res, _ := dt.do(t, "GET", path, nil); res.StatusCode != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404", path, res.StatusCode)
 		}

@@ -446,6 +446,12 @@
       path: "queue/resume",
       body: () => ({ queue: b.queue }),
     }),
+    "queue/unschedule": (b) => ({
+      title: "Remove a periodic task",
+      text: `Remove schedule ${b.schedule} of queue ${b.queue}? No more runs are queued for it; runs already queued stay.`,
+      path: "queue/unschedule",
+      body: () => ({ queue: b.queue, schedule: b.schedule }),
+    }),
     "queue/requeue": (b) => ({
       title: "Requeue a dead letter",
       text: `Move task ${b.task} of queue ${b.queue} from the dead-letter set back to the queue, with fresh attempts?`,
@@ -606,6 +612,7 @@
       loadTasks(rt.name, tv.queue === rt.name ? tv.cursor : "", q.dead);
     }
     if (rt.task && tv.detailId !== rt.task) loadDetail(rt.name, rt.task);
+    if (sched.queue !== rt.name) loadSchedules(rt.name);
     return [
       el("section", { class: "card", "data-queue-view": q.name },
         el("h2", null, "Queue ", el("span", { class: "name" }, q.name),
@@ -634,6 +641,7 @@
           lineChart(latency, intervalMs, "mean run time of the attempts finished between collections, ms", "collecting: needs finished attempts", " ms"))),
       rt.task ? taskDetail(q.name, rt.task) : null,
       taskList(q),
+      scheduleList(q),
     ];
   }
 
@@ -665,6 +673,26 @@
         el("button", { type: "button", "data-page": "refresh" }, "refresh"),
         tv.prev.length ? el("button", { type: "button", "data-page": "prev" }, "‹ previous") : null,
         tv.next ? el("button", { type: "button", "data-page": "next" }, "next ›") : null));
+  }
+
+  // scheduleList is the queue's periodic tasks (/api/schedules), read
+  // when the queue is opened and after each action on it.
+  function scheduleList(q) {
+    const section = (...body) => el("section", { class: "card", "data-schedules": q.name },
+      el("h2", null, "Periodic tasks of ", el("span", { class: "name" }, q.name)), body);
+    if (sched.error) return section(el("p", { class: "error-text" }, sched.error));
+    if (!sched.list) return section(el("p", { class: "muted" }, "loading…"));
+    const rows = sched.list.map((s) => el("tr", { "data-schedule": s.name },
+      el("td", { class: "key" }, s.name),
+      el("td", null, el("code", null, s.spec)),
+      el("td", null, fmtTime(s.next)),
+      el("td", null, fmtTime(s.last)),
+      session.actions ? el("td", { class: "acts" }, el("button", {
+        type: "button", class: "act", "data-action": "queue/unschedule", "data-queue": q.name, "data-schedule": s.name,
+      }, "remove")) : null));
+    return section(rows.length
+      ? el("div", { class: "scroll" }, table(["name", "spec", "next run", "last run"].concat(session.actions ? ["actions"] : []), rows))
+      : el("p", { class: "muted", "data-field": "no-schedules" }, "No periodic tasks."));
   }
 
   function taskDetail(queue, id) {
@@ -734,6 +762,19 @@
 
   let tasksReq = 0; // the newest request wins
 
+  // sched is the shown queue's periodic tasks.
+  const sched = { queue: null, list: null, error: "" };
+  let schedReq = 0;
+
+  function loadSchedules(queue) {
+    const n = ++schedReq;
+    if (sched.queue !== queue) Object.assign(sched, { queue, list: null, error: "" });
+    getJSON("/api/schedules?queue=" + encodeURIComponent(queue))
+      .then((j) => { if (n === schedReq) Object.assign(sched, { list: j.schedules, error: "" }); })
+      .catch((e) => { if (n === schedReq) sched.error = "Could not read the periodic tasks: " + e.message; })
+      .finally(() => { if (n === schedReq && lastReport) render(lastReport); });
+  }
+
   function loadTasks(queue, cursor, dead) {
     const n = ++tasksReq;
     if (tv.queue !== queue) {
@@ -750,6 +791,7 @@
 
   function reloadTasks() {
     if (tv.queue) loadTasks(tv.queue, tv.cursor, tv.dead);
+    if (sched.queue) loadSchedules(sched.queue);
     if (tv.detailId && tv.queue) loadDetail(tv.queue, tv.detailId);
   }
 
