@@ -612,7 +612,8 @@
       loadTasks(rt.name, tv.queue === rt.name ? tv.cursor : "", q.dead);
     }
     if (rt.task && tv.detailId !== rt.task) loadDetail(rt.name, rt.task);
-    if (sched.queue !== rt.name) loadSchedules(rt.name);
+    // Read again with each report, so next and last runs stay current.
+    if (sched.queue !== rt.name || sched.seq !== r.seq) loadSchedules(rt.name, r.seq);
     return [
       el("section", { class: "card", "data-queue-view": q.name },
         el("h2", null, "Queue ", el("span", { class: "name" }, q.name),
@@ -763,12 +764,13 @@
   let tasksReq = 0; // the newest request wins
 
   // sched is the shown queue's periodic tasks.
-  const sched = { queue: null, list: null, error: "" };
+  const sched = { queue: null, seq: 0, list: null, error: "" };
   let schedReq = 0;
 
-  function loadSchedules(queue) {
+  function loadSchedules(queue, seq) {
     const n = ++schedReq;
     if (sched.queue !== queue) Object.assign(sched, { queue, list: null, error: "" });
+    if (seq !== undefined) sched.seq = seq;
     getJSON("/api/schedules?queue=" + encodeURIComponent(queue))
       .then((j) => { if (n === schedReq) Object.assign(sched, { list: j.schedules, error: "" }); })
       .catch((e) => { if (n === schedReq) sched.error = "Could not read the periodic tasks: " + e.message; })
