@@ -152,7 +152,7 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 
 	want := []string{
 		"e2e.render", "task.submit", "task.claim", "task.run", "EVALSHA task_finish", "task.wait",
-		"EVALSHA pool_malloc_many", "EVALSHA pool_free",
+		"EVALSHA pool_malloc_fast", "EVALSHA pool_free_fast",
 	}
 	var tr jaegerTrace
 	err = poll(ctx, jaegerWait, func(ctx context.Context) (bool, error) {
@@ -194,7 +194,7 @@ func testWorkloadTrace(t *testing.T, j *jaegerServer, url string) {
 	}
 	rootSpan, submit, claim, run := one("e2e.render"), one("task.submit"), one("task.claim"), one("task.run")
 	finish, wait := one("EVALSHA task_finish"), one("task.wait")
-	malloc, free := one("EVALSHA pool_malloc_many"), one("EVALSHA pool_free")
+	malloc, free := one("EVALSHA pool_malloc_fast"), one("EVALSHA pool_free_fast")
 
 	// The shape: the task's spans hang off the submitter's span, the
 	// handler's scripts and the result off task.run.
