@@ -210,9 +210,10 @@ type queueAction struct {
 	Queue string `json:"queue"`
 }
 
-func init() {
-	// Registered here, next to the task views they belong with.
-	dashActions["task/cancel"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
+// onTask makes an action on one task: it decodes the body, names the
+// target and opens the queue, so each action says only what it does.
+func onTask(do func(ctx context.Context, q *task.Inspector, in taskAction, target string) (string, string, error)) action {
+	return action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
 		var in taskAction
 		if err := decodeStrict(body, &in); err != nil {
 			return "", "", err
@@ -222,6 +223,13 @@ func init() {
 		if err != nil {
 			return target, "", err
 		}
+		return do(ctx, q, in, target)
+	}}
+}
+
+func init() {
+	// Registered here, next to the task views they belong with.
+	dashActions["task/cancel"] = onTask(func(ctx context.Context, q *task.Inspector, in taskAction, target string) (string, string, error) {
 		switch err := q.Cancel(ctx, in.ID); {
 		case errors.Is(err, task.ErrFinished):
 			return target, "", &actionError{http.StatusConflict, fmt.Sprintf("task %q had finished: nothing to cancel", in.ID)}
@@ -229,32 +237,14 @@ func init() {
 			return target, "", taskErr(err, in.ID, in.Queue)
 		}
 		return target, fmt.Sprintf("canceled task %s of queue %s (a running one when its worker sees the request)", in.ID, in.Queue), nil
-	}}
-	dashActions["task/delete"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
-		var in taskAction
-		if err := decodeStrict(body, &in); err != nil {
-			return "", "", err
-		}
-		target := "queue:" + in.Queue + " task:" + in.ID
-		q, err := ops.queue(in.Queue)
-		if err != nil {
-			return target, "", err
-		}
+	})
+	dashActions["task/delete"] = onTask(func(ctx context.Context, q *task.Inspector, in taskAction, target string) (string, string, error) {
 		if err := q.Delete(ctx, in.ID); err != nil {
 			return target, "", taskErr(err, in.ID, in.Queue)
 		}
 		return target, fmt.Sprintf("deleted task %s of queue %s", in.ID, in.Queue), nil
-	}}
-	dashActions["task/run-now"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
-		var in taskAction
-		if err := decodeStrict(body, &in); err != nil {
-			return "", "", err
-		}
-		target := "queue:" + in.Queue + " task:" + in.ID
-		q, err := ops.queue(in.Queue)
-		if err != nil {
-			return target, "", err
-		}
+	})
+	dashActions["task/run-now"] = onTask(func(ctx context.Context, q *task.Inspector, in taskAction, target string) (string, string, error) {
 		n, err := q.RunNow(ctx, in.ID)
 		switch {
 		case err != nil:
@@ -263,7 +253,7 @@ func init() {
 			return target, "", &actionError{http.StatusConflict, fmt.Sprintf("task %q is not delayed or waiting for a retry (any more)", in.ID)}
 		}
 		return target, fmt.Sprintf("task %s of queue %s is due now", in.ID, in.Queue), nil
-	}}
+	})
 	// queue/unschedule removes one periodic task; runs already queued stay.
 	dashActions["queue/unschedule"] = action{run: func(ctx context.Context, ops *dashOps, body []byte) (string, string, error) {
 		var in struct {
